@@ -1,0 +1,22 @@
+"""Every algorithm behind one interface, and a registry to create them by name."""
+
+from .base import Algorithm, AlgorithmConfig
+from .factors import ALS, BPR
+from .neighbours import BM25ItemKNN, ItemKNN
+from .popular import MostPopular
+from .registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm_class, create_algorithm, parse_params
+
+__all__ = [
+    "ALGORITHMS",
+    "ALS",
+    "Algorithm",
+    "AlgorithmConfig",
+    "BM25ItemKNN",
+    "BPR",
+    "DEFAULT_ALGORITHM",
+    "ItemKNN",
+    "MostPopular",
+    "algorithm_class",
+    "create_algorithm",
+    "parse_params",
+]

@@ -1,0 +1,162 @@
+"""The one algorithm interface.
+
+Algorithms work in index space: rows of a CSR *history* matrix (customers x items,
+values are confidence weights) in, item indices and scores out. Mapping external
+ids, catalogs and fallbacks is the job of :class:`recommender.model.Model`.
+
+A subclass implements ``_fit``, ``scores`` and, where it can, ``contributions`` and
+``item_similarities``; filtering and top-k selection are written once, here.
+Every score is computed from a history row, so a customer whose history changed
+after training (a new purchase) is scored from the new history without retraining.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import NotFittedError
+from ..ranking import top_k
+
+
+@dataclasses.dataclass
+class AlgorithmConfig:
+    """Hyper-parameters; subclasses add fields with defaults chosen for accuracy."""
+
+    random_state: int = 42
+
+
+class Algorithm(ABC):
+    """Base class: ``fit`` -> ``recommend`` / ``similar_items`` / ``explain``; arrays in and out."""
+
+    name: ClassVar[str] = ""
+    #: False for algorithms whose scores ignore the customer (popularity).
+    personalised: ClassVar[bool] = True
+    Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
+
+    def __init__(self, config: AlgorithmConfig | None = None, **params: Any):
+        # Only store settings here; validation happens in fit (scikit-learn's contract).
+        self.config = config if config is not None else self.Config(**params)
+        self.n_items_: int | None = None
+
+    # -- training -------------------------------------------------------------------
+    def fit(self, user_items: sp.csr_matrix, *, show_progress: bool = False) -> Algorithm:
+        """Learn from a customers x items CSR matrix of confidence weights; returns self."""
+        if not sp.issparse(user_items):
+            raise TypeError("user_items must be a scipy.sparse CSR matrix (customers x items)")
+        user_items = sp.csr_matrix(user_items, dtype=np.float32)
+        if user_items.nnz == 0:
+            raise ValueError("user_items has no interactions: there is nothing to learn from")
+        if user_items.data.min() < 0:
+            raise ValueError("user_items holds negative weights; weights must be positive")
+        self.validate_config()
+        self.n_items_ = user_items.shape[1]
+        self._fit(user_items, show_progress=show_progress)
+        return self
+
+    def validate_config(self) -> None:
+        """Raise ValueError for settings outside their valid range (called by fit)."""
+
+    @abstractmethod
+    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None: ...
+
+    # -- scoring ----------------------------------------------------------------------
+    @abstractmethod
+    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        """Dense scores (rows x items) for the customers whose histories are ``history``.
+
+        ``users[r] >= 0`` says row r is exactly training customer ``users[r]``'s
+        history, so learned per-customer state may be reused; -1 (or ``users=None``)
+        means the row must be folded in from the history alone.
+        """
+
+    def recommend(
+        self,
+        history: sp.csr_matrix,
+        n: int = 10,
+        *,
+        users: np.ndarray | None = None,
+        exclude_seen: bool = True,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` item indices and scores per history row.
+
+        ``allowed`` is an optional boolean mask over items (candidates, category, and
+        not-excluded items). Rows with fewer than ``n`` eligible items are padded with
+        index -1 and score -inf.
+        """
+        self.check_fitted()
+        history = sp.csr_matrix(history, dtype=np.float32)
+        scores = np.asarray(self.scores(history, users), dtype=np.float32)
+        if exclude_seen:
+            rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+            scores[rows, history.indices] = -np.inf
+        if allowed is not None:
+            scores[:, ~allowed] = -np.inf
+        return top_k(scores, n)
+
+    def similar_items(self, items: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items most similar to each of ``items`` (the item itself excluded)."""
+        self.check_fitted()
+        items = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        similarity = np.asarray(self.item_similarities(items), dtype=np.float32)
+        similarity[np.arange(len(items)), items] = -np.inf
+        return top_k(similarity, n)
+
+    def item_similarities(self, items: np.ndarray) -> np.ndarray:
+        """Similarity of each of ``items`` to every item (len(items) x n_items)."""
+        raise NotImplementedError(f"{type(self).__name__} has no notion of item-to-item similarity.")
+
+    # -- explanations -----------------------------------------------------------------
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        """How much each history item adds to each of ``items``' scores.
+
+        Returns an array of shape (len(items), nnz of the row), columns in the row's
+        index order. Subclasses whose scores are not driven by the history return zeros.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot attribute scores to past purchases.")
+
+    def explain(self, history_row: sp.csr_matrix, item: int, n: int = 3) -> list[tuple[int, float]]:
+        """The history items that drove ``item``'s score, strongest first, as (index, share)."""
+        self.check_fitted()
+        history_row = sp.csr_matrix(history_row, dtype=np.float32)
+        if history_row.nnz == 0:
+            return []
+        contribution = self.contributions(history_row, np.array([item]))[0]
+        order = np.argsort(-contribution, kind="stable")[:n]
+        return [(int(history_row.indices[j]), float(contribution[j])) for j in order if contribution[j] > 0]
+
+    # -- persistence ------------------------------------------------------------------
+    def fitted_arrays(self) -> dict[str, np.ndarray]:
+        """The learned state as named numpy arrays (saved as .npy, loaded without pickle)."""
+        self.check_fitted()
+        return self._fitted_arrays()
+
+    @abstractmethod
+    def _fitted_arrays(self) -> dict[str, np.ndarray]: ...
+
+    @classmethod
+    def from_arrays(cls, params: dict[str, Any], arrays: dict[str, np.ndarray], n_items: int) -> Algorithm:
+        """Rebuild a fitted algorithm from its parameters and arrays."""
+        algorithm = cls(cls.Config(**params))
+        algorithm.n_items_ = n_items
+        algorithm._load_arrays(arrays)
+        return algorithm
+
+    @abstractmethod
+    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def check_fitted(self) -> None:
+        if self.n_items_ is None:
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(user_items) first.")
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({settings})"

@@ -1,0 +1,180 @@
+"""Matrix-factorisation models (ALS and BPR, trained by ``implicit``).
+
+Both share the serving side written here: scores are ``user_vector . item_factors``,
+and a customer whose history changed is *folded in*: their vector is the
+least-squares solution against the fixed item factors (Hu, Koren & Volinsky 2008):
+
+    u = (YᵀY + λI + Σ_j (c_j - 1) y_j y_jᵀ)⁻¹ Σ_j c_j y_j
+
+which is linear in the history, so the score of item i splits exactly into
+contributions ``c_j yᵢᵀ A⁻¹ y_j`` of each past purchase j ("because you bought j").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from .base import Algorithm, AlgorithmConfig
+
+
+class FactorModel(Algorithm):
+    """Shared scoring, fold-in, explanation and similarity for factor models."""
+
+    def confidence(self, weights: np.ndarray) -> np.ndarray:
+        """Map interaction weights to the confidences the model was trained with."""
+        return weights
+
+    def fold_in_regularization(self) -> float:
+        return float(self.config.regularization)
+
+    def _gram(self) -> np.ndarray:
+        if getattr(self, "_gram_cache", None) is None:
+            factors = self.item_factors_.astype(np.float64)
+            self._gram_cache = factors.T @ factors
+        return self._gram_cache
+
+    def _fold_in_system(self, items: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The matrix A and right-hand side b whose solution is the folded-in user vector."""
+        item_vectors = self.item_factors_[items].astype(np.float64)
+        confidence = self.confidence(weights.astype(np.float64))
+        system = self._gram() + self.fold_in_regularization() * np.eye(item_vectors.shape[1])
+        system += (item_vectors * (confidence - 1)[:, None]).T @ item_vectors
+        return system, item_vectors.T @ confidence
+
+    def user_vectors(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        vectors = np.zeros((history.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
+        known = np.zeros(history.shape[0], dtype=bool) if users is None else np.asarray(users) >= 0
+        if known.any():
+            vectors[known] = self.user_factors_[np.asarray(users)[known]]
+        for row in np.flatnonzero(~known):
+            start, end = history.indptr[row], history.indptr[row + 1]
+            if start == end:
+                continue  # no history: a zero vector, the caller falls back to popularity
+            system, rhs = self._fold_in_system(history.indices[start:end], history.data[start:end])
+            vectors[row] = np.linalg.solve(system, rhs)
+        return vectors
+
+    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        return self.user_vectors(history, users) @ self.item_factors_.T
+
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        history_row = sp.csr_matrix(history_row)
+        system, _ = self._fold_in_system(history_row.indices, history_row.data)
+        confidence = self.confidence(history_row.data.astype(np.float64))
+        solved = np.linalg.solve(system, self.item_factors_[history_row.indices].astype(np.float64).T)
+        return (self.item_factors_[items].astype(np.float64) @ solved) * confidence[None, :]
+
+    def item_similarities(self, items: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        norms[norms == 0] = 1.0
+        return (self.item_factors_[items] / norms[items, None]) @ (self.item_factors_ / norms[:, None]).T
+
+    def _fitted_arrays(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.user_factors_ = arrays["user_factors"]
+        self.item_factors_ = arrays["item_factors"]
+        self._gram_cache = None
+
+    def _store_factors(self, model) -> None:
+        to_numpy = getattr(model, "to_cpu", None)
+        model = to_numpy() if callable(to_numpy) else model
+        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._gram_cache = None
+
+
+@dataclasses.dataclass
+class ALSConfig(AlgorithmConfig):
+    """Implicit-feedback ALS. Confidence of a cell is ``alpha * log2(1 + weight)``."""
+
+    factors: int = 256
+    regularization: float = 1.0
+    alpha: float = 10.0
+    iterations: int = 15
+
+
+class ALS(FactorModel):
+    """Weighted matrix factorisation by alternating least squares (Hu et al. 2008)."""
+
+    name = "als"
+    Config = ALSConfig
+
+    def validate_config(self) -> None:
+        c = self.config
+        if c.factors < 1 or c.iterations < 1:
+            raise ValueError("factors and iterations must be at least 1")
+        if c.regularization < 0 or c.alpha <= 0:
+            raise ValueError("regularization must be >= 0 and alpha > 0")
+
+    def confidence(self, weights: np.ndarray) -> np.ndarray:
+        # log2 keeps a single purchase at exactly alpha and tames heavy repeat buyers.
+        return self.config.alpha * np.log2(1.0 + weights)
+
+    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        confidences = user_items.copy()
+        confidences.data = self.confidence(confidences.data).astype(np.float32)
+        # implicit runs its own threads; BLAS threads inside them would oversubscribe.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.config.factors,
+                regularization=self.config.regularization,
+                alpha=1.0,
+                iterations=self.config.iterations,
+                random_state=self.config.random_state,
+            )
+            model.fit(confidences, show_progress=show_progress)
+        self._store_factors(model)
+
+
+@dataclasses.dataclass
+class BPRConfig(AlgorithmConfig):
+    """Bayesian personalised ranking by SGD; ``fold_in_regularization`` is for new histories."""
+
+    factors: int = 128
+    learning_rate: float = 0.05
+    regularization: float = 0.001
+    iterations: int = 200
+    fold_in_regularization: float = 1.0
+
+
+class BPR(FactorModel):
+    """Pairwise ranking factorisation (Rendle et al. 2009); the last factor is the item bias."""
+
+    name = "bpr"
+    Config = BPRConfig
+
+    def validate_config(self) -> None:
+        c = self.config
+        if c.factors < 1 or c.iterations < 1 or c.learning_rate <= 0:
+            raise ValueError("factors and iterations must be at least 1 and learning_rate > 0")
+
+    def confidence(self, weights: np.ndarray) -> np.ndarray:
+        # BPR learns from which items were bought, not how often.
+        return np.ones_like(weights)
+
+    def fold_in_regularization(self) -> float:
+        return float(self.config.fold_in_regularization)
+
+    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        model = BayesianPersonalizedRanking(
+            factors=self.config.factors,
+            learning_rate=self.config.learning_rate,
+            regularization=self.config.regularization,
+            iterations=self.config.iterations,
+            random_state=self.config.random_state,
+            num_threads=1,  # one thread makes the SGD updates, and so the model, repeatable
+        )
+        binary = user_items.copy()
+        binary.data[:] = 1.0
+        model.fit(binary, show_progress=show_progress)
+        self._store_factors(model)

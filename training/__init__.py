@@ -1,0 +1,1 @@
+"""Offline pipelines (training, batch scoring) and the ``recommender`` command line."""

@@ -1,0 +1,79 @@
+"""The offline training pipeline: purchase files in, a published model folder out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
+from recommender.artifacts import promote as promote_version
+from recommender.artifacts import save_model
+from recommender.catalog import Catalog, load_catalog
+from recommender.interactions import Interactions
+from recommender.model import Model
+from recommender.purchases import PurchaseLog, load_purchases
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    model: Model
+    seconds: float
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def train_from_log(
+    log: PurchaseLog,
+    *,
+    algorithm: str = DEFAULT_ALGORITHM,
+    params: list[str] | dict | None = None,
+    catalog_path=None,
+    show_progress: bool = False,
+) -> tuple[Model, float]:
+    """Fit ``algorithm`` on an in-memory purchase log; returns the model and fit seconds."""
+    interactions = Interactions.from_log(log)
+    estimator = create_algorithm(algorithm, params)
+    started = time.perf_counter()
+    estimator.fit(interactions.matrix, show_progress=show_progress)
+    seconds = time.perf_counter() - started
+    catalog = load_catalog(catalog_path, interactions.items) if catalog_path else Catalog.empty(interactions.items)
+    model = Model(estimator, interactions.customers, interactions.items, interactions.matrix, catalog)
+    model.manifest["data"] = {
+        "fingerprint": interactions.fingerprint(),
+        "events": len(log),
+        "customers": len(interactions.customers),
+        "items": len(interactions.items),
+        "interactions": interactions.nnz,
+    }
+    return model, seconds
+
+
+def train(
+    data_path,
+    *,
+    catalog_path=None,
+    algorithm: str = DEFAULT_ALGORITHM,
+    params: list[str] | dict | None = None,
+    models_dir="models",
+    promote: bool = False,
+    on_bad_rows: str = "error",
+    event_weights: dict[str, float] | None = None,
+    show_progress: bool = False,
+) -> TrainResult:
+    """Load, validate, fit, save (atomically) and optionally promote a model."""
+    started = time.perf_counter()
+    log = load_purchases(data_path, event_weights=event_weights, on_bad_rows=on_bad_rows)
+    model, fit_seconds = train_from_log(
+        log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress
+    )
+    data = dict(model.manifest["data"])
+    data.update(source=str(data_path), catalog=str(catalog_path) if catalog_path else None, skipped_rows=log.skipped)
+    path = save_model(
+        model,
+        models_dir,
+        info={"data": data, "training_seconds": round(fit_seconds, 3), "pipeline_seconds": round(time.perf_counter() - started, 3)},
+    )
+    if promote:
+        promote_version(models_dir, path.name)
+    return TrainResult(path, model, fit_seconds, log.skipped)
