@@ -70,11 +70,11 @@ def read_table(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[
     if path.stat().st_size == 0:
         raise DataError("file is empty", path=path)
     if path.suffix.lower() in (".parquet", ".pq"):
-        return _read_parquet(path, columns), 0
+        return _read_parquet(path, columns)
     return _read_csv(path, columns, on_bad_rows)
 
 
-def _read_parquet(path: Path, columns: tuple[str, ...]) -> pa.Table:
+def _read_parquet(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, int]:
     try:
         schema = pq.read_schema(path)
         present = [c for c in columns if c in schema.names]

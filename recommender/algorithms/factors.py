@@ -8,6 +8,8 @@ least-squares solution against the fixed item factors (Hu, Koren & Volinsky 2008
 
 which is linear in the history, so the score of item i splits exactly into
 contributions ``c_j yᵢᵀ A⁻¹ y_j`` of each past purchase j ("because you bought j").
+BPR was not trained by least squares, so it folds in by averaging the history's item
+vectors instead (still linear, still explainable).
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ class FactorModel(Algorithm):
             self._gram_cache = factors.T @ factors
         return self._gram_cache
 
-    def _fold_in_system(self, items: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The matrix A and right-hand side b whose solution is the folded-in user vector."""
+    def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """Apply the fold-in operator M (user = M Σ_j c_j y_j) of this history to ``rhs``.
+
+        The least-squares operator: M = (YᵀY + λI + Σ_j (c_j - 1) y_j y_jᵀ)⁻¹.
+        """
         item_vectors = self.item_factors_[items].astype(np.float64)
-        confidence = self.confidence(weights.astype(np.float64))
         system = self._gram() + self.fold_in_regularization() * np.eye(item_vectors.shape[1])
         system += (item_vectors * (confidence - 1)[:, None]).T @ item_vectors
-        return system, item_vectors.T @ confidence
+        return np.linalg.solve(system, rhs)
 
     def user_vectors(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         vectors = np.zeros((history.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
@@ -54,8 +58,10 @@ class FactorModel(Algorithm):
             start, end = history.indptr[row], history.indptr[row + 1]
             if start == end:
                 continue  # no history: a zero vector, the caller falls back to popularity
-            system, rhs = self._fold_in_system(history.indices[start:end], history.data[start:end])
-            vectors[row] = np.linalg.solve(system, rhs)
+            items = history.indices[start:end]
+            confidence = self.confidence(history.data[start:end].astype(np.float64))
+            rhs = self.item_factors_[items].astype(np.float64).T @ confidence
+            vectors[row] = self._fold_in_solve(items, confidence, rhs)
         return vectors
 
     def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
@@ -63,9 +69,9 @@ class FactorModel(Algorithm):
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
-        system, _ = self._fold_in_system(history_row.indices, history_row.data)
         confidence = self.confidence(history_row.data.astype(np.float64))
-        solved = np.linalg.solve(system, self.item_factors_[history_row.indices].astype(np.float64).T)
+        history_vectors = self.item_factors_[history_row.indices].astype(np.float64)
+        solved = self._fold_in_solve(history_row.indices, confidence, history_vectors.T)
         return (self.item_factors_[items].astype(np.float64) @ solved) * confidence[None, :]
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
@@ -136,13 +142,12 @@ class ALS(FactorModel):
 
 @dataclasses.dataclass
 class BPRConfig(AlgorithmConfig):
-    """Bayesian personalised ranking by SGD; ``fold_in_regularization`` is for new histories."""
+    """Bayesian personalised ranking by SGD."""
 
     factors: int = 128
     learning_rate: float = 0.05
     regularization: float = 0.001
     iterations: int = 200
-    fold_in_regularization: float = 1.0
 
 
 class BPR(FactorModel):
@@ -160,8 +165,10 @@ class BPR(FactorModel):
         # BPR learns from which items were bought, not how often.
         return np.ones_like(weights)
 
-    def fold_in_regularization(self) -> float:
-        return float(self.config.fold_in_regularization)
+    def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        # The mean of the history's item vectors: the ranking direction BPR's own
+        # user vectors are pulled towards during training.
+        return rhs / max(float(confidence.sum()), 1.0)
 
     def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

@@ -1,0 +1,70 @@
+# `make` alone lists the targets. Everything runs inside .venv, created on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := data/demo
+MODELS_DIR ?= models
+DATA ?= $(DEMO_DIR)/purchases.csv
+CATALOG ?= $(if $(wildcard $(DEMO_DIR)/catalog.csv),$(DEMO_DIR)/catalog.csv,)
+ALGO ?= als
+PARAMS ?=
+MODEL ?= $(MODELS_DIR)/current
+OUT ?= out/recommendations.csv
+N ?= 20
+PYTEST_ARGS ?=
+# BLAS threads are set explicitly for repeatable, non-oversubscribed runs.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: help install demo demo-data train score recommend models test test-fast lint clean
+
+help: ## list the targets with one line of help each
+	@echo "Usage: make TARGET [VAR=value ...]"
+	@echo
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: DATA=$(DATA) ALGO=$(ALGO) PARAMS='key=value ...' MODEL=$(MODEL) OUT=$(OUT) N=$(N)"
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ is needed (python3.11 or python3 on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the package with its dev tools
+
+demo-data: $(STAMP) ## write the embedded demo store to data/demo (seeded)
+	$(BIN)/recommender --quiet demo-data --out $(DEMO_DIR)
+
+demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendations for three customers
+	$(BIN)/recommender --quiet demo-data --out $(DEMO_DIR)
+	$(BIN)/recommender train --data $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv --models-dir $(MODELS_DIR) --promote
+	$(BIN)/recommender score --model $(MODELS_DIR)/current --n 10 --out out/demo-recommendations.csv
+	@for customer in 00042 01234 04321; do echo; $(BIN)/recommender recommend --model $(MODELS_DIR)/current --n 5 $$customer; done
+
+train: $(STAMP) ## train ALGO on DATA (CATALOG optional, PARAMS="k=v ...") and promote it
+	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \
+		$(foreach p,$(PARAMS),--param $(p)) --models-dir $(MODELS_DIR) --promote
+
+score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parquet/.jsonl)
+	$(BIN)/recommender score --model $(MODEL) --n $(N) --out $(OUT)
+
+models: $(STAMP) ## list published models (current one starred)
+	$(BIN)/recommender models --models-dir $(MODELS_DIR) list
+
+test: $(STAMP) ## run the whole test suite, slow tests included (what CI runs)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## run the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## static checks (ruff)
+	$(BIN)/ruff check recommender training serving tests
+
+clean: ## remove the venv, demo data and outputs (models/ is kept)
+	rm -rf $(VENV) data out .pytest_cache

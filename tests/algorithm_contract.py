@@ -1,0 +1,105 @@
+"""The contract every algorithm honours, as a mixin: each model's test class is a few lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.algorithms import create_algorithm
+from recommender.errors import NotFittedError
+
+GROUP_A, GROUP_B = set(range(5)), set(range(5, 10))
+
+
+def history(items, n_items=10) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(len(items), np.float32), (np.zeros(len(items), int), items)), shape=(1, n_items))
+
+
+class AlgorithmContract:
+    """Subclasses set ``name`` and ``params`` (small, fast settings for 20 x 10 data)."""
+
+    name: str = ""
+    params: dict = {}
+    personalised = True
+
+    @pytest.fixture
+    def fitted(self, known_answer_matrix):
+        return create_algorithm(self.name, self.params).fit(known_answer_matrix)
+
+    def test_fit_returns_self_and_sets_state(self, known_answer_matrix):
+        algorithm = create_algorithm(self.name, self.params)
+        assert algorithm.fit(known_answer_matrix) is algorithm
+        assert algorithm.n_items_ == 10
+
+    def test_unfitted_model_says_so(self):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            create_algorithm(self.name, self.params).recommend(history([0]), 3)
+
+    def test_recommends_from_the_customers_taste_group(self, fitted):
+        if not self.personalised:
+            pytest.skip("not a personalised algorithm")
+        items, scores = fitted.recommend(history([0, 1]), 3)
+        assert set(items[0].tolist()) == {2, 3, 4}
+        items, _ = fitted.recommend(history([7, 8]), 3)
+        assert set(items[0].tolist()) == {5, 6, 9}
+
+    def test_scores_are_sorted_and_purchases_excluded(self, fitted):
+        items, scores = fitted.recommend(history([0, 1]), 8)
+        assert not {0, 1} & set(items[0].tolist())
+        assert np.all(np.diff(scores[0]) <= 0)
+
+    def test_include_purchased_and_allowed_mask(self, fitted):
+        items, _ = fitted.recommend(history([0]), 10, exclude_seen=False)
+        assert 0 in items[0]
+        allowed = np.zeros(10, dtype=bool)
+        allowed[[3, 8]] = True
+        items, _ = fitted.recommend(history([0]), 5, allowed=allowed)
+        assert set(items[0][items[0] >= 0].tolist()) == {3, 8}
+        assert (items[0] == -1).sum() == 3
+
+    def test_batch_matches_single_rows(self, fitted, known_answer_matrix):
+        users = np.arange(20)
+        batch, _ = fitted.recommend(known_answer_matrix, 2, users=users)
+        for user in (0, 13):
+            single, _ = fitted.recommend(known_answer_matrix[user], 2, users=np.array([user]))
+            assert batch[user].tolist() == single[0].tolist()
+
+    def test_a_new_purchase_changes_the_next_answer(self, fitted):
+        before, _ = fitted.recommend(history([0, 1]), 3)
+        after, _ = fitted.recommend(history([0, 1, int(before[0][0])]), 3)
+        assert before[0][0] not in after[0]
+
+    def test_similar_items_stay_in_the_group(self, fitted):
+        if not self.personalised:
+            with pytest.raises(NotImplementedError, match="similarity"):
+                fitted.similar_items(np.array([0]), 3)
+            return
+        items, _ = fitted.similar_items(np.array([0, 6]), 4)
+        assert set(items[0].tolist()) == GROUP_A - {0}
+        assert set(items[1].tolist()) == GROUP_B - {6}
+
+    def test_explain_names_the_purchases_that_drove_it(self, fitted):
+        reasons = fitted.explain(history([0, 1, 7]), 2)
+        if not self.personalised:
+            assert reasons == []
+            return
+        assert reasons, "a personalised model explains its recommendation"
+        assert reasons[0][0] in (0, 1), "the same-group purchases drive item 2, not item 7"
+
+    def test_save_and_load_arrays_round_trip(self, fitted, known_answer_matrix):
+        arrays = fitted.fitted_arrays()
+        assert all(isinstance(a, np.ndarray) and a.dtype != object for a in arrays.values())
+        clone = type(fitted).from_arrays(fitted.params(), arrays, 10)
+        np.testing.assert_allclose(clone.scores(known_answer_matrix), fitted.scores(known_answer_matrix), rtol=1e-5)
+
+    def test_same_seed_same_model(self, known_answer_matrix):
+        first = create_algorithm(self.name, self.params).fit(known_answer_matrix)
+        second = create_algorithm(self.name, self.params).fit(known_answer_matrix)
+        np.testing.assert_allclose(first.scores(known_answer_matrix), second.scores(known_answer_matrix), rtol=1e-5)
+
+    def test_rejects_empty_and_negative_input(self):
+        with pytest.raises(ValueError, match="no interactions"):
+            create_algorithm(self.name, self.params).fit(sp.csr_matrix((3, 3), dtype=np.float32))
+        with pytest.raises(ValueError, match="negative"):
+            create_algorithm(self.name, self.params).fit(sp.csr_matrix(np.array([[-1.0, 1.0]], dtype=np.float32)))

@@ -1,0 +1,46 @@
+"""Every registered algorithm runs through the same contract."""
+
+import pytest
+
+from recommender.algorithms import ALGORITHMS, create_algorithm, parse_params
+from tests.algorithm_contract import AlgorithmContract
+
+
+class TestALS(AlgorithmContract):
+    name = "als"
+    params = {"factors": 2, "regularization": 0.1, "iterations": 15, "alpha": 1.0}
+
+
+class TestBPR(AlgorithmContract):
+    name = "bpr"
+    params = {"factors": 8, "iterations": 300, "learning_rate": 0.05}
+
+
+class TestItemKNNCosine(AlgorithmContract):
+    name = "item-knn"
+    params = {"neighbours": 10}
+
+
+class TestItemKNNBM25(AlgorithmContract):
+    name = "item-knn-bm25"
+    params = {"neighbours": 10}
+
+
+class TestMostPopular(AlgorithmContract):
+    name = "popular"
+    personalised = False
+
+
+def test_every_registered_algorithm_has_a_contract_test():
+    tested = {cls.name for cls in AlgorithmContract.__subclasses__()}
+    assert tested == set(ALGORITHMS)
+
+
+def test_params_are_typed_and_checked():
+    assert parse_params("als", ["factors=8", "alpha=2"]) == {"factors": 8, "alpha": 2.0}
+    with pytest.raises(ValueError, match="no parameter 'factor'"):
+        parse_params("als", ["factor=8"])
+    with pytest.raises(ValueError, match="must be int"):
+        parse_params("als", ["factors=many"])
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        create_algorithm("deep-magic")

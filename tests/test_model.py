@@ -1,0 +1,66 @@
+"""The id-level model: filters, fallbacks, new purchases, reasons."""
+
+from tests.test_artifacts import build_model
+
+
+def ids(result):
+    return [r.item_id for r in result.items]
+
+
+def test_known_customer_gets_their_group_without_purchases():
+    model = build_model()
+    result = model.recommend("c00", 2)  # bought i0, i1, i2
+    assert result.source == "personalized"
+    assert set(ids(result)) == {"i3", "i4"}
+    assert all(r.reason.startswith("because you bought Item") for r in result.items)
+    assert all(r.category == "A" for r in result.items)
+
+
+def test_unknown_customer_gets_popular_items():
+    result = build_model().recommend("stranger", 3)
+    assert result.source == "popular" and len(result.items) == 3
+    assert all(r.reason == "popular with other customers" for r in result.items)
+
+
+def test_new_events_fold_in_without_retraining():
+    model = build_model()
+    result = model.recommend("stranger", 3, new_events=[("i7", 1.0), ("i8", 1.0)])
+    assert result.source == "personalized"
+    assert set(ids(result)) <= {"i5", "i6", "i9"}
+    after = model.recommend("c00", 2, new_events=[("i3", 1.0)])
+    assert "i3" not in ids(after)
+
+
+def test_unknown_items_in_events_are_ignored_for_scoring():
+    assert model_ids_equal(build_model(), [("never-seen", 1.0)])
+
+
+def model_ids_equal(model, events):
+    return ids(model.recommend("c00", 3, new_events=events)) == ids(model.recommend("c00", 3))
+
+
+def test_filters_include_exclude_category_and_include_purchased():
+    model = build_model()
+    assert ids(model.recommend("c00", 5, exclude=["i3"]))[0] == "i4"
+    assert set(ids(model.recommend("c00", 2, include=["i4", "i9"]))) == {"i4", "i9"}
+    assert {r.category for r in model.recommend("c00", 3, category="b").items} == {"B"}
+    assert "i0" in ids(model.recommend("c00", 5, include_purchased=True))
+
+
+def test_short_lists_are_topped_up_from_popular_items():
+    model = build_model()
+    result = model.recommend("c00", 7)  # only 7 unbought items exist; kNN scores 2 of them
+    assert len(result.items) == 7 and len(set(ids(result))) == 7
+    assert not {"i0", "i1", "i2"} & set(ids(result))
+
+
+def test_rank_orders_candidates_and_keeps_unknown_last():
+    result = build_model().rank("c00", ["i9", "bogus", "i3"])
+    assert ids(result) == ["i3", "i9", "bogus"]
+
+
+def test_similar_items_and_explain():
+    model = build_model()
+    similar = model.similar_items("i0", 3)
+    assert {r.item_id for r in similar} <= {"i1", "i2", "i3", "i4"}
+    assert model.explain("c00", "i3")[0][0] in {"i1", "i2"}
