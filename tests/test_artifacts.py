@@ -55,7 +55,7 @@ def test_tampered_truncated_or_missing_files_are_refused(tmp_path):
     path = save_model(build_model(), tmp_path)
     data = path / "history_data.npy"
     original = data.read_bytes()
-    data.write_bytes(original[:-4] + b"\x00\x00\x00\x40"  # last weight 1.0 -> 2.0)
+    data.write_bytes(original[:-4] + b"\x00\x00\x00\x40")  # last weight 1.0 -> 2.0
     with pytest.raises(ArtifactError, match="checksum mismatch"):
         load_model(path)
     data.write_bytes(original[: len(original) // 2])
