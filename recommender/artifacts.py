@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None) -> Path:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "algorithm": model.algorithm.name,
             "params": model.algorithm.params(),
             "customers": len(model.customers),
@@ -189,7 +189,7 @@ def promote(models_dir, version: str) -> Path:
     os.symlink(version, temporary)
     os.replace(temporary, models_dir / CURRENT)
     history = _promotions(models_dir)
-    history.append({"version": version, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    history.append({"version": version, "at": datetime.now(UTC).isoformat(timespec="seconds")})
     _write_json(models_dir / PROMOTIONS, history)
     return models_dir / version
 
@@ -214,7 +214,7 @@ def _promotions(models_dir: Path) -> list[dict]:
 
 # -- helpers -----------------------------------------------------------------------------
 def _new_version(models_dir: Path, algorithm: str, fingerprint: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base = f"{stamp}-{algorithm}-{(fingerprint or '0' * 6)[:6]}"
     version, counter = base, 1
     while (models_dir / version).exists():

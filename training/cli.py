@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
     recommend.set_defaults(handler=_recommend)
 
+    convert = sub.add_parser("convert-lightgcn", help="turn a LightGCN 'user item item ...' file into a purchases CSV")
+    convert.add_argument("input", type=Path)
+    convert.add_argument("--out", required=True, type=Path)
+    convert.set_defaults(handler=_convert_lightgcn)
+
     models = sub.add_parser("models", help="list, promote or roll back published models")
     models.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR))
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -217,6 +222,23 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
     line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _convert_lightgcn(args) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from recommender.evaluation.splits import read_lightgcn_pairs
+
+    pairs = read_lightgcn_pairs(args.input)
+    table = pa.table({"customer_id": [u for u, _ in pairs], "item_id": [i for _, i in pairs]})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
+    pa_csv.write_csv(table, temporary)
+    os.replace(temporary, args.out)
+    print(f"wrote {len(pairs)} purchases", file=sys.stderr)
+    print(args.out)
+    return 0
 
 
 def _models(args) -> int:

@@ -58,7 +58,7 @@ class Algorithm(ABC):
         self._fit(user_items, show_progress=show_progress)
         return self
 
-    def validate_config(self) -> None:
+    def validate_config(self) -> None:  # noqa: B027 - optional hook, most configs need no checks
         """Raise ValueError for settings outside their valid range (called by fit)."""
 
     @abstractmethod

@@ -76,8 +76,8 @@ def _require_timestamps(log: PurchaseLog) -> None:
 
 def load_lightgcn(train_path, test_path) -> tuple[PurchaseLog, PurchaseLog]:
     """Read the LightGCN benchmark format (``user item item ...`` per line) as two logs."""
-    train_rows = _read_lightgcn(Path(train_path))
-    test_rows = _read_lightgcn(Path(test_path))
+    train_rows = read_lightgcn_pairs(Path(train_path))
+    test_rows = read_lightgcn_pairs(Path(test_path))
     users = sorted({u for u, _ in train_rows} | {u for u, _ in test_rows}, key=int)
     items = sorted({i for _, i in train_rows} | {i for _, i in test_rows}, key=int)
     customers, item_vocabulary = IdVocabulary(np.asarray(users, dtype=str)), IdVocabulary(np.asarray(items, dtype=str))
@@ -90,7 +90,8 @@ def load_lightgcn(train_path, test_path) -> tuple[PurchaseLog, PurchaseLog]:
     return to_log(train_rows), to_log(test_rows)
 
 
-def _read_lightgcn(path: Path) -> list[tuple[str, str]]:
+def read_lightgcn_pairs(path: Path) -> list[tuple[str, str]]:
+    """(user, item) string pairs from a LightGCN-format file."""
     if not path.is_file():
         raise DataError("file not found", path=path)
     rows = []

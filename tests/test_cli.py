@@ -1,0 +1,100 @@
+"""The ``recommender`` command end to end, as a user runs it (real subprocesses)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "training", "--quiet", *map(str, args)], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    run("demo-data", "--out", folder / "data", "--customers", 300, "--items", 80, "--purchases", 6000, "--seed", 5)
+    result = run(
+        "train", "--data", folder / "data/purchases.csv", "--catalog", folder / "data/catalog.csv",
+        "--algorithm", "item-knn-bm25", "--models-dir", folder / "models", "--promote",
+    )
+    model_path = result.stdout.strip().splitlines()[-1]
+    return folder, model_path
+
+
+def test_train_prints_the_model_path_last_and_promotes(trained):
+    folder, model_path = trained
+    assert (folder / "models" / "current").resolve() == (folder / "models" / model_path.split("/")[-1]).resolve()
+    listing = run("models", "--models-dir", folder / "models", "list").stdout
+    assert "*" in listing and "item-knn-bm25" in listing
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_score_writes_top_n_for_every_customer(trained, suffix):
+    folder, model_path = trained
+    out = folder / f"scores.{suffix}"
+    run("score", "--model", model_path, "--n", 5, "--out", out)
+    if suffix == "csv":
+        rows = list(csv.DictReader(out.open()))
+    elif suffix == "parquet":
+        rows = pq.read_table(out).to_pylist()
+    else:
+        rows = [json.loads(line) for line in out.open()]
+    assert set(rows[0]) == {"customer_id", "item_id", "rank", "score"}
+    assert len({r["customer_id"] for r in rows}) == 300
+    assert len(rows) == 300 * 5
+    manifest = json.loads((folder / f"scores.{suffix}.manifest.json").read_text())
+    assert manifest["rows"] == 1500 and manifest["customers"] == 300
+
+
+def test_score_listed_customers_unknown_get_popular(trained, tmp_path):
+    _, model_path = trained
+    (tmp_path / "ids.txt").write_text("customer_id\n0001\nnobody\n")
+    run("score", "--model", model_path, "--n", 3, "--out", tmp_path / "s.csv", "--customers", tmp_path / "ids.txt")
+    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+    assert [r["customer_id"] for r in rows] == ["0001"] * 3 + ["nobody"] * 3
+
+
+def test_recommend_prints_a_readable_table(trained):
+    _, model_path = trained
+    output = run("recommend", "--model", model_path, "--n", 3, "0001").stdout
+    assert "because you bought" in output and "category" in output
+    data = json.loads(run("recommend", "--model", model_path, "--json", "0001").stdout)
+    assert data["source"] == "personalized" and len(data["items"]) == 10
+
+
+def test_usage_errors_exit_2_with_one_line(trained, tmp_path):
+    folder, model_path = trained
+    bad_param = run("train", "--data", folder / "data/purchases.csv", "--param", "speed=11", check=False)
+    assert bad_param.returncode == 2 and "no parameter 'speed'" in bad_param.stderr
+    bad_out = run("score", "--model", model_path, "--out", tmp_path / "x.txt", check=False)
+    assert bad_out.returncode == 2 and "must end in one of" in bad_out.stderr
+    assert run("score", "--model", model_path, "--out", tmp_path / "y.csv", "--n", 0, check=False).returncode == 2
+
+
+def test_bad_data_exits_1_naming_the_line_and_publishes_nothing(tmp_path):
+    (tmp_path / "bad.csv").write_text("customer_id,item_id,quantity\na,x,1\nb,y,-3\n")
+    result = run("train", "--data", tmp_path / "bad.csv", "--models-dir", tmp_path / "models", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "bad.csv, line 3, column 'quantity'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+    skipped = run("train", "--data", tmp_path / "bad.csv", "--models-dir", tmp_path / "models", "--algorithm", "popular", "--on-bad-rows", "skip")
+    assert "skipped 1 bad row" in skipped.stderr
+
+
+def test_damaged_model_is_refused_clearly(trained, tmp_path):
+    import shutil
+
+    _, model_path = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(model_path, copy)
+    (copy / "item_ids.npy").write_bytes(b"garbage")
+    result = run("recommend", "--model", copy, "0001", check=False)
+    assert result.returncode == 1 and "checksum mismatch" in result.stderr and "Traceback" not in result.stderr
