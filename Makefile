@@ -15,12 +15,13 @@ PARAMS ?=
 MODEL ?= $(MODELS_DIR)/current
 OUT ?= out/recommendations.csv
 N ?= 20
+BUDGET ?= 300
 PYTEST_ARGS ?=
 # BLAS threads are set explicitly for repeatable, non-oversubscribed runs.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install demo demo-data train score recommend models test test-fast lint clean
+.PHONY: help install demo demo-data train evaluate tune score models test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -47,9 +48,17 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	$(BIN)/recommender score --model $(MODELS_DIR)/current --n 10 --out out/demo-recommendations.csv
 	@for customer in 00042 01234 04321; do echo; $(BIN)/recommender recommend --model $(MODELS_DIR)/current --n 5 $$customer; done
 
-train: $(STAMP) ## train ALGO on DATA (CATALOG optional, PARAMS="k=v ...") and promote it
+train: $(STAMP) ## train ALGO on DATA (uses tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \
-		$(foreach p,$(PARAMS),--param $(p)) --models-dir $(MODELS_DIR) --promote
+		$(if $(wildcard tuned/$(ALGO).json),--params-file tuned/$(ALGO).json,) \
+		$(foreach p,$(PARAMS),--param $(p)) --models-dir $(MODELS_DIR) --evaluate --promote
+
+evaluate: $(STAMP) ## fit ALGO on a random 80% of DATA, measure on the rest, write reports/<algo>-<time>/report.html
+	$(BIN)/recommender evaluate --data $(DATA) --algorithm $(ALGO) \
+		$(if $(wildcard tuned/$(ALGO).json),--params-file tuned/$(ALGO).json,) $(foreach p,$(PARAMS),--param $(p))
+
+tune: $(STAMP) ## search ALGO's hyper-parameters on a validation split of DATA for BUDGET seconds -> tuned/ALGO.json
+	$(BIN)/recommender tune --data $(DATA) --algorithm $(ALGO) --budget $(BUDGET)
 
 score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parquet/.jsonl)
 	$(BIN)/recommender score --model $(MODEL) --n $(N) --out $(OUT)

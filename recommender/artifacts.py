@@ -50,10 +50,12 @@ _CORE_ARRAYS = {
 _LIBRARIES = ("numpy", "scipy", "implicit", "scikit-learn", "pyarrow")
 
 
-def save_model(model: Model, models_dir, *, info: dict | None = None) -> Path:
+def save_model(model: Model, models_dir, *, info: dict | None = None, extra_files: dict[str, bytes] | None = None) -> Path:
     """Write ``model`` to a new ``models_dir/<version>`` folder and return its path.
 
-    ``info`` adds manifest fields (data description, training seconds, metrics).
+    ``info`` adds manifest fields (data description, training seconds, metrics);
+    ``extra_files`` (name -> bytes, e.g. an evaluation report) are published with
+    the model and checksummed like its arrays, but never loaded.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,12 @@ def save_model(model: Model, models_dir, *, info: dict | None = None) -> Path:
             file_name = f"{name}.npy"
             np.save(staging / file_name, np.ascontiguousarray(array), allow_pickle=False)
             checksums[file_name] = _sha256(staging / file_name)
+        documents = {}
+        for file_name, content in (extra_files or {}).items():
+            if "/" in file_name or file_name.endswith(".npy") or file_name == MANIFEST:
+                raise ValueError(f"extra file name {file_name!r} is not allowed")
+            (staging / file_name).write_bytes(content)
+            documents[file_name] = _sha256(staging / file_name)
         version = _new_version(models_dir, model.algorithm.name, info.get("data", {}).get("fingerprint", ""))
         manifest = {
             "format": FORMAT,
@@ -83,6 +91,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None) -> Path:
             "libraries": library_versions(),
             **info,
             "files": checksums,
+            "documents": documents,
         }
         _write_json(staging / MANIFEST, manifest)
         target = models_dir / version
@@ -142,7 +151,7 @@ def read_manifest(path) -> dict:
 
 
 def verify_checksums(path: Path, manifest: dict) -> None:
-    for file_name, expected in manifest["files"].items():
+    for file_name, expected in {**manifest["files"], **(manifest.get("documents") or {})}.items():
         file_path = Path(path) / file_name
         if not file_path.is_file():
             raise ArtifactError(f"{file_path}: file listed in the manifest is missing")

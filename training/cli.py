@@ -7,21 +7,15 @@ Exit codes: 0 success, 1 bad data or a damaged model (one clear line on stderr),
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from recommender.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
 from recommender.errors import RecommenderError
 
-DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
-
-
-class UsageError(Exception):
-    """A command line that cannot be carried out as written (exit code 2)."""
+from . import commands
+from .commands import DEFAULT_MODELS_DIR, UsageError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--purchases", type=int, default=150_000)
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    demo.set_defaults(handler=_demo_data)
+    demo.set_defaults(handler=commands.demo_data)
 
     train = sub.add_parser("train", help="train a model and publish it under --models-dir")
     train.add_argument("--data", required=True, type=Path, help="purchase history (.csv or .parquet)")
@@ -71,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--promote", action="store_true", help="make the new model current")
     train.add_argument("--on-bad-rows", choices=("error", "skip"), default="error")
     train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults)")
-    train.set_defaults(handler=_train)
+    train.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
+    train.add_argument("--evaluate", action="store_true", help="first measure the algorithm on a held-out split; report saved in the model folder")
+    _add_split_arguments(train)
+    train.set_defaults(handler=commands.train)
 
     score = sub.add_parser("score", help="batch top-N for every (or the listed) customer")
     score.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "current")
@@ -79,19 +76,42 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", required=True, type=Path, help="output .csv, .parquet or .jsonl")
     score.add_argument("--customers", type=Path, help="file of customer ids, one per line (a header 'customer_id' is skipped)")
     score.add_argument("--include-purchased", action="store_true", help="allow already purchased items")
-    score.set_defaults(handler=_score)
+    score.set_defaults(handler=commands.score)
 
     recommend = sub.add_parser("recommend", help="print recommendations for one customer")
     recommend.add_argument("customer_id")
     recommend.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "current")
     recommend.add_argument("--n", type=int, default=10)
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    recommend.set_defaults(handler=_recommend)
+    recommend.set_defaults(handler=commands.recommend)
+
+    evaluate = sub.add_parser("evaluate", help="fit on a train split, measure on the test split, write a report")
+    evaluate.add_argument("--data", required=True, type=Path, help="purchase history (or LightGCN train file with --format lightgcn)")
+    evaluate.add_argument("--test", type=Path, help="a given test file (implies --split given)")
+    evaluate.add_argument("--format", choices=("purchases", "lightgcn"), default="purchases")
+    evaluate.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=sorted(ALGORITHMS))
+    evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    evaluate.add_argument("--params-file", type=Path)
+    evaluate.add_argument("--k", default="10,20", help="cut-offs, comma separated (default 10,20)")
+    evaluate.add_argument("--report", type=Path, help="report folder (default reports/<algorithm>-<time>)")
+    _add_split_arguments(evaluate)
+    evaluate.set_defaults(handler=commands.evaluate)
+
+    tune = sub.add_parser("tune", help="search hyper-parameters on a validation split of the training data")
+    tune.add_argument("--data", required=True, type=Path, help="training purchase history (never the test set)")
+    tune.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=sorted(ALGORITHMS))
+    tune.add_argument("--space", type=Path, help="search space JSON (default: training/search_spaces/<algorithm>.json)")
+    tune.add_argument("--budget", type=float, default=300.0, help="seconds to spend (default 300)")
+    tune.add_argument("--trials", type=int, default=20, help="at most this many trials (default 20)")
+    tune.add_argument("--metric", default="ndcg@20")
+    tune.add_argument("--seed", type=int, default=42)
+    tune.add_argument("--out", type=Path, help="where to write the best parameters (default tuned/<algorithm>.json)")
+    tune.set_defaults(handler=commands.tune)
 
     convert = sub.add_parser("convert-lightgcn", help="turn a LightGCN 'user item item ...' file into a purchases CSV")
     convert.add_argument("input", type=Path)
     convert.add_argument("--out", required=True, type=Path)
-    convert.set_defaults(handler=_convert_lightgcn)
+    convert.set_defaults(handler=commands.convert_lightgcn)
 
     models = sub.add_parser("models", help="list, promote or roll back published models")
     models.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR))
@@ -100,168 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
     promote = actions.add_parser("promote", help="make VERSION the current model")
     promote.add_argument("version")
     actions.add_parser("rollback", help="go back to the previously promoted model")
-    models.set_defaults(handler=_models)
+    models.set_defaults(handler=commands.models)
     return parser
 
 
-def _progress(args, total: int, unit: str, desc: str):
-    return tqdm(total=total, unit=unit, desc=desc, disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", choices=("random", "leave-last", "time"), default="random", help="how to hold out test purchases")
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="random split: share of each customer's items held out")
+    parser.add_argument("--leave-last", type=int, default=1, help="leave-last split: most recent items held out per customer")
+    parser.add_argument("--cutoff", help="time split: events at or after this time (ISO 8601 or epoch) are test")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the random split")
 
-
-def _check_positive(name: str, value: int) -> None:
-    if value < 1:
-        raise UsageError(f"--{name} must be at least 1, not {value}")
-
-
-def _demo_data(args) -> int:
-    from recommender.demo import generate_store, write_store
-
-    for name in ("customers", "items", "purchases"):
-        _check_positive(name, getattr(args, name))
-    store = generate_store(args.customers, args.items, args.purchases, seed=args.seed)
-    paths = write_store(store, args.out, args.format)
-    print(f"wrote {store.purchases.num_rows} purchases by {args.customers} customers of {args.items} items", file=sys.stderr)
-    for path in paths.values():
-        print(path)
-    return 0
-
-
-def _train(args) -> int:
-    from training.pipeline import train
-
-    weights = None
-    if args.event_weight:
-        weights = {}
-        for pair in args.event_weight:
-            kind, sep, value = pair.partition("=")
-            try:
-                weights[kind] = float(value)
-            except ValueError:
-                raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER") from None
-            if not sep or not kind:
-                raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER")
-    try:
-        from recommender.algorithms import parse_params
-
-        parse_params(args.algorithm, args.param)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    result = train(
-        args.data,
-        catalog_path=args.catalog,
-        algorithm=args.algorithm,
-        params=args.param,
-        models_dir=args.models_dir,
-        promote=args.promote,
-        on_bad_rows=args.on_bad_rows,
-        event_weights=weights,
-        show_progress=not args.quiet,
-    )
-    from recommender.purchases import describe_skipped
-
-    data = result.model.manifest["data"]
-    print(
-        f"trained {args.algorithm} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
-        f"in {result.seconds:.1f}s; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
-        file=sys.stderr,
-    )
-    print(result.path)
-    return 0
-
-
-def _load(path: Path):
-    from recommender.artifacts import load_model
-
-    return load_model(path)
-
-
-def _score(args) -> int:
-    from training.batch import output_format, score_all
-
-    _check_positive("n", args.n)
-    try:
-        output_format(args.out)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    model = _load(args.model)
-    customers = _read_id_list(args.customers) if args.customers else None
-    total = len(customers) if customers is not None else len(model.customers)
-    with _progress(args, total, "customers", "scoring") as bar:
-        manifest = score_all(model, args.out, n=args.n, customers=customers, exclude_purchased=not args.include_purchased, progress=bar.update)
-    print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers in {manifest['seconds']:.1f}s", file=sys.stderr)
-    print(args.out)
-    return 0
-
-
-def _read_id_list(path: Path) -> list[str]:
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except FileNotFoundError:
-        raise UsageError(f"customer list not found: {path}") from None
-    ids = [line for line in lines if line]
-    if ids and ids[0] == "customer_id":
-        ids = ids[1:]
-    return list(dict.fromkeys(ids))
-
-
-def _recommend(args) -> int:
-    _check_positive("n", args.n)
-    model = _load(args.model)
-    result = model.recommend(args.customer_id, args.n)
-    if args.json:
-        print(json.dumps({"customer_id": result.customer_id, "source": result.source, "model_version": model.version, "items": [r.to_dict() for r in result.items]}, indent=2))
-        return 0
-    bought = model.purchased(args.customer_id)
-    print(f"customer {args.customer_id} — {len(bought)} past purchases — {result.source} recommendations from {model.version}")
-    rows = [(str(rank), r.name, r.category, f"{r.score:.3f}", r.reason) for rank, r in enumerate(result.items, 1)]
-    print(_table(("#", "item", "category", "score", "why"), rows))
-    return 0
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
-    line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _convert_lightgcn(args) -> int:
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    from recommender.evaluation.splits import read_lightgcn_pairs
-
-    pairs = read_lightgcn_pairs(args.input)
-    table = pa.table({"customer_id": [u for u, _ in pairs], "item_id": [i for _, i in pairs]})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
-    pa_csv.write_csv(table, temporary)
-    os.replace(temporary, args.out)
-    print(f"wrote {len(pairs)} purchases", file=sys.stderr)
-    print(args.out)
-    return 0
-
-
-def _models(args) -> int:
-    from recommender import artifacts
-
-    if args.action == "promote":
-        path = artifacts.promote(args.models_dir, args.version)
-        print(f"current -> {path.name}")
-    elif args.action == "rollback":
-        path = artifacts.rollback(args.models_dir)
-        print(f"current -> {path.name}")
-    else:
-        current = artifacts.current_version(args.models_dir)
-        rows = []
-        for manifest in artifacts.list_models(args.models_dir):
-            metrics = manifest.get("metrics") or {}
-            shown = ", ".join(f"{k}={v:.4f}" for k, v in list(metrics.items())[:2] if isinstance(v, (int, float)))
-            rows.append(("*" if manifest["version"] == current else "", manifest["version"], manifest["algorithm"], str(manifest["customers"]), str(manifest["items"]), f"{manifest.get('training_seconds', 0):.1f}s", shown))
-        if not rows:
-            print(f"no models in {args.models_dir}")
-        else:
-            print(_table(("", "version", "algorithm", "customers", "items", "training", "metrics"), rows))
-    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.purchases import PurchaseLog, load_purchases
 
+from .evaluation import SplitSpec, evaluate_holdout, split_log
+
 
 @dataclass
 class TrainResult:
@@ -60,10 +62,27 @@ def train(
     on_bad_rows: str = "error",
     event_weights: dict[str, float] | None = None,
     show_progress: bool = False,
+    evaluation: SplitSpec | None = None,
+    ks: tuple[int, ...] = (10, 20),
 ) -> TrainResult:
-    """Load, validate, fit, save (atomically) and optionally promote a model."""
+    """Load, validate, fit, save (atomically) and optionally promote a model.
+
+    With ``evaluation``, the same algorithm is first fitted on a held-out split and
+    scored; the report (JSON + HTML) is published inside the model folder and the
+    metrics in its manifest. The published model is then fitted on all the data.
+    """
     started = time.perf_counter()
     log = load_purchases(data_path, event_weights=event_weights, on_bad_rows=on_bad_rows)
+    extra_files, metrics = {}, None
+    if evaluation is not None:
+        result = evaluate_holdout(
+            *split_log(log, evaluation),
+            algorithm=algorithm,
+            params=params,
+            ks=list(ks),
+            settings={"data": str(data_path), "split": vars(evaluation)},
+        )
+        extra_files, metrics = result.files(), result.metrics
     model, fit_seconds = train_from_log(
         log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress
     )
@@ -72,7 +91,13 @@ def train(
     path = save_model(
         model,
         models_dir,
-        info={"data": data, "training_seconds": round(fit_seconds, 3), "pipeline_seconds": round(time.perf_counter() - started, 3)},
+        info={
+            "data": data,
+            "training_seconds": round(fit_seconds, 3),
+            "pipeline_seconds": round(time.perf_counter() - started, 3),
+            **({"metrics": metrics, "evaluation": vars(evaluation)} if metrics else {}),
+        },
+        extra_files=extra_files,
     )
     if promote:
         promote_version(models_dir, path.name)

@@ -1,13 +1,15 @@
 """Offline evaluation: splits, metrics, and one ``evaluate`` for every algorithm."""
 
-from .evaluate import evaluate, split_matrices
+from .evaluate import EvaluationRun, evaluate, run_evaluation, split_matrices
 from .metrics import ACCURACY_METRICS, accuracy_at_k, hit_matrix
 from .splits import leave_last_n_split, load_lightgcn, random_split, time_split
 
 __all__ = [
     "ACCURACY_METRICS",
     "accuracy_at_k",
+    "EvaluationRun",
     "evaluate",
+    "run_evaluation",
     "hit_matrix",
     "leave_last_n_split",
     "load_lightgcn",

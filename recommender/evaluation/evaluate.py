@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,22 +15,34 @@ from .metrics import accuracy_at_k, catalog_coverage, hit_matrix, mean_popularit
 SCORES_PER_BATCH = 1 << 24
 
 
-def evaluate(
-    recommender,
-    train: sp.csr_matrix,
-    test: sp.csr_matrix,
-    ks: Iterable[int] = (10, 20),
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, float]:
-    """Score every customer with test items, excluding their train items; return metrics.
+@dataclass
+class EvaluationRun:
+    """The raw outcome of scoring every test customer: enough to compute any metric or plot."""
+
+    users: np.ndarray  # evaluated customer rows
+    recommended: np.ndarray  # [users x k_max] item indices, -1 padded
+    hits: np.ndarray  # [users x k_max] booleans
+    n_relevant: np.ndarray  # test items per evaluated customer
+    train: sp.csr_matrix
+
+    def metrics(self, ks: Iterable[int]) -> dict[str, float]:
+        results: dict[str, float] = {"customers": float(len(self.users))}
+        for k in sorted(set(int(k) for k in ks)):
+            for name, value in accuracy_at_k(self.hits, self.n_relevant, k).items():
+                results[f"{name}@{k}"] = value
+            results[f"coverage@{k}"] = catalog_coverage(self.recommended[:, :k], self.train.shape[1])
+            results[f"popularity@{k}"] = mean_popularity(self.recommended[:, :k], self.train)
+        return results
+
+
+def run_evaluation(
+    recommender, train: sp.csr_matrix, test: sp.csr_matrix, k_max: int, *, progress: Callable[[int], None] | None = None
+) -> EvaluationRun:
+    """Recommend ``k_max`` items to every customer with test items, excluding train items.
 
     ``recommender`` is anything with ``recommend(history, n, users=...)`` returning
     (indices, scores), such as an :class:`~recommender.algorithms.Algorithm`.
-    Keys look like ``recall@20``; ``customers`` is how many were evaluated.
     """
-    ks = sorted(set(int(k) for k in ks))
-    k_max = ks[-1]
     n_relevant = np.diff(test.indptr)
     users = np.flatnonzero(n_relevant > 0)
     batch = max(1, SCORES_PER_BATCH // max(train.shape[1], 1))
@@ -39,14 +52,20 @@ def evaluate(
         recommended[start : start + len(chunk)], _ = recommender.recommend(train[chunk], k_max, users=chunk)
         if progress:
             progress(len(chunk))
-    hits = hit_matrix(recommended, test[users])
-    results: dict[str, float] = {"customers": float(len(users))}
-    for k in ks:
-        for name, value in accuracy_at_k(hits, n_relevant[users], k).items():
-            results[f"{name}@{k}"] = value
-        results[f"coverage@{k}"] = catalog_coverage(recommended[:, :k], train.shape[1])
-        results[f"popularity@{k}"] = mean_popularity(recommended[:, :k], train)
-    return results
+    return EvaluationRun(users, recommended, hit_matrix(recommended, test[users]), n_relevant[users], train)
+
+
+def evaluate(
+    recommender,
+    train: sp.csr_matrix,
+    test: sp.csr_matrix,
+    ks: Iterable[int] = (10, 20),
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """All metrics at every k in ``ks``; keys look like ``recall@20``."""
+    ks = sorted(set(int(k) for k in ks))
+    return run_evaluation(recommender, train, test, ks[-1], progress=progress).metrics(ks)
 
 
 def split_matrices(train_log: PurchaseLog, test_log: PurchaseLog) -> tuple[sp.csr_matrix, sp.csr_matrix]:

@@ -1,0 +1,148 @@
+"""Evaluation reports: a JSON file for machines and an HTML page with plots for people.
+
+Three views: metrics against k; accuracy by length of customer history (the more
+a customer has bought, the better the system should know them); and how popular
+the recommended items are compared with the catalog.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .evaluate import EvaluationRun
+from .metrics import accuracy_at_k
+
+HISTORY_BUCKETS = [(1, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, None)]
+PLOTTED_METRICS = ("recall", "ndcg", "precision", "hit_rate")
+
+
+def build_report(run: EvaluationRun, ks: list[int], *, title: str, settings: dict) -> dict:
+    """Everything the report shows, as plain JSON-able data."""
+    ks = sorted(set(ks))
+    k_curve = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= run.recommended.shape[1]]
+    history_lengths = np.diff(run.train.indptr)[run.users]
+    k_main = ks[-1] if 20 not in ks else 20
+    by_history = []
+    for low, high in HISTORY_BUCKETS:
+        inside = (history_lengths >= low) & ((history_lengths <= high) if high else True)
+        if inside.sum() == 0:
+            continue
+        metrics = accuracy_at_k(run.hits[inside], run.n_relevant[inside], k_main)
+        by_history.append({"history": f"{low}-{high}" if high else f"{low}+", "customers": int(inside.sum()), **metrics})
+    item_buyers = np.bincount(run.train.indices, minlength=run.train.shape[1])
+    recommended = run.recommended[:, :k_main]
+    return {
+        "title": title,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": settings,
+        "metrics": run.metrics(ks),
+        "metrics_by_k": {k: accuracy_at_k(run.hits, run.n_relevant, k) for k in k_curve},
+        "k_for_breakdowns": k_main,
+        "by_history_length": by_history,
+        "popularity": {
+            "catalog_buyers_per_item": _quantiles(item_buyers),
+            "recommended_buyers_per_item": _quantiles(item_buyers[recommended[recommended >= 0]]),
+        },
+    }
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {}
+    q = np.percentile(values, [10, 25, 50, 75, 90, 99])
+    return {"mean": float(values.mean()), **{f"p{p}": float(v) for p, v in zip((10, 25, 50, 75, 90, 99), q)}}
+
+
+def render_html(report: dict, run: EvaluationRun) -> str:
+    """A self-contained HTML page (plots embedded as PNG)."""
+    metric_rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>" for name, value in report["metrics"].items()
+    )
+    history_rows = "".join(
+        f"<tr><td>{b['history']}</td><td>{b['customers']}</td><td>{b['recall']:.4f}</td><td>{b['ndcg']:.4f}</td></tr>"
+        for b in report["by_history_length"]
+    )
+    settings = html.escape(json.dumps(report["settings"], indent=2, default=str))
+    k = report["k_for_breakdowns"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report['title'])}</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
+img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
+<h1>{html.escape(report['title'])}</h1><p>Created {report['created_at']}.</p>
+<h2>Accuracy against k</h2><img alt="metrics against k" src="data:image/png;base64,{_plot_metrics_by_k(report)}">
+<h2>Accuracy by length of customer history (k={k})</h2>
+<img alt="recall by history length" src="data:image/png;base64,{_plot_by_history(report)}">
+<table><tr><th>purchases in history</th><th>customers</th><th>recall@{k}</th><th>ndcg@{k}</th></tr>{history_rows}</table>
+<h2>Popularity of recommended items (k={k})</h2>
+<img alt="popularity of recommendations" src="data:image/png;base64,{_plot_popularity(run, k)}">
+<h2>All metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+<h2>Settings</h2><pre>{settings}</pre></body></html>
+"""
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    return plt, plt.subplots(figsize=(8, 4), dpi=100)
+
+
+def _encode(plt, figure) -> str:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plot_metrics_by_k(report: dict) -> str:
+    plt, (figure, axes) = _figure()
+    ks = [int(k) for k in report["metrics_by_k"]]
+    for name in PLOTTED_METRICS:
+        axes.plot(ks, [report["metrics_by_k"][k][name] for k in report["metrics_by_k"]], marker="o", label=name)
+    axes.set_xscale("log")
+    axes.set_xticks(ks, [str(k) for k in ks])
+    axes.set_xlabel("k (length of the recommendation list)")
+    axes.set_ylabel("metric value")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    return _encode(plt, figure)
+
+
+def _plot_by_history(report: dict) -> str:
+    plt, (figure, axes) = _figure()
+    buckets = report["by_history_length"]
+    positions = np.arange(len(buckets))
+    axes.bar(positions - 0.2, [b["recall"] for b in buckets], width=0.4, label="recall")
+    axes.bar(positions + 0.2, [b["ndcg"] for b in buckets], width=0.4, label="ndcg")
+    axes.set_xticks(positions, [f"{b['history']}\nn={b['customers']}" for b in buckets])
+    axes.set_xlabel("purchases in the customer's training history")
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    return _encode(plt, figure)
+
+
+def _plot_popularity(run: EvaluationRun, k: int) -> str:
+    plt, (figure, axes) = _figure()
+    buyers = np.bincount(run.train.indices, minlength=run.train.shape[1])
+    recommended = run.recommended[:, :k]
+    bins = np.unique(np.logspace(0, np.log10(max(buyers.max(), 2)) + 0.01, 30).astype(int))
+    shown = np.maximum(buyers[recommended[recommended >= 0]], 1)
+    catalog = np.maximum(buyers, 1)
+    # Weights make each bar a share, so both histograms read on one scale despite log bins.
+    axes.hist(catalog, bins=bins, alpha=0.6, weights=np.full(len(catalog), 1 / len(catalog)), label="catalog items")
+    axes.hist(shown, bins=bins, alpha=0.6, weights=np.full(len(shown), 1 / max(len(shown), 1)), label="recommended slots")
+    axes.set_xscale("log")
+    axes.set_xlabel("buyers per item in the training data")
+    axes.set_ylabel("share")
+    axes.legend()
+    return _encode(plt, figure)

@@ -1,0 +1,57 @@
+"""Tuning on validation only, evaluation reports, and training with --evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+
+from recommender.artifacts import load_model
+from recommender.purchases import load_purchases
+from recommender.tuning import sample_params, tune
+from tests.test_cli import run
+
+
+def test_sample_params_respects_kinds():
+    rng = np.random.default_rng(0)
+    space = {"factors": {"choice": [8, 16]}, "alpha": {"loguniform": [1.0, 100.0]}, "k": {"uniform": [2, 9]}}
+    for _ in range(20):
+        params = sample_params(space, rng)
+        assert params["factors"] in (8, 16) and 1.0 <= params["alpha"] <= 100.0
+        assert isinstance(params["k"], int) and 2 <= params["k"] <= 9
+    with pytest.raises(ValueError, match="unknown kind"):
+        sample_params({"x": {"normal": [0, 1]}}, rng)
+
+
+def test_tune_starts_from_defaults_and_sorts_best_first(demo_files):
+    log = load_purchases(demo_files["purchases"])
+    trials = tune(log, "item-knn", {"neighbours": {"choice": [5, 50, 400]}}, metric="ndcg@10", max_trials=4, budget_seconds=60)
+    assert trials[0].metrics["ndcg@10"] == max(t.metrics["ndcg@10"] for t in trials)
+    assert 200 in [t.params["neighbours"] for t in trials]  # the defaults are always tried
+    assert len(trials) == 4  # defaults + the three choices, then the space is exhausted
+    with pytest.raises(ValueError, match="no parameter"):
+        tune(log, "item-knn", {"speed": {"choice": [1]}})
+
+
+def test_tune_cli_writes_params_that_train_picks_up(demo_files, tmp_path):
+    out = tmp_path / "best.json"
+    table = run("tune", "--data", demo_files["purchases"], "--algorithm", "item-knn", "--trials", 2, "--out", out).stdout
+    assert "ndcg@20" in table
+    best = json.loads(out.read_text())
+    assert best["algorithm"] == "item-knn" and "neighbours" in best["params"]
+    path = run(
+        "train", "--data", demo_files["purchases"], "--algorithm", "item-knn", "--params-file", out,
+        "--param", "neighbours=7", "--models-dir", tmp_path / "models", "--evaluate",
+    ).stdout.strip().splitlines()[-1]
+    model = load_model(path)
+    assert model.algorithm.config.neighbours == 7  # --param overrides the file
+    assert model.manifest["metrics"]["recall@20"] > 0
+    report = (tmp_path / "models" / path.split("/")[-1] / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 and "recall@20" in report
+
+
+def test_evaluate_cli_prints_metrics_and_writes_report(demo_files, tmp_path):
+    output = run("evaluate", "--data", demo_files["purchases"], "--algorithm", "popular", "--k", "5,10", "--report", tmp_path / "r").stdout
+    assert "recall@10" in output and "ndcg@5" in output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["by_history_length"] and report["metrics"]["customers"] > 0
+    assert run("evaluate", "--data", demo_files["purchases"], "--k", "ten", check=False).returncode == 2

@@ -1,0 +1,312 @@
+"""Handlers of the ``recommender`` subcommands (the parser lives in :mod:`training.cli`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
+SEARCH_SPACES = Path(__file__).parent / "search_spaces"
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written (exit code 2)."""
+
+
+def _progress(args, total: int, unit: str, desc: str):
+    return tqdm(total=total, unit=unit, desc=desc, disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise UsageError(f"--{name} must be at least 1, not {value}")
+
+
+def demo_data(args) -> int:
+    from recommender.demo import generate_store, write_store
+
+    for name in ("customers", "items", "purchases"):
+        _check_positive(name, getattr(args, name))
+    store = generate_store(args.customers, args.items, args.purchases, seed=args.seed)
+    paths = write_store(store, args.out, args.format)
+    print(f"wrote {store.purchases.num_rows} purchases by {args.customers} customers of {args.items} items", file=sys.stderr)
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+def _event_weights(pairs: list[str]) -> dict[str, float] | None:
+    if not pairs:
+        return None
+    weights = {}
+    for pair in pairs:
+        kind, sep, value = pair.partition("=")
+        try:
+            weights[kind] = float(value)
+        except ValueError:
+            raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER") from None
+        if not sep or not kind:
+            raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER")
+    return weights
+
+
+def _params(args) -> dict:
+    """Hyper-parameters from --params-file, overridden by --param, checked against the algorithm."""
+    from recommender.algorithms import parse_params
+
+    params: dict = {}
+    if getattr(args, "params_file", None):
+        try:
+            loaded = json.loads(args.params_file.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"--params-file {args.params_file} does not exist") from None
+        except json.JSONDecodeError as error:
+            raise UsageError(f"--params-file {args.params_file} is not valid JSON ({error})") from None
+        params.update(loaded.get("params", loaded) if isinstance(loaded, dict) else {})
+    try:
+        params.update(parse_params(args.algorithm, args.param))
+        return parse_params(args.algorithm, params)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _split_spec(args):
+    from training.evaluation import SplitSpec
+
+    if not 0 < args.test_fraction < 1:
+        raise UsageError("--test-fraction must be between 0 and 1")
+    _check_positive("leave-last", args.leave_last)
+    return SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+
+
+def _parse_ks(text: str) -> list[int]:
+    try:
+        ks = sorted({int(k) for k in text.split(",") if k.strip()})
+    except ValueError:
+        raise UsageError(f"--k {text!r} must be comma-separated whole numbers") from None
+    if not ks or ks[0] < 1:
+        raise UsageError("--k needs at least one cut-off of 1 or more")
+    return ks
+
+
+def train(args) -> int:
+    from recommender.purchases import describe_skipped
+    from training.pipeline import train as train_pipeline
+
+    result = train_pipeline(
+        args.data,
+        catalog_path=args.catalog,
+        algorithm=args.algorithm,
+        params=_params(args),
+        models_dir=args.models_dir,
+        promote=args.promote,
+        on_bad_rows=args.on_bad_rows,
+        event_weights=_event_weights(args.event_weight),
+        show_progress=not args.quiet,
+        evaluation=_split_spec(args) if args.evaluate else None,
+    )
+    data = result.model.manifest["data"]
+    print(
+        f"trained {args.algorithm} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
+        f"in {result.seconds:.1f}s; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
+        file=sys.stderr,
+    )
+    metrics = result.model.manifest.get("metrics")
+    if metrics:
+        print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
+    print(result.path)
+    return 0
+
+
+def _metrics_line(metrics: dict) -> str:
+    shown = [k for k in ("recall@20", "ndcg@20", "precision@20", "coverage@20") if k in metrics]
+    return "held-out " + ", ".join(f"{k} {metrics[k]:.4f}" for k in shown)
+
+
+def evaluate(args) -> int:
+    from recommender.evaluation import load_lightgcn
+    from recommender.purchases import load_purchases
+    from training.evaluation import evaluate_holdout, split_log
+
+    ks = _parse_ks(args.k)
+    params = _params(args)
+    if args.format == "lightgcn":
+        if not args.test:
+            raise UsageError("--format lightgcn needs --test (the LightGCN test file)")
+        train_log, test_log = load_lightgcn(args.data, args.test)
+        split = {"kind": "given", "test": str(args.test)}
+    elif args.test:
+        train_log, test_log = _given_split(args.data, args.test)
+        split = {"kind": "given", "test": str(args.test)}
+    else:
+        spec = _split_spec(args)
+        train_log, test_log = split_log(load_purchases(args.data), spec)
+        split = vars(spec)
+    result = evaluate_holdout(
+        train_log, test_log, algorithm=args.algorithm, params=params, ks=ks,
+        settings={"data": str(args.data), "split": split}, show_progress=not args.quiet,
+    )
+    folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in result.files().items():
+        temporary = folder / f".{name}.tmp"
+        temporary.write_bytes(content)
+        os.replace(temporary, folder / name)
+    rows = [(name, f"{value:.4f}") for name, value in result.metrics.items() if name != "customers"]
+    print(_table(("metric", "value"), rows))
+    print(f"{int(result.metrics['customers'])} customers evaluated; fit {result.fit_seconds:.1f}s; report: {folder / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+def _given_split(train_path: Path, test_path: Path):
+    """Train and test purchase files read against one shared vocabulary."""
+    import numpy as np
+
+    from recommender.purchases import PurchaseLog, load_purchases
+    from recommender.vocabulary import IdVocabulary
+
+    train, test = load_purchases(train_path), load_purchases(test_path)
+    customers = IdVocabulary(np.unique(np.concatenate([train.customers.ids, test.customers.ids])))
+    items = IdVocabulary(np.unique(np.concatenate([train.items.ids, test.items.ids])))
+
+    def remap(log: PurchaseLog) -> PurchaseLog:
+        c = customers.lookup(log.customers.ids.tolist())[log.customer_index].astype(np.int32)
+        i = items.lookup(log.items.ids.tolist())[log.item_index].astype(np.int32)
+        return PurchaseLog(customers, items, c, i, log.weight, log.timestamp)
+
+    return remap(train), remap(test)
+
+
+def tune(args) -> int:
+    from recommender.purchases import load_purchases
+    from recommender.tuning import tune as run_search
+
+    space_path = args.space or SEARCH_SPACES / f"{args.algorithm}.json"
+    try:
+        space = json.loads(Path(space_path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"search space {space_path} does not exist") from None
+    _check_positive("trials", args.trials)
+    log = load_purchases(args.data)
+    with _progress(args, args.trials, "trials", f"tuning {args.algorithm}") as bar:
+        trials = run_search(
+            log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget,
+            max_trials=args.trials, seed=args.seed, on_trial=lambda _: bar.update(1),
+        )
+    varied = [name for name in space] or ["(defaults)"]
+    rows = [
+        (str(rank), *(str(t.params.get(n, "")) if not isinstance(t.params.get(n), float) else f"{t.params[n]:.4g}" for n in varied),
+         f"{t.metrics[args.metric]:.4f}", f"{t.seconds:.1f}s")
+        for rank, t in enumerate(trials, 1)
+    ]
+    print(_table(("#", *varied, args.metric, "time"), rows))
+    out = args.out or Path("tuned") / f"{args.algorithm}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    best = {"algorithm": args.algorithm, "params": trials[0].params, "validation": {args.metric: trials[0].metrics[args.metric]},
+            "data": str(args.data), "trials": len(trials)}
+    temporary = out.with_name(f".{out.name}.tmp")
+    temporary.write_text(json.dumps(best, indent=2) + "\n")
+    os.replace(temporary, out)
+    print(f"best of {len(trials)} trials written to {out} (make train picks it up)", file=sys.stderr)
+    return 0
+
+
+def _load(path: Path):
+    from recommender.artifacts import load_model
+
+    return load_model(path)
+
+
+def score(args) -> int:
+    from training.batch import output_format, score_all
+
+    _check_positive("n", args.n)
+    try:
+        output_format(args.out)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    model = _load(args.model)
+    customers = _read_id_list(args.customers) if args.customers else None
+    total = len(customers) if customers is not None else len(model.customers)
+    with _progress(args, total, "customers", "scoring") as bar:
+        manifest = score_all(model, args.out, n=args.n, customers=customers, exclude_purchased=not args.include_purchased, progress=bar.update)
+    print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers in {manifest['seconds']:.1f}s", file=sys.stderr)
+    print(args.out)
+    return 0
+
+
+def _read_id_list(path: Path) -> list[str]:
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except FileNotFoundError:
+        raise UsageError(f"customer list not found: {path}") from None
+    ids = [line for line in lines if line]
+    if ids and ids[0] == "customer_id":
+        ids = ids[1:]
+    return list(dict.fromkeys(ids))
+
+
+def recommend(args) -> int:
+    _check_positive("n", args.n)
+    model = _load(args.model)
+    result = model.recommend(args.customer_id, args.n)
+    if args.json:
+        print(json.dumps({"customer_id": result.customer_id, "source": result.source, "model_version": model.version, "items": [r.to_dict() for r in result.items]}, indent=2))
+        return 0
+    bought = model.purchased(args.customer_id)
+    print(f"customer {args.customer_id} — {len(bought)} past purchases — {result.source} recommendations from {model.version}")
+    rows = [(str(rank), r.name, r.category, f"{r.score:.3f}", r.reason) for rank, r in enumerate(result.items, 1)]
+    print(_table(("#", "item", "category", "score", "why"), rows))
+    return 0
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
+    line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def convert_lightgcn(args) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    from recommender.evaluation.splits import read_lightgcn_pairs
+
+    pairs = read_lightgcn_pairs(args.input)
+    table = pa.table({"customer_id": [u for u, _ in pairs], "item_id": [i for _, i in pairs]})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
+    pa_csv.write_csv(table, temporary)
+    os.replace(temporary, args.out)
+    print(f"wrote {len(pairs)} purchases", file=sys.stderr)
+    print(args.out)
+    return 0
+
+
+def models(args) -> int:
+    from recommender import artifacts
+
+    if args.action == "promote":
+        path = artifacts.promote(args.models_dir, args.version)
+        print(f"current -> {path.name}")
+    elif args.action == "rollback":
+        path = artifacts.rollback(args.models_dir)
+        print(f"current -> {path.name}")
+    else:
+        current = artifacts.current_version(args.models_dir)
+        rows = []
+        for manifest in artifacts.list_models(args.models_dir):
+            metrics = manifest.get("metrics") or {}
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in list(metrics.items())[:2] if isinstance(v, (int, float)))
+            rows.append(("*" if manifest["version"] == current else "", manifest["version"], manifest["algorithm"], str(manifest["customers"]), str(manifest["items"]), f"{manifest.get('training_seconds', 0):.1f}s", shown))
+        if not rows:
+            print(f"no models in {args.models_dir}")
+        else:
+            print(_table(("", "version", "algorithm", "customers", "items", "training", "metrics"), rows))
+    return 0
+
