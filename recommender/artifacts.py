@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from .algorithms import algorithm_class
 from .catalog import Catalog
 from .errors import ArtifactError
+from .files import write_json_atomic
 from .model import Model
 from .vocabulary import IdVocabulary
 
@@ -93,7 +94,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
             "files": checksums,
             "documents": documents,
         }
-        _write_json(staging / MANIFEST, manifest)
+        write_json_atomic(staging / MANIFEST, manifest)
         target = models_dir / version
         os.rename(staging, target)  # atomic on one filesystem: the folder appears whole
     except BaseException:
@@ -163,7 +164,7 @@ def update_manifest(path, **fields) -> dict:
     """Add fields (e.g. metrics) to a saved model's manifest, atomically."""
     manifest = read_manifest(path)
     manifest.update(fields)
-    _write_json(Path(path) / MANIFEST, manifest)
+    write_json_atomic(Path(path) / MANIFEST, manifest)
     return manifest
 
 
@@ -199,7 +200,7 @@ def promote(models_dir, version: str) -> Path:
     os.replace(temporary, models_dir / CURRENT)
     history = _promotions(models_dir)
     history.append({"version": version, "at": datetime.now(UTC).isoformat(timespec="seconds")})
-    _write_json(models_dir / PROMOTIONS, history)
+    write_json_atomic(models_dir / PROMOTIONS, history)
     return models_dir / version
 
 
@@ -230,26 +231,6 @@ def _new_version(models_dir: Path, algorithm: str, fingerprint: str) -> str:
         counter += 1
         version = f"{base}-{counter}"
     return version
-
-
-def _write_json(path: Path, payload) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(payload, stream, indent=2, default=_json_default)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _sha256(path: Path) -> str:

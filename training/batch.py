@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from recommender.files import write_json_atomic
 from recommender.model import Model
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
@@ -124,8 +125,7 @@ def score_all(
         "n": n,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    manifest_path = out_path.with_name(out_path.name + ".manifest.json")
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json_atomic(out_path.with_name(out_path.name + ".manifest.json"), manifest)
     return manifest
 
 

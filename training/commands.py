@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from recommender.files import write_bytes_atomic, write_json_atomic
+
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
 SEARCH_SPACES = Path(__file__).parent / "search_spaces"
 
@@ -154,9 +156,7 @@ def evaluate(args) -> int:
     folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in result.files().items():
-        temporary = folder / f".{name}.tmp"
-        temporary.write_bytes(content)
-        os.replace(temporary, folder / name)
+        write_bytes_atomic(folder / name, content)
     rows = [(name, f"{value:.4f}") for name, value in result.metrics.items() if name != "customers"]
     print(_table(("metric", "value"), rows))
     print(f"{int(result.metrics['customers'])} customers evaluated; fit {result.fit_seconds:.1f}s; report: {folder / 'report.html'}", file=sys.stderr)
@@ -206,12 +206,9 @@ def tune(args) -> int:
     ]
     print(_table(("#", *varied, args.metric, "time"), rows))
     out = args.out or Path("tuned") / f"{args.algorithm}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     best = {"algorithm": args.algorithm, "params": trials[0].params, "validation": {args.metric: trials[0].metrics[args.metric]},
             "data": str(args.data), "trials": len(trials)}
-    temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(json.dumps(best, indent=2) + "\n")
-    os.replace(temporary, out)
+    write_json_atomic(out, best)
     print(f"best of {len(trials)} trials written to {out} (make train picks it up)", file=sys.stderr)
     return 0
 
@@ -279,10 +276,9 @@ def convert_lightgcn(args) -> int:
 
     pairs = read_lightgcn_pairs(args.input)
     table = pa.table({"customer_id": [u for u, _ in pairs], "item_id": [i for _, i in pairs]})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
-    pa_csv.write_csv(table, temporary)
-    os.replace(temporary, args.out)
+    buffer = pa.BufferOutputStream()
+    pa_csv.write_csv(table, buffer)
+    write_bytes_atomic(args.out, buffer.getvalue().to_pybytes())
     print(f"wrote {len(pairs)} purchases", file=sys.stderr)
     print(args.out)
     return 0
