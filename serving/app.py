@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     models.current()
 
     register_error_handlers(app)
+    if app.config["SERVED_BY_HEADER"]:
+        _add_served_by_header(app)
     from .customers import customers
     from .events_api import events_api
     from .items import items
@@ -62,6 +65,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(events_api, url_prefix="/v1")
     app.register_blueprint(operations)
     return app
+
+
+def _add_served_by_header(app: Flask) -> None:
+    pid = str(os.getpid())  # preload is off, so each worker builds its own app: this is its pid
+
+    @app.after_request
+    def _served_by(response):
+        response.headers["X-Served-By"] = pid
+        return response
 
 
 def serving_state() -> ServingState:

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_CHECK_SECONDS": 5.0,  # how often a worker looks at where models/current points
     "EVENT_WEIGHTS": dict(DEFAULT_EVENT_WEIGHTS),
     "WITH_REASONS": True,  # "because you bought ..." explanations in recommendations
+    "SERVED_BY_HEADER": False,  # add X-Served-By: <worker pid> (tests and load-balancing checks)
 }
 
 
