@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from .app import serving_state
 from .auth import require_read_token
+from .errors import error_response
 from .lookups import served_model
 from .openapi import openapi_document
 
@@ -24,8 +25,8 @@ def ready():
     """200 once a model is loaded, 503 before: load balancers send traffic only when ready."""
     model = serving_state().models.current()
     if model is None:
-        error = serving_state().models.last_error or "no model loaded yet"
-        return {"status": "not ready", "error": {"code": "model_unavailable", "message": error}}, 503
+        reason = serving_state().models.last_error or "no model loaded yet"
+        return error_response(503, "model_unavailable", f"not ready: {reason}")
     return {"status": "ready", "model_version": model.version}
 
 
