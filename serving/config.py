@@ -125,7 +125,7 @@ def _check_ranges(settings: dict[str, Any]) -> None:
     for key in ("DEFAULT_N", "MAX_N", "MAX_BATCH", "MAX_BODY_BYTES", "MAX_ID_LENGTH"):
         if settings[key] < 1:
             raise ConfigError(f"{key} must be at least 1, not {settings[key]}")
-    if settings["DEFAULT_N"] > settings["MAX_N"]:
-        raise ConfigError(f"DEFAULT_N ({settings['DEFAULT_N']}) must not exceed MAX_N ({settings['MAX_N']})")
+    # Lowering MAX_N alone should just work: the default follows it down.
+    settings["DEFAULT_N"] = min(settings["DEFAULT_N"], settings["MAX_N"])
     if settings["MODEL_CHECK_SECONDS"] < 0:
         raise ConfigError("MODEL_CHECK_SECONDS must be 0 (check on every request) or more")
