@@ -120,7 +120,7 @@ def run_wrk(wrk: str, url: str, seconds: int, connections: int, script: Path | N
     if script is not None:
         command[1:1] = ["-s", str(script)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds per measured endpoint")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-serving")
     parser.add_argument("--python-driver", action="store_true", help="use the Python load generator even if wrk exists")
     args = parser.parse_args()

@@ -6,7 +6,7 @@ posted a moment ago (to any worker) already shapes the next answer.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, current_app
 
@@ -14,7 +14,14 @@ from .app import serving_state
 from .auth import require_read_token
 from .errors import bad_request
 from .lookups import events_trained_through, item_json, new_events, served_model
-from .validation import bool_parameter, checked_id, count_parameter, id_list_parameter, json_body, text_parameter
+from .validation import (
+    bool_parameter,
+    checked_id,
+    count_parameter,
+    id_list_parameter,
+    json_body,
+    text_parameter,
+)
 
 customers = Blueprint("customers", __name__)
 
@@ -96,4 +103,4 @@ def history(customer_id: str):
 
 
 def _iso(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

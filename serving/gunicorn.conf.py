@@ -3,7 +3,8 @@
 Environment (all optional):
     RECOMMENDER_BIND          address to listen on (default 127.0.0.1:8000)
     RECOMMENDER_WORKERS       worker processes (default: number of cores, at least 2)
-    RECOMMENDER_THREADS       threads per worker (default 2)
+    RECOMMENDER_THREADS       threads per worker (default 1: scoring keeps a core busy, so more
+                              threads per worker gave no throughput on 2 cores in our runs)
     PROMETHEUS_MULTIPROC_DIR  folder for per-worker metric files (default: a fresh temp folder)
 plus every RECOMMENDER_* setting of serving/config.py (model path, event store, tokens).
 
@@ -28,10 +29,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 wsgi_app = "serving:create_app()"
 bind = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").split(",")
-workers = int(os.environ.get("RECOMMENDER_WORKERS", max(2, os.cpu_count() or 1)))
+workers = int(os.environ.get("RECOMMENDER_WORKERS", str(max(2, os.cpu_count() or 1))))
 # gthread keeps client connections alive (sync workers close after every response).
 worker_class = "gthread"
-threads = int(os.environ.get("RECOMMENDER_THREADS", 2))
+threads = int(os.environ.get("RECOMMENDER_THREADS", "1"))
 preload_app = False
 # Several servers (tests, benchmarks) may run side by side; none needs gunicorn's control socket.
 control_socket_disable = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, request
@@ -116,7 +116,7 @@ def parse_event(raw: Any, where: str) -> Event:
 def _parse_timestamp(value: Any, field: str) -> int:
     """Epoch seconds from ISO 8601 text or a number; now when absent."""
     if value is None:
-        return int(datetime.now(timezone.utc).timestamp())
+        return int(datetime.now(UTC).timestamp())
     if isinstance(value, bool):
         raise bad_request(f"{field} must be ISO 8601 text or epoch seconds")
     if isinstance(value, (int, float)):
@@ -130,7 +130,7 @@ def _parse_timestamp(value: Any, field: str) -> int:
             pass
         else:
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)  # the training data's convention: UTC
+                parsed = parsed.replace(tzinfo=UTC)  # the training data's convention: UTC
             seconds = parsed.timestamp()
             if 0 <= seconds < 1e11:
                 return int(seconds)

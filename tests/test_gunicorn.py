@@ -92,7 +92,7 @@ def answers_from_both_workers(server, path: str, at_least: int = 30, limit: int 
         answers.append((headers["X-Served-By"], body))
         if len(answers) >= at_least and len({pid for pid, _ in answers}) == 2:
             return answers
-    pytest.fail(f"only workers {set(pid for pid, _ in answers)} answered {limit} requests")
+    pytest.fail(f"only workers { {pid for pid, _ in answers} } answered {limit} requests")
 
 
 def test_an_event_posted_to_one_worker_changes_what_every_worker_serves(server):
