@@ -1,12 +1,31 @@
-"""Shared fixtures: small known-answer data and a seeded demo store."""
+"""Shared fixtures: known-answer data, a seeded demo store, a trained model and the Flask app.
+
+Two known-answer stores share one shape: two taste groups that never mix, each
+customer buying three of their group's five items in a rotating pattern, so the
+right answer is obvious (a customer is recommended the two unbought items of their
+own group, never an item of the other group before those).
+- ``two_group_matrix``: the index-space matrix (customers 0-9 / 10-19, items 0-4 / 5-9);
+- ``write_two_group_store``: the same as CSV files with string ids (customers c0..c5
+  buy garden items a0..a4, d0..d5 kitchen items b0..b4), trained into the app's model.
+"""
 
 from __future__ import annotations
+
+import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender.algorithms import create_algorithm
+from recommender.artifacts import promote, save_model
+from recommender.catalog import load_catalog
 from recommender.demo import generate_store, write_store
+from recommender.interactions import Interactions
+from recommender.model import Model
+from recommender.purchases import load_purchases
+from serving import create_app
 
 
 def two_group_matrix() -> sp.csr_matrix:
@@ -35,3 +54,102 @@ def demo_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     store = generate_store(customers=400, items=120, purchases=8000, seed=7)
     return write_store(store, folder)
+
+
+GARDEN = [f"a{k}" for k in range(5)]
+KITCHEN = [f"b{k}" for k in range(5)]
+
+
+def bought_by(customer: str) -> list[str]:
+    """The three items of a known customer: c<k> buys a<k>, a<k+1>, a<k+2> (mod 5)."""
+    group = GARDEN if customer.startswith("c") else KITCHEN
+    k = int(customer[1:])
+    return [group[(k + j) % 5] for j in range(3)]
+
+
+def write_two_group_store(folder: Path) -> tuple[Path, Path]:
+    """Write purchases.csv and catalog.csv for the two-group store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["customer_id,item_id"]
+    for prefix in ("c", "d"):
+        for k in range(6):
+            rows += [f"{prefix}{k},{item}" for item in bought_by(f"{prefix}{k}")]
+    purchases = folder / "purchases.csv"
+    purchases.write_text("\n".join(rows) + "\n")
+    catalog = folder / "catalog.csv"
+    lines = ["item_id,name,category"]
+    lines += [f"{item},Trowel {item},Garden" for item in GARDEN]
+    lines += [f"{item},Whisk {item},Kitchen" for item in KITCHEN]
+    catalog.write_text("\n".join(lines) + "\n")
+    return purchases, catalog
+
+
+def train_model(data_folder: Path, models_dir: Path, *, make_current: bool = True) -> Path:
+    """Train item-kNN on the two-group store with the library (no training/ imports) and save it."""
+    purchases, catalog_path = write_two_group_store(data_folder)
+    interactions = Interactions.from_log(load_purchases(purchases))
+    algorithm = create_algorithm("item-knn").fit(interactions.matrix)
+    catalog = load_catalog(catalog_path, interactions.items)
+    model = Model(algorithm, interactions.customers, interactions.items, interactions.matrix, catalog)
+    path = save_model(model, models_dir, info={"data": {"fingerprint": interactions.fingerprint()}})
+    if make_current:
+        promote(models_dir, path.name)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory) -> Path:
+    """A models folder with one known-answer model promoted to current (built once per run)."""
+    root = tmp_path_factory.mktemp("store")
+    models_dir = root / "models"
+    train_model(root / "data", models_dir)
+    return models_dir
+
+
+@pytest.fixture
+def models_dir(tmp_path, trained_models) -> Path:
+    """A private copy of the models folder, for tests that promote or damage models."""
+    import shutil
+
+    target = tmp_path / "models"
+    shutil.copytree(trained_models, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def app_config(tmp_path, trained_models) -> dict:
+    """Settings for a test app: the shared model, a fresh event store."""
+    return {"MODEL_PATH": str(trained_models / "current"), "EVENTS_DB": str(tmp_path / "events.sqlite3")}
+
+
+@pytest.fixture
+def app(app_config):
+    """The Flask app under test."""
+    application = create_app(app_config)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client for ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def make_client(tmp_path, app_config):
+    """Build a client for an app with extra settings: ``make_client(API_TOKEN="s")``."""
+
+    def build(**settings):
+        application = create_app({**app_config, **settings})
+        application.config["TESTING"] = True
+        return application.test_client()
+
+    return build
+
+
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

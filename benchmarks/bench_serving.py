@@ -1,0 +1,214 @@
+"""Serving benchmark: gunicorn on loopback with a Gowalla-sized ALS model, driven by wrk.
+
+    python benchmarks/bench_serving.py [--duration 15] [--connections 16]
+
+One run measures, on the same server, requests/s and p50/p99 latency of
+1. ``GET /health`` (the framework's ceiling: routing, metrics, JSON, nothing else), and
+2. ``GET /v1/customers/<random known customer>/recommendations?n=10``,
+and prints their ratio. The model (about 30k customers, 41k items, ALS with 128
+factors) is built once under ``--workdir`` from the Gowalla split in
+/work/shared/data/gowalla, or from synthetic demo data when that is absent.
+
+wrk comes from the Debian package (installed with apt-get when missing and
+possible); without it a Python load generator (threads, keep-alive) stands in,
+which is slower than the server and so understates throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOWALLA = Path("/work/shared/data/gowalla/train.txt")
+GUNICORN_CONFIG = ROOT / "serving" / "gunicorn.conf.py"
+
+
+def prepare_model(workdir: Path) -> tuple[Path, list[str]]:
+    """Train (once) and return models/current plus the known customer ids."""
+    models = workdir / "models"
+    purchases = workdir / "purchases.csv"
+    if not purchases.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        if GOWALLA.exists():
+            print(f"converting {GOWALLA} to {purchases}", file=sys.stderr)
+            with open(GOWALLA) as source, open(purchases, "w") as target:
+                target.write("customer_id,item_id\n")
+                for line in source:
+                    user, *items = line.split()
+                    target.writelines(f"u{user},i{item}\n" for item in items)
+        else:
+            cli = [sys.executable, "-m", "training", "-q", "demo-data", "--out", str(workdir / "demo")]
+            subprocess.run(cli + ["--customers", "30000", "--items", "41000", "--purchases", "1000000"], check=True)
+            shutil.copy(workdir / "demo" / "purchases.csv", purchases)
+    if not (models / "current").exists():
+        print("training ALS (128 factors, 5 iterations)", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, "-m", "training", "-q", "train", "--data", str(purchases), "--algorithm", "als",
+             "--param", "factors=128", "--param", "iterations=5", "--models-dir", str(models), "--promote"],
+            check=True,
+        )
+    import numpy as np
+
+    customers = np.load(models / "current" / "customer_ids.npy", mmap_mode="r")
+    return models / "current", [str(c) for c in customers]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(model: Path, workdir: Path, port: int, workers: int, threads: int) -> subprocess.Popen:
+    environment = {
+        **os.environ,
+        "RECOMMENDER_BIND": f"127.0.0.1:{port}",
+        "RECOMMENDER_WORKERS": str(workers),
+        "RECOMMENDER_THREADS": str(threads),
+        "RECOMMENDER_MODEL_PATH": str(model),
+        "RECOMMENDER_EVENTS_DB": str(workdir / "events.sqlite3"),
+        "RECOMMENDER_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
+    }
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)], env=environment, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/ready")
+            if connection.getresponse().status == 200:
+                return process
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not become ready within 60 s")
+
+
+def find_wrk() -> str | None:
+    """wrk's path, installing the Debian package when we can; None to use the Python driver."""
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return shutil.which("wrk")
+
+
+LUA = """
+local customers = {%s}
+math.randomseed(%d)
+request = function()
+  return wrk.format("GET", "/v1/customers/" .. customers[math.random(#customers)] .. "/recommendations?n=10")
+end
+"""
+
+
+def run_wrk(wrk: str, url: str, seconds: int, connections: int, script: Path | None) -> dict:
+    command = [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    if script is not None:
+        command[1:1] = ["-s", str(script)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _to_ms(latency["50"]),
+        "p99_ms": _to_ms(latency["99"]),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def run_python_driver(port: int, paths, seconds: int, connections: int) -> dict:
+    """Closed-loop load with keep-alive connections, one thread each (a weaker stand-in for wrk)."""
+    latencies, errors, stop = [], [0], time.monotonic() + seconds
+
+    def worker():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        local = []
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            connection.request("GET", paths())
+            response = connection.getresponse()
+            response.read()
+            local.append(time.perf_counter() - started)
+            if response.status != 200:
+                errors[0] += 1
+        latencies.extend(local)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    return {
+        "rps": len(latencies) / seconds,
+        "p50_ms": latencies[len(latencies) // 2] * 1e3,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1e3,
+        "errors": errors[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per measured endpoint")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-serving")
+    parser.add_argument("--python-driver", action="store_true", help="use the Python load generator even if wrk exists")
+    args = parser.parse_args()
+
+    model, customers = prepare_model(args.workdir)
+    port = free_port()
+    server = start_server(model, args.workdir, port, args.workers, args.threads)
+    try:
+        wrk = None if args.python_driver else find_wrk()
+        base = f"http://127.0.0.1:{port}"
+        results = {}
+        if wrk:
+            script = args.workdir / "random_customers.lua"
+            script.write_text(LUA % (",".join(f'"{c}"' for c in customers), 42))
+            run_wrk(wrk, base + "/health", 2, args.connections, None)  # warm-up: page in, fill caches
+            run_wrk(wrk, base + "/", 3, args.connections, script)
+            results["health"] = run_wrk(wrk, base + "/health", args.duration, args.connections, None)
+            results["recommendations"] = run_wrk(wrk, base + "/", args.duration, args.connections, script)
+            driver = "wrk"
+        else:
+            pick = random.Random(42).choice
+            results["health"] = run_python_driver(port, lambda: "/health", args.duration, args.connections)
+            results["recommendations"] = run_python_driver(port, lambda: f"/v1/customers/{pick(customers)}/recommendations?n=10", args.duration, args.connections)
+            driver = "python driver"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(f"\nserving benchmark: {driver}, {args.connections} connections, {args.duration}s each, "
+          f"{args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, model {model.resolve().name}")
+    print(f"{'endpoint':<18}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for name, r in results.items():
+        print(f"{name:<18}{r['rps']:>12.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}")
+    ratio = results["recommendations"]["rps"] / results["health"]["rps"]
+    p99 = results["recommendations"]["p99_ms"]
+    print(f"recommendations / health throughput: {ratio:.0%} (goal >= 80%); recommendations p99 {p99:.1f} ms (goal <= 10 ms)")
+
+
+if __name__ == "__main__":
+    main()

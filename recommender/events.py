@@ -1,0 +1,188 @@
+"""The event store: purchases (and other events) received after the model was trained.
+
+Serving writes every event here before acknowledging it, and reads a customer's
+events back on each request so that a purchase counts at once, in every worker
+process, without retraining. Training reads the whole store (:func:`read_events`)
+to merge it with the purchase files, so the next model learns from it too.
+
+One SQLite file in WAL mode: many readers and one writer at a time across
+processes, and ``synchronous=FULL`` so an acknowledged event survives a power cut.
+Every query is parameterised.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .purchases import DEFAULT_EVENT_WEIGHTS
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id TEXT    NOT NULL,
+    item_id     TEXT    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    quantity    REAL    NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
+"""
+# Writers from other worker processes hold the lock briefly; wait rather than fail.
+_BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored event; ``timestamp`` is epoch seconds (UTC)."""
+
+    customer_id: str
+    item_id: str
+    event_type: str = "purchase"
+    quantity: float = 1.0
+    timestamp: int = 0
+
+    def weight(self, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> float:
+        """The interaction weight, as in training: event-type weight x quantity."""
+        return float(event_weights.get(self.event_type, 0.0)) * float(self.quantity)
+
+    def to_dict(self) -> dict:
+        return {
+            "customer_id": self.customer_id,
+            "item_id": self.item_id,
+            "event_type": self.event_type,
+            "quantity": self.quantity,
+            "timestamp": self.timestamp,
+        }
+
+
+class EventStore:
+    """Durable append-only events in one SQLite file, safe across threads and processes.
+
+    Each thread of each process keeps its own connection (sqlite3 connections must
+    not cross threads, nor survive a fork), opened on first use and then reused.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._schema_ready = False
+
+    # -- connections ----------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            return connection
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is one transaction.
+        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
+        connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        if not self._schema_ready:
+            connection.executescript(_SCHEMA)
+            self._schema_ready = True
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        return connection
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            connection.close()
+        self._local.connection = None
+
+    # -- writing --------------------------------------------------------------------
+    def add(self, events: Iterable[Event]) -> int:
+        """Store ``events`` in one transaction, durably, and return how many were stored."""
+        received_at = int(time.time())
+        rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), received_at) for e in events]
+        if not rows:
+            return 0
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.executemany(
+                "INSERT INTO events (customer_id, item_id, event_type, quantity, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return len(rows)
+
+    # -- reading --------------------------------------------------------------------
+    def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
+        """The customer's events, oldest first; ``after_id`` skips those already trained on."""
+        cursor = self._connection().execute(
+            "SELECT customer_id, item_id, event_type, quantity, timestamp FROM events"
+            " WHERE customer_id = ? AND id > ? ORDER BY id",
+            (customer_id, after_id),
+        )
+        return [Event(*row) for row in cursor]
+
+    def weighted_items(
+        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
+    ) -> list[tuple[str, float]]:
+        """(item_id, weight) pairs for :meth:`recommender.model.Model.recommend`'s ``new_events``."""
+        cursor = self._connection().execute(
+            "SELECT item_id, event_type, quantity FROM events WHERE customer_id = ? AND id > ? ORDER BY id",
+            (customer_id, after_id),
+        )
+        pairs = []
+        for item_id, event_type, quantity in cursor:
+            weight = float(event_weights.get(event_type, 0.0)) * float(quantity)
+            if weight > 0 and math.isfinite(weight):
+                pairs.append((item_id, weight))
+        return pairs
+
+    def count(self) -> int:
+        """How many events the store holds."""
+        return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def last_id(self) -> int:
+        """The id of the newest event (0 when empty); training records it as its cut-off."""
+        return int(self._connection().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+
+def read_events(path, *, after_id: int = 0) -> dict[str, np.ndarray]:
+    """Every stored event as parallel arrays, for training to merge with purchase files.
+
+    Keys: ``id`` (int64), ``customer_id``, ``item_id``, ``event_type`` (unicode),
+    ``quantity`` (float64), ``timestamp`` (int64 epoch seconds). A missing store reads
+    as no events. Record ``id.max()`` in the model manifest as ``data.events_through_id``
+    so serving does not count those events twice.
+    """
+    columns = ("id", "customer_id", "item_id", "event_type", "quantity", "timestamp")
+    path = Path(path)
+    rows: list[tuple] = []
+    if path.exists():
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_MS / 1000)
+        try:
+            rows = connection.execute(f"SELECT {', '.join(columns)} FROM events WHERE id > ? ORDER BY id", (after_id,)).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" not in str(error):
+                raise
+        finally:
+            connection.close()
+    values = list(zip(*rows)) if rows else [()] * len(columns)
+    return {
+        "id": np.asarray(values[0], dtype=np.int64),
+        "customer_id": np.asarray(values[1], dtype=str),
+        "item_id": np.asarray(values[2], dtype=str),
+        "event_type": np.asarray(values[3], dtype=str),
+        "quantity": np.asarray(values[4], dtype=np.float64),
+        "timestamp": np.asarray(values[5], dtype=np.int64),
+    }

@@ -1,0 +1,81 @@
+"""The application factory: settings, the served model, the event store, blueprints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from recommender.events import EventStore
+
+from .config import load_config
+from .errors import register_error_handlers
+from .metrics import ServingMetrics
+from .model_holder import ModelHolder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServingState:
+    """What every request needs besides its own input; one per app (and per worker)."""
+
+    models: ModelHolder
+    events: EventStore
+    metrics: ServingMetrics
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app. ``config`` overrides defaults, RECOMMENDER_CONFIG and RECOMMENDER_* env.
+
+    The model is loaded here, memory-mapped; when it cannot be loaded the app still
+    starts, ``/ready`` answers 503 and workers keep looking for a model to appear.
+    """
+    app = Flask(__name__, static_folder=None)
+    app.config.update(load_config(config))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    # Keep the documented field order in responses, and save the sorting work.
+    app.json.sort_keys = False
+
+    metrics = ServingMetrics()
+    metrics.init_app(app)
+    models = ModelHolder(
+        app.config["MODEL_PATH"],
+        check_seconds=app.config["MODEL_CHECK_SECONDS"],
+        on_swap=metrics.model_swapped,
+        on_failure=lambda message: metrics.model_reloads.labels("failed").inc(),
+    )
+    app.extensions["recommender"] = ServingState(models, EventStore(app.config["EVENTS_DB"]), metrics)
+    models.current()
+
+    register_error_handlers(app)
+    if app.config["SERVED_BY_HEADER"]:
+        _add_served_by_header(app)
+    from .customers import customers
+    from .events_api import events_api
+    from .items import items
+    from .operations import operations
+
+    app.register_blueprint(customers, url_prefix="/v1")
+    app.register_blueprint(items, url_prefix="/v1")
+    app.register_blueprint(events_api, url_prefix="/v1")
+    app.register_blueprint(operations)
+    return app
+
+
+def _add_served_by_header(app: Flask) -> None:
+    pid = str(os.getpid())  # preload is off, so each worker builds its own app: this is its pid
+
+    @app.after_request
+    def _served_by(response):
+        response.headers["X-Served-By"] = pid
+        return response
+
+
+def serving_state() -> ServingState:
+    """The current app's :class:`ServingState`."""
+    return current_app.extensions["recommender"]

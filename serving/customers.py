@@ -1,0 +1,106 @@
+"""Per-customer endpoints: recommendations, ranking a candidate list, purchase history.
+
+Every answer folds in the customer's events from the event store, so a purchase
+posted a moment ago (to any worker) already shapes the next answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, current_app
+
+from .app import serving_state
+from .auth import require_read_token
+from .errors import bad_request
+from .lookups import events_trained_through, item_json, new_events, served_model
+from .validation import (
+    bool_parameter,
+    checked_id,
+    count_parameter,
+    id_list_parameter,
+    json_body,
+    text_parameter,
+)
+
+customers = Blueprint("customers", __name__)
+
+
+@customers.get("/customers/<customer_id>/recommendations")
+@require_read_token
+def recommendations(customer_id: str):
+    """Top-n items for the customer; popular items when they have no history at all."""
+    customer_id = checked_id(customer_id, "customer_id")
+    n = count_parameter()
+    include = id_list_parameter("include")
+    exclude = id_list_parameter("exclude") or []
+    category = text_parameter("category")
+    include_purchased = bool_parameter("include_purchased")
+    model = served_model()
+    result = model.recommend(
+        customer_id,
+        n,
+        new_events=new_events(model, customer_id),
+        include=include,
+        exclude=exclude,
+        category=category,
+        include_purchased=include_purchased,
+        with_reasons=current_app.config["WITH_REASONS"],
+    )
+    serving_state().metrics.recommendations.labels(result.source).inc()
+    return {
+        "customer_id": customer_id,
+        "model_version": model.version,
+        "source": result.source,
+        "items": [item_json(item) for item in result.items],
+    }
+
+
+@customers.post("/customers/<customer_id>/rank")
+@require_read_token
+def rank(customer_id: str):
+    """The posted candidate items ordered best first for this customer (unknown items last)."""
+    customer_id = checked_id(customer_id, "customer_id")
+    body = json_body()
+    if not isinstance(body, dict) or "items" not in body:
+        raise bad_request('the body must be a JSON object {"items": ["item id", ...]}', code="missing_field")
+    candidates = body["items"]
+    limit = current_app.config["MAX_BATCH"]
+    if not isinstance(candidates, list) or not candidates:
+        raise bad_request("items must be a non-empty list of item ids")
+    if len(candidates) > limit:
+        raise bad_request(f"items lists {len(candidates)} ids; at most {limit} are allowed")
+    candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
+    model = served_model()
+    result = model.rank(customer_id, candidates, new_events=new_events(model, customer_id))
+    return {
+        "customer_id": customer_id,
+        "model_version": model.version,
+        "source": result.source,
+        "items": [item_json(item) for item in result.items],
+    }
+
+
+@customers.get("/customers/<customer_id>/history")
+@require_read_token
+def history(customer_id: str):
+    """What the model knows the customer bought, plus the events stored since training."""
+    customer_id = checked_id(customer_id, "customer_id")
+    model = served_model()
+    purchased = []
+    for item_id in model.purchased(customer_id):
+        index = model.items.index(item_id)
+        purchased.append(
+            {"item_id": item_id, "name": str(model.catalog.names[index]), "category": str(model.catalog.categories[index])}
+        )
+    stored = serving_state().events.for_customer(customer_id, after_id=events_trained_through(model))
+    return {
+        "customer_id": customer_id,
+        "model_version": model.version,
+        "purchases": purchased,
+        "events": [{**event.to_dict(), "timestamp": _iso(event.timestamp)} for event in stored],
+    }
+
+
+def _iso(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,73 @@
+"""Production settings for gunicorn: ``gunicorn --config serving/gunicorn.conf.py``.
+
+Environment (all optional):
+    RECOMMENDER_BIND          address to listen on (default 127.0.0.1:8000)
+    RECOMMENDER_WORKERS       worker processes (default: number of cores, at least 2)
+    RECOMMENDER_THREADS       threads per worker (default 1: scoring keeps a core busy, so more
+                              threads per worker gave no throughput on 2 cores in our runs)
+    PROMETHEUS_MULTIPROC_DIR  folder for per-worker metric files (default: a fresh temp folder)
+plus every RECOMMENDER_* setting of serving/config.py (model path, event store, tokens).
+
+Why these choices:
+- preload off: each worker imports the app and loads the model itself, memory-mapped
+  (np.load mmap_mode), so the workers share one copy of the arrays in the page cache
+  and a worker never inherits state from a half-initialised master.
+- one BLAS thread per worker: the workers already use every core; more BLAS threads
+  would fight over them and make latency erratic. The variables must be set before
+  numpy is imported, which happens in the workers, after this file has run.
+"""
+
+import os
+import shutil
+import tempfile
+
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recommender-metrics-")
+
+wsgi_app = "serving:create_app()"
+bind = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").split(",")
+workers = int(os.environ.get("RECOMMENDER_WORKERS", str(max(2, os.cpu_count() or 1))))
+# gthread keeps client connections alive (sync workers close after every response).
+worker_class = "gthread"
+threads = int(os.environ.get("RECOMMENDER_THREADS", "1"))
+preload_app = False
+# Several servers (tests, benchmarks) may run side by side; none needs gunicorn's control socket.
+control_socket_disable = True
+keepalive = 5
+timeout = 30
+graceful_timeout = 20
+accesslog = os.environ.get("RECOMMENDER_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("RECOMMENDER_LOG_LEVEL", "info")
+
+
+def on_starting(server):
+    """Start with an empty metrics folder: files of an earlier run would be added to ours."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+
+
+def post_fork(server, worker):
+    """Send the app's log lines to stderr like gunicorn's; cap BLAS threads once more."""
+    import logging
+
+    from threadpoolctl import threadpool_limits
+
+    logging.basicConfig(level=loglevel.upper(), format="[%(process)d] %(levelname)s %(name)s: %(message)s")
+    threadpool_limits(1)  # belt and braces, in case numpy was imported before the variables were set
+
+
+def child_exit(server, worker):
+    """Let /metrics drop the live gauges of a worker that has gone."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,33 @@
+"""Per-item endpoints: customers who bought this also bought."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from recommender.errors import UnknownIdError
+
+from .auth import require_read_token
+from .errors import ApiError
+from .lookups import item_json, served_model
+from .validation import checked_id, count_parameter
+
+items = Blueprint("items", __name__)
+
+
+@items.get("/items/<item_id>/similar")
+@require_read_token
+def similar(item_id: str):
+    """The n items most often bought together with ``item_id``; 404 when the model does not know it."""
+    item_id = checked_id(item_id, "item_id")
+    n = count_parameter()
+    model = served_model()
+    source = "similar"
+    try:
+        found = model.similar_items(item_id, n)
+    except UnknownIdError:
+        raise ApiError(404, "unknown_item", f"item {item_id!r} is not known to model {model.version}") from None
+    except NotImplementedError:
+        # A popularity model has no item-to-item notion: fall back (Gorse-style) to popular items.
+        source = "popular"
+        found = [item for item in model.recommend("", n + 1).items if item.item_id != item_id][:n]
+    return {"item_id": item_id, "model_version": model.version, "source": source, "items": [item_json(item) for item in found]}

@@ -1,0 +1,53 @@
+"""What endpoints look up per request: the served model, a customer's new events, item JSON."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+
+from flask import current_app
+
+from recommender.model import Model, Recommendation
+
+from .app import serving_state
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def served_model() -> Model:
+    """The model for this whole request (taken once, so a reload cannot change it midway)."""
+    model = serving_state().models.current()
+    if model is None:
+        raise ApiError(503, "model_unavailable", "no model is loaded yet; see /ready")
+    return model
+
+
+def events_trained_through(model: Model) -> int:
+    """The newest event-store id the model was trained on (training records it), else 0."""
+    data = model.manifest.get("data") or {}
+    value = data.get("events_through_id", 0) if isinstance(data, dict) else 0
+    return value if isinstance(value, int) else 0
+
+
+def new_events(model: Model, customer_id: str) -> list[tuple[str, float]]:
+    """The customer's (item_id, weight) events newer than the model, for Model.recommend.
+
+    If the event store cannot be read the request is still answered from the model
+    alone (logged): a slightly stale list beats no list.
+    """
+    state = serving_state()
+    try:
+        return state.events.weighted_items(
+            customer_id, current_app.config["EVENT_WEIGHTS"], after_id=events_trained_through(model)
+        )
+    except sqlite3.Error:
+        log.exception("event store %s unreadable; answering from the model alone", state.events.path)
+        return []
+
+
+def item_json(item: Recommendation) -> dict:
+    """The public fields of one recommended item; a score JSON cannot carry becomes null."""
+    score = item.score if math.isfinite(item.score) else None
+    return {"item_id": item.item_id, "score": score, "name": item.name, "category": item.category, "reason": item.reason}

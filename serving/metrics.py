@@ -1,0 +1,99 @@
+"""Prometheus metrics: requests and latency per endpoint and status, fallbacks, events, model.
+
+Under gunicorn every worker is its own process, so counters live in files under
+``PROMETHEUS_MULTIPROC_DIR`` (set up by ``serving/gunicorn.conf.py``) and
+``/metrics`` adds up all workers' files. Without that variable (tests, the
+development server) the app keeps its metrics in memory.
+
+The metric objects belong to the app (one registry per ``create_app``), so several
+apps in one test process never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def multiprocess_mode() -> bool:
+    """True when gunicorn's config has set up a shared metrics folder."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class ServingMetrics:
+    """The app's metric objects and the hooks that fill them."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "recommender_http_requests", "HTTP requests served", ["endpoint", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "recommender_http_request_duration_seconds",
+            "Time to serve a request, from routing to the response",
+            ["endpoint", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.recommendations = Counter(
+            "recommender_recommendations",
+            "Recommendation lists served, by source (popular = fallback for customers without history)",
+            ["source"],
+            registry=self.registry,
+        )
+        self.events_stored = Counter("recommender_events_stored", "Events written to the event store", registry=self.registry)
+        self.model_reloads = Counter("recommender_model_reloads", "Model loads by outcome", ["outcome"], registry=self.registry)
+        self.model_info = Gauge(
+            "recommender_model_info",
+            "The model a worker serves (value 1), labelled with its version and algorithm",
+            ["version", "algorithm"],
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+
+    def init_app(self, app: Flask) -> None:
+        """Time every request and count it by endpoint (the route pattern, never the raw path)."""
+
+        @app.before_request
+        def _start_timer():
+            g.started = time.perf_counter()
+
+        @app.after_request
+        def _record(response):
+            started = g.get("started")
+            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            labels = (endpoint, request.method, str(response.status_code))
+            self.requests.labels(*labels).inc()
+            if started is not None:
+                self.latency.labels(*labels).observe(time.perf_counter() - started)
+            return response
+
+    def model_swapped(self, previous, model) -> None:
+        """Point the model-info gauge at the new model."""
+        if previous is not None:
+            self.model_info.labels(previous.version, previous.algorithm.name).set(0)
+        self.model_info.labels(model.version, model.algorithm.name).set(1)
+        self.model_reloads.labels("loaded").inc()
+
+    def exposition(self) -> Response:
+        """The Prometheus text format, summed over all workers in multiprocess mode."""
+        if multiprocess_mode():
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,145 @@
+"""Every endpoint's happy path, against the two-group known-answer model."""
+
+from __future__ import annotations
+
+from tests.conftest import GARDEN, KITCHEN, bought_by
+
+
+def recommended(client, customer: str, query: str = "") -> dict:
+    response = client.get(f"/v1/customers/{customer}/recommendations{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(body: dict) -> list[str]:
+    return [item["item_id"] for item in body["items"]]
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").get_json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.get_json()["status"] == "ready"
+
+
+def test_known_customer_gets_the_unbought_items_of_their_group(client):
+    body = recommended(client, "c0", "?n=2")
+    assert body["customer_id"] == "c0" and body["source"] == "personalized"
+    assert set(ids(body)) == set(GARDEN) - set(bought_by("c0"))
+    first = body["items"][0]
+    assert set(first) == {"item_id", "score", "name", "category", "reason"}
+    assert first["category"] == "Garden" and first["name"].startswith("Trowel")
+    assert first["reason"].startswith("because you bought Trowel")
+    assert body["model_version"] == client.get("/v1/model").get_json()["version"]
+
+
+def test_purchased_items_are_excluded_and_other_group_comes_last(client):
+    body = recommended(client, "d1", "?n=10")
+    assert not set(ids(body)) & set(bought_by("d1"))
+    assert set(ids(body)[:2]) == set(KITCHEN) - set(bought_by("d1"))
+    assert len(ids(body)) == 7  # ten items, three of them bought
+
+
+def test_include_purchased_allows_bought_items(client):
+    body = recommended(client, "c0", "?n=10&include_purchased=true")
+    assert set(bought_by("c0")) <= set(ids(body))
+
+
+def test_exclude_include_and_category_filters(client):
+    assert ids(recommended(client, "c0", "?n=2&exclude=a3"))[0] == "a4"
+    assert ids(recommended(client, "c0", "?n=5&include=a4,b0,b1")) == ["a4", "b0", "b1"]
+    kitchen = recommended(client, "c0", "?n=10&category=kitchen")
+    assert set(ids(kitchen)) == set(KITCHEN)
+
+
+def test_unknown_customer_without_history_gets_popular_items(client):
+    body = recommended(client, "stranger", "?n=3")
+    assert body["source"] == "popular"
+    assert ids(body) == ["a0", "a1", "a2"]  # bought by four customers each, lowest index first
+    assert body["items"][0]["reason"] == "popular with other customers"
+
+
+def test_event_changes_the_next_answer(client):
+    before = ids(recommended(client, "c0", "?n=2"))
+    response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3", "event_type": "purchase"})
+    assert response.status_code == 202 and response.get_json() == {"stored": 1}
+    after = recommended(client, "c0", "?n=2")
+    assert "a3" in before and "a3" not in ids(after)
+    assert ids(after)[0] == "a4"
+
+
+def test_unknown_customer_with_events_gets_personalized_items(client):
+    client.post("/v1/events", json={"events": [{"customer_id": "newcomer", "item_id": "b0", "quantity": 2}]})
+    body = recommended(client, "newcomer", "?n=4")
+    assert body["source"] == "personalized"
+    assert "b0" not in ids(body)
+    assert set(ids(body)) == set(KITCHEN) - {"b0"}
+
+
+def test_events_for_unknown_items_are_stored_and_harmless(client):
+    response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "brand-new-item"})
+    assert response.status_code == 202
+    assert set(ids(recommended(client, "c0", "?n=2"))) == {"a3", "a4"}
+    history = client.get("/v1/customers/c0/history").get_json()
+    assert [e["item_id"] for e in history["events"]] == ["brand-new-item"]
+
+
+def test_batch_of_events(client):
+    batch = {"events": [{"customer_id": "c2", "item_id": "a0", "timestamp": "2025-03-01T12:00:00Z"}, {"customer_id": "c2", "item_id": "a1", "timestamp": 1740830400}]}
+    assert client.post("/v1/events", json=batch).get_json() == {"stored": 2}
+    events = client.get("/v1/customers/c2/history").get_json()["events"]
+    assert [e["timestamp"] for e in events] == ["2025-03-01T12:00:00Z", "2025-03-01T12:00:00Z"]
+    assert [e["event_type"] for e in events] == ["purchase", "purchase"]
+
+
+def test_history_lists_training_purchases_and_events(client):
+    client.post("/v1/events", json={"customer_id": "d0", "item_id": "b4", "event_type": "view"})
+    body = client.get("/v1/customers/d0/history").get_json()
+    assert sorted(p["item_id"] for p in body["purchases"]) == sorted(bought_by("d0"))
+    assert body["purchases"][0]["category"] == "Kitchen"
+    assert body["events"][0]["item_id"] == "b4" and body["events"][0]["event_type"] == "view"
+
+
+def test_similar_items_stay_in_their_group(client):
+    body = client.get("/v1/items/a0/similar?n=4").get_json()
+    assert body["source"] == "similar"
+    assert set(ids(body)) == set(GARDEN) - {"a0"}
+    assert body["items"][0]["reason"] == "often bought with Trowel a0"
+
+
+def test_rank_orders_candidates_and_puts_unknown_items_last(client):
+    response = client.post("/v1/customers/c0/rank", json={"items": ["b0", "nonexistent", "a3"]})
+    body = response.get_json()
+    assert response.status_code == 200 and body["source"] == "personalized"
+    assert ids(body) == ["a3", "b0", "nonexistent"]
+    assert body["items"][2]["score"] is None
+
+
+def test_model_summary(client):
+    body = client.get("/v1/model").get_json()
+    assert body["algorithm"] == "item-knn"
+    assert body["customers"] == 12 and body["items"] == 10
+    assert "fingerprint" in body["data"]
+
+
+def test_metrics_count_requests_fallbacks_and_events(client):
+    client.get("/v1/customers/c0/recommendations")
+    client.get("/v1/customers/stranger/recommendations")
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3"})
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'recommender_http_requests_total{endpoint="/v1/customers/<customer_id>/recommendations",method="GET",status="200"} 2.0' in text
+    assert 'recommender_recommendations_total{source="popular"} 1.0' in text
+    assert 'recommender_recommendations_total{source="personalized"} 1.0' in text
+    assert "recommender_events_stored_total 1.0" in text
+    assert "recommender_http_request_duration_seconds_bucket" in text
+    assert 'recommender_model_info{algorithm="item-knn"' in text
+
+
+def test_openapi_document_matches_the_routes(app, client):
+    document = client.get("/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, methods in document["paths"].items() for method in methods}
+    routed = set()
+    for rule in app.url_map.iter_rules():
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        routed |= {(path, method) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == routed

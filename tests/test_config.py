@@ -1,0 +1,47 @@
+"""Settings: defaults, then the RECOMMENDER_CONFIG file, then RECOMMENDER_* variables, then the mapping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serving import create_app
+from serving.config import DEFAULTS, ConfigError, load_config
+
+
+def test_defaults():
+    settings = load_config(environ={})
+    assert settings["MODEL_PATH"] == "models/current" and settings["EVENTS_DB"] == "events.sqlite3"
+    assert settings["MAX_N"] == 100 and settings["MAX_BATCH"] == 1000 and settings["API_TOKEN"] == ""
+
+
+def test_file_then_environment_then_mapping(tmp_path):
+    config_file = tmp_path / "serving.json"
+    config_file.write_text(json.dumps({"max_n": 20, "RECOMMENDER_MAX_BATCH": 5, "model_path": "from-file"}))
+    environ = {"RECOMMENDER_CONFIG": str(config_file), "RECOMMENDER_MAX_N": "30", "RECOMMENDER_WITH_REASONS": "false"}
+    settings = load_config({"model_path": "from-mapping"}, environ=environ)
+    assert settings["MAX_N"] == 30 and settings["MAX_BATCH"] == 5
+    assert settings["MODEL_PATH"] == "from-mapping" and settings["WITH_REASONS"] is False
+
+
+@pytest.mark.parametrize(
+    "environ, words",
+    [
+        ({"RECOMMENDER_MAX_N": "lots"}, "MAX_N must be an integer"),
+        ({"RECOMMENDER_MAX_N": "0"}, "at least 1"),
+        ({"RECOMMENDER_EVENT_WEIGHTS": "[1]"}, "EVENT_WEIGHTS"),
+        ({"RECOMMENDER_CONFIG": "/nonexistent.json"}, "does not exist"),
+    ],
+)
+def test_bad_settings_fail_at_start_with_a_sentence(environ, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config(environ=environ)
+
+
+def test_create_app_reads_the_environment_when_called(monkeypatch, app_config):
+    monkeypatch.setenv("RECOMMENDER_MAX_N", "3")
+    app = create_app(app_config)
+    assert app.config["MAX_N"] == 3
+    assert app.test_client().get("/v1/customers/c0/recommendations?n=4").status_code == 400
+    assert set(DEFAULTS) <= set(app.config)

@@ -1,0 +1,176 @@
+"""Every refusal is JSON with the right status; no input produces a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+RECOMMEND = "/v1/customers/c0/recommendations"
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code
+    return body
+
+
+@pytest.mark.parametrize("query", ["n=abc", "n=0", "n=101", "n=1.5", "n=-3", "n=", "n=99999999999999999999"])
+def test_bad_n_is_400(client, query):
+    body = assert_error(client.get(f"{RECOMMEND}?{query}"), 400, "bad_request")
+    assert "n must be an integer from 1 to 100" in body["error"]["message"]
+
+
+def test_bad_parameters_are_400(client):
+    assert_error(client.get(f"{RECOMMEND}?include_purchased=maybe"), 400)
+    assert_error(client.get("/v1/items/a0/similar?n=1000"), 400)
+    assert_error(client.get(f"{RECOMMEND}?exclude=" + ",".join(f"x{k}" for k in range(1001))), 400)
+    assert_error(client.get(f"{RECOMMEND}?category=" + "x" * 300), 400)
+
+
+def test_ids_too_long_or_with_control_characters_are_400(client):
+    assert_error(client.get(f"/v1/customers/{'x' * 257}/recommendations"), 400)
+    assert client.get(f"/v1/customers/{'x' * 256}/recommendations").status_code == 200
+    assert_error(client.get("/v1/customers/c%00/recommendations"), 400)
+    assert_error(client.get("/v1/items/a%1b0/similar"), 400)
+    assert_error(client.post("/v1/events", json={"customer_id": "c\n0", "item_id": "a0"}), 400)
+
+
+def test_unknown_item_in_similar_is_404(client):
+    assert_error(client.get("/v1/items/nope/similar"), 404, "unknown_item")
+
+
+def test_unknown_route_is_404_and_wrong_method_405(client):
+    assert_error(client.get("/v2/anything"), 404, "not_found")
+    response = client.delete(RECOMMEND)
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+    assert_error(client.get("/v1/events"), 405)
+
+
+def test_malformed_json_is_400(client):
+    response = client.post("/v1/events", data="{not json", content_type="application/json")
+    assert_error(response, 400, "malformed_json")
+
+
+def test_non_json_body_is_415(client):
+    assert_error(client.post("/v1/events", data="customer_id=c0", content_type="text/plain"), 415)
+    assert_error(client.post("/v1/customers/c0/rank", data="x"), 415)
+
+
+def test_oversized_body_is_413(make_client):
+    client = make_client(MAX_BODY_BYTES=200)
+    big = {"events": [{"customer_id": "c0", "item_id": f"a{k}"} for k in range(50)]}
+    assert_error(client.post("/v1/events", json=big), 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    "event, word",
+    [
+        ({"item_id": "a0"}, "customer_id is missing"),
+        ({"customer_id": "c0"}, "item_id is missing"),
+        ({"customer_id": 7, "item_id": "a0"}, "must be a string"),
+        ({"customer_id": "", "item_id": "a0"}, "must not be empty"),
+        ({"customer_id": "c0", "item_id": "a0", "quantity": -1}, "quantity"),
+        ({"customer_id": "c0", "item_id": "a0", "quantity": "2"}, "quantity"),
+        ({"customer_id": "c0", "item_id": "a0", "quantity": True}, "quantity"),
+        ({"customer_id": "c0", "item_id": "a0", "event_type": "refund"}, "event_type"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": "yesterday"}, "timestamp"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": -5}, "timestamp"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": "0001-01-01T00:00:00"}, "timestamp"),
+    ],
+)
+def test_bad_events_are_400_and_say_why(client, event, word):
+    body = assert_error(client.post("/v1/events", json=event), 400)
+    assert word in body["error"]["message"]
+
+
+def test_bad_batches_store_nothing(client):
+    assert_error(client.post("/v1/events", json={"events": []}), 400)
+    assert_error(client.post("/v1/events", json={"events": "c0"}), 400)
+    assert_error(client.post("/v1/events", json=[1, 2]), 400)
+    too_many = {"events": [{"customer_id": "c0", "item_id": "a0"}] * 1001}
+    assert_error(client.post("/v1/events", json=too_many), 400)
+    half_bad = {"events": [{"customer_id": "c0", "item_id": "a3"}, {"customer_id": "c0"}]}
+    body = assert_error(client.post("/v1/events", json=half_bad), 400)
+    assert "events[1].item_id is missing" in body["error"]["message"]
+    assert client.get("/v1/customers/c0/history").get_json()["events"] == []
+
+
+def test_bad_rank_bodies_are_400(client):
+    assert_error(client.post("/v1/customers/c0/rank", json={}), 400, "missing_field")
+    assert_error(client.post("/v1/customers/c0/rank", json={"items": []}), 400)
+    assert_error(client.post("/v1/customers/c0/rank", json={"items": "a0"}), 400)
+    assert_error(client.post("/v1/customers/c0/rank", json={"items": [1, 2]}), 400)
+    assert_error(client.post("/v1/customers/c0/rank", json={"items": ["a0"] * 1001}), 400)
+
+
+def test_write_endpoints_need_the_api_token(make_client):
+    client = make_client(API_TOKEN="s3cret")
+    event = {"customer_id": "c0", "item_id": "a3"}
+    response = client.post("/v1/events", json=event)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_error(client.post("/v1/events", json=event, headers={"Authorization": "Bearer wrong"}), 401)
+    assert_error(client.post("/v1/events", json=event, headers={"Authorization": "Basic s3cret"}), 401)
+    assert_error(client.post("/v1/admin/reload"), 401)
+    assert client.post("/v1/events", json=event, headers={"Authorization": "Bearer s3cret"}).status_code == 202
+    assert client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get(RECOMMEND).status_code == 200  # reads stay open without a read token
+
+
+def test_read_token_guards_reading_endpoints(make_client):
+    client = make_client(READ_TOKEN="reader", API_TOKEN="writer")
+    for url in (RECOMMEND, "/v1/items/a0/similar", "/v1/customers/c0/history", "/v1/model"):
+        assert_error(client.get(url), 401)
+        assert client.get(url, headers={"Authorization": "Bearer reader"}).status_code == 200
+        assert client.get(url, headers={"Authorization": "Bearer writer"}).status_code == 200
+    assert_error(client.post("/v1/customers/c0/rank", json={"items": ["a0"]}), 401)
+    for url in ("/health", "/ready", "/metrics", "/openapi.json"):
+        assert client.get(url).status_code == 200
+
+
+def test_no_model_means_503_not_500(make_client, tmp_path):
+    client = make_client(MODEL_PATH=str(tmp_path / "missing"))
+    assert client.get("/health").status_code == 200
+    assert_error(client.get("/ready"), 503, "model_unavailable")
+    assert_error(client.get(RECOMMEND), 503, "model_unavailable")
+    assert_error(client.get("/v1/items/a0/similar"), 503)
+
+
+def test_a_real_bug_is_a_json_500_without_traceback(app, client, monkeypatch):
+    model = app.extensions["recommender"].models.current()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(model, "recommend", broken)
+    response = client.get(RECOMMEND)
+    body = assert_error(response, 500, "internal_error")
+    assert "secret" not in response.get_data(as_text=True) and "Traceback" not in response.get_data(as_text=True)
+    assert body["error"]["message"].startswith("internal server error")
+
+
+text_without_slash = st.text(st.characters(blacklist_characters="/?#%"), min_size=1, max_size=300)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(customer=text_without_slash, n=st.text(max_size=12), flag=st.text(max_size=8), exclude=st.text(max_size=40))
+def test_no_query_produces_a_server_error(client, customer, n, flag, exclude):
+    response = client.get(f"/v1/customers/{customer}/recommendations", query_string={"n": n, "include_purchased": flag, "exclude": exclude})
+    assert response.status_code in (200, 400, 404), response.get_data(as_text=True)
+    assert "error" in response.get_json() or response.status_code == 200
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20), lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["customer_id", "item_id", "quantity", "timestamp", "event_type", "events", "items"]), inner, max_size=5), max_leaves=12))
+def test_no_json_body_produces_a_server_error(client, body):
+    for url in ("/v1/events", "/v1/customers/c0/rank"):
+        response = client.post(url, data=json.dumps(body), content_type="application/json")
+        assert response.status_code in (200, 202, 400), (url, body, response.get_data(as_text=True))

@@ -1,0 +1,50 @@
+"""The SQLite event store on disk: durable, per customer, readable by training."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from recommender.events import Event, EventStore, read_events
+
+
+def test_events_round_trip_per_customer_in_order(tmp_path):
+    store = EventStore(tmp_path / "events.sqlite3")
+    assert store.add([Event("c1", "a", "purchase", 2.0, 100), Event("c2", "b", "view", 1.0, 101), Event("c1", "b", "cart", 1.0, 102)]) == 3
+    assert [e.item_id for e in store.for_customer("c1")] == ["a", "b"]
+    assert store.weighted_items("c1") == [("a", 2.0), ("b", 0.5)]  # purchase x2, cart weighs 0.5
+    assert store.for_customer("nobody") == []
+    assert store.count() == 3 and store.last_id() == 3
+
+
+def test_events_survive_a_new_connection_and_use_wal(tmp_path):
+    path = tmp_path / "events.sqlite3"
+    EventStore(path).add([Event("c1", "a", timestamp=5)])
+    reopened = EventStore(path)
+    assert reopened.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5)]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        plan = " ".join(str(row) for row in connection.execute("EXPLAIN QUERY PLAN SELECT item_id FROM events WHERE customer_id = ? AND id > ?", ("c1", 0)))
+    assert "events_by_customer" in plan
+
+
+def test_after_id_skips_events_the_model_was_trained_on(tmp_path):
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add([Event("c1", "old"), Event("c1", "new")])
+    assert [item for item, _ in store.weighted_items("c1", after_id=1)] == ["new"]
+
+
+def test_hostile_ids_are_data_not_sql(tmp_path):
+    store = EventStore(tmp_path / "events.sqlite3")
+    evil = "x'); DROP TABLE events; --"
+    store.add([Event(evil, evil)])
+    assert store.for_customer(evil)[0].item_id == evil and store.count() == 1
+
+
+def test_read_events_gives_training_parallel_arrays(tmp_path):
+    path = tmp_path / "events.sqlite3"
+    assert len(read_events(path)["customer_id"]) == 0  # no store yet: no events
+    EventStore(path).add([Event("c1", "a", "purchase", 3.0, 10), Event("c2", "b", "view", 1.0, 20)])
+    events = read_events(path)
+    assert events["customer_id"].tolist() == ["c1", "c2"]
+    assert events["quantity"].tolist() == [3.0, 1.0] and events["timestamp"].tolist() == [10, 20]
+    assert read_events(path, after_id=1)["item_id"].tolist() == ["b"]
