@@ -16,12 +16,13 @@ MODEL ?= $(MODELS_DIR)/current
 OUT ?= out/recommendations.csv
 N ?= 20
 BUDGET ?= 300
+ADDRESS ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 # BLAS threads are set explicitly for repeatable, non-oversubscribed runs.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install demo demo-data train evaluate tune score models test test-fast lint clean
+.PHONY: help install demo demo-data train evaluate tune score models serve serve-background stop bench-serve test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -47,6 +48,34 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	$(BIN)/recommender train --data $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv --models-dir $(MODELS_DIR) --promote
 	$(BIN)/recommender score --model $(MODELS_DIR)/current --n 10 --out out/demo-recommendations.csv
 	@for customer in 00042 01234 04321; do echo; $(BIN)/recommender recommend --model $(MODELS_DIR)/current --n 5 $$customer; done
+	@$(MAKE) --no-print-directory serve-background
+	@echo
+	@echo "Try it (the server runs in the background; 'make stop' ends it):"
+	@echo "  curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
+	@echo "  curl -s -X POST http://$(ADDRESS)/v1/events -H 'Content-Type: application/json' -d '{\"customer_id\": \"00042\", \"item_id\": \"SKU-00007\"}'"
+	@echo "  curl -s 'http://$(ADDRESS)/v1/items/SKU-00007/similar?n=3'"
+	@echo "  curl -s http://$(ADDRESS)/metrics | head"
+	@echo
+	@echo "\$$ curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
+	@curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
+
+serve: $(STAMP) ## run the API under gunicorn (2+ workers) on ADDRESS, serving MODEL (foreground)
+	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/gunicorn --config serving/gunicorn.conf.py
+
+serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid) and wait until it is ready
+	@$(MAKE) --no-print-directory stop >/dev/null
+	@mkdir -p out
+	@RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/gunicorn --config serving/gunicorn.conf.py \
+		--daemon --pid out/server.pid --error-logfile out/server.log
+	@for attempt in $$(seq 1 100); do curl -sf http://$(ADDRESS)/ready >/dev/null && break; sleep 0.2; done
+	@curl -sf http://$(ADDRESS)/ready >/dev/null && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
+		|| { echo "server did not become ready; see out/server.log"; exit 1; }
+
+stop: ## stop the background server started by make demo / make serve-background
+	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
+
+bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 15 --connections 16
 
 train: $(STAMP) ## train ALGO on DATA (uses tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \

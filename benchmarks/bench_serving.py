@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-GOWALLA = Path("/work/shared/data/gowalla/train.txt")
+GOWALLA = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data" / "gowalla")) / "train.txt"
 GUNICORN_CONFIG = ROOT / "serving" / "gunicorn.conf.py"
 
 

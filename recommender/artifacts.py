@@ -62,6 +62,8 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
     models_dir.mkdir(parents=True, exist_ok=True)
     info = dict(info or {})
     arrays = {name: get(model) for name, get in _CORE_ARRAYS.items()}
+    if model.top_items is not None:
+        arrays["top_items"], arrays["top_scores"] = model.top_items, model.top_scores
     for name, array in model.algorithm.fitted_arrays().items():
         arrays[f"algorithm.{name}"] = array
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=models_dir))
@@ -126,9 +128,10 @@ def load_model(path, *, verify: bool = True, mmap: bool = True) -> Model:
         catalog = Catalog(np.asarray(arrays["item_names"]), np.asarray(arrays["item_categories"]))
         learned = {k[len("algorithm.") :]: v for k, v in arrays.items() if k.startswith("algorithm.")}
         algorithm = algorithm_class(manifest["algorithm"]).from_arrays(manifest["params"], learned, len(items))
+        top_lists = (arrays["top_items"], arrays["top_scores"]) if "top_items" in arrays else None
+        return Model(algorithm, customers, items, history, catalog, manifest, top_lists)
     except (KeyError, ValueError, TypeError) as error:
         raise ArtifactError(f"{path}: model files are inconsistent ({error})") from None
-    return Model(algorithm, customers, items, history, catalog, manifest)
 
 
 def read_manifest(path) -> dict:

@@ -52,6 +52,7 @@ class Model:
         history: sp.csr_matrix,
         catalog: Catalog | None = None,
         manifest: dict | None = None,
+        top_lists: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         if history.shape != (len(customers), len(items)):
             raise ValueError(f"history shape {history.shape} does not match vocabularies ({len(customers)}, {len(items)})")
@@ -61,6 +62,9 @@ class Model:
         self.history = history
         self.catalog = catalog if catalog is not None else Catalog.empty(items)
         self.manifest = manifest or {}
+        # Precomputed best items per training customer (Gorse's cache): served as is while
+        # the customer's history is unchanged, so most requests need no scoring at all.
+        self.top_items, self.top_scores = top_lists if top_lists is not None else (None, None)
         popularity = np.bincount(history.indices, minlength=len(items)).astype(np.float32)
         self.popularity = popularity
         self._popular_order = np.lexsort((np.arange(len(items)), -popularity))
@@ -68,6 +72,21 @@ class Model:
     @property
     def version(self) -> str:
         return self.manifest.get("version", "unsaved")
+
+    def precompute_top_lists(self, k: int = 50, chunk_rows: int | None = None, progress=None) -> None:
+        """Cache the top-``k`` unbought items of every training customer (scored in chunks)."""
+        k = min(int(k), len(self.items))
+        rows = len(self.customers)
+        chunk_rows = chunk_rows or max(1, (1 << 24) // max(len(self.items), 1))
+        top_items = np.empty((rows, k), dtype=np.int32)
+        top_scores = np.empty((rows, k), dtype=np.float32)
+        for start in range(0, rows, chunk_rows):
+            users = np.arange(start, min(rows, start + chunk_rows))
+            items, scores = self.algorithm.recommend(self.history[users], k, users=users)
+            top_items[users], top_scores[users] = items, scores
+            if progress:
+                progress(len(users))
+        self.top_items, self.top_scores = top_items, top_scores
 
     # -- histories ----------------------------------------------------------------------
     def history_row(self, customer_id: str, new_events: Iterable[tuple[str, float]] = ()) -> tuple[sp.csr_matrix, int]:
@@ -134,10 +153,14 @@ class Model:
         allowed = self.candidate_mask(include=include, exclude=exclude, category=category)
         if row.nnz == 0 or not self.algorithm.personalised:
             return RecommendationList(customer_id, POPULAR, self._popular(n, allowed, row, include_purchased))
-        indices, scores = self.algorithm.recommend(
-            row, n, users=np.array([user]), exclude_seen=not include_purchased, allowed=allowed
-        )
-        indices, scores = indices[0], scores[0]
+        cached = self._from_top_lists(user, n, allowed) if include is None and not include_purchased else None
+        if cached is not None:
+            indices, scores = cached
+        else:
+            indices, scores = self.algorithm.recommend(
+                row, n, users=np.array([user]), exclude_seen=not include_purchased, allowed=allowed
+            )
+            indices, scores = indices[0], scores[0]
         keep = indices >= 0
         indices, scores = indices[keep], scores[keep]
         reasons = self._reasons(row, indices) if with_reasons else [[] for _ in indices]
@@ -197,6 +220,18 @@ class Model:
         return self.items.ids[self.history.indices[self.history.indptr[user] : self.history.indptr[user + 1]]].tolist()
 
     # -- helpers ----------------------------------------------------------------------
+    def _from_top_lists(self, user: int, n: int, allowed: np.ndarray | None):
+        """The cached answer for an unchanged training customer, or None when it cannot serve."""
+        if self.top_items is None or user < 0:
+            return None
+        items, scores = self.top_items[user], self.top_scores[user]
+        if allowed is not None:
+            keep = (items >= 0) & allowed[np.maximum(items, 0)]
+            items, scores = items[keep], scores[keep]
+        if np.count_nonzero(items >= 0) < min(n, len(self.items)) and len(items) < len(self.items):
+            return None  # filters left too few cached items: score the whole catalog
+        return items[:n].astype(np.int64), scores[:n]
+
     def _popular(self, n: int, allowed: np.ndarray | None, row: sp.csr_matrix, include_purchased: bool) -> list[Recommendation]:
         order = self._popular_order
         if allowed is not None:

@@ -98,3 +98,32 @@ def test_damaged_model_is_refused_clearly(trained, tmp_path):
     (copy / "item_ids.npy").write_bytes(b"garbage")
     result = run("recommend", "--model", copy, "0001", check=False)
     assert result.returncode == 1 and "checksum mismatch" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_starts_the_api_on_loopback(trained):
+    import time
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    _, model_path = trained
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "training", "serve", "--model", model_path, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/customers/0001/recommendations?n=2") as reply:
+                    body = json.loads(reply.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert body["source"] == "personalized" and len(body["items"]) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import GARDEN, bought_by, free_port, train_model
 
 from recommender.artifacts import promote
+from tests.conftest import GARDEN, bought_by, free_port, train_model
 
 pytestmark = pytest.mark.slow
 CONFIG = Path(__file__).resolve().parents[1] / "serving" / "gunicorn.conf.py"
@@ -144,6 +144,6 @@ def test_metrics_add_up_every_worker(server):
     answers = answers_from_both_workers(server, "/health", at_least=20)
     status, body, _ = server.request("GET", "/metrics")
     assert status == 200
-    line = next(l for l in body["text"].splitlines() if l.startswith('recommender_http_requests_total{endpoint="/health"'))
+    line = next(row for row in body["text"].splitlines() if row.startswith('recommender_http_requests_total{endpoint="/health"'))
     assert float(line.rsplit(" ", 1)[1]) == len(answers)
     assert body["text"].count("recommender_model_info{") >= 2  # one per live worker

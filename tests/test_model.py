@@ -64,3 +64,19 @@ def test_similar_items_and_explain():
     similar = model.similar_items("i0", 3)
     assert {r.item_id for r in similar} <= {"i1", "i2", "i3", "i4"}
     assert model.explain("c00", "i3")[0][0] in {"i1", "i2"}
+
+
+def test_cached_top_lists_answer_like_live_scoring(tmp_path):
+    from recommender.artifacts import load_model, save_model
+
+    live = build_model("als", {"factors": 2, "alpha": 1.0, "regularization": 0.1})
+    cached = build_model("als", {"factors": 2, "alpha": 1.0, "regularization": 0.1})
+    cached.precompute_top_lists(4)
+    cached = load_model(save_model(cached, tmp_path))
+    assert cached.top_items.shape == (20, 4)
+    for customer in ("c00", "c04", "c15"):
+        for kwargs in ({}, {"exclude": ["i3"]}, {"category": "B"}, {"include": ["i4", "i9"]}, {"include_purchased": True}):
+            assert ids(cached.recommend(customer, 3, **kwargs)) == ids(live.recommend(customer, 3, **kwargs)), (customer, kwargs)
+    # A new purchase bypasses the cache: the bought item disappears at once.
+    first = ids(cached.recommend("c00", 1))[0]
+    assert first not in ids(cached.recommend("c00", 3, new_events=[(first, 1.0)]))

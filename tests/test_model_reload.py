@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import train_model
-
 from recommender.artifacts import promote
 from serving import create_app
+from tests.conftest import train_model
 
 
 def version(client) -> str:

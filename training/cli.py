@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--on-bad-rows", choices=("error", "skip"), default="error")
     train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults)")
     train.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
+    train.add_argument("--top-lists", type=int, default=50, metavar="K", help="cache each customer's top K items for serving (0: no cache)")
     train.add_argument("--evaluate", action="store_true", help="first measure the algorithm on a held-out split; report saved in the model folder")
     _add_split_arguments(train)
     train.set_defaults(handler=commands.train)
@@ -107,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=42)
     tune.add_argument("--out", type=Path, help="where to write the best parameters (default tuned/<algorithm>.json)")
     tune.set_defaults(handler=commands.tune)
+
+    serve = sub.add_parser("serve", help="run the recommendation API for development (production: make serve)")
+    serve.add_argument("--model", default=str(Path(DEFAULT_MODELS_DIR) / "current"))
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--events-db", help="SQLite event store (default: events.sqlite3)")
+    serve.set_defaults(handler=commands.serve)
 
     convert = sub.add_parser("convert-lightgcn", help="turn a LightGCN 'user item item ...' file into a purchases CSV")
     convert.add_argument("input", type=Path)

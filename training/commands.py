@@ -111,6 +111,7 @@ def train(args) -> int:
         event_weights=_event_weights(args.event_weight),
         show_progress=not args.quiet,
         evaluation=_split_spec(args) if args.evaluate else None,
+        top_lists=args.top_lists,
     )
     data = result.model.manifest["data"]
     print(
@@ -266,6 +267,15 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
     line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def serve(args) -> int:
+    """Hand over to the serving package's own entry point (training never imports serving)."""
+    command = [sys.executable, "-m", "serving", "--model", str(args.model), "--port", str(args.port), "--host", args.host]
+    if args.events_db:
+        command += ["--events-db", args.events_db]
+    os.execv(sys.executable, command)
+    return 0  # not reached: execv replaces this process
 
 
 def convert_lightgcn(args) -> int:

@@ -32,8 +32,13 @@ def train_from_log(
     params: list[str] | dict | None = None,
     catalog_path=None,
     show_progress: bool = False,
+    top_lists: int = 50,
 ) -> tuple[Model, float]:
-    """Fit ``algorithm`` on an in-memory purchase log; returns the model and fit seconds."""
+    """Fit ``algorithm`` on an in-memory purchase log; returns the model and fit seconds.
+
+    ``top_lists`` > 0 also caches each customer's best items, so the server answers
+    customers whose history is unchanged without scoring.
+    """
     interactions = Interactions.from_log(log)
     estimator = create_algorithm(algorithm, params)
     started = time.perf_counter()
@@ -41,6 +46,8 @@ def train_from_log(
     seconds = time.perf_counter() - started
     catalog = load_catalog(catalog_path, interactions.items) if catalog_path else Catalog.empty(interactions.items)
     model = Model(estimator, interactions.customers, interactions.items, interactions.matrix, catalog)
+    if top_lists > 0 and estimator.personalised:
+        model.precompute_top_lists(top_lists)
     model.manifest["data"] = {
         "fingerprint": interactions.fingerprint(),
         "events": len(log),
@@ -64,6 +71,7 @@ def train(
     show_progress: bool = False,
     evaluation: SplitSpec | None = None,
     ks: tuple[int, ...] = (10, 20),
+    top_lists: int = 50,
 ) -> TrainResult:
     """Load, validate, fit, save (atomically) and optionally promote a model.
 
@@ -84,7 +92,7 @@ def train(
         )
         extra_files, metrics = result.files(), result.metrics
     model, fit_seconds = train_from_log(
-        log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress
+        log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress, top_lists=top_lists
     )
     data = dict(model.manifest["data"])
     data.update(source=str(data_path), catalog=str(catalog_path) if catalog_path else None, skipped_rows=log.skipped)

@@ -71,8 +71,9 @@ class FactorModel(Algorithm):
         history_row = sp.csr_matrix(history_row)
         confidence = self.confidence(history_row.data.astype(np.float64))
         history_vectors = self.item_factors_[history_row.indices].astype(np.float64)
-        solved = self._fold_in_solve(history_row.indices, confidence, history_vectors.T)
-        return (self.item_factors_[items].astype(np.float64) @ solved) * confidence[None, :]
+        # M is symmetric, so yᵢᵀ M y_j = (M yᵢ)ᵀ y_j: one solve per asked item, not per purchase.
+        solved = self._fold_in_solve(history_row.indices, confidence, self.item_factors_[items].astype(np.float64).T)
+        return (solved.T @ history_vectors.T) * confidence[None, :]
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)
