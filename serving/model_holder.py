@@ -100,6 +100,4 @@ class ModelHolder:
 
 def warm_up(model: Model) -> None:
     """Build lazily cached state now, so the first request after a swap is not the slow one."""
-    gram = getattr(model.algorithm, "_gram", None)
-    if callable(gram):
-        gram()
+    model.algorithm.warm_up()

@@ -150,6 +150,9 @@ class Algorithm(ABC):
     @abstractmethod
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Build lazily cached state now (servers call this before taking traffic)."""
+
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
 

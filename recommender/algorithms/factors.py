@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
@@ -33,21 +34,26 @@ class FactorModel(Algorithm):
     def fold_in_regularization(self) -> float:
         return float(self.config.regularization)
 
-    def _gram(self) -> np.ndarray:
+    def warm_up(self) -> None:
+        self._regularised_gram()
+
+    def _regularised_gram(self) -> np.ndarray:
+        """YᵀY + λI, the history-independent part of every fold-in system (cached)."""
         if getattr(self, "_gram_cache", None) is None:
             factors = self.item_factors_.astype(np.float64)
-            self._gram_cache = factors.T @ factors
+            self._gram_cache = factors.T @ factors + self.fold_in_regularization() * np.eye(factors.shape[1])
         return self._gram_cache
 
     def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """Apply the fold-in operator M (user = M Σ_j c_j y_j) of this history to ``rhs``.
 
-        The least-squares operator: M = (YᵀY + λI + Σ_j (c_j - 1) y_j y_jᵀ)⁻¹.
+        The least-squares operator: M = (YᵀY + λI + Σ_j (c_j - 1) y_j y_jᵀ)⁻¹, symmetric
+        positive definite, so a Cholesky solve is both safe and the fastest.
         """
         item_vectors = self.item_factors_[items].astype(np.float64)
-        system = self._gram() + self.fold_in_regularization() * np.eye(item_vectors.shape[1])
-        system += (item_vectors * (confidence - 1)[:, None]).T @ item_vectors
-        return np.linalg.solve(system, rhs)
+        system = self._regularised_gram() + (item_vectors.T * (confidence - 1)) @ item_vectors
+        factor = scipy.linalg.cho_factor(system, check_finite=False, overwrite_a=True)
+        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
     def user_vectors(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         vectors = np.zeros((history.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
