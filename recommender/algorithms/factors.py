@@ -106,9 +106,12 @@ class FactorModel(Algorithm):
 class ALSConfig(AlgorithmConfig):
     """Implicit-feedback ALS. Confidence of a cell is ``alpha * log2(1 + weight)``."""
 
-    factors: int = 256
-    regularization: float = 1.0
-    alpha: float = 10.0
+    # Chosen on a validation split of Gowalla's training data (not its test set) and
+    # checked on the demo store: strong confidence and regularisation beat the
+    # library's defaults (alpha 1, lambda 0.01) by far on implicit data.
+    factors: int = 128
+    regularization: float = 50.0
+    alpha: float = 30.0
     iterations: int = 15
 
 
