@@ -17,6 +17,7 @@ OUT ?= out/recommendations.csv
 N ?= 20
 BUDGET ?= 300
 ADDRESS ?= 127.0.0.1:8000
+EVENTS_DB ?= events.sqlite3
 PYTEST_ARGS ?=
 # BLAS threads are set explicitly for repeatable, non-oversubscribed runs.
 export OPENBLAS_NUM_THREADS ?= 1
@@ -77,10 +78,11 @@ stop: ## stop the background server started by make demo / make serve-background
 bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 15 --connections 16
 
-train: $(STAMP) ## train ALGO on DATA (uses tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
+train: $(STAMP) ## train ALGO on DATA plus the API's EVENTS_DB (tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \
 		$(if $(wildcard tuned/$(ALGO).json),--params-file tuned/$(ALGO).json,) \
-		$(foreach p,$(PARAMS),--param $(p)) --models-dir $(MODELS_DIR) --evaluate --promote
+		$(foreach p,$(PARAMS),--param $(p)) $(if $(wildcard $(EVENTS_DB)),--events $(EVENTS_DB),) \
+		--models-dir $(MODELS_DIR) --evaluate --promote
 
 evaluate: $(STAMP) ## fit ALGO on a random 80% of DATA, measure on the rest, write reports/<algo>-<time>/report.html
 	$(BIN)/recommender evaluate --data $(DATA) --algorithm $(ALGO) \

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .purchases import DEFAULT_EVENT_WEIGHTS
+from .purchases import DEFAULT_EVENT_WEIGHTS, PurchaseLog
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -186,3 +186,32 @@ def read_events(path, *, after_id: int = 0) -> dict[str, np.ndarray]:
         "quantity": np.asarray(values[4], dtype=np.float64),
         "timestamp": np.asarray(values[5], dtype=np.int64),
     }
+
+
+def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> tuple[PurchaseLog, int]:
+    """``log`` plus every event in the store at ``path``; returns it and the last event id merged.
+
+    New customers and items extend the vocabularies (existing indices keep), so items
+    first seen through the API are learned by the next training run. Events of a type
+    without a weight are left out, as the loader would reject them.
+    """
+    events = read_events(path)
+    if len(events["id"]) == 0:
+        return log, 0
+    weights = np.array([event_weights.get(kind, 0.0) for kind in events["event_type"]]) * events["quantity"]
+    keep = weights > 0
+    customers = log.customers.extended(events["customer_id"][keep].tolist())
+    items = log.items.extended(events["item_id"][keep].tolist())
+    timestamp = None
+    if log.timestamp is not None:
+        timestamp = np.concatenate([log.timestamp, events["timestamp"][keep]])
+    merged = PurchaseLog(
+        customers,
+        items,
+        np.concatenate([log.customer_index, customers.lookup(events["customer_id"][keep].tolist()).astype(np.int32)]),
+        np.concatenate([log.item_index, items.lookup(events["item_id"][keep].tolist()).astype(np.int32)]),
+        np.concatenate([log.weight, weights[keep].astype(np.float32)]),
+        timestamp,
+        dict(log.skipped),
+    )
+    return merged, int(events["id"].max())

@@ -48,3 +48,20 @@ def test_read_events_gives_training_parallel_arrays(tmp_path):
     assert events["customer_id"].tolist() == ["c1", "c2"]
     assert events["quantity"].tolist() == [3.0, 1.0] and events["timestamp"].tolist() == [10, 20]
     assert read_events(path, after_id=1)["item_id"].tolist() == ["b"]
+
+
+def test_training_learns_items_first_seen_through_the_api(tmp_path):
+    """Events stored by the API are read by the next training run; serving then skips them."""
+    from recommender.events import Event, EventStore
+    from training.pipeline import train
+
+    purchases = tmp_path / "purchases.csv"
+    purchases.write_text("customer_id,item_id\n" + "".join(f"c{k},a{k % 3}\nc{k},a{(k + 1) % 3}\n" for k in range(6)))
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add([Event(customer_id="c0", item_id="new-item", event_type="purchase", quantity=1.0, timestamp=0),
+               Event(customer_id="fresh", item_id="a1", event_type="purchase", quantity=2.0, timestamp=0)])
+    result = train(purchases, algorithm="item-knn", models_dir=tmp_path / "models", events_path=tmp_path / "events.sqlite3")
+    model = result.model
+    assert "new-item" in model.items and "fresh" in model.customers
+    assert "new-item" in model.purchased("c0")
+    assert model.manifest["data"]["events_through_id"] == store.last_id() == 2

@@ -112,6 +112,7 @@ def train(args) -> int:
         show_progress=not args.quiet,
         evaluation=_split_spec(args) if args.evaluate else None,
         top_lists=args.top_lists,
+        events_path=args.events,
     )
     data = result.model.manifest["data"]
     print(

@@ -10,9 +10,10 @@ from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
 from recommender.catalog import Catalog, load_catalog
+from recommender.events import merge_stored_events
 from recommender.interactions import Interactions
 from recommender.model import Model
-from recommender.purchases import PurchaseLog, load_purchases
+from recommender.purchases import DEFAULT_EVENT_WEIGHTS, PurchaseLog, load_purchases
 
 from .evaluation import SplitSpec, evaluate_holdout, split_log
 
@@ -72,15 +73,20 @@ def train(
     evaluation: SplitSpec | None = None,
     ks: tuple[int, ...] = (10, 20),
     top_lists: int = 50,
+    events_path=None,
 ) -> TrainResult:
     """Load, validate, fit, save (atomically) and optionally promote a model.
 
+    With ``events_path``, the API's event store is read alongside the purchase file.
     With ``evaluation``, the same algorithm is first fitted on a held-out split and
     scored; the report (JSON + HTML) is published inside the model folder and the
     metrics in its manifest. The published model is then fitted on all the data.
     """
     started = time.perf_counter()
     log = load_purchases(data_path, event_weights=event_weights, on_bad_rows=on_bad_rows)
+    events_through_id = 0
+    if events_path is not None:
+        log, events_through_id = merge_stored_events(log, events_path, event_weights or DEFAULT_EVENT_WEIGHTS)
     extra_files, metrics = {}, None
     if evaluation is not None:
         result = evaluate_holdout(
@@ -95,7 +101,14 @@ def train(
         log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress, top_lists=top_lists
     )
     data = dict(model.manifest["data"])
-    data.update(source=str(data_path), catalog=str(catalog_path) if catalog_path else None, skipped_rows=log.skipped)
+    data.update(
+        source=str(data_path),
+        catalog=str(catalog_path) if catalog_path else None,
+        skipped_rows=log.skipped,
+        event_store=str(events_path) if events_path else None,
+        # Serving folds in only events newer than this, so none is counted twice.
+        events_through_id=events_through_id,
+    )
     path = save_model(
         model,
         models_dir,
