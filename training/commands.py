@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -258,7 +259,12 @@ def recommend(args) -> int:
         print(json.dumps({"customer_id": result.customer_id, "source": result.source, "model_version": model.version, "items": [r.to_dict() for r in result.items]}, indent=2))
         return 0
     bought = model.purchased(args.customer_id)
-    print(f"customer {args.customer_id} — {len(bought)} past purchases — {result.source} recommendations from {model.version}")
+    categories = Counter(str(model.catalog.categories[model.items.index(item)]) for item in bought)
+    favourites = ", ".join(f"{name} ({count})" for name, count in categories.most_common(3) if name)
+    print(
+        f"customer {args.customer_id} — {len(bought)} past purchases" + (f", mostly {favourites}" if favourites else "")
+        + f" — {result.source} recommendations from {model.version}"
+    )
     rows = [(str(rank), r.name, r.category, f"{r.score:.3f}", r.reason) for rank, r in enumerate(result.items, 1)]
     print(_table(("#", "item", "category", "score", "why"), rows))
     return 0
