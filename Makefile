@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install demo demo-data train evaluate tune score models serve serve-background stop bench-serve test test-fast lint clean
+.PHONY: help install demo demo-data train evaluate tune score models serve serve-background stop bench-serve stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -76,6 +76,10 @@ stop: ## stop the background server started by make demo / make serve-background
 
 bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 15 --connections 16
+
+STRESS_SECONDS ?= 10
+stress: $(STAMP) ## bounded load on loopback (gunicorn, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
+	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2
 
 train: $(STAMP) ## train ALGO on DATA (uses tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \
