@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install demo demo-data train evaluate tune score models serve serve-background stop bench-serve test test-fast lint clean
+.PHONY: help install demo demo-data train evaluate tune score models serve serve-background stop bench-serve stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -74,6 +74,10 @@ serve-background: $(STAMP) ## start the API in the background (pid in out/server
 
 stop: ## stop the background server started by make demo / make serve-background
 	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
+
+STRESS_SECONDS ?= 10
+stress: $(STAMP) ## bounded load on loopback (gunicorn, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
+	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2
 
 bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 15 --connections 16

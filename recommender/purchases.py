@@ -12,6 +12,7 @@ interaction matrix sums the weights of a customer's events for an item (see
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +23,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .errors import DataError
-from .tables import first_line_with_wrong_field_count, row_label, timestamps_to_epoch_seconds
+from .tables import first_line_not_utf8, first_line_with_wrong_field_count, open_bytes, row_label, timestamps_to_epoch_seconds
 from .vocabulary import IdVocabulary
 
 REQUIRED_COLUMNS = ("customer_id", "item_id")
 OPTIONAL_COLUMNS = ("timestamp", "quantity", "event_type")
 DEFAULT_EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.5, "view": 0.1}
+# Id limits, the same as the API's (serving/validation.py): at most 256 characters and no
+# C0/C1 control characters, so every id a model holds can also be asked for over HTTP.
 MAX_ID_LENGTH = 256
+ID_CONTROL_CHARACTERS = "[\\x00-\\x1f\\x7f-\\x9f]"
 BAD_ROW_POLICIES = ("error", "skip")
 
 
@@ -71,7 +75,10 @@ def read_table(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[
         raise DataError("file is empty", path=path)
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, columns)
-    return _read_csv(path, columns, on_bad_rows)
+    try:
+        return _read_csv(path, columns, on_bad_rows)
+    except (OSError, EOFError) as error:  # a damaged .csv.gz: gzip.BadGzipFile, truncated stream
+        raise DataError(f"cannot be read ({error})", path=path) from None
 
 
 def _read_parquet(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, int]:
@@ -79,25 +86,35 @@ def _read_parquet(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, int]:
         schema = pq.read_schema(path)
         present = [c for c in columns if c in schema.names]
         table = pq.read_table(path, columns=present)
-    except (pa.ArrowException, OSError) as error:
+    # A damaged footer can also surface as UnicodeDecodeError (a ValueError) from the schema's metadata.
+    except (pa.ArrowException, OSError, ValueError) as error:
         raise DataError(f"not a readable Parquet file ({error})", path=path) from None
-    converted = {}
-    for name in present:
-        column = table.column(name)
-        if name in ("customer_id", "item_id", "event_type") and not pa.types.is_string(column.type):
-            if not (pa.types.is_integer(column.type) or pa.types.is_large_string(column.type)):
-                raise DataError(f"must hold strings or integers, not {column.type}", path=path, column=name)
-            column = column.cast(pa.string())
-        converted[name] = column
-    return pa.table(converted), 0
+    return pa.table({name: _parquet_column(path, name, table.column(name)) for name in present}), 0
+
+
+# What each column may hold in Parquet; anything else (lists, booleans, binary) is refused
+# here, by name, rather than failing later inside a cast.
+_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string)
+_ALLOWED_PARQUET_TYPES = {
+    "timestamp": (*_TEXT_TYPES, pa.types.is_integer, pa.types.is_floating, pa.types.is_timestamp),
+    "quantity": (*_TEXT_TYPES, pa.types.is_integer, pa.types.is_floating),
+}
+
+
+def _parquet_column(path: Path, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """One Parquet column in the types the loader handles: ids and text as string, numbers as they are."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    allowed = _ALLOWED_PARQUET_TYPES.get(name, (*_TEXT_TYPES, pa.types.is_integer))
+    if not any(check(column.type) for check in allowed):
+        raise DataError(f"cannot hold {column.type} values", path=path, column=name)
+    if any(check(column.type) for check in _TEXT_TYPES) or name not in _ALLOWED_PARQUET_TYPES:
+        column = column.cast(pa.string())
+    return column
 
 
 def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[pa.Table, int]:
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), None)
-    except UnicodeDecodeError:
-        raise DataError("header is not valid UTF-8 text", path=path, line=1) from None
+    header = _read_header(path)
     if not header or not any(name.strip() for name in header):
         raise DataError("no header row", path=path, line=1)
     header = [name.strip().lstrip("\ufeff") for name in header]
@@ -105,6 +122,9 @@ def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[p
     if duplicated:
         raise DataError("column appears more than once in the header", path=path, line=1, column=duplicated[0])
     present = [c for c in columns if c in header]
+    bad_line = first_line_not_utf8(path)
+    if bad_line is not None:
+        raise DataError("is not valid UTF-8 text; save the file as UTF-8", path=path, line=bad_line)
     skipped_rows = []
 
     def skip_row(row):
@@ -130,8 +150,31 @@ def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[p
                 path=path,
                 line=line,
             ) from None
+        if "Could not skip initial" in message:  # a header with no line after it
+            raise DataError("no data rows after the header", path=path) from None
         raise DataError(f"cannot be read as UTF-8 CSV ({message})", path=path) from None
     return table, len(skipped_rows)
+
+
+def _read_header(path: Path) -> list[str] | None:
+    """The header's fields, decoding only the header's own bytes so a bad byte later is blamed on its line."""
+    with open_bytes(path) as handle:
+        start = handle.read(1 << 20)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError("is UTF-16 text; save the file as UTF-8", path=path, line=1)
+    ends = [position for position in (start.find(b"\n"), start.find(b"\r")) if position >= 0]
+    raw = start[: min(ends)] if ends else start
+    try:
+        first_line = raw.decode("utf-8")
+        # A quoted header field may span lines; then the csv module reads on from the file.
+        if first_line.count('"') % 2:
+            with io.TextIOWrapper(open_bytes(path), newline="", encoding="utf-8", errors="replace") as text:
+                return next(csv.reader(text), None)
+        return next(csv.reader(io.StringIO(first_line, newline="")), None)
+    except UnicodeDecodeError:
+        raise DataError("header is not valid UTF-8 text; save the file as UTF-8", path=path, line=1) from None
+    except csv.Error as error:
+        raise DataError(f"header cannot be read as CSV ({error})", path=path, line=1) from None
 
 
 def load_purchases(
@@ -165,6 +208,8 @@ def load_purchases(
         column = table.column(name)
         checks.add(name, "is empty", pc.fill_null(pc.equal(pc.utf8_length(column), 0), True), column)
         checks.add(name, f"is longer than {MAX_ID_LENGTH} characters", pc.greater(pc.utf8_length(column), MAX_ID_LENGTH), column)
+        has_control = pc.fill_null(pc.match_substring_regex(column, ID_CONTROL_CHARACTERS), False)
+        checks.add(name, "contains control characters", has_control, column)
 
     weight = np.ones(table.num_rows, dtype=np.float64)
     if "event_type" in table.column_names:

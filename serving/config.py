@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recommender.purchases import DEFAULT_EVENT_WEIGHTS
+from recommender.purchases import DEFAULT_EVENT_WEIGHTS, MAX_ID_LENGTH
 
 PREFIX = "RECOMMENDER_"
 CONFIG_FILE_VARIABLE = "RECOMMENDER_CONFIG"
@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_N": 100,
     "MAX_BATCH": 1000,  # events per POST, items per rank request, ids per include/exclude
     "MAX_BODY_BYTES": 1_000_000,
-    "MAX_ID_LENGTH": 256,
+    "MAX_ID_LENGTH": MAX_ID_LENGTH,  # the training loader's limit too
     "MODEL_CHECK_SECONDS": 5.0,  # how often a worker looks at where models/current points
     "EVENT_WEIGHTS": dict(DEFAULT_EVENT_WEIGHTS),
     "WITH_REASONS": True,  # "because you bought ..." explanations in recommendations

@@ -1,157 +1,245 @@
 """The OpenAPI 3 description of the API, served at ``/openapi.json``.
 
-A test compares its paths and methods with the app's routes, so it cannot drift.
+The document is built from the app's settings, so the limits it states (MAX_N,
+MAX_BATCH, MAX_ID_LENGTH) are the ones the server enforces. It is precise enough to
+fuzz from: ``tests/test_fuzz_api.py`` generates thousands of requests from it and
+checks every answer against the documented statuses and response schemas, and
+``tests/test_api.py`` compares its paths and methods with the app's routes.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
+from typing import Any
+
+from .config import DEFAULTS
+
+# Ids are any text without C0/C1 control characters (serving/validation.py refuses those).
+ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _error(description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
 
 
-def _json(description: str, schema: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _query(name: str, description: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
-_CUSTOMER = {"name": "customer_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
-_ITEM = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 256}}
-_N = _query("n", "How many items (1 to MAX_N, default 10).", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10})
-_READ_ERRORS = {"400": _error("A bad parameter."), "401": _error("Read token required."), "503": _error("No model loaded.")}
-_WRITE_ERRORS = {
-    "400": _error("Malformed JSON, a missing field or a bad value."),
-    "401": _error("API token missing or wrong."),
-    "413": _error("Body larger than MAX_BODY_BYTES."),
-    "415": _error("Body not sent as application/json."),
-}
-_ITEM_LIST = {
-    "type": "object",
-    "properties": {
-        "customer_id": {"type": "string"},
-        "model_version": {"type": "string"},
-        "source": {"type": "string", "enum": ["personalized", "popular"]},
-        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
-    },
-}
-_EVENT = {
-    "type": "object",
-    "required": ["customer_id", "item_id"],
-    "properties": {
-        "customer_id": {"type": "string", "maxLength": 256},
-        "item_id": {"type": "string", "maxLength": 256},
-        "event_type": {"type": "string", "enum": ["purchase", "cart", "view"], "default": "purchase"},
-        "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
-        "quantity": {"type": "number", "exclusiveMinimum": 0, "default": 1},
-    },
-}
+def _object(properties: dict, required: list[str] | None = None) -> dict:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return schema
 
-_DOCUMENT = {
-    "openapi": "3.0.3",
-    "info": {
-        "title": "Recommender API",
-        "version": "1",
-        "description": "Personalised recommendations from purchase history. Purchases posted to /v1/events count at once.",
-    },
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+
+# OpenAPI 3.0 (not JSON Schema 2020): exclusiveMinimum/Maximum are booleans beside minimum/maximum.
+def _schemas(limits: Mapping[str, Any]) -> dict:
+    max_id, max_batch = limits["MAX_ID_LENGTH"], limits["MAX_BATCH"]
+    identifier = {"type": "string", "minLength": 1, "maxLength": max_id, "pattern": ID_PATTERN}
+    event = _object(
+        {
+            "customer_id": identifier,
+            "item_id": identifier,
+            "event_type": {"type": "string", "enum": sorted(limits["EVENT_WEIGHTS"]), "default": "purchase"},
+            "timestamp": {
+                "description": "ISO 8601 text (naive = UTC) or epoch seconds; now when absent.",
+                "anyOf": [{"type": "string", "format": "date-time", "maxLength": 64}, {"type": "number", "minimum": 0, "maximum": 1e11, "exclusiveMaximum": True}],
             },
-            "Item": {
-                "type": "object",
-                "properties": {
-                    "item_id": {"type": "string"},
-                    "score": {"type": "number", "nullable": True},
-                    "name": {"type": "string"},
-                    "category": {"type": "string"},
-                    "reason": {"type": "string"},
-                },
+            "quantity": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1e6, "default": 1},
+        },
+        ["customer_id", "item_id"],
+    )
+    # A single event must not look like a batch: the server reads any body with "events" as one.
+    event["not"] = {"required": ["events"]}
+    item = _object(
+        {
+            "item_id": {"type": "string"},
+            "score": {"type": "number", "nullable": True},
+            "name": {"type": "string"},
+            "category": {"type": "string"},
+            "reason": {"type": "string", "nullable": True},
+        },
+        ["item_id", "score", "name", "category"],
+    )
+    history_event = _object(
+        {
+            "customer_id": {"type": "string"},
+            "item_id": {"type": "string"},
+            "event_type": {"type": "string"},
+            "quantity": {"type": "number"},
+            "timestamp": {"type": "string"},
+        },
+        ["customer_id", "item_id", "event_type", "quantity", "timestamp"],
+    )
+    purchase = _object({"item_id": {"type": "string"}, "name": {"type": "string"}, "category": {"type": "string"}}, ["item_id"])
+    return {
+        "Id": identifier,
+        "Error": _object(
+            {"error": _object({"code": {"type": "string", "minLength": 1}, "message": {"type": "string", "minLength": 1}}, ["code", "message"])},
+            ["error"],
+        ),
+        "Item": item,
+        "ItemList": _object(
+            {
+                "customer_id": {"type": "string"},
+                "model_version": {"type": "string"},
+                "source": {"type": "string", "enum": ["personalized", "popular"]},
+                "items": {"type": "array", "items": _ref("Item")},
             },
-            "ItemList": _ITEM_LIST,
-            "Event": _EVENT,
-        },
-    },
-    "paths": {
-        "/v1/customers/{customer_id}/recommendations": {
-            "get": {
-                "summary": "Top-n items for a customer (popular items when they have no history).",
-                "security": [{"bearer": []}, {}],
-                "parameters": [
-                    _CUSTOMER,
-                    _N,
-                    _query("exclude", "Comma-separated item ids never to return.", {"type": "string"}),
-                    _query("include", "Comma-separated item ids: choose only among these.", {"type": "string"}),
-                    _query("category", "Only items of this category.", {"type": "string"}),
-                    _query("include_purchased", "Allow items already bought.", {"type": "boolean", "default": False}),
-                ],
-                "responses": {"200": _json("Recommendations.", "ItemList"), **_READ_ERRORS},
-            }
-        },
-        "/v1/customers/{customer_id}/rank": {
-            "post": {
-                "summary": "Order candidate items best first for a customer.",
-                "security": [{"bearer": []}, {}],
-                "parameters": [_CUSTOMER],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "string"}, "maxItems": 1000}}}}},
-                },
-                "responses": {"200": _json("Ranked items; unknown items last with a null score.", "ItemList"), **_READ_ERRORS, **_WRITE_ERRORS},
-            }
-        },
-        "/v1/customers/{customer_id}/history": {
-            "get": {
-                "summary": "Training purchases plus events stored since.",
-                "security": [{"bearer": []}, {}],
-                "parameters": [_CUSTOMER],
-                "responses": {"200": {"description": "History."}, **_READ_ERRORS},
-            }
-        },
-        "/v1/items/{item_id}/similar": {
-            "get": {
-                "summary": "Items often bought together with this one.",
-                "security": [{"bearer": []}, {}],
-                "parameters": [_ITEM, _N],
-                "responses": {"200": {"description": "Similar items."}, "404": _error("Unknown item."), **_READ_ERRORS},
-            }
-        },
-        "/v1/events": {
-            "post": {
-                "summary": "Store one event or a batch {\"events\": [...]} (up to 1000), durably, before answering.",
-                "security": [{"bearer": []}],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Event"}, {"type": "object", "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "maxItems": 1000}}}]}}},
-                },
-                "responses": {"202": {"description": "Stored: {\"stored\": count}."}, **_WRITE_ERRORS, "503": _error("Event store unavailable.")},
-            }
-        },
-        "/v1/model": {
-            "get": {"summary": "The served model's manifest summary.", "security": [{"bearer": []}, {}], "responses": {"200": {"description": "Manifest summary."}, **_READ_ERRORS}}
-        },
-        "/v1/admin/reload": {
-            "post": {
-                "summary": "Load the model models/current points to and swap it in atomically.",
-                "security": [{"bearer": []}],
-                "responses": {"200": {"description": "New and previous versions."}, "401": _error("API token missing or wrong."), "409": _error("The new model failed to load; the old one keeps serving.")},
-            }
-        },
-        "/health": {"get": {"summary": "Liveness.", "responses": {"200": {"description": "Alive."}}}},
-        "/ready": {"get": {"summary": "Readiness: a model is loaded.", "responses": {"200": {"description": "Ready."}, "503": {"description": "No model yet."}}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format.", "content": {"text/plain": {}}}}}},
-        "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": {"description": "OpenAPI 3 document."}}}},
-    },
-}
+            ["customer_id", "model_version", "source", "items"],
+        ),
+        "SimilarItems": _object(
+            {
+                "item_id": {"type": "string"},
+                "model_version": {"type": "string"},
+                "source": {"type": "string", "enum": ["similar", "popular"]},
+                "items": {"type": "array", "items": _ref("Item")},
+            },
+            ["item_id", "model_version", "source", "items"],
+        ),
+        "History": _object(
+            {
+                "customer_id": {"type": "string"},
+                "model_version": {"type": "string"},
+                "purchases": {"type": "array", "items": purchase},
+                "events": {"type": "array", "items": history_event},
+            },
+            ["customer_id", "model_version", "purchases", "events"],
+        ),
+        "Event": event,
+        "EventBatch": _object({"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": max_batch}}, ["events"]),
+        "Stored": _object({"stored": {"type": "integer", "minimum": 1}}, ["stored"]),
+        "CandidateItems": _object({"items": {"type": "array", "items": identifier, "minItems": 1, "maxItems": max_batch}}, ["items"]),
+        "ModelSummary": _object({"version": {"type": "string"}, "algorithm": {"type": "string"}}, ["version", "algorithm"]),
+        "Reloaded": _object({"model_version": {"type": "string"}, "previous_version": {"type": "string", "nullable": True}}, ["model_version"]),
+        "Status": _object({"status": {"type": "string"}, "model_version": {"type": "string"}}, ["status"]),
+    }
 
 
-def openapi_document() -> dict:
-    """A fresh copy of the document (callers may not change the shared one)."""
-    return copy.deepcopy(_DOCUMENT)
+def _document(limits: Mapping[str, Any]) -> dict:
+    max_n, default_n, max_batch = limits["MAX_N"], limits["DEFAULT_N"], limits["MAX_BATCH"]
+    customer = {"name": "customer_id", "in": "path", "required": True, "schema": _ref("Id")}
+    item = {"name": "item_id", "in": "path", "required": True, "schema": _ref("Id")}
+    n = _query("n", f"How many items (1 to MAX_N = {max_n}).", {"type": "integer", "minimum": 1, "maximum": max_n, "default": default_n})
+    id_list = {"type": "string", "description": f"Comma-separated ids, at most {max_batch}."}
+    read_errors = {"400": _error("A bad parameter."), "401": _error("Read token required."), "503": _error("No model loaded.")}
+    body_errors = {
+        "400": _error("Malformed JSON, a missing field or a bad value."),
+        "413": _error("Body larger than MAX_BODY_BYTES."),
+        "415": _error("Body not sent as application/json."),
+    }
+    # Security as this server enforces it: a bearer token where one is configured, none otherwise.
+    write = [{"bearer": []}] if limits["API_TOKEN"] else []
+    read = [{"bearer": []}] if limits["READ_TOKEN"] else []
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Recommender API",
+            "version": "1",
+            "description": (
+                "Personalised recommendations from purchase history. Purchases posted to /v1/events count at once. "
+                "Every error is JSON {\"error\": {\"code\", \"message\"}}; ids are 1 to "
+                f"{limits['MAX_ID_LENGTH']} characters without control characters."
+            ),
+        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": _schemas(limits)},
+        "paths": {
+            "/v1/customers/{customer_id}/recommendations": {
+                "get": {
+                    "summary": "Top-n items for a customer (popular items when they have no history).",
+                    "security": read,
+                    "parameters": [
+                        customer,
+                        n,
+                        _query("exclude", "Comma-separated item ids never to return.", id_list),
+                        _query("include", "Comma-separated item ids: choose only among these.", id_list),
+                        _query("category", "Only items of this category.", _ref("Id")),
+                        _query("include_purchased", "Allow items already bought.", {"type": "boolean", "default": False}),
+                    ],
+                    "responses": {"200": _json("Recommendations.", _ref("ItemList")), **read_errors},
+                }
+            },
+            "/v1/customers/{customer_id}/rank": {
+                "post": {
+                    "summary": "Order candidate items best first for a customer.",
+                    "security": read,
+                    "parameters": [customer],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CandidateItems")}}},
+                    "responses": {"200": _json("Ranked items; unknown items last with a null score.", _ref("ItemList")), **read_errors, **body_errors},
+                }
+            },
+            "/v1/customers/{customer_id}/history": {
+                "get": {
+                    "summary": "Training purchases plus events stored since.",
+                    "security": read,
+                    "parameters": [customer],
+                    "responses": {"200": _json("History.", _ref("History")), **read_errors},
+                }
+            },
+            "/v1/items/{item_id}/similar": {
+                "get": {
+                    "summary": "Items often bought together with this one.",
+                    "security": read,
+                    "parameters": [item, n],
+                    "responses": {"200": _json("Similar items.", _ref("SimilarItems")), "404": _error("Unknown item."), **read_errors},
+                }
+            },
+            "/v1/events": {
+                "post": {
+                    "summary": f"Store one event or a batch {{\"events\": [...]}} (up to {max_batch}), durably, before answering.",
+                    "security": write,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"oneOf": [_ref("Event"), _ref("EventBatch")]}}},
+                    },
+                    "responses": {
+                        "202": _json("Stored (committed to disk) before this answer.", _ref("Stored")),
+                        "401": _error("API token missing or wrong."),
+                        **body_errors,
+                        "503": _error("Event store unavailable; retry."),
+                    },
+                }
+            },
+            "/v1/model": {
+                "get": {
+                    "summary": "The served model's manifest summary.",
+                    "security": read,
+                    "responses": {"200": _json("Manifest summary.", _ref("ModelSummary")), "401": _error("Read token required."), "503": _error("No model loaded.")},
+                }
+            },
+            "/v1/admin/reload": {
+                "post": {
+                    "summary": "Load the model models/current points to and swap it in atomically.",
+                    "security": write,
+                    "responses": {
+                        "200": _json("New and previous versions.", _ref("Reloaded")),
+                        "401": _error("API token missing or wrong."),
+                        "409": _error("The new model failed to load; the old one keeps serving."),
+                    },
+                }
+            },
+            "/health": {"get": {"summary": "Liveness.", "responses": {"200": _json("Alive.", _ref("Status"))}}},
+            "/ready": {
+                "get": {"summary": "Readiness: a model is loaded.", "responses": {"200": _json("Ready.", _ref("Status")), "503": _error("No model yet.")}}
+            },
+            "/metrics": {"get": {"summary": "Prometheus metrics.", "responses": {"200": {"description": "Text exposition format.", "content": {"text/plain": {}}}}}},
+            "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": _json("OpenAPI 3 document.", {"type": "object"})}}},
+        },
+    }
+
+
+def openapi_document(settings: Mapping[str, Any] | None = None) -> dict:
+    """The document for ``settings`` (an app's config; the defaults when None), freshly built."""
+    limits = dict(DEFAULTS)
+    limits.update({k: v for k, v in (settings or {}).items() if k in DEFAULTS})
+    limits["DEFAULT_N"] = min(limits["DEFAULT_N"], limits["MAX_N"])
+    return _document(limits)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from .app import serving_state
 from .auth import require_read_token
@@ -50,5 +50,5 @@ def model_summary():
 
 @operations.get("/openapi.json")
 def openapi():
-    """The OpenAPI 3 description of this API."""
-    return openapi_document()
+    """The OpenAPI 3 description of this API, with this server's limits."""
+    return openapi_document(current_app.config)

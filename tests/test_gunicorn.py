@@ -147,3 +147,38 @@ def test_metrics_add_up_every_worker(server):
     line = next(row for row in body["text"].splitlines() if row.startswith('recommender_http_requests_total{endpoint="/health"'))
     assert float(line.rsplit(" ", 1)[1]) == len(answers)
     assert body["text"].count("recommender_model_info{") >= 2  # one per live worker
+
+
+def test_several_promotions_and_a_rollback_during_traffic_fail_no_request(server, models_dir, tmp_path):
+    from recommender.artifacts import rollback
+
+    first = server.request("GET", "/v1/model")[1]["version"]
+    second = train_model(tmp_path / "data2", models_dir, make_current=False).name
+    failures, seen, stop = [], set(), threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            try:
+                status, body, _ = server.request("GET", "/v1/customers/c1/recommendations?n=2")
+            except OSError as error:
+                failures.append(repr(error))
+                continue
+            if status != 200 or {i["item_id"] for i in body["items"]} != set(GARDEN) - set(bought_by("c1")):
+                failures.append((status, body))
+            else:
+                seen.add(body["model_version"])
+
+    clients = [threading.Thread(target=traffic) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    for step in (lambda: promote(models_dir, second), lambda: rollback(models_dir), lambda: promote(models_dir, second)):
+        time.sleep(0.6)  # a few of the workers' 0.2 s promotion checks
+        step()
+    time.sleep(1.0)
+    stop.set()
+    for thread in clients:
+        thread.join()
+    assert failures == []
+    assert seen == {first, second}
+    final = answers_from_both_workers(server, "/v1/customers/c1/recommendations?n=2", at_least=4)
+    assert {body["model_version"] for _, body in final} == {second}
