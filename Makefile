@@ -28,7 +28,7 @@ export OMP_NUM_THREADS ?= 1
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
 	@echo
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: DATA=$(DATA) ALGO=$(ALGO) PARAMS='key=value ...' MODEL=$(MODEL) OUT=$(OUT) N=$(N)"
 
