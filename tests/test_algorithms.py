@@ -11,6 +11,11 @@ class TestALS(AlgorithmContract):
     params = {"factors": 2, "regularization": 0.1, "iterations": 15, "alpha": 1.0}
 
 
+class TestGraphFilter(AlgorithmContract):
+    name = "graph-filter"
+    params = {"rank": 2}
+
+
 class TestBPR(AlgorithmContract):
     name = "bpr"
     params = {"factors": 8, "iterations": 300, "learning_rate": 0.05}
@@ -44,3 +49,15 @@ def test_params_are_typed_and_checked():
         parse_params("als", ["factors=many"])
     with pytest.raises(ValueError, match="unknown algorithm"):
         create_algorithm("deep-magic")
+
+
+@pytest.mark.parametrize("normalise", [True, False])
+def test_graph_filter_contributions_add_up_to_the_score(known_answer_matrix, normalise):
+    import numpy as np
+
+    from tests.algorithm_contract import history
+
+    model = create_algorithm("graph-filter", {"rank": 3, "normalise_parts": normalise}).fit(known_answer_matrix)
+    row = history([0, 1, 7])
+    items = np.array([2, 3, 8])
+    np.testing.assert_allclose(model.contributions(row, items).sum(axis=1), model.scores(row)[0, items], rtol=1e-4, atol=1e-7)

@@ -2,6 +2,7 @@
 
 from .base import Algorithm, AlgorithmConfig
 from .factors import ALS, BPR
+from .graph_filter import GraphFilter
 from .neighbours import BM25ItemKNN, ItemKNN
 from .popular import MostPopular
 from .registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm_class, create_algorithm, parse_params
@@ -14,6 +15,7 @@ __all__ = [
     "BM25ItemKNN",
     "BPR",
     "DEFAULT_ALGORITHM",
+    "GraphFilter",
     "ItemKNN",
     "MostPopular",
     "algorithm_class",

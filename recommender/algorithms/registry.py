@@ -7,10 +7,11 @@ from typing import Any
 
 from .base import Algorithm
 from .factors import ALS, BPR
+from .graph_filter import GraphFilter
 from .neighbours import BM25ItemKNN, ItemKNN
 from .popular import MostPopular
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular)}
+ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular)}
 DEFAULT_ALGORITHM = "als"
 
 

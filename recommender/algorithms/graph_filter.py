@@ -1,0 +1,161 @@
+"""A two-part linear graph filter over the customer-item graph (closed form, no epochs).
+
+For a customer's history row r (any positive weight counts as one purchase):
+
+    L(r) = (r D_i^-a) Rᵀ D_u^-b R D_i^-c      a normalised two-hop walk item -> co-buyers -> items
+    I(r) = (r D_i^-½ V) Vᵀ D_i^c2             the "ideal low-pass" of GF-CF (Shen et al. 2021)
+    score(r) = L(r) / |L(r)|₁  +  w · I(r) / |I(r)|₁
+
+R is the binary customer x item matrix, D_u and D_i its customer and item degrees,
+V the top ``rank`` right singular vectors of D_u^-½ R D_i^-½ (randomised SVD). ``a``
+damps popular items in the history, ``b`` busy co-buyers, ``c`` popular results
+(a generalised RP3beta); the low-rank part adds smooth, global structure. L is
+computed as two sparse products (history -> co-buyers -> items), so no item x item
+matrix is ever stored, and every score is a function of the history row alone: a
+new purchase changes the next answer without refitting.
+
+Both parts are linear in r, so a score splits exactly over the purchases that
+drove it. The defaults were chosen on a validation split carved out of Gowalla's
+training data (seeded 20% per-customer hold-out), never its test set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import Algorithm, AlgorithmConfig
+
+
+@dataclasses.dataclass
+class GraphFilterConfig(AlgorithmConfig):
+    history_exponent: float = 0.75  # a
+    co_buyer_exponent: float = 0.5  # b
+    popularity_exponent: float = 0.3  # c
+    low_rank_exponent: float = 0.5  # c2
+    low_rank_weight: float = 0.25  # w; 0 turns the SVD off
+    rank: int = 512
+    svd_iterations: int = 3
+    svd_solver: str = "randomized"  # or "exact" (ARPACK), slower, for reproducing papers
+    normalise_parts: bool = True  # False: score = L + w·I, exactly GF-CF's form
+
+
+class GraphFilter(Algorithm):
+    """Normalised co-buyer walk plus GF-CF's ideal low-pass filter, blended."""
+
+    name = "graph-filter"
+    Config = GraphFilterConfig
+
+    def validate_config(self) -> None:
+        c = self.config
+        if c.rank < 1 or c.svd_iterations < 0:
+            raise ValueError("rank must be at least 1 and svd_iterations at least 0")
+        if c.low_rank_weight < 0:
+            raise ValueError("low_rank_weight must be >= 0")
+        if c.svd_solver not in ("randomized", "exact"):
+            raise ValueError(f"svd_solver must be 'randomized' or 'exact', not {c.svd_solver!r}")
+
+    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        from sklearn.utils.extmath import randomized_svd
+
+        binary = user_items.copy()
+        binary.data[:] = 1.0
+        self.buyers_ = binary  # customers x items
+        self.bought_by_ = binary.T.tocsr()  # items x customers
+        item_degree = np.maximum(np.asarray(binary.sum(axis=0)).ravel(), 1.0)
+        customer_degree = np.maximum(np.asarray(binary.sum(axis=1)).ravel(), 1.0)
+        c = self.config
+        self.history_weight_ = (item_degree ** -c.history_exponent).astype(np.float32)
+        self.co_buyer_weight_ = (customer_degree ** -c.co_buyer_exponent).astype(np.float32)
+        self.result_weight_ = (item_degree ** -c.popularity_exponent).astype(np.float32)
+        self.low_rank_in_ = (item_degree ** -0.5).astype(np.float32)
+        self.low_rank_out_ = (item_degree ** c.low_rank_exponent).astype(np.float32)
+        rank = min(c.rank, min(binary.shape) - 1)
+        if c.low_rank_weight > 0 and rank >= 1:
+            normalised = (sp.diags(customer_degree ** -0.5) @ binary @ sp.diags(item_degree ** -0.5)).tocsr()
+            if c.svd_solver == "exact":
+                from scipy.sparse.linalg import svds
+
+                start = np.random.default_rng(c.random_state).standard_normal(min(normalised.shape))
+                _, _, right = svds(normalised.astype(np.float64), k=rank, v0=start)
+            else:
+                _, _, right = randomized_svd(
+                    normalised.astype(np.float32), rank, n_oversamples=max(64, rank // 4),
+                    n_iter=c.svd_iterations, random_state=c.random_state,
+                )
+            self.singular_vectors_ = np.ascontiguousarray(right.T, dtype=np.float32)
+        else:
+            self.singular_vectors_ = np.zeros((binary.shape[1], 0), dtype=np.float32)
+
+    # -- scoring ------------------------------------------------------------------------
+    def _parts(self, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """The two unnormalised parts, dense (rows x items)."""
+        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        binary.data[:] = 1.0
+        co_buyers = binary.multiply(self.history_weight_[None, :]).tocsr() @ self.bought_by_  # rows x customers
+        walk = (sp.csr_matrix(co_buyers.multiply(self.co_buyer_weight_[None, :])) @ self.buyers_).toarray()
+        walk *= self.result_weight_
+        if self.singular_vectors_.shape[1]:
+            projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
+            smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
+        else:
+            smooth = np.zeros_like(walk)
+        return walk, smooth
+
+    def _norms(self, walk: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.config.normalise_parts:
+            return np.ones((len(walk), 1)), np.ones((len(smooth), 1))
+        return _l1(walk), _l1(smooth)
+
+    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        walk, smooth = self._parts(history)
+        walk_norm, smooth_norm = self._norms(walk, smooth)
+        return (walk / walk_norm + self.config.low_rank_weight * smooth / smooth_norm).astype(np.float32)
+
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+        history_row = sp.csr_matrix(history_row)
+        bought = history_row.indices
+        walk, smooth = self._parts(history_row)
+        walk_norm, smooth_norm = self._norms(walk, smooth)
+        # Share of item i's walk score that flows from purchase j: a_j · Σ_v R_vj b_v R_vi · c_i.
+        via = (self.bought_by_[bought].multiply(self.co_buyer_weight_[None, :]).tocsr() @ self.bought_by_[items].T).toarray()
+        from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm[0, 0]
+        vectors = self.singular_vectors_
+        from_smooth = (vectors[bought] @ vectors[items].T) * self.low_rank_in_[bought, None] * self.low_rank_out_[None, items]
+        from_smooth *= self.config.low_rank_weight / smooth_norm[0, 0]
+        return (from_walk + from_smooth).T
+
+    def item_similarities(self, items: np.ndarray) -> np.ndarray:
+        rows = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))
+        return self.scores(rows)
+
+    # -- persistence --------------------------------------------------------------------
+    def _fitted_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "buyers_indptr": self.buyers_.indptr,
+            "buyers_indices": self.buyers_.indices,
+            "singular_vectors": self.singular_vectors_,
+            "history_weight": self.history_weight_,
+            "co_buyer_weight": self.co_buyer_weight_,
+            "result_weight": self.result_weight_,
+            "low_rank_in": self.low_rank_in_,
+            "low_rank_out": self.low_rank_out_,
+        }
+
+    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        indptr, indices = arrays["buyers_indptr"], arrays["buyers_indices"]
+        self.buyers_ = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, self.n_items_)
+        )
+        self.bought_by_ = self.buyers_.T.tocsr()
+        for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out"):
+            setattr(self, f"{name}_", arrays[name])
+
+
+def _l1(parts: np.ndarray) -> np.ndarray:
+    """Row L1 norms shaped for broadcasting; 1 where a row is all zeros."""
+    norms = np.abs(parts).sum(axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return norms
