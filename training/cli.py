@@ -78,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--n", type=int, default=20)
     score.add_argument("--out", required=True, type=Path, help="output .csv, .parquet or .jsonl")
     score.add_argument("--customers", type=Path, help="file of customer ids, one per line (a header 'customer_id' is skipped)")
-    score.add_argument("--include-purchased", action="store_true", help="allow already purchased items")
+    purchased = score.add_mutually_exclusive_group()
+    purchased.add_argument("--exclude-purchased", dest="exclude_purchased", action="store_true", default=True, help="never recommend already purchased items (the default)")
+    purchased.add_argument("--include-purchased", dest="exclude_purchased", action="store_false", help="allow already purchased items")
+    score.add_argument("--category", metavar="NAME", help="recommend only items of this catalog category")
+    score.add_argument("--include", type=Path, metavar="FILE", help="candidate items: file of item ids, one per line (a header 'item_id' is skipped)")
     score.set_defaults(handler=_score)
 
     recommend = sub.add_parser("recommend", help="print recommendations for one customer")
@@ -184,22 +188,35 @@ def _score(args) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     model = _load(args.model)
-    customers = _read_id_list(args.customers) if args.customers else None
+    customers = _read_id_list(args.customers, "customer_id") if args.customers else None
+    include = _read_id_list(args.include, "item_id") if args.include else None
+    if include is not None:
+        unknown = int((model.items.lookup(include) < 0).sum())
+        if unknown == len(include):
+            raise UsageError(f"none of the {len(include)} items in {args.include} is known to the model")
+        if unknown:
+            print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
+    if args.category and not model.catalog.category_mask(args.category).any():
+        known = sorted(set(model.catalog.categories.tolist()) - {""})
+        raise UsageError(f"no item has category {args.category!r}; known categories: {', '.join(known) or 'none (train with --catalog)'}")
     total = len(customers) if customers is not None else len(model.customers)
     with _progress(args, total, "customers", "scoring") as bar:
-        manifest = score_all(model, args.out, n=args.n, customers=customers, exclude_purchased=not args.include_purchased, progress=bar.update)
+        manifest = score_all(
+            model, args.out, n=args.n, customers=customers, exclude_purchased=args.exclude_purchased,
+            include=include, category=args.category, threads=args.threads, progress=bar.update,
+        )
     print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers in {manifest['seconds']:.1f}s", file=sys.stderr)
     print(args.out)
     return 0
 
 
-def _read_id_list(path: Path) -> list[str]:
+def _read_id_list(path: Path, header: str) -> list[str]:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
-        raise UsageError(f"customer list not found: {path}") from None
+        raise UsageError(f"id list not found: {path}") from None
     ids = [line for line in lines if line]
-    if ids and ids[0] == "customer_id":
+    if ids and ids[0] == header:
         ids = ids[1:]
     return list(dict.fromkeys(ids))
 
