@@ -35,3 +35,14 @@ def demo_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     store = generate_store(customers=400, items=120, purchases=8000, seed=7)
     return write_store(store, folder)
+
+
+@pytest.fixture(scope="session")
+def local_spark():
+    """One Spark session in local[2] mode for the whole run (real Spark, no mocks)."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install '.[spark]' (make test installs it)")
+    from recommender.spark_support import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

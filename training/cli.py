@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as error:
             print(f"recommender {args.command}: error: {error}", file=sys.stderr)
             return 2
-        except (RecommenderError, ValueError, OSError) as error:
+        except (RecommenderError, ValueError, OSError, ImportError) as error:
             print(f"recommender {args.command}: error: {error}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
@@ -65,12 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and publish it under --models-dir")
     train.add_argument("--data", required=True, type=Path, help="purchase history (.csv or .parquet)")
     train.add_argument("--catalog", type=Path, help="item catalog with item_id,name,category")
-    train.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=sorted(ALGORITHMS))
+    train.add_argument("--algorithm", choices=sorted(ALGORITHMS), help=f"default: {DEFAULT_ALGORITHM}; spark-als with --engine spark")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     train.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR))
     train.add_argument("--promote", action="store_true", help="make the new model current")
     train.add_argument("--on-bad-rows", choices=("error", "skip"), default="error")
     train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults)")
+    _add_engine_options(train)
+    train.add_argument("--data-format", choices=("csv", "parquet"), help="with --engine spark: format of --data (default: from its suffix, else parquet)")
     train.set_defaults(handler=_train)
 
     score = sub.add_parser("score", help="batch top-N for every (or the listed) customer")
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     purchased.add_argument("--include-purchased", dest="exclude_purchased", action="store_false", help="allow already purchased items")
     score.add_argument("--category", metavar="NAME", help="recommend only items of this catalog category")
     score.add_argument("--include", type=Path, metavar="FILE", help="candidate items: file of item ids, one per line (a header 'item_id' is skipped)")
+    _add_engine_options(score)
     score.set_defaults(handler=_score)
 
     recommend = sub.add_parser("recommend", help="print recommendations for one customer")
@@ -106,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("rollback", help="go back to the previously promoted model")
     models.set_defaults(handler=_models)
     return parser
+
+
+def _add_engine_options(command) -> None:
+    command.add_argument("--engine", choices=("local", "spark"), default="local", help="run on this machine (default) or as an Apache Spark job")
+    command.add_argument("--spark-master", metavar="URL", help="with --engine spark: local[N], spark://host:7077, yarn, k8s://... (default: spark-submit's, else local[*])")
 
 
 def _progress(args, total: int, unit: str, desc: str):
@@ -144,12 +152,21 @@ def _train(args) -> int:
                 raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER") from None
             if not sep or not kind:
                 raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER")
+    if args.engine == "spark":
+        if args.algorithm not in (None, "spark-als"):
+            raise UsageError(f"--engine spark trains Spark MLlib ALS (spark-als), not {args.algorithm}")
+        args.algorithm = "spark-als"
+    args.algorithm = args.algorithm or DEFAULT_ALGORITHM
     try:
         from recommender.algorithms import parse_params
 
         parse_params(args.algorithm, args.param)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.engine == "spark":
+        from training.cli_spark import train_command
+
+        return train_command(args, weights)
     result = train(
         args.data,
         catalog_path=args.catalog,
@@ -199,6 +216,10 @@ def _score(args) -> int:
     if args.category and not model.catalog.category_mask(args.category).any():
         known = sorted(set(model.catalog.categories.tolist()) - {""})
         raise UsageError(f"no item has category {args.category!r}; known categories: {', '.join(known) or 'none (train with --catalog)'}")
+    if args.engine == "spark":
+        from training.cli_spark import score_command
+
+        return score_command(args, customers, include)
     total = len(customers) if customers is not None else len(model.customers)
     with _progress(args, total, "customers", "scoring") as bar:
         manifest = score_all(

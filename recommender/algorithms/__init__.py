@@ -5,6 +5,7 @@ from .factors import ALS, BPR
 from .neighbours import BM25ItemKNN, ItemKNN
 from .popular import MostPopular
 from .registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm_class, create_algorithm, parse_params
+from .spark_als import SparkALS
 
 __all__ = [
     "ALGORITHMS",
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_ALGORITHM",
     "ItemKNN",
     "MostPopular",
+    "SparkALS",
     "algorithm_class",
     "create_algorithm",
     "parse_params",

@@ -9,8 +9,9 @@ from .base import Algorithm
 from .factors import ALS, BPR
 from .neighbours import BM25ItemKNN, ItemKNN
 from .popular import MostPopular
+from .spark_als import SparkALS
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular)}
+ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular, SparkALS)}
 DEFAULT_ALGORITHM = "als"
 
 
