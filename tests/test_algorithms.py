@@ -43,9 +43,10 @@ class TestSparkALS(AlgorithmContract):
     params = {"factors": 2, "regularization": 0.01, "iterations": 15, "alpha": 1.0}
 
     @pytest.fixture(scope="class")
-    def fitted(self):
+    @classmethod
+    def fitted(cls):
         # One Spark fit shared by the class: each fit is seconds of JVM work, and no test modifies it.
-        return create_algorithm(self.name, self.params).fit(two_group_matrix())
+        return create_algorithm(cls.name, cls.params).fit(two_group_matrix())
 
     def test_fold_in_reproduces_the_vectors_spark_learned(self, fitted, known_answer_matrix):
         # Spark updates users last, so folding a training customer in against the
