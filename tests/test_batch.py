@@ -82,3 +82,13 @@ def test_category_and_include_filters_restrict_the_candidates(model, tmp_path):
     rows = read(tmp_path / "inc.jsonl")
     assert {r["item_id"] for r in rows} <= set(include)
     assert all(r["rank"] <= 2 for r in rows)
+
+
+def test_listed_customers_in_any_order_are_scored_from_their_own_history(model, tmp_path):
+    listed = [str(model.customers.ids[i]) for i in (0, 3, 1, 2, 4, 12, 11)] + ["stranger"]
+    score_all(model, tmp_path / "listed.csv", n=2, customers=listed, chunk_rows=5)
+    rows = read(tmp_path / "listed.csv")
+    assert [r["customer_id"] for r in rows[::2]] == listed
+    for row in rows[:-2]:
+        customer, item = model.customers.index(row["customer_id"]), model.items.index(row["item_id"])
+        assert item not in model.history[customer].indices and (item < 5) == (customer < 10)

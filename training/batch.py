@@ -117,7 +117,7 @@ def _score_chunks(model: Model, chunks: Iterator[np.ndarray], n: int, exclude_pu
 
     def score(users: np.ndarray):
         # Consecutive customers (the all-customers case) slice the CSR without fancy indexing.
-        contiguous = len(users) and users[-1] - users[0] == len(users) - 1
+        contiguous = len(users) > 0 and bool(np.all(np.diff(users) == 1))
         history = model.history[users[0] : users[-1] + 1] if contiguous else model.history[users]
         items, scores = model.algorithm.recommend(history, n, users=users, exclude_seen=exclude_purchased, allowed=allowed)
         return users, items, scores
