@@ -55,8 +55,10 @@ def spark_session(master: str | None = None, app_name: str = "recommender"):
     if master and master.startswith("local"):
         # Local Python workers must run this interpreter (and so its packages); on a
         # cluster spark-submit's spark.pyspark.python (a shipped venv) decides.
-        # pyspark reads PYSPARK_PYTHON (not the conf) for the workers' interpreter.
+        # pyspark reads PYSPARK_PYTHON (not the conf) for the workers' interpreter;
+        # a local job needs no network address, so skip resolving the host name.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
     session = builder.getOrCreate()
