@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install demo demo-data train evaluate tune score models serve serve-background stop bench-serve stress test test-fast lint clean
+.PHONY: help install java demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-score bench-scale stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -36,8 +36,15 @@ $(STAMP): setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11+ is needed (python3.11 or python3 on PATH)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $@
+
+# Spark needs a Java 17 runtime; install one where `java` is missing (Debian/Ubuntu, root or sudo).
+java: ## make sure a Java runtime is on PATH for Spark (installs openjdk-17-jre-headless when absent)
+	@command -v java >/dev/null || { \
+		echo "java not found: installing openjdk-17-jre-headless"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
 
 install: $(STAMP) ## create .venv and install the package with its dev tools
 
@@ -101,7 +108,7 @@ score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parqu
 models: $(STAMP) ## list published models (current one starred)
 	$(BIN)/recommender models --models-dir $(MODELS_DIR) list
 
-test: $(STAMP) ## run the whole test suite, slow tests included (what CI runs)
+test: $(STAMP) java ## run the whole test suite, slow tests and Spark (local[2]) included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## run the tests not marked slow
@@ -109,6 +116,14 @@ test-fast: $(STAMP) ## run the tests not marked slow
 
 lint: $(STAMP) ## static checks (ruff)
 	$(BIN)/ruff check recommender training serving tests
+
+BENCH_TIMEOUT ?= 1800
+DATA_DIR ?= ../shared/data/gowalla
+bench-score: $(STAMP) ## time batch top-20 for all Gowalla customers vs the numpy floor (DATA_DIR=...)
+	OPENBLAS_NUM_THREADS=1 DATA_DIR=$(DATA_DIR) timeout $(BENCH_TIMEOUT) $(BIN)/python benchmarks/bench_score.py
+
+bench-scale: $(STAMP) ## 1M customers x 200k items x 20M purchases: train + score, wall time and peak RSS
+	OPENBLAS_NUM_THREADS=1 timeout 7200 $(BIN)/python benchmarks/bench_scale.py --step-timeout 3600
 
 clean: ## remove the venv, demo data and outputs (models/ is kept)
 	rm -rf $(VENV) data out .pytest_cache

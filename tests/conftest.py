@@ -153,3 +153,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def local_spark():
+    """One Spark session in local[2] mode for the whole run (real Spark, no mocks)."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed: pip install '.[spark]' (make test installs it)")
+    from recommender.spark_support import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()

@@ -1,9 +1,13 @@
 """Every registered algorithm runs through the same contract."""
 
+import importlib.util
+
+import numpy as np
 import pytest
 
 from recommender.algorithms import ALGORITHMS, create_algorithm, parse_params
 from tests.algorithm_contract import AlgorithmContract
+from tests.conftest import two_group_matrix
 
 
 class TestALS(AlgorithmContract):
@@ -34,6 +38,26 @@ class TestItemKNNBM25(AlgorithmContract):
 class TestMostPopular(AlgorithmContract):
     name = "popular"
     personalised = False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed: pip install '.[spark]' (make test installs it)")
+@pytest.mark.usefixtures("local_spark")
+class TestSparkALS(AlgorithmContract):
+    name = "spark-als"
+    params = {"factors": 2, "regularization": 0.01, "iterations": 15, "alpha": 1.0}
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fitted(cls):
+        # One Spark fit shared by the class: each fit is seconds of JVM work, and no test modifies it.
+        return create_algorithm(cls.name, cls.params).fit(two_group_matrix())
+
+    def test_fold_in_reproduces_the_vectors_spark_learned(self, fitted, known_answer_matrix):
+        # Spark updates users last, so folding a training customer in against the
+        # final item factors (same objective, ALS-WR ridge) must give Spark's vector.
+        folded = fitted.user_vectors(known_answer_matrix)
+        np.testing.assert_allclose(folded, fitted.user_factors_, atol=1e-4)
 
 
 def test_every_registered_algorithm_has_a_contract_test():

@@ -127,3 +127,20 @@ def test_serve_starts_the_api_on_loopback(trained):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_score_filters_from_the_command_line(trained, tmp_path):
+    _, model_path = trained
+    from recommender.artifacts import load_model
+
+    model = load_model(model_path)
+    category = str(model.catalog.categories[0])
+    run("score", "--model", model_path, "--n", 3, "--out", tmp_path / "c.csv", "--category", category.upper())
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert rows and {model.catalog.categories[model.items.index(r["item_id"])] for r in rows} == {category}
+    (tmp_path / "items.txt").write_text("item_id\n" + "\n".join(model.items.ids[:4]) + "\nnot-an-item\n")
+    result = run("score", "--model", model_path, "--n", 3, "--out", tmp_path / "i.csv", "--include", tmp_path / "items.txt", "--include-purchased")
+    assert "1 of 5 items" in result.stderr
+    assert {r["item_id"] for r in csv.DictReader((tmp_path / "i.csv").open())} <= set(model.items.ids[:4])
+    bad = run("score", "--model", model_path, "--out", tmp_path / "z.csv", "--category", "No Such Thing", check=False)
+    assert bad.returncode == 2 and "known categories" in bad.stderr

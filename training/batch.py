@@ -1,8 +1,12 @@
 """Batch scoring: top-N for many customers, streamed in chunks to CSV, Parquet or JSONL.
 
-Memory stays bounded: one chunk of scores (chunk x items) at a time, whatever the
-number of customers. The output is written under a temporary name and renamed
-into place, with a small manifest beside it.
+Memory stays bounded: at most ``workers + 1`` chunks of scores (chunk x items
+float32) exist at a time, whatever the number of customers. Each worker thread
+scores whole chunks (one matrix product with BLAS on one thread, exclusion of
+purchases, top-k) so every core does both the product and the selection; numpy
+releases the GIL for all of them. Chunks are written in order by the calling
+thread. The output is written under a temporary name and renamed into place, with
+a small manifest beside it.
 """
 
 from __future__ import annotations
@@ -10,51 +14,30 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
 
 from recommender.files import write_json_atomic
 from recommender.model import Model
+from training.batch_writers import FORMATS, SCHEMA, ChunkWriter, json_strings, output_format
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
-SCORES_PER_CHUNK = 1 << 25  # about 128 MB of float32 scores per chunk
+__all__ = ["FORMATS", "SCORES_PER_CHUNK", "chunk_rows_for", "output_format", "score_all"]
 
-
-def output_format(path) -> str:
-    try:
-        return FORMATS[Path(path).suffix.lower()]
-    except KeyError:
-        raise ValueError(f"output file must end in one of {', '.join(FORMATS)}: {path}") from None
+#: Scores per chunk (float32): 2^25 = 128 MB, about 800 Gowalla customers. Smaller,
+#: cache-sized chunks were measured slower (benchmarks/bench_score.py): a one-thread
+#: product of few rows runs well below BLAS speed, and per-chunk overhead adds up.
+SCORES_PER_CHUNK = 1 << 25
 
 
-class _ChunkWriter:
-    """Appends pyarrow tables to one CSV, Parquet or JSONL file."""
-
-    schema = pa.schema([("customer_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()), ("score", pa.float32())])
-
-    def __init__(self, path: Path, file_format: str):
-        self.format = file_format
-        if file_format == "csv":
-            self.writer = pa_csv.CSVWriter(str(path), self.schema)
-        elif file_format == "parquet":
-            self.writer = pq.ParquetWriter(str(path), self.schema)
-        else:
-            self.writer = open(path, "w", encoding="utf-8")
-
-    def write(self, table: pa.Table) -> None:
-        if self.format == "jsonl":
-            lines = (json.dumps(row, ensure_ascii=False) for row in table.to_pylist())
-            self.writer.write("".join(line + "\n" for line in lines))
-        else:
-            self.writer.write_table(table)
-
-    def close(self) -> None:
-        self.writer.close()
+def chunk_rows_for(n_items: int, scores_per_chunk: int = SCORES_PER_CHUNK) -> int:
+    """Customers per chunk: enough rows for an efficient product, few enough to stay in cache."""
+    return int(np.clip(scores_per_chunk // max(1, n_items), 64, 8192))
 
 
 def score_all(
@@ -62,13 +45,19 @@ def score_all(
     out_path,
     *,
     n: int = 20,
-    customers: list[str] | None = None,
+    customers: Sequence[str] | None = None,
     exclude_purchased: bool = True,
+    include: Sequence[str] | None = None,
+    category: str | None = None,
+    threads: int | None = None,
+    chunk_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Write top-``n`` rows for every (or each listed) customer; returns the run's manifest.
 
-    Listed customers the model does not know get the most popular items.
+    ``include`` (candidate item ids) and ``category`` restrict the items recommended.
+    Listed customers the model does not know get the most popular (allowed) items.
+    ``threads`` worker threads score in parallel (default: every core).
     """
     out_path = Path(out_path)
     file_format = output_format(out_path)
@@ -80,33 +69,22 @@ def score_all(
         indices = model.customers.lookup(customers)
         known_rows = indices[indices >= 0]
         unknown = [c for c, i in zip(customers, indices) if i < 0]
-    chunk = max(1, SCORES_PER_CHUNK // max(1, len(model.items)))
+    allowed = model.candidate_mask(include=include, category=category)
+    workers = max(1, threads or os.cpu_count() or 1)
+    rows_per_chunk = chunk_rows or chunk_rows_for(len(model.items) if allowed is None else int(allowed.sum()))
     temporary = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     started = time.perf_counter()
     rows_written = 0
-    writer = _ChunkWriter(temporary, file_format)
+    ids = _ArrowIds(model, file_format == "jsonl")
+    writer = ChunkWriter(temporary, file_format)
     try:
-        for start in range(0, len(known_rows), chunk):
-            users = known_rows[start : start + chunk]
-            history = model.history[users]
-            items, scores = model.algorithm.recommend(history, n, users=users, exclude_seen=exclude_purchased)
-            rows_written += _write_chunk(writer, model.customers.ids[users], items, scores, model)
+        chunks = (known_rows[start : start + rows_per_chunk] for start in range(0, len(known_rows), rows_per_chunk))
+        for users, items, scores in _score_chunks(model, chunks, n, exclude_purchased, allowed, workers):
+            rows_written += _write_chunk(writer, ids, users, items, scores)
             if progress:
                 progress(len(users))
         if unknown:
-            popular = model.recommend("", n)  # no history: the popularity fallback
-            ids = np.array([r.item_id for r in popular.items])
-            table = pa.table(
-                {
-                    "customer_id": np.repeat(np.asarray(unknown, dtype=str), len(ids)),
-                    "item_id": np.tile(ids, len(unknown)),
-                    "rank": np.tile(np.arange(1, len(ids) + 1, dtype=np.int32), len(unknown)),
-                    "score": np.tile(np.array([r.score for r in popular.items], dtype=np.float32), len(unknown)),
-                },
-                schema=_ChunkWriter.schema,
-            )
-            writer.write(table)
-            rows_written += table.num_rows
+            rows_written += _write_popular(writer, model, unknown, n, include, category)
             if progress:
                 progress(len(unknown))
         writer.close()
@@ -123,24 +101,86 @@ def score_all(
         "customers_unknown_to_model": len(unknown),
         "rows": rows_written,
         "n": n,
+        "exclude_purchased": exclude_purchased,
+        "include_items": None if include is None else len(include),
+        "category": category,
+        "threads": workers,
+        "chunk_rows": rows_per_chunk,
         "seconds": round(time.perf_counter() - started, 3),
     }
     write_json_atomic(out_path.with_name(out_path.name + ".manifest.json"), manifest)
     return manifest
 
 
-def _write_chunk(writer: _ChunkWriter, customer_ids: np.ndarray, items: np.ndarray, scores: np.ndarray, model: Model) -> int:
+def _score_chunks(model: Model, chunks: Iterator[np.ndarray], n: int, exclude_purchased: bool, allowed, workers: int):
+    """Yield (users, items, scores) per chunk, in order, with ``workers`` chunks in flight."""
+
+    def score(users: np.ndarray):
+        # Consecutive customers (the all-customers case) slice the CSR without fancy indexing.
+        contiguous = len(users) > 0 and bool(np.all(np.diff(users) == 1))
+        history = model.history[users[0] : users[-1] + 1] if contiguous else model.history[users]
+        items, scores = model.algorithm.recommend(history, n, users=users, exclude_seen=exclude_purchased, allowed=allowed)
+        return users, items, scores
+
+    # One BLAS thread per worker: the parallelism is across chunks, never oversubscribed.
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+        pending: deque = deque()
+        for users in chunks:
+            pending.append(pool.submit(score, users))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+class _ArrowIds:
+    """Customer and item ids as Arrow arrays, so a chunk's id columns are one ``take``."""
+
+    def __init__(self, model: Model, jsonl: bool):
+        self.customers = model.customers.ids
+        self.items = pa.array(model.items.ids, pa.string())
+        self.items_json = json_strings(model.items.ids) if jsonl else None
+        self.jsonl = jsonl
+
+
+def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> int:
     valid = items >= 0
     counts = valid.sum(axis=1)
-    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)
+    if not counts.sum():
+        return 0
+    # Only the chunk's customer ids are converted to Arrow (the vocabulary may hold millions).
+    chunk_customers = pa.array(ids.customers[users], pa.string())
+    repeat = pa.array(np.repeat(np.arange(len(users)), counts))
+    item_positions = pa.array(items[valid])
+    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)[valid]
     table = pa.table(
         {
-            "customer_id": np.repeat(customer_ids, counts),
-            "item_id": model.items.ids[items[valid]],
-            "rank": ranks[valid],
-            "score": scores[valid].astype(np.float32),
+            "customer_id": chunk_customers.take(repeat),
+            "item_id": ids.items.take(item_positions),
+            "rank": ranks,
+            "score": scores[valid].astype(np.float32, copy=False),
         },
-        schema=_ChunkWriter.schema,
+        schema=SCHEMA,
     )
-    writer.write(table)
+    if ids.jsonl:
+        writer.write(table, json_customers=json_strings(ids.customers[users]).take(repeat), json_items=ids.items_json.take(item_positions))
+    else:
+        writer.write(table)
+    return table.num_rows
+
+
+def _write_popular(writer: ChunkWriter, model: Model, unknown: list[str], n: int, include, category) -> int:
+    popular = model.recommend("", n, include=include, category=category)  # no history: the popularity fallback
+    item_ids = np.array([r.item_id for r in popular.items], dtype=str)
+    table = pa.table(
+        {
+            "customer_id": np.repeat(np.asarray(unknown, dtype=str), len(item_ids)),
+            "item_id": np.tile(item_ids, len(unknown)),
+            "rank": np.tile(np.arange(1, len(item_ids) + 1, dtype=np.int32), len(unknown)),
+            "score": np.tile(np.array([r.score for r in popular.items], dtype=np.float32), len(unknown)),
+        },
+        schema=SCHEMA,
+    )
+    if table.num_rows:
+        writer.write(table)
     return table.num_rows

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and publish it under --models-dir")
     train.add_argument("--data", required=True, type=Path, help="purchase history (.csv or .parquet)")
     train.add_argument("--catalog", type=Path, help="item catalog with item_id,name,category")
-    train.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=sorted(ALGORITHMS))
+    train.add_argument("--algorithm", choices=sorted(ALGORITHMS), help=f"default: {DEFAULT_ALGORITHM}; spark-als with --engine spark")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     train.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR))
     train.add_argument("--promote", action="store_true", help="make the new model current")
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--top-lists", type=int, default=50, metavar="K", help="cache each customer's top K items for serving (0: no cache)")
     train.add_argument("--evaluate", action="store_true", help="first measure the algorithm on a held-out split; report saved in the model folder")
     _add_split_arguments(train)
+    _add_engine_options(train)
+    train.add_argument("--data-format", choices=("csv", "parquet"), help="with --engine spark: format of --data (default: from its suffix, else parquet)")
     train.set_defaults(handler=commands.train)
 
     score = sub.add_parser("score", help="batch top-N for every (or the listed) customer")
@@ -77,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--n", type=int, default=20)
     score.add_argument("--out", required=True, type=Path, help="output .csv, .parquet or .jsonl")
     score.add_argument("--customers", type=Path, help="file of customer ids, one per line (a header 'customer_id' is skipped)")
-    score.add_argument("--include-purchased", action="store_true", help="allow already purchased items")
+    purchased = score.add_mutually_exclusive_group()
+    purchased.add_argument("--exclude-purchased", dest="exclude_purchased", action="store_true", default=True, help="never recommend already purchased items (the default)")
+    purchased.add_argument("--include-purchased", dest="exclude_purchased", action="store_false", help="allow already purchased items")
+    score.add_argument("--category", metavar="NAME", help="recommend only items of this catalog category")
+    score.add_argument("--include", type=Path, metavar="FILE", help="candidate items: file of item ids, one per line (a header 'item_id' is skipped)")
+    _add_engine_options(score)
     score.set_defaults(handler=commands.score)
 
     recommend = sub.add_parser("recommend", help="print recommendations for one customer")
@@ -131,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("rollback", help="go back to the previously promoted model")
     models.set_defaults(handler=commands.models)
     return parser
+
+
+def _add_engine_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--engine", choices=("local", "spark"), default="local", help="run on this machine (default) or as an Apache Spark job")
+    command.add_argument("--spark-master", metavar="URL", help="with --engine spark: local[N], spark://host:7077, yarn, k8s://... (default: spark-submit's, else local[*])")
 
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:

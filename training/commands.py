@@ -98,9 +98,20 @@ def _parse_ks(text: str) -> list[int]:
 
 
 def train(args) -> int:
+    from recommender.algorithms import DEFAULT_ALGORITHM
     from recommender.purchases import describe_skipped
     from training.pipeline import train as train_pipeline
 
+    if args.engine == "spark":
+        if args.algorithm not in (None, "spark-als"):
+            raise UsageError(f"--engine spark trains Spark MLlib ALS (spark-als), not {args.algorithm}")
+        args.algorithm = "spark-als"
+    args.algorithm = args.algorithm or DEFAULT_ALGORITHM
+    weights = _event_weights(args.event_weight)
+    if args.engine == "spark":
+        from training.cli_spark import train_command
+
+        return train_command(args, weights, _params(args))  # parameters checked before Spark starts
     result = train_pipeline(
         args.data,
         catalog_path=args.catalog,
@@ -109,7 +120,7 @@ def train(args) -> int:
         models_dir=args.models_dir,
         promote=args.promote,
         on_bad_rows=args.on_bad_rows,
-        event_weights=_event_weights(args.event_weight),
+        event_weights=weights,
         show_progress=not args.quiet,
         evaluation=_split_spec(args) if args.evaluate else None,
         top_lists=args.top_lists,
@@ -231,22 +242,39 @@ def score(args) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     model = _load(args.model)
-    customers = _read_id_list(args.customers) if args.customers else None
+    customers = _read_id_list(args.customers, "customer_id") if args.customers else None
+    include = _read_id_list(args.include, "item_id") if args.include else None
+    if include is not None:
+        unknown = int((model.items.lookup(include) < 0).sum())
+        if unknown == len(include):
+            raise UsageError(f"none of the {len(include)} items in {args.include} is known to the model")
+        if unknown:
+            print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
+    if args.category and not model.catalog.category_mask(args.category).any():
+        known = sorted(set(model.catalog.categories.tolist()) - {""})
+        raise UsageError(f"no item has category {args.category!r}; known categories: {', '.join(known) or 'none (train with --catalog)'}")
+    if args.engine == "spark":
+        from training.cli_spark import score_command
+
+        return score_command(args, customers, include)
     total = len(customers) if customers is not None else len(model.customers)
     with _progress(args, total, "customers", "scoring") as bar:
-        manifest = score_all(model, args.out, n=args.n, customers=customers, exclude_purchased=not args.include_purchased, progress=bar.update)
+        manifest = score_all(
+            model, args.out, n=args.n, customers=customers, exclude_purchased=args.exclude_purchased,
+            include=include, category=args.category, threads=args.threads, progress=bar.update,
+        )
     print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers in {manifest['seconds']:.1f}s", file=sys.stderr)
     print(args.out)
     return 0
 
 
-def _read_id_list(path: Path) -> list[str]:
+def _read_id_list(path: Path, header: str) -> list[str]:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
-        raise UsageError(f"customer list not found: {path}") from None
+        raise UsageError(f"id list not found: {path}") from None
     ids = [line for line in lines if line]
-    if ids and ids[0] == "customer_id":
+    if ids and ids[0] == header:
         ids = ids[1:]
     return list(dict.fromkeys(ids))
 

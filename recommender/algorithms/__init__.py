@@ -6,6 +6,7 @@ from .graph_filter import GraphFilter
 from .neighbours import BM25ItemKNN, ItemKNN
 from .popular import MostPopular
 from .registry import ALGORITHMS, DEFAULT_ALGORITHM, algorithm_class, create_algorithm, parse_params
+from .spark_als import SparkALS
 
 __all__ = [
     "ALGORITHMS",
@@ -18,6 +19,7 @@ __all__ = [
     "GraphFilter",
     "ItemKNN",
     "MostPopular",
+    "SparkALS",
     "algorithm_class",
     "create_algorithm",
     "parse_params",

@@ -74,6 +74,10 @@ class Algorithm(ABC):
         means the row must be folded in from the history alone.
         """
 
+    def candidate_scores(self, history: sp.csr_matrix, users: np.ndarray | None, items: np.ndarray) -> np.ndarray:
+        """Scores of ``items`` only (rows x len(items)); subclasses may skip the other columns."""
+        return np.asarray(self.scores(history, users))[:, items]
+
     def recommend(
         self,
         history: sp.csr_matrix,
@@ -90,14 +94,31 @@ class Algorithm(ABC):
         index -1 and score -inf.
         """
         self.check_fitted()
-        history = sp.csr_matrix(history, dtype=np.float32)
-        scores = np.asarray(self.scores(history, users), dtype=np.float32)
+        if not (sp.isspmatrix_csr(history) and history.dtype == np.float32):
+            history = sp.csr_matrix(history, dtype=np.float32)
+        seen_rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr)) if exclude_seen else None
+        if allowed is None:
+            # float32 scores are used in place: no copy between the product and top-k.
+            scores = np.asarray(self.scores(history, users), dtype=np.float32)
+            if exclude_seen:
+                scores[seen_rows, history.indices] = -np.inf
+            return top_k(scores, n)
+        # A filter (category, candidate list) scores only the allowed columns.
+        candidates = np.flatnonzero(allowed)
+        scores = np.array(self.candidate_scores(history, users, candidates), dtype=np.float32, copy=None)
         if exclude_seen:
-            rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
-            scores[rows, history.indices] = -np.inf
-        if allowed is not None:
-            scores[:, ~allowed] = -np.inf
-        return top_k(scores, n)
+            position = np.full(self.n_items_, -1, dtype=np.int64)
+            position[candidates] = np.arange(len(candidates))
+            columns = position[history.indices]
+            keep = columns >= 0
+            scores[seen_rows[keep], columns[keep]] = -np.inf
+        positions, best = top_k(scores, n)
+        indices = np.where(positions >= 0, candidates[np.maximum(positions, 0)] if len(candidates) else -1, -1)
+        missing = min(n, self.n_items_) - indices.shape[1]  # fewer candidates than n: pad like top_k does
+        if missing > 0:
+            indices = np.pad(indices, ((0, 0), (0, missing)), constant_values=-1)
+            best = np.pad(best, ((0, 0), (0, missing)), constant_values=-np.inf)
+        return indices.astype(np.int64), best
 
     def similar_items(self, items: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items most similar to each of ``items`` (the item itself excluded)."""

@@ -10,8 +10,11 @@ from .factors import ALS, BPR
 from .graph_filter import GraphFilter
 from .neighbours import BM25ItemKNN, ItemKNN
 from .popular import MostPopular
+from .spark_als import SparkALS
 
-ALGORITHMS: dict[str, type[Algorithm]] = {cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular)}
+ALGORITHMS: dict[str, type[Algorithm]] = {
+    cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular, SparkALS)
+}
 DEFAULT_ALGORITHM = "als"
 
 

@@ -1,0 +1,115 @@
+"""Implicit ALS trained by Apache Spark MLlib, served by the same factor-model code.
+
+Spark's implicit ALS (``pyspark.ml.recommendation.ALS(implicitPrefs=True)``) minimises,
+for ratings ``r`` (here ``r = log2(1 + weight)``, the taming our ``als`` uses):
+
+    Σ_{u,i} c_ui (p_ui - x_uᵀ y_i)²  +  λ (Σ_u n_u |x_u|² + Σ_i n_i |y_i|²)
+
+with confidence ``c = 1 + alpha·r``, preference ``p = 1`` where ``r > 0``, and the
+regularisation of each vector scaled by its number of ratings (ALS-WR). A customer
+is therefore folded in by solving
+
+    (YᵀY + Σ_j (c_j - 1) y_j y_jᵀ + λ n_u I) x_u = Σ_j c_j y_j
+
+which is exactly Spark's own last half-step (it updates users after items), so the
+fold-in of a training customer reproduces the vector Spark learned. ``_fit`` runs
+Spark in local mode on this machine; ``training.spark_jobs`` trains the same model
+on a cluster from files, and both export through ``recommender.artifacts``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import AlgorithmConfig
+from .factors import FactorModel
+
+
+@dataclasses.dataclass
+class SparkALSConfig(AlgorithmConfig):
+    """Spark MLlib implicit ALS; ``regularization`` is Spark's ``regParam`` (scaled by counts)."""
+
+    factors: int = 64
+    regularization: float = 0.01
+    alpha: float = 10.0
+    iterations: int = 15
+
+
+class SparkALS(FactorModel):
+    """Implicit-feedback ALS-WR trained by Spark MLlib (Hu et al. 2008; Zhou et al. 2008)."""
+
+    name = "spark-als"
+    Config = SparkALSConfig
+
+    def validate_config(self) -> None:
+        c = self.config
+        if c.factors < 1 or c.iterations < 1:
+            raise ValueError("factors and iterations must be at least 1")
+        if c.regularization < 0 or c.alpha <= 0:
+            raise ValueError("regularization must be >= 0 and alpha > 0")
+
+    @staticmethod
+    def rating(weights: np.ndarray) -> np.ndarray:
+        """The rating handed to Spark for an interaction weight (one purchase rates 1)."""
+        return np.log2(1.0 + weights)
+
+    def confidence(self, weights: np.ndarray) -> np.ndarray:
+        return 1.0 + self.config.alpha * self.rating(weights)
+
+    def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        item_vectors = self.item_factors_[items].astype(np.float64)
+        # ALS-WR: λ grows with the number of rated items, as in Spark's normal equations.
+        ridge = self.config.regularization * len(items)
+        system = self._gram() + ridge * np.eye(item_vectors.shape[1])
+        system += (item_vectors * (confidence - 1)[:, None]).T @ item_vectors
+        return np.linalg.solve(system, rhs)
+
+    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        import pyarrow as pa
+
+        from ..spark_support import spark_session
+
+        spark = spark_session()
+        coo = user_items.tocoo()
+        ratings = spark.createDataFrame(
+            pa.table(
+                {
+                    "user": coo.row.astype(np.int32),
+                    "item": coo.col.astype(np.int32),
+                    "rating": self.rating(coo.data.astype(np.float64)).astype(np.float32),
+                }
+            )
+        )
+        self.user_factors_, self.item_factors_ = fit_spark_als(ratings, self.config, user_items.shape[0], user_items.shape[1])
+        self._gram_cache = None
+
+
+def fit_spark_als(ratings, config: SparkALSConfig, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train Spark implicit ALS on a DataFrame of (user int, item int, rating float).
+
+    Returns dense float32 user and item factor matrices, row = index.
+    """
+    from pyspark.ml.recommendation import ALS as SparkMLlibALS
+
+    from ..spark_support import factor_matrix
+
+    estimator = SparkMLlibALS(
+        rank=config.factors,
+        maxIter=config.iterations,
+        regParam=config.regularization,
+        alpha=config.alpha,
+        implicitPrefs=True,
+        nonnegative=False,
+        seed=config.random_state,
+        userCol="user",
+        itemCol="item",
+        ratingCol="rating",
+    )
+    fitted = estimator.fit(ratings)
+    return (
+        factor_matrix(fitted.userFactors, n_users, config.factors),
+        factor_matrix(fitted.itemFactors, n_items, config.factors),
+    )

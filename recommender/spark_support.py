@@ -1,0 +1,146 @@
+"""Apache Spark helpers: sessions, reading purchases, weights, id indexing, factors.
+
+pyspark is an optional extra (``pip install .[spark]``, Java 17); it is imported
+inside the functions only, so ``import recommender`` never needs it. Everything
+here runs unchanged on ``local[N]`` and on a cluster (``spark-submit``); paths are
+whatever Spark reads (local, ``hdfs://``, ``s3a://``).
+
+The weight formula is the one of :mod:`recommender.interactions`:
+
+    weight(customer, item) = Σ event_weight[event_type] × quantity
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from .errors import DataError
+from .purchases import DEFAULT_EVENT_WEIGHTS
+
+MASTER_ENV = "RECOMMENDER_SPARK_MASTER"
+SPARK_MISSING = "Apache Spark support needs pyspark and Java 17: pip install 'recommender[spark]' (see README, 'Spark')"
+
+
+def require_pyspark():
+    """Import pyspark or raise ImportError with the install command."""
+    try:
+        import pyspark
+    except ImportError:
+        raise ImportError(SPARK_MISSING) from None
+    return pyspark
+
+
+def spark_session(master: str | None = None, app_name: str = "recommender"):
+    """The active session, or a new one.
+
+    The master is ``master``, else ``$RECOMMENDER_SPARK_MASTER``, else the one
+    ``spark-submit`` chose, else ``local[*]`` (every core of this machine).
+    """
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    master = master or os.environ.get(MASTER_ENV)
+    if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:  # not launched by spark-submit
+        master = "local[*]"
+    if master:
+        builder = builder.master(master)
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    if master and master.startswith("local"):
+        # Local Python workers must run this interpreter (and so its packages); on a
+        # cluster spark-submit's spark.pyspark.python (a shipped venv) decides.
+        # pyspark reads PYSPARK_PYTHON (not the conf) for the workers' interpreter;
+        # a local job needs no network address, so skip resolving the host name.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+        builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def read_purchases(spark, path: str, file_format: str | None = None):
+    """Purchases as a DataFrame with string ids (Parquet, or CSV with a header)."""
+    file_format = file_format or ("csv" if str(path).lower().rstrip("/").endswith((".csv", ".csv.gz")) else "parquet")
+    if file_format == "csv":
+        # Every column as a string: ids are never cast to numbers ("007" stays "007").
+        frame = spark.read.option("header", True).option("inferSchema", False).csv(str(path))
+    elif file_format == "parquet":
+        frame = spark.read.parquet(str(path))
+    else:
+        raise ValueError(f"file format must be csv or parquet, not {file_format!r}")
+    missing = [c for c in ("customer_id", "item_id") if c not in frame.columns]
+    if missing:
+        raise DataError(f"required column is missing (found: {', '.join(frame.columns)})", path=path, column=missing[0])
+    return frame
+
+
+def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_bad_rows: str = "error", path=None):
+    """Aggregate events into (customer_id, item_id, weight) with the library's formula.
+
+    Rows with empty ids, unknown event types or non-positive/unparsable quantities
+    stop the job (``on_bad_rows='error'``) or are dropped (``'skip'``).
+    Returns the DataFrame and the number of rows dropped.
+    """
+    from pyspark.sql import functions as F
+
+    weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+    customer, item = F.col("customer_id").cast("string"), F.col("item_id").cast("string")
+    weight = F.lit(1.0)
+    if "event_type" in frame.columns:
+        mapping = F.create_map(*[x for kind, value in weights.items() for x in (F.lit(kind), F.lit(float(value)))])
+        event = F.coalesce(F.col("event_type").cast("string"), F.lit("purchase"))
+        weight = weight * mapping[event]
+    if "quantity" in frame.columns:
+        quantity = F.trim(F.col("quantity").cast("string")).cast("double")
+        weight = weight * F.when(quantity > 0, quantity)
+    events = frame.select(customer.alias("customer_id"), item.alias("item_id"), weight.alias("weight"))
+    bad = F.col("customer_id").isNull() | (F.length("customer_id") == 0) | F.col("item_id").isNull()
+    bad = bad | (F.length("item_id") == 0) | F.col("weight").isNull() | F.isnan("weight")
+    events = events.withColumn("_bad", bad).cache()
+    dropped = events.filter("_bad").count()
+    if dropped and on_bad_rows == "error":
+        raise DataError(
+            f"{dropped} rows have an empty id, an unknown event type or a quantity that is not a positive number; "
+            "use --on-bad-rows skip to drop them",
+            path=path,
+        )
+    good = events.filter(~F.col("_bad"))
+    return good.groupBy("customer_id", "item_id").agg(F.sum("weight").alias("weight")), dropped
+
+
+def index_ids(weights):
+    """Add integer ``user`` and ``item`` columns; return (DataFrame, customer ids, item ids).
+
+    Ids stay strings: the integer is only the position in the returned (alphabetical)
+    label arrays, which become the model's vocabularies.
+    """
+    from pyspark.ml.feature import StringIndexer
+    from pyspark.sql import functions as F
+
+    indexer = StringIndexer(
+        inputCols=["customer_id", "item_id"], outputCols=["user_index", "item_index"], stringOrderType="alphabetAsc"
+    ).fit(weights)
+    customer_ids, item_ids = (np.asarray(labels, dtype=str) for labels in indexer.labelsArray)
+    indexed = indexer.transform(weights).select(
+        F.col("user_index").cast("int").alias("user"), F.col("item_index").cast("int").alias("item"), "weight"
+    )
+    return indexed, customer_ids, item_ids
+
+
+def factor_matrix(factors_frame, rows: int, rank: int) -> np.ndarray:
+    """Collect Spark's (id, features) factors into a dense float32 matrix (rows x rank)."""
+    table = factors_frame.toArrow()
+    matrix = np.zeros((rows, rank), dtype=np.float32)
+    ids = table.column("id").to_numpy()
+    features = table.column("features").combine_chunks()
+    values = features.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    matrix[ids] = values.reshape(len(ids), rank)
+    return matrix

@@ -1,0 +1,94 @@
+"""Batch scoring: block top-k, filters, exclusion and every output format, with known answers."""
+
+import json
+
+import numpy as np
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from recommender.algorithms import create_algorithm
+from recommender.catalog import Catalog
+from recommender.model import Model
+from recommender.ranking import _top_k_exact, top_k
+from recommender.vocabulary import IdVocabulary
+from tests.conftest import two_group_matrix
+from training.batch import score_all
+
+
+@pytest.mark.parametrize("columns", [5000, 12345, 40981])
+def test_block_top_k_equals_exact_selection_with_ties_and_exclusions(columns):
+    rng = np.random.default_rng(columns)
+    scores = rng.standard_normal((60, columns)).astype(np.float32)
+    scores[:10] = np.round(scores[:10])  # heavy ties: the exact fallback must kick in
+    scores[10:15, : columns - 5] = -np.inf  # fewer finite scores than k
+    scores[15, rng.integers(0, columns, 500)] = -np.inf
+    fast, fast_scores = top_k(scores, 20)
+    exact, exact_scores = _top_k_exact(scores, 20)
+    np.testing.assert_array_equal(fast, exact)
+    np.testing.assert_array_equal(fast_scores, exact_scores)
+    assert (fast[10:15, 5:] == -1).all()
+
+
+@pytest.fixture
+def model():
+    """The two-taste-group store with awkward ids (quotes, unicode) and two categories."""
+    matrix = two_group_matrix()
+    customers = IdVocabulary(np.array([f'c"{i:02d}' for i in range(20)]))
+    items = IdVocabulary(np.array([f"ü-{i}\\" for i in range(10)]))
+    catalog = Catalog(items.ids.copy(), np.array(["A"] * 5 + ["B"] * 5))
+    algorithm = create_algorithm("als", {"factors": 2, "regularization": 0.1, "iterations": 15, "alpha": 1.0}).fit(matrix)
+    return Model(algorithm, customers, items, matrix, catalog)
+
+
+def read(path):
+    if path.suffix == ".csv":
+        return pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types={"customer_id": "string", "item_id": "string"})).to_pylist()
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    return [json.loads(line) for line in path.open(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_every_format_holds_the_same_rows_and_awkward_ids_survive(model, tmp_path, suffix):
+    manifest = score_all(model, tmp_path / f"out{suffix}", n=2, chunk_rows=7, threads=2)
+    rows = read(tmp_path / f"out{suffix}")
+    assert manifest["rows"] == len(rows) == 40
+    assert rows[0]["customer_id"] == 'c"00' and rows[0]["item_id"].startswith("ü-")
+    score_all(model, tmp_path / "reference.parquet", n=2, threads=1)  # one worker, one big chunk
+    reference = read(tmp_path / "reference.parquet")
+    assert [(r["customer_id"], r["item_id"], r["rank"]) for r in rows] == [(r["customer_id"], r["item_id"], r["rank"]) for r in reference]
+    np.testing.assert_allclose([r["score"] for r in rows], [r["score"] for r in reference], rtol=1e-6)
+
+
+def test_purchases_are_excluded_unless_asked_and_stay_in_the_taste_group(model, tmp_path):
+    score_all(model, tmp_path / "x.csv", n=2)
+    rows = read(tmp_path / "x.csv")
+    assert len(rows) == 40
+    for row in rows:
+        customer = model.customers.index(row["customer_id"])
+        item = model.items.index(row["item_id"])
+        assert item not in model.history[customer].indices
+        assert (item < 5) == (customer < 10)
+    score_all(model, tmp_path / "all.csv", n=10, exclude_purchased=False)
+    assert len(read(tmp_path / "all.csv")) == 200
+
+
+def test_category_and_include_filters_restrict_the_candidates(model, tmp_path):
+    score_all(model, tmp_path / "b.csv", n=3, category="b")
+    assert {r["item_id"] for r in read(tmp_path / "b.csv")} <= set(model.items.ids[5:])
+    include = [str(model.items.ids[i]) for i in (1, 6)]
+    score_all(model, tmp_path / "inc.jsonl", n=3, include=include)
+    rows = read(tmp_path / "inc.jsonl")
+    assert {r["item_id"] for r in rows} <= set(include)
+    assert all(r["rank"] <= 2 for r in rows)
+
+
+def test_listed_customers_in_any_order_are_scored_from_their_own_history(model, tmp_path):
+    listed = [str(model.customers.ids[i]) for i in (0, 3, 1, 2, 4, 12, 11)] + ["stranger"]
+    score_all(model, tmp_path / "listed.csv", n=2, customers=listed, chunk_rows=5)
+    rows = read(tmp_path / "listed.csv")
+    assert [r["customer_id"] for r in rows[::2]] == listed
+    for row in rows[:-2]:
+        customer, item = model.customers.index(row["customer_id"]), model.items.index(row["item_id"])
+        assert item not in model.history[customer].indices and (item < 5) == (customer < 10)

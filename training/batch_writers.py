@@ -1,0 +1,77 @@
+"""Chunk writers for batch scores: CSV, Parquet and JSONL, all fed pyarrow tables.
+
+Writing must not cost more than scoring, so every format is vectorised: pyarrow
+writes CSV and Parquet natively, and JSONL lines are assembled by pyarrow string
+kernels (no Python object per row) and written as one buffer per chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
+SCHEMA = pa.schema([("customer_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()), ("score", pa.float32())])
+
+
+def output_format(path) -> str:
+    """The file format named by ``path``'s suffix; ValueError for anything else."""
+    try:
+        return FORMATS[Path(path).suffix.lower()]
+    except KeyError:
+        raise ValueError(f"output file must end in one of {', '.join(FORMATS)}: {path}") from None
+
+
+def json_strings(ids: np.ndarray) -> pa.Array:
+    """Each id as a JSON string literal (quoted and escaped), ready to splice into a line."""
+    return pa.array([json.dumps(value, ensure_ascii=False) for value in ids.tolist()], pa.string())
+
+
+class ChunkWriter:
+    """Appends (customer, item, rank, score) tables to one CSV, Parquet or JSONL file."""
+
+    def __init__(self, path: Path, file_format: str):
+        self.format = file_format
+        if file_format == "csv":
+            self.writer = pa_csv.CSVWriter(str(path), SCHEMA)
+        elif file_format == "parquet":
+            self.writer = pq.ParquetWriter(str(path), SCHEMA)
+        else:
+            self.writer = open(path, "wb")
+
+    def write(self, table: pa.Table, *, json_customers: pa.Array | None = None, json_items: pa.Array | None = None) -> None:
+        """Write one chunk. JSONL needs the id columns already JSON-quoted (see :func:`json_strings`)."""
+        if table.num_rows == 0:
+            return
+        if self.format != "jsonl":
+            self.writer.write_table(table)
+            return
+        table = table.combine_chunks()
+        customers = json_customers if json_customers is not None else json_strings(table["customer_id"].to_numpy())
+        items = json_items if json_items is not None else json_strings(table["item_id"].to_numpy())
+        lines = pc.binary_join_element_wise(
+            '{"customer_id": ',
+            customers,
+            ', "item_id": ',
+            items,
+            ', "rank": ',
+            pc.cast(table["rank"].chunk(0), pa.string()),
+            ', "score": ',
+            # float32 -> shortest text that parses back to the same float32.
+            pc.cast(table["score"].chunk(0), pa.string()),
+            "}\n",
+            "",
+        )
+        lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines
+        if len(lines):
+            offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+            self.writer.write(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+
+    def close(self) -> None:
+        self.writer.close()

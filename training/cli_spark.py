@@ -1,0 +1,41 @@
+"""The ``--engine spark`` halves of ``recommender train`` and ``recommender score``."""
+
+from __future__ import annotations
+
+import sys
+
+from training.batch_writers import output_format
+
+
+def train_command(args, event_weights: dict[str, float] | None, params: dict) -> int:
+    """Train spark-als as a Spark job; print the model folder last, like local training."""
+    from training.spark_jobs import train_with_spark
+
+    path, model, seconds = train_with_spark(
+        str(args.data), params=params, catalog_path=args.catalog, models_dir=args.models_dir, promote=args.promote,
+        on_bad_rows=args.on_bad_rows, event_weights=event_weights, data_format=args.data_format, master=args.spark_master,
+    )
+    data = model.manifest["data"]
+    print(
+        f"trained spark-als with Spark on {data['events']} events ({data['customers']} customers, {data['items']} items) "
+        f"in {seconds:.1f}s" + ("; promoted to current" if args.promote else ""),
+        file=sys.stderr,
+    )
+    print(path)
+    return 0
+
+
+def score_command(args, customers: list[str] | None, include: list[str] | None) -> int:
+    """Batch-score as a Spark job writing Parquet (a folder of part files)."""
+    from training.spark_jobs import score_with_spark
+
+    if output_format(args.out) != "parquet":
+        print("recommender score: error: --engine spark writes Parquet: name --out with a .parquet suffix", file=sys.stderr)
+        return 2
+    manifest = score_with_spark(
+        args.model, str(args.out), n=args.n, customers=customers, exclude_purchased=args.exclude_purchased,
+        include=include, category=args.category, master=args.spark_master,
+    )
+    print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers with Spark in {manifest['seconds']:.1f}s", file=sys.stderr)
+    print(args.out)
+    return 0

@@ -1,0 +1,184 @@
+"""``--engine spark``: training and batch scoring as Apache Spark jobs.
+
+Training reads purchases from any path Spark reads (local, HDFS, S3; Parquet or
+CSV), aggregates weights with the library's formula, indexes the string ids, fits
+Spark MLlib implicit ALS and exports a ``spark-als`` model folder in the usual
+artifact format, so ``recommender score``, ``recommend`` and the server use it
+unchanged.
+
+Scoring ships a model folder to the executors (``SparkContext.addFile``) and runs
+the one-machine scoring code (``Algorithm.recommend``: factor products, purchase
+exclusion, filters, top-k) inside ``mapInArrow`` tasks, one block of customers at
+a time; the result is written by Spark as Parquet (customer_id, item_id, rank,
+score). Same model, same answers as ``recommender score``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.algorithms import parse_params
+from recommender.algorithms.spark_als import SparkALS, fit_spark_als
+from recommender.artifacts import load_model, save_model
+from recommender.artifacts import promote as promote_version
+from recommender.catalog import Catalog, load_catalog
+from recommender.interactions import Interactions
+from recommender.model import Model
+from recommender.spark_support import index_ids, purchase_weights, read_purchases, spark_session
+from recommender.vocabulary import IdVocabulary
+
+CUSTOMERS_PER_TASK_BATCH = 1024
+
+
+def train_with_spark(
+    data_path: str,
+    *,
+    params: list[str] | dict | None = None,
+    catalog_path=None,
+    models_dir="models",
+    promote: bool = False,
+    on_bad_rows: str = "error",
+    event_weights: dict[str, float] | None = None,
+    data_format: str | None = None,
+    master: str | None = None,
+) -> tuple[Path, Model, float]:
+    """Train Spark implicit ALS from ``data_path``; save (and promote) the model folder.
+
+    Returns the folder, the model and the fit seconds.
+    """
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    spark = spark_session(master)
+    algorithm = SparkALS(SparkALS.Config(**parse_params(SparkALS.name, params or {})))
+    algorithm.validate_config()
+    frame = read_purchases(spark, data_path, data_format)
+    weights, dropped = purchase_weights(frame, event_weights, on_bad_rows, path=data_path)
+    indexed, customer_ids, item_ids = index_ids(weights)
+    indexed = indexed.cache()
+    ratings = indexed.select("user", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
+    fit_started = time.perf_counter()
+    algorithm.user_factors_, algorithm.item_factors_ = fit_spark_als(ratings, algorithm.config, len(customer_ids), len(item_ids))
+    fit_seconds = time.perf_counter() - fit_started
+    algorithm.n_items_ = len(item_ids)
+    algorithm._gram_cache = None
+
+    # The artifact carries the training history (for exclusion and fold-in): one
+    # (customer, item, weight) triple per interaction, collected through Arrow.
+    history_table = indexed.toArrow()
+    history = sp.csr_matrix(
+        (
+            history_table.column("weight").to_numpy().astype(np.float32),
+            (history_table.column("user").to_numpy(), history_table.column("item").to_numpy()),
+        ),
+        shape=(len(customer_ids), len(item_ids)),
+        dtype=np.float32,
+    )
+    history.sum_duplicates()
+    history.sort_indices()
+    customers, items = IdVocabulary(customer_ids), IdVocabulary(item_ids)
+    catalog = load_catalog(catalog_path, items) if catalog_path else Catalog.empty(items)
+    model = Model(algorithm, customers, items, history, catalog)
+    data = {
+        "fingerprint": Interactions(customers, items, history).fingerprint(),
+        "events": int(frame.count()),
+        "customers": len(customers),
+        "items": len(items),
+        "interactions": int(history.nnz),
+        "source": str(data_path),
+        "catalog": str(catalog_path) if catalog_path else None,
+        "skipped_rows": {"bad rows": int(dropped)} if dropped else {},
+    }
+    info = {
+        "data": data,
+        "engine": {"name": "spark", "master": spark.sparkContext.master, "spark_version": spark.version},
+        "training_seconds": round(fit_seconds, 3),
+        "pipeline_seconds": round(time.perf_counter() - started, 3),
+    }
+    path = save_model(model, models_dir, info=info)
+    if promote:
+        promote_version(models_dir, path.name)
+    return path, model, fit_seconds
+
+
+def score_with_spark(
+    model_path,
+    out_path: str,
+    *,
+    n: int = 20,
+    customers: Sequence[str] | None = None,
+    exclude_purchased: bool = True,
+    include: Sequence[str] | None = None,
+    category: str | None = None,
+    master: str | None = None,
+    partitions: int | None = None,
+) -> dict:
+    """Top-``n`` for every (or each listed, known) customer, written by Spark as Parquet."""
+    import pyarrow as pa
+    from pyspark import SparkFiles
+
+    started = time.perf_counter()
+    model_path = Path(model_path).resolve()
+    model = load_model(model_path)  # verifies checksums once, on the driver
+    spark = spark_session(master)
+    spark.sparkContext.addFile(str(model_path), recursive=True)
+    folder_name = model_path.name
+    allowed = model.candidate_mask(include=include, category=category)
+    if customers is None:
+        rows = np.arange(len(model.customers), dtype=np.int64)
+    else:
+        rows = model.customers.lookup(customers)
+        rows = rows[rows >= 0]
+    partitions = partitions or max(1, spark.sparkContext.defaultParallelism)
+    users = spark.createDataFrame(pa.table({"user": rows}))
+    users = users.repartitionByRange(partitions, "user")
+    schema = "customer_id string, item_id string, rank int, score float"
+
+    def score_partition(batches):
+        from recommender.artifacts import load_model as load_on_executor
+
+        local = load_on_executor(SparkFiles.get(folder_name), verify=False)
+        item_ids = pa.array(local.items.ids, pa.string())
+        for batch in batches:
+            all_users = batch.column(0).to_numpy()
+            for start in range(0, len(all_users), CUSTOMERS_PER_TASK_BATCH):
+                chunk = np.sort(all_users[start : start + CUSTOMERS_PER_TASK_BATCH])
+                indices, scores = local.algorithm.recommend(
+                    local.history[chunk], n, users=chunk, exclude_seen=exclude_purchased, allowed=allowed
+                )
+                valid = indices >= 0
+                counts = valid.sum(axis=1)
+                ranks = np.broadcast_to(np.arange(1, indices.shape[1] + 1, dtype=np.int32), indices.shape)[valid]
+                yield pa.RecordBatch.from_pydict(
+                    {
+                        "customer_id": pa.array(np.repeat(local.customers.ids[chunk], counts), pa.string()),
+                        "item_id": item_ids.take(pa.array(indices[valid])),
+                        "rank": pa.array(ranks, pa.int32()),
+                        "score": pa.array(scores[valid].astype(np.float32), pa.float32()),
+                    }
+                )
+
+    scored = users.mapInArrow(score_partition, schema)
+    scored.write.mode("overwrite").parquet(str(out_path))
+    manifest = {
+        "model_version": model.version,
+        "output": str(out_path),
+        "format": "parquet",
+        "engine": "spark",
+        "master": spark.sparkContext.master,
+        "customers": int(len(rows)),
+        "customers_unknown_to_model": 0 if customers is None else len(customers) - int(len(rows)),
+        "rows": int(spark.read.parquet(str(out_path)).count()),
+        "n": n,
+        "exclude_purchased": exclude_purchased,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if "://" not in str(out_path):
+        Path(str(out_path) + ".manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
