@@ -11,7 +11,6 @@ a small manifest beside it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import deque

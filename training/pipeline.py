@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from recommender.model import Model
 from recommender.purchases import DEFAULT_EVENT_WEIGHTS, PurchaseLog, load_purchases
 
 from .evaluation import SplitSpec, evaluate_holdout, split_log
+
+# customers x items above which top lists are not precomputed (Gowalla is 1.2e9).
+TOP_LIST_SCORE_LIMIT = 2e10
 
 
 @dataclass
@@ -48,7 +52,12 @@ def train_from_log(
     catalog = load_catalog(catalog_path, interactions.items) if catalog_path else Catalog.empty(interactions.items)
     model = Model(estimator, interactions.customers, interactions.items, interactions.matrix, catalog)
     if top_lists > 0 and estimator.personalised:
-        model.precompute_top_lists(top_lists)
+        if interactions.shape[0] * interactions.shape[1] <= TOP_LIST_SCORE_LIMIT:
+            model.precompute_top_lists(top_lists)
+        else:
+            # Scoring every customer against every item would cost as much as a batch
+            # job; at this size the server scores live and batch jobs use `score`.
+            print(f"note: {interactions.shape[0]} x {interactions.shape[1]} is too large to precompute top lists; skipped", file=sys.stderr)
     model.manifest["data"] = {
         "fingerprint": interactions.fingerprint(),
         "events": len(log),
