@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -61,8 +62,15 @@ def spark_session(master: str | None = None, app_name: str = "recommender"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
         builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+        # ALS's lineage grows with every iteration; serialising it recurses deeply, and
+        # the JVM's default 1 MB thread stack can overflow on it.
+        builder = builder.config("spark.driver.extraJavaOptions", "-Xss64m")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    if master and master.startswith("local") and not session.sparkContext.getCheckpointDir():
+        # Checkpoints cut ALS's lineage every few iterations (Spark ignores the
+        # interval without a checkpoint folder).
+        session.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="recommender-spark-checkpoints-"))
     return session
 
 

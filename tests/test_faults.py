@@ -136,7 +136,12 @@ def assert_models_intact(models_dir: Path, before: tuple[str, list[str]]) -> Non
 def test_training_killed_halfway_leaves_published_models_intact(models_dir, tmp_path, moment):
     data = write_training_data(tmp_path / "data")
     before = snapshot(models_dir)
-    command = [sys.executable, "-m", "training", "--quiet", "--threads", "1", "train", "--data", str(data), "--models-dir", str(models_dir), "--algorithm", "als", "--promote"]
+    command = [sys.executable, "-m", "training", "--quiet", "--threads", "1", "train", "--data", str(data), "--models-dir", str(models_dir), "--promote"]
+    if moment == "while fitting":
+        # So many BPR epochs that the run is certainly still fitting when the kill comes.
+        command += ["--algorithm", "bpr", "--param", "iterations=100000"]
+    else:
+        command += ["--algorithm", "als"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     started, killed_while_writing = time.monotonic(), False
     while process.poll() is None and time.monotonic() - started < 60:

@@ -37,12 +37,19 @@ class FactorModel(Algorithm):
     def warm_up(self) -> None:
         self._regularised_gram()
 
-    def _regularised_gram(self) -> np.ndarray:
-        """YᵀY + λI, the history-independent part of every fold-in system (cached)."""
+    def _item_gram(self) -> np.ndarray:
+        """YᵀY in float64, shared by every fold-in (cached)."""
         if getattr(self, "_gram_cache", None) is None:
             factors = self.item_factors_.astype(np.float64)
-            self._gram_cache = factors.T @ factors + self.fold_in_regularization() * np.eye(factors.shape[1])
+            self._gram_cache = factors.T @ factors
         return self._gram_cache
+
+    def _regularised_gram(self) -> np.ndarray:
+        """YᵀY + λI, the history-independent part of every fold-in system (cached)."""
+        if getattr(self, "_ridge_gram_cache", None) is None:
+            gram = self._item_gram()
+            self._ridge_gram_cache = gram + self.fold_in_regularization() * np.eye(gram.shape[0])
+        return self._ridge_gram_cache
 
     def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """Apply the fold-in operator M (user = M Σ_j c_j y_j) of this history to ``rhs``.
@@ -99,14 +106,14 @@ class FactorModel(Algorithm):
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.user_factors_ = arrays["user_factors"]
         self.item_factors_ = arrays["item_factors"]
-        self._gram_cache = None
+        self._gram_cache = self._ridge_gram_cache = None
 
     def _store_factors(self, model) -> None:
         to_numpy = getattr(model, "to_cpu", None)
         model = to_numpy() if callable(to_numpy) else model
         self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self._gram_cache = None
+        self._gram_cache = self._ridge_gram_cache = None
 
 
 @dataclasses.dataclass

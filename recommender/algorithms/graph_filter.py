@@ -62,6 +62,7 @@ class GraphFilter(Algorithm):
 
         binary = user_items.copy()
         binary.data[:] = 1.0
+        self._walk_mass_cache = None
         self.buyers_ = binary  # customers x items
         self.bought_by_ = binary.T.tocsr()  # items x customers
         item_degree = np.maximum(np.asarray(binary.sum(axis=0)).ravel(), 1.0)
@@ -114,17 +115,35 @@ class GraphFilter(Algorithm):
         walk_norm, smooth_norm = self._norms(walk, smooth)
         return (walk / walk_norm + self.config.low_rank_weight * smooth / smooth_norm).astype(np.float32)
 
+    def _walk_mass(self) -> np.ndarray:
+        """Per history item j, the walk mass it sends out: Σ_v R_vj b_v Σ_i R_vi c_i (cached).
+
+        It makes a history's |L(r)|₁ = Σ_j a_j · mass_j, so explanations need no full walk.
+        """
+        if getattr(self, "_walk_mass_cache", None) is None:
+            reach = self.buyers_ @ self.result_weight_  # per customer: Σ_i R_vi c_i
+            self._walk_mass_cache = self.bought_by_ @ (self.co_buyer_weight_ * reach)
+        return self._walk_mass_cache
+
+    def warm_up(self) -> None:
+        self._walk_mass()
+
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
         bought = history_row.indices
-        walk, smooth = self._parts(history_row)
-        walk_norm, smooth_norm = self._norms(walk, smooth)
+        c = self.config
+        vectors = self.singular_vectors_
+        if c.normalise_parts:
+            walk_norm = float(self.history_weight_[bought] @ self._walk_mass()[bought]) or 1.0
+            projected = self.low_rank_in_[bought] @ vectors[bought]
+            smooth_norm = float(np.abs((vectors @ projected) * self.low_rank_out_).sum()) or 1.0
+        else:
+            walk_norm = smooth_norm = 1.0
         # Share of item i's walk score that flows from purchase j: a_j · Σ_v R_vj b_v R_vi · c_i.
         via = (self.bought_by_[bought].multiply(self.co_buyer_weight_[None, :]).tocsr() @ self.bought_by_[items].T).toarray()
-        from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm[0, 0]
-        vectors = self.singular_vectors_
+        from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm
         from_smooth = (vectors[bought] @ vectors[items].T) * self.low_rank_in_[bought, None] * self.low_rank_out_[None, items]
-        from_smooth *= self.config.low_rank_weight / smooth_norm[0, 0]
+        from_smooth *= c.low_rank_weight / smooth_norm
         return (from_walk + from_smooth).T
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
@@ -152,6 +171,7 @@ class GraphFilter(Algorithm):
         self.bought_by_ = self.buyers_.T.tocsr()
         for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out"):
             setattr(self, f"{name}_", arrays[name])
+        self._walk_mass_cache = None
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from .spark_als import SparkALS
 ALGORITHMS: dict[str, type[Algorithm]] = {
     cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular, SparkALS)
 }
-DEFAULT_ALGORITHM = "als"
+DEFAULT_ALGORITHM = "graph-filter"
 
 
 def algorithm_class(name: str) -> type[Algorithm]:

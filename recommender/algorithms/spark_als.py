@@ -63,7 +63,7 @@ class SparkALS(FactorModel):
         item_vectors = self.item_factors_[items].astype(np.float64)
         # ALS-WR: λ grows with the number of rated items, as in Spark's normal equations.
         ridge = self.config.regularization * len(items)
-        system = self._gram() + ridge * np.eye(item_vectors.shape[1])
+        system = self._item_gram() + ridge * np.eye(item_vectors.shape[1])
         system += (item_vectors * (confidence - 1)[:, None]).T @ item_vectors
         return np.linalg.solve(system, rhs)
 
@@ -84,7 +84,7 @@ class SparkALS(FactorModel):
             )
         )
         self.user_factors_, self.item_factors_ = fit_spark_als(ratings, self.config, user_items.shape[0], user_items.shape[1])
-        self._gram_cache = None
+        self._gram_cache = self._ridge_gram_cache = None
 
 
 def fit_spark_als(ratings, config: SparkALSConfig, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
