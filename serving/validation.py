@@ -109,15 +109,14 @@ def parse_event(raw: Any, where: str) -> Event:
     quantity = raw.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) or not 0 < quantity <= 1e6:
         raise bad_request(f"{where}.quantity must be a positive number up to 1000000")
-    timestamp = _parse_timestamp(raw.get("timestamp"), f"{where}.timestamp")
+    # Absent means now; an explicit null is a malformed value, like a null quantity.
+    timestamp = _parse_timestamp(raw["timestamp"], f"{where}.timestamp") if "timestamp" in raw else int(datetime.now(UTC).timestamp())
     return Event(customer_id, item_id, event_type, float(quantity), timestamp)
 
 
 def _parse_timestamp(value: Any, field: str) -> int:
-    """Epoch seconds from ISO 8601 text or a number; now when absent."""
-    if value is None:
-        return int(datetime.now(UTC).timestamp())
-    if isinstance(value, bool):
+    """Epoch seconds from ISO 8601 text or a number."""
+    if value is None or isinstance(value, bool):
         raise bad_request(f"{field} must be ISO 8601 text or epoch seconds")
     if isinstance(value, (int, float)):
         if not math.isfinite(value) or not 0 <= value < 1e11:

@@ -30,7 +30,10 @@ def request(port: int, method: str, path: str, body=None, token: str | None = No
 
 def start_gunicorn(port: int, log_path: Path, settings: dict[str, str], workers: int = 2) -> subprocess.Popen:
     """gunicorn in its own process group (so kill -9 can reach master and workers), ready to serve."""
-    environment = {**os.environ, "RECOMMENDER_BIND": f"127.0.0.1:{port}", "RECOMMENDER_WORKERS": str(workers), **settings}
+    environment = {
+        **os.environ, "RECOMMENDER_BIND": f"127.0.0.1:{port}", "RECOMMENDER_WORKERS": str(workers),
+        "RECOMMENDER_SERVED_BY_HEADER": "true", **settings,
+    }
     log = open(log_path, "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(CONFIG)],
@@ -41,9 +44,18 @@ def start_gunicorn(port: int, log_path: Path, settings: dict[str, str], workers:
     )
     log.close()
     deadline = time.monotonic() + 30
+    ready_workers: set[str] = set()
     while True:
         try:
-            if request(port, "GET", "/ready", timeout=2)[0] == 200:
+            # Ready means every worker has loaded its model, not just the first to answer.
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/ready")
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            if response.status == 200:
+                ready_workers.add(response.getheader("X-Served-By", ""))
+            if len(ready_workers) >= workers:
                 return process
         except OSError:
             pass
