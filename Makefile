@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-score bench-scale stress test test-fast lint clean
+.PHONY: help install java demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -119,6 +119,9 @@ lint: $(STAMP) ## static checks (ruff)
 
 BENCH_TIMEOUT ?= 1800
 DATA_DIR ?= ../shared/data/gowalla
+bench-gowalla: $(STAMP) ## default pipeline on Gowalla (DATA_DIR=...): Recall@20, NDCG@20, fit seconds beside the published table
+	DATA_DIR=$(DATA_DIR) $(BIN)/python benchmarks/bench_gowalla.py --algorithm $(ALGO)
+
 bench-score: $(STAMP) ## time batch top-20 for all Gowalla customers vs the numpy floor (DATA_DIR=...)
 	OPENBLAS_NUM_THREADS=1 DATA_DIR=$(DATA_DIR) timeout $(BENCH_TIMEOUT) $(BIN)/python benchmarks/bench_score.py
 
