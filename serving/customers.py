@@ -48,12 +48,7 @@ def recommendations(customer_id: str):
         with_reasons=current_app.config["WITH_REASONS"],
     )
     serving_state().metrics.recommendations.labels(result.source).inc()
-    return {
-        "customer_id": customer_id,
-        "model_version": model.version,
-        "source": result.source,
-        "items": [item_json(item) for item in result.items],
-    }
+    return _ranked_answer(model, result)
 
 
 @customers.post("/customers/<customer_id>/rank")
@@ -73,8 +68,13 @@ def rank(customer_id: str):
     candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
     model = served_model()
     result = model.rank(customer_id, candidates, new_events=new_events(model, customer_id))
+    return _ranked_answer(model, result)
+
+
+def _ranked_answer(model, result) -> dict:
+    """The JSON body shared by recommendations and rank."""
     return {
-        "customer_id": customer_id,
+        "customer_id": result.customer_id,
         "model_version": model.version,
         "source": result.source,
         "items": [item_json(item) for item in result.items],

@@ -293,7 +293,7 @@ def recommend(args) -> int:
         f"customer {args.customer_id} — {len(bought)} past purchases" + (f", mostly {favourites}" if favourites else "")
         + f" — {result.source} recommendations from {model.version}"
     )
-    rows = [(str(rank), r.name, r.category, f"{r.score:.3f}", r.reason) for rank, r in enumerate(result.items, 1)]
+    rows = [(str(rank), r.name, r.category, f"{r.score:.4g}", r.reason) for rank, r in enumerate(result.items, 1)]
     print(_table(("#", "item", "category", "score", "why"), rows))
     return 0
 

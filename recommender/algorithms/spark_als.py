@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import AlgorithmConfig
-from .factors import FactorModel
+from .factors import ALS
 
 
 @dataclasses.dataclass
@@ -38,18 +38,11 @@ class SparkALSConfig(AlgorithmConfig):
     iterations: int = 15
 
 
-class SparkALS(FactorModel):
+class SparkALS(ALS):
     """Implicit-feedback ALS-WR trained by Spark MLlib (Hu et al. 2008; Zhou et al. 2008)."""
 
     name = "spark-als"
     Config = SparkALSConfig
-
-    def validate_config(self) -> None:
-        c = self.config
-        if c.factors < 1 or c.iterations < 1:
-            raise ValueError("factors and iterations must be at least 1")
-        if c.regularization < 0 or c.alpha <= 0:
-            raise ValueError("regularization must be >= 0 and alpha > 0")
 
     @staticmethod
     def rating(weights: np.ndarray) -> np.ndarray:
