@@ -163,7 +163,7 @@ class Model:
             indices, scores = indices[0], scores[0]
         keep = indices >= 0
         indices, scores = indices[keep], scores[keep]
-        reasons = self._reasons(row, indices) if with_reasons else [[] for _ in indices]
+        reasons = self._reasons(row, indices, user) if with_reasons else [[] for _ in indices]
         items = [self._item(int(i), float(s), because) for i, s, because in zip(indices, scores, reasons)]
         if len(items) < n:
             # Gorse-style fallback chain: top up from popular items not already listed.
@@ -185,7 +185,7 @@ class Model:
             range(len(item_ids)),
             key=lambda k: (known[k] < 0, -float(scores[known[k]]) if known[k] >= 0 else 0.0, k),
         )
-        reasons = self._reasons(row, known[[k for k in ranked if known[k] >= 0]]) if personal else None
+        reasons = self._reasons(row, known[[k for k in ranked if known[k] >= 0]], user) if personal else None
         items, reason_position = [], 0
         for k in ranked:
             if known[k] < 0:
@@ -240,11 +240,11 @@ class Model:
             order = order[~np.isin(order, row.indices)]
         return [self._item(int(i), float(self.popularity[i]), [], popular=True) for i in order[:n]]
 
-    def _reasons(self, row: sp.csr_matrix, items: np.ndarray, per_item: int = 2) -> list[list[int]]:
+    def _reasons(self, row: sp.csr_matrix, items: np.ndarray, user: int = -1, per_item: int = 2) -> list[list[int]]:
         if len(items) == 0:
             return []
         try:
-            contributions = self.algorithm.contributions(row, np.asarray(items))
+            contributions = self.algorithm.contributions(row, np.asarray(items), user)
         except NotImplementedError:
             return [[] for _ in items]
         reasons = []

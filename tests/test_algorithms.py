@@ -85,3 +85,13 @@ def test_graph_filter_contributions_add_up_to_the_score(known_answer_matrix, nor
     row = history([0, 1, 7])
     items = np.array([2, 3, 8])
     np.testing.assert_allclose(model.contributions(row, items).sum(axis=1), model.scores(row)[0, items], rtol=1e-4, atol=1e-7)
+
+
+def test_graph_filter_explains_training_customers_from_cached_norms(known_answer_matrix):
+    import numpy as np
+
+    model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
+    items = np.array([3, 4, 8])
+    for user in (0, 12):
+        row = known_answer_matrix[user]
+        np.testing.assert_allclose(model.contributions(row, items, user), model.contributions(row, items), rtol=1e-4, atol=1e-7)

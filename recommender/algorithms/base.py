@@ -133,11 +133,13 @@ class Algorithm(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no notion of item-to-item similarity.")
 
     # -- explanations -----------------------------------------------------------------
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         """How much each history item adds to each of ``items``' scores.
 
         Returns an array of shape (len(items), nnz of the row), columns in the row's
         index order. Subclasses whose scores are not driven by the history return zeros.
+        ``user >= 0`` says the row is exactly that training customer's history, so
+        per-customer state learned at fit time may be reused (as in ``scores``).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot attribute scores to past purchases.")
 

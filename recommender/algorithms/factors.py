@@ -87,7 +87,7 @@ class FactorModel(Algorithm):
         # Only the candidates' factors enter the product: a category filter costs less, not more.
         return self.user_vectors(history, users) @ self.item_factors_[items].T
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
         confidence = self.confidence(history_row.data.astype(np.float64))
         history_vectors = self.item_factors_[history_row.indices].astype(np.float64)

@@ -89,6 +89,21 @@ class GraphFilter(Algorithm):
             self.singular_vectors_ = np.ascontiguousarray(right.T, dtype=np.float32)
         else:
             self.singular_vectors_ = np.zeros((binary.shape[1], 0), dtype=np.float32)
+        self.smooth_norms_ = self._training_smooth_norms(binary)
+
+    def _training_smooth_norms(self, binary: sp.csr_matrix, chunk_rows: int = 1024) -> np.ndarray:
+        """|I(r)|₁ of every training customer, so explaining their cached lists needs no
+        pass over the whole catalog (the one costly step of an explanation)."""
+        if not self.config.normalise_parts or not self.singular_vectors_.shape[1]:
+            return np.zeros(0, dtype=np.float32)
+        norms = np.empty(binary.shape[0], dtype=np.float32)
+        weighted = binary.multiply(self.low_rank_in_[None, :]).tocsr()
+        for start in range(0, binary.shape[0], chunk_rows):
+            projected = weighted[start : start + chunk_rows] @ self.singular_vectors_
+            smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
+            norms[start : start + chunk_rows] = np.abs(smooth).sum(axis=1)
+        norms[norms == 0] = 1.0
+        return norms
 
     # -- scoring ------------------------------------------------------------------------
     def _parts(self, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -128,19 +143,22 @@ class GraphFilter(Algorithm):
     def warm_up(self) -> None:
         self._walk_mass()
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
         bought = history_row.indices
         c = self.config
         vectors = self.singular_vectors_
         if c.normalise_parts:
             walk_norm = float(self.history_weight_[bought] @ self._walk_mass()[bought]) or 1.0
-            projected = self.low_rank_in_[bought] @ vectors[bought]
-            smooth_norm = float(np.abs((vectors @ projected) * self.low_rank_out_).sum()) or 1.0
+            if user >= 0 and len(self.smooth_norms_):
+                smooth_norm = float(self.smooth_norms_[user])
+            else:
+                projected = self.low_rank_in_[bought] @ vectors[bought]
+                smooth_norm = float(np.abs((vectors @ projected) * self.low_rank_out_).sum()) or 1.0
         else:
             walk_norm = smooth_norm = 1.0
         # Share of item i's walk score that flows from purchase j: a_j · Σ_v R_vj b_v R_vi · c_i.
-        via = (self.bought_by_[bought].multiply(self.co_buyer_weight_[None, :]).tocsr() @ self.bought_by_[items].T).toarray()
+        via = self.bought_by_[bought] @ (self.bought_by_[items].toarray() * self.co_buyer_weight_).T
         from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm
         from_smooth = (vectors[bought] @ vectors[items].T) * self.low_rank_in_[bought, None] * self.low_rank_out_[None, items]
         from_smooth *= c.low_rank_weight / smooth_norm
@@ -161,6 +179,7 @@ class GraphFilter(Algorithm):
             "result_weight": self.result_weight_,
             "low_rank_in": self.low_rank_in_,
             "low_rank_out": self.low_rank_out_,
+            "smooth_norms": self.smooth_norms_,
         }
 
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -169,7 +188,7 @@ class GraphFilter(Algorithm):
             (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, self.n_items_)
         )
         self.bought_by_ = self.buyers_.T.tocsr()
-        for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out"):
+        for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out", "smooth_norms"):
             setattr(self, f"{name}_", arrays[name])
         self._walk_mass_cache = None
 

@@ -54,7 +54,7 @@ class ItemKNN(Algorithm):
     def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         return np.asarray((history @ self.similarity_).todense(), dtype=np.float32)
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
         block = self.similarity_[history_row.indices][:, items].toarray()
         return (block * history_row.data[:, None]).T

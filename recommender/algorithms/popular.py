@@ -20,7 +20,7 @@ class MostPopular(Algorithm):
     def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (history.shape[0], len(self.popularity_))).copy()
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         # Popularity is the same for everyone, so no purchase contributes to it.
         return np.zeros((len(items), history_row.nnz), dtype=np.float32)
 
