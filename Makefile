@@ -18,6 +18,8 @@ N ?= 20
 BUDGET ?= 300
 ADDRESS ?= 127.0.0.1:8000
 EVENTS_DB ?= events.sqlite3
+# curl may be missing on a fresh machine; the venv's Python always has an HTTP client.
+FETCH = $(BIN)/python -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 PYTEST_ARGS ?=
 # BLAS threads are set explicitly for repeatable, non-oversubscribed runs.
 export OPENBLAS_NUM_THREADS ?= 1
@@ -65,7 +67,7 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	@echo "  curl -s http://$(ADDRESS)/metrics | head"
 	@echo
 	@echo "\$$ curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
-	@curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
+	@$(FETCH) 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
 
 serve: $(STAMP) ## run the API under gunicorn (2+ workers) on ADDRESS, serving MODEL (foreground)
 	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/gunicorn --config serving/gunicorn.conf.py
@@ -75,8 +77,8 @@ serve-background: $(STAMP) ## start the API in the background (pid in out/server
 	@mkdir -p out
 	@RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/gunicorn --config serving/gunicorn.conf.py \
 		--daemon --pid out/server.pid --error-logfile out/server.log
-	@for attempt in $$(seq 1 100); do curl -sf http://$(ADDRESS)/ready >/dev/null && break; sleep 0.2; done
-	@curl -sf http://$(ADDRESS)/ready >/dev/null && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
+	@for attempt in $$(seq 1 100); do $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && break; sleep 0.2; done
+	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
 		|| { echo "server did not become ready; see out/server.log"; exit 1; }
 
 stop: ## stop the background server started by make demo / make serve-background

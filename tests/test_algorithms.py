@@ -95,3 +95,13 @@ def test_graph_filter_explains_training_customers_from_cached_norms(known_answer
     for user in (0, 12):
         row = known_answer_matrix[user]
         np.testing.assert_allclose(model.contributions(row, items, user), model.contributions(row, items), rtol=1e-4, atol=1e-7)
+
+
+def test_graph_filter_loads_arrays_saved_without_cached_norms(known_answer_matrix):
+    import numpy as np
+
+    model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
+    arrays = {k: v for k, v in model.fitted_arrays().items() if k != "smooth_norms"}
+    older = type(model).from_arrays(model.params(), arrays, 10)
+    row, items = known_answer_matrix[0], np.array([3, 4])
+    np.testing.assert_allclose(older.contributions(row, items, 0), model.contributions(row, items, 0), rtol=1e-4, atol=1e-7)

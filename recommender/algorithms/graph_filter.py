@@ -188,8 +188,10 @@ class GraphFilter(Algorithm):
             (np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, self.n_items_)
         )
         self.bought_by_ = self.buyers_.T.tocsr()
-        for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out", "smooth_norms"):
+        for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out"):
             setattr(self, f"{name}_", arrays[name])
+        # Folders written before the norms were stored still load; they explain live.
+        self.smooth_norms_ = arrays.get("smooth_norms", np.zeros(0, dtype=np.float32))
         self._walk_mass_cache = None
 
 
