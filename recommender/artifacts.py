@@ -196,7 +196,7 @@ def promote(models_dir, version: str) -> Path:
     """Point ``models/current`` at ``version`` (atomic symlink swap) and record it."""
     models_dir = Path(models_dir)
     version = Path(version).name  # accept a path to the folder as well as its name
-    read_manifest(models_dir / version)  # refuse to promote something that is not a model
+    # Refuse to promote something that is not a whole, intact model.
     verify_checksums(models_dir / version, read_manifest(models_dir / version))
     temporary = models_dir / f".{CURRENT}-{os.getpid()}-{time.monotonic_ns()}"
     os.symlink(version, temporary)

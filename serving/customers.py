@@ -16,6 +16,7 @@ from .errors import bad_request
 from .lookups import events_trained_through, item_json, new_events, served_model
 from .validation import (
     bool_parameter,
+    bounded_list,
     checked_id,
     count_parameter,
     id_list_parameter,
@@ -59,12 +60,7 @@ def rank(customer_id: str):
     body = json_body()
     if not isinstance(body, dict) or "items" not in body:
         raise bad_request('the body must be a JSON object {"items": ["item id", ...]}', code="missing_field")
-    candidates = body["items"]
-    limit = current_app.config["MAX_BATCH"]
-    if not isinstance(candidates, list) or not candidates:
-        raise bad_request("items must be a non-empty list of item ids")
-    if len(candidates) > limit:
-        raise bad_request(f"items lists {len(candidates)} ids; at most {limit} are allowed")
+    candidates = bounded_list(body["items"], "items", "item ids")
     candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
     model = served_model()
     result = model.rank(customer_id, candidates, new_events=new_events(model, customer_id))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from recommender.errors import ArtifactError
 
 from .app import serving_state
 from .auth import require_write_token
-from .errors import ApiError, bad_request
-from .validation import json_body, parse_event
+from .errors import ApiError
+from .validation import bounded_list, json_body, parse_event
 
 events_api = Blueprint("events_api", __name__)
 
@@ -25,12 +25,7 @@ def post_events():
     """
     body = json_body()
     if isinstance(body, dict) and "events" in body:
-        raw_events = body["events"]
-        limit = current_app.config["MAX_BATCH"]
-        if not isinstance(raw_events, list) or not raw_events:
-            raise bad_request("events must be a non-empty list of event objects")
-        if len(raw_events) > limit:
-            raise bad_request(f"the batch holds {len(raw_events)} events; at most {limit} per request")
+        raw_events = bounded_list(body["events"], "events", "event objects")
         events = [parse_event(raw, f"events[{k}]") for k, raw in enumerate(raw_events)]
     else:
         events = [parse_event(body, "event")]

@@ -93,6 +93,16 @@ def json_body() -> Any:
     return body
 
 
+def bounded_list(value: Any, name: str, noun: str) -> list:
+    """A non-empty JSON list of at most MAX_BATCH entries (events in a batch, items to rank)."""
+    limit = current_app.config["MAX_BATCH"]
+    if not isinstance(value, list) or not value:
+        raise bad_request(f"{name} must be a non-empty list of {noun}")
+    if len(value) > limit:
+        raise bad_request(f"{name} holds {len(value)} entries; at most {limit} are allowed per request")
+    return value
+
+
 def parse_event(raw: Any, where: str) -> Event:
     """One event object -> :class:`Event`; ``where`` names it in messages (``events[3]``)."""
     if not isinstance(raw, dict):
