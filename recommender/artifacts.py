@@ -31,7 +31,7 @@ from .algorithms import algorithm_class
 from .catalog import Catalog
 from .errors import ArtifactError
 from .files import write_json_atomic
-from .model import Model
+from .model import Model, TopLists
 from .vocabulary import IdVocabulary
 
 FORMAT = "recommender-model"
@@ -62,8 +62,10 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
     models_dir.mkdir(parents=True, exist_ok=True)
     info = dict(info or {})
     arrays = {name: get(model) for name, get in _CORE_ARRAYS.items()}
-    if model.top_items is not None:
-        arrays["top_items"], arrays["top_scores"] = model.top_items, model.top_scores
+    if model.top_lists is not None:
+        arrays["top_items"], arrays["top_scores"] = model.top_lists.items, model.top_lists.scores
+        if model.top_lists.reasons is not None:
+            arrays["top_reasons"] = model.top_lists.reasons
     for name, array in model.algorithm.fitted_arrays().items():
         arrays[f"algorithm.{name}"] = array
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=models_dir))
@@ -128,10 +130,26 @@ def load_model(path, *, verify: bool = True, mmap: bool = True) -> Model:
         catalog = Catalog(np.asarray(arrays["item_names"]), np.asarray(arrays["item_categories"]))
         learned = {k[len("algorithm.") :]: v for k, v in arrays.items() if k.startswith("algorithm.")}
         algorithm = algorithm_class(manifest["algorithm"]).from_arrays(manifest["params"], learned, len(items))
-        top_lists = (arrays["top_items"], arrays["top_scores"]) if "top_items" in arrays else None
+        top_lists = _top_lists(arrays, len(customers))
         return Model(algorithm, customers, items, history, catalog, manifest, top_lists)
     except (KeyError, ValueError, TypeError) as error:
         raise ArtifactError(f"{path}: model files are inconsistent ({error})") from None
+
+
+def _top_lists(arrays: dict[str, np.ndarray], customers: int) -> TopLists | None:
+    """The precomputed lists, if saved (folders from before reasons were stored load too).
+
+    Plain ndarray views of the memory maps: indexing a np.memmap goes through Python
+    code, and serving indexes these on every request.
+    """
+    if "top_items" not in arrays:
+        return None
+    lists = TopLists(*(np.asarray(arrays[name]) if name in arrays else None for name in ("top_items", "top_scores", "top_reasons")))
+    if lists.items.shape[0] != customers or lists.scores.shape != lists.items.shape:
+        raise ValueError(f"top lists of shape {lists.items.shape} do not match {customers} customers")
+    if lists.reasons is not None and lists.reasons.shape[:2] != lists.items.shape:
+        raise ValueError(f"top reasons of shape {lists.reasons.shape} do not match the top lists {lists.items.shape}")
+    return lists
 
 
 def read_manifest(path) -> dict:

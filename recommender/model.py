@@ -7,21 +7,26 @@ scores -> drop already purchased -> top-N -> top up from popular items -> reason
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from .algorithms import Algorithm
+from .algorithms.base import strongest_purchases
 from .catalog import Catalog
 from .vocabulary import IdVocabulary
 
 PERSONALIZED = "personalized"
 POPULAR = "popular"
+REASONS_PER_ITEM = 2  # purchases named in "because you bought ..."
 
 
-@dataclass
+@dataclass(slots=True)
 class Recommendation:
     item_id: str
     score: float
@@ -32,6 +37,23 @@ class Recommendation:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class TopLists:
+    """Each training customer's best unbought items, precomputed at training (Gorse's cache).
+
+    Served as is while the customer's history is unchanged, so most requests need no
+    scoring and no attribution at all.
+    """
+
+    items: np.ndarray  # (customers, k) int32 item indices, best first, -1 padded
+    scores: np.ndarray  # (customers, k) float32
+    reasons: np.ndarray | None = None  # (customers, k, REASONS_PER_ITEM) int32 purchases, -1 padded
+
+    @property
+    def k(self) -> int:
+        return self.items.shape[1]
 
 
 @dataclass
@@ -52,7 +74,7 @@ class Model:
         history: sp.csr_matrix,
         catalog: Catalog | None = None,
         manifest: dict | None = None,
-        top_lists: tuple[np.ndarray, np.ndarray] | None = None,
+        top_lists: TopLists | None = None,
     ):
         if history.shape != (len(customers), len(items)):
             raise ValueError(f"history shape {history.shape} does not match vocabularies ({len(customers)}, {len(items)})")
@@ -62,9 +84,7 @@ class Model:
         self.history = history
         self.catalog = catalog if catalog is not None else Catalog.empty(items)
         self.manifest = manifest or {}
-        # Precomputed best items per training customer (Gorse's cache): served as is while
-        # the customer's history is unchanged, so most requests need no scoring at all.
-        self.top_items, self.top_scores = top_lists if top_lists is not None else (None, None)
+        self.top_lists = top_lists
         popularity = np.bincount(history.indices, minlength=len(items)).astype(np.float32)
         self.popularity = popularity
         self._popular_order = np.lexsort((np.arange(len(items)), -popularity))
@@ -73,20 +93,41 @@ class Model:
     def version(self) -> str:
         return self.manifest.get("version", "unsaved")
 
-    def precompute_top_lists(self, k: int = 50, chunk_rows: int | None = None, progress=None) -> None:
-        """Cache the top-``k`` unbought items of every training customer (scored in chunks)."""
+    def precompute_top_lists(
+        self, k: int = 50, chunk_rows: int | None = None, progress=None, *, reasons: bool = True, workers: int = 1
+    ) -> None:
+        """Cache the top-``k`` unbought items of every training customer (scored in chunks),
+        and with ``reasons`` the purchases that drove each, so cached answers are explained
+        without any work per request. ``workers`` threads score chunks side by side, each
+        with one BLAS thread (the sparse and small-matrix steps do not parallelise inside)."""
         k = min(int(k), len(self.items))
         rows = len(self.customers)
         chunk_rows = chunk_rows or max(1, (1 << 24) // max(len(self.items), 1))
         top_items = np.empty((rows, k), dtype=np.int32)
         top_scores = np.empty((rows, k), dtype=np.float32)
-        for start in range(0, rows, chunk_rows):
-            users = np.arange(start, min(rows, start + chunk_rows))
-            items, scores = self.algorithm.recommend(self.history[users], k, users=users)
+        top_reasons = np.full((rows, k, REASONS_PER_ITEM), -1, dtype=np.int32) if reasons else None
+        explained = [reasons]
+
+        def score(users: np.ndarray) -> None:
+            history = self.history[users]
+            items, scores = self.algorithm.recommend(history, k, users=users)
             top_items[users], top_scores[users] = items, scores
+            if explained[0]:
+                try:
+                    top_reasons[users] = self.algorithm.top_contributors(history, users, items, REASONS_PER_ITEM)
+                except NotImplementedError:
+                    explained[0] = False  # the algorithm cannot attribute: answers carry no reasons
             if progress:
                 progress(len(users))
-        self.top_items, self.top_scores = top_items, top_scores
+
+        chunks = [np.arange(start, min(rows, start + chunk_rows)) for start in range(0, rows, chunk_rows)]
+        if workers <= 1:
+            for users in chunks:
+                score(users)
+        else:
+            with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, thread_name_prefix="top-lists") as pool:
+                list(pool.map(score, chunks))  # list(): re-raises a chunk's exception here
+        self.top_lists = TopLists(top_items, top_scores, top_reasons if explained[0] else None)
 
     # -- histories ----------------------------------------------------------------------
     def history_row(self, customer_id: str, new_events: Iterable[tuple[str, float]] = ()) -> tuple[sp.csr_matrix, int]:
@@ -96,26 +137,33 @@ class Model:
         model has never seen cannot be scored yet and are left out. The index is -1
         when the customer is unknown or their history changed since training.
         """
-        user = self.customers.get(customer_id)
+        return self._history_row(self.customers.get(customer_id), self._known_events(new_events))
+
+    def _known_events(self, new_events: Iterable[tuple[str, float]]) -> list[tuple[int, float]]:
+        """(item index, weight) of the events whose items the model knows."""
+        known = []
+        for item_id, weight in new_events:
+            item = self.items.get(item_id)
+            if item >= 0:
+                known.append((item, weight))
+        return known
+
+    def _history_row(self, user: int, added: list[tuple[int, float]]) -> tuple[sp.csr_matrix, int]:
         if user >= 0:
             start, end = self.history.indptr[user], self.history.indptr[user + 1]
             indices = list(self.history.indices[start:end])
             weights = list(self.history.data[start:end])
         else:
             indices, weights = [], []
-        changed = False
-        for item_id, weight in new_events:
-            item = self.items.get(item_id)
-            if item >= 0:
-                indices.append(item)
-                weights.append(weight)
-                changed = True
+        for item, weight in added:
+            indices.append(item)
+            weights.append(weight)
         row = sp.csr_matrix(
             (np.asarray(weights, dtype=np.float32), np.asarray(indices, dtype=np.int64), [0, len(indices)]),
             shape=(1, len(self.items)),
         )
         row.sum_duplicates()
-        return row, (-1 if changed else user)
+        return row, (-1 if added else user)
 
     # -- recommendations --------------------------------------------------------------
     def candidate_mask(
@@ -149,7 +197,13 @@ class Model:
         with_reasons: bool = True,
     ) -> RecommendationList:
         """Top-``n`` items for one customer; customers with no history get popular items."""
-        row, user = self.history_row(customer_id, new_events)
+        user, added = self.customers.get(customer_id), self._known_events(new_events)
+        if user >= 0 and not added and include is None and not include_purchased:
+            # The common case: a training customer with nothing new, answered from the cache.
+            cached = self._cached_answer(user, n, self.candidate_mask(exclude=exclude, category=category), with_reasons)
+            if cached is not None:
+                return RecommendationList(customer_id, PERSONALIZED, cached)
+        row, user = self._history_row(user, added)
         allowed = self.candidate_mask(include=include, exclude=exclude, category=category)
         if row.nnz == 0 or not self.algorithm.personalised:
             return RecommendationList(customer_id, POPULAR, self._popular(n, allowed, row, include_purchased))
@@ -165,12 +219,7 @@ class Model:
         indices, scores = indices[keep], scores[keep]
         reasons = self._reasons(row, indices, user) if with_reasons else [[] for _ in indices]
         items = [self._item(int(i), float(s), because) for i, s, because in zip(indices, scores, reasons)]
-        if len(items) < n:
-            # Gorse-style fallback chain: top up from popular items not already listed.
-            taken = set(int(i) for i in indices)
-            extra = [r for r in self._popular(n + len(taken), allowed, row, include_purchased) if self.items.index(r.item_id) not in taken]
-            items.extend(extra[: n - len(items)])
-        return RecommendationList(customer_id, PERSONALIZED, items)
+        return RecommendationList(customer_id, PERSONALIZED, self._topped_up(items, n, allowed, row, include_purchased))
 
     def rank(self, customer_id: str, item_ids: Sequence[str], *, new_events: Iterable[tuple[str, float]] = ()) -> RecommendationList:
         """The given candidates ordered best first for this customer; unknown items last."""
@@ -220,17 +269,43 @@ class Model:
         return self.items.ids[self.history.indices[self.history.indptr[user] : self.history.indptr[user + 1]]].tolist()
 
     # -- helpers ----------------------------------------------------------------------
-    def _from_top_lists(self, user: int, n: int, allowed: np.ndarray | None):
-        """The cached answer for an unchanged training customer, or None when it cannot serve."""
-        if self.top_items is None or user < 0:
+    def _cached_answer(self, user: int, n: int, allowed: np.ndarray | None, with_reasons: bool) -> list[Recommendation] | None:
+        """A training customer's answer straight from the top lists, reasons included;
+        None when there are no lists (or no stored reasons while reasons are wanted), or
+        when the filters leave too few cached items."""
+        lists = self.top_lists
+        if lists is None or (with_reasons and lists.reasons is None) or not self.algorithm.personalised:
             return None
-        items, scores = self.top_items[user], self.top_scores[user]
-        if allowed is not None:
-            keep = (items >= 0) & allowed[np.maximum(items, 0)]
-            items, scores = items[keep], scores[keep]
-        if np.count_nonzero(items >= 0) < min(n, len(self.items)) and len(items) < len(self.items):
-            return None  # filters left too few cached items: score the whole catalog
-        return items[:n].astype(np.int64), scores[:n]
+        found = self._from_top_lists(user, n, allowed, positions=True)
+        if found is None:
+            return None
+        positions, indices, scores = found
+        if not with_reasons:
+            return [self._item(i, s, []) for i, s in zip(indices.tolist(), scores.tolist())]
+        return [
+            self._item(i, s, [j for j in because if j >= 0])
+            for i, s, because in zip(indices.tolist(), scores.tolist(), lists.reasons[user, positions].tolist())
+        ]
+
+    def _from_top_lists(self, user: int, n: int, allowed: np.ndarray | None, *, positions: bool = False):
+        """The cached answer for an unchanged training customer, or None when it cannot serve:
+        (item indices, scores), with ``positions`` also their places in the cached list."""
+        if self.top_lists is None or user < 0:
+            return None
+        items, scores = self.top_lists.items[user], self.top_lists.scores[user]
+        if allowed is None and n <= len(items) and items[n - 1] >= 0:
+            places = np.arange(n)  # the common request: the head of the list, as cached
+        else:
+            keep = items >= 0
+            if allowed is not None:
+                keep &= allowed[np.maximum(items, 0)]
+            places = np.flatnonzero(keep)
+            if len(places) < min(n, len(self.items)) and len(items) < len(self.items):
+                return None  # filters left too few cached items: score the whole catalog
+            places = places[:n]
+        if positions:
+            return places, items[places], scores[places]
+        return items[places].astype(np.int64), scores[places]
 
     def _popular(self, n: int, allowed: np.ndarray | None, row: sp.csr_matrix, include_purchased: bool) -> list[Recommendation]:
         order = self._popular_order
@@ -240,34 +315,42 @@ class Model:
             order = order[~np.isin(order, row.indices)]
         return [self._item(int(i), float(self.popularity[i]), [], popular=True) for i in order[:n]]
 
-    def _reasons(self, row: sp.csr_matrix, items: np.ndarray, user: int = -1, per_item: int = 2) -> list[list[int]]:
+    def _topped_up(self, items: list[Recommendation], n: int, allowed, row: sp.csr_matrix, include_purchased: bool):
+        """Gorse-style fallback chain: fill a short list up from popular items not listed."""
+        if len(items) >= n:
+            return items
+        taken = {item.item_id for item in items}
+        extra = [r for r in self._popular(n + len(taken), allowed, row, include_purchased) if r.item_id not in taken]
+        return items + extra[: n - len(items)]
+
+    def _reasons(self, row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> list[list[int]]:
         if len(items) == 0:
             return []
         try:
             contributions = self.algorithm.contributions(row, np.asarray(items), user)
         except NotImplementedError:
             return [[] for _ in items]
-        reasons = []
-        for weights in contributions:
-            order = np.argsort(-weights, kind="stable")[:per_item]
-            reasons.append([int(row.indices[j]) for j in order if weights[j] > 0])
-        return reasons
+        chosen = strongest_purchases(contributions, row.indices, REASONS_PER_ITEM)
+        return [[int(j) for j in because if j >= 0] for because in chosen]
+
+    @functools.cached_property
+    def _labels(self) -> tuple[list[str], list[str], list[str]]:
+        """Item ids, names and categories as Python lists (built once, see :meth:`warm_up`):
+        indexing numpy string arrays item by item costs more than the rest of a cached answer."""
+        return self.items.ids.tolist(), self.catalog.names.tolist(), self.catalog.categories.tolist()
+
+    def warm_up(self) -> None:
+        """Build lazily cached state now, so the first request after a load is not the slow one."""
+        self._labels  # noqa: B018 - evaluated for its caching side effect
+        self.algorithm.warm_up()
 
     def _item(self, index: int, score: float, because: list[int], *, popular: bool = False, reason: str | None = None) -> Recommendation:
-        names = [str(self.catalog.names[j]) for j in because]
+        ids, names, categories = self._labels
         if reason is None:
-            if names:
-                reason = "because you bought " + " and ".join(names)
+            if because:
+                reason = "because you bought " + " and ".join([names[j] for j in because])
             elif popular:
                 reason = "popular with other customers"
             else:
                 reason = "matches your purchase history"
-        return Recommendation(
-            item_id=str(self.items.ids[index]),
-            score=score,
-            name=str(self.catalog.names[index]),
-            category=str(self.catalog.categories[index]),
-            reason=reason,
-            because=[str(self.items.ids[j]) for j in because],
-        )
-
+        return Recommendation(ids[index], score, names[index], categories[index], reason, [ids[j] for j in because])

@@ -31,7 +31,8 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best columns of each row of ``scores``, best first.
 
     Entries scored ``-inf`` are never returned: such slots hold index -1 and score
-    -inf. Ties keep the lower item index first, so results are repeatable.
+    -inf. Tied items are listed lower index first; which of several items tied at the
+    k-th place makes the cut is not specified (but the same input gives the same answer).
     """
     scores = np.atleast_2d(scores)
     rows, columns = scores.shape

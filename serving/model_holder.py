@@ -100,4 +100,4 @@ class ModelHolder:
 
 def warm_up(model: Model) -> None:
     """Build lazily cached state now, so the first request after a swap is not the slow one."""
-    model.algorithm.warm_up()
+    model.warm_up()

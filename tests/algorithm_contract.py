@@ -87,6 +87,33 @@ class AlgorithmContract:
         assert reasons, "a personalised model explains its recommendation"
         assert reasons[0][0] in (0, 1), "the same-group purchases drive item 2, not item 7"
 
+    def test_top_contributors_match_one_row_attribution(self, fitted, known_answer_matrix):
+        if not self.personalised:
+            return
+        # The training customers plus a new one (not a training row: user -1) whose mixed
+        # history (group A and item 7) makes the attribution non-trivial.
+        matrix = sp.csr_matrix(sp.vstack([known_answer_matrix, history([0, 1, 7])]))
+        users = np.append(np.arange(20), -1)
+        items, _ = fitted.recommend(matrix, 3, users=users)
+        items[5, 2] = -1  # a padded slot stays unexplained
+        found = fitted.top_contributors(matrix, users, items, 2)
+        assert found.shape == (21, 3, 2) and (found[5, 2] == -1).all()
+        for user in (0, 5, 13, 20):
+            for slot, item in enumerate(items[user]):
+                if item < 0:
+                    continue
+                weights = fitted.contributions(matrix[user], np.array([item]), int(users[user]))[0]
+                strong = weights > 1e-5 * np.abs(fitted.contributions(matrix[user], items[user][items[user] >= 0], int(users[user]))).max()
+                expected = [j for j in np.argsort(-weights, kind="stable")[:2] if strong[j]]
+                named = [int(j) for j in found[user, slot] if j >= 0]
+                assert len(named) == len(expected), (user, slot)
+                # The same purchases, or (on exact ties broken by rounding) equally strong ones.
+                weight_of = dict(zip(matrix[user].indices.tolist(), weights))
+                np.testing.assert_allclose([weight_of[j] for j in named], weights[expected], rtol=1e-4, err_msg=str((user, slot)))
+                # Known answer: only same-group purchases drive an item, never the other group's.
+                group = GROUP_A if item in GROUP_A else GROUP_B
+                assert set(found[user, slot].tolist()) - {-1} <= group, (user, slot, found[user, slot])
+
     def test_save_and_load_arrays_round_trip(self, fitted, known_answer_matrix):
         arrays = fitted.fitted_arrays()
         assert all(isinstance(a, np.ndarray) and a.dtype != object for a in arrays.values())

@@ -30,6 +30,31 @@ def test_block_top_k_equals_exact_selection_with_ties_and_exclusions(columns):
     assert (fast[10:15, 5:] == -1).all()
 
 
+@pytest.mark.parametrize("head_share", [0.05, 0.4, 1.0])
+def test_norm_pruned_search_equals_scoring_every_item(head_share):
+    import scipy.sparse as sp
+
+    from recommender.algorithms.inner_product_search import NormOrderedItems
+
+    rng = np.random.default_rng(3)
+    # Skewed norms, like popular items in a factor model, so some customers stop early
+    # and others need the tail.
+    items = (rng.standard_normal((3000, 16)) * rng.lognormal(0, 0.7, (3000, 1))).astype(np.float32)
+    vectors = rng.standard_normal((200, 16)).astype(np.float32)
+    vectors[:5] = 0.0  # all-zero customers: every score ties at 0
+    seen = sp.random(200, 3000, density=0.01, format="csr", random_state=4, dtype=np.float32)
+    search = NormOrderedItems(items, head_share)
+    found, found_scores = search.top_k(vectors, 20, seen)
+    scores = vectors @ items.T
+    scores[np.repeat(np.arange(200), np.diff(seen.indptr)), seen.indices] = -np.inf
+    expected, expected_scores = _top_k_exact(scores, 20)
+    np.testing.assert_allclose(found_scores, expected_scores, rtol=1e-5, atol=1e-6)
+    # Which of several items tied at the cut is kept is unspecified; everything above it is exact.
+    above_cut = expected_scores > expected_scores[:, -1:] + 1e-5
+    np.testing.assert_array_equal(np.where(above_cut, found, -2), np.where(above_cut, expected, -2))
+    assert not (set(found[7].tolist()) & set(seen[7].indices.tolist()))
+
+
 @pytest.fixture
 def model():
     """The two-taste-group store with awkward ids (quotes, unicode) and two categories."""

@@ -1,5 +1,7 @@
 """The id-level model: filters, fallbacks, new purchases, reasons."""
 
+import pytest
+
 from tests.test_artifacts import build_model
 
 
@@ -66,17 +68,37 @@ def test_similar_items_and_explain():
     assert model.explain("c00", "i3")[0][0] in {"i1", "i2"}
 
 
-def test_cached_top_lists_answer_like_live_scoring(tmp_path):
+def answers(result):
+    """Items with their reasons, less those tied with the last item's score: which of several
+    items tied at the cut-off makes the list is arbitrary (though repeatable)."""
+    cut = result.items[-1].score
+    return len(result.items), [(r.item_id, r.reason, r.because) for r in result.items if r.score != cut]
+
+
+@pytest.mark.parametrize(
+    "algorithm, params",
+    [
+        ("als", {"factors": 2, "alpha": 1.0, "regularization": 0.1}),
+        ("bpr", {"factors": 4, "iterations": 20}),
+        ("graph-filter", {"rank": 3}),
+        ("item-knn", {}),
+    ],
+)
+def test_cached_top_lists_answer_like_live_scoring(tmp_path, algorithm, params):
     from recommender.artifacts import load_model, save_model
 
-    live = build_model("als", {"factors": 2, "alpha": 1.0, "regularization": 0.1})
-    cached = build_model("als", {"factors": 2, "alpha": 1.0, "regularization": 0.1})
+    live = build_model(algorithm, params)
+    cached = build_model(algorithm, params)
     cached.precompute_top_lists(4)
     cached = load_model(save_model(cached, tmp_path))
-    assert cached.top_items.shape == (20, 4)
+    assert cached.top_lists.items.shape == (20, 4) and cached.top_lists.reasons.shape == (20, 4, 2)
     for customer in ("c00", "c04", "c15"):
         for kwargs in ({}, {"exclude": ["i3"]}, {"category": "B"}, {"include": ["i4", "i9"]}, {"include_purchased": True}):
-            assert ids(cached.recommend(customer, 3, **kwargs)) == ids(live.recommend(customer, 3, **kwargs)), (customer, kwargs)
+            # Same items, same order, and the same purchases named as reasons.
+            assert answers(cached.recommend(customer, 3, **kwargs)) == answers(live.recommend(customer, 3, **kwargs)), (customer, kwargs)
+        assert answers(cached.recommend(customer, 3, with_reasons=False))[1] == [
+            (item_id, "matches your purchase history", []) for item_id, *_ in answers(live.recommend(customer, 3))[1]
+        ]
     # A new purchase bypasses the cache: the bought item disappears at once.
     first = ids(cached.recommend("c00", 1))[0]
     assert first not in ids(cached.recommend("c00", 3, new_events=[(first, 1.0)]))

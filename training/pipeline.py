@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
@@ -53,7 +55,9 @@ def train_from_log(
     model = Model(estimator, interactions.customers, interactions.items, interactions.matrix, catalog)
     if top_lists > 0 and estimator.personalised:
         if interactions.shape[0] * interactions.shape[1] <= TOP_LIST_SCORE_LIMIT:
-            model.precompute_top_lists(top_lists)
+            with tqdm(total=len(model.customers), unit="customers", desc="top lists and reasons", disable=not show_progress,
+                      file=sys.stderr, dynamic_ncols=True) as bar:
+                model.precompute_top_lists(top_lists, progress=bar.update, workers=_blas_threads())
         else:
             # Scoring every customer against every item would cost as much as a batch
             # job; at this size the server scores live and batch jobs use `score`.
@@ -132,3 +136,11 @@ def train(
     if promote:
         promote_version(models_dir, path.name)
     return TrainResult(path, model, fit_seconds, log.skipped)
+
+
+def _blas_threads() -> int:
+    """The BLAS thread count in force (the CLI's --threads): how many chunks to score at once."""
+    from threadpoolctl import threadpool_info
+
+    counts = [pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts, default=1)

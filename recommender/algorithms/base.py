@@ -143,6 +143,27 @@ class Algorithm(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot attribute scores to past purchases.")
 
+    def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+        """For each row r and each item ``items[r, k]``, the history items (indices) that add
+        most to its score, strongest first: shape (rows, k, per_item), -1 where fewer
+        purchases add anything (and for item -1).
+
+        Training calls this once for every cached top list, so serving a cached answer
+        needs no attribution. This loop over :meth:`contributions` is exact for every
+        algorithm; subclasses may batch it, giving the same answer faster.
+        """
+        history = sp.csr_matrix(history, dtype=np.float32)
+        items = np.asarray(items)
+        found = np.full((*items.shape, per_item), -1, dtype=np.int32)
+        for row in range(history.shape[0]):
+            start, end = history.indptr[row], history.indptr[row + 1]
+            listed = np.flatnonzero(items[row] >= 0)
+            if start == end or not len(listed):
+                continue
+            weights = self.contributions(history[row], items[row, listed], int(users[row]))
+            found[row, listed] = strongest_purchases(weights, history.indices[start:end], per_item)
+        return found
+
     def explain(self, history_row: sp.csr_matrix, item: int, n: int = 3) -> list[tuple[int, float]]:
         """The history items that drove ``item``'s score, strongest first, as (index, share)."""
         self.check_fitted()
@@ -186,3 +207,25 @@ class Algorithm(ABC):
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({settings})"
+
+
+def strongest_purchases(weights: np.ndarray, purchased: np.ndarray, per_item: int) -> np.ndarray:
+    """The ``per_item`` purchases adding most to each item's score, -1 padded.
+
+    ``weights`` is (items, purchases) for one customer, or (customers, items, purchases)
+    for a batch, and ``purchased`` broadcasts to it. A purchase counts only if its weight
+    is positive beyond rounding: more than 1e-5 of the customer's largest weight
+    (floating-point noise must not name an unrelated purchase). Ties keep history order
+    (a stable sort), so batched and one-at-a-time attribution name the same purchases.
+    """
+    scale = np.abs(weights).max(axis=(-2, -1), keepdims=True) if weights.size else np.zeros((1, 1))
+    order = np.argsort(-weights, axis=-1, kind="stable")[..., :per_item]
+    strongest = np.take_along_axis(weights, order, axis=-1)
+    named = np.take_along_axis(np.broadcast_to(purchased, weights.shape), order, axis=-1)
+    chosen = np.where(strongest > _NOISE * scale, named, -1).astype(np.int32)
+    if chosen.shape[-1] < per_item:
+        chosen = np.concatenate([chosen, np.full((*chosen.shape[:-1], per_item - chosen.shape[-1]), -1, np.int32)], axis=-1)
+    return chosen
+
+
+_NOISE = 1e-5  # relative size below which a contribution is rounding error

@@ -26,7 +26,9 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Algorithm, AlgorithmConfig
+from .base import Algorithm, AlgorithmConfig, strongest_purchases
+
+_ATTRIBUTION_PURCHASES = 16384  # purchases per batched attribution: bounds the dense blocks
 
 
 @dataclasses.dataclass
@@ -158,11 +160,90 @@ class GraphFilter(Algorithm):
         else:
             walk_norm = smooth_norm = 1.0
         # Share of item i's walk score that flows from purchase j: a_j · Σ_v R_vj b_v R_vi · c_i.
-        via = self.bought_by_[bought] @ (self.bought_by_[items].toarray() * self.co_buyer_weight_).T
+        # Sparse x sparse: only customers who bought both a purchase and an asked item count.
+        via = (self.bought_by_[bought].multiply(self.co_buyer_weight_[None, :]).tocsr() @ self.bought_by_[items].T).toarray()
         from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm
         from_smooth = (vectors[bought] @ vectors[items].T) * self.low_rank_in_[bought, None] * self.low_rank_out_[None, items]
         from_smooth *= c.low_rank_weight / smooth_norm
         return (from_walk + from_smooth).T
+
+    def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+        # The same attribution as `contributions`, for many customers at once: the per-call
+        # overhead of scipy, not arithmetic, dominated one customer at a time (~0.8 ms each).
+        history = sp.csr_matrix(history, dtype=np.float32)
+        items = np.asarray(items)
+        users = np.asarray(users)
+        found = np.full((*items.shape, per_item), -1, dtype=np.int32)
+        lengths = np.diff(history.indptr)
+        order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= _ATTRIBUTION_PURCHASES and stop - start < 256:
+                stop += 1
+            rows = order[start:stop]
+            start = stop
+            rows = rows[lengths[rows] > 0]
+            if len(rows):
+                purchased, weights = self._batch_contributions(history[rows], users[rows], items[rows])
+                weights[items[rows] < 0] = 0.0
+                found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
+        found[items < 0] = -1
+        return found
+
+    def _batch_contributions(self, history: sp.csr_matrix, users: np.ndarray, asked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer, their purchases (-1 padded) and contributions (customers, asked, purchases)."""
+        c = self.config
+        rows, k = asked.shape
+        lengths = np.diff(history.indptr)
+        width = int(lengths.max())
+        slot = np.arange(history.nnz) - np.repeat(history.indptr[:-1], lengths)  # place in its row
+        owner = np.repeat(np.arange(rows), lengths)
+        purchased = np.full((rows, width), -1, dtype=np.int64)
+        purchased[owner, slot] = history.indices
+        asked_safe = np.maximum(asked, 0)
+        # Walk: Σ_v R_vj b_v R_vi. Co-buyer columns are offset per row (row * V + v), so one
+        # sparse product pairs each purchase only with its own row's asked items.
+        customers = np.int64(self.bought_by_.shape[1])
+        from_purchase = self.bought_by_[history.indices].multiply(self.co_buyer_weight_[None, :]).tocsr()
+        from_asked = self.bought_by_[asked_safe.ravel()].tocsr()
+        asked_owner = np.repeat(np.arange(rows), k)
+        left = sp.csr_matrix(
+            (from_purchase.data, np.repeat(owner * customers, np.diff(from_purchase.indptr)) + from_purchase.indices, from_purchase.indptr),
+            shape=(history.nnz, rows * customers),
+        )
+        right = sp.csr_matrix(
+            (from_asked.data, np.repeat(asked_owner * customers, np.diff(from_asked.indptr)) + from_asked.indices, from_asked.indptr),
+            shape=(rows * k, rows * customers),
+        )
+        paths = (left @ right.T).tocoo()
+        walk = np.zeros((rows, k, width), dtype=np.float64)
+        walk[owner[paths.row], paths.col % k, slot[paths.row]] = paths.data
+        safe_purchased = np.maximum(purchased, 0)
+        walk *= self.history_weight_[safe_purchased][:, None, :] * self.result_weight_[asked_safe][:, :, None]
+        vectors = self.singular_vectors_
+        smooth = (vectors[asked_safe] @ vectors[safe_purchased].transpose(0, 2, 1)).astype(np.float64)
+        smooth *= self.low_rank_in_[safe_purchased][:, None, :] * self.low_rank_out_[asked_safe][:, :, None]
+        if c.normalise_parts:
+            walk_norms = np.where(purchased >= 0, self.history_weight_[safe_purchased] * self._walk_mass()[safe_purchased], 0).sum(axis=1)
+            walk /= np.where(walk_norms > 0, walk_norms, 1.0)[:, None, None]
+            smooth *= c.low_rank_weight / self._smooth_norms(history, users)[:, None, None]
+        else:
+            smooth *= c.low_rank_weight
+        weights = walk + smooth
+        weights[np.broadcast_to((purchased < 0)[:, None, :], weights.shape)] = 0.0
+        return purchased, weights
+
+    def _smooth_norms(self, history: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """|I(r)|₁ per row: stored for training customers, computed for the others."""
+        norms = np.empty(history.shape[0], dtype=np.float64)
+        stored = (users >= 0) & (len(self.smooth_norms_) > 0)
+        norms[stored] = self.smooth_norms_[users[stored]]
+        for row in np.flatnonzero(~stored):
+            bought = history.indices[history.indptr[row] : history.indptr[row + 1]]
+            projected = self.low_rank_in_[bought] @ self.singular_vectors_[bought]
+            norms[row] = float(np.abs((self.singular_vectors_ @ projected) * self.low_rank_out_).sum()) or 1.0
+        return norms
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
         rows = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))

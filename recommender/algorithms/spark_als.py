@@ -52,13 +52,14 @@ class SparkALS(ALS):
     def confidence(self, weights: np.ndarray) -> np.ndarray:
         return 1.0 + self.config.alpha * self.rating(weights)
 
-    def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        item_vectors = self.item_factors_[items].astype(np.float64)
+    def _shared_fold_in_matrix(self) -> None:
+        return None  # the ridge grows with the history's length: no A0 shared by all customers
+
+    def _fold_in_systems(self, vectors: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         # ALS-WR: λ grows with the number of rated items, as in Spark's normal equations.
-        ridge = self.config.regularization * len(items)
-        system = self._item_gram() + ridge * np.eye(item_vectors.shape[1])
-        system += (item_vectors * (confidence - 1)[:, None]).T @ item_vectors
-        return np.linalg.solve(system, rhs)
+        ridge = self.config.regularization * vectors.shape[1]
+        weighted = vectors * (confidence - 1.0)[..., None]
+        return self._item_gram() + ridge * np.eye(vectors.shape[-1]) + weighted.transpose(0, 2, 1) @ vectors
 
     def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
         import pyarrow as pa
@@ -77,7 +78,7 @@ class SparkALS(ALS):
             )
         )
         self.user_factors_, self.item_factors_ = fit_spark_als(ratings, self.config, user_items.shape[0], user_items.shape[1])
-        self._gram_cache = self._ridge_gram_cache = None
+        self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
 
 
 def fit_spark_als(ratings, config: SparkALSConfig, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
