@@ -7,7 +7,9 @@ Converts the LightGCN ``train.txt`` to CSV and trains a 128-factor ALS model onc
 
 * floor    a bare ``U @ V.T`` plus ``np.argpartition`` top-k, chunk by chunk, with
            BLAS on every core (the hardware floor: no exclusion, no sorting, no output);
-* product  the bare matrix product alone (what no top-k method can go below);
+* product  the bare matrix product alone (what scoring every item cannot go below; the
+           norm-pruned search of ``recommender.algorithms.inner_product_search`` skips
+           part of the product for most customers, exactly, so it can);
 * score    the real path, ``training.batch.score_all`` writing CSV (or --format).
 
 Each figure is the best of ``--repeat`` runs (other people's jobs share the

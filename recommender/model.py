@@ -294,7 +294,7 @@ class Model:
             return None
         items, scores = self.top_lists.items[user], self.top_lists.scores[user]
         if allowed is None and n <= len(items) and items[n - 1] >= 0:
-            places = np.arange(n)  # the common request: the head of the list, as cached
+            places = slice(0, n)  # the common request: the head of the list, as cached (a view)
         else:
             keep = items >= 0
             if allowed is not None:

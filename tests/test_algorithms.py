@@ -20,6 +20,14 @@ class TestGraphFilter(AlgorithmContract):
     params = {"rank": 2}
 
 
+class TestGraphFilterSharpened(AlgorithmContract):
+    # The whole contract through the sharpening step (score = B - s·B P). On this 5-item-clique
+    # toy P's top eigenvalue is 1 on each group, so s near 1 would cancel the groups; 0.5 keeps them.
+    name = "graph-filter"
+    params = {"rank": 2, "sharpening": 0.5}
+    batched_attribution = False  # explained live, one customer at a time
+
+
 class TestBPR(AlgorithmContract):
     name = "bpr"
     params = {"factors": 8, "iterations": 300, "learning_rate": 0.05}
@@ -75,13 +83,14 @@ def test_params_are_typed_and_checked():
         create_algorithm("deep-magic")
 
 
+@pytest.mark.parametrize("sharpening", [0.0, 0.7])
 @pytest.mark.parametrize("normalise", [True, False])
-def test_graph_filter_contributions_add_up_to_the_score(known_answer_matrix, normalise):
+def test_graph_filter_contributions_add_up_to_the_score(known_answer_matrix, normalise, sharpening):
     import numpy as np
 
     from tests.algorithm_contract import history
 
-    model = create_algorithm("graph-filter", {"rank": 3, "normalise_parts": normalise}).fit(known_answer_matrix)
+    model = create_algorithm("graph-filter", {"rank": 3, "normalise_parts": normalise, "sharpening": sharpening}).fit(known_answer_matrix)
     row = history([0, 1, 7])
     items = np.array([2, 3, 8])
     np.testing.assert_allclose(model.contributions(row, items).sum(axis=1), model.scores(row)[0, items], rtol=1e-4, atol=1e-7)
@@ -105,3 +114,14 @@ def test_graph_filter_loads_arrays_saved_without_cached_norms(known_answer_matri
     older = type(model).from_arrays(model.params(), arrays, 10)
     row, items = known_answer_matrix[0], np.array([3, 4])
     np.testing.assert_allclose(older.contributions(row, items, 0), model.contributions(row, items, 0), rtol=1e-4, atol=1e-7)
+
+
+def test_graph_filter_sharpening_subtracts_one_step_of_the_item_graph(known_answer_matrix):
+    import numpy as np
+
+    binary = (known_answer_matrix > 0).astype(np.float64).toarray()
+    item_half = np.maximum(binary.sum(axis=0), 1) ** -0.5
+    graph = (binary * item_half).T @ ((binary * item_half) / np.maximum(binary.sum(axis=1), 1)[:, None])  # D_i^-1/2 R' D_u^-1 R D_i^-1/2
+    blurred = create_algorithm("graph-filter", {"rank": 3, "sharpening": 0.0}).fit(known_answer_matrix).scores(known_answer_matrix)
+    sharpened = create_algorithm("graph-filter", {"rank": 3, "sharpening": 0.7}).fit(known_answer_matrix).scores(known_answer_matrix)
+    np.testing.assert_allclose(sharpened, blurred - 0.7 * blurred @ graph, rtol=1e-4, atol=1e-6)

@@ -102,3 +102,16 @@ def test_cached_top_lists_answer_like_live_scoring(tmp_path, algorithm, params):
     # A new purchase bypasses the cache: the bought item disappears at once.
     first = ids(cached.recommend("c00", 1))[0]
     assert first not in ids(cached.recommend("c00", 3, new_events=[(first, 1.0)]))
+
+
+def test_a_model_whose_reasons_cannot_be_batched_explains_its_cached_answers_live(tmp_path):
+    from recommender.artifacts import load_model, save_model
+
+    live = build_model("graph-filter", {"rank": 3, "sharpening": 0.5})
+    cached = build_model("graph-filter", {"rank": 3, "sharpening": 0.5})
+    cached.precompute_top_lists(4)
+    cached = load_model(save_model(cached, tmp_path))
+    assert cached.top_lists.reasons is None and cached.top_lists.items.shape == (20, 4)
+    result = cached.recommend("c00", 2)
+    assert answers(result) == answers(live.recommend("c00", 2))
+    assert all(r.reason.startswith("because you bought Item") for r in result.items)

@@ -4,17 +4,21 @@ For a customer's history row r (any positive weight counts as one purchase):
 
     L(r) = (r D_i^-a) Rᵀ D_u^-b R D_i^-c      a normalised two-hop walk item -> co-buyers -> items
     I(r) = (r D_i^-½ V) Vᵀ D_i^c2             the "ideal low-pass" of GF-CF (Shen et al. 2021)
-    score(r) = L(r) / |L(r)|₁  +  w · I(r) / |I(r)|₁
+    B(r) = L(r) / |L(r)|₁  +  w · I(r) / |I(r)|₁       the blend ("blurred" scores)
+    score(r) = B(r) - s · B(r) P                       BSPM-style sharpening (s = 0: off)
 
 R is the binary customer x item matrix, D_u and D_i its customer and item degrees,
-V the top ``rank`` right singular vectors of D_u^-½ R D_i^-½ (randomised SVD). ``a``
+V the top ``rank`` right singular vectors of D_u^-½ R D_i^-½ (randomised SVD), and
+P = D_i^-½ Rᵀ D_u^-1 R D_i^-½ the normalised item-item graph: subtracting one step of
+it (an Euler step of BSPM's sharpening, Choi et al. 2023) takes back the part of the
+blend that is just "what everyone near you bought", which sharpens the ranking. ``a``
 damps popular items in the history, ``b`` busy co-buyers, ``c`` popular results
 (a generalised RP3beta); the low-rank part adds smooth, global structure. L is
 computed as two sparse products (history -> co-buyers -> items), so no item x item
 matrix is ever stored, and every score is a function of the history row alone: a
 new purchase changes the next answer without refitting.
 
-Both parts are linear in r, so a score splits exactly over the purchases that
+Every term is linear in r, so a score splits exactly over the purchases that
 drove it. The defaults were chosen on a validation split carved out of Gowalla's
 training data (seeded 20% per-customer hold-out), never its test set.
 """
@@ -39,6 +43,10 @@ class GraphFilterConfig(AlgorithmConfig):
     low_rank_exponent: float = 0.5  # c2
     low_rank_weight: float = 0.25  # w; 0 turns the SVD off
     rank: int = 512
+    # s; 0 (off) by default: on Gowalla s=0.85 with rank=800, a=0.5, w=0.5 (chosen on a
+    # validation split of train) lifts test 0.1852/0.1526 -> 0.1895/0.1571, but the same
+    # settings cost the 2,000-item demo store 0.387 -> 0.316 Recall@20 (docs/accuracy_study.md).
+    sharpening: float = 0.0
     svd_iterations: int = 3
     svd_solver: str = "randomized"  # or "exact" (ARPACK), slower, for reproducing papers
     normalise_parts: bool = True  # False: score = L + w·I, exactly GF-CF's form
@@ -54,8 +62,8 @@ class GraphFilter(Algorithm):
         c = self.config
         if c.rank < 1 or c.svd_iterations < 0:
             raise ValueError("rank must be at least 1 and svd_iterations at least 0")
-        if c.low_rank_weight < 0:
-            raise ValueError("low_rank_weight must be >= 0")
+        if c.low_rank_weight < 0 or c.sharpening < 0:
+            raise ValueError("low_rank_weight and sharpening must be >= 0")
         if c.svd_solver not in ("randomized", "exact"):
             raise ValueError(f"svd_solver must be 'randomized' or 'exact', not {c.svd_solver!r}")
 
@@ -64,7 +72,7 @@ class GraphFilter(Algorithm):
 
         binary = user_items.copy()
         binary.data[:] = 1.0
-        self._walk_mass_cache = None
+        self._walk_mass_cache = self._smooth_by_customer_cache = None
         self.buyers_ = binary  # customers x items
         self.bought_by_ = binary.T.tocsr()  # items x customers
         item_degree = np.maximum(np.asarray(binary.sum(axis=0)).ravel(), 1.0)
@@ -75,6 +83,7 @@ class GraphFilter(Algorithm):
         self.result_weight_ = (item_degree ** -c.popularity_exponent).astype(np.float32)
         self.low_rank_in_ = (item_degree ** -0.5).astype(np.float32)
         self.low_rank_out_ = (item_degree ** c.low_rank_exponent).astype(np.float32)
+        self.sharpen_co_buyer_ = (1.0 / customer_degree).astype(np.float32)
         rank = min(c.rank, min(binary.shape) - 1)
         if c.low_rank_weight > 0 and rank >= 1:
             normalised = (sp.diags(customer_degree ** -0.5) @ binary @ sp.diags(item_degree ** -0.5)).tocsr()
@@ -130,7 +139,33 @@ class GraphFilter(Algorithm):
     def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
         walk, smooth = self._parts(history)
         walk_norm, smooth_norm = self._norms(walk, smooth)
-        return (walk / walk_norm + self.config.low_rank_weight * smooth / smooth_norm).astype(np.float32)
+        blend = walk / walk_norm + self.config.low_rank_weight * smooth / smooth_norm
+        if self.config.sharpening:
+            blend -= self.config.sharpening * self._item_graph_step(blend)
+        return blend.astype(np.float32)
+
+    def _item_graph_step(self, rows: np.ndarray) -> np.ndarray:
+        """rows @ P with P = D_i^-½ Rᵀ D_u^-1 R D_i^-½, as two sparse products (P is never stored)."""
+        half = self.low_rank_in_  # D_i^-½
+        per_customer = self.buyers_ @ np.ascontiguousarray((rows * half).T, dtype=np.float32)  # customers x rows
+        per_customer *= self.sharpen_co_buyer_[:, None]
+        return (self.bought_by_ @ per_customer).T * half
+
+    def _item_graph_columns(self, items: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """P[:, items] (n_items x len(items), sparse), and the items' buyers weighted by D_u^-1."""
+        holders = self.bought_by_[items]  # len(items) x customers, a copy
+        holders.data = self.sharpen_co_buyer_[holders.indices]
+        holders = holders.T.tocsr()
+        steps = sp.csr_matrix(self.bought_by_ @ holders, dtype=np.float32)
+        steps.data *= np.repeat(self.low_rank_in_, np.diff(steps.indptr)) * self.low_rank_in_[items][steps.indices]
+        return steps, holders
+
+    def _smooth_by_customer(self) -> np.ndarray:
+        """R D_i^-½ D_i^c2 V (customers x rank, cached): makes Vᵀ(D_i^c2 P[:, i]) a sum over i's buyers."""
+        if getattr(self, "_smooth_by_customer_cache", None) is None:
+            scaled = self.singular_vectors_ * (self.low_rank_in_ * self.low_rank_out_)[:, None]
+            self._smooth_by_customer_cache = np.asarray(self.buyers_ @ scaled, dtype=np.float32)
+        return self._smooth_by_customer_cache
 
     def _walk_mass(self) -> np.ndarray:
         """Per history item j, the walk mass it sends out: Σ_v R_vj b_v Σ_i R_vi c_i (cached).
@@ -144,6 +179,8 @@ class GraphFilter(Algorithm):
 
     def warm_up(self) -> None:
         self._walk_mass()
+        if self.config.sharpening and self.singular_vectors_.shape[1]:
+            self._smooth_by_customer()
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
@@ -165,11 +202,31 @@ class GraphFilter(Algorithm):
         from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm
         from_smooth = (vectors[bought] @ vectors[items].T) * self.low_rank_in_[bought, None] * self.low_rank_out_[None, items]
         from_smooth *= c.low_rank_weight / smooth_norm
-        return (from_walk + from_smooth).T
+        contributions = from_walk + from_smooth
+        if c.sharpening:
+            # Purchase j's share of (B(r) P)_i is row j of B's operator dotted with column i of P.
+            items = np.asarray(items)
+            steps, holders = self._item_graph_columns(items)  # P[:, items], sparse
+            bought_by = self.bought_by_[bought]  # history items x customers
+            co_buyers = np.unique(bought_by.indices)  # only they carry walk mass from the history
+            reach = np.zeros((self.buyers_.shape[0], len(items)), dtype=np.float32)
+            steps.data *= np.repeat(self.result_weight_, np.diff(steps.indptr))  # now D_i^-c P[:, items]
+            reach[co_buyers] = (self.buyers_[co_buyers] @ steps).toarray()
+            via_walk = bought_by @ (reach * self.co_buyer_weight_[:, None])
+            via_walk *= self.history_weight_[bought, None] / walk_norm
+            smooth_steps = (holders.T @ self._smooth_by_customer()) * self.low_rank_in_[items, None]  # len(items) x rank
+            via_smooth = vectors[bought] @ smooth_steps.T
+            via_smooth *= self.low_rank_in_[bought, None] * (c.low_rank_weight / smooth_norm)
+            contributions -= c.sharpening * (via_walk + via_smooth)
+        return contributions.T
 
     def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         # The same attribution as `contributions`, for many customers at once: the per-call
         # overhead of scipy, not arithmetic, dominated one customer at a time (~0.8 ms each).
+        if self.config.sharpening:
+            # Not batched: one at a time it costs ~10 ms per customer, minutes for a store,
+            # so such models store no reasons and explain their answers live.
+            raise NotImplementedError("batched attribution does not cover sharpening")
         history = sp.csr_matrix(history, dtype=np.float32)
         items = np.asarray(items)
         users = np.asarray(users)
@@ -273,7 +330,8 @@ class GraphFilter(Algorithm):
             setattr(self, f"{name}_", arrays[name])
         # Folders written before the norms were stored still load; they explain live.
         self.smooth_norms_ = arrays.get("smooth_norms", np.zeros(0, dtype=np.float32))
-        self._walk_mass_cache = None
+        self.sharpen_co_buyer_ = (1.0 / np.maximum(np.diff(indptr), 1)).astype(np.float32)
+        self._walk_mass_cache = self._smooth_by_customer_cache = None
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:
