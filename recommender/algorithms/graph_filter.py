@@ -108,11 +108,16 @@ class GraphFilter(Algorithm):
         if not self.config.normalise_parts or not self.singular_vectors_.shape[1]:
             return np.zeros(0, dtype=np.float32)
         norms = np.empty(binary.shape[0], dtype=np.float32)
-        weighted = binary.multiply(self.low_rank_in_[None, :]).tocsr()
         for start in range(0, binary.shape[0], chunk_rows):
-            projected = weighted[start : start + chunk_rows] @ self.singular_vectors_
-            smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
-            norms[start : start + chunk_rows] = np.abs(smooth).sum(axis=1)
+            norms[start : start + chunk_rows] = self._smooth_l1(binary[start : start + chunk_rows])
+        return norms
+
+    def _smooth_l1(self, history: sp.csr_matrix) -> np.ndarray:
+        """|I(r)|₁ per row, computed (a pass over the whole catalog); 1 where it is 0."""
+        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        binary.data[:] = 1.0
+        projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
+        norms = np.abs((projected @ self.singular_vectors_.T) * self.low_rank_out_).sum(axis=1)
         norms[norms == 0] = 1.0
         return norms
 
@@ -183,29 +188,18 @@ class GraphFilter(Algorithm):
             self._smooth_by_customer()
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
-        history_row = sp.csr_matrix(history_row)
+        history_row = sp.csr_matrix(history_row, dtype=np.float32)
+        items = np.asarray(items)
+        if history_row.nnz == 0 or len(items) == 0:
+            return np.zeros((len(items), history_row.nnz), dtype=np.float32)
+        walk_norms, smooth_norms = self._part_norms(history_row, np.array([user]))
+        _, weights = self._batch_contributions(history_row, items[None, :], walk_norms, smooth_norms)
+        contributions = weights[0].T  # purchases x items
         bought = history_row.indices
         c = self.config
         vectors = self.singular_vectors_
-        if c.normalise_parts:
-            walk_norm = float(self.history_weight_[bought] @ self._walk_mass()[bought]) or 1.0
-            if user >= 0 and len(self.smooth_norms_):
-                smooth_norm = float(self.smooth_norms_[user])
-            else:
-                projected = self.low_rank_in_[bought] @ vectors[bought]
-                smooth_norm = float(np.abs((vectors @ projected) * self.low_rank_out_).sum()) or 1.0
-        else:
-            walk_norm = smooth_norm = 1.0
-        # Share of item i's walk score that flows from purchase j: a_j · Σ_v R_vj b_v R_vi · c_i.
-        # Sparse x sparse: only customers who bought both a purchase and an asked item count.
-        via = (self.bought_by_[bought].multiply(self.co_buyer_weight_[None, :]).tocsr() @ self.bought_by_[items].T).toarray()
-        from_walk = via * self.history_weight_[bought, None] * self.result_weight_[None, items] / walk_norm
-        from_smooth = (vectors[bought] @ vectors[items].T) * self.low_rank_in_[bought, None] * self.low_rank_out_[None, items]
-        from_smooth *= c.low_rank_weight / smooth_norm
-        contributions = from_walk + from_smooth
         if c.sharpening:
             # Purchase j's share of (B(r) P)_i is row j of B's operator dotted with column i of P.
-            items = np.asarray(items)
             steps, holders = self._item_graph_columns(items)  # P[:, items], sparse
             bought_by = self.bought_by_[bought]  # history items x customers
             co_buyers = np.unique(bought_by.indices)  # only they carry walk mass from the history
@@ -213,10 +207,10 @@ class GraphFilter(Algorithm):
             steps.data *= np.repeat(self.result_weight_, np.diff(steps.indptr))  # now D_i^-c P[:, items]
             reach[co_buyers] = (self.buyers_[co_buyers] @ steps).toarray()
             via_walk = bought_by @ (reach * self.co_buyer_weight_[:, None])
-            via_walk *= self.history_weight_[bought, None] / walk_norm
+            via_walk *= self.history_weight_[bought, None] / walk_norms[0]
             smooth_steps = (holders.T @ self._smooth_by_customer()) * self.low_rank_in_[items, None]  # len(items) x rank
             via_smooth = vectors[bought] @ smooth_steps.T
-            via_smooth *= self.low_rank_in_[bought, None] * (c.low_rank_weight / smooth_norm)
+            via_smooth *= self.low_rank_in_[bought, None] * (c.low_rank_weight / smooth_norms[0])
             contributions -= c.sharpening * (via_walk + via_smooth)
         return contributions.T
 
@@ -242,14 +236,17 @@ class GraphFilter(Algorithm):
             start = stop
             rows = rows[lengths[rows] > 0]
             if len(rows):
-                purchased, weights = self._batch_contributions(history[rows], users[rows], items[rows])
+                purchased, weights = self._batch_contributions(history[rows], items[rows], *self._part_norms(history[rows], users[rows]))
                 weights[items[rows] < 0] = 0.0
                 found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
         found[items < 0] = -1
         return found
 
-    def _batch_contributions(self, history: sp.csr_matrix, users: np.ndarray, asked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per customer, their purchases (-1 padded) and contributions (customers, asked, purchases)."""
+    def _batch_contributions(
+        self, history: sp.csr_matrix, asked: np.ndarray, walk_norms: np.ndarray, smooth_norms: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer, their purchases (-1 padded) and contributions (customers, asked, purchases);
+        the norms are the rows' :meth:`_part_norms`."""
         c = self.config
         rows, k = asked.shape
         lengths = np.diff(history.indptr)
@@ -281,26 +278,29 @@ class GraphFilter(Algorithm):
         vectors = self.singular_vectors_
         smooth = (vectors[asked_safe] @ vectors[safe_purchased].transpose(0, 2, 1)).astype(np.float64)
         smooth *= self.low_rank_in_[safe_purchased][:, None, :] * self.low_rank_out_[asked_safe][:, :, None]
-        if c.normalise_parts:
-            walk_norms = np.where(purchased >= 0, self.history_weight_[safe_purchased] * self._walk_mass()[safe_purchased], 0).sum(axis=1)
-            walk /= np.where(walk_norms > 0, walk_norms, 1.0)[:, None, None]
-            smooth *= c.low_rank_weight / self._smooth_norms(history, users)[:, None, None]
-        else:
-            smooth *= c.low_rank_weight
+        walk /= walk_norms[:, None, None]
+        smooth *= c.low_rank_weight / smooth_norms[:, None, None]
         weights = walk + smooth
         weights[np.broadcast_to((purchased < 0)[:, None, :], weights.shape)] = 0.0
         return purchased, weights
 
-    def _smooth_norms(self, history: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
-        """|I(r)|₁ per row: stored for training customers, computed for the others."""
-        norms = np.empty(history.shape[0], dtype=np.float64)
-        stored = (users >= 0) & (len(self.smooth_norms_) > 0)
-        norms[stored] = self.smooth_norms_[users[stored]]
-        for row in np.flatnonzero(~stored):
-            bought = history.indices[history.indptr[row] : history.indptr[row + 1]]
-            projected = self.low_rank_in_[bought] @ self.singular_vectors_[bought]
-            norms[row] = float(np.abs((self.singular_vectors_ @ projected) * self.low_rank_out_).sum()) or 1.0
-        return norms
+    def _part_norms(self, history: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """|L(r)|₁ and |I(r)|₁ per row (ones when the parts are not normalised), without the
+        walk: |L(r)|₁ = Σ_j a_j · mass_j. |I(r)|₁ is stored for training customers."""
+        rows = history.shape[0]
+        if not self.config.normalise_parts:
+            return np.ones(rows), np.ones(rows)
+        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        binary.data[:] = 1.0
+        walk_norms = binary @ (self.history_weight_ * self._walk_mass())
+        walk_norms[walk_norms == 0] = 1.0
+        smooth_norms = np.ones(rows)
+        if self.singular_vectors_.shape[1]:
+            stored = (users >= 0) & (len(self.smooth_norms_) > 0)
+            smooth_norms[stored] = self.smooth_norms_[users[stored]]
+            if not stored.all():
+                smooth_norms[~stored] = self._smooth_l1(history[np.flatnonzero(~stored)])
+        return walk_norms, smooth_norms
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
         rows = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))
