@@ -118,16 +118,18 @@ def load_model(path, *, verify: bool = True, mmap: bool = True) -> Model:
     arrays = {}
     for file_name in manifest["files"]:
         try:
-            arrays[file_name[: -len(".npy")]] = np.load(path / file_name, mmap_mode=mode, allow_pickle=False)
+            # np.asarray: a plain read-only view of the memory map (still shared, no copy);
+            # indexing a np.memmap runs Python code, and serving indexes these per request.
+            arrays[file_name[: -len(".npy")]] = np.asarray(np.load(path / file_name, mmap_mode=mode, allow_pickle=False))
         except (ValueError, OSError) as error:
             raise ArtifactError(f"{path / file_name}: not a readable numpy array ({error})") from None
     try:
-        customers = IdVocabulary(np.asarray(arrays["customer_ids"]))
-        items = IdVocabulary(np.asarray(arrays["item_ids"]))
+        customers = IdVocabulary(arrays["customer_ids"])
+        items = IdVocabulary(arrays["item_ids"])
         history = sp.csr_matrix(
             (arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]), shape=(len(customers), len(items))
         )
-        catalog = Catalog(np.asarray(arrays["item_names"]), np.asarray(arrays["item_categories"]))
+        catalog = Catalog(arrays["item_names"], arrays["item_categories"])
         learned = {k[len("algorithm.") :]: v for k, v in arrays.items() if k.startswith("algorithm.")}
         algorithm = algorithm_class(manifest["algorithm"]).from_arrays(manifest["params"], learned, len(items))
         top_lists = _top_lists(arrays, len(customers))
@@ -137,14 +139,10 @@ def load_model(path, *, verify: bool = True, mmap: bool = True) -> Model:
 
 
 def _top_lists(arrays: dict[str, np.ndarray], customers: int) -> TopLists | None:
-    """The precomputed lists, if saved (folders from before reasons were stored load too).
-
-    Plain ndarray views of the memory maps: indexing a np.memmap goes through Python
-    code, and serving indexes these on every request.
-    """
+    """The precomputed lists, if saved (folders from before reasons were stored load too)."""
     if "top_items" not in arrays:
         return None
-    lists = TopLists(*(np.asarray(arrays[name]) if name in arrays else None for name in ("top_items", "top_scores", "top_reasons")))
+    lists = TopLists(arrays["top_items"], arrays["top_scores"], arrays.get("top_reasons"))
     if lists.items.shape[0] != customers or lists.scores.shape != lists.items.shape:
         raise ValueError(f"top lists of shape {lists.items.shape} do not match {customers} customers")
     if lists.reasons is not None and lists.reasons.shape[:2] != lists.items.shape:
