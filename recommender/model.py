@@ -106,17 +106,18 @@ class Model:
         top_items = np.empty((rows, k), dtype=np.int32)
         top_scores = np.empty((rows, k), dtype=np.float32)
         top_reasons = np.full((rows, k, REASONS_PER_ITEM), -1, dtype=np.int32) if reasons else None
-        explained = [reasons]
+        explained = reasons
 
         def score(users: np.ndarray) -> None:
+            nonlocal explained
             history = self.history[users]
             items, scores = self.algorithm.recommend(history, k, users=users)
             top_items[users], top_scores[users] = items, scores
-            if explained[0]:
+            if explained:
                 try:
                     top_reasons[users] = self.algorithm.top_contributors(history, users, items, REASONS_PER_ITEM)
                 except NotImplementedError:
-                    explained[0] = False  # the algorithm cannot attribute: answers carry no reasons
+                    explained = False  # the algorithm cannot attribute: answers carry no reasons
             if progress:
                 progress(len(users))
 
@@ -127,7 +128,7 @@ class Model:
         else:
             with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, thread_name_prefix="top-lists") as pool:
                 list(pool.map(score, chunks))  # list(): re-raises a chunk's exception here
-        self.top_lists = TopLists(top_items, top_scores, top_reasons if explained[0] else None)
+        self.top_lists = TopLists(top_items, top_scores, top_reasons if explained else None)
 
     # -- histories ----------------------------------------------------------------------
     def history_row(self, customer_id: str, new_events: Iterable[tuple[str, float]] = ()) -> tuple[sp.csr_matrix, int]:
@@ -209,7 +210,7 @@ class Model:
             return RecommendationList(customer_id, POPULAR, self._popular(n, allowed, row, include_purchased))
         cached = self._from_top_lists(user, n, allowed) if include is None and not include_purchased else None
         if cached is not None:
-            indices, scores = cached
+            _, indices, scores = cached
         else:
             indices, scores = self.algorithm.recommend(
                 row, n, users=np.array([user]), exclude_seen=not include_purchased, allowed=allowed
@@ -276,7 +277,7 @@ class Model:
         lists = self.top_lists
         if lists is None or (with_reasons and lists.reasons is None) or not self.algorithm.personalised:
             return None
-        found = self._from_top_lists(user, n, allowed, positions=True)
+        found = self._from_top_lists(user, n, allowed)
         if found is None:
             return None
         positions, indices, scores = found
@@ -287,9 +288,9 @@ class Model:
             for i, s, because in zip(indices.tolist(), scores.tolist(), lists.reasons[user, positions].tolist())
         ]
 
-    def _from_top_lists(self, user: int, n: int, allowed: np.ndarray | None, *, positions: bool = False):
+    def _from_top_lists(self, user: int, n: int, allowed: np.ndarray | None):
         """The cached answer for an unchanged training customer, or None when it cannot serve:
-        (item indices, scores), with ``positions`` also their places in the cached list."""
+        (places in the cached list, item indices, scores)."""
         if self.top_lists is None or user < 0:
             return None
         items, scores = self.top_lists.items[user], self.top_lists.scores[user]
@@ -303,9 +304,7 @@ class Model:
             if len(places) < min(n, len(self.items)) and len(items) < len(self.items):
                 return None  # filters left too few cached items: score the whole catalog
             places = places[:n]
-        if positions:
-            return places, items[places], scores[places]
-        return items[places].astype(np.int64), scores[places]
+        return places, items[places], scores[places]
 
     def _popular(self, n: int, allowed: np.ndarray | None, row: sp.csr_matrix, include_purchased: bool) -> list[Recommendation]:
         order = self._popular_order

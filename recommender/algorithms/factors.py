@@ -186,15 +186,18 @@ class FactorModel(Algorithm):
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.user_factors_ = arrays["user_factors"]
-        self.item_factors_ = arrays["item_factors"]
-        self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
+        self._set_factors(arrays["user_factors"], arrays["item_factors"])
 
     def _store_factors(self, model) -> None:
         to_numpy = getattr(model, "to_cpu", None)
         model = to_numpy() if callable(to_numpy) else model
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        self._set_factors(model.user_factors, model.item_factors)
+
+    def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
+        """Install new factors (float32, C order: saved arrays pass through uncopied) and
+        forget everything derived from the old ones."""
+        self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
         self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
 
 

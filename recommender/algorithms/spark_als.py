@@ -77,8 +77,7 @@ class SparkALS(ALS):
                 }
             )
         )
-        self.user_factors_, self.item_factors_ = fit_spark_als(ratings, self.config, user_items.shape[0], user_items.shape[1])
-        self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
+        self._set_factors(*fit_spark_als(ratings, self.config, user_items.shape[0], user_items.shape[1]))
 
 
 def fit_spark_als(ratings, config: SparkALSConfig, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
