@@ -8,6 +8,7 @@ must add up every worker's counters.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -107,10 +108,14 @@ def test_an_event_posted_to_one_worker_changes_what_every_worker_serves(server):
         assert not set(recommended) & set(bought_by("c0"))
 
 
-def test_a_promotion_during_traffic_is_picked_up_with_no_failed_request(server, models_dir, tmp_path):
-    new = train_model(tmp_path / "data2", models_dir, make_current=False)
-    old_version = server.request("GET", "/v1/model")[1]["version"]
-    failures, versions, stop = [], [], threading.Event()
+@contextlib.contextmanager
+def garden_traffic(server, clients: int = 4):
+    """Keep ``clients`` threads asking for c1's recommendations until the block ends.
+
+    Yields (failures, answers): failures holds every error, non-200 or wrong answer;
+    answers the (worker pid, model version) of every good one, in order.
+    """
+    failures, answers, stop = [], [], threading.Event()
 
     def traffic():
         while not stop.is_set():
@@ -122,17 +127,26 @@ def test_a_promotion_during_traffic_is_picked_up_with_no_failed_request(server, 
             if status != 200 or {i["item_id"] for i in body["items"]} != set(GARDEN) - set(bought_by("c1")):
                 failures.append((status, body))
             else:
-                versions.append((headers["X-Served-By"], body["model_version"]))
+                answers.append((headers["X-Served-By"], body["model_version"]))
 
-    clients = [threading.Thread(target=traffic) for _ in range(4)]
-    for thread in clients:
+    threads = [threading.Thread(target=traffic) for _ in range(clients)]
+    for thread in threads:
         thread.start()
-    time.sleep(1.0)
-    promote(models_dir, new.name)
-    time.sleep(2.0)
-    stop.set()
-    for thread in clients:
-        thread.join()
+    try:
+        yield failures, answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def test_a_promotion_during_traffic_is_picked_up_with_no_failed_request(server, models_dir, tmp_path):
+    new = train_model(tmp_path / "data2", models_dir, make_current=False)
+    old_version = server.request("GET", "/v1/model")[1]["version"]
+    with garden_traffic(server) as (failures, versions):
+        time.sleep(1.0)
+        promote(models_dir, new.name)
+        time.sleep(2.0)
     assert failures == []
     assert versions[0][1] == old_version and versions[-1][1] == new.name
     # Both workers switched: the last answers of each come from the new model.
@@ -154,31 +168,13 @@ def test_several_promotions_and_a_rollback_during_traffic_fail_no_request(server
 
     first = server.request("GET", "/v1/model")[1]["version"]
     second = train_model(tmp_path / "data2", models_dir, make_current=False).name
-    failures, seen, stop = [], set(), threading.Event()
-
-    def traffic():
-        while not stop.is_set():
-            try:
-                status, body, _ = server.request("GET", "/v1/customers/c1/recommendations?n=2")
-            except OSError as error:
-                failures.append(repr(error))
-                continue
-            if status != 200 or {i["item_id"] for i in body["items"]} != set(GARDEN) - set(bought_by("c1")):
-                failures.append((status, body))
-            else:
-                seen.add(body["model_version"])
-
-    clients = [threading.Thread(target=traffic) for _ in range(4)]
-    for thread in clients:
-        thread.start()
-    for step in (lambda: promote(models_dir, second), lambda: rollback(models_dir), lambda: promote(models_dir, second)):
-        time.sleep(0.6)  # a few of the workers' 0.2 s promotion checks
-        step()
-    time.sleep(1.0)
-    stop.set()
-    for thread in clients:
-        thread.join()
+    with garden_traffic(server) as (failures, answers):
+        for step in (lambda: promote(models_dir, second), lambda: rollback(models_dir), lambda: promote(models_dir, second)):
+            time.sleep(0.6)  # a few of the workers' 0.2 s promotion checks
+            step()
+        time.sleep(1.0)
     assert failures == []
+    seen = {version for _, version in answers}
     assert seen == {first, second}
     final = answers_from_both_workers(server, "/v1/customers/c1/recommendations?n=2", at_least=4)
     assert {body["model_version"] for _, body in final} == {second}
