@@ -62,7 +62,8 @@ def main() -> int:
         metrics = evaluate(model, train, test, (20,))
         score_seconds = time.perf_counter() - started
     print(f"Gowalla ({int(metrics['customers'])} test users, {train.shape[1]} items), {args.threads} threads")
-    print(f"| this project: {args.algorithm} | {metrics['recall@20']:.4f} / {metrics['ndcg@20']:.4f} | fit {fit_seconds:.1f} s (scoring all test users {score_seconds:.1f} s) |")
+    chosen = "".join(f", chose {name} {value}" for name, value in model.fitted_settings().items())
+    print(f"| this project: {args.algorithm} | {metrics['recall@20']:.4f} / {metrics['ndcg@20']:.4f} | fit {fit_seconds:.1f} s{chosen} (scoring all test users {score_seconds:.1f} s) |")
     print()
     print("\n".join(published_table(args.data_dir / "README.md")))
     return 0

@@ -89,6 +89,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "algorithm": model.algorithm.name,
             "params": model.algorithm.params(),
+            "fitted_settings": model.algorithm.fitted_settings(),
             "customers": len(model.customers),
             "items": len(model.items),
             "interactions": int(model.history.nnz),

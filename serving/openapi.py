@@ -120,7 +120,15 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
         "EventBatch": _object({"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": max_batch}}, ["events"]),
         "Stored": _object({"stored": {"type": "integer", "minimum": 1}}, ["stored"]),
         "CandidateItems": _object({"items": {"type": "array", "items": identifier, "minItems": 1, "maxItems": max_batch}}, ["items"]),
-        "ModelSummary": _object({"version": {"type": "string"}, "algorithm": {"type": "string"}}, ["version", "algorithm"]),
+        "ModelSummary": _object(
+            {
+                "version": {"type": "string"},
+                "algorithm": {"type": "string"},
+                "params": {"type": "object", "description": "the hyper-parameters it was trained with"},
+                "fitted_settings": {"type": "object", "description": "settings it chose itself on held-out purchases"},
+            },
+            ["version", "algorithm"],
+        ),
         "Reloaded": _object({"model_version": {"type": "string"}, "previous_version": {"type": "string", "nullable": True}}, ["model_version"]),
         "Status": _object({"status": {"type": "string"}, "model_version": {"type": "string"}}, ["status"]),
     }

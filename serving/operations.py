@@ -11,7 +11,7 @@ from .lookups import served_model
 from .openapi import openapi_document
 
 operations = Blueprint("operations", __name__)
-_MANIFEST_SUMMARY = ("version", "algorithm", "params", "created_at", "customers", "items", "interactions", "code_commit", "training_seconds", "metrics")
+_MANIFEST_SUMMARY = ("version", "algorithm", "params", "fitted_settings", "created_at", "customers", "items", "interactions", "code_commit", "training_seconds", "metrics")
 
 
 @operations.get("/health")

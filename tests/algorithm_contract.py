@@ -22,7 +22,6 @@ class AlgorithmContract:
     name: str = ""
     params: dict = {}
     personalised = True
-    batched_attribution = True  # False: top_contributors declines (NotImplementedError)
 
     @pytest.fixture
     def fitted(self, known_answer_matrix):
@@ -97,10 +96,6 @@ class AlgorithmContract:
         users = np.append(np.arange(20), -1)
         items, _ = fitted.recommend(matrix, 3, users=users)
         items[5, 2] = -1  # a padded slot stays unexplained
-        if not self.batched_attribution:
-            with pytest.raises(NotImplementedError):
-                fitted.top_contributors(matrix, users, items, 2)
-            return
         found = fitted.top_contributors(matrix, users, items, 2)
         assert found.shape == (21, 3, 2) and (found[5, 2] == -1).all()
         for user in (0, 5, 13, 20):

@@ -16,16 +16,16 @@ class TestALS(AlgorithmContract):
 
 
 class TestGraphFilter(AlgorithmContract):
+    # Rank 6: three directions per 5-item group, so the sharpening step (which leaves out
+    # each group's stationary direction) has something to subtract.
     name = "graph-filter"
-    params = {"rank": 2}
+    params = {"rank": 6}
 
 
-class TestGraphFilterSharpened(AlgorithmContract):
-    # The whole contract through the sharpening step (score = B - s·B P). On this 5-item-clique
-    # toy P's top eigenvalue is 1 on each group, so s near 1 would cancel the groups; 0.5 keeps them.
+class TestGraphFilterUnsharpened(AlgorithmContract):
+    # The blend alone (sharpening off), as GF-CF-style filters serve it.
     name = "graph-filter"
-    params = {"rank": 2, "sharpening": 0.5}
-    batched_attribution = False  # explained live, one customer at a time
+    params = {"rank": 2, "sharpening": 0.0}
 
 
 class TestBPR(AlgorithmContract):
@@ -137,12 +137,32 @@ def test_graph_filter_loads_arrays_saved_without_cached_norms(known_answer_matri
     np.testing.assert_allclose(older.contributions(row, items, 0), model.contributions(row, items, 0), rtol=1e-4, atol=1e-7)
 
 
-def test_graph_filter_sharpening_subtracts_one_step_of_the_item_graph(known_answer_matrix):
+def test_graph_filter_sharpening_subtracts_one_step_of_the_item_graphs_top_part(known_answer_matrix):
     import numpy as np
 
     binary = (known_answer_matrix > 0).astype(np.float64).toarray()
-    item_half = np.maximum(binary.sum(axis=0), 1) ** -0.5
-    graph = (binary * item_half).T @ ((binary * item_half) / np.maximum(binary.sum(axis=1), 1)[:, None])  # D_i^-1/2 R' D_u^-1 R D_i^-1/2
-    blurred = create_algorithm("graph-filter", {"rank": 3, "sharpening": 0.0}).fit(known_answer_matrix).scores(known_answer_matrix)
-    sharpened = create_algorithm("graph-filter", {"rank": 3, "sharpening": 0.7}).fit(known_answer_matrix).scores(known_answer_matrix)
-    np.testing.assert_allclose(sharpened, blurred - 0.7 * blurred @ graph, rtol=1e-4, atol=1e-6)
+    normalised = binary / np.sqrt(np.maximum(binary.sum(axis=1), 1))[:, None] / np.sqrt(np.maximum(binary.sum(axis=0), 1))
+    graph = normalised.T @ normalised  # P = D_i^-1/2 R' D_u^-1 R D_i^-1/2
+    values, vectors = np.linalg.eigh(graph)
+    top = np.argsort(-values)[:6]
+    # Its rank-6 part V S^2 V', less the two eigenvalue-1 directions (one per 5-item group).
+    # Rank 6 holds the whole 4-fold eigenvalue 0.29, so the part is unique.
+    assert np.allclose(values[top], [1, 1, 0.29, 0.29, 0.29, 0.29], atol=0.01)
+    top = top[values[top] < 0.99]
+    graph_top = (vectors[:, top] * values[top]) @ vectors[:, top].T
+    blurred = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.0}).fit(known_answer_matrix).scores(known_answer_matrix)
+    sharpened = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.7}).fit(known_answer_matrix).scores(known_answer_matrix)
+    np.testing.assert_allclose(sharpened, blurred - 0.7 * blurred @ graph_top, rtol=1e-4, atol=1e-6)
+
+
+def test_graph_filter_batched_attribution_through_the_cached_gram_rows(known_answer_matrix, monkeypatch):
+    import numpy as np
+
+    from recommender.algorithms import graph_filter
+
+    model = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.7}).fit(known_answer_matrix)
+    items, _ = model.recommend(known_answer_matrix, 3, users=np.arange(20))
+    direct = model.top_contributors(known_answer_matrix, np.arange(20), items)
+    monkeypatch.setattr(graph_filter, "_FEW_PURCHASES", 0)  # large batches take V G from the cache
+    np.testing.assert_array_equal(model.top_contributors(known_answer_matrix, np.arange(20), items), direct)
+    assert model._gram_rows_cache is not None

@@ -44,6 +44,18 @@ def test_round_trip_gives_identical_answers(tmp_path):
     assert manifest["customers"] == 20 and manifest["items"] == 10 and manifest["training_seconds"] == 1.5
     assert set(manifest["files"]) == {p.name for p in path.iterdir() if p.suffix == ".npy"}
     assert set(manifest["libraries"]) >= {"numpy", "implicit", "python"}
+    assert manifest["fitted_settings"] == {}  # ALS chooses nothing itself
+
+
+def test_settings_chosen_at_fit_are_in_the_manifest_and_survive_loading(tmp_path):
+    model = build_model("graph-filter", {"rank": 6})
+    path = save_model(model, tmp_path)
+    chosen = read_manifest(path)["fitted_settings"]
+    assert set(chosen) == {"sharpening"} and chosen == model.algorithm.fitted_settings()
+    assert read_manifest(path)["params"]["sharpening"] is None  # asked for: choose it
+    loaded = load_model(path)
+    assert loaded.algorithm.fitted_settings() == chosen
+    assert loaded.recommend("c03", 3).items == model.recommend("c03", 3).items
 
 
 def test_no_temporary_folders_are_left_behind(tmp_path):

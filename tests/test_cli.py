@@ -35,6 +35,14 @@ def test_train_prints_the_model_path_last_and_promotes(trained):
     assert "*" in listing and "item-knn-bm25" in listing
 
 
+def test_train_says_what_the_default_model_chose_for_itself(trained, tmp_path):
+    folder, _ = trained
+    result = run("train", "--data", folder / "data/purchases.csv", "--models-dir", tmp_path / "models", "--top-lists", 0)
+    chosen = json.loads((tmp_path / "models" / result.stdout.strip().splitlines()[-1].split("/")[-1] / "manifest.json").read_text())
+    sharpening = chosen["fitted_settings"]["sharpening"]
+    assert f"chose sharpening {sharpening}" in result.stderr
+
+
 @pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
 def test_score_writes_top_n_for_every_customer(trained, suffix):
     folder, model_path = trained

@@ -15,7 +15,7 @@ from recommender.evaluation import evaluate, load_lightgcn, split_matrices
 GOWALLA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gowalla"
 GF_CF = {
     "history_exponent": 0.5, "co_buyer_exponent": 1.0, "popularity_exponent": 0.5, "low_rank_exponent": 0.5,
-    "low_rank_weight": 0.3, "rank": 256, "svd_solver": "exact", "normalise_parts": False,
+    "low_rank_weight": 0.3, "rank": 256, "svd_solver": "exact", "normalise_parts": False, "sharpening": 0.0,
 }
 
 pytestmark = [
@@ -37,9 +37,10 @@ def test_gf_cf_reproduces_its_published_figures(gowalla):
     assert round(metrics["ndcg@20"], 4) == 0.1518
 
 
-def test_default_model_stays_at_lightgcn_recall(gowalla):
+def test_default_model_stays_above_lightgcn(gowalla):
     train, test = gowalla
     metrics = evaluate(create_algorithm(DEFAULT_ALGORITHM).fit(train), train, test, (20,))
-    # LightGCN: 0.1830 / 0.1554. The default measured 0.1852 / 0.1526 (docs/benchmarks.md).
+    # LightGCN: 0.1830 / 0.1554. The default measured 0.1893 / 0.1575 (docs/benchmarks.md),
+    # above LightGCN on both since it chooses its sharpening step on held-out purchases.
     assert metrics["recall@20"] >= 0.1830
-    assert metrics["ndcg@20"] >= 0.1515
+    assert metrics["ndcg@20"] >= 0.1554

@@ -95,6 +95,7 @@ def answers(result):
         ("als", {"factors": 2, "alpha": 1.0, "regularization": 0.1}),
         ("bpr", {"factors": 4, "iterations": 20}),
         ("graph-filter", {"rank": 3}),
+        ("graph-filter", {"rank": 3, "sharpening": 0.0}),
         ("item-knn", {}),
     ],
 )
@@ -119,10 +120,16 @@ def test_cached_top_lists_answer_like_live_scoring(tmp_path, algorithm, params):
 
 
 def test_a_model_whose_reasons_cannot_be_batched_explains_its_cached_answers_live(tmp_path):
+    from recommender.algorithms.graph_filter import GraphFilter
     from recommender.artifacts import load_model, save_model
 
-    live = build_model("graph-filter", {"rank": 3, "sharpening": 0.5})
-    cached = build_model("graph-filter", {"rank": 3, "sharpening": 0.5})
+    class Unbatched(GraphFilter):
+        def top_contributors(self, *args, **kwargs):
+            raise NotImplementedError("this algorithm attributes one customer at a time")
+
+    live = build_model("graph-filter", {"rank": 3})
+    cached = build_model("graph-filter", {"rank": 3})
+    cached.algorithm = Unbatched(cached.algorithm.config).fit(cached.history)
     cached.precompute_top_lists(4)
     cached = load_model(save_model(cached, tmp_path))
     assert cached.top_lists.reasons is None and cached.top_lists.items.shape == (20, 4)

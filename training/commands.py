@@ -127,9 +127,10 @@ def train(args) -> int:
         events_path=args.events,
     )
     data = result.model.manifest["data"]
+    chosen = "".join(f"; chose {name} {value}" for name, value in result.model.algorithm.fitted_settings().items())
     print(
         f"trained {args.algorithm} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
-        f"in {result.seconds:.1f}s; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
+        f"in {result.seconds:.1f}s{chosen}; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
         file=sys.stderr,
     )
     metrics = result.model.manifest.get("metrics")

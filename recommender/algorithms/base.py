@@ -200,6 +200,11 @@ class Algorithm(ABC):
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
 
+    def fitted_settings(self) -> dict[str, Any]:
+        """Settings the algorithm chose itself while fitting (on held-out data), for the
+        manifest beside :meth:`params`; the arrays carry them for loading."""
+        return {}
+
     def check_fitted(self) -> None:
         if self.n_items_ is None:
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(user_items) first.")

@@ -5,13 +5,22 @@ For a customer's history row r (any positive weight counts as one purchase):
     L(r) = (r D_i^-a) Rᵀ D_u^-b R D_i^-c      a normalised two-hop walk item -> co-buyers -> items
     I(r) = (r D_i^-½ V) Vᵀ D_i^c2             the "ideal low-pass" of GF-CF (Shen et al. 2021)
     B(r) = L(r) / |L(r)|₁  +  w · I(r) / |I(r)|₁       the blend ("blurred" scores)
-    score(r) = B(r) - s · B(r) P                       BSPM-style sharpening (s = 0: off)
+    score(r) = B(r) - s · B(r) V Σ₁² Vᵀ                BSPM-style sharpening (s = 0: off)
 
 R is the binary customer x item matrix, D_u and D_i its customer and item degrees,
-V the top ``rank`` right singular vectors of D_u^-½ R D_i^-½ (randomised SVD), and
-P = D_i^-½ Rᵀ D_u^-1 R D_i^-½ the normalised item-item graph: subtracting one step of
-it (an Euler step of BSPM's sharpening, Choi et al. 2023) takes back the part of the
-blend that is just "what everyone near you bought", which sharpens the ranking. ``a``
+V Σ Uᵀ the top ``rank`` singular triplets of Ñ = D_u^-½ R D_i^-½ (randomised SVD).
+V Σ² Vᵀ is the rank-k part of the normalised item-item graph P = ÑᵀÑ: subtracting one
+step of it (an Euler step of BSPM's sharpening, Choi et al. 2023) takes back the part of
+the blend that is just "what everyone near you bought", which sharpens the ranking.
+BSPM steps with the whole of P; on a validation split of Gowalla the rank-k part
+sharpened as well (Recall@20 / NDCG@20 0.2124 / 0.1515 against 0.2126 / 0.1513), and it
+makes a purchase's share of the step a dot product in the k-dimensional basis instead of
+a four-hop walk, so every cached answer can carry its reasons. Σ₁ is Σ without the
+directions of singular value 1: each is the stationary walk (∝ √degree) of one connected
+part of the purchase graph, and stepping along it pushes a small isolated group's own
+items below the zero scores of items its customers cannot reach at all (the contract
+test's two separate 5-item groups show it). Leaving it out cost 0.0002 / 0.0005 on that
+validation split. ``a``
 damps popular items in the history, ``b`` busy co-buyers, ``c`` popular results
 (a generalised RP3beta); the low-rank part adds smooth, global structure. L is
 computed as two sparse products (history -> co-buyers -> items), so no item x item
@@ -20,41 +29,50 @@ new purchase changes the next answer without refitting.
 
 Every term is linear in r, so a score splits exactly over the purchases that
 drove it. The defaults were chosen on a validation split carved out of Gowalla's
-training data (seeded 20% per-customer hold-out), never its test set.
+training data (seeded 20% per-customer hold-out), never its test set
+(docs/accuracy_study.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import scipy.sparse as sp
 
 from .base import Algorithm, AlgorithmConfig, strongest_purchases
+from .held_out import best_setting, hold_out
 
-AUTOMATIC_RANK_CAP = 512
+log = logging.getLogger(__name__)
+
+AUTOMATIC_RANK_CAP = 1024
+SHARPENING_CHOICES = (0.0, 0.35, 0.7)
+_SMALL_SVD_WORK = 10**8  # purchases x rank up to which a second SVD costs a second or two
+_STATIONARY = 1 - 1e-3  # a singular value this close to 1 is a connected part's stationary walk
+_FEW_PURCHASES = 1024  # up to this many, attribution multiplies rows by G instead of caching V G
 _ATTRIBUTION_PURCHASES = 16384  # purchases per batched attribution: bounds the dense blocks
 
 
 @dataclasses.dataclass
 class GraphFilterConfig(AlgorithmConfig):
-    history_exponent: float = 0.75  # a
+    history_exponent: float = 0.5  # a
     co_buyer_exponent: float = 0.5  # b
     popularity_exponent: float = 0.3  # c
     low_rank_exponent: float = 0.5  # c2
-    low_rank_weight: float = 0.25  # w; 0 turns the SVD off
+    low_rank_weight: float = 0.5  # w; 0 (with sharpening 0) turns the SVD off
     # Singular vectors kept; None: rank_share of the items, at most AUTOMATIC_RANK_CAP.
     # A filter is only low-pass if it keeps a small share of the spectrum: validation
-    # on Gowalla chose 800 of 41k items (about 2%), and the cap of 512 keeps that fit
-    # within its time budget. On the 2,000-item demo store the rule (rank 40 instead of
-    # 512) lifts Recall@20 0.387 -> 0.414 (docs/accuracy_study.md).
+    # on Gowalla chose 800 of 41k items (about 2%). On the 2,000-item demo store the
+    # rule (rank 40 instead of 512) lifted Recall@20 0.387 -> 0.414.
     rank: int | None = None
     rank_share: float = 0.02
-    # s; 0 (off) by default: on Gowalla s=0.85 with rank=800, a=0.5, w=0.5 (chosen on a
-    # validation split of train) lifts test 0.1852/0.1526 -> 0.1895/0.1571, but the same
-    # settings with rank=800 cost the 2,000-item demo store 0.387 -> 0.316 Recall@20; the
-    # 2% rank rule removes that loss (0.415), see docs/accuracy_study.md.
-    sharpening: float = 0.0
+    # s; None: chosen at fit from SHARPENING_CHOICES on purchases held out of the training
+    # data (held_out.py), because stores differ: on Gowalla's validation split s = 0.7
+    # gains +0.003 Recall@20, on the demo store every s > 0 loses (0.35: -0.003, 0.7: -0.009).
+    sharpening: float | None = None
     svd_iterations: int = 3
     svd_solver: str = "randomized"  # or "exact" (ARPACK), slower, for reproducing papers
     normalise_parts: bool = True  # False: score = L + w·I, exactly GF-CF's form
@@ -72,17 +90,41 @@ class GraphFilter(Algorithm):
             raise ValueError("rank must be at least 1 and svd_iterations at least 0")
         if not 0 < c.rank_share <= 1:
             raise ValueError("rank_share must be above 0 and at most 1")
-        if c.low_rank_weight < 0 or c.sharpening < 0:
+        if c.low_rank_weight < 0 or (c.sharpening is not None and c.sharpening < 0):
             raise ValueError("low_rank_weight and sharpening must be >= 0")
         if c.svd_solver not in ("randomized", "exact"):
             raise ValueError(f"svd_solver must be 'randomized' or 'exact', not {c.svd_solver!r}")
 
     def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
-        from sklearn.utils.extmath import randomized_svd
-
         binary = user_items.copy()
         binary.data[:] = 1.0
-        self._walk_mass_cache = self._smooth_by_customer_cache = None
+        if self.config.sharpening is not None:
+            self.sharpening_ = float(self.config.sharpening)
+            self._fit_on(binary)
+            return
+        # Choose s on held-out purchases: fit on the rest, score the held-out customers for
+        # every choice at once, then refit on everything. The SVD is the costly step (most
+        # of a Gowalla fit), so a large store's final model keeps the basis of the reduced
+        # matrix, which lacks only the held-out purchases (1.3% of Gowalla's).
+        kept, customers, targets = hold_out(binary, self.config.random_state)
+        if not len(customers):
+            self.sharpening_ = 0.0
+            self._fit_on(binary)
+            return
+        self.sharpening_ = max(SHARPENING_CHOICES)  # so the sharpening basis is built
+        self._fit_on(kept, training_norms=False)
+        self.sharpening_, figures = best_setting(SHARPENING_CHOICES, self._blend_and_step_for, kept[customers], targets)
+        shown = ", ".join(f"{choice}: {figure:.4f}" for choice, figure in zip(SHARPENING_CHOICES, figures))
+        log.info("graph-filter: sharpening %s chosen on %d held-out customers (Recall@20 + NDCG@20: %s)", self.sharpening_, len(customers), shown)
+        small = binary.nnz * self.singular_vectors_.shape[1] <= _SMALL_SVD_WORK
+        self._fit_on(binary, basis=None if small else (self.singular_vectors_, self.step_weights_))
+
+    def _fit_on(self, binary: sp.csr_matrix, *, basis=None, training_norms: bool = True) -> None:
+        """Everything but the choice of s; ``basis``: (V, Σ₁²) to keep instead of a new SVD."""
+        from sklearn.utils.extmath import randomized_svd
+
+        self._walk_mass_cache = self._gram_rows_cache = None
+        self._recent_smooth_norms = _RecentNorms()
         self.buyers_ = binary  # customers x items
         self.bought_by_ = binary.T.tocsr()  # items x customers
         item_degree = np.maximum(np.asarray(binary.sum(axis=0)).ravel(), 1.0)
@@ -93,25 +135,44 @@ class GraphFilter(Algorithm):
         self.result_weight_ = (item_degree ** -c.popularity_exponent).astype(np.float32)
         self.low_rank_in_ = (item_degree ** -0.5).astype(np.float32)
         self.low_rank_out_ = (item_degree ** c.low_rank_exponent).astype(np.float32)
-        self.sharpen_co_buyer_ = (1.0 / customer_degree).astype(np.float32)
         rank = c.rank if c.rank is not None else min(AUTOMATIC_RANK_CAP, max(1, round(c.rank_share * binary.shape[1])))
         rank = min(rank, min(binary.shape) - 1)
-        if c.low_rank_weight > 0 and rank >= 1:
+        if basis is not None:
+            self.singular_vectors_, self.step_weights_ = basis
+        elif (c.low_rank_weight > 0 or self.sharpening_ > 0) and rank >= 1:
             normalised = (sp.diags(customer_degree ** -0.5) @ binary @ sp.diags(item_degree ** -0.5)).tocsr()
             if c.svd_solver == "exact":
                 from scipy.sparse.linalg import svds
 
                 start = np.random.default_rng(c.random_state).standard_normal(min(normalised.shape))
-                _, _, right = svds(normalised.astype(np.float64), k=rank, v0=start)
+                _, values, right = svds(normalised.astype(np.float64), k=rank, v0=start)
             else:
-                _, _, right = randomized_svd(
+                _, values, right = randomized_svd(
                     normalised.astype(np.float32), rank, n_oversamples=max(64, rank // 4),
                     n_iter=c.svd_iterations, random_state=c.random_state,
                 )
             self.singular_vectors_ = np.ascontiguousarray(right.T, dtype=np.float32)
+            # σ² per direction, 0 for the stationary ones (σ = 1 up to the SVD's rounding).
+            self.step_weights_ = np.where(values < _STATIONARY, values**2, 0.0).astype(np.float32)
         else:
             self.singular_vectors_ = np.zeros((binary.shape[1], 0), dtype=np.float32)
-        self.smooth_norms_ = self._training_smooth_norms(binary)
+            self.step_weights_ = np.zeros(0, dtype=np.float32)
+        self._fit_sharpening_basis()
+        self.smooth_norms_ = self._training_smooth_norms(binary) if training_norms else np.zeros(0, dtype=np.float32)
+
+    def _fit_sharpening_basis(self) -> None:
+        """What the sharpening step needs besides V and Σ₁²: each item's walk row in the basis,
+        W = Rᵀ D_u^-b R D_i^-c V (so L(r) V = (r D_i^-a) W), and G = Vᵀ D_i^c2 V (so
+        I(r) V = (r D_i^-½ V) G). Both are small next to V; empty when sharpening is off."""
+        vectors = self.singular_vectors_
+        if not self.sharpening_ or not vectors.shape[1]:
+            self.walk_basis_ = np.zeros((vectors.shape[0], 0), dtype=np.float32)
+            self.low_rank_gram_ = np.zeros((0, 0), dtype=np.float32)
+            return
+        per_customer = self.buyers_ @ (vectors * self.result_weight_[:, None])  # customers x rank
+        per_customer *= self.co_buyer_weight_[:, None]
+        self.walk_basis_ = np.ascontiguousarray(self.bought_by_ @ per_customer, dtype=np.float32)
+        self.low_rank_gram_ = np.ascontiguousarray(vectors.T @ (vectors * self.low_rank_out_[:, None]), dtype=np.float32)
 
     def _training_smooth_norms(self, binary: sp.csr_matrix, chunk_rows: int = 1024) -> np.ndarray:
         """|I(r)|₁ of every training customer, so explaining their cached lists needs no
@@ -127,61 +188,51 @@ class GraphFilter(Algorithm):
         """|I(r)|₁ per row, computed (a pass over the whole catalog); 1 where it is 0."""
         binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
         binary.data[:] = 1.0
+        known = self._recent_smooth_norms.recall(binary)
+        if known is not None:
+            return known
         projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
         norms = np.abs((projected @ self.singular_vectors_.T) * self.low_rank_out_).sum(axis=1)
         norms[norms == 0] = 1.0
         return norms
 
     # -- scoring ------------------------------------------------------------------------
-    def _parts(self, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        """The two unnormalised parts, dense (rows x items)."""
+    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+        blend, step = self._blend_and_step(history)
+        if step is not None:
+            blend -= self.sharpening_ * step
+        return blend.astype(np.float32)
+
+    def _blend_and_step(self, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
+        """B(r) and the sharpening step B(r) V Σ₁² Vᵀ (None when sharpening is off), dense."""
         binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
         binary.data[:] = 1.0
         co_buyers = binary.multiply(self.history_weight_[None, :]).tocsr() @ self.bought_by_  # rows x customers
         walk = (sp.csr_matrix(co_buyers.multiply(self.co_buyer_weight_[None, :])) @ self.buyers_).toarray()
         walk *= self.result_weight_
-        if self.singular_vectors_.shape[1]:
-            projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
-            smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
-        else:
-            smooth = np.zeros_like(walk)
-        return walk, smooth
+        walk_norm = _l1(walk) if self.config.normalise_parts else np.ones((len(walk), 1))
+        vectors = self.singular_vectors_
+        if not vectors.shape[1]:
+            return walk / walk_norm, None
+        projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ vectors
+        smooth = (projected @ vectors.T) * self.low_rank_out_
+        smooth_norm = _l1(smooth) if self.config.normalise_parts else np.ones((len(smooth), 1))
+        if binary.shape[0] == 1:
+            self._recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining it next
+        w = self.config.low_rank_weight
+        blend = walk / walk_norm + w * smooth / smooth_norm
+        if not self.sharpening_ or not self.walk_basis_.shape[1]:
+            return blend, None
+        # B(r) V without forming it from the dense blend: both parts are known in the basis,
+        # L(r) V = (r D_i^-a) W and I(r) V = (r D_i^-½ V) G; then one more product with Vᵀ.
+        in_basis = binary.multiply(self.history_weight_[None, :]).tocsr() @ self.walk_basis_ / walk_norm
+        in_basis += (projected @ self.low_rank_gram_) * (w / smooth_norm)
+        return blend, (in_basis * self.step_weights_) @ vectors.T
 
-    def _norms(self, walk: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not self.config.normalise_parts:
-            return np.ones((len(walk), 1)), np.ones((len(smooth), 1))
-        return _l1(walk), _l1(smooth)
-
-    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        walk, smooth = self._parts(history)
-        walk_norm, smooth_norm = self._norms(walk, smooth)
-        blend = walk / walk_norm + self.config.low_rank_weight * smooth / smooth_norm
-        if self.config.sharpening:
-            blend -= self.config.sharpening * self._item_graph_step(blend)
-        return blend.astype(np.float32)
-
-    def _item_graph_step(self, rows: np.ndarray) -> np.ndarray:
-        """rows @ P with P = D_i^-½ Rᵀ D_u^-1 R D_i^-½, as two sparse products (P is never stored)."""
-        half = self.low_rank_in_  # D_i^-½
-        per_customer = self.buyers_ @ np.ascontiguousarray((rows * half).T, dtype=np.float32)  # customers x rows
-        per_customer *= self.sharpen_co_buyer_[:, None]
-        return (self.bought_by_ @ per_customer).T * half
-
-    def _item_graph_columns(self, items: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """P[:, items] (n_items x len(items), sparse), and the items' buyers weighted by D_u^-1."""
-        holders = self.bought_by_[items]  # len(items) x customers, a copy
-        holders.data = self.sharpen_co_buyer_[holders.indices]
-        holders = holders.T.tocsr()
-        steps = sp.csr_matrix(self.bought_by_ @ holders, dtype=np.float32)
-        steps.data *= np.repeat(self.low_rank_in_, np.diff(steps.indptr)) * self.low_rank_in_[items][steps.indices]
-        return steps, holders
-
-    def _smooth_by_customer(self) -> np.ndarray:
-        """R D_i^-½ D_i^c2 V (customers x rank, cached): makes Vᵀ(D_i^c2 P[:, i]) a sum over i's buyers."""
-        if getattr(self, "_smooth_by_customer_cache", None) is None:
-            scaled = self.singular_vectors_ * (self.low_rank_in_ * self.low_rank_out_)[:, None]
-            self._smooth_by_customer_cache = np.asarray(self.buyers_ @ scaled, dtype=np.float32)
-        return self._smooth_by_customer_cache
+    def _blend_and_step_for(self, history: sp.csr_matrix):
+        """For :func:`best_setting`: the rows' scores as a function of s."""
+        blend, step = self._blend_and_step(history)
+        return lambda sharpening: blend if step is None else blend - sharpening * step
 
     def _walk_mass(self) -> np.ndarray:
         """Per history item j, the walk mass it sends out: Σ_v R_vj b_v Σ_i R_vi c_i (cached).
@@ -193,10 +244,17 @@ class GraphFilter(Algorithm):
             self._walk_mass_cache = self.bought_by_ @ (self.co_buyer_weight_ * reach)
         return self._walk_mass_cache
 
+    def _gram_rows(self) -> np.ndarray:
+        """V G, items x rank (cached): each item's low-pass row in the basis. Batched
+        attribution needs it for every purchase, where multiplying by G each time cost
+        a minute for Gowalla's top lists. Single answers multiply the few rows they need,
+        so a server never builds it."""
+        if getattr(self, "_gram_rows_cache", None) is None:
+            self._gram_rows_cache = self.singular_vectors_ @ self.low_rank_gram_
+        return self._gram_rows_cache
+
     def warm_up(self) -> None:
         self._walk_mass()
-        if self.config.sharpening and self.singular_vectors_.shape[1]:
-            self._smooth_by_customer()
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row, dtype=np.float32)
@@ -205,33 +263,11 @@ class GraphFilter(Algorithm):
             return np.zeros((len(items), history_row.nnz), dtype=np.float32)
         walk_norms, smooth_norms = self._part_norms(history_row, np.array([user]))
         _, weights = self._batch_contributions(history_row, items[None, :], walk_norms, smooth_norms)
-        contributions = weights[0].T  # purchases x items
-        bought = history_row.indices
-        c = self.config
-        vectors = self.singular_vectors_
-        if c.sharpening:
-            # Purchase j's share of (B(r) P)_i is row j of B's operator dotted with column i of P.
-            steps, holders = self._item_graph_columns(items)  # P[:, items], sparse
-            bought_by = self.bought_by_[bought]  # history items x customers
-            co_buyers = np.unique(bought_by.indices)  # only they carry walk mass from the history
-            reach = np.zeros((self.buyers_.shape[0], len(items)), dtype=np.float32)
-            steps.data *= np.repeat(self.result_weight_, np.diff(steps.indptr))  # now D_i^-c P[:, items]
-            reach[co_buyers] = (self.buyers_[co_buyers] @ steps).toarray()
-            via_walk = bought_by @ (reach * self.co_buyer_weight_[:, None])
-            via_walk *= self.history_weight_[bought, None] / walk_norms[0]
-            smooth_steps = (holders.T @ self._smooth_by_customer()) * self.low_rank_in_[items, None]  # len(items) x rank
-            via_smooth = vectors[bought] @ smooth_steps.T
-            via_smooth *= self.low_rank_in_[bought, None] * (c.low_rank_weight / smooth_norms[0])
-            contributions -= c.sharpening * (via_walk + via_smooth)
-        return contributions.T
+        return weights[0].astype(np.float32)
 
     def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         # The same attribution as `contributions`, for many customers at once: the per-call
         # overhead of scipy, not arithmetic, dominated one customer at a time (~0.8 ms each).
-        if self.config.sharpening:
-            # Not batched: one at a time it costs ~10 ms per customer, minutes for a store,
-            # so such models store no reasons and explain their answers live.
-            raise NotImplementedError("batched attribution does not cover sharpening")
         history = sp.csr_matrix(history, dtype=np.float32)
         items = np.asarray(items)
         users = np.asarray(users)
@@ -292,6 +328,15 @@ class GraphFilter(Algorithm):
         walk /= walk_norms[:, None, None]
         smooth *= c.low_rank_weight / smooth_norms[:, None, None]
         weights = walk + smooth
+        if self.sharpening_ and self.walk_basis_.shape[1]:
+            # Purchase j's share of the step: its own blend row in the basis, (B_j V) Σ₁² V_iᵀ.
+            own = self.walk_basis_[safe_purchased] * (self.history_weight_[safe_purchased] / walk_norms[:, None])[..., None]
+            gram_rows = self._gram_rows()[safe_purchased] if history.nnz > _FEW_PURCHASES else vectors[safe_purchased] @ self.low_rank_gram_
+            own += gram_rows * (
+                self.low_rank_in_[safe_purchased] * (c.low_rank_weight / smooth_norms[:, None])
+            )[..., None]
+            step = (vectors[asked_safe] * self.step_weights_) @ own.transpose(0, 2, 1)  # rows x asked x purchases
+            weights -= self.sharpening_ * step
         weights[np.broadcast_to((purchased < 0)[:, None, :], weights.shape)] = 0.0
         return purchased, weights
 
@@ -313,6 +358,9 @@ class GraphFilter(Algorithm):
                 smooth_norms[~stored] = self._smooth_l1(history[np.flatnonzero(~stored)])
         return walk_norms, smooth_norms
 
+    def fitted_settings(self) -> dict[str, float]:
+        return {"sharpening": self.sharpening_}
+
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
         rows = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))
         return self.scores(rows)
@@ -329,6 +377,10 @@ class GraphFilter(Algorithm):
             "low_rank_in": self.low_rank_in_,
             "low_rank_out": self.low_rank_out_,
             "smooth_norms": self.smooth_norms_,
+            "step_weights": self.step_weights_,
+            "sharpening": np.array([self.sharpening_], dtype=np.float64),
+            "walk_basis": self.walk_basis_,
+            "low_rank_gram": self.low_rank_gram_,
         }
 
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -341,8 +393,45 @@ class GraphFilter(Algorithm):
             setattr(self, f"{name}_", arrays[name])
         # Folders written before the norms were stored still load; they explain live.
         self.smooth_norms_ = arrays.get("smooth_norms", np.zeros(0, dtype=np.float32))
-        self.sharpen_co_buyer_ = (1.0 / np.maximum(np.diff(indptr), 1)).astype(np.float32)
-        self._walk_mass_cache = self._smooth_by_customer_cache = None
+        # The s chosen at fit; folders from before it was chosen carry it in their settings.
+        chosen = arrays.get("sharpening")
+        self.sharpening_ = float(chosen[0]) if chosen is not None else float(self.config.sharpening or 0.0)
+        if self.sharpening_ and "walk_basis" not in arrays:
+            raise ValueError("this graph-filter was sharpened with the whole item graph (before 2026-11-24); retrain it")
+        rank = self.singular_vectors_.shape[1]
+        self.step_weights_ = arrays.get("step_weights", np.zeros(rank, dtype=np.float32))
+        self.walk_basis_ = arrays.get("walk_basis", np.zeros((self.n_items_, 0), dtype=np.float32))
+        self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
+        self._walk_mass_cache = self._gram_rows_cache = None
+        self._recent_smooth_norms = _RecentNorms()
+
+
+class _RecentNorms:
+    """|I(r)|₁ of the last few single-customer histories scored, by history.
+
+    Explaining a live answer needs the norm its scoring has just computed; recomputing
+    it was a third pass over V (10 ms of a 37 ms Gowalla answer). Thread-safe."""
+
+    KEPT = 64
+
+    def __init__(self):
+        self._norms: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(binary: sp.csr_matrix) -> bytes:
+        return binary.indptr.tobytes() + b"|" + binary.indices.tobytes()
+
+    def remember(self, binary: sp.csr_matrix, norms: np.ndarray) -> None:
+        with self._lock:
+            self._norms[self._key(binary)] = norms.copy()
+            while len(self._norms) > self.KEPT:
+                self._norms.popitem(last=False)
+
+    def recall(self, binary: sp.csr_matrix) -> np.ndarray | None:
+        with self._lock:
+            found = self._norms.get(self._key(binary))
+        return None if found is None else found.copy()
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:
