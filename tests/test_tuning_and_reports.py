@@ -55,3 +55,21 @@ def test_evaluate_cli_prints_metrics_and_writes_report(demo_files, tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["by_history_length"] and report["metrics"]["customers"] > 0
     assert run("evaluate", "--data", demo_files["purchases"], "--k", "ten", check=False).returncode == 2
+
+
+def test_every_algorithm_has_a_search_space_of_its_own_parameters():
+    # `make tune` reads training/search_spaces/<algorithm>.json; a missing or stale file
+    # would fail only when a data scientist runs it.
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from recommender.algorithms import ALGORITHMS, parse_params
+    from recommender.tuning import sample_params
+
+    spaces = Path(__file__).resolve().parents[1] / "training" / "search_spaces"
+    for name in ALGORITHMS:
+        space = json.loads((spaces / f"{name}.json").read_text())
+        for seed in range(5):
+            parse_params(name, sample_params(space, np.random.default_rng(seed)))
