@@ -14,15 +14,7 @@ from .app import serving_state
 from .auth import require_read_token
 from .errors import bad_request
 from .lookups import events_trained_through, new_events, served_model
-from .validation import (
-    bool_parameter,
-    bounded_list,
-    checked_id,
-    count_parameter,
-    id_list_parameter,
-    json_body,
-    text_parameter,
-)
+from .validation import QueryParameters, bounded_list, checked_id, json_body
 
 customers = Blueprint("customers", __name__)
 
@@ -31,24 +23,27 @@ customers = Blueprint("customers", __name__)
 @require_read_token
 def recommendations(customer_id: str):
     """Top-n items for the customer; popular items when they have no history at all."""
-    customer_id = checked_id(customer_id, "customer_id")
-    n = count_parameter()
-    include = id_list_parameter("include")
-    exclude = id_list_parameter("exclude") or []
-    category = text_parameter("category")
-    include_purchased = bool_parameter("include_purchased")
-    model = served_model()
+    # The app's state and settings are fetched once: this is the storefront's hot path.
+    state, config = serving_state(), current_app.config
+    customer_id = checked_id(customer_id, "customer_id", config["MAX_ID_LENGTH"])
+    query = QueryParameters(config)
+    n = query.count()
+    include = query.id_list("include")
+    exclude = query.id_list("exclude") or []
+    category = query.text("category")
+    include_purchased = query.flag("include_purchased")
+    model = served_model(state)
     result = model.recommend(
         customer_id,
         n,
-        new_events=new_events(model, customer_id),
+        new_events=new_events(model, customer_id, state, config),
         include=include,
         exclude=exclude,
         category=category,
         include_purchased=include_purchased,
-        with_reasons=current_app.config["WITH_REASONS"],
+        with_reasons=config["WITH_REASONS"],
     )
-    serving_state().metrics.recommendations_by_source[result.source].inc()
+    state.metrics.recommendations_by_source[result.source].inc()
     return _ranked_answer(model, result)
 
 

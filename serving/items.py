@@ -9,7 +9,7 @@ from recommender.errors import UnknownIdError
 from .auth import require_read_token
 from .errors import ApiError
 from .lookups import served_model
-from .validation import checked_id, count_parameter
+from .validation import QueryParameters, checked_id
 
 items = Blueprint("items", __name__)
 
@@ -19,7 +19,7 @@ items = Blueprint("items", __name__)
 def similar(item_id: str):
     """The n items most often bought together with ``item_id``; 404 when the model does not know it."""
     item_id = checked_id(item_id, "item_id")
-    n = count_parameter()
+    n = QueryParameters().count()
     model = served_model()
     source = "similar"
     try:

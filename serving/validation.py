@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +24,15 @@ _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _COUNT = re.compile(r"\s*\+?\d{1,9}\s*")
 
 
-def checked_id(value: Any, field: str) -> str:
-    """A customer or item id: a non-empty string without control characters, not too long."""
+def checked_id(value: Any, field: str, limit: int | None = None) -> str:
+    """A customer or item id: a non-empty string without control characters, at most
+    ``limit`` characters (the app's MAX_ID_LENGTH when not given)."""
     if not isinstance(value, str):
         raise bad_request(f"{field} must be a string, not {type(value).__name__}")
     if not value:
         raise bad_request(f"{field} must not be empty")
-    limit = current_app.config["MAX_ID_LENGTH"]
+    if limit is None:
+        limit = current_app.config["MAX_ID_LENGTH"]
     if len(value) > limit:
         raise bad_request(f"{field} is longer than {limit} characters")
     if _CONTROL_CHARACTERS.search(value):
@@ -37,61 +40,60 @@ def checked_id(value: Any, field: str) -> str:
     return value
 
 
-def _query_value(name: str) -> str | None:
-    """The first value of query parameter ``name``, None when absent.
+class QueryParameters:
+    """The request's query parameters, checked against the app's limits.
 
-    Checked with ``in`` first: werkzeug's ``MultiDict.get`` raises and catches a
-    KeyError for an absent name, which made the absent optional parameters of a
-    recommendation request cost more than answering it from the cache."""
-    args = request.args
-    return args[name] if name in args else None
+    ``request`` and ``current_app`` are context-local proxies, each look-up about 1 µs:
+    reading five parameters through them cost 16 µs of a 130 µs cached answer, so they
+    are fetched once here. Absent names are tested with ``in``, because werkzeug's
+    ``MultiDict.get`` raises and catches a KeyError for each of them.
+    """
 
+    def __init__(self, config: Mapping[str, Any] | None = None):
+        self.args = request.args
+        self.config = current_app.config if config is None else config
 
-def count_parameter(name: str = "n") -> int:
-    """The ``n`` query parameter: an integer from 1 to MAX_N (DEFAULT_N when absent)."""
-    raw = _query_value(name)
-    if raw is None:
-        return current_app.config["DEFAULT_N"]
-    limit = current_app.config["MAX_N"]
-    if not _COUNT.fullmatch(raw):
-        raise bad_request(f"{name} must be an integer from 1 to {limit}, not {raw[:40]!r}")
-    value = int(raw)
-    if not 1 <= value <= limit:
-        raise bad_request(f"{name} must be an integer from 1 to {limit}, not {value}")
-    return value
+    def count(self, name: str = "n") -> int:
+        """An integer from 1 to MAX_N (DEFAULT_N when absent)."""
+        if name not in self.args:
+            return self.config["DEFAULT_N"]
+        raw = self.args[name]
+        limit = self.config["MAX_N"]
+        if not _COUNT.fullmatch(raw):
+            raise bad_request(f"{name} must be an integer from 1 to {limit}, not {raw[:40]!r}")
+        value = int(raw)
+        if not 1 <= value <= limit:
+            raise bad_request(f"{name} must be an integer from 1 to {limit}, not {value}")
+        return value
 
+    def id_list(self, name: str) -> list[str] | None:
+        """A comma-separated list of item ids (``exclude=a,b``, repeatable); None when absent."""
+        if name not in self.args:
+            return None
+        ids = [part.strip() for value in self.args.getlist(name) for part in value.split(",") if part.strip()]
+        limit = self.config["MAX_BATCH"]
+        if len(ids) > limit:
+            raise bad_request(f"{name} lists {len(ids)} ids; at most {limit} are allowed")
+        id_limit = self.config["MAX_ID_LENGTH"]
+        return [checked_id(item_id, f"{name} item id", id_limit) for item_id in ids]
 
-def id_list_parameter(name: str) -> list[str] | None:
-    """A comma-separated list of item ids (``exclude=a,b``); None when the parameter is absent."""
-    raw = request.args.getlist(name)  # getlist, unlike get, raises nothing for an absent name
-    if not raw:
-        return None
-    ids = [part.strip() for value in raw for part in value.split(",") if part.strip()]
-    limit = current_app.config["MAX_BATCH"]
-    if len(ids) > limit:
-        raise bad_request(f"{name} lists {len(ids)} ids; at most {limit} are allowed")
-    return [checked_id(item_id, f"{name} item id") for item_id in ids]
+    def flag(self, name: str, default: bool = False) -> bool:
+        """A true/false parameter (also 1/0, yes/no)."""
+        if name not in self.args:
+            return default
+        raw = self.args[name]
+        text = raw.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise bad_request(f"{name} must be true or false, not {raw[:40]!r}")
 
-
-def bool_parameter(name: str, default: bool = False) -> bool:
-    """A true/false query parameter (also 1/0, yes/no)."""
-    raw = _query_value(name)
-    if raw is None:
-        return default
-    text = raw.strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise bad_request(f"{name} must be true or false, not {raw[:40]!r}")
-
-
-def text_parameter(name: str) -> str | None:
-    """An optional short text parameter such as ``category``."""
-    raw = _query_value(name)
-    if raw is None:
-        return None
-    return checked_id(raw, name)
+    def text(self, name: str) -> str | None:
+        """An optional short text such as ``category``; None when absent."""
+        if name not in self.args:
+            return None
+        return checked_id(self.args[name], name, self.config["MAX_ID_LENGTH"])
 
 
 def json_body() -> Any:
