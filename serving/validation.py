@@ -22,6 +22,7 @@ from .errors import ApiError, bad_request
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _COUNT = re.compile(r"\s*\+?\d{1,9}\s*")
+_COUNT_ONLY = re.compile(rb"n=\d{1,9}")  # a whole query string that werkzeug would read as {"n": digits}
 
 
 def checked_id(value: Any, field: str, limit: int | None = None) -> str:
@@ -46,11 +47,19 @@ class QueryParameters:
     ``request`` and ``current_app`` are context-local proxies, each look-up about 1 µs:
     reading five parameters through them cost 16 µs of a 130 µs cached answer, so they
     are fetched once here. Absent names are tested with ``in``, because werkzeug's
-    ``MultiDict.get`` raises and catches a KeyError for each of them.
+    ``MultiDict.get`` raises and catches a KeyError for each of them. The storefront's
+    usual query, ``n=<digits>`` alone (or nothing), is read without werkzeug's parser,
+    which cost 6 µs to build its MultiDict.
     """
 
     def __init__(self, config: Mapping[str, Any] | None = None):
-        self.args = request.args
+        query = request.query_string
+        if not query:
+            self.args: Mapping[str, str] = {}
+        elif _COUNT_ONLY.fullmatch(query):
+            self.args = {"n": query[2:].decode("ascii")}
+        else:
+            self.args = request.args
         self.config = current_app.config if config is None else config
 
     def count(self, name: str = "n") -> int:
