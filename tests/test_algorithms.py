@@ -164,5 +164,7 @@ def test_graph_filter_batched_attribution_through_the_cached_gram_rows(known_ans
     items, _ = model.recommend(known_answer_matrix, 3, users=np.arange(20))
     direct = model.top_contributors(known_answer_matrix, np.arange(20), items)
     monkeypatch.setattr(graph_filter, "_FEW_PURCHASES", 0)  # large batches take V G from the cache
+    model.contributions(known_answer_matrix[3], items[3])
+    assert model._gram_rows_cache is None  # one customer (a server's live answer) never builds it
     np.testing.assert_array_equal(model.top_contributors(known_answer_matrix, np.arange(20), items), direct)
     assert model._gram_rows_cache is not None

@@ -8,7 +8,8 @@ For a customer's history row r (any positive weight counts as one purchase):
     score(r) = B(r) - s · B(r) V Σ₁² Vᵀ                BSPM-style sharpening (s = 0: off)
 
 R is the binary customer x item matrix, D_u and D_i its customer and item degrees,
-V Σ Uᵀ the top ``rank`` singular triplets of Ñ = D_u^-½ R D_i^-½ (randomised SVD).
+V Σ Uᵀ the top ``rank`` singular triplets of Ñ = D_u^-½ R D_i^-½ (randomised SVD; when the
+model chooses s itself, a large store's R lacks the purchases held out for that choice).
 V Σ² Vᵀ is the rank-k part of the normalised item-item graph P = ÑᵀÑ: subtracting one
 step of it (an Euler step of BSPM's sharpening, Choi et al. 2023) takes back the part of
 the blend that is just "what everyone near you bought", which sharpens the ranking.
@@ -117,7 +118,8 @@ class GraphFilter(Algorithm):
         shown = ", ".join(f"{choice}: {figure:.4f}" for choice, figure in zip(SHARPENING_CHOICES, figures))
         log.info("graph-filter: sharpening %s chosen on %d held-out customers (Recall@20 + NDCG@20: %s)", self.sharpening_, len(customers), shown)
         small = binary.nnz * self.singular_vectors_.shape[1] <= _SMALL_SVD_WORK
-        self._fit_on(binary, basis=None if small else (self.singular_vectors_, self.step_weights_))
+        unused = self.config.low_rank_weight == 0 and self.sharpening_ == 0  # then no SVD at all
+        self._fit_on(binary, basis=None if small or unused else (self.singular_vectors_, self.step_weights_))
 
     def _fit_on(self, binary: sp.csr_matrix, *, basis=None, training_norms: bool = True) -> None:
         """Everything but the choice of s; ``basis``: (V, Σ₁²) to keep instead of a new SVD."""
@@ -163,7 +165,7 @@ class GraphFilter(Algorithm):
     def _fit_sharpening_basis(self) -> None:
         """What the sharpening step needs besides V and Σ₁²: each item's walk row in the basis,
         W = Rᵀ D_u^-b R D_i^-c V (so L(r) V = (r D_i^-a) W), and G = Vᵀ D_i^c2 V (so
-        I(r) V = (r D_i^-½ V) G). Both are small next to V; empty when sharpening is off."""
+        I(r) V = (r D_i^-½ V) G). W is as large as V, G is rank x rank; both empty when sharpening is off."""
         vectors = self.singular_vectors_
         if not self.sharpening_ or not vectors.shape[1]:
             self.walk_basis_ = np.zeros((vectors.shape[0], 0), dtype=np.float32)
@@ -188,7 +190,7 @@ class GraphFilter(Algorithm):
         """|I(r)|₁ per row, computed (a pass over the whole catalog); 1 where it is 0."""
         binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
         binary.data[:] = 1.0
-        known = self._recent_smooth_norms.recall(binary)
+        known = self._recent_smooth_norms.recall(binary) if binary.shape[0] == 1 else None
         if known is not None:
             return known
         projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
@@ -248,7 +250,7 @@ class GraphFilter(Algorithm):
         """V G, items x rank (cached): each item's low-pass row in the basis. Batched
         attribution needs it for every purchase, where multiplying by G each time cost
         a minute for Gowalla's top lists. Single answers multiply the few rows they need,
-        so a server never builds it."""
+        so a server answering one customer never builds it."""
         if getattr(self, "_gram_rows_cache", None) is None:
             self._gram_rows_cache = self.singular_vectors_ @ self.low_rank_gram_
         return self._gram_rows_cache
@@ -331,7 +333,8 @@ class GraphFilter(Algorithm):
         if self.sharpening_ and self.walk_basis_.shape[1]:
             # Purchase j's share of the step: its own blend row in the basis, (B_j V) Σ₁² V_iᵀ.
             own = self.walk_basis_[safe_purchased] * (self.history_weight_[safe_purchased] / walk_norms[:, None])[..., None]
-            gram_rows = self._gram_rows()[safe_purchased] if history.nnz > _FEW_PURCHASES else vectors[safe_purchased] @ self.low_rank_gram_
+            batched = history.nnz > _FEW_PURCHASES and rows > 1
+            gram_rows = self._gram_rows()[safe_purchased] if batched else vectors[safe_purchased] @ self.low_rank_gram_
             own += gram_rows * (
                 self.low_rank_in_[safe_purchased] * (c.low_rank_weight / smooth_norms[:, None])
             )[..., None]
@@ -359,6 +362,7 @@ class GraphFilter(Algorithm):
         return walk_norms, smooth_norms
 
     def fitted_settings(self) -> dict[str, float]:
+        self.check_fitted()
         return {"sharpening": self.sharpening_}
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
@@ -424,13 +428,18 @@ class _RecentNorms:
 
     def remember(self, binary: sp.csr_matrix, norms: np.ndarray) -> None:
         with self._lock:
-            self._norms[self._key(binary)] = norms.copy()
+            key = self._key(binary)
+            self._norms[key] = norms.copy()
+            self._norms.move_to_end(key)
             while len(self._norms) > self.KEPT:
                 self._norms.popitem(last=False)
 
     def recall(self, binary: sp.csr_matrix) -> np.ndarray | None:
         with self._lock:
-            found = self._norms.get(self._key(binary))
+            key = self._key(binary)
+            found = self._norms.get(key)
+            if found is not None:
+                self._norms.move_to_end(key)  # least recently used goes first
         return None if found is None else found.copy()
 
 
