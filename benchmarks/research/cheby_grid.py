@@ -58,8 +58,7 @@ if __name__ == "__main__":
     chunk = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
     R, T, Rt, Rv = load_all()
     di, du = degrees(Rt); RtT = Rt.T.tocsr()
-    rng = np.random.default_rng(1)
-    users = np.sort(rng.choice(R.shape[0], 6000, replace=False))
+    users = validation_users(R.shape[0])
     V = np.load("V_val_1024.npy")
     etas = sorted({c["eta"] for c in cfgs if c.get("alpha", 0) > 0})
     walks = sorted({(c["a"], c["b"], c["c"]) for c in cfgs if c.get("wl")})

@@ -5,7 +5,7 @@ import sys, os, json, tempfile
 from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np, scipy.sparse as sp
-from lib import degrees, walk, l1, op, svd_V
+from lib import degrees, walk, l1, op, svd_V, top_n
 from recommender.demo import generate_store, write_store
 from recommender.purchases import load_purchases
 from recommender.evaluation import random_split, evaluate, split_matrices
@@ -41,12 +41,7 @@ class Parts:
         return S
 
     def recommend(self, history, n, users=None):
-        S = self.scores(history)
-        r_, c_ = sp.csr_matrix(history).nonzero()
-        S[r_, c_] = -np.inf
-        top = np.argpartition(-S, n, axis=1)[:, :n]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(S, top, 1), axis=1), 1)
-        return top, np.take_along_axis(S, top, 1)
+        return top_n(self.scores(history), history, n)
 
 
 spec = json.loads(sys.argv[1]); cfgs = json.loads(sys.argv[2])

@@ -3,8 +3,7 @@ from lib import *
 import itertools, json
 R, T, Rt, Rv = load_all()
 di, du = degrees(Rt); RtT = Rt.T.tocsr()
-rng = np.random.default_rng(1)
-users = np.sort(rng.choice(R.shape[0], 6000, replace=False))
+users = validation_users(R.shape[0])
 H = Rt[users].tocsr(); tgt = Rv[users].tocsr()
 t = time.time()
 if os.path.exists("V_val_1024.npy"):

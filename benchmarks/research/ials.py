@@ -56,8 +56,7 @@ def fit_ials(Rm, d=128, alpha0=0.01, lam=0.01, nu=1.0, epochs=8, seed=0, std=0.1
 if __name__ == "__main__":
     import json, itertools
     R, T, Rt, Rv = load_all()
-    rng = np.random.default_rng(1)
-    users = np.sort(rng.choice(R.shape[0], 6000, replace=False))
+    users = validation_users(R.shape[0])
     Hh = Rt[users].tocsr(); tgt = Rv[users].tocsr()
     grid = json.loads(sys.argv[1]) if len(sys.argv) > 1 else [dict(d=64, alpha0=a, lam=l) for a, l in itertools.product([0.003, 0.01, 0.03], [0.003, 0.01, 0.03])]
     for g in grid:

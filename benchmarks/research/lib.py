@@ -11,13 +11,19 @@ import sys, time
 import numpy as np
 import scipy.sparse as sp
 
-def topk_metrics(S, mask, target, k=20):
-    """S dense scores, mask csr (items to exclude), target csr. Per-user recall, ndcg arrays."""
-    S = S.copy()
-    r_, c_ = mask.nonzero()
+def top_n(S, exclude, k):
+    """The k best columns per row of dense scores S, best first, and their scores; the
+    nonzeros of ``exclude`` (csr, e.g. the history) are set to -inf in S first (in place)."""
+    r_, c_ = sp.csr_matrix(exclude).nonzero()
     S[r_, c_] = -np.inf
     top = np.argpartition(-S, k, axis=1)[:, :k]
     top = np.take_along_axis(top, np.argsort(-np.take_along_axis(S, top, 1), axis=1), 1)
+    return top, np.take_along_axis(S, top, 1)
+
+
+def topk_metrics(S, mask, target, k=20):
+    """S dense scores, mask csr (items to exclude), target csr. Per-user recall, ndcg arrays."""
+    top, _ = top_n(S.copy(), mask, k)
     hit = np.asarray(target[np.arange(S.shape[0])[:, None], top].todense()) > 0
     nt = np.diff(target.indptr)
     disc = 1.0 / np.log2(np.arange(2, k + 2))
@@ -64,6 +70,11 @@ def load_all():
     T = load_lists(f"{DATA}/test.txt", SHAPE)
     Rt, Rv = split_validation(R, 0.2, seed=0)   # validation: seeded 20% per-user hold-out of TRAIN
     return R, T, Rt, Rv
+
+
+def validation_users(n_users, count=6000, seed=1):
+    """The fixed sample every grid scores on (the protocol of docs/accuracy_study.md)."""
+    return np.sort(np.random.default_rng(seed).choice(n_users, count, replace=False))
 
 
 def degrees(Rm):

@@ -9,8 +9,7 @@ from lib import *
 import json
 R, T, Rt, Rv = load_all()
 di, du = degrees(Rt); RtT = Rt.T.tocsr()
-rng = np.random.default_rng(1)
-users = np.sort(rng.choice(R.shape[0], 6000, replace=False))
+users = validation_users(R.shape[0])
 H = Rt[users].tocsr(); tgt = Rv[users].tocsr()
 g = json.loads(sys.argv[1])
 cache = f"Vs_val_{g['k']}.npz"
