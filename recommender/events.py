@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .event_index import ChangeSignal, CustomersWithEvents
 from .purchases import DEFAULT_EVENT_WEIGHTS, PurchaseLog
 
 _SCHEMA = """
@@ -70,12 +71,16 @@ class EventStore:
 
     Each thread of each process keeps its own connection (sqlite3 connections must
     not cross threads, nor survive a fork), opened on first use and then reused.
+    Which customers have events at all is known without a query
+    (:mod:`recommender.event_index`), so most reads never reach the database.
     """
 
     def __init__(self, path):
         self.path = Path(path)
         self._local = threading.local()
         self._schema_ready = False
+        self.signal = ChangeSignal(self.path.with_name(self.path.name + "-signal"))
+        self._customers_with_events = CustomersWithEvents(self.signal)
 
     # -- connections ----------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -121,11 +126,14 @@ class EventStore:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+        self.signal.announce()  # before returning, so before the API acknowledges the events
         return len(rows)
 
     # -- reading --------------------------------------------------------------------
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
         """The customer's events, oldest first; ``after_id`` skips those already trained on."""
+        if not self._customers_with_events.may_have_events(customer_id, after_id, self._connection):
+            return []
         cursor = self._connection().execute(
             "SELECT customer_id, item_id, event_type, quantity, timestamp FROM events"
             " WHERE customer_id = ? AND id > ? ORDER BY id",
@@ -137,6 +145,8 @@ class EventStore:
         self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
     ) -> list[tuple[str, float]]:
         """(item_id, weight) pairs for :meth:`recommender.model.Model.recommend`'s ``new_events``."""
+        if not self._customers_with_events.may_have_events(customer_id, after_id, self._connection):
+            return []  # the serving hot path: most customers have no events since training
         cursor = self._connection().execute(
             "SELECT item_id, event_type, quantity FROM events WHERE customer_id = ? AND id > ? ORDER BY id",
             (customer_id, after_id),

@@ -1,0 +1,80 @@
+"""Which customers have events, known without a query: fresh across stores and processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from recommender.event_index import ChangeSignal
+from recommender.events import Event, EventStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _statements(store: EventStore) -> list[str]:
+    """Every SQL statement the store's connection runs from now on."""
+    ran: list[str] = []
+    store._connection().set_trace_callback(ran.append)
+    return ran
+
+
+def test_a_customer_without_events_costs_no_query_once_the_index_is_fresh(tmp_path):
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add([Event("c1", "a")])
+    assert store.weighted_items("c1") == [("a", 1.0)]  # brings the index up to date
+    ran = _statements(store)
+    assert store.weighted_items("nobody") == [] and store.for_customer("nobody") == []
+    assert ran == []
+    assert store.weighted_items("c1") == [("a", 1.0)]
+    assert len(ran) == 1 and "customer_id = 'c1'" in ran[0]
+
+
+def test_an_event_added_through_another_store_is_seen_at_once(tmp_path):
+    """Two stores on one file stand for two worker processes."""
+    reader, writer = EventStore(tmp_path / "events.sqlite3"), EventStore(tmp_path / "events.sqlite3")
+    assert reader.weighted_items("c1") == []
+    writer.add([Event("c1", "a")])
+    assert reader.weighted_items("c1") == [("a", 1.0)]
+    writer.add([Event("c2", "b", "cart")])
+    assert reader.weighted_items("c2") == [("b", 0.5)]
+    assert reader.weighted_items("c1") == [("a", 1.0)]
+
+
+def test_an_event_added_by_another_process_is_seen_at_once(tmp_path):
+    path = tmp_path / "events.sqlite3"
+    reader = EventStore(path)
+    assert reader.weighted_items("c9") == []
+    script = "import sys; from recommender.events import Event, EventStore; EventStore(sys.argv[1]).add([Event('c9', 'z', quantity=2.0)])"
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, cwd=ROOT)
+    assert reader.weighted_items("c9") == [("z", 2.0)]
+
+
+def test_a_lower_cut_off_rebuilds_the_set(tmp_path):
+    """A model trained on fewer events (an older one swapped back in) needs more customers."""
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add([Event("old", "a"), Event("new", "b")])
+    assert store.weighted_items("old", after_id=1) == []  # event 1 was trained on
+    assert store.weighted_items("old", after_id=0) == [("a", 1.0)]
+    assert store.weighted_items("new", after_id=1) == [("b", 1.0)]
+
+
+def test_every_write_changes_the_signal(tmp_path):
+    store = EventStore(tmp_path / "events.sqlite3")
+    seen = {store.signal.read()}
+    for k in range(20):
+        store.add([Event(f"c{k}", "a")])
+        value = store.signal.read()
+        assert value not in seen
+        seen.add(value)
+    assert store.signal.path == tmp_path / "events.sqlite3-signal"
+    assert store.signal.path.stat().st_size == ChangeSignal.SIZE
+
+
+def test_without_a_usable_signal_every_read_asks_the_database(tmp_path):
+    (tmp_path / "events.sqlite3-signal").mkdir()  # cannot be mapped
+    reader, writer = EventStore(tmp_path / "events.sqlite3"), EventStore(tmp_path / "events.sqlite3")
+    assert reader.weighted_items("c1") == []
+    writer.add([Event("c1", "a")])
+    assert reader.signal.read() is None
+    assert reader.weighted_items("c1") == [("a", 1.0)]
