@@ -383,18 +383,18 @@ class Model:
 
     def _item(self, index: int, score: float, because: list[int], *, popular: bool = False, reason: str | None = None) -> Recommendation:
         ids, names, categories = self._labels
-        if reason is None:
-            reason = _reason_text(names, because, popular)
-        return Recommendation(ids[index], score, names[index], categories[index], reason, [ids[j] for j in because])
+        if len(because) == 2 and reason is None:  # most cached items name two purchases: spelled out, as this runs per item
+            first, second = because
+            reason, because_ids = f"because you bought {names[first]} and {names[second]}", [ids[first], ids[second]]
+        else:
+            because_ids = [ids[j] for j in because]
+            if reason is None:
+                reason = _reason_text(names, because, popular)
+        return Recommendation(ids[index], score, names[index], categories[index], reason, because_ids)
 
 
 def _reason_text(names: list[str], because: list[int], popular: bool) -> str:
-    """"because you bought A and B"; one and two purchases spelled out, as they are most
-    answers and this runs for every listed item."""
+    """"because you bought A and B" (two purchases are spelled out in Model._item)."""
     if not because:
         return "popular with other customers" if popular else "matches your purchase history"
-    if len(because) == 1:
-        return "because you bought " + names[because[0]]
-    if len(because) == 2:
-        return f"because you bought {names[because[0]]} and {names[because[1]]}"
     return "because you bought " + " and ".join([names[j] for j in because])
