@@ -158,12 +158,12 @@ def test_graph_filter_sharpening_subtracts_one_step_of_the_item_graphs_top_part(
 def test_graph_filter_batched_attribution_through_the_cached_gram_rows(known_answer_matrix, monkeypatch):
     import numpy as np
 
-    from recommender.algorithms import graph_filter
+    from recommender.algorithms import graph_filter_attribution
 
     model = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.7}).fit(known_answer_matrix)
     items, _ = model.recommend(known_answer_matrix, 3, users=np.arange(20))
     direct = model.top_contributors(known_answer_matrix, np.arange(20), items)
-    monkeypatch.setattr(graph_filter, "_FEW_PURCHASES", 0)  # large batches take V G from the cache
+    monkeypatch.setattr(graph_filter_attribution, "FEW_PURCHASES", 0)  # large batches take V G from the cache
     model.contributions(known_answer_matrix[3], items[3])
     assert model._gram_rows_cache is None  # one customer (a server's live answer) never builds it
     np.testing.assert_array_equal(model.top_contributors(known_answer_matrix, np.arange(20), items), direct)

@@ -29,7 +29,7 @@ matrix is ever stored, and every score is a function of the history row alone: a
 new purchase changes the next answer without refitting.
 
 Every term is linear in r, so a score splits exactly over the purchases that
-drove it. The defaults were chosen on a validation split carved out of Gowalla's
+drove it (``graph_filter_attribution.py``). The defaults were chosen on a validation split carved out of Gowalla's
 training data (seeded 20% per-customer hold-out), never its test set
 (docs/accuracy_study.md).
 """
@@ -44,7 +44,8 @@ from collections import OrderedDict
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Algorithm, AlgorithmConfig, strongest_purchases
+from . import graph_filter_attribution as attribution
+from .base import Algorithm, AlgorithmConfig
 from .held_out import best_setting, hold_out
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,6 @@ AUTOMATIC_RANK_CAP = 1024
 SHARPENING_CHOICES = (0.0, 0.35, 0.7)
 _SMALL_SVD_WORK = 10**8  # purchases x rank up to which a second SVD costs a second or two
 _STATIONARY = 1 - 1e-3  # a singular value this close to 1 is a connected part's stationary walk
-_FEW_PURCHASES = 1024  # up to this many, attribution multiplies rows by G instead of caching V G
-_ATTRIBUTION_PURCHASES = 16384  # purchases per batched attribution: bounds the dense blocks
 
 
 @dataclasses.dataclass
@@ -126,7 +125,7 @@ class GraphFilter(Algorithm):
         from sklearn.utils.extmath import randomized_svd
 
         self._walk_mass_cache = self._gram_rows_cache = None
-        self._recent_smooth_norms = _RecentNorms()
+        self._recent_smooth_norms = attribution.RecentNorms()
         self.buyers_ = binary  # customers x items
         self.bought_by_ = binary.T.tocsr()  # items x customers
         item_degree = np.maximum(np.asarray(binary.sum(axis=0)).ravel(), 1.0)
@@ -259,107 +258,10 @@ class GraphFilter(Algorithm):
         self._walk_mass()
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
-        history_row = sp.csr_matrix(history_row, dtype=np.float32)
-        items = np.asarray(items)
-        if history_row.nnz == 0 or len(items) == 0:
-            return np.zeros((len(items), history_row.nnz), dtype=np.float32)
-        walk_norms, smooth_norms = self._part_norms(history_row, np.array([user]))
-        _, weights = self._batch_contributions(history_row, items[None, :], walk_norms, smooth_norms)
-        return weights[0].astype(np.float32)
+        return attribution.contributions(self, history_row, items, user)
 
     def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
-        # The same attribution as `contributions`, for many customers at once: the per-call
-        # overhead of scipy, not arithmetic, dominated one customer at a time (~0.8 ms each).
-        history = sp.csr_matrix(history, dtype=np.float32)
-        items = np.asarray(items)
-        users = np.asarray(users)
-        found = np.full((*items.shape, per_item), -1, dtype=np.int32)
-        lengths = np.diff(history.indptr)
-        order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= _ATTRIBUTION_PURCHASES and stop - start < 256:
-                stop += 1
-            rows = order[start:stop]
-            start = stop
-            rows = rows[lengths[rows] > 0]
-            if len(rows):
-                purchased, weights = self._batch_contributions(history[rows], items[rows], *self._part_norms(history[rows], users[rows]))
-                weights[items[rows] < 0] = 0.0
-                found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
-        found[items < 0] = -1
-        return found
-
-    def _batch_contributions(
-        self, history: sp.csr_matrix, asked: np.ndarray, walk_norms: np.ndarray, smooth_norms: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per customer, their purchases (-1 padded) and contributions (customers, asked, purchases);
-        the norms are the rows' :meth:`_part_norms`."""
-        c = self.config
-        rows, k = asked.shape
-        lengths = np.diff(history.indptr)
-        width = int(lengths.max())
-        slot = np.arange(history.nnz) - np.repeat(history.indptr[:-1], lengths)  # place in its row
-        owner = np.repeat(np.arange(rows), lengths)
-        purchased = np.full((rows, width), -1, dtype=np.int64)
-        purchased[owner, slot] = history.indices
-        asked_safe = np.maximum(asked, 0)
-        # Walk: Σ_v R_vj b_v R_vi. Co-buyer columns are offset per row (row * V + v), so one
-        # sparse product pairs each purchase only with its own row's asked items.
-        customers = np.int64(self.bought_by_.shape[1])
-        from_purchase = self.bought_by_[history.indices].multiply(self.co_buyer_weight_[None, :]).tocsr()
-        from_asked = self.bought_by_[asked_safe.ravel()].tocsr()
-        asked_owner = np.repeat(np.arange(rows), k)
-        left = sp.csr_matrix(
-            (from_purchase.data, np.repeat(owner * customers, np.diff(from_purchase.indptr)) + from_purchase.indices, from_purchase.indptr),
-            shape=(history.nnz, rows * customers),
-        )
-        right = sp.csr_matrix(
-            (from_asked.data, np.repeat(asked_owner * customers, np.diff(from_asked.indptr)) + from_asked.indices, from_asked.indptr),
-            shape=(rows * k, rows * customers),
-        )
-        paths = (left @ right.T).tocoo()
-        walk = np.zeros((rows, k, width), dtype=np.float64)
-        walk[owner[paths.row], paths.col % k, slot[paths.row]] = paths.data
-        safe_purchased = np.maximum(purchased, 0)
-        walk *= self.history_weight_[safe_purchased][:, None, :] * self.result_weight_[asked_safe][:, :, None]
-        vectors = self.singular_vectors_
-        smooth = (vectors[asked_safe] @ vectors[safe_purchased].transpose(0, 2, 1)).astype(np.float64)
-        smooth *= self.low_rank_in_[safe_purchased][:, None, :] * self.low_rank_out_[asked_safe][:, :, None]
-        walk /= walk_norms[:, None, None]
-        smooth *= c.low_rank_weight / smooth_norms[:, None, None]
-        weights = walk + smooth
-        if self.sharpening_ and self.walk_basis_.shape[1]:
-            # Purchase j's share of the step: its own blend row in the basis, (B_j V) Σ₁² V_iᵀ.
-            own = self.walk_basis_[safe_purchased] * (self.history_weight_[safe_purchased] / walk_norms[:, None])[..., None]
-            batched = history.nnz > _FEW_PURCHASES and rows > 1
-            gram_rows = self._gram_rows()[safe_purchased] if batched else vectors[safe_purchased] @ self.low_rank_gram_
-            own += gram_rows * (
-                self.low_rank_in_[safe_purchased] * (c.low_rank_weight / smooth_norms[:, None])
-            )[..., None]
-            step = (vectors[asked_safe] * self.step_weights_) @ own.transpose(0, 2, 1)  # rows x asked x purchases
-            weights -= self.sharpening_ * step
-        weights[np.broadcast_to((purchased < 0)[:, None, :], weights.shape)] = 0.0
-        return purchased, weights
-
-    def _part_norms(self, history: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """|L(r)|₁ and |I(r)|₁ per row (ones when the parts are not normalised), without the
-        walk: |L(r)|₁ = Σ_j a_j · mass_j. |I(r)|₁ is stored for training customers."""
-        rows = history.shape[0]
-        if not self.config.normalise_parts:
-            return np.ones(rows), np.ones(rows)
-        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
-        walk_norms = binary @ (self.history_weight_ * self._walk_mass())
-        walk_norms[walk_norms == 0] = 1.0
-        smooth_norms = np.ones(rows)
-        if self.singular_vectors_.shape[1]:
-            stored = (users >= 0) & (len(self.smooth_norms_) > 0)
-            smooth_norms[stored] = self.smooth_norms_[users[stored]]
-            if not stored.all():
-                smooth_norms[~stored] = self._smooth_l1(history[np.flatnonzero(~stored)])
-        return walk_norms, smooth_norms
+        return attribution.top_contributors(self, history, users, items, per_item)
 
     def fitted_settings(self) -> dict[str, float]:
         self.check_fitted()
@@ -407,7 +309,7 @@ class GraphFilter(Algorithm):
         self.walk_basis_ = arrays.get("walk_basis", np.zeros((self.n_items_, 0), dtype=np.float32))
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
-        self._recent_smooth_norms = _RecentNorms()
+        self._recent_smooth_norms = attribution.RecentNorms()
 
 
 class _RecentNorms:
