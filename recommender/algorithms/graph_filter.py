@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import scipy.sparse as sp
@@ -310,39 +308,6 @@ class GraphFilter(Algorithm):
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
         self._recent_smooth_norms = attribution.RecentNorms()
-
-
-class _RecentNorms:
-    """|I(r)|₁ of the last few single-customer histories scored, by history.
-
-    Explaining a live answer needs the norm its scoring has just computed; recomputing
-    it was a third pass over V (10 ms of a 37 ms Gowalla answer). Thread-safe."""
-
-    KEPT = 64
-
-    def __init__(self):
-        self._norms: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(binary: sp.csr_matrix) -> bytes:
-        return binary.indptr.tobytes() + b"|" + binary.indices.tobytes()
-
-    def remember(self, binary: sp.csr_matrix, norms: np.ndarray) -> None:
-        with self._lock:
-            key = self._key(binary)
-            self._norms[key] = norms.copy()
-            self._norms.move_to_end(key)
-            while len(self._norms) > self.KEPT:
-                self._norms.popitem(last=False)
-
-    def recall(self, binary: sp.csr_matrix) -> np.ndarray | None:
-        with self._lock:
-            key = self._key(binary)
-            found = self._norms.get(key)
-            if found is not None:
-                self._norms.move_to_end(key)  # least recently used goes first
-        return None if found is None else found.copy()
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:
