@@ -5,7 +5,9 @@
 One run measures, on the same server, requests/s and p50/p99 latency of
 1. ``GET /health`` (the framework's ceiling: routing, metrics, JSON, nothing else), and
 2. ``GET /v1/customers/<random known customer>/recommendations?n=10``,
-in interleaved rounds, and prints the medians and their ratio; then it posts a purchase
+in interleaved rounds, and prints the medians and their ratio, plus the server's own CPU
+time per request of each (gunicorn and its workers, from /proc: steadier than requests/s
+on a shared machine); then it posts a purchase
 and checks that the customer's very next answer no longer lists the bought item. The
 model (about 30k customers, 41k items, ALS with 128 factors, top lists and reasons
 precomputed by ``recommender train``) is built once under ``--workdir`` from the
@@ -174,6 +176,34 @@ def run_python_driver(port: int, paths, seconds: int, connections: int) -> dict:
     }
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (gunicorn's master) and its
+    children (the workers), from /proc. Per request, this is the server's own cost: unlike
+    requests/s, it does not move when wrk or a neighbour takes the CPU for a moment."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ticks = 0
+    for process in [pid, *map(int, children)]:
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a worker that has just exited
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def with_server_cpu(pid: int, run, seconds: int):
+    """``run`` (a load generator call returning a dict with ``rps``), plus ``cpu_us``: the
+    server's CPU microseconds per request answered."""
+
+    def measured() -> dict:
+        before = server_cpu_seconds(pid)
+        result = run()
+        answered = max(result["rps"] * seconds, 1.0)
+        return {**result, "cpu_us": (server_cpu_seconds(pid) - before) / answered * 1e6}
+
+    return measured
+
+
 def _median_run(runs: list[dict]) -> dict:
     """Per figure, the median over the rounds."""
     return {key: sorted(run[key] for run in runs)[len(runs) // 2] for key in runs[0]}
@@ -243,6 +273,7 @@ def main() -> None:
                 ),
             }
             driver = "python driver"
+        measure = {name: with_server_cpu(server.pid, run, args.duration) for name, run in measure.items()}
         # Interleaved rounds: the machine's speed drifts by tens of percent from minute to
         # minute (shared cores), so each round's ratio compares neighbours in time.
         rounds = []
@@ -258,13 +289,15 @@ def main() -> None:
 
     print(f"\nserving benchmark: {driver}, {args.connections} connections, {args.rounds} interleaved rounds of {args.duration}s each, "
           f"{args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, model {model.resolve().name}")
-    print(f"{'endpoint':<18}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(f"{'endpoint':<18}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU/req':>16}")
     for name, r in results.items():
-        print(f"{name:<18}{r['rps']:>12.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}")
+        print(f"{name:<18}{r['rps']:>12.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}{r['cpu_us']:>13.0f} µs")
     ratio = ratios[len(ratios) // 2]
     p99 = results["recommendations"]["p99_ms"]
     print("(medians over the rounds; per-round ratios " + ", ".join(f"{r:.0%}" for r in ratios) + ")")
     print(f"recommendations / health throughput: {ratio:.0%} (goal >= 80%); recommendations p99 {p99:.1f} ms (goal <= 10 ms)")
+    cost = results["health"]["cpu_us"] / results["recommendations"]["cpu_us"]
+    print(f"server CPU per request, health / recommendations: {cost:.0%} (steadier than the throughput ratio on a shared machine)")
     if static_ratios:
         print("against a static /health (no client script, so wrk spends less CPU on that run): "
               f"{static_ratios[len(static_ratios) // 2]:.0%}")

@@ -106,9 +106,14 @@ class CustomersWithEvents:
     def _bring_up_to_date(self, token: int, after_id: int, connection: sqlite3.Connection) -> None:
         with self._lock:
             if self._pid != os.getpid() or self._cut_off is None or after_id < self._cut_off:
-                self._customers, self._cut_off, self._read_through, self._pid = set(), after_id, after_id, os.getpid()
-            rows = connection.execute("SELECT id, customer_id FROM events WHERE id > ? ORDER BY id", (self._read_through,)).fetchall()
+                # Built aside and swapped in whole: a thread reading meanwhile sees the old set,
+                # and the old token and cut-off send it here to wait for the lock.
+                customers, cut_off, read_through = set(), after_id, after_id
+            else:
+                customers, cut_off, read_through = self._customers, self._cut_off, self._read_through
+            rows = connection.execute("SELECT id, customer_id FROM events WHERE id > ? ORDER BY id", (read_through,)).fetchall()
             if rows:
-                self._customers.update(customer for _, customer in rows)
-                self._read_through = rows[-1][0]
-            self._token = token
+                customers.update(customer for _, customer in rows)  # only ever adds: safe to do in place
+                read_through = rows[-1][0]
+            self._customers, self._read_through, self._cut_off, self._pid = customers, read_through, cut_off, os.getpid()
+            self._token = token  # last: until now, readers holding this token were sent to wait here

@@ -78,3 +78,17 @@ def test_without_a_usable_signal_every_read_asks_the_database(tmp_path):
     writer.add([Event("c1", "a")])
     assert reader.signal.read() is None
     assert reader.weighted_items("c1") == [("a", 1.0)]
+
+
+def test_threads_sharing_one_store_all_see_each_acknowledged_event(tmp_path):
+    """gthread workers: several threads race to bring one index up to date."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader, writer = EventStore(tmp_path / "events.sqlite3"), EventStore(tmp_path / "events.sqlite3")
+    writer.add([Event("first", "a")])  # id 1, so that every later event is past both cut-offs
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for k in range(100):
+            writer.add([Event(f"c{k}", f"i{k}")])
+            # Cut-offs 0 and 1 alternate between threads, so the set is rebuilt while others read it.
+            seen = list(pool.map(lambda thread, k=k: reader.weighted_items(f"c{k}", after_id=thread % 2), range(8)))
+            assert seen == [[(f"i{k}", 1.0)]] * 8, k
