@@ -47,12 +47,17 @@ class ChangeSignal:
         self.path = Path(path)
         self._view: memoryview | None = None
         self._pid: int | None = None
+        self._failure_logged = False
 
     def _mapped(self) -> memoryview | None:
-        if self._pid == os.getpid():
+        if self._view is not None and self._pid == os.getpid():
             return self._view
-        self._view, self._pid = None, os.getpid()  # a fork must not reuse the parent's mapping
+        if self._pid != os.getpid():  # a fork must not reuse the parent's mapping
+            self._view, self._pid, self._failure_logged = None, os.getpid(), False
+        # Tried again on every call while it fails (an os.open each time): a writer that gave up
+        # for good after one passing failure would leave other processes blind to its events.
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # a store's first use creates its folder
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 if os.fstat(descriptor).st_size < self.SIZE:
@@ -61,8 +66,10 @@ class ChangeSignal:
             finally:
                 os.close(descriptor)
         except (OSError, ValueError) as error:
-            log.error("%s cannot be used (%s): this process reads every customer's events from the database, "
-                      "and its writes are not noticed by other processes that use the signal", self.path, error)
+            if not self._failure_logged:
+                self._failure_logged = True
+                log.error("%s cannot be used (%s): this process reads every customer's events from the database, "
+                          "and other processes may not notice its writes until it can", self.path, error)
         return self._view
 
     def read(self) -> int | None:

@@ -92,3 +92,13 @@ def test_threads_sharing_one_store_all_see_each_acknowledged_event(tmp_path):
             # Cut-offs 0 and 1 alternate between threads, so the set is rebuilt while others read it.
             seen = list(pool.map(lambda thread, k=k: reader.weighted_items(f"c{k}", after_id=thread % 2), range(8)))
             assert seen == [[(f"i{k}", 1.0)]] * 8, k
+
+
+def test_a_store_whose_folder_does_not_exist_yet_still_signals_its_writes(tmp_path):
+    path = tmp_path / "new folder" / "events.sqlite3"
+    writer = EventStore(path)
+    assert writer.weighted_items("c1") == []  # first use, before anything created the folder
+    reader = EventStore(path)
+    assert reader.weighted_items("c1") == []
+    writer.add([Event("c1", "a")])
+    assert reader.weighted_items("c1") == [("a", 1.0)]
