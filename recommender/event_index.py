@@ -20,7 +20,9 @@ sees a change. (A torn read gives some other value: one needless refresh.)
 
 Every write must go through :meth:`recommender.events.EventStore.add`. A row inserted
 by hand with SQL is stored, and training reads it, but serving does not see it until a
-later event for any customer arrives or the worker restarts.
+later event for any customer arrives or the worker restarts. Replacing the database file
+while serving (restoring a backup into it) needs a restart too: ids then start again
+below those already read, which a refresh notices only while they are still below.
 """
 
 from __future__ import annotations
@@ -46,14 +48,23 @@ class ChangeSignal:
     def __init__(self, path):
         self.path = Path(path)
         self._view: memoryview | None = None
+        self._descriptor: int | None = None  # kept open to notice the file being deleted or replaced
         self._pid: int | None = None
         self._failure_logged = False
 
     def _mapped(self) -> memoryview | None:
         if self._view is not None and self._pid == os.getpid():
-            return self._view
+            # About half a microsecond. A file deleted or replaced while we serve (a clean-up, a
+            # deploy) would leave this process writing and reading a token nobody else sees,
+            # and one truncated under the mapping would crash it on the next read.
+            status = os.fstat(self._descriptor)
+            if status.st_nlink and status.st_size >= self.SIZE:
+                return self._view
+            log.warning("%s was deleted, replaced or truncated: mapping it again", self.path)
+            self._forget()
         if self._pid != os.getpid():  # a fork must not reuse the parent's mapping
-            self._view, self._pid, self._failure_logged = None, os.getpid(), False
+            self._forget()
+            self._pid, self._failure_logged = os.getpid(), False
         # Tried again on every call while it fails (an os.open each time): a writer that gave up
         # for good after one passing failure would leave other processes blind to its events.
         try:
@@ -63,24 +74,38 @@ class ChangeSignal:
                 if os.fstat(descriptor).st_size < self.SIZE:
                     os.ftruncate(descriptor, self.SIZE)  # only grows: never clears a token another process wrote
                 self._view = memoryview(mmap.mmap(descriptor, self.SIZE)).cast("q")
-            finally:
+            except BaseException:
                 os.close(descriptor)
+                raise
+            self._descriptor = descriptor
         except (OSError, ValueError) as error:
             if not self._failure_logged:
                 self._failure_logged = True
-                log.error("%s cannot be used (%s): this process reads every customer's events from the database, "
-                          "and other processes may not notice its writes until it can", self.path, error)
+                log.error("%s cannot be used (%s): this process reads every customer's events from the database "
+                          "and refuses to store events until it can", self.path, error)
         return self._view
+
+    def _forget(self) -> None:
+        """Drop the mapping and its descriptor (in a forked child, the copies it inherited)."""
+        if self._descriptor is not None:
+            try:
+                os.close(self._descriptor)
+            except OSError:
+                pass
+        self._view = self._descriptor = None
 
     def read(self) -> int | None:
         view = self._mapped()
         return None if view is None else view[0]
 
-    def announce(self) -> None:
-        """Tell every process that events were committed (call after COMMIT)."""
+    def announce(self) -> bool:
+        """Tell every process that events were committed (call after COMMIT); False when
+        the file cannot be used (:meth:`EventStore.add` checks that before it stores)."""
         view = self._mapped()
-        if view is not None:
-            view[0] = secrets.randbits(63)
+        if view is None:
+            return False
+        view[0] = secrets.randbits(63)
+        return True
 
 
 class CustomersWithEvents:
@@ -112,7 +137,11 @@ class CustomersWithEvents:
 
     def _bring_up_to_date(self, token: int, after_id: int, connection: sqlite3.Connection) -> None:
         with self._lock:
-            if self._pid != os.getpid() or self._cut_off is None or after_id < self._cut_off:
+            # Ids only ever grow (AUTOINCREMENT), unless the file was replaced, say by restoring a
+            # backup: then ids restart below what the set has read, and it must be read again.
+            newest = connection.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+            stale = self._cut_off is None or after_id < self._cut_off or newest < self._read_through
+            if self._pid != os.getpid() or stale:
                 # Built aside and swapped in whole: a thread reading meanwhile sees the old set,
                 # and the old token and cut-off send it here to wait for the lock.
                 customers, cut_off, read_through = set(), after_id, after_id

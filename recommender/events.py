@@ -12,6 +12,7 @@ Every query is parameterised.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sqlite3
@@ -40,6 +41,12 @@ CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
 """
 # Writers from other worker processes hold the lock briefly; wait rather than fail.
 _BUSY_TIMEOUT_MS = 10_000
+log = logging.getLogger(__name__)
+
+
+class EventStoreUnavailable(sqlite3.OperationalError):
+    """The store cannot take events now; like SQLite's own errors (a locked or full disk),
+    an outage to retry, which the API answers with 503."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,10 @@ class EventStore:
         self.path = Path(path)
         self._local = threading.local()
         self._schema_ready = False
-        self.signal = ChangeSignal(self.path.with_name(self.path.name + "-signal"))
+        # From the resolved path: SQLite follows a symlink for its -wal and -shm files, and a
+        # store opened through a link must share the signal of the one opened directly.
+        resolved = self.path.resolve()
+        self.signal = ChangeSignal(resolved.with_name(resolved.name + "-signal"))
         self._customers_with_events = CustomersWithEvents(self.signal)
 
     # -- connections ----------------------------------------------------------------
@@ -115,6 +125,10 @@ class EventStore:
         rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), received_at) for e in events]
         if not rows:
             return 0
+        if self.signal.read() is None:
+            # Stored events that other processes cannot be told about would be acknowledged
+            # and then missing from their answers: refuse (the API answers 503, retry).
+            raise EventStoreUnavailable(f"{self.signal.path} cannot be used, so other processes would not see new events")
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -122,11 +136,15 @@ class EventStore:
                 "INSERT INTO events (customer_id, item_id, event_type, quantity, timestamp, received_at) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # Also after a failed COMMIT (disk full, I/O error): a connection left inside the
+            # transaction would hold the write lock and read its own uncommitted rows.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
-        self.signal.announce()  # before returning, so before the API acknowledges the events
+        if not self.signal.announce():  # before returning, so before the API acknowledges the events
+            log.error("events stored, but %s could not be written: other processes see them after the next write", self.signal.path)
         return len(rows)
 
     # -- reading --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -145,6 +146,15 @@ def test_read_token_guards_reading_endpoints(make_client):
     assert_error(client.post("/v1/customers/c0/rank", json={"items": ["a0"]}), 401)
     for url in ("/health", "/ready", "/metrics", "/openapi.json"):
         assert client.get(url).status_code == 200
+
+
+def test_an_event_store_that_cannot_signal_other_workers_is_503_and_stores_nothing(make_client, app_config):
+    Path(app_config["EVENTS_DB"] + "-signal").mkdir()  # the other workers' signal cannot be written
+    client = make_client()
+    response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3"})
+    assert_error(response, 503, "event_store_unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert client.get("/v1/customers/c0/history").get_json()["events"] == []
 
 
 def test_no_model_means_503_not_500(make_client, tmp_path):

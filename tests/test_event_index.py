@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recommender.event_index import ChangeSignal
-from recommender.events import Event, EventStore
+from recommender.events import Event, EventStore, EventStoreUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,16 +71,70 @@ def test_every_write_changes_the_signal(tmp_path):
         value = store.signal.read()
         assert value not in seen
         seen.add(value)
-    assert store.signal.path == tmp_path / "events.sqlite3-signal"
+    assert store.signal.path == (tmp_path / "events.sqlite3-signal").resolve()
     assert store.signal.path.stat().st_size == ChangeSignal.SIZE
 
 
 def test_without_a_usable_signal_every_read_asks_the_database(tmp_path):
-    (tmp_path / "events.sqlite3-signal").mkdir()  # cannot be mapped
     reader, writer = EventStore(tmp_path / "events.sqlite3"), EventStore(tmp_path / "events.sqlite3")
+    (tmp_path / "a folder").mkdir()
+    reader.signal.path = tmp_path / "a folder"  # cannot be mapped
     assert reader.weighted_items("c1") == []
     writer.add([Event("c1", "a")])
     assert reader.signal.read() is None
+    assert reader.weighted_items("c1") == [("a", 1.0)]
+
+
+def test_a_writer_without_a_usable_signal_stores_nothing(tmp_path):
+    """Acknowledged events that other processes are never told about would be lost to them."""
+    (tmp_path / "events.sqlite3-signal").mkdir()  # cannot be mapped
+    store = EventStore(tmp_path / "events.sqlite3")
+    with pytest.raises(EventStoreUnavailable, match="events.sqlite3-signal"):
+        store.add([Event("c1", "a")])
+    assert store.count() == 0
+
+
+def test_a_signal_file_deleted_while_serving_is_mapped_again(tmp_path):
+    """A clean-up removes the file; a restarted worker creates a new one and writes there."""
+    path = tmp_path / "events.sqlite3"
+    old_worker = EventStore(path)
+    assert old_worker.weighted_items("c1") == []
+    old_worker.signal.path.unlink()
+    script = "import sys; from recommender.events import Event, EventStore; EventStore(sys.argv[1]).add([Event('c1', 'a')])"
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, cwd=ROOT)
+    assert old_worker.weighted_items("c1") == [("a", 1.0)]
+    old_worker.add([Event("c2", "b")])  # and its own writes reach the new file's readers
+    assert EventStore(path).weighted_items("c2") == [("b", 1.0)]
+
+
+def test_a_truncated_signal_file_is_mapped_again_not_read_past_its_end(tmp_path):
+    store = EventStore(tmp_path / "events.sqlite3")
+    assert store.weighted_items("c1") == []
+    os.truncate(store.signal.path, 0)  # reading the old mapping now would raise SIGBUS
+    store.add([Event("c1", "a")])
+    assert store.weighted_items("c1") == [("a", 1.0)]
+    assert store.signal.path.stat().st_size == ChangeSignal.SIZE
+
+
+def test_ids_starting_again_below_those_read_rebuild_the_set(tmp_path):
+    """A backup restored into the live file: the next event gets an id the set has passed."""
+    path, backup = tmp_path / "events.sqlite3", tmp_path / "backup.sqlite3"
+    EventStore(backup).add([Event("b", "x")])
+    store = EventStore(path)
+    store.add([Event(f"c{k}", "x") for k in range(5)])
+    assert store.weighted_items("nobody") == []  # the set has read ids 1 to 5
+    with sqlite3.connect(backup) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    store.add([Event("new", "a")])  # id 2
+    assert store.weighted_items("new") == [("a", 1.0)]
+
+
+def test_a_store_opened_through_a_symlink_shares_the_signal(tmp_path):
+    real, link = tmp_path / "data" / "events.sqlite3", tmp_path / "events.sqlite3"
+    reader = EventStore(real)
+    assert reader.weighted_items("c1") == []
+    link.symlink_to(real)
+    EventStore(link).add([Event("c1", "a")])
     assert reader.weighted_items("c1") == [("a", 1.0)]
 
 
