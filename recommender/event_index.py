@@ -33,6 +33,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,21 +45,30 @@ class ChangeSignal:
     and then every lookup falls back to asking the database."""
 
     SIZE = 8
+    # How often a reader checks that the file is still the one on disk. An fstat costs a
+    # microsecond or more on a virtual machine, and a read happens on every request.
+    RECHECK_SECONDS = 0.05
 
     def __init__(self, path):
         self.path = Path(path)
         self._view: memoryview | None = None
         self._descriptor: int | None = None  # kept open to notice the file being deleted or replaced
         self._pid: int | None = None
+        self._checked_until = 0.0
         self._failure_logged = False
 
-    def _mapped(self) -> memoryview | None:
+    def _mapped(self, check_now: bool) -> memoryview | None:
         if self._view is not None and self._pid == os.getpid():
-            # About half a microsecond. A file deleted or replaced while we serve (a clean-up, a
-            # deploy) would leave this process writing and reading a token nobody else sees,
-            # and one truncated under the mapping would crash it on the next read.
+            now = time.monotonic()
+            if not check_now and now < self._checked_until:
+                return self._view
+            # A file deleted or replaced while we serve (a clean-up, a deploy) would leave this
+            # process writing and reading a token nobody else sees: writers check before each
+            # write, readers every RECHECK_SECONDS. (A file truncated by hand under a reader's
+            # mapping can still crash it before then; the restarted worker grows the file again.)
             status = os.fstat(self._descriptor)
             if status.st_nlink and status.st_size >= self.SIZE:
+                self._checked_until = now + self.RECHECK_SECONDS
                 return self._view
             log.warning("%s was deleted, replaced or truncated: mapping it again", self.path)
             self._forget()
@@ -95,13 +105,17 @@ class ChangeSignal:
         self._view = self._descriptor = None
 
     def read(self) -> int | None:
-        view = self._mapped()
+        view = self._mapped(check_now=False)
         return None if view is None else view[0]
+
+    def writable(self) -> bool:
+        """Whether :meth:`announce` can reach the other processes now."""
+        return self._mapped(check_now=True) is not None
 
     def announce(self) -> bool:
         """Tell every process that events were committed (call after COMMIT); False when
         the file cannot be used (:meth:`EventStore.add` checks that before it stores)."""
-        view = self._mapped()
+        view = self._mapped(check_now=True)
         if view is None:
             return False
         view[0] = secrets.randbits(63)

@@ -125,7 +125,7 @@ class EventStore:
         rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), received_at) for e in events]
         if not rows:
             return 0
-        if self.signal.read() is None:
+        if not self.signal.writable():
             # Stored events that other processes cannot be told about would be acknowledged
             # and then missing from their answers: refuse (the API answers 503, retry).
             raise EventStoreUnavailable(f"{self.signal.path} cannot be used, so other processes would not see new events")

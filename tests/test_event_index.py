@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,7 @@ def test_a_signal_file_deleted_while_serving_is_mapped_again(tmp_path):
     old_worker.signal.path.unlink()
     script = "import sys; from recommender.events import Event, EventStore; EventStore(sys.argv[1]).add([Event('c1', 'a')])"
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, cwd=ROOT)
+    time.sleep(ChangeSignal.RECHECK_SECONDS)  # a reader looks at the file again at most this often
     assert old_worker.weighted_items("c1") == [("a", 1.0)]
     old_worker.add([Event("c2", "b")])  # and its own writes reach the new file's readers
     assert EventStore(path).weighted_items("c2") == [("b", 1.0)]
