@@ -117,7 +117,7 @@ def test_graph_filter_contributions_add_up_to_the_score(known_answer_matrix, nor
     np.testing.assert_allclose(model.contributions(row, items).sum(axis=1), model.scores(row)[0, items], rtol=1e-4, atol=1e-7)
 
 
-def test_graph_filter_explains_training_customers_from_cached_norms(known_answer_matrix):
+def test_graph_filter_explains_a_training_customer_the_same_by_index_or_by_history(known_answer_matrix):
     import numpy as np
 
     model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
@@ -127,12 +127,34 @@ def test_graph_filter_explains_training_customers_from_cached_norms(known_answer
         np.testing.assert_allclose(model.contributions(row, items, user), model.contributions(row, items), rtol=1e-4, atol=1e-7)
 
 
-def test_graph_filter_loads_arrays_saved_without_cached_norms(known_answer_matrix):
+def test_graph_filter_reasons_for_a_batch_just_scored_reuse_its_norms(known_answer_matrix):
+    """The top lists score a batch, then explain it: |I(r)|₁ is not computed a second time."""
+    import numpy as np
+
+    from recommender.algorithms.graph_filter_attribution import RecentNorms
+
+    model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
+    users = np.arange(known_answer_matrix.shape[0])
+    history = known_answer_matrix[users]
+    items, _ = model.recommend(history, 4, users=users)
+    memo, recalled = model._recent_smooth_norms, []
+    model._recent_smooth_norms = type("Spy", (RecentNorms,), {"recall": lambda self, b: recalled.append(memo.recall(b)) or recalled[-1]})()
+    reasons = model.top_contributors(history, users, items, 2)
+    assert len(recalled) == 1 and recalled[0] is not None and len(recalled[0]) == len(users)
+    model._recent_smooth_norms = RecentNorms()  # forgotten: computed again, to the same reasons
+    np.testing.assert_array_equal(model.top_contributors(history, users, items, 2), reasons)
+
+
+def test_graph_filter_loads_folders_that_stored_training_norms(known_answer_matrix):
+    """Folders written from 2026-11-23 to 2026-11-30 carry every training customer's |I(r)|₁."""
     import numpy as np
 
     model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
-    arrays = {k: v for k, v in model.fitted_arrays().items() if k != "smooth_norms"}
+    arrays = model.fitted_arrays()
+    assert "smooth_norms" not in arrays
+    arrays["smooth_norms"] = model._smooth_l1(known_answer_matrix).astype(np.float32)
     older = type(model).from_arrays(model.params(), arrays, 10)
+    assert len(older.smooth_norms_) == known_answer_matrix.shape[0]
     row, items = known_answer_matrix[0], np.array([3, 4])
     np.testing.assert_allclose(older.contributions(row, items, 0), model.contributions(row, items, 0), rtol=1e-4, atol=1e-7)
 

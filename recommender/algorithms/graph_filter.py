@@ -110,7 +110,7 @@ class GraphFilter(Algorithm):
             self._fit_on(binary)
             return
         self.sharpening_ = max(SHARPENING_CHOICES)  # so the sharpening basis is built
-        self._fit_on(kept, training_norms=False)
+        self._fit_on(kept)
         self.sharpening_, figures = best_setting(SHARPENING_CHOICES, self._blend_and_step_for, kept[customers], targets)
         shown = ", ".join(f"{choice}: {figure:.4f}" for choice, figure in zip(SHARPENING_CHOICES, figures))
         log.info("graph-filter: sharpening %s chosen on %d held-out customers (Recall@20 + NDCG@20: %s)", self.sharpening_, len(customers), shown)
@@ -118,7 +118,7 @@ class GraphFilter(Algorithm):
         unused = self.config.low_rank_weight == 0 and self.sharpening_ == 0  # then no SVD at all
         self._fit_on(binary, basis=None if small or unused else (self.singular_vectors_, self.step_weights_))
 
-    def _fit_on(self, binary: sp.csr_matrix, *, basis=None, training_norms: bool = True) -> None:
+    def _fit_on(self, binary: sp.csr_matrix, *, basis=None) -> None:
         """Everything but the choice of s; ``basis``: (V, Σ₁²) to keep instead of a new SVD."""
         from sklearn.utils.extmath import randomized_svd
 
@@ -157,7 +157,9 @@ class GraphFilter(Algorithm):
             self.singular_vectors_ = np.zeros((binary.shape[1], 0), dtype=np.float32)
             self.step_weights_ = np.zeros(0, dtype=np.float32)
         self._fit_sharpening_basis()
-        self.smooth_norms_ = self._training_smooth_norms(binary) if training_norms else np.zeros(0, dtype=np.float32)
+        # |I(r)|₁ of every training customer is not stored: it was 40% of a Gowalla fit, and the
+        # one pass that needs them all, the top lists, has just computed them while scoring.
+        self.smooth_norms_ = np.zeros(0, dtype=np.float32)
 
     def _fit_sharpening_basis(self) -> None:
         """What the sharpening step needs besides V and Σ₁²: each item's walk row in the basis,
@@ -173,25 +175,19 @@ class GraphFilter(Algorithm):
         self.walk_basis_ = np.ascontiguousarray(self.bought_by_ @ per_customer, dtype=np.float32)
         self.low_rank_gram_ = np.ascontiguousarray(vectors.T @ (vectors * self.low_rank_out_[:, None]), dtype=np.float32)
 
-    def _training_smooth_norms(self, binary: sp.csr_matrix, chunk_rows: int = 1024) -> np.ndarray:
-        """|I(r)|₁ of every training customer, so explaining their cached lists needs no
-        pass over the whole catalog (the one costly step of an explanation)."""
-        if not self.config.normalise_parts or not self.singular_vectors_.shape[1]:
-            return np.zeros(0, dtype=np.float32)
-        norms = np.empty(binary.shape[0], dtype=np.float32)
-        for start in range(0, binary.shape[0], chunk_rows):
-            norms[start : start + chunk_rows] = self._smooth_l1(binary[start : start + chunk_rows])
-        return norms
-
-    def _smooth_l1(self, history: sp.csr_matrix) -> np.ndarray:
-        """|I(r)|₁ per row, computed (a pass over the whole catalog); 1 where it is 0."""
+    def _smooth_l1(self, history: sp.csr_matrix, chunk_rows: int = 256) -> np.ndarray:
+        """|I(r)|₁ per row, remembered from scoring these rows or else computed (a pass over
+        the whole catalog, ``chunk_rows`` dense rows at a time); 1 where it is 0."""
         binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
         binary.data[:] = 1.0
-        known = self._recent_smooth_norms.recall(binary) if binary.shape[0] == 1 else None
+        known = self._recent_smooth_norms.recall(binary)
         if known is not None:
             return known
-        projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
-        norms = np.abs((projected @ self.singular_vectors_.T) * self.low_rank_out_).sum(axis=1)
+        norms = np.empty(binary.shape[0], dtype=np.float64)
+        for first in range(0, binary.shape[0], chunk_rows):
+            rows = binary[first : first + chunk_rows]
+            projected = rows.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
+            norms[first : first + chunk_rows] = np.abs((projected @ self.singular_vectors_.T) * self.low_rank_out_).sum(axis=1)
         norms[norms == 0] = 1.0
         return norms
 
@@ -216,8 +212,7 @@ class GraphFilter(Algorithm):
         projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ vectors
         smooth = (projected @ vectors.T) * self.low_rank_out_
         smooth_norm = _l1(smooth) if self.config.normalise_parts else np.ones((len(smooth), 1))
-        if binary.shape[0] == 1:
-            self._recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining it next
+        self._recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining these rows next
         w = self.config.low_rank_weight
         blend = walk / walk_norm + w * smooth / smooth_norm
         if not self.sharpening_ or not self.walk_basis_.shape[1]:
@@ -280,7 +275,6 @@ class GraphFilter(Algorithm):
             "result_weight": self.result_weight_,
             "low_rank_in": self.low_rank_in_,
             "low_rank_out": self.low_rank_out_,
-            "smooth_norms": self.smooth_norms_,
             "step_weights": self.step_weights_,
             "sharpening": np.array([self.sharpening_], dtype=np.float64),
             "walk_basis": self.walk_basis_,
@@ -295,7 +289,7 @@ class GraphFilter(Algorithm):
         self.bought_by_ = self.buyers_.T.tocsr()
         for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out"):
             setattr(self, f"{name}_", arrays[name])
-        # Folders written before the norms were stored still load; they explain live.
+        # Folders written from 2026-11-23 to 2026-11-30 stored every training customer's |I(r)|₁.
         self.smooth_norms_ = arrays.get("smooth_norms", np.zeros(0, dtype=np.float32))
         # The s chosen at fit; folders from before it was chosen carry it in their settings.
         chosen = arrays.get("sharpening")

@@ -39,6 +39,8 @@ def top_contributors(model, history: sp.csr_matrix, users: np.ndarray, items: np
     items = np.asarray(items)
     users = np.asarray(users)
     found = np.full((*items.shape, per_item), -1, dtype=np.int32)
+    # For the whole batch at once: when it has just been scored, its |I(r)|₁ are remembered.
+    walk_norms, smooth_norms = part_norms(model, history, users)
     lengths = np.diff(history.indptr)
     order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
     start = 0
@@ -50,9 +52,7 @@ def top_contributors(model, history: sp.csr_matrix, users: np.ndarray, items: np
         start = stop
         rows = rows[lengths[rows] > 0]
         if len(rows):
-            purchased, weights = batch_contributions(
-                model, history[rows], items[rows], *part_norms(model, history[rows], users[rows])
-            )
+            purchased, weights = batch_contributions(model, history[rows], items[rows], walk_norms[rows], smooth_norms[rows])
             weights[items[rows] < 0] = 0.0
             found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
     found[items < 0] = -1
@@ -116,7 +116,8 @@ def batch_contributions(
 
 def part_norms(model, history: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|L(r)|₁ and |I(r)|₁ per row (ones when the parts are not normalised), without the
-    walk: |L(r)|₁ = Σ_j a_j · mass_j. |I(r)|₁ is stored for training customers."""
+    walk: |L(r)|₁ = Σ_j a_j · mass_j. |I(r)|₁ comes from the scoring of these rows just
+    before, when there was one (or, in older model folders, from stored training norms)."""
     rows = history.shape[0]
     if not model.config.normalise_parts:
         return np.ones(rows), np.ones(rows)
@@ -134,10 +135,12 @@ def part_norms(model, history: sp.csr_matrix, users: np.ndarray) -> tuple[np.nda
 
 
 class RecentNorms:
-    """|I(r)|₁ of the last few single-customer histories scored, by history.
+    """|I(r)|₁ of the last few histories scored (one customer's, or a batch), by history.
 
-    Explaining a live answer needs the norm its scoring has just computed; recomputing
-    it was a third pass over V (10 ms of a 37 ms Gowalla answer). Thread-safe."""
+    Explaining an answer needs the norms its scoring has just computed; recomputing them
+    is another pass over V (10 ms of a 37 ms live Gowalla answer, and for the top lists of
+    every customer about as long as the rest of the fit). Thread-safe: the top lists are
+    scored and explained by several threads, each remembering its own batches."""
 
     KEPT = 64
 
@@ -147,7 +150,8 @@ class RecentNorms:
 
     @staticmethod
     def _key(binary: sp.csr_matrix) -> bytes:
-        return binary.indptr.tobytes() + b"|" + binary.indices.tobytes()
+        # As int64: a row selection may hand back the same rows with narrower index arrays.
+        return binary.indptr.astype(np.int64).tobytes() + b"|" + binary.indices.astype(np.int64).tobytes()
 
     def remember(self, binary: sp.csr_matrix, norms: np.ndarray) -> None:
         with self._lock:
