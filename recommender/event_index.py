@@ -56,18 +56,32 @@ class ChangeSignal:
         self._pid: int | None = None
         self._checked_until = 0.0
         self._failure_logged = False
+        self._lock, self._lock_pid = threading.Lock(), os.getpid()
 
     def _mapped(self, check_now: bool) -> memoryview | None:
+        view = self._view
+        if view is not None and not check_now and self._pid == os.getpid() and time.monotonic() < self._checked_until:
+            return view
+        if self._lock_pid != os.getpid():  # a lock held by another thread at a fork stays held in the child
+            self._lock, self._lock_pid = threading.Lock(), os.getpid()
+        # One thread at a time past this point: two threads remapping at once would close
+        # one descriptor twice, the second time perhaps a file another thread has just opened.
+        with self._lock:
+            return self._checked_or_mapped_again()
+
+    def _checked_or_mapped_again(self) -> memoryview | None:
         if self._view is not None and self._pid == os.getpid():
             now = time.monotonic()
-            if not check_now and now < self._checked_until:
-                return self._view
             # A file deleted or replaced while we serve (a clean-up, a deploy) would leave this
             # process writing and reading a token nobody else sees: writers check before each
             # write, readers every RECHECK_SECONDS. (A file truncated by hand under a reader's
             # mapping can still crash it before then; the restarted worker grows the file again.)
-            status = os.fstat(self._descriptor)
-            if status.st_nlink and status.st_size >= self.SIZE:
+            try:
+                status = os.fstat(self._descriptor)
+                still_ours = status.st_nlink > 0 and status.st_size >= self.SIZE
+            except OSError:  # the descriptor closed under us: map the file again
+                still_ours = False
+            if still_ours:
                 self._checked_until = now + self.RECHECK_SECONDS
                 return self._view
             log.warning("%s was deleted, replaced or truncated: mapping it again", self.path)
@@ -94,6 +108,10 @@ class ChangeSignal:
                 log.error("%s cannot be used (%s): this process reads every customer's events from the database "
                           "and refuses to store events until it can", self.path, error)
         return self._view
+
+    def __del__(self):
+        if self._pid == os.getpid():  # a forked child's copy is the child's to close
+            self._forget()
 
     def _forget(self) -> None:
         """Drop the mapping and its descriptor (in a forked child, the copies it inherited)."""

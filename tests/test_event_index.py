@@ -162,3 +162,21 @@ def test_a_store_whose_folder_does_not_exist_yet_still_signals_its_writes(tmp_pa
     assert reader.weighted_items("c1") == []
     writer.add([Event("c1", "a")])
     assert reader.weighted_items("c1") == [("a", 1.0)]
+
+
+def test_threads_remapping_a_deleted_signal_at_once_close_nothing_twice(tmp_path):
+    """Each thread that finds the file gone must not close a descriptor another thread reopened."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add([Event("first", "a")])
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for k in range(30):
+            store.signal.path.unlink()
+            assert all(pool.map(lambda _: store.signal.writable(), range(8)))
+            store.add([Event(f"c{k}", "a")])
+            assert EventStore(tmp_path / "events.sqlite3").weighted_items(f"c{k}") == [("a", 1.0)]
+    assert store.count() == 31
+    ours = str(store.signal.path)  # files unlinked above show as "<path> (deleted)"
+    open_signals = [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").startswith(ours)]
+    assert len(open_signals) <= 2  # the store's own, and at most one from the last reader above
