@@ -20,9 +20,11 @@ sees a change. (A torn read gives some other value: one needless refresh.)
 
 Every write must go through :meth:`recommender.events.EventStore.add`. A row inserted
 by hand with SQL is stored, and training reads it, but serving does not see it until a
-later event for any customer arrives or the worker restarts. Replacing the database file
-while serving (restoring a backup into it) needs a restart too: ids then start again
-below those already read, which a refresh notices only while they are still below.
+later event for any customer arrives or the worker restarts. A database file deleted or
+replaced while serving is followed (every connection moves to the file at the path, and
+the set is read again), but restoring a backup into the live file needs a restart: ids
+then start again below those already read, which a refresh notices only while they are
+still below.
 """
 
 from __future__ import annotations
@@ -155,25 +157,29 @@ class CustomersWithEvents:
         self._cut_off: int | None = None  # the after_id the set starts from
         self._read_through = 0  # the newest event id already in the set
         self._token: int | None = None  # the signal's value when the set was last brought up to date
+        self._database: object = None  # which database file the set was read from
         self._pid: int | None = None
 
-    def may_have_events(self, customer_id: str, after_id: int, connect: Callable[[], sqlite3.Connection]) -> bool:
+    def may_have_events(self, customer_id: str, after_id: int, connect: Callable[[], tuple[sqlite3.Connection, object]]) -> bool:
         """False when the customer surely has no event with an id above ``after_id``.
-        ``connect`` gives this thread's connection; it is only called to read new events."""
+        ``connect`` gives this thread's connection and which database file it reads (any
+        value that changes when the file at the path is replaced); it is only called to
+        read new events."""
         token = self.signal.read()  # read before the database, so a write in between is seen next time
         if token is None:
             return True
         if token != self._token or self._cut_off is None or after_id < self._cut_off or self._pid != os.getpid():
-            self._bring_up_to_date(token, after_id, connect())
+            self._bring_up_to_date(token, after_id, *connect())
         return customer_id in self._customers
 
-    def _bring_up_to_date(self, token: int, after_id: int, connection: sqlite3.Connection) -> None:
+    def _bring_up_to_date(self, token: int, after_id: int, connection: sqlite3.Connection, database: object) -> None:
         with self._lock:
-            # Ids only ever grow (AUTOINCREMENT), unless the file was replaced, say by restoring a
-            # backup: then ids restart below what the set has read, and it must be read again.
+            # Ids only ever grow (AUTOINCREMENT), unless the database was replaced: a new file at
+            # the path, or a backup restored into this one. Either way ids start again, and the
+            # set must be read again; a restore is noticed only while ids are below those read.
             newest = connection.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
-            stale = self._cut_off is None or after_id < self._cut_off or newest < self._read_through
-            if self._pid != os.getpid() or stale:
+            replaced = database != self._database or newest < self._read_through
+            if self._pid != os.getpid() or self._cut_off is None or after_id < self._cut_off or replaced:
                 # Built aside and swapped in whole: a thread reading meanwhile sees the old set,
                 # and the old token and cut-off send it here to wait for the lock.
                 customers, cut_off, read_through = set(), after_id, after_id
@@ -184,4 +190,5 @@ class CustomersWithEvents:
                 customers.update(customer for _, customer in rows)  # only ever adds: safe to do in place
                 read_through = rows[-1][0]
             self._customers, self._read_through, self._cut_off, self._pid = customers, read_through, cut_off, os.getpid()
+            self._database = database
             self._token = token  # last: until now, readers holding this token were sent to wait here

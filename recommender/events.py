@@ -93,10 +93,22 @@ class EventStore:
         self._customers_with_events = CustomersWithEvents(self.signal)
 
     # -- connections ----------------------------------------------------------------
+    def _connection_and_file(self) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+        """For the event index: this thread's connection and which file it reads."""
+        connection = self._connection()
+        return connection, self._local.identity
+
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is not None and self._local.pid == os.getpid():
-            return connection
+            # A stat per query (customers without events need none): a database deleted or
+            # replaced while we serve would otherwise take acknowledged events into a file that
+            # no other worker reads. Every connection moves to the file now at the path.
+            if _identity(self.path) == self._local.identity:
+                return connection
+            log.warning("%s was deleted or replaced while in use: opening the file now at that path", self.path)
+            connection.close()
+            self._schema_ready = False
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is one transaction.
@@ -109,6 +121,7 @@ class EventStore:
             self._schema_ready = True
         self._local.connection = connection
         self._local.pid = os.getpid()
+        self._local.identity = _identity(self.path)
         return connection
 
     def close(self) -> None:
@@ -150,7 +163,7 @@ class EventStore:
     # -- reading --------------------------------------------------------------------
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
         """The customer's events, oldest first; ``after_id`` skips those already trained on."""
-        if not self._customers_with_events.may_have_events(customer_id, after_id, self._connection):
+        if not self._customers_with_events.may_have_events(customer_id, after_id, self._connection_and_file):
             return []
         cursor = self._connection().execute(
             "SELECT customer_id, item_id, event_type, quantity, timestamp FROM events"
@@ -163,7 +176,7 @@ class EventStore:
         self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
     ) -> list[tuple[str, float]]:
         """(item_id, weight) pairs for :meth:`recommender.model.Model.recommend`'s ``new_events``."""
-        if not self._customers_with_events.may_have_events(customer_id, after_id, self._connection):
+        if not self._customers_with_events.may_have_events(customer_id, after_id, self._connection_and_file):
             return []  # the serving hot path: most customers have no events since training
         cursor = self._connection().execute(
             "SELECT item_id, event_type, quantity FROM events WHERE customer_id = ? AND id > ? ORDER BY id",
@@ -183,6 +196,15 @@ class EventStore:
     def last_id(self) -> int:
         """The id of the newest event (0 when empty); training records it as its cut-off."""
         return int(self._connection().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at ``path`` now (device, inode); None when there is none."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def read_events(path, *, after_id: int = 0) -> dict[str, np.ndarray]:

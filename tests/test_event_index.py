@@ -180,3 +180,17 @@ def test_threads_remapping_a_deleted_signal_at_once_close_nothing_twice(tmp_path
     ours = str(store.signal.path)  # files unlinked above show as "<path> (deleted)"
     open_signals = [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}").startswith(ours)]
     assert len(open_signals) <= 2  # the store's own, and at most one from the last reader above
+
+
+def test_a_database_deleted_while_serving_loses_no_later_event(tmp_path):
+    """Every worker's connection moves to the new file, so what one acknowledges the others read."""
+    path = tmp_path / "data" / "events.sqlite3"
+    reader, writer = EventStore(path), EventStore(path)
+    writer.add([Event("before", "a")])
+    assert reader.weighted_items("before") == [("a", 1.0)]
+    for leftover in path.parent.glob("events.sqlite3*"):  # the signal file too
+        leftover.unlink()
+    writer.add([Event("after", "b")])  # id 1 again, in the new file
+    time.sleep(ChangeSignal.RECHECK_SECONDS)  # for the reader to notice the new signal file
+    assert reader.weighted_items("after") == [("b", 1.0)]
+    assert EventStore(path).count() == 1  # the new file holds the event acknowledged after the deletion
