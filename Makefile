@@ -89,7 +89,7 @@ stress: $(STAMP) ## bounded load on loopback (gunicorn, readers + event writers,
 	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2
 
 bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 3 --connections 16
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 5 --connections 16
 
 train: $(STAMP) ## train ALGO on DATA plus the API's EVENTS_DB (tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \

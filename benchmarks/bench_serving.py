@@ -234,7 +234,7 @@ def check_event_reflected(port: int, customer: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint per round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (health, recommendations) to take medians over")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (health, recommendations) to take medians over")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
