@@ -1,0 +1,58 @@
+"""Seconds spent in each part of a default graph-filter fit on Gowalla's train split.
+
+    PYTHONPATH=. python benchmarks/research/graph_filter_fit_parts.py [DATA_DIR]
+
+Wraps the fit's steps (the randomised SVD, the sharpening basis, the held-out choice of
+the sharpening strength) with timers, fits once on two BLAS threads, and prints the
+total and each step's seconds (a step that runs twice, for the held-out fit and the
+final one, is listed twice).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import sklearn.utils.extmath
+from threadpoolctl import threadpool_limits
+
+import recommender.algorithms.graph_filter as graph_filter
+from recommender.algorithms import create_algorithm
+from recommender.evaluation import load_lightgcn, split_matrices
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main() -> None:
+    data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "gowalla"
+    train, _ = split_matrices(*load_lightgcn(data / "train.txt", data / "test.txt"))
+    seconds: dict[str, list[float]] = {}
+
+    def timed(name, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds.setdefault(name, []).append(round(time.perf_counter() - started, 1))
+
+        return wrapper
+
+    algorithm_class = type(create_algorithm("graph-filter", {}))
+    for name in ("_fit_on", "_fit_sharpening_basis", "_blend_and_step_for"):
+        setattr(algorithm_class, name, timed(name, getattr(algorithm_class, name)))
+    sklearn.utils.extmath.randomized_svd = timed("randomized_svd", sklearn.utils.extmath.randomized_svd)
+    graph_filter.best_setting = timed("best_setting (held-out choice of s)", graph_filter.best_setting)
+    with threadpool_limits(2, "blas"):
+        started = time.perf_counter()
+        create_algorithm("graph-filter", {}).fit(train)
+    print(f"fit {time.perf_counter() - started:.1f} s")
+    for name, values in seconds.items():
+        print(f"  {name}: {values}")
+
+
+if __name__ == "__main__":
+    main()
