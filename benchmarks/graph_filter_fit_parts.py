@@ -1,16 +1,20 @@
 """Seconds spent in each part of a default graph-filter fit on Gowalla's train split.
 
-    PYTHONPATH=. python benchmarks/research/graph_filter_fit_parts.py [DATA_DIR]
+    PYTHONPATH=. python benchmarks/graph_filter_fit_parts.py [DATA_DIR]
 
 Wraps the fit's steps (the randomised SVD, the sharpening basis, the held-out choice of
 the sharpening strength) with timers, fits once on two BLAS threads, and prints the
 total and each step's seconds (a step that runs twice, for the held-out fit and the
-final one, is listed twice).
+final one, is listed twice). DATA_DIR defaults to $DATA_DIR, else ../shared/data/gowalla.
+
+The steps are private methods of ``GraphFilter`` (``STEPS``): when a refactor renames
+one, the script stops with the missing name instead of timing less than it says.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,11 +26,12 @@ import recommender.algorithms.graph_filter as graph_filter
 from recommender.algorithms import create_algorithm
 from recommender.evaluation import load_lightgcn, split_matrices
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = ("_fit_on", "_fit_sharpening_basis", "_blend_and_step_for")
 
 
 def main() -> None:
-    data = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "gowalla"
+    data = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data" / "gowalla"))
     train, _ = split_matrices(*load_lightgcn(data / "train.txt", data / "test.txt"))
     seconds: dict[str, list[float]] = {}
 
@@ -42,7 +47,11 @@ def main() -> None:
         return wrapper
 
     algorithm_class = type(create_algorithm("graph-filter", {}))
-    for name in ("_fit_on", "_fit_sharpening_basis", "_blend_and_step_for"):
+    missing = [name for name in STEPS if not hasattr(algorithm_class, name)]
+    missing += [] if hasattr(graph_filter, "best_setting") else ["graph_filter.best_setting"]
+    if missing:
+        raise SystemExit(f"the graph-filter fit no longer has {', '.join(missing)}: update {Path(__file__).name}")
+    for name in STEPS:
         setattr(algorithm_class, name, timed(name, getattr(algorithm_class, name)))
     sklearn.utils.extmath.randomized_svd = timed("randomized_svd", sklearn.utils.extmath.randomized_svd)
     graph_filter.best_setting = timed("best_setting (held-out choice of s)", graph_filter.best_setting)

@@ -1,6 +1,6 @@
 """A/B of the serving path: two checkouts, alternating runs, wrk throughput and server CPU.
 
-    python benchmarks/research/serving_ab.py OLD_CHECKOUT NEW_CHECKOUT [--runs 2] [--rounds 3]
+    python benchmarks/serving_ab.py OLD_CHECKOUT NEW_CHECKOUT [--runs 2] [--rounds 3]
 
 A single `make bench-serve` run cannot tell 76% from 82% on a shared 2-core machine, so
 this alternates whole server runs of the two checkouts (old, new, old, new, ...). Each run
@@ -10,7 +10,9 @@ starts gunicorn from that checkout with the benchmark's model and Lua scripts
 - requests/s;
 - the CPU seconds per request that gunicorn and its workers used (from /proc);
 - the same for wrk.
-It prints every round, then the medians per checkout.
+It prints every round, then the medians per checkout. The server's CPU time is read
+with this checkout's ``server_cpu_seconds``, whichever checkout is measured (an old one
+may predate it).
 
 For example, git worktree add /tmp/old <commit>, and then compare /tmp/old with this checkout.
 """
@@ -21,21 +23,22 @@ import argparse
 import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(HERE / "benchmarks"))
-from bench_serving import server_cpu_seconds as server_cpu_seconds  # noqa: E402 - this checkout's, whichever is measured
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench_module(checkout: Path):
+    """``benchmarks/bench_serving.py`` of ``checkout``, loaded from its file."""
     spec = importlib.util.spec_from_file_location(f"bench_serving_{abs(hash(checkout))}", checkout / "benchmarks" / "bench_serving.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+server_cpu_seconds = _bench_module(ROOT).server_cpu_seconds
 
 
 def _children_cpu() -> float:
@@ -91,7 +94,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="server runs per checkout, alternating")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--workdir", type=Path, default=HERE / "out" / "bench-serving", help="the benchmark's model folder")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-serving", help="the benchmark's model folder")
     args = parser.parse_args()
     rounds: dict[Path, list[dict]] = {args.old: [], args.new: []}
     for _ in range(args.runs):
