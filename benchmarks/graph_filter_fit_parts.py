@@ -13,9 +13,9 @@ one, the script stops with the missing name instead of timing less than it says.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +31,9 @@ STEPS = ("_fit_on", "_fit_sharpening_basis", "_blend_and_step_for")
 
 
 def main() -> None:
-    data = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data" / "gowalla"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", nargs="?", type=Path, default=Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data" / "gowalla")))
+    data = parser.parse_args().data_dir
     train, _ = split_matrices(*load_lightgcn(data / "train.txt", data / "test.txt"))
     seconds: dict[str, list[float]] = {}
 
