@@ -117,7 +117,7 @@ test-fast: $(STAMP) ## run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
-	$(BIN)/ruff check recommender training serving tests
+	$(BIN)/ruff check recommender training serving tests benchmarks research
 
 BENCH_TIMEOUT ?= 1800
 DATA_DIR ?= ../shared/data/gowalla

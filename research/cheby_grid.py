@@ -1,5 +1,6 @@
-"""ChebyCF-family grid on the validation split (same protocol as gf_grid.py: val = 20% per-user
-hold-out of train, seed 0; 6,000 users, seed 1; all items ranked except val-train items).
+"""ChebyCF-family grid on the validation split (protocol of gf_grid: val = 20% per-user
+hold-out of train, seed 0; 6,000 users, seed 1; all items ranked except val-train items),
+and the ChebyCF functions blend_grid and final_blend use.
 
 ChebyCF (Kim et al., SIGIR 2025), re-implemented in numpy/scipy:
     x      = r D_i^-bp                                   (pre degree normalisation)
@@ -12,17 +13,36 @@ Optional blend with the current model's walk L(r) (row-L1-normalised parts):
     score' = score/|score|_1 + wl * L/|L|_1
 Everything is linear in r.
 
-usage: cheby_grid.py <bp> <Kmax> '<json list of configs>' [chunk]
+    python -m research.cheby_grid <bp> <Kmax> '<json list of configs>' [chunk]
+    python -m research.cheby_grid 0.4 10 "$(cat research/configs/s1.json)"     # the study's grid
+
 config keys: K, phi, eta, alpha, bq, [s], [wl, a, b, c]
 """
-import sys, math, json
-sys.path.insert(0, __import__("os").path.dirname(__file__))
-from lib import *
+
+import json
+import math
+import time
+
+import numpy as np
+
+from research.common import (
+    cached_svd,
+    degrees,
+    hits,
+    l1,
+    load_all,
+    op,
+    parser,
+    recall_ndcg,
+    run_log,
+    validation_users,
+    walk,
+)
 
 
 def plateau(K, phi, s=0.0):
     x = np.round(np.cos((K - np.arange(K + 1)) / K * math.pi), 3)
-    out = np.where(x < 0, np.abs(x) ** phi * 0.5 + 0.5, -np.abs(x) ** phi * 0.5 + 0.5)
+    out = np.where(x < 0, np.abs(x) ** phi * 0.5 + 0.5, -(np.abs(x) ** phi) * 0.5 + 0.5)
     out = np.round(out, 3)
     if s:
         out = out * (1 - s * (1 - x) / 2)
@@ -47,26 +67,35 @@ def lt(X, Rm, RmT, di, du):
 
 
 def cheb_bases(X, Kmax, Rm, RmT, di, du):
+    """[T_0(Lt) x, ..., T_Kmax(Lt) x] for the rows x of X."""
     B = [X, lt(X, Rm, RmT, di, du)]
     for _ in range(2, Kmax + 1):
         B.append(2 * lt(B[-1], Rm, RmT, di, du) - B[-2])
     return B
 
 
-if __name__ == "__main__":
-    bp = float(sys.argv[1]); Kmax = int(sys.argv[2]); cfgs = json.loads(sys.argv[3])
-    chunk = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
-    R, T, Rt, Rv = load_all()
-    di, du = degrees(Rt); RtT = Rt.T.tocsr()
+def main() -> None:
+    cli = parser(__doc__)
+    cli.add_argument("bp", type=float)
+    cli.add_argument("Kmax", type=int)
+    cli.add_argument("configs", type=json.loads)
+    cli.add_argument("chunk", nargs="?", type=int, default=1000)
+    args = cli.parse_args()
+    bp, Kmax, cfgs, chunk = args.bp, args.Kmax, args.configs, args.chunk
+    log = run_log(__file__)
+    R, _, Rt, Rv = load_all()
+    di, du = degrees(Rt)
+    RtT = Rt.T.tocsr()
     users = validation_users(R.shape[0])
-    V = np.load("V_val_1024.npy")
+    V, _ = cached_svd(Rt, 1024, "val")
     etas = sorted({c["eta"] for c in cfgs if c.get("alpha", 0) > 0})
     walks = sorted({(c["a"], c["b"], c["c"]) for c in cfgs if c.get("wl")})
-    acc = [[[], []] for _ in cfgs]
+    acc = [[] for _ in cfgs]
     t0 = time.time()
     for s0 in range(0, len(users), chunk):
-        ub = users[s0:s0 + chunk]
-        H = Rt[ub].tocsr(); tgt = Rv[ub].tocsr()
+        ub = users[s0 : s0 + chunk]
+        H = Rt[ub].tocsr()
+        tgt = Rv[ub].tocsr()
         Xs = H.multiply(di[None, :] ** -bp).tocsr()
         B = cheb_bases(Xs.toarray(), Kmax, Rt, RtT, di, du)
         Pj = Xs @ V
@@ -83,13 +112,18 @@ if __name__ == "__main__":
             S *= di ** c["bq"]
             if c.get("wl"):
                 S = l1(S) + c["wl"] * W[(c["a"], c["b"], c["c"])]
-            r, n = topk_metrics(S, H, tgt)
-            acc[i][0].append(r); acc[i][1].append(n)
-        print(f"chunk {s0}: bases+parts {tb:.0f}s, total {time.time()-t0:.0f}s", flush=True)
+            acc[i].append(hits(S, H, tgt))
+        log(f"chunk {s0}: bases+parts {tb:.0f}s, total {time.time() - t0:.0f}s")
         del B, ideal, W
     res = []
-    for c, (r, n) in zip(cfgs, acc):
-        d = dict(bp=bp, **c, R=round(float(np.concatenate(r).mean()), 4), N=round(float(np.concatenate(n).mean()), 4))
-        res.append(d); print(json.dumps(d), flush=True)
+    for c, parts in zip(cfgs, acc):
+        r, n = recall_ndcg(parts)
+        d = dict(bp=bp, **c, R=round(r, 4), N=round(n, 4))
+        res.append(d)
+        log(json.dumps(d))
     res.sort(key=lambda d: -(d["R"] + d["N"]))
-    print("TOP5", *res[:5], sep="\n")
+    log("TOP5", *res[:5], sep="\n")
+
+
+if __name__ == "__main__":
+    main()
