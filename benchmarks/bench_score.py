@@ -58,13 +58,13 @@ def prepared_model(data_dir: Path, work_dir: Path, factors: int, threads: int) -
     return current
 
 
-def floor_run(users: np.ndarray, items: np.ndarray, n: int, with_top_k: bool):
+def floor_run(customers: np.ndarray, items: np.ndarray, n: int, with_top_k: bool):
     """The bare loop: chunked product (and argpartition top-k), nothing else."""
     items_t = np.ascontiguousarray(items.T)
 
     def run():
-        for start in range(0, len(users), FLOOR_CHUNK_ROWS):
-            scores = users[start : start + FLOOR_CHUNK_ROWS] @ items_t
+        for start in range(0, len(customers), FLOOR_CHUNK_ROWS):
+            scores = customers[start : start + FLOOR_CHUNK_ROWS] @ items_t
             if with_top_k:
                 np.argpartition(scores, -n, axis=1)[:, -n:]
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work_dir.mkdir(parents=True, exist_ok=True)
 
     model = load_model(prepared_model(args.data_dir, args.work_dir, args.factors, args.threads), mmap=False)
-    users = np.ascontiguousarray(model.algorithm.user_factors_, dtype=np.float32)
+    customer_vectors = np.ascontiguousarray(model.algorithm.customer_factors_, dtype=np.float32)
     items = np.ascontiguousarray(model.algorithm.item_factors_, dtype=np.float32)
     out = args.work_dir / f"scores.{args.format}"
     manifests = []
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
     score()  # warm up: page in the model, start the thread pool once
     best = best_times(args.repeat, {
-        "floor": floor_run(users, items, args.n, with_top_k=True),
-        "product": floor_run(users, items, args.n, with_top_k=False),
+        "floor": floor_run(customer_vectors, items, args.n, with_top_k=True),
+        "product": floor_run(customer_vectors, items, args.n, with_top_k=False),
         "score": score,
     }, args.threads)
     results = {

@@ -10,8 +10,9 @@ from .artifacts import list_models, load_model, promote, rollback, save_model
 from .catalog import Catalog, load_catalog
 from .errors import ArtifactError, DataError, NotFittedError, RecommenderError, UnknownIdError
 from .interactions import Interactions
-from .model import Model, Recommendation, RecommendationList
+from .model import Model
 from .purchases import PurchaseLog, load_purchases
+from .topn import Recommendation, RecommendationList
 from .vocabulary import IdVocabulary
 
 __version__ = "0.1.0"

@@ -30,8 +30,9 @@ import scipy.sparse as sp
 from .algorithms import algorithm_class
 from .catalog import Catalog
 from .errors import ArtifactError
-from .files import write_json_atomic
-from .model import Model, TopLists
+from .files import FOLDER_MODE, write_json_atomic
+from .model import Model
+from .topn import TopLists
 from .vocabulary import IdVocabulary
 
 FORMAT = "recommender-model"
@@ -70,6 +71,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
         arrays[f"algorithm.{name}"] = array
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=models_dir))
     try:
+        staging.chmod(FOLDER_MODE)  # mkdtemp makes it private; a server may run as another user
         checksums = {}
         for name, array in arrays.items():
             file_name = f"{name}.npy"
@@ -178,14 +180,6 @@ def verify_checksums(path: Path, manifest: dict) -> None:
             raise ArtifactError(f"{file_path}: file listed in the manifest is missing")
         if _sha256(file_path) != expected:
             raise ArtifactError(f"{file_path}: checksum mismatch; the file is damaged or was modified")
-
-
-def update_manifest(path, **fields) -> dict:
-    """Add fields (e.g. metrics) to a saved model's manifest, atomically."""
-    manifest = read_manifest(path)
-    manifest.update(fields)
-    write_json_atomic(Path(path) / MANIFEST, manifest)
-    return manifest
 
 
 # -- the models folder -------------------------------------------------------------------

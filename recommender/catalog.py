@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
-from .errors import DataError
+from .errors import DataError, UnknownCategoryError
 from .purchases import read_table
 from .tables import row_label
 from .vocabulary import IdVocabulary
@@ -28,6 +28,18 @@ class Catalog:
     def category_mask(self, category: str) -> np.ndarray:
         """Items whose category equals ``category`` (case-insensitive)."""
         return np.char.lower(self.categories) == category.lower()
+
+    def category_names(self) -> list[str]:
+        """The categories items have, sorted (empty without a catalog)."""
+        return sorted(set(self.categories.tolist()) - {""})
+
+    def check_category(self, category: str) -> np.ndarray:
+        """The category's mask; UnknownCategoryError, naming the known categories, when no item has it."""
+        mask = self.category_mask(category)
+        if not mask.any():
+            known = ", ".join(self.category_names()) or "none (the model was trained without a catalog: train with --catalog)"
+            raise UnknownCategoryError(f"no item has category {category!r}; known categories: {known}")
+        return mask
 
 
 def load_catalog(path, items: IdVocabulary) -> Catalog:
@@ -54,4 +66,16 @@ def load_catalog(path, items: IdVocabulary) -> Catalog:
             target[positions[known]] = values[known]
     # An empty name is less useful than the id it would hide.
     names = np.where(names == "", items.ids.astype(object), names)
-    return Catalog(np.asarray(names.tolist(), dtype=str), np.asarray(categories.tolist(), dtype=str))
+    return Catalog(_distinct(np.asarray(names.tolist(), dtype=str), items.ids), np.asarray(categories.tolist(), dtype=str))
+
+
+def _distinct(names: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Names that tell items apart: a name shared by several items gets each item's id in
+    brackets ("Mug (SKU-7)"), or "often bought with Mug" could be listed under another Mug."""
+    _, inverse, counts = np.unique(names, return_inverse=True, return_counts=True)
+    shared = counts[inverse] > 1
+    if not shared.any():
+        return names
+    named = names.astype(object)
+    named[shared] = [f"{name} ({item_id})" for name, item_id in zip(names[shared].tolist(), ids[shared].tolist())]
+    return np.asarray(named.tolist(), dtype=str)

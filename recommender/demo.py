@@ -93,7 +93,7 @@ def generate_store(customers: int = 5000, items: int = 2000, purchases: int = 15
     nouns = np.array([noun for name in categories for noun in CATEGORIES[name]])
     noun_offset = np.array([sum(len(CATEGORIES[n]) for n in categories[:c]) for c in range(n_categories)])
     noun = noun_offset[item_category] + rng.integers(0, 6, size=items)
-    names = np.char.add(np.char.add(np.array(ADJECTIVES)[rng.integers(0, len(ADJECTIVES), items)], " "), nouns[noun])
+    names = _unique(np.char.add(np.char.add(np.array(ADJECTIVES)[rng.integers(0, len(ADJECTIVES), items)], " "), nouns[noun]))
     base_price = np.array([9.0, 24.0, 79.0])[item_tier] * rng.uniform(0.6, 1.6, size=items)
     catalog_table = pa.table(
         {
@@ -105,6 +105,19 @@ def generate_store(customers: int = 5000, items: int = 2000, purchases: int = 15
         }
     )
     return DemoStore(purchases_table, catalog_table)
+
+
+def _unique(names: np.ndarray) -> np.ndarray:
+    """Each name once: a repeated name gets " No. 2", " No. 3", ... in order of item id, so a
+    merchandiser (and "often bought with ...") can tell two items apart by name."""
+    order = np.argsort(names, kind="stable")
+    ordered = names[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    occurrence = np.arange(len(names)) - np.repeat(starts, np.diff(np.r_[starts, len(names)]))
+    suffix = np.where(occurrence > 0, np.char.add(" No. ", (occurrence + 1).astype(str)), "")
+    unique = names.astype(object)
+    unique[order] = np.char.add(ordered, suffix)
+    return unique.astype(str)
 
 
 def _sample_rows(cumulative: np.ndarray, rows: np.ndarray, rng: np.random.Generator, chunk: int = 1_000_000) -> np.ndarray:

@@ -40,3 +40,7 @@ class UnknownIdError(RecommenderError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise print the repr of the args
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownCategoryError(RecommenderError, ValueError):
+    """A category filter that no item of the model has."""

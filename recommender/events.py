@@ -12,8 +12,9 @@ Every query is parameterised.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .event_index import ChangeSignal, CustomersWithEvents
-from .purchases import DEFAULT_EVENT_WEIGHTS, PurchaseLog
+from .purchases import PurchaseLog
+from .weights import DEFAULT_EVENT_WEIGHTS, weigh_event, weigh_events
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -58,10 +60,6 @@ class Event:
     event_type: str = "purchase"
     quantity: float = 1.0
     timestamp: int = 0
-
-    def weight(self, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> float:
-        """The interaction weight, as in training: event-type weight x quantity."""
-        return float(event_weights.get(self.event_type, 0.0)) * float(self.quantity)
 
     def to_dict(self) -> dict:
         return {
@@ -111,18 +109,34 @@ class EventStore:
             self._schema_ready = False
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is one transaction.
-        connection = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
-        connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = FULL")
         if not self._schema_ready:
-            connection.executescript(_SCHEMA)
-            self._schema_ready = True
+            self._prepare()
+        connection = _connect(self.path)
+        connection.execute("PRAGMA synchronous = FULL")
         self._local.connection = connection
         self._local.pid = os.getpid()
         self._local.identity = _identity(self.path)
         return connection
+
+    def _prepare(self) -> None:
+        """Switch the file to WAL and create the schema, one process at a time.
+
+        Both need locks that SQLite refuses at once, without waiting for its busy timeout,
+        when another connection is doing the same (a journal-mode change needs the only
+        lock on the file): several workers opening a new store together got "database is
+        locked" on their first write. So they take turns, under an exclusive lock on the
+        store's folder (never on the database file itself: SQLite's own locks live there,
+        and closing any other descriptor of that file would drop them). After the first
+        time this is quick: the mode and the schema are kept in the file.
+        """
+        with _exclusive_lock(self.path.parent):
+            connection = _connect(self.path)
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.executescript(_SCHEMA)
+            finally:
+                connection.close()
+        self._schema_ready = True
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
@@ -182,20 +196,31 @@ class EventStore:
             "SELECT item_id, event_type, quantity FROM events WHERE customer_id = ? AND id > ? ORDER BY id",
             (customer_id, after_id),
         )
-        pairs = []
-        for item_id, event_type, quantity in cursor:
-            weight = float(event_weights.get(event_type, 0.0)) * float(quantity)
-            if weight > 0 and math.isfinite(weight):
-                pairs.append((item_id, weight))
-        return pairs
+        weighed = ((item_id, weigh_event(event_type, quantity, event_weights)) for item_id, event_type, quantity in cursor)
+        return [(item_id, weight) for item_id, weight in weighed if weight > 0]
 
     def count(self) -> int:
         """How many events the store holds."""
         return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
-    def last_id(self) -> int:
-        """The id of the newest event (0 when empty); training records it as its cut-off."""
-        return int(self._connection().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is one transaction.
+    connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
+    connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    return connection
+
+
+@contextlib.contextmanager
+def _exclusive_lock(folder: Path):
+    """An exclusive advisory lock on ``folder`` (flock works on a folder's descriptor), held for the block."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -248,7 +273,7 @@ def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, floa
     events = read_events(path)
     if len(events["id"]) == 0:
         return log, 0
-    weights = np.array([event_weights.get(kind, 0.0) for kind in events["event_type"]]) * events["quantity"]
+    weights = weigh_events(events["event_type"], events["quantity"], event_weights)
     keep = weights > 0
     customers = log.customers.extended(events["customer_id"][keep].tolist())
     items = log.items.extended(events["item_id"][keep].tolist())

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+# What a plain open() would give a new file (mkstemp gives 0600 whatever the umask): read
+# once, at import, because os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+FOLDER_MODE = 0o777 & ~_UMASK
+
 
 def write_bytes_atomic(path, content: bytes) -> Path:
     """Write ``content`` to a temporary file beside ``path``, flush it to disk, rename it over ``path``."""
@@ -16,6 +23,7 @@ def write_bytes_atomic(path, content: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
+        os.fchmod(handle, FILE_MODE)  # readable by others like any file written by the user
         with os.fdopen(handle, "wb") as stream:
             stream.write(content)
             stream.flush()

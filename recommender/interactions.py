@@ -37,6 +37,7 @@ class Interactions:
             dtype=np.float32,
         )
         matrix.sum_duplicates()
+        matrix.eliminate_zeros()  # events whose type weighs nothing are not interactions
         matrix.sort_indices()
         return cls(log.customers, log.items, matrix)
 
@@ -57,16 +58,3 @@ class Interactions:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
-
-def history_rows(item_indices_per_customer: list[np.ndarray], weights_per_customer: list[np.ndarray] | None, n_items: int) -> sp.csr_matrix:
-    """Build a CSR matrix, one row per customer, from lists of item indices (and weights)."""
-    lengths = np.fromiter((len(x) for x in item_indices_per_customer), dtype=np.int64, count=len(item_indices_per_customer))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = np.concatenate(item_indices_per_customer) if len(lengths) and lengths.sum() else np.zeros(0, np.int64)
-    if weights_per_customer is None:
-        data = np.ones(len(indices), dtype=np.float32)
-    else:
-        data = np.concatenate(weights_per_customer).astype(np.float32) if len(indices) else np.zeros(0, np.float32)
-    rows = sp.csr_matrix((data, indices, indptr), shape=(len(lengths), n_items), dtype=np.float32)
-    rows.sum_duplicates()
-    return rows

@@ -23,16 +23,14 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .errors import DataError
-from .tables import first_line_not_utf8, first_line_with_wrong_field_count, open_bytes, row_label, timestamps_to_epoch_seconds
+from .ids import arrow_id_problems
+from .tables import first_line_not_utf8, first_line_with_wrong_field_count, open_bytes, row_label
+from .timestamps import parse_timestamps
 from .vocabulary import IdVocabulary
+from .weights import DEFAULT_EVENT_WEIGHTS, weigh_events
 
 REQUIRED_COLUMNS = ("customer_id", "item_id")
 OPTIONAL_COLUMNS = ("timestamp", "quantity", "event_type")
-DEFAULT_EVENT_WEIGHTS = {"purchase": 1.0, "cart": 0.5, "view": 0.1}
-# Id limits, the same as the API's (serving/validation.py): at most 256 characters and no
-# C0/C1 control characters, so every id a model holds can also be asked for over HTTP.
-MAX_ID_LENGTH = 256
-ID_CONTROL_CHARACTERS = "[\\x00-\\x1f\\x7f-\\x9f]"
 BAD_ROW_POLICIES = ("error", "skip")
 
 
@@ -69,6 +67,8 @@ def read_table(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[
     Returns the table and how many malformed CSV rows were skipped.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder; give the file itself (.csv, .csv.gz or .parquet)", path=path)
     if not path.is_file():
         raise DataError("file not found", path=path)
     if path.stat().st_size == 0:
@@ -206,29 +206,25 @@ def load_purchases(
     checks = _RowChecks(path, table.num_rows)
     for name in REQUIRED_COLUMNS:
         column = table.column(name)
-        checks.add(name, "is empty", pc.fill_null(pc.equal(pc.utf8_length(column), 0), True), column)
-        checks.add(name, f"is longer than {MAX_ID_LENGTH} characters", pc.greater(pc.utf8_length(column), MAX_ID_LENGTH), column)
-        has_control = pc.fill_null(pc.match_substring_regex(column, ID_CONTROL_CHARACTERS), False)
-        checks.add(name, "contains control characters", has_control, column)
+        for problem, bad in arrow_id_problems(column):
+            checks.add(name, problem, bad, column)
 
-    weight = np.ones(table.num_rows, dtype=np.float64)
-    if "event_type" in table.column_names:
-        column = table.column("event_type")
-        known = pc.is_in(column, value_set=pa.array(list(weights), pa.string()))
-        checks.add("event_type", f"unknown event type (known: {', '.join(weights)})", pc.invert(pc.fill_null(known, False)), column)
-        codes = pc.index_in(column, value_set=pa.array(list(weights), pa.string())).to_numpy(zero_copy_only=False)
-        weight_table = np.asarray(list(weights.values()), dtype=np.float64)
-        weight = np.where(np.isnan(codes), 0.0, weight_table[np.nan_to_num(codes).astype(np.int64)])
+    event_type = table.column("event_type") if "event_type" in table.column_names else None
+    if event_type is not None:
+        known = pc.is_in(event_type, value_set=pa.array(list(weights), pa.string()))
+        checks.add("event_type", f"unknown event type (known: {', '.join(weights)})", pc.invert(pc.fill_null(known, False)), event_type)
+    quantity = None
     if "quantity" in table.column_names:
         quantity, unparsable = _parse_numbers(table.column("quantity"))
         column = table.column("quantity")
         checks.add("quantity", "is not a number", unparsable, column)
         checks.add("quantity", "must be a positive number", ~unparsable & ~(np.isfinite(quantity) & (quantity > 0)), column)
-        weight = weight * np.where(unparsable, 0.0, quantity)
+        quantity = np.where(unparsable, 0.0, quantity)
+    weight = weigh_events(event_type, quantity if quantity is not None else np.ones(table.num_rows), weights)
     timestamp = None
     if "timestamp" in table.column_names:
         column = table.column("timestamp")
-        timestamp, unparsable = timestamps_to_epoch_seconds(column)
+        timestamp, unparsable = parse_timestamps(column)
         checks.add("timestamp", "is neither ISO 8601 nor epoch seconds", unparsable, column)
 
     keep, skipped = checks.resolve(on_bad_rows)

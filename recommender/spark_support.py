@@ -5,9 +5,8 @@ inside the functions only, so ``import recommender`` never needs it. Everything
 here runs unchanged on ``local[N]`` and on a cluster (``spark-submit``); paths are
 whatever Spark reads (local, ``hdfs://``, ``s3a://``).
 
-The weight formula is the one of :mod:`recommender.interactions`:
-
-    weight(customer, item) = Σ event_weight[event_type] × quantity
+The weight rule is :mod:`recommender.weights`' and the id rules :mod:`recommender.ids`',
+applied to Spark columns.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ import tempfile
 import numpy as np
 
 from .errors import DataError
-from .purchases import DEFAULT_EVENT_WEIGHTS
+from .ids import spark_id_is_invalid
+from .weights import DEFAULT_EVENT_WEIGHTS, spark_weigh_events
 
 MASTER_ENV = "RECOMMENDER_SPARK_MASTER"
 SPARK_MISSING = "Apache Spark support needs pyspark and Java 17: pip install 'recommender[spark]' (see README, 'Spark')"
@@ -91,41 +91,36 @@ def read_purchases(spark, path: str, file_format: str | None = None):
 
 
 def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_bad_rows: str = "error", path=None):
-    """Aggregate events into (customer_id, item_id, weight) with the library's formula.
+    """Aggregate events into (customer_id, item_id, weight) with the library's weight rule.
 
-    Rows with empty ids, unknown event types or non-positive/unparsable quantities
-    stop the job (``on_bad_rows='error'``) or are dropped (``'skip'``).
-    Returns the DataFrame and the number of rows dropped.
+    Rows with an invalid id (empty, too long, control characters), an unknown event type
+    or a quantity that is not a positive number stop the job (``on_bad_rows='error'``) or
+    are dropped (``'skip'``). Returns the DataFrame and the number of rows dropped.
     """
     from pyspark.sql import functions as F
 
     weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
-    customer, item = F.col("customer_id").cast("string"), F.col("item_id").cast("string")
-    weight = F.lit(1.0)
-    if "event_type" in frame.columns:
-        mapping = F.create_map(*[x for kind, value in weights.items() for x in (F.lit(kind), F.lit(float(value)))])
-        event = F.coalesce(F.col("event_type").cast("string"), F.lit("purchase"))
-        weight = weight * mapping[event]
-    if "quantity" in frame.columns:
-        quantity = F.trim(F.col("quantity").cast("string")).cast("double")
-        weight = weight * F.when(quantity > 0, quantity)
-    events = frame.select(customer.alias("customer_id"), item.alias("item_id"), weight.alias("weight"))
-    bad = F.col("customer_id").isNull() | (F.length("customer_id") == 0) | F.col("item_id").isNull()
-    bad = bad | (F.length("item_id") == 0) | F.col("weight").isNull() | F.isnan("weight")
+    column = lambda name: F.col(name) if name in frame.columns else None  # noqa: E731
+    weight = spark_weigh_events(column("event_type"), column("quantity"), weights)
+    events = frame.select(
+        F.col("customer_id").cast("string").alias("customer_id"), F.col("item_id").cast("string").alias("item_id"), weight.alias("weight")
+    )
+    bad = spark_id_is_invalid(F.col("customer_id")) | spark_id_is_invalid(F.col("item_id"))
+    bad = bad | F.col("weight").isNull() | F.isnan("weight")
     events = events.withColumn("_bad", bad).cache()
     dropped = events.filter("_bad").count()
     if dropped and on_bad_rows == "error":
         raise DataError(
-            f"{dropped} rows have an empty id, an unknown event type or a quantity that is not a positive number; "
+            f"{dropped} rows have an invalid id, an unknown event type or a quantity that is not a positive number; "
             "use --on-bad-rows skip to drop them",
             path=path,
         )
-    good = events.filter(~F.col("_bad"))
+    good = events.filter(~F.col("_bad") & (F.col("weight") > 0))
     return good.groupBy("customer_id", "item_id").agg(F.sum("weight").alias("weight")), dropped
 
 
 def index_ids(weights):
-    """Add integer ``user`` and ``item`` columns; return (DataFrame, customer ids, item ids).
+    """Add integer ``customer`` and ``item`` columns; return (DataFrame, customer ids, item ids).
 
     Ids stay strings: the integer is only the position in the returned (alphabetical)
     label arrays, which become the model's vocabularies.
@@ -134,11 +129,11 @@ def index_ids(weights):
     from pyspark.sql import functions as F
 
     indexer = StringIndexer(
-        inputCols=["customer_id", "item_id"], outputCols=["user_index", "item_index"], stringOrderType="alphabetAsc"
+        inputCols=["customer_id", "item_id"], outputCols=["customer_index", "item_index"], stringOrderType="alphabetAsc"
     ).fit(weights)
     customer_ids, item_ids = (np.asarray(labels, dtype=str) for labels in indexer.labelsArray)
     indexed = indexer.transform(weights).select(
-        F.col("user_index").cast("int").alias("user"), F.col("item_index").cast("int").alias("item"), "weight"
+        F.col("customer_index").cast("int").alias("customer"), F.col("item_index").cast("int").alias("item"), "weight"
     )
     return indexed, customer_ids, item_ids
 

@@ -27,12 +27,6 @@ class IdVocabulary:
         if len(self._index) != len(ids):
             raise ValueError("vocabulary ids must be unique")
 
-    @classmethod
-    def from_values(cls, values: np.ndarray) -> tuple[IdVocabulary, np.ndarray]:
-        """Build a vocabulary from (repeating) values, returning it and each value's index."""
-        unique, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-        return cls(unique), codes.astype(np.int64)
-
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+
+import werkzeug.serving
 
 from . import create_app
 
@@ -22,6 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--debug", action="store_true", help="Flask debug mode (never in production)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # werkzeug colours its request lines with ANSI codes even into a log file, and has no
+    # public switch for it: colours only on a terminal.
+    werkzeug.serving._log_add_style = sys.stderr.isatty()
     overrides = {}
     if args.model:
         overrides["MODEL_PATH"] = args.model

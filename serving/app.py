@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from flask import Flask, current_app
+from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from recommender.events import EventStore
 
+from .admin import admin
 from .config import load_config
+from .customers import customers
 from .errors import register_error_handlers
+from .events import events
+from .items import items
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class ServingState:
-    """What every request needs besides its own input; one per app (and per worker)."""
-
-    models: ModelHolder
-    events: EventStore
-    metrics: ServingMetrics
+from .operations import operations
+from .state import EXTENSION, ServingState
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -50,20 +43,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         on_swap=metrics.model_swapped,
         on_failure=lambda message: metrics.model_reloads.labels("failed").inc(),
     )
-    app.extensions["recommender"] = ServingState(models, EventStore(app.config["EVENTS_DB"]), metrics)
+    app.extensions[EXTENSION] = ServingState(models, EventStore(app.config["EVENTS_DB"]), metrics)
     models.current()
 
     register_error_handlers(app)
     if app.config["SERVED_BY_HEADER"]:
         _add_served_by_header(app)
-    from .customers import customers
-    from .events_api import events_api
-    from .items import items
-    from .operations import operations
-
     app.register_blueprint(customers, url_prefix="/v1")
     app.register_blueprint(items, url_prefix="/v1")
-    app.register_blueprint(events_api, url_prefix="/v1")
+    app.register_blueprint(events, url_prefix="/v1")
+    app.register_blueprint(admin, url_prefix="/v1/admin")
     app.register_blueprint(operations)
     return app
 
@@ -102,7 +91,3 @@ class OrjsonProvider(DefaultJSONProvider):
         except TypeError:
             return super().dumps(obj).encode()
 
-
-def serving_state() -> ServingState:
-    """The current app's :class:`ServingState`."""
-    return current_app.extensions["recommender"]

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recommender.purchases import DEFAULT_EVENT_WEIGHTS, MAX_ID_LENGTH
+from recommender.ids import MAX_ID_LENGTH
+from recommender.weights import DEFAULT_EVENT_WEIGHTS
 
 PREFIX = "RECOMMENDER_"
 CONFIG_FILE_VARIABLE = "RECOMMENDER_CONFIG"

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app
 
-from .app import serving_state
 from .auth import require_read_token
 from .errors import bad_request
-from .lookups import events_trained_through, new_events, served_model
+from .state import new_events, served_model, serving_state
 from .validation import QueryParameters, bounded_list, checked_id, json_body
 
 customers = Blueprint("customers", __name__)
@@ -81,7 +80,7 @@ def history(customer_id: str):
         purchased.append(
             {"item_id": item_id, "name": str(model.catalog.names[index]), "category": str(model.catalog.categories[index])}
         )
-    stored = serving_state().events.for_customer(customer_id, after_id=events_trained_through(model))
+    stored = serving_state().events.for_customer(customer_id, after_id=model.events_trained_through)
     return {
         "customer_id": customer_id,
         "model_version": model.version,

@@ -13,6 +13,8 @@ import sqlite3
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from recommender.errors import UnknownCategoryError
+
 log = logging.getLogger(__name__)
 
 # Stable machine-readable codes for werkzeug's HTTP errors.
@@ -72,6 +74,10 @@ def register_error_handlers(app: Flask) -> None:
         elif status == 413:
             message = f"request body too large; the limit is {app.config['MAX_BODY_BYTES']} bytes"
         return error_response(status, _HTTP_CODES.get(status, "http_error"), message, headers)
+
+    @app.errorhandler(UnknownCategoryError)
+    def _unknown_category(error: UnknownCategoryError):
+        return error_response(400, "unknown_category", str(error))
 
     @app.errorhandler(sqlite3.Error)
     def _event_store_error(error: sqlite3.Error):

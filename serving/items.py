@@ -8,7 +8,7 @@ from recommender.errors import UnknownIdError
 
 from .auth import require_read_token
 from .errors import ApiError
-from .lookups import served_model
+from .state import served_model
 from .validation import QueryParameters, checked_id
 
 items = Blueprint("items", __name__)

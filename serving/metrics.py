@@ -24,7 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from recommender.model import PERSONALIZED, POPULAR
+from recommender.topn import PERSONALISED, POPULAR
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -56,7 +56,7 @@ class ServingMetrics:
             registry=self.registry,
         )
         # Children bound once: labels() costs microseconds on every recommendation answer.
-        self.recommendations_by_source = {source: self.recommendations.labels(source) for source in (PERSONALIZED, POPULAR)}
+        self.recommendations_by_source = {source: self.recommendations.labels(source) for source in (PERSONALISED, POPULAR)}
         self.events_stored = Counter("recommender_events_stored", "Events written to the event store", registry=self.registry)
         self.model_reloads = Counter("recommender_model_reloads", "Model loads by outcome", ["outcome"], registry=self.registry)
         self.model_info = Gauge(

@@ -89,7 +89,7 @@ class ModelHolder:
             if self.on_failure is not None:
                 self.on_failure(str(error))
             return None
-        warm_up(model)
+        model.warm_up()  # lazily built state now, so the first request after a swap is not the slow one
         previous, self.model = self.model, model  # the swap: one reference assignment
         self.loaded_target, self._failed_target, self.last_error = target, None, None
         log.info("serving model %s from %s (loaded in %.2fs)", model.version, target, time.perf_counter() - started)
@@ -97,7 +97,3 @@ class ModelHolder:
             self.on_swap(previous, model)
         return model
 
-
-def warm_up(model: Model) -> None:
-    """Build lazily cached state now, so the first request after a swap is not the slow one."""
-    model.warm_up()

@@ -93,7 +93,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             {
                 "customer_id": {"type": "string"},
                 "model_version": {"type": "string"},
-                "source": {"type": "string", "enum": ["personalized", "popular"]},
+                "source": {"type": "string", "enum": ["personalised", "popular"]},
                 "items": {"type": "array", "items": _ref("Item")},
             },
             ["customer_id", "model_version", "source", "items"],

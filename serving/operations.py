@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
-from .app import serving_state
 from .auth import require_read_token
 from .errors import error_response
-from .lookups import served_model
 from .openapi import openapi_document
+from .state import served_model, serving_state
 
 operations = Blueprint("operations", __name__)
 _MANIFEST_SUMMARY = ("version", "algorithm", "params", "fitted_settings", "created_at", "customers", "items", "interactions", "code_commit", "training_seconds", "metrics")

@@ -8,36 +8,31 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, request
 
 from recommender.events import Event
+from recommender.ids import EMPTY, id_problem
+from recommender.timestamps import MAX_ABS_EPOCH_SECONDS, parse_iso_timestamp
 
 from .errors import ApiError, bad_request
 
-# C0 and C1 control characters (and DEL): never part of a real id, often an injection attempt.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 _COUNT = re.compile(r"\s*\+?\d{1,9}\s*")
 _COUNT_ONLY = re.compile(rb"n=\d{1,9}")  # a whole query string that werkzeug would read as {"n": digits}
 
 
 def checked_id(value: Any, field: str, limit: int | None = None) -> str:
-    """A customer or item id: a non-empty string without control characters, at most
-    ``limit`` characters (the app's MAX_ID_LENGTH when not given)."""
+    """A customer or item id by the rules of :mod:`recommender.ids`, at most ``limit``
+    characters (the app's MAX_ID_LENGTH when not given)."""
     if not isinstance(value, str):
         raise bad_request(f"{field} must be a string, not {type(value).__name__}")
-    if not value:
-        raise bad_request(f"{field} must not be empty")
-    if limit is None:
-        limit = current_app.config["MAX_ID_LENGTH"]
-    if len(value) > limit:
-        raise bad_request(f"{field} is longer than {limit} characters")
-    if _CONTROL_CHARACTERS.search(value):
-        raise bad_request(f"{field} contains control characters")
+    problem = id_problem(value, current_app.config["MAX_ID_LENGTH"] if limit is None else limit)
+    if problem is not None:
+        raise bad_request(f"{field} must not be empty" if problem == EMPTY else f"{field} {problem}")
     return value
 
 
@@ -106,11 +101,12 @@ class QueryParameters:
 
 
 def json_body() -> Any:
-    """The parsed JSON body; 415 when it is not declared JSON, 400 when it does not parse."""
+    """The parsed JSON body (any JSON value, ``null`` included: callers check its shape);
+    415 when it is not declared JSON, 400 when it does not parse."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
     body = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
-    if body is None:
+    if body is None and request.get_data().strip() != b"null":  # get_json gives None for both
         raise bad_request("the body is not valid JSON", code="malformed_json")
     return body
 
@@ -142,27 +138,17 @@ def parse_event(raw: Any, where: str) -> Event:
     if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) or not 0 < quantity <= 1e6:
         raise bad_request(f"{where}.quantity must be a positive number up to 1000000")
     # Absent means now; an explicit null is a malformed value, like a null quantity.
-    timestamp = _parse_timestamp(raw["timestamp"], f"{where}.timestamp") if "timestamp" in raw else int(datetime.now(UTC).timestamp())
+    timestamp = _timestamp(raw["timestamp"], f"{where}.timestamp") if "timestamp" in raw else int(time.time())
     return Event(customer_id, item_id, event_type, float(quantity), timestamp)
 
 
-def _parse_timestamp(value: Any, field: str) -> int:
-    """Epoch seconds from ISO 8601 text or a number."""
-    if value is None or isinstance(value, bool):
-        raise bad_request(f"{field} must be ISO 8601 text or epoch seconds")
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value) or not 0 <= value < 1e11:
+def _timestamp(value: Any, field: str) -> int:
+    """Epoch seconds from ISO 8601 text or a JSON number, from 1970 on (the API's events happen now, not before)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not (math.isfinite(value) and 0 <= value < MAX_ABS_EPOCH_SECONDS):
             raise bad_request(f"{field} must be epoch seconds between 1970 and the year 5000")
         return int(value)
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)  # the training data's convention: UTC
-            seconds = parsed.timestamp()
-            if 0 <= seconds < 1e11:
-                return int(seconds)
-    raise bad_request(f"{field} must be ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
+    seconds = parse_iso_timestamp(value) if isinstance(value, str) else None
+    if seconds is None or seconds < 0:
+        raise bad_request(f"{field} must be ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
+    return seconds

@@ -59,11 +59,11 @@ class AlgorithmContract:
         assert (items[0] == -1).sum() == 3
 
     def test_batch_matches_single_rows(self, fitted, known_answer_matrix):
-        users = np.arange(20)
-        batch, _ = fitted.recommend(known_answer_matrix, 2, users=users)
-        for user in (0, 13):
-            single, _ = fitted.recommend(known_answer_matrix[user], 2, users=np.array([user]))
-            assert batch[user].tolist() == single[0].tolist()
+        customers = np.arange(20)
+        batch, _ = fitted.recommend(known_answer_matrix, 2, customers=customers)
+        for customer in (0, 13):
+            single, _ = fitted.recommend(known_answer_matrix[customer], 2, customers=np.array([customer]))
+            assert batch[customer].tolist() == single[0].tolist()
 
     def test_a_new_purchase_changes_the_next_answer(self, fitted):
         before, _ = fitted.recommend(history([0, 1]), 3)
@@ -90,29 +90,29 @@ class AlgorithmContract:
     def test_top_contributors_match_one_row_attribution(self, fitted, known_answer_matrix):
         if not self.personalised:
             return
-        # The training customers plus a new one (not a training row: user -1) whose mixed
+        # The training customers plus a new one (not a training row: customer -1) whose mixed
         # history (group A and item 7) makes the attribution non-trivial.
         matrix = sp.csr_matrix(sp.vstack([known_answer_matrix, history([0, 1, 7])]))
-        users = np.append(np.arange(20), -1)
-        items, _ = fitted.recommend(matrix, 3, users=users)
+        customers = np.append(np.arange(20), -1)
+        items, _ = fitted.recommend(matrix, 3, customers=customers)
         items[5, 2] = -1  # a padded slot stays unexplained
-        found = fitted.top_contributors(matrix, users, items, 2)
+        found = fitted.top_contributors(matrix, customers, items, 2)
         assert found.shape == (21, 3, 2) and (found[5, 2] == -1).all()
-        for user in (0, 5, 13, 20):
-            for slot, item in enumerate(items[user]):
+        for customer in (0, 5, 13, 20):
+            for slot, item in enumerate(items[customer]):
                 if item < 0:
                     continue
-                weights = fitted.contributions(matrix[user], np.array([item]), int(users[user]))[0]
-                strong = weights > 1e-5 * np.abs(fitted.contributions(matrix[user], items[user][items[user] >= 0], int(users[user]))).max()
+                weights = fitted.contributions(matrix[customer], np.array([item]), int(customers[customer]))[0]
+                strong = weights > 1e-5 * np.abs(fitted.contributions(matrix[customer], items[customer][items[customer] >= 0], int(customers[customer]))).max()
                 expected = [j for j in np.argsort(-weights, kind="stable")[:2] if strong[j]]
-                named = [int(j) for j in found[user, slot] if j >= 0]
-                assert len(named) == len(expected), (user, slot)
+                named = [int(j) for j in found[customer, slot] if j >= 0]
+                assert len(named) == len(expected), (customer, slot)
                 # The same purchases, or (on exact ties broken by rounding) equally strong ones.
-                weight_of = dict(zip(matrix[user].indices.tolist(), weights))
-                np.testing.assert_allclose([weight_of[j] for j in named], weights[expected], rtol=1e-4, err_msg=str((user, slot)))
+                weight_of = dict(zip(matrix[customer].indices.tolist(), weights))
+                np.testing.assert_allclose([weight_of[j] for j in named], weights[expected], rtol=1e-4, err_msg=str((customer, slot)))
                 # Known answer: only same-group purchases drive an item, never the other group's.
                 group = GROUP_A if item in GROUP_A else GROUP_B
-                assert set(found[user, slot].tolist()) - {-1} <= group, (user, slot, found[user, slot])
+                assert set(found[customer, slot].tolist()) - {-1} <= group, (customer, slot, found[customer, slot])
 
     def test_save_and_load_arrays_round_trip(self, fitted, known_answer_matrix):
         arrays = fitted.fitted_arrays()

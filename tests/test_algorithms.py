@@ -62,10 +62,10 @@ class TestSparkALS(AlgorithmContract):
         return create_algorithm(cls.name, cls.params).fit(two_group_matrix())
 
     def test_fold_in_reproduces_the_vectors_spark_learned(self, fitted, known_answer_matrix):
-        # Spark updates users last, so folding a training customer in against the
+        # Spark updates customers last, so folding a training customer in against the
         # final item factors (same objective, ALS-WR ridge) must give Spark's vector.
-        folded = fitted.user_vectors(known_answer_matrix)
-        np.testing.assert_allclose(folded, fitted.user_factors_, atol=1e-4)
+        folded = fitted.customer_vectors(known_answer_matrix)
+        np.testing.assert_allclose(folded, fitted.customer_factors_, atol=1e-4)
 
 
 def test_every_registered_algorithm_has_a_contract_test():
@@ -122,9 +122,9 @@ def test_graph_filter_explains_a_training_customer_the_same_by_index_or_by_histo
 
     model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
     items = np.array([3, 4, 8])
-    for user in (0, 12):
-        row = known_answer_matrix[user]
-        np.testing.assert_allclose(model.contributions(row, items, user), model.contributions(row, items), rtol=1e-4, atol=1e-7)
+    for customer in (0, 12):
+        row = known_answer_matrix[customer]
+        np.testing.assert_allclose(model.contributions(row, items, customer), model.contributions(row, items), rtol=1e-4, atol=1e-7)
 
 
 def test_graph_filter_reasons_for_a_batch_just_scored_reuse_its_norms(known_answer_matrix):
@@ -134,15 +134,15 @@ def test_graph_filter_reasons_for_a_batch_just_scored_reuse_its_norms(known_answ
     from recommender.algorithms.graph_filter_attribution import RecentNorms
 
     model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
-    users = np.arange(known_answer_matrix.shape[0])
-    history = known_answer_matrix[users]
-    items, _ = model.recommend(history, 4, users=users)
-    memo, recalled = model._recent_smooth_norms, []
-    model._recent_smooth_norms = type("Spy", (RecentNorms,), {"recall": lambda self, b: recalled.append(memo.recall(b)) or recalled[-1]})()
-    reasons = model.top_contributors(history, users, items, 2)
-    assert len(recalled) == 1 and recalled[0] is not None and len(recalled[0]) == len(users)
-    model._recent_smooth_norms = RecentNorms()  # forgotten: computed again, to the same reasons
-    np.testing.assert_array_equal(model.top_contributors(history, users, items, 2), reasons)
+    customers = np.arange(known_answer_matrix.shape[0])
+    history = known_answer_matrix[customers]
+    items, _ = model.recommend(history, 4, customers=customers)
+    memo, recalled = model.recent_smooth_norms, []
+    model.recent_smooth_norms = type("Spy", (RecentNorms,), {"recall": lambda self, b: recalled.append(memo.recall(b)) or recalled[-1]})()
+    reasons = model.top_contributors(history, customers, items, 2)
+    assert len(recalled) == 1 and recalled[0] is not None and len(recalled[0]) == len(customers)
+    model.recent_smooth_norms = RecentNorms()  # forgotten: computed again, to the same reasons
+    np.testing.assert_array_equal(model.top_contributors(history, customers, items, 2), reasons)
 
 
 def test_graph_filter_loads_folders_that_stored_training_norms(known_answer_matrix):
@@ -152,7 +152,7 @@ def test_graph_filter_loads_folders_that_stored_training_norms(known_answer_matr
     model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
     arrays = model.fitted_arrays()
     assert "smooth_norms" not in arrays
-    arrays["smooth_norms"] = model._smooth_l1(known_answer_matrix).astype(np.float32)
+    arrays["smooth_norms"] = model.smooth_norms(known_answer_matrix).astype(np.float32)
     older = type(model).from_arrays(model.params(), arrays, 10)
     assert len(older.smooth_norms_) == known_answer_matrix.shape[0]
     row, items = known_answer_matrix[0], np.array([3, 4])
@@ -183,7 +183,7 @@ def test_graph_filter_batched_attribution_through_the_cached_gram_rows(known_ans
     from recommender.algorithms import graph_filter_attribution
 
     model = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.7}).fit(known_answer_matrix)
-    items, _ = model.recommend(known_answer_matrix, 3, users=np.arange(20))
+    items, _ = model.recommend(known_answer_matrix, 3, customers=np.arange(20))
     direct = model.top_contributors(known_answer_matrix, np.arange(20), items)
     monkeypatch.setattr(graph_filter_attribution, "FEW_PURCHASES", 0)  # large batches take V G from the cache
     model.contributions(known_answer_matrix[3], items[3])

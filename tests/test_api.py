@@ -23,7 +23,7 @@ def test_health_and_ready(client):
 
 def test_known_customer_gets_the_unbought_items_of_their_group(client):
     body = recommended(client, "c0", "?n=2")
-    assert body["customer_id"] == "c0" and body["source"] == "personalized"
+    assert body["customer_id"] == "c0" and body["source"] == "personalised"
     assert set(ids(body)) == set(GARDEN) - set(bought_by("c0"))
     first = body["items"][0]
     assert set(first) == {"item_id", "score", "name", "category", "reason", "because"}
@@ -69,10 +69,10 @@ def test_event_changes_the_next_answer(client):
     assert ids(after)[0] == "a4"
 
 
-def test_unknown_customer_with_events_gets_personalized_items(client):
+def test_unknown_customer_with_events_gets_personalised_items(client):
     client.post("/v1/events", json={"events": [{"customer_id": "newcomer", "item_id": "b0", "quantity": 2}]})
     body = recommended(client, "newcomer", "?n=4")
-    assert body["source"] == "personalized"
+    assert body["source"] == "personalised"
     assert "b0" not in ids(body)
     assert set(ids(body)) == set(KITCHEN) - {"b0"}
 
@@ -111,7 +111,7 @@ def test_similar_items_stay_in_their_group(client):
 def test_rank_orders_candidates_and_puts_unknown_items_last(client):
     response = client.post("/v1/customers/c0/rank", json={"items": ["b0", "nonexistent", "a3"]})
     body = response.get_json()
-    assert response.status_code == 200 and body["source"] == "personalized"
+    assert response.status_code == 200 and body["source"] == "personalised"
     assert ids(body) == ["a3", "b0", "nonexistent"]
     assert body["items"][2]["score"] is None
 
@@ -130,7 +130,7 @@ def test_metrics_count_requests_fallbacks_and_events(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'recommender_http_requests_total{endpoint="/v1/customers/<customer_id>/recommendations",method="GET",status="200"} 2.0' in text
     assert 'recommender_recommendations_total{source="popular"} 1.0' in text
-    assert 'recommender_recommendations_total{source="personalized"} 1.0' in text
+    assert 'recommender_recommendations_total{source="personalised"} 1.0' in text
     assert "recommender_events_stored_total 1.0" in text
     assert "recommender_http_request_duration_seconds_bucket" in text
     assert 'recommender_model_info{algorithm="item-knn"' in text

@@ -15,7 +15,6 @@ from recommender.artifacts import (
     read_manifest,
     rollback,
     save_model,
-    update_manifest,
 )
 from recommender.catalog import Catalog
 from recommender.errors import ArtifactError
@@ -29,8 +28,8 @@ def build_model(algorithm="item-knn", params=None) -> Model:
     customers = IdVocabulary([f"c{i:02d}" for i in range(20)])
     items = IdVocabulary([f"i{i}" for i in range(10)])
     catalog = Catalog(np.array([f"Item {i}" for i in range(10)]), np.array(["A"] * 5 + ["B"] * 5))
-    estimator = create_algorithm(algorithm, params or {}).fit(matrix)
-    return Model(estimator, customers, items, matrix, catalog)
+    fitted = create_algorithm(algorithm, params or {}).fit(matrix)
+    return Model(fitted, customers, items, matrix, catalog)
 
 
 def test_round_trip_gives_identical_answers(tmp_path):
@@ -115,8 +114,3 @@ def test_rollback_without_history_is_a_clear_error(tmp_path):
     with pytest.raises(ArtifactError, match="no earlier promoted model"):
         rollback(tmp_path)
 
-
-def test_metrics_can_be_added_later(tmp_path):
-    path = save_model(build_model(), tmp_path)
-    update_manifest(path, metrics={"recall@20": 0.5})
-    assert load_model(path).manifest["metrics"] == {"recall@20": 0.5}

@@ -117,3 +117,16 @@ def test_listed_customers_in_any_order_are_scored_from_their_own_history(model, 
     for row in rows[:-2]:
         customer, item = model.customers.index(row["customer_id"]), model.items.index(row["item_id"])
         assert item not in model.history[customer].indices and (item < 5) == (customer < 10)
+
+
+def test_short_lists_are_topped_up_from_popular_items_as_the_api_does(tmp_path):
+    from tests.test_artifacts import build_model
+
+    model = build_model()  # item-kNN scores only a customer's co-bought items: lists come out short
+    listed = ["c00", "c13", "stranger"]
+    score_all(model, tmp_path / "full.csv", n=7, customers=listed)
+    rows = read(tmp_path / "full.csv")
+    for customer in listed:
+        scored = [r["item_id"] for r in rows if r["customer_id"] == customer]
+        assert scored == [r.item_id for r in model.recommend(customer, 7).items]
+        assert len(scored) == 7 and not set(scored) & set(model.purchased(customer))

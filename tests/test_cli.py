@@ -74,7 +74,7 @@ def test_recommend_prints_a_readable_table(trained):
     output = run("recommend", "--model", model_path, "--n", 3, "0001").stdout
     assert "because you bought" in output and "category" in output
     data = json.loads(run("recommend", "--model", model_path, "--json", "0001").stdout)
-    assert data["source"] == "personalized" and len(data["items"]) == 10
+    assert data["source"] == "personalised" and len(data["items"]) == 10
 
 
 def test_usage_errors_exit_2_with_one_line(trained, tmp_path):
@@ -108,17 +108,19 @@ def test_damaged_model_is_refused_clearly(trained, tmp_path):
     assert result.returncode == 1 and "checksum mismatch" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_starts_the_api_on_loopback(trained):
+def test_serve_starts_the_api_on_loopback_and_logs_without_terminal_colours(trained, tmp_path):
     import time
+    import urllib.error
     import urllib.request
 
     from tests.conftest import free_port
 
     _, model_path = trained
     port = free_port()
+    log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "training", "serve", "--model", model_path, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "training", "serve", "--model", model_path, "--port", str(port), "--events-db", tmp_path / "e.sqlite3"],
+        stdout=log, stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
@@ -131,10 +133,47 @@ def test_serve_starts_the_api_on_loopback(trained):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)
-        assert body["source"] == "personalized" and len(body["items"]) == 2
+        assert body["source"] == "personalised" and len(body["items"]) == 2
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/no/such/page")  # werkzeug colours a 404 on a terminal
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
+    text = (tmp_path / "serve.log").read_text()
+    assert "/no/such/page" in text and "\x1b[" not in text
+
+
+def test_help_is_plain_text_and_says_every_default():
+    assert "``" not in run("--help").stdout
+    recommend = run("recommend", "--help").stdout
+    assert "(default: models/current)" in recommend and "(default: 10)" in recommend
+
+
+def test_mistakes_a_new_user_makes_get_one_clear_line(trained, tmp_path):
+    folder, _ = trained
+    purchases = folder / "data/purchases.csv"
+    folder_given = run("train", "--data", folder / "data", "--models-dir", tmp_path / "m", check=False)
+    assert folder_given.returncode == 1 and "is a folder; give the file itself" in folder_given.stderr
+    (tmp_path / "a-file").write_text("")
+    unwritable = run("train", "--data", purchases, "--models-dir", tmp_path / "a-file" / "models", check=False)
+    assert unwritable.returncode == 2 and unwritable.stderr.count("\n") == 1
+    assert "--models-dir" in unwritable.stderr and "cannot be written" in unwritable.stderr and "Errno" not in unwritable.stderr
+    out_of_range = run("train", "--data", purchases, "--algorithm", "graph-filter", "--param", "rank=-5", check=False)
+    assert out_of_range.returncode == 2 and "rank must be at least 1" in out_of_range.stderr
+
+
+def test_recommend_folds_in_the_events_the_api_stored(trained, tmp_path):
+    from recommender.events import Event, EventStore
+
+    _, model_path = trained
+    before = json.loads(run("recommend", "--model", model_path, "--n", 3, "--json", "0001").stdout)
+    first = before["items"][0]["item_id"]
+    EventStore(tmp_path / "events.sqlite3").add([Event("0001", first)])
+    after = json.loads(run("recommend", "--model", model_path, "--n", 3, "--json", "--events", tmp_path / "events.sqlite3", "0001").stdout)
+    assert first not in [item["item_id"] for item in after["items"]]
+    missing = run("recommend", "--model", model_path, "--events", tmp_path / "nope.sqlite3", "0001", check=False)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 def test_score_filters_from_the_command_line(trained, tmp_path):

@@ -71,6 +71,19 @@ def test_malformed_json_is_400(client):
     assert_error(response, 400, "malformed_json")
 
 
+def test_a_json_null_body_is_named_for_what_it_is(client):
+    events = assert_error(client.post("/v1/events", data="null", content_type="application/json"), 400)
+    assert "must be a JSON object" in events["error"]["message"] and "not valid JSON" not in events["error"]["message"]
+    rank = assert_error(client.post("/v1/customers/c0/rank", data=" null ", content_type="application/json"), 400)
+    assert "must be a JSON object" in rank["error"]["message"]
+
+
+def test_a_category_no_item_has_is_400_naming_the_known_ones(client):
+    body = assert_error(client.get(f"{RECOMMEND}?category=Toys"), 400, "unknown_category")
+    assert body["error"]["message"] == "no item has category 'Toys'; known categories: Garden, Kitchen"
+    assert client.get(f"{RECOMMEND}?category=garden").status_code == 200  # case does not matter
+
+
 def test_non_json_body_is_415(client):
     assert_error(client.post("/v1/events", data="customer_id=c0", content_type="text/plain"), 415)
     assert_error(client.post("/v1/customers/c0/rank", data="x"), 415)

@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 
 from recommender.artifacts import load_model
 from recommender.errors import DataError
-from recommender.purchases import ID_CONTROL_CHARACTERS, MAX_ID_LENGTH, load_purchases
+from recommender.ids import CONTROL_CHARACTERS, MAX_ID_LENGTH
+from recommender.purchases import load_purchases
 from training.pipeline import train
 
 pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 COLUMNS = ["customer_id", "item_id", "timestamp", "quantity", "event_type", "note", "", " customer_id"]
-CONTROL = re.compile(ID_CONTROL_CHARACTERS)
+CONTROL = re.compile(CONTROL_CHARACTERS)
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "latin-1", "cp1252"]
 
 # Cells a real export produces, plus the ones that break parsers: quotes, separators,

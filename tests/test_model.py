@@ -2,6 +2,7 @@
 
 import pytest
 
+from recommender.topn import compute_top_lists
 from tests.test_artifacts import build_model
 
 
@@ -12,7 +13,7 @@ def ids(result):
 def test_known_customer_gets_their_group_without_purchases():
     model = build_model()
     result = model.recommend("c00", 2)  # bought i0, i1, i2
-    assert result.source == "personalized"
+    assert result.source == "personalised"
     assert set(ids(result)) == {"i3", "i4"}
     assert all(r.reason.startswith("because you bought Item") for r in result.items)
     assert all(r.category == "A" for r in result.items)
@@ -27,7 +28,7 @@ def test_unknown_customer_gets_popular_items():
 def test_new_events_fold_in_without_retraining():
     model = build_model()
     result = model.recommend("stranger", 3, new_events=[("i7", 1.0), ("i8", 1.0)])
-    assert result.source == "personalized"
+    assert result.source == "personalised"
     assert set(ids(result)) <= {"i5", "i6", "i9"}
     after = model.recommend("c00", 2, new_events=[("i3", 1.0)])
     assert "i3" not in ids(after)
@@ -104,7 +105,7 @@ def test_cached_top_lists_answer_like_live_scoring(tmp_path, algorithm, params):
 
     live = build_model(algorithm, params)
     cached = build_model(algorithm, params)
-    cached.precompute_top_lists(4)
+    cached.top_lists = compute_top_lists(cached.algorithm, cached.history, 4)
     cached = load_model(save_model(cached, tmp_path))
     assert cached.top_lists.items.shape == (20, 4) and cached.top_lists.reasons.shape == (20, 4, 2)
     for customer in ("c00", "c04", "c15"):
@@ -130,9 +131,24 @@ def test_a_model_whose_reasons_cannot_be_batched_explains_its_cached_answers_liv
     live = build_model("graph-filter", {"rank": 3})
     cached = build_model("graph-filter", {"rank": 3})
     cached.algorithm = Unbatched(cached.algorithm.config).fit(cached.history)
-    cached.precompute_top_lists(4)
+    cached.top_lists = compute_top_lists(cached.algorithm, cached.history, 4)
     cached = load_model(save_model(cached, tmp_path))
     assert cached.top_lists.reasons is None and cached.top_lists.items.shape == (20, 4)
     result = cached.recommend("c00", 2)
     assert answers(result) == answers(live.recommend("c00", 2))
     assert all(r.reason.startswith("because you bought Item") for r in result.items)
+
+
+def test_rank_never_names_an_item_as_its_own_reason():
+    model = build_model()
+    for result in (model.rank("c00", ["i1", "i3"]), model.rank("c00", ["i3", "i5"], new_events=[("i3", 1.0)])):
+        for item in result.items:
+            assert item.item_id not in item.because, (item.item_id, item.reason)
+    assert set(model.rank("c00", ["i1"]).items[0].because) <= {"i0", "i2"}  # a bought item is explained by the others
+
+
+def test_a_category_no_item_has_is_an_error_naming_the_known_ones():
+    from recommender.errors import UnknownCategoryError
+
+    with pytest.raises(UnknownCategoryError, match="no item has category 'Toys'; known categories: A, B"):
+        build_model().recommend("c00", 3, category="Toys")

@@ -110,3 +110,15 @@ def test_demo_store_loads(demo_files):
     log = load_purchases(demo_files["purchases"])
     assert len(log) == 8000 and len(log.customers) == 400
     assert np.all(log.weight >= 1)
+
+
+def test_the_demo_store_and_a_catalog_name_every_item_distinctly(tmp_path):
+    from recommender.catalog import load_catalog
+    from recommender.demo import generate_store
+    from recommender.vocabulary import IdVocabulary
+
+    names = generate_store(customers=500, items=2000, purchases=3000, seed=42).catalog.column("name").to_pylist()
+    assert len(set(names)) == len(names) and "Urban Cookbook No. 2" in names
+    (tmp_path / "catalog.csv").write_text("item_id,name\nA1,Mug\nB2,Mug\nC3,Plate\n")
+    catalog = load_catalog(tmp_path / "catalog.csv", IdVocabulary(["A1", "B2", "C3"]))
+    assert catalog.names.tolist() == ["Mug (A1)", "Mug (B2)", "Plate"]

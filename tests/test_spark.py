@@ -58,12 +58,12 @@ def test_spark_model_loads_and_serves_through_model(spark_model):
     assert model.algorithm.name == "spark-als" and model.manifest["engine"]["name"] == "spark"
     customer = str(model.customers.ids[0])
     result = model.recommend(customer, 5)
-    assert result.source == "personalized" and len(result.items) == 5
+    assert result.source == "personalised" and len(result.items) == 5
     assert not set(model.purchased(customer)) & {r.item_id for r in result.items}
     assert result.items[0].reason.startswith("because you bought")
     # An unknown customer with one new purchase is folded in, never an error.
     folded = model.recommend("new-customer", 3, new_events=[(str(model.items.ids[0]), 1.0)])
-    assert folded.source == "personalized" and len(folded.items) == 3
+    assert folded.source == "personalised" and len(folded.items) == 3
 
 
 def test_spark_accuracy_is_within_ten_percent_of_implicit_als(spark_model, split):
@@ -88,3 +88,28 @@ def test_spark_scoring_writes_the_same_top_n_as_local_scoring(spark_model, tmp_p
     local_rows = pq.read_table(tmp_path / "local.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]])
     assert manifest["rows"] == len(model.customers) * 5
     assert spark_rows.to_pylist() == local_rows.to_pylist()
+
+
+def test_spark_scoring_gives_unknown_customers_popular_items_like_local_scoring(spark_model, tmp_path):
+    from training.spark_jobs import score_with_spark
+
+    model = load_model(spark_model)
+    listed = [str(model.customers.ids[3]), "never-seen", str(model.customers.ids[0]), "also-new"]
+    manifest = score_with_spark(spark_model, str(tmp_path / "spark.parquet"), n=4, customers=listed)
+    score_all(model, tmp_path / "local.parquet", n=4, customers=listed, threads=1)
+    columns = ["customer_id", "rank", "item_id"]
+    spark_rows = pq.read_table(tmp_path / "spark.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]]).to_pylist()
+    local_rows = pq.read_table(tmp_path / "local.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]]).to_pylist()
+    assert manifest["customers_unknown_to_model"] == 2 and spark_rows == local_rows
+    popular = [r.item_id for r in model.recommend("never-seen", 4).items]
+    assert [r["item_id"] for r in spark_rows if r["customer_id"] == "never-seen"] == popular
+
+
+def test_spark_training_applies_the_id_rules_of_the_file_loader(tmp_path):
+    from recommender.errors import DataError
+    from training.spark_jobs import train_with_spark
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,item_id\nc1,a\nc\x01ontrol,b\nc2," + "x" * 300 + "\nc2,a\nc3,b\n")
+    with pytest.raises(DataError, match="2 rows have an invalid id"):
+        train_with_spark(str(bad), params=PARAMS, models_dir=tmp_path / "models")

@@ -54,6 +54,10 @@ def test_evaluate_cli_prints_metrics_and_writes_report(demo_files, tmp_path):
     assert "recall@10" in output and "ndcg@5" in output
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["by_history_length"] and report["metrics"]["customers"] > 0
+    for name in ("report.json", "report.html"):
+        assert (tmp_path / "r" / name).stat().st_mode & 0o044 == 0o044  # readable by others, like any file
+    customers = int(report["metrics"]["customers"])
+    assert f"<td>customers</td><td>{customers:,}</td>" in (tmp_path / "r" / "report.html").read_text()
     assert run("evaluate", "--data", demo_files["purchases"], "--k", "ten", check=False).returncode == 2
 
 

@@ -1,12 +1,14 @@
 """Batch scoring: top-N for many customers, streamed in chunks to CSV, Parquet or JSONL.
 
-Memory stays bounded: at most ``workers + 1`` chunks of scores (chunk x items
-float32) exist at a time, whatever the number of customers. Each worker thread
-scores whole chunks (one matrix product with BLAS on one thread, exclusion of
-purchases, top-k) so every core does both the product and the selection; numpy
-releases the GIL for all of them. Chunks are written in order by the calling
-thread. The output is written under a temporary name and renamed into place, with
-a small manifest beside it.
+Every chunk goes through the top-N path the API uses (:func:`recommender.topn.rank_rows`):
+scores, purchase exclusion and filters, top-N, and the popular top-up of short lists;
+customers the model does not know get popular items. Memory stays bounded: at most
+``workers + 1`` chunks of scores (chunk x items float32) exist at a time, whatever the
+number of customers. Each worker thread scores whole chunks (one matrix product with
+BLAS on one thread, exclusion of purchases, top-k) so every core does both the product
+and the selection; numpy releases the GIL for all of them. Chunks are written in order
+by the calling thread. The output is written under a temporary name and renamed into
+place, with a small manifest beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender.files import write_json_atomic
 from recommender.model import Model
+from recommender.topn import candidate_mask, history_rows, rank_rows
 from training.batch_writers import FORMATS, SCHEMA, ChunkWriter, json_strings, output_format
 
 __all__ = ["FORMATS", "SCORES_PER_CHUNK", "chunk_rows_for", "output_format", "score_all"]
@@ -62,30 +65,25 @@ def score_all(
     file_format = output_format(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if customers is None:
-        known_rows = np.arange(len(model.customers))
-        unknown: list[str] = []
+        rows = np.arange(len(model.customers))
+        listed_ids = np.empty(0, dtype=str)
     else:
-        indices = model.customers.lookup(customers)
-        known_rows = indices[indices >= 0]
-        unknown = [c for c, i in zip(customers, indices) if i < 0]
-    allowed = model.candidate_mask(include=include, category=category)
+        rows = model.customers.lookup(customers)
+        listed_ids = np.asarray(customers, dtype=str)
+    allowed = candidate_mask(model.items, model.catalog, include=include, category=category)
     workers = max(1, threads or os.cpu_count() or 1)
     rows_per_chunk = chunk_rows or chunk_rows_for(len(model.items) if allowed is None else int(allowed.sum()))
     temporary = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
     started = time.perf_counter()
     rows_written = 0
-    ids = _ArrowIds(model, file_format == "jsonl")
+    ids = _ArrowIds(model, listed_ids, file_format == "jsonl")
     writer = ChunkWriter(temporary, file_format)
     try:
-        chunks = (known_rows[start : start + rows_per_chunk] for start in range(0, len(known_rows), rows_per_chunk))
-        for users, items, scores in _score_chunks(model, chunks, n, exclude_purchased, allowed, workers):
-            rows_written += _write_chunk(writer, ids, users, items, scores)
+        chunks = (np.arange(start, min(start + rows_per_chunk, len(rows))) for start in range(0, len(rows), rows_per_chunk))
+        for positions, items, scores in _score_chunks(model, rows, chunks, n, exclude_purchased, allowed, workers):
+            rows_written += _write_chunk(writer, ids, rows[positions], positions, items, scores)
             if progress:
-                progress(len(users))
-        if unknown:
-            rows_written += _write_popular(writer, model, unknown, n, include, category)
-            if progress:
-                progress(len(unknown))
+                progress(len(positions))
         writer.close()
         os.replace(temporary, out_path)
     except BaseException:
@@ -96,8 +94,8 @@ def score_all(
         "model_version": model.version,
         "output": str(out_path),
         "format": file_format,
-        "customers": int(len(known_rows) + len(unknown)),
-        "customers_unknown_to_model": len(unknown),
+        "customers": int(len(rows)),
+        "customers_unknown_to_model": int((rows < 0).sum()),
         "rows": rows_written,
         "n": n,
         "exclude_purchased": exclude_purchased,
@@ -111,15 +109,16 @@ def score_all(
     return manifest
 
 
-def _score_chunks(model: Model, chunks: Iterator[np.ndarray], n: int, exclude_purchased: bool, allowed, workers: int):
-    """Yield (users, items, scores) per chunk, in order, with ``workers`` chunks in flight."""
+def _score_chunks(model: Model, rows: np.ndarray, chunks: Iterator[np.ndarray], n: int, exclude_purchased: bool, allowed, workers: int):
+    """Yield (positions in ``rows``, items, scores) per chunk, in order, with ``workers`` chunks in flight."""
 
-    def score(users: np.ndarray):
-        # Consecutive customers (the all-customers case) slice the CSR without fancy indexing.
-        contiguous = len(users) > 0 and bool(np.all(np.diff(users) == 1))
-        history = model.history[users[0] : users[-1] + 1] if contiguous else model.history[users]
-        items, scores = model.algorithm.recommend(history, n, users=users, exclude_seen=exclude_purchased, allowed=allowed)
-        return users, items, scores
+    def score(positions: np.ndarray):
+        customers = rows[positions]
+        ranked = rank_rows(
+            model.algorithm, model.popular, history_rows(model.history, customers), customers, n,
+            allowed=allowed, exclude_purchased=exclude_purchased,
+        )
+        return positions, ranked.items, ranked.scores
 
     # One BLAS thread per worker: the parallelism is across chunks, never oversubscribed.
     with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
@@ -133,23 +132,29 @@ def _score_chunks(model: Model, chunks: Iterator[np.ndarray], n: int, exclude_pu
 
 
 class _ArrowIds:
-    """Customer and item ids as Arrow arrays, so a chunk's id columns are one ``take``."""
+    """Customer and item ids as Arrow arrays, so a chunk's id columns are one ``take``.
+    ``listed`` are the customer ids as the caller listed them (empty: every training customer)."""
 
-    def __init__(self, model: Model, jsonl: bool):
+    def __init__(self, model: Model, listed: np.ndarray, jsonl: bool):
         self.customers = model.customers.ids
+        self.listed = listed
         self.items = pa.array(model.items.ids, pa.string())
         self.items_json = json_strings(model.items.ids) if jsonl else None
         self.jsonl = jsonl
 
+    def customer_ids(self, customers: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return self.listed[positions] if len(self.listed) else self.customers[customers]
 
-def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, users: np.ndarray, items: np.ndarray, scores: np.ndarray) -> int:
+
+def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, customers: np.ndarray, positions: np.ndarray, items: np.ndarray, scores: np.ndarray) -> int:
     valid = items >= 0
     counts = valid.sum(axis=1)
     if not counts.sum():
         return 0
     # Only the chunk's customer ids are converted to Arrow (the vocabulary may hold millions).
-    chunk_customers = pa.array(ids.customers[users], pa.string())
-    repeat = pa.array(np.repeat(np.arange(len(users)), counts))
+    chunk_ids = ids.customer_ids(customers, positions)
+    chunk_customers = pa.array(chunk_ids, pa.string())
+    repeat = pa.array(np.repeat(np.arange(len(customers)), counts))
     item_positions = pa.array(items[valid])
     ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)[valid]
     table = pa.table(
@@ -162,24 +167,7 @@ def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, users: np.ndarray, items: 
         schema=SCHEMA,
     )
     if ids.jsonl:
-        writer.write(table, json_customers=json_strings(ids.customers[users]).take(repeat), json_items=ids.items_json.take(item_positions))
+        writer.write(table, json_customers=json_strings(chunk_ids).take(repeat), json_items=ids.items_json.take(item_positions))
     else:
-        writer.write(table)
-    return table.num_rows
-
-
-def _write_popular(writer: ChunkWriter, model: Model, unknown: list[str], n: int, include, category) -> int:
-    popular = model.recommend("", n, include=include, category=category)  # no history: the popularity fallback
-    item_ids = np.array([r.item_id for r in popular.items], dtype=str)
-    table = pa.table(
-        {
-            "customer_id": np.repeat(np.asarray(unknown, dtype=str), len(item_ids)),
-            "item_id": np.tile(item_ids, len(unknown)),
-            "rank": np.tile(np.arange(1, len(item_ids) + 1, dtype=np.int32), len(unknown)),
-            "score": np.tile(np.array([r.score for r in popular.items], dtype=np.float32), len(unknown)),
-        },
-        schema=SCHEMA,
-    )
-    if table.num_rows:
         writer.write(table)
     return table.num_rows

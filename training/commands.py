@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from recommender.errors import UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
 
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
@@ -60,7 +61,7 @@ def _event_weights(pairs: list[str]) -> dict[str, float] | None:
 
 def _params(args) -> dict:
     """Hyper-parameters from --params-file, overridden by --param, checked against the algorithm."""
-    from recommender.algorithms import parse_params
+    from recommender.algorithms import create_algorithm, parse_params
 
     params: dict = {}
     if getattr(args, "params_file", None):
@@ -73,18 +74,31 @@ def _params(args) -> dict:
         params.update(loaded.get("params", loaded) if isinstance(loaded, dict) else {})
     try:
         params.update(parse_params(args.algorithm, args.param))
-        return parse_params(args.algorithm, params)
+        params = parse_params(args.algorithm, params)
+        create_algorithm(args.algorithm, params).validate_config()  # a value out of range is a usage error too
+        return params
     except ValueError as error:
         raise UsageError(str(error)) from None
 
 
 def _split_spec(args):
-    from training.evaluation import SplitSpec
+    from recommender.evaluation.holdout import SplitSpec
 
     if not 0 < args.test_fraction < 1:
         raise UsageError("--test-fraction must be between 0 and 1")
     _check_positive("leave-last", args.leave_last)
     return SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+
+
+def _check_writable_folder(option: str, folder: Path) -> None:
+    """Create ``folder`` if need be and make sure files can be written in it."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        raise UsageError(f"{option} {folder} cannot be written ({error.strerror or error})") from None
 
 
 def _parse_ks(text: str) -> list[int]:
@@ -108,6 +122,7 @@ def train(args) -> int:
         args.algorithm = "spark-als"
     args.algorithm = args.algorithm or DEFAULT_ALGORITHM
     weights = _event_weights(args.event_weight)
+    _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
     if args.engine == "spark":
         from training.cli_spark import train_command
 
@@ -147,8 +162,8 @@ def _metrics_line(metrics: dict) -> str:
 
 def evaluate(args) -> int:
     from recommender.evaluation import load_lightgcn
+    from recommender.evaluation.holdout import evaluate_holdout, split_log
     from recommender.purchases import load_purchases
-    from training.evaluation import evaluate_holdout, split_log
 
     ks = _parse_ks(args.k)
     params = _params(args)
@@ -228,13 +243,8 @@ def tune(args) -> int:
     return 0
 
 
-def _load(path: Path):
-    from recommender.artifacts import load_model
-
-    return load_model(path)
-
-
 def score(args) -> int:
+    from recommender.artifacts import load_model
     from training.batch import output_format, score_all
 
     _check_positive("n", args.n)
@@ -242,7 +252,7 @@ def score(args) -> int:
         output_format(args.out)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    model = _load(args.model)
+    model = load_model(args.model)
     customers = _read_id_list(args.customers, "customer_id") if args.customers else None
     include = _read_id_list(args.include, "item_id") if args.include else None
     if include is not None:
@@ -251,9 +261,11 @@ def score(args) -> int:
             raise UsageError(f"none of the {len(include)} items in {args.include} is known to the model")
         if unknown:
             print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
-    if args.category and not model.catalog.category_mask(args.category).any():
-        known = sorted(set(model.catalog.categories.tolist()) - {""})
-        raise UsageError(f"no item has category {args.category!r}; known categories: {', '.join(known) or 'none (train with --catalog)'}")
+    if args.category:
+        try:
+            model.catalog.check_category(args.category)
+        except UnknownCategoryError as error:
+            raise UsageError(str(error)) from None
     if args.engine == "spark":
         from training.cli_spark import score_command
 
@@ -281,9 +293,19 @@ def _read_id_list(path: Path, header: str) -> list[str]:
 
 
 def recommend(args) -> int:
+    from recommender.artifacts import load_model
+    from recommender.events import EventStore
+    from recommender.weights import DEFAULT_EVENT_WEIGHTS
+
     _check_positive("n", args.n)
-    model = _load(args.model)
-    result = model.recommend(args.customer_id, args.n)
+    model = load_model(args.model)
+    new_events = []
+    if args.events is not None:
+        if not args.events.is_file():
+            raise UsageError(f"--events {args.events} does not exist")
+        weights = (model.manifest.get("data") or {}).get("event_weights") or DEFAULT_EVENT_WEIGHTS
+        new_events = EventStore(args.events).weighted_items(args.customer_id, weights, after_id=model.events_trained_through)
+    result = model.recommend(args.customer_id, args.n, new_events=new_events)
     if args.json:
         print(json.dumps({"customer_id": result.customer_id, "source": result.source, "model_version": model.version, "items": [r.to_dict() for r in result.items]}, indent=2))
         return 0

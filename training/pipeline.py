@@ -13,12 +13,13 @@ from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
 from recommender.catalog import Catalog, load_catalog
+from recommender.evaluation.holdout import SplitSpec, evaluate_holdout, split_log
 from recommender.events import merge_stored_events
 from recommender.interactions import Interactions
 from recommender.model import Model
-from recommender.purchases import DEFAULT_EVENT_WEIGHTS, PurchaseLog, load_purchases
-
-from .evaluation import SplitSpec, evaluate_holdout, split_log
+from recommender.purchases import PurchaseLog, load_purchases
+from recommender.topn import compute_top_lists
+from recommender.weights import DEFAULT_EVENT_WEIGHTS
 
 # customers x items above which top lists are not precomputed (Gowalla is 1.2e9).
 TOP_LIST_SCORE_LIMIT = 2e10
@@ -47,17 +48,17 @@ def train_from_log(
     customers whose history is unchanged without scoring.
     """
     interactions = Interactions.from_log(log)
-    estimator = create_algorithm(algorithm, params)
+    fitted = create_algorithm(algorithm, params)
     started = time.perf_counter()
-    estimator.fit(interactions.matrix, show_progress=show_progress)
+    fitted.fit(interactions.matrix, show_progress=show_progress)
     seconds = time.perf_counter() - started
     catalog = load_catalog(catalog_path, interactions.items) if catalog_path else Catalog.empty(interactions.items)
-    model = Model(estimator, interactions.customers, interactions.items, interactions.matrix, catalog)
-    if top_lists > 0 and estimator.personalised:
+    model = Model(fitted, interactions.customers, interactions.items, interactions.matrix, catalog)
+    if top_lists > 0 and fitted.personalised:
         if interactions.shape[0] * interactions.shape[1] <= TOP_LIST_SCORE_LIMIT:
             with tqdm(total=len(model.customers), unit="customers", desc="top lists and reasons", disable=not show_progress,
                       file=sys.stderr, dynamic_ncols=True) as bar:
-                model.precompute_top_lists(top_lists, progress=bar.update, workers=_blas_threads())
+                model.top_lists = compute_top_lists(fitted, model.history, top_lists, progress=bar.update, workers=_blas_threads())
         else:
             # Scoring every customer against every item would cost as much as a batch
             # job; at this size the server scores live and batch jobs use `score`.
@@ -119,6 +120,7 @@ def train(
         catalog=str(catalog_path) if catalog_path else None,
         skipped_rows=log.skipped,
         event_store=str(events_path) if events_path else None,
+        event_weights=dict(event_weights or DEFAULT_EVENT_WEIGHTS),
         # Serving folds in only events newer than this, so none is counted twice.
         events_through_id=events_through_id,
     )

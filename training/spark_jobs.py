@@ -7,9 +7,10 @@ artifact format, so ``recommender score``, ``recommend`` and the server use it
 unchanged.
 
 Scoring ships a model folder to the executors (``SparkContext.addFile``) and runs
-the one-machine scoring code (``Algorithm.recommend``: factor products, purchase
-exclusion, filters, top-k) inside ``mapInArrow`` tasks, one block of customers at
-a time; the result is written by Spark as Parquet (customer_id, item_id, rank,
+the top-N path of the API and ``recommender score`` (:func:`recommender.topn.rank_rows`:
+scores, purchase exclusion, filters, top-N, the popular top-up; popular items for
+customers the model does not know) inside ``mapInArrow`` tasks, one block of customers
+at a time; the result is written by Spark as Parquet (customer_id, item_id, rank,
 score). Same model, same answers as ``recommender score``.
 """
 
@@ -31,6 +32,7 @@ from recommender.catalog import Catalog, load_catalog
 from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.spark_support import index_ids, purchase_weights, read_purchases, spark_session
+from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
 
 CUSTOMERS_PER_TASK_BATCH = 1024
@@ -62,9 +64,9 @@ def train_with_spark(
     weights, dropped = purchase_weights(frame, event_weights, on_bad_rows, path=data_path)
     indexed, customer_ids, item_ids = index_ids(weights)
     indexed = indexed.cache()
-    ratings = indexed.select("user", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
+    ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
     fit_started = time.perf_counter()
-    algorithm.user_factors_, algorithm.item_factors_ = fit_spark_als(ratings, algorithm.config, len(customer_ids), len(item_ids))
+    algorithm.customer_factors_, algorithm.item_factors_ = fit_spark_als(ratings, algorithm.config, len(customer_ids), len(item_ids))
     fit_seconds = time.perf_counter() - fit_started
     algorithm.n_items_ = len(item_ids)
     algorithm._gram_cache = None
@@ -75,7 +77,7 @@ def train_with_spark(
     history = sp.csr_matrix(
         (
             history_table.column("weight").to_numpy().astype(np.float32),
-            (history_table.column("user").to_numpy(), history_table.column("item").to_numpy()),
+            (history_table.column("customer").to_numpy(), history_table.column("item").to_numpy()),
         ),
         shape=(len(customer_ids), len(item_ids)),
         dtype=np.float32,
@@ -129,15 +131,16 @@ def score_with_spark(
     spark = spark_session(master)
     spark.sparkContext.addFile(str(model_path), recursive=True)
     folder_name = model_path.name
-    allowed = model.candidate_mask(include=include, category=category)
+    allowed = candidate_mask(model.items, model.catalog, include=include, category=category)
     if customers is None:
+        listed = model.customers.ids
         rows = np.arange(len(model.customers), dtype=np.int64)
     else:
+        listed = np.asarray(customers, dtype=str)
         rows = model.customers.lookup(customers)
-        rows = rows[rows >= 0]
     partitions = partitions or max(1, spark.sparkContext.defaultParallelism)
-    users = spark.createDataFrame(pa.table({"user": rows}))
-    users = users.repartitionByRange(partitions, "user")
+    frame = spark.createDataFrame(pa.table({"customer": rows, "customer_id": pa.array(listed, pa.string())}))
+    frame = frame.repartitionByRange(partitions, "customer")
     schema = "customer_id string, item_id string, rank int, score float"
 
     def score_partition(batches):
@@ -146,25 +149,30 @@ def score_with_spark(
         local = load_on_executor(SparkFiles.get(folder_name), verify=False)
         item_ids = pa.array(local.items.ids, pa.string())
         for batch in batches:
-            all_users = batch.column(0).to_numpy()
-            for start in range(0, len(all_users), CUSTOMERS_PER_TASK_BATCH):
-                chunk = np.sort(all_users[start : start + CUSTOMERS_PER_TASK_BATCH])
-                indices, scores = local.algorithm.recommend(
-                    local.history[chunk], n, users=chunk, exclude_seen=exclude_purchased, allowed=allowed
+            indices_in_batch = batch.column(0).to_numpy()
+            ids_in_batch = np.asarray(batch.column(1).to_pylist(), dtype=str)
+            order = np.argsort(indices_in_batch, kind="stable")
+            for start in range(0, len(order), CUSTOMERS_PER_TASK_BATCH):
+                chunk = order[start : start + CUSTOMERS_PER_TASK_BATCH]
+                chunk_customers = indices_in_batch[chunk]
+                ranked = rank_rows(
+                    local.algorithm, local.popular, history_rows(local.history, chunk_customers), chunk_customers, n,
+                    allowed=allowed, exclude_purchased=exclude_purchased,
                 )
+                indices, scores = ranked.items, ranked.scores
                 valid = indices >= 0
                 counts = valid.sum(axis=1)
                 ranks = np.broadcast_to(np.arange(1, indices.shape[1] + 1, dtype=np.int32), indices.shape)[valid]
                 yield pa.RecordBatch.from_pydict(
                     {
-                        "customer_id": pa.array(np.repeat(local.customers.ids[chunk], counts), pa.string()),
+                        "customer_id": pa.array(np.repeat(ids_in_batch[chunk], counts), pa.string()),
                         "item_id": item_ids.take(pa.array(indices[valid])),
                         "rank": pa.array(ranks, pa.int32()),
                         "score": pa.array(scores[valid].astype(np.float32), pa.float32()),
                     }
                 )
 
-    scored = users.mapInArrow(score_partition, schema)
+    scored = frame.mapInArrow(score_partition, schema)
     scored.write.mode("overwrite").parquet(str(out_path))
     manifest = {
         "model_version": model.version,
@@ -173,7 +181,7 @@ def score_with_spark(
         "engine": "spark",
         "master": spark.sparkContext.master,
         "customers": int(len(rows)),
-        "customers_unknown_to_model": 0 if customers is None else len(customers) - int(len(rows)),
+        "customers_unknown_to_model": int((rows < 0).sum()),
         "rows": int(spark.read.parquet(str(out_path)).count()),
         "n": n,
         "exclude_purchased": exclude_purchased,

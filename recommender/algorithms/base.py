@@ -44,46 +44,46 @@ class Algorithm(ABC):
         self.n_items_: int | None = None
 
     # -- training -------------------------------------------------------------------
-    def fit(self, user_items: sp.csr_matrix, *, show_progress: bool = False) -> Algorithm:
+    def fit(self, customer_items: sp.csr_matrix, *, show_progress: bool = False) -> Algorithm:
         """Learn from a customers x items CSR matrix of confidence weights; returns self."""
-        if not sp.issparse(user_items):
-            raise TypeError("user_items must be a scipy.sparse CSR matrix (customers x items)")
-        user_items = sp.csr_matrix(user_items, dtype=np.float32)
-        if user_items.nnz == 0:
-            raise ValueError("user_items has no interactions: there is nothing to learn from")
-        if user_items.data.min() < 0:
-            raise ValueError("user_items holds negative weights; weights must be positive")
+        if not sp.issparse(customer_items):
+            raise TypeError("customer_items must be a scipy.sparse CSR matrix (customers x items)")
+        customer_items = sp.csr_matrix(customer_items, dtype=np.float32)
+        if customer_items.nnz == 0:
+            raise ValueError("customer_items has no interactions: there is nothing to learn from")
+        if customer_items.data.min() < 0:
+            raise ValueError("customer_items holds negative weights; weights must be positive")
         self.validate_config()
-        self.n_items_ = user_items.shape[1]
-        self._fit(user_items, show_progress=show_progress)
+        self.n_items_ = customer_items.shape[1]
+        self._fit(customer_items, show_progress=show_progress)
         return self
 
     def validate_config(self) -> None:  # noqa: B027 - optional hook, most configs need no checks
         """Raise ValueError for settings outside their valid range (called by fit)."""
 
     @abstractmethod
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None: ...
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None: ...
 
     # -- scoring ----------------------------------------------------------------------
     @abstractmethod
-    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
         """Dense scores (rows x items) for the customers whose histories are ``history``.
 
-        ``users[r] >= 0`` says row r is exactly training customer ``users[r]``'s
-        history, so learned per-customer state may be reused; -1 (or ``users=None``)
+        ``customers[r] >= 0`` says row r is exactly training customer ``customers[r]``'s
+        history, so learned per-customer state may be reused; -1 (or ``customers=None``)
         means the row must be folded in from the history alone.
         """
 
-    def candidate_scores(self, history: sp.csr_matrix, users: np.ndarray | None, items: np.ndarray) -> np.ndarray:
+    def candidate_scores(self, history: sp.csr_matrix, customers: np.ndarray | None, items: np.ndarray) -> np.ndarray:
         """Scores of ``items`` only (rows x len(items)); subclasses may skip the other columns."""
-        return np.asarray(self.scores(history, users))[:, items]
+        return np.asarray(self.scores(history, customers))[:, items]
 
     def recommend(
         self,
         history: sp.csr_matrix,
         n: int = 10,
         *,
-        users: np.ndarray | None = None,
+        customers: np.ndarray | None = None,
         exclude_seen: bool = True,
         allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -99,13 +99,13 @@ class Algorithm(ABC):
         seen_rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr)) if exclude_seen else None
         if allowed is None:
             # float32 scores are used in place: no copy between the product and top-k.
-            scores = np.asarray(self.scores(history, users), dtype=np.float32)
+            scores = np.asarray(self.scores(history, customers), dtype=np.float32)
             if exclude_seen:
                 scores[seen_rows, history.indices] = -np.inf
             return top_k(scores, n)
         # A filter (category, candidate list) scores only the allowed columns.
         candidates = np.flatnonzero(allowed)
-        scores = np.array(self.candidate_scores(history, users, candidates), dtype=np.float32, copy=None)
+        scores = np.array(self.candidate_scores(history, customers, candidates), dtype=np.float32, copy=None)
         if exclude_seen:
             position = np.full(self.n_items_, -1, dtype=np.int64)
             position[candidates] = np.arange(len(candidates))
@@ -133,17 +133,17 @@ class Algorithm(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no notion of item-to-item similarity.")
 
     # -- explanations -----------------------------------------------------------------
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
         """How much each history item adds to each of ``items``' scores.
 
         Returns an array of shape (len(items), nnz of the row), columns in the row's
         index order. Subclasses whose scores are not driven by the history return zeros.
-        ``user >= 0`` says the row is exactly that training customer's history, so
+        ``customer >= 0`` says the row is exactly that training customer's history, so
         per-customer state learned at fit time may be reused (as in ``scores``).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot attribute scores to past purchases.")
 
-    def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+    def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         """For each row r and each item ``items[r, k]``, the history items (indices) that add
         most to its score, strongest first: shape (rows, k, per_item), -1 where fewer
         purchases add anything (and for item -1).
@@ -160,7 +160,7 @@ class Algorithm(ABC):
             listed = np.flatnonzero(items[row] >= 0)
             if start == end or not len(listed):
                 continue
-            weights = self.contributions(history[row], items[row, listed], int(users[row]))
+            weights = self.contributions(history[row], items[row, listed], int(customers[row]))
             found[row, listed] = strongest_purchases(weights, history.indices[start:end], per_item)
         return found
 
@@ -207,7 +207,7 @@ class Algorithm(ABC):
 
     def check_fitted(self) -> None:
         if self.n_items_ is None:
-            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(user_items) first.")
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(customer_items) first.")
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params().items())

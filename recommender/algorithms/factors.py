@@ -1,6 +1,6 @@
 """Matrix-factorisation models (ALS and BPR, trained by ``implicit``).
 
-Both share the serving side written here: scores are ``user_vector . item_factors``,
+Both share the serving side written here: scores are ``customer_vector . item_factors``,
 and a customer whose history changed is *folded in*: their vector is the
 least-squares solution against the fixed item factors (Hu, Koren & Volinsky 2008):
 
@@ -61,7 +61,7 @@ class FactorModel(Algorithm):
         return self._ridge_gram_cache
 
     def _fold_in_systems(self, vectors: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-        """The fold-in matrices A (user = A⁻¹ Σ_j c_j y_j) of a batch of equal-length histories.
+        """The fold-in matrices A (customer = A⁻¹ Σ_j c_j y_j) of a batch of equal-length histories.
 
         ``vectors`` (batch, purchases, factors) and ``confidence`` (batch, purchases) in
         float64. The least-squares system: A = YᵀY + λI + Σ_j (c_j - 1) y_j y_jᵀ, symmetric
@@ -77,14 +77,14 @@ class FactorModel(Algorithm):
         factor = scipy.linalg.cho_factor(system, check_finite=False, overwrite_a=True)
         return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
-    def user_vectors(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        known = np.zeros(history.shape[0], dtype=bool) if users is None else np.asarray(users) >= 0
-        if users is not None and known.all():
+    def customer_vectors(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
+        known = np.zeros(history.shape[0], dtype=bool) if customers is None else np.asarray(customers) >= 0
+        if customers is not None and known.all():
             # The batch-scoring case: every row is a training customer, a plain gather.
-            return np.ascontiguousarray(self.user_factors_[np.asarray(users)], dtype=np.float32)
+            return np.ascontiguousarray(self.customer_factors_[np.asarray(customers)], dtype=np.float32)
         vectors = np.zeros((history.shape[0], self.item_factors_.shape[1]), dtype=np.float32)
         if known.any():
-            vectors[known] = self.user_factors_[np.asarray(users)[known]]
+            vectors[known] = self.customer_factors_[np.asarray(customers)[known]]
         for row in np.flatnonzero(~known):
             start, end = history.indptr[row], history.indptr[row + 1]
             if start == end:
@@ -95,27 +95,27 @@ class FactorModel(Algorithm):
             vectors[row] = self._fold_in_solve(items, confidence, rhs)
         return vectors
 
-    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
-        return self.user_vectors(history, users) @ self.item_factors_.T
+    def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
+        return self.customer_vectors(history, customers) @ self.item_factors_.T
 
-    def recommend(self, history, n=10, *, users=None, exclude_seen=True, allowed=None):
+    def recommend(self, history, n=10, *, customers=None, exclude_seen=True, allowed=None):
         if allowed is not None or history.shape[0] < _PRUNED_MIN_ROWS:
-            return super().recommend(history, n, users=users, exclude_seen=exclude_seen, allowed=allowed)
+            return super().recommend(history, n, customers=customers, exclude_seen=exclude_seen, allowed=allowed)
         # Many customers at once (batch scoring, top lists): most skip the low-norm items.
         self.check_fitted()
         history = sp.csr_matrix(history, dtype=np.float32)
-        return self._norm_ordered_items().top_k(self.user_vectors(history, users), n, history if exclude_seen else None)
+        return self._norm_ordered_items().top_k(self.customer_vectors(history, customers), n, history if exclude_seen else None)
 
     def _norm_ordered_items(self) -> NormOrderedItems:
         if getattr(self, "_norm_order_cache", None) is None:
             self._norm_order_cache = NormOrderedItems(self.item_factors_)
         return self._norm_order_cache
 
-    def candidate_scores(self, history: sp.csr_matrix, users: np.ndarray | None, items: np.ndarray) -> np.ndarray:
+    def candidate_scores(self, history: sp.csr_matrix, customers: np.ndarray | None, items: np.ndarray) -> np.ndarray:
         # Only the candidates' factors enter the product: a category filter costs less, not more.
-        return self.user_vectors(history, users) @ self.item_factors_[items].T
+        return self.customer_vectors(history, customers) @ self.item_factors_[items].T
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
         confidence = self.confidence(history_row.data.astype(np.float64))
         history_vectors = self.item_factors_[history_row.indices].astype(np.float64)
@@ -136,7 +136,7 @@ class FactorModel(Algorithm):
             self._through_shared_cache = scipy.linalg.cho_solve(scipy.linalg.cho_factor(shared), factors.T).T
         return self._through_shared_cache
 
-    def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+    def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         # Histories of equal length are stacked, so one batched solve serves many customers
         # (the loop in the base class pays a Python round trip and a factorisation each).
         # One BLAS thread: threads only add overhead on these small matrices (measured 12x slower).
@@ -183,20 +183,22 @@ class FactorModel(Algorithm):
         return (self.item_factors_[items] / norms[items, None]) @ (self.item_factors_ / norms[:, None]).T
 
     def _fitted_arrays(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+        return {"customer_factors": self.customer_factors_, "item_factors": self.item_factors_}
 
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self._set_factors(arrays["user_factors"], arrays["item_factors"])
+        # Folders written before 2026-12-02 name the customer factors as implicit does.
+        customer_factors = arrays["customer_factors"] if "customer_factors" in arrays else arrays["user_factors"]
+        self._set_factors(customer_factors, arrays["item_factors"])
 
     def _store_factors(self, model) -> None:
         to_numpy = getattr(model, "to_cpu", None)
         model = to_numpy() if callable(to_numpy) else model
-        self._set_factors(model.user_factors, model.item_factors)
+        self._set_factors(model.user_factors, model.item_factors)  # implicit's names
 
-    def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
+    def _set_factors(self, customer_factors: np.ndarray, item_factors: np.ndarray) -> None:
         """Install new factors (float32, C order: saved arrays pass through uncopied) and
         forget everything derived from the old ones."""
-        self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
+        self.customer_factors_ = np.ascontiguousarray(customer_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
         self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
 
@@ -231,10 +233,10 @@ class ALS(FactorModel):
         # log2 keeps a single purchase at exactly alpha and tames heavy repeat buyers.
         return self.config.alpha * np.log2(1.0 + weights)
 
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        confidences = user_items.copy()
+        confidences = customer_items.copy()
         confidences.data = self.confidence(confidences.data).astype(np.float32)
         # implicit runs its own threads; BLAS threads inside them would oversubscribe.
         with threadpool_limits(1, "blas"):
@@ -276,7 +278,7 @@ class BPR(FactorModel):
 
     def _fold_in_systems(self, vectors: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         # The mean of the history's item vectors: the ranking direction BPR's own
-        # user vectors are pulled towards during training, so A = (Σ_j c_j) I.
+        # customer vectors are pulled towards during training, so A = (Σ_j c_j) I.
         total = np.maximum(confidence.sum(axis=-1), 1.0)
         return total[:, None, None] * np.eye(vectors.shape[-1])
 
@@ -286,7 +288,7 @@ class BPR(FactorModel):
     def _shared_fold_in_matrix(self) -> None:
         return None
 
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         model = BayesianPersonalizedRanking(
@@ -297,7 +299,7 @@ class BPR(FactorModel):
             random_state=self.config.random_state,
             num_threads=1,  # one thread makes the SGD updates, and so the model, repeatable
         )
-        binary = user_items.copy()
+        binary = customer_items.copy()
         binary.data[:] = 1.0
         model.fit(binary, show_progress=show_progress)
         self._store_factors(model)

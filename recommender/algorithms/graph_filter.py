@@ -8,30 +8,27 @@ For a customer's history row r (any positive weight counts as one purchase):
     score(r) = B(r) - s · B(r) V Σ₁² Vᵀ                BSPM-style sharpening (s = 0: off)
 
 R is the binary customer x item matrix, D_u and D_i its customer and item degrees,
-V Σ Uᵀ the top ``rank`` singular triplets of Ñ = D_u^-½ R D_i^-½ (randomised SVD; when the
-model chooses s itself, a large store's R lacks the purchases held out for that choice).
-V Σ² Vᵀ is the rank-k part of the normalised item-item graph P = ÑᵀÑ: subtracting one
-step of it (an Euler step of BSPM's sharpening, Choi et al. 2023) takes back the part of
-the blend that is just "what everyone near you bought", which sharpens the ranking.
-BSPM steps with the whole of P; on a validation split of Gowalla the rank-k part
-sharpened as well (Recall@20 / NDCG@20 0.2124 / 0.1515 against 0.2126 / 0.1513), and it
-makes a purchase's share of the step a dot product in the k-dimensional basis instead of
-a four-hop walk, so every cached answer can carry its reasons. Σ₁ is Σ without the
-directions of singular value 1: each is the stationary walk (∝ √degree) of one connected
-part of the purchase graph, and stepping along it pushes a small isolated group's own
-items below the zero scores of items its customers cannot reach at all (the contract
-test's two separate 5-item groups show it). Leaving it out cost 0.0002 / 0.0005 on that
-validation split. ``a``
-damps popular items in the history, ``b`` busy co-buyers, ``c`` popular results
-(a generalised RP3beta); the low-rank part adds smooth, global structure. L is
-computed as two sparse products (history -> co-buyers -> items), so no item x item
-matrix is ever stored, and every score is a function of the history row alone: a
-new purchase changes the next answer without refitting.
+V Σ Uᵀ the top ``rank`` singular triplets of Ñ = D_u^-½ R D_i^-½ (randomised SVD).
+``a`` damps popular items in the history, ``b`` busy co-buyers, ``c`` popular results
+(a generalised RP3beta); the low-rank part adds smooth, global structure.
 
-Every term is linear in r, so a score splits exactly over the purchases that
-drove it (``graph_filter_attribution.py``). The defaults were chosen on a validation split carved out of Gowalla's
-training data (seeded 20% per-customer hold-out), never its test set
-(docs/accuracy_study.md).
+Why the sharpening step uses V Σ² Vᵀ, the rank-k part of the item graph P = ÑᵀÑ,
+rather than P itself (as BSPM, Choi et al. 2023, does): it sharpens as well, and it
+makes a purchase's share of the step a dot product in the k-dimensional basis instead
+of a four-hop walk, so every cached answer can carry its reasons. Σ₁ is Σ without the
+directions of singular value 1: each is the stationary walk (∝ √degree) of one
+connected part of the purchase graph, and stepping along it would push a small
+isolated group's own items below items its customers cannot reach at all.
+
+Why no item x item matrix: L is two sparse products (history -> co-buyers -> items),
+so memory grows with the purchases, not the square of the catalogue; and every score
+is a function of the history row alone, so a new purchase changes the next answer
+without refitting. Every term is linear in r, so a score splits exactly over the
+purchases that drove it (:mod:`.graph_filter_attribution`).
+
+The strength s is chosen at fit time on purchases held out of the training data
+(:mod:`.held_out`), because stores differ. How the defaults were chosen, and what
+each part is worth, is in docs/accuracy_study.md.
 """
 
 from __future__ import annotations
@@ -62,14 +59,12 @@ class GraphFilterConfig(AlgorithmConfig):
     low_rank_exponent: float = 0.5  # c2
     low_rank_weight: float = 0.5  # w; 0 (with sharpening 0) turns the SVD off
     # Singular vectors kept; None: rank_share of the items, at most AUTOMATIC_RANK_CAP.
-    # A filter is only low-pass if it keeps a small share of the spectrum: validation
-    # on Gowalla chose 800 of 41k items (about 2%). On the 2,000-item demo store the
-    # rule (rank 40 instead of 512) lifted Recall@20 0.387 -> 0.414.
+    # A filter is only low-pass if it keeps a small share of the spectrum, and the share
+    # (not a count) is what held on catalogues of different sizes.
     rank: int | None = None
     rank_share: float = 0.02
     # s; None: chosen at fit from SHARPENING_CHOICES on purchases held out of the training
-    # data (held_out.py), because stores differ: on Gowalla's validation split s = 0.7
-    # gains +0.003 Recall@20, on the demo store every s > 0 loses (0.35: -0.003, 0.7: -0.009).
+    # data, because the best s differs from store to store (0 on some).
     sharpening: float | None = None
     svd_iterations: int = 3
     svd_solver: str = "randomized"  # or "exact" (ARPACK), slower, for reproducing papers
@@ -93,17 +88,17 @@ class GraphFilter(Algorithm):
         if c.svd_solver not in ("randomized", "exact"):
             raise ValueError(f"svd_solver must be 'randomized' or 'exact', not {c.svd_solver!r}")
 
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
-        binary = user_items.copy()
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        binary = customer_items.copy()
         binary.data[:] = 1.0
         if self.config.sharpening is not None:
             self.sharpening_ = float(self.config.sharpening)
             self._fit_on(binary)
             return
         # Choose s on held-out purchases: fit on the rest, score the held-out customers for
-        # every choice at once, then refit on everything. The SVD is the costly step (most
-        # of a Gowalla fit), so a large store's final model keeps the basis of the reduced
-        # matrix, which lacks only the held-out purchases (1.3% of Gowalla's).
+        # every choice at once, then refit on everything. The SVD is the costly step, so a
+        # large store's final model keeps the basis of the reduced matrix, which lacks only
+        # the held-out purchases (at most 2,000 customers' fifth).
         kept, customers, targets = hold_out(binary, self.config.random_state)
         if not len(customers):
             self.sharpening_ = 0.0
@@ -123,7 +118,7 @@ class GraphFilter(Algorithm):
         from sklearn.utils.extmath import randomized_svd
 
         self._walk_mass_cache = self._gram_rows_cache = None
-        self._recent_smooth_norms = attribution.RecentNorms()
+        self.recent_smooth_norms = attribution.RecentNorms()
         self.buyers_ = binary  # customers x items
         self.bought_by_ = binary.T.tocsr()  # items x customers
         item_degree = np.maximum(np.asarray(binary.sum(axis=0)).ravel(), 1.0)
@@ -157,8 +152,9 @@ class GraphFilter(Algorithm):
             self.singular_vectors_ = np.zeros((binary.shape[1], 0), dtype=np.float32)
             self.step_weights_ = np.zeros(0, dtype=np.float32)
         self._fit_sharpening_basis()
-        # |I(r)|₁ of every training customer is not stored: it was 40% of a Gowalla fit, and the
-        # one pass that needs them all, the top lists, has just computed them while scoring.
+        # |I(r)|₁ of every training customer is not stored: computing them all costs as much
+        # as the rest of a fit, and the one pass that needs them all, the top lists, has
+        # just computed them while scoring.
         self.smooth_norms_ = np.zeros(0, dtype=np.float32)
 
     def _fit_sharpening_basis(self) -> None:
@@ -175,12 +171,12 @@ class GraphFilter(Algorithm):
         self.walk_basis_ = np.ascontiguousarray(self.bought_by_ @ per_customer, dtype=np.float32)
         self.low_rank_gram_ = np.ascontiguousarray(vectors.T @ (vectors * self.low_rank_out_[:, None]), dtype=np.float32)
 
-    def _smooth_l1(self, history: sp.csr_matrix, chunk_rows: int = 256) -> np.ndarray:
+    def smooth_norms(self, history: sp.csr_matrix, chunk_rows: int = 256) -> np.ndarray:
         """|I(r)|₁ per row, remembered from scoring these rows or else computed (a pass over
         the whole catalog, ``chunk_rows`` dense rows at a time); 1 where it is 0."""
         binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
         binary.data[:] = 1.0
-        known = self._recent_smooth_norms.recall(binary)
+        known = self.recent_smooth_norms.recall(binary)
         if known is not None:
             return known
         norms = np.empty(binary.shape[0], dtype=np.float64)
@@ -192,7 +188,7 @@ class GraphFilter(Algorithm):
         return norms
 
     # -- scoring ------------------------------------------------------------------------
-    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
         blend, step = self._blend_and_step(history)
         if step is not None:
             blend -= self.sharpening_ * step
@@ -212,7 +208,7 @@ class GraphFilter(Algorithm):
         projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ vectors
         smooth = (projected @ vectors.T) * self.low_rank_out_
         smooth_norm = _l1(smooth) if self.config.normalise_parts else np.ones((len(smooth), 1))
-        self._recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining these rows next
+        self.recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining these rows next
         w = self.config.low_rank_weight
         blend = walk / walk_norm + w * smooth / smooth_norm
         if not self.sharpening_ or not self.walk_basis_.shape[1]:
@@ -228,7 +224,7 @@ class GraphFilter(Algorithm):
         blend, step = self._blend_and_step(history)
         return lambda sharpening: blend if step is None else blend - sharpening * step
 
-    def _walk_mass(self) -> np.ndarray:
+    def walk_mass(self) -> np.ndarray:
         """Per history item j, the walk mass it sends out: Σ_v R_vj b_v Σ_i R_vi c_i (cached).
 
         It makes a history's |L(r)|₁ = Σ_j a_j · mass_j, so explanations need no full walk.
@@ -238,7 +234,7 @@ class GraphFilter(Algorithm):
             self._walk_mass_cache = self.bought_by_ @ (self.co_buyer_weight_ * reach)
         return self._walk_mass_cache
 
-    def _gram_rows(self) -> np.ndarray:
+    def gram_rows(self) -> np.ndarray:
         """V G, items x rank (cached): each item's low-pass row in the basis. Batched
         attribution needs it for every purchase, where multiplying by G each time cost
         a minute for Gowalla's top lists. Single answers multiply the few rows they need,
@@ -248,13 +244,13 @@ class GraphFilter(Algorithm):
         return self._gram_rows_cache
 
     def warm_up(self) -> None:
-        self._walk_mass()
+        self.walk_mass()
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
-        return attribution.contributions(self, history_row, items, user)
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
+        return attribution.contributions(self, history_row, items, customer)
 
-    def top_contributors(self, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
-        return attribution.top_contributors(self, history, users, items, per_item)
+    def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+        return attribution.top_contributors(self, history, customers, items, per_item)
 
     def fitted_settings(self) -> dict[str, float]:
         self.check_fitted()
@@ -289,7 +285,7 @@ class GraphFilter(Algorithm):
         self.bought_by_ = self.buyers_.T.tocsr()
         for name in ("singular_vectors", "history_weight", "co_buyer_weight", "result_weight", "low_rank_in", "low_rank_out"):
             setattr(self, f"{name}_", arrays[name])
-        # Folders written from 2026-11-23 to 2026-11-30 stored every training customer's |I(r)|₁.
+        # Older folders stored every training customer's |I(r)|₁; they still load.
         self.smooth_norms_ = arrays.get("smooth_norms", np.zeros(0, dtype=np.float32))
         # The s chosen at fit; folders from before it was chosen carry it in their settings.
         chosen = arrays.get("sharpening")
@@ -301,7 +297,7 @@ class GraphFilter(Algorithm):
         self.walk_basis_ = arrays.get("walk_basis", np.zeros((self.n_items_, 0), dtype=np.float32))
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
-        self._recent_smooth_norms = attribution.RecentNorms()
+        self.recent_smooth_norms = attribution.RecentNorms()
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:

@@ -20,27 +20,27 @@ FEW_PURCHASES = 1024  # up to this many, attribution multiplies rows by G instea
 ATTRIBUTION_PURCHASES = 16384  # purchases per batched attribution: bounds the dense blocks
 
 
-def contributions(model, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
+def contributions(model, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
     """GraphFilter.contributions: (items, purchases) shares that add up to each score."""
     history_row = sp.csr_matrix(history_row, dtype=np.float32)
     items = np.asarray(items)
     if history_row.nnz == 0 or len(items) == 0:
         return np.zeros((len(items), history_row.nnz), dtype=np.float32)
-    walk_norms, smooth_norms = part_norms(model, history_row, np.array([user]))
+    walk_norms, smooth_norms = part_norms(model, history_row, np.array([customer]))
     _, weights = batch_contributions(model, history_row, items[None, :], walk_norms, smooth_norms)
     return weights[0].astype(np.float32)
 
 
-def top_contributors(model, history: sp.csr_matrix, users: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+def top_contributors(model, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
     """GraphFilter.top_contributors: the strongest purchases behind each listed item, batched."""
     # The same attribution as `contributions`, for many customers at once: the per-call
     # overhead of scipy, not arithmetic, dominated one customer at a time (~0.8 ms each).
     history = sp.csr_matrix(history, dtype=np.float32)
     items = np.asarray(items)
-    users = np.asarray(users)
+    customers = np.asarray(customers)
     found = np.full((*items.shape, per_item), -1, dtype=np.int32)
     # For the whole batch at once: when it has just been scored, its |I(r)|₁ are remembered.
-    walk_norms, smooth_norms = part_norms(model, history, users)
+    walk_norms, smooth_norms = part_norms(model, history, customers)
     lengths = np.diff(history.indptr)
     order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
     start = 0
@@ -106,7 +106,7 @@ def batch_contributions(
         # Purchase j's share of the step: its own blend row in the basis, (B_j V) Σ₁² V_iᵀ.
         own = model.walk_basis_[safe_purchased] * (model.history_weight_[safe_purchased] / walk_norms[:, None])[..., None]
         batched = history.nnz > FEW_PURCHASES and rows > 1
-        gram_rows = model._gram_rows()[safe_purchased] if batched else vectors[safe_purchased] @ model.low_rank_gram_
+        gram_rows = model.gram_rows()[safe_purchased] if batched else vectors[safe_purchased] @ model.low_rank_gram_
         own += gram_rows * (model.low_rank_in_[safe_purchased] * (c.low_rank_weight / smooth_norms[:, None]))[..., None]
         step = (vectors[asked_safe] * model.step_weights_) @ own.transpose(0, 2, 1)  # rows x asked x purchases
         weights -= model.sharpening_ * step
@@ -114,7 +114,7 @@ def batch_contributions(
     return purchased, weights
 
 
-def part_norms(model, history: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def part_norms(model, history: sp.csr_matrix, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|L(r)|₁ and |I(r)|₁ per row (ones when the parts are not normalised), without the
     walk: |L(r)|₁ = Σ_j a_j · mass_j. |I(r)|₁ comes from the scoring of these rows just
     before, when there was one (or, in older model folders, from stored training norms)."""
@@ -123,14 +123,14 @@ def part_norms(model, history: sp.csr_matrix, users: np.ndarray) -> tuple[np.nda
         return np.ones(rows), np.ones(rows)
     binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
     binary.data[:] = 1.0
-    walk_norms = binary @ (model.history_weight_ * model._walk_mass())
+    walk_norms = binary @ (model.history_weight_ * model.walk_mass())
     walk_norms[walk_norms == 0] = 1.0
     smooth_norms = np.ones(rows)
     if model.singular_vectors_.shape[1]:
-        stored = (users >= 0) & (len(model.smooth_norms_) > 0)
-        smooth_norms[stored] = model.smooth_norms_[users[stored]]
+        stored = (customers >= 0) & (len(model.smooth_norms_) > 0)
+        smooth_norms[stored] = model.smooth_norms_[customers[stored]]
         if not stored.all():
-            smooth_norms[~stored] = model._smooth_l1(history[np.flatnonzero(~stored)])
+            smooth_norms[~stored] = model.smooth_norms(history[np.flatnonzero(~stored)])
     return walk_norms, smooth_norms
 
 
@@ -138,7 +138,7 @@ class RecentNorms:
     """|I(r)|₁ of the last few histories scored (one customer's, or a batch), by history.
 
     Explaining an answer needs the norms its scoring has just computed; recomputing them
-    is another pass over V (10 ms of a 37 ms live Gowalla answer, and for the top lists of
+    is another pass over V (a quarter of a live answer's time, and for the top lists of
     every customer about as long as the rest of the fit). Thread-safe: the top lists are
     scored and explained by several threads, each remembering its own batches."""
 

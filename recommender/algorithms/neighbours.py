@@ -38,7 +38,7 @@ class ItemKNN(Algorithm):
         if self.config.neighbours < 1:
             raise ValueError("neighbours must be at least 1")
 
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 
         if self.config.similarity == "bm25":
@@ -48,13 +48,13 @@ class ItemKNN(Algorithm):
         with warnings.catch_warnings():
             # implicit converts its own intermediate COO matrix and warns about it.
             warnings.filterwarnings("ignore", message="Method expects CSR input")
-            model.fit(user_items, show_progress=show_progress)
+            model.fit(customer_items, show_progress=show_progress)
         self.similarity_ = sp.csr_matrix(model.similarity, dtype=np.float32)
 
-    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
         return np.asarray((history @ self.similarity_).todense(), dtype=np.float32)
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
         history_row = sp.csr_matrix(history_row)
         block = self.similarity_[history_row.indices][:, items].toarray()
         return (block * history_row.data[:, None]).T

@@ -14,13 +14,13 @@ class MostPopular(Algorithm):
     name = "popular"
     personalised = False
 
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
-        self.popularity_ = np.bincount(user_items.indices, minlength=user_items.shape[1]).astype(np.float32)
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        self.popularity_ = np.bincount(customer_items.indices, minlength=customer_items.shape[1]).astype(np.float32)
 
-    def scores(self, history: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
         return np.broadcast_to(self.popularity_, (history.shape[0], len(self.popularity_))).copy()
 
-    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, user: int = -1) -> np.ndarray:
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
         # Popularity is the same for everyone, so no purchase contributes to it.
         return np.zeros((len(items), history_row.nnz), dtype=np.float32)
 

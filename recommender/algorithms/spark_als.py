@@ -11,7 +11,7 @@ is therefore folded in by solving
 
     (YᵀY + Σ_j (c_j - 1) y_j y_jᵀ + λ n_u I) x_u = Σ_j c_j y_j
 
-which is exactly Spark's own last half-step (it updates users after items), so the
+which is exactly Spark's own last half-step (it updates customers after items), so the
 fold-in of a training customer reproduces the vector Spark learned. ``_fit`` runs
 Spark in local mode on this machine; ``training.spark_jobs`` trains the same model
 on a cluster from files, and both export through ``recommender.artifacts``.
@@ -61,29 +61,29 @@ class SparkALS(ALS):
         weighted = vectors * (confidence - 1.0)[..., None]
         return self._item_gram() + ridge * np.eye(vectors.shape[-1]) + weighted.transpose(0, 2, 1) @ vectors
 
-    def _fit(self, user_items: sp.csr_matrix, *, show_progress: bool) -> None:
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
         import pyarrow as pa
 
         from ..spark_support import spark_session
 
         spark = spark_session()
-        coo = user_items.tocoo()
+        coo = customer_items.tocoo()
         ratings = spark.createDataFrame(
             pa.table(
                 {
-                    "user": coo.row.astype(np.int32),
+                    "customer": coo.row.astype(np.int32),
                     "item": coo.col.astype(np.int32),
                     "rating": self.rating(coo.data.astype(np.float64)).astype(np.float32),
                 }
             )
         )
-        self._set_factors(*fit_spark_als(ratings, self.config, user_items.shape[0], user_items.shape[1]))
+        self._set_factors(*fit_spark_als(ratings, self.config, customer_items.shape[0], customer_items.shape[1]))
 
 
-def fit_spark_als(ratings, config: SparkALSConfig, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train Spark implicit ALS on a DataFrame of (user int, item int, rating float).
+def fit_spark_als(ratings, config: SparkALSConfig, n_customers: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train Spark implicit ALS on a DataFrame of (customer int, item int, rating float).
 
-    Returns dense float32 user and item factor matrices, row = index.
+    Returns dense float32 customer and item factor matrices, row = index.
     """
     from pyspark.ml.recommendation import ALS as SparkMLlibALS
 
@@ -97,12 +97,12 @@ def fit_spark_als(ratings, config: SparkALSConfig, n_users: int, n_items: int) -
         implicitPrefs=True,
         nonnegative=False,
         seed=config.random_state,
-        userCol="user",
+        userCol="customer",
         itemCol="item",
         ratingCol="rating",
     )
     fitted = estimator.fit(ratings)
     return (
-        factor_matrix(fitted.userFactors, n_users, config.factors),
+        factor_matrix(fitted.userFactors, n_customers, config.factors),
         factor_matrix(fitted.itemFactors, n_items, config.factors),
     )

@@ -19,14 +19,14 @@ SCORES_PER_BATCH = 1 << 24
 class EvaluationRun:
     """The raw outcome of scoring every test customer: enough to compute any metric or plot."""
 
-    users: np.ndarray  # evaluated customer rows
-    recommended: np.ndarray  # [users x k_max] item indices, -1 padded
-    hits: np.ndarray  # [users x k_max] booleans
+    customers: np.ndarray  # evaluated customer rows
+    recommended: np.ndarray  # [customers x k_max] item indices, -1 padded
+    hits: np.ndarray  # [customers x k_max] booleans
     n_relevant: np.ndarray  # test items per evaluated customer
     train: sp.csr_matrix
 
     def metrics(self, ks: Iterable[int]) -> dict[str, float]:
-        results: dict[str, float] = {"customers": float(len(self.users))}
+        results: dict[str, float] = {"customers": float(len(self.customers))}
         for k in sorted(set(int(k) for k in ks)):
             for name, value in accuracy_at_k(self.hits, self.n_relevant, k).items():
                 results[f"{name}@{k}"] = value
@@ -40,19 +40,19 @@ def run_evaluation(
 ) -> EvaluationRun:
     """Recommend ``k_max`` items to every customer with test items, excluding train items.
 
-    ``recommender`` is anything with ``recommend(history, n, users=...)`` returning
+    ``recommender`` is anything with ``recommend(history, n, customers=...)`` returning
     (indices, scores), such as an :class:`~recommender.algorithms.Algorithm`.
     """
     n_relevant = np.diff(test.indptr)
-    users = np.flatnonzero(n_relevant > 0)
+    customers = np.flatnonzero(n_relevant > 0)
     batch = max(1, SCORES_PER_BATCH // max(train.shape[1], 1))
-    recommended = np.empty((len(users), k_max), dtype=np.int64)
-    for start in range(0, len(users), batch):
-        chunk = users[start : start + batch]
-        recommended[start : start + len(chunk)], _ = recommender.recommend(train[chunk], k_max, users=chunk)
+    recommended = np.empty((len(customers), k_max), dtype=np.int64)
+    for start in range(0, len(customers), batch):
+        chunk = customers[start : start + batch]
+        recommended[start : start + len(chunk)], _ = recommender.recommend(train[chunk], k_max, customers=chunk)
         if progress:
             progress(len(chunk))
-    return EvaluationRun(users, recommended, hit_matrix(recommended, test[users]), n_relevant[users], train)
+    return EvaluationRun(customers, recommended, hit_matrix(recommended, test[customers]), n_relevant[customers], train)
 
 
 def evaluate(

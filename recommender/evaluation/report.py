@@ -26,7 +26,7 @@ def build_report(run: EvaluationRun, ks: list[int], *, title: str, settings: dic
     """Everything the report shows, as plain JSON-able data."""
     ks = sorted(set(ks))
     k_curve = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= run.recommended.shape[1]]
-    history_lengths = np.diff(run.train.indptr)[run.users]
+    history_lengths = np.diff(run.train.indptr)[run.customers]
     k_main = ks[-1] if 20 not in ks else 20
     by_history = []
     for low, high in HISTORY_BUCKETS:
@@ -62,7 +62,7 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
 def render_html(report: dict, run: EvaluationRun) -> str:
     """A self-contained HTML page (plots embedded as PNG)."""
     metric_rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>" for name, value in report["metrics"].items()
+        f"<tr><td>{html.escape(name)}</td><td>{_figure_text(name, value)}</td></tr>" for name, value in report["metrics"].items()
     )
     history_rows = "".join(
         f"<tr><td>{b['history']}</td><td>{b['customers']}</td><td>{b['recall']:.4f}</td><td>{b['ndcg']:.4f}</td></tr>"
@@ -85,6 +85,11 @@ img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
 <h2>All metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
 <h2>Settings</h2><pre>{settings}</pre></body></html>
 """
+
+
+def _figure_text(name: str, value: float) -> str:
+    """A metric to four decimals; a count (customers evaluated) as a whole number."""
+    return f"{int(value):,}" if name == "customers" else f"{value:.4f}"
 
 
 def _figure():

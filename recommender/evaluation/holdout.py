@@ -1,4 +1,4 @@
-"""Offline evaluation runs: split, fit on the train part, score the test part, report."""
+"""A held-out evaluation run: split a purchase log, fit on the train part, score the test part, report."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from recommender.algorithms import create_algorithm
-from recommender.evaluation import leave_last_n_split, random_split, run_evaluation, split_matrices, time_split
-from recommender.evaluation.report import build_report, render_html
-from recommender.purchases import PurchaseLog
-from recommender.tables import timestamps_to_epoch_seconds
+from ..algorithms import create_algorithm
+from ..purchases import PurchaseLog
+from ..timestamps import parse_timestamp
+from .evaluate import run_evaluation, split_matrices
+from .report import build_report, render_html
+from .splits import leave_last_n_split, random_split, time_split
 
 SPLITS = ("random", "leave-last", "time", "given")
 
@@ -44,12 +45,10 @@ def split_log(log: PurchaseLog, spec: SplitSpec) -> tuple[PurchaseLog, PurchaseL
     if spec.kind == "time":
         if not spec.cutoff:
             raise ValueError("the time split needs --cutoff (ISO 8601 or epoch seconds)")
-        import pyarrow as pa
-
-        seconds, bad = timestamps_to_epoch_seconds(pa.chunked_array([[spec.cutoff]]))
-        if bad[0]:
+        seconds = parse_timestamp(spec.cutoff)
+        if seconds is None:
             raise ValueError(f"--cutoff {spec.cutoff!r} is neither ISO 8601 nor epoch seconds")
-        return time_split(log, int(seconds[0]))
+        return time_split(log, seconds)
     raise ValueError(f"split must be one of {SPLITS}, not {spec.kind!r}")
 
 
@@ -65,11 +64,11 @@ def evaluate_holdout(
 ) -> EvaluationResult:
     """Fit on ``train_log``, evaluate on ``test_log`` (same vocabularies), build the report."""
     train, test = split_matrices(train_log, test_log)
-    estimator = create_algorithm(algorithm, params)
+    fitted = create_algorithm(algorithm, params)
     started = time.perf_counter()
-    estimator.fit(train, show_progress=show_progress)
+    fitted.fit(train, show_progress=show_progress)
     fit_seconds = time.perf_counter() - started
-    run = run_evaluation(estimator, train, test, max(max(ks), 20))
+    run = run_evaluation(fitted, train, test, max(max(ks), 20))
     title = f"{algorithm} — offline evaluation ({datetime.now().strftime('%Y-%m-%d %H:%M')})"
-    report = build_report(run, ks, title=title, settings={**settings, "params": estimator.params(), "fit_seconds": round(fit_seconds, 3)})
+    report = build_report(run, ks, title=title, settings={**settings, "params": fitted.params(), "fit_seconds": round(fit_seconds, 3)})
     return EvaluationResult(report["metrics"], report, render_html(report, run), fit_seconds)

@@ -1,20 +1,43 @@
-"""What endpoints look up per request: the served model and a customer's new events."""
+"""The app's serving state, and what endpoints look up in it per request: the served
+model and a customer's events newer than it.
+
+The factory (:mod:`serving.app`) builds the state; blueprints read it through
+:func:`serving_state`, so no blueprint imports the factory.
+"""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
+from recommender.events import EventStore
 from recommender.model import Model
 
-from .app import ServingState, serving_state
 from .errors import ApiError
+from .metrics import ServingMetrics
+from .model_holder import ModelHolder
 
 log = logging.getLogger(__name__)
+EXTENSION = "recommender"
+
+
+@dataclass
+class ServingState:
+    """What every request needs besides its own input; one per app (and per worker)."""
+
+    models: ModelHolder
+    events: EventStore
+    metrics: ServingMetrics
+
+
+def serving_state() -> ServingState:
+    """The current app's :class:`ServingState`."""
+    return current_app.extensions[EXTENSION]
 
 
 def served_model(state: ServingState | None = None) -> Model:
@@ -24,13 +47,6 @@ def served_model(state: ServingState | None = None) -> Model:
     if model is None:
         raise ApiError(503, "model_unavailable", "no model is loaded yet; see /ready")
     return model
-
-
-def events_trained_through(model: Model) -> int:
-    """The newest event-store id the model was trained on (training records it), else 0."""
-    data = model.manifest.get("data") or {}
-    value = data.get("events_through_id", 0) if isinstance(data, dict) else 0
-    return value if isinstance(value, int) else 0
 
 
 def new_events(
@@ -45,7 +61,7 @@ def new_events(
     state = state or serving_state()
     config = current_app.config if config is None else config
     try:
-        return state.events.weighted_items(customer_id, config["EVENT_WEIGHTS"], after_id=events_trained_through(model))
+        return state.events.weighted_items(customer_id, config["EVENT_WEIGHTS"], after_id=model.events_trained_through)
     except sqlite3.Error:
         log.exception("event store %s unreadable; answering from the model alone", state.events.path)
         return []

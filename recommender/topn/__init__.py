@@ -1,0 +1,38 @@
+"""The top-N path, one small step per module (LensKit's pipeline, Gorse's fallback chain):
+
+    history -> candidates -> scores -> filters -> top-N -> top-up -> reasons
+
+- :mod:`.history`: a customer's training purchases plus their newer events, as a row;
+- :mod:`.candidates`: the items a request allows (include, exclude, category);
+- :mod:`.path`: scores, filters, top-N and the popular top-up, for any number of rows;
+- :mod:`.popular`: the fallback and top-up;
+- :mod:`.top_lists`: the answers computed at training for customers with nothing new;
+- :mod:`.reasons` and :mod:`.answers`: the purchases behind each item, and the answer
+  in the customer's terms.
+"""
+
+from .answers import PERSONALISED, POPULAR, Labels, Recommendation, RecommendationList
+from .candidates import candidate_mask
+from .history import history_row, history_rows, known_events
+from .path import Ranked, rank_rows
+from .popular import PopularItems
+from .reasons import REASONS_PER_ITEM
+from .top_lists import TopLists, compute_top_lists
+
+__all__ = [
+    "PERSONALISED",
+    "POPULAR",
+    "REASONS_PER_ITEM",
+    "Labels",
+    "PopularItems",
+    "Ranked",
+    "Recommendation",
+    "RecommendationList",
+    "TopLists",
+    "candidate_mask",
+    "compute_top_lists",
+    "history_row",
+    "history_rows",
+    "known_events",
+    "rank_rows",
+]

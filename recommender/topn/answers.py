@@ -1,0 +1,57 @@
+"""What a top-N answer holds in the customer's terms, and how an item index becomes one line of it."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+
+from ..catalog import Catalog
+from ..vocabulary import IdVocabulary
+from .reasons import POPULAR_REASON, because_sentence
+
+PERSONALISED = "personalised"
+POPULAR = "popular"
+
+
+@dataclass  # not slots: orjson encodes a __dict__ dataclass about 4x faster
+class Recommendation:
+    item_id: str
+    score: float
+    name: str
+    category: str = ""
+    reason: str = ""
+    because: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RecommendationList:
+    customer_id: str
+    source: str  # PERSONALISED or POPULAR
+    items: list[Recommendation]
+
+
+class Labels:
+    """Item ids, names and categories as Python lists, built once per model: indexing numpy
+    string arrays item by item costs more than the rest of a cached answer."""
+
+    def __init__(self, items: IdVocabulary, catalog: Catalog):
+        self._items, self._catalog = items, catalog
+
+    @functools.cached_property
+    def lists(self) -> tuple[list[str], list[str], list[str]]:
+        return self._items.ids.tolist(), self._catalog.names.tolist(), self._catalog.categories.tolist()
+
+    def item(self, index: int, score: float, because: list[int], *, popular: bool = False, reason: str | None = None) -> Recommendation:
+        """One recommended item; ``because`` holds the indices of the purchases behind it."""
+        ids, names, categories = self.lists
+        if reason is None:
+            reason = POPULAR_REASON if popular and not because else because_sentence(names, because)
+        because_ids = [ids[because[0]], ids[because[1]]] if len(because) == 2 else [ids[j] for j in because]
+        return Recommendation(ids[index], score, names[index], categories[index], reason, because_ids)
+
+    def unknown_item(self, item_id: str) -> Recommendation:
+        """A candidate the model has never seen (ranked last by ``rank``)."""
+        return Recommendation(item_id, float("nan"), item_id, "", "unknown to the current model")

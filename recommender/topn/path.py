@@ -1,0 +1,61 @@
+"""The one top-N path, shared by the API, batch scoring and Spark:
+
+    history -> candidates -> scores -> filters -> top-N -> top-up -> reasons
+
+:func:`rank_rows` runs the middle of it for any number of history rows at once
+(scores, the filters of purchases and candidates, top-N, and the popular top-up);
+:class:`recommender.model.Model` adds the first step and the last for one customer,
+``training.batch`` and ``training.spark_jobs`` feed it chunks of customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .popular import PopularItems
+
+
+@dataclass
+class Ranked:
+    """Top-N per row: item indices (-1 padded only when fewer items are allowed at all),
+    scores, whether each row was scored by the algorithm (False: popular items only) and
+    which slots the popular top-up filled."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    personalised: np.ndarray
+    topped_up: np.ndarray
+
+
+def rank_rows(
+    algorithm,
+    popular: PopularItems,
+    rows: sp.csr_matrix,
+    customers: np.ndarray,
+    n: int,
+    *,
+    allowed: np.ndarray | None = None,
+    exclude_purchased: bool = True,
+) -> Ranked:
+    """Top-``n`` items for each history row; ``customers[r]`` is row r's training index (or -1).
+
+    Rows with a history are scored by the algorithm (when it is personalised at all);
+    rows without one, and lists the algorithm leaves short, are filled with popular items.
+    """
+    width = min(int(n), rows.shape[1])
+    count = rows.shape[0]
+    items = np.full((count, width), -1, dtype=np.int64)
+    scores = np.full((count, width), -np.inf, dtype=np.float32)
+    personalised = (np.diff(rows.indptr) > 0) & bool(algorithm.personalised)
+    if personalised.any():
+        scored = np.flatnonzero(personalised)
+        subset = rows if len(scored) == count else rows[scored]
+        found, found_scores = algorithm.recommend(
+            subset, width, customers=np.asarray(customers)[scored], exclude_seen=exclude_purchased, allowed=allowed
+        )
+        items[scored], scores[scored] = found, found_scores
+    topped_up = popular.fill(items, scores, rows, allowed, skip_history=exclude_purchased)
+    return Ranked(items, scores, personalised, topped_up)

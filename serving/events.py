@@ -1,0 +1,33 @@
+"""Receiving events: purchases and other interactions, stored before they are acknowledged. Guarded by API_TOKEN."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from .auth import require_write_token
+from .state import serving_state
+from .validation import bounded_list, json_body, parse_event
+
+events = Blueprint("events", __name__)
+
+
+@events.post("/events")
+@require_write_token
+def post_events():
+    """Store one event, or ``{"events": [...]}``, durably before answering 202.
+
+    A batch is all or nothing: one bad event rejects the batch with its index, and
+    nothing is stored. Items the model does not know are stored too; the next
+    training learns them.
+    """
+    body = json_body()
+    if isinstance(body, dict) and "events" in body:
+        raw_events = bounded_list(body["events"], "events", "event objects")
+        parsed = [parse_event(raw, f"events[{k}]") for k, raw in enumerate(raw_events)]
+    else:
+        parsed = [parse_event(body, "event")]
+    state = serving_state()
+    stored = state.events.add(parsed)
+    state.metrics.events_stored.inc(stored)
+    return {"stored": stored}, 202
+
