@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .algorithms import Algorithm
+from .algorithms import Algorithm, algorithm_class
 from .catalog import Catalog
 from .topn import (
     PERSONALISED,
@@ -73,10 +73,21 @@ class Model:
         value = data.get("events_through_id", 0) if isinstance(data, dict) else 0
         return value if isinstance(value, int) else 0
 
-    def history_row(self, customer_id: str, new_events: Iterable[tuple[str, float]] = ()) -> tuple[sp.csr_matrix, int]:
+    @property
+    def erasures_through(self) -> int:
+        """The newest entry of the store's erasure list this model honours (training left
+        those customers out, or ``recommender forget --rewrite-models`` removed them), else 0.
+        Serving hides the training history of customers erased after it."""
+        data = self.manifest.get("data")
+        value = data.get("erasures_through", 0) if isinstance(data, dict) else 0
+        return value if isinstance(value, int) else 0
+
+    def history_row(self, customer_id: str, new_events: Iterable[tuple[str, float]] = (), *, training_history: bool = True) -> tuple[sp.csr_matrix, int]:
         """The customer's current history as a 1 x items row, and their training index
-        (-1 when the customer is unknown or their history changed since training)."""
-        return history_row(self.history, self.customers.get(customer_id), known_events(self.items, new_events))
+        (-1 when the customer is unknown or their history changed since training).
+        ``training_history=False`` leaves out what the model learned of them (an erased customer)."""
+        customer = self.customers.get(customer_id) if training_history else -1
+        return history_row(self.history, customer, known_events(self.items, new_events))
 
     def recommend(
         self,
@@ -89,11 +100,16 @@ class Model:
         category: str | None = None,
         include_purchased: bool = False,
         with_reasons: bool = True,
+        training_history: bool = True,
     ) -> RecommendationList:
         """Top-``n`` items for one customer; customers with no history get popular items.
 
-        The answer is shared with later identical requests: treat it as read-only."""
-        customer, added = self.customers.get(customer_id), known_events(self.items, new_events)
+        ``exclude`` is also how items the customer said "not interested" in are left out;
+        ``training_history=False`` answers as if the model had never seen the customer (an
+        erased customer whose model still holds them). The answer is shared with later
+        identical requests: treat it as read-only."""
+        customer = self.customers.get(customer_id) if training_history else -1
+        added = known_events(self.items, new_events)
         if customer >= 0 and not added and include is None and not include_purchased:
             # The common case: a training customer with nothing new, answered from the cache.
             cached = self._cached(customer, n, candidate_mask(self.items, self.catalog, exclude=exclude, category=category), with_reasons)
@@ -121,8 +137,8 @@ class Model:
         places, indices, scores = found
         item = self.labels.item
         if not with_reasons:
-            return [item(i, s, []) for i, s in zip(indices, scores)]
-        return [item(i, s, because) for i, s, because in zip(indices, scores, lists.reasons_at(customer, places))]
+            return [item(i, s, [], k) for k, (i, s) in enumerate(zip(indices, scores), 1)]
+        return [item(i, s, because, k) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
 
     @functools.cached_property
     def _remembered_live_answers(self):
@@ -148,14 +164,21 @@ class Model:
         scored = indices[~popular]
         reasons = iter(reasons_for_row(self.algorithm, row, customer, scored) if with_reasons and personalised else [[] for _ in scored])
         answer = [
-            self.labels.item(int(i), float(s), [] if from_popular else next(reasons), popular=bool(from_popular))
-            for i, s, from_popular in zip(indices, scores, popular)
+            self.labels.item(int(i), float(s), [] if from_popular else next(reasons), k, popular=bool(from_popular))
+            for k, (i, s, from_popular) in enumerate(zip(indices, scores, popular), 1)
         ]
         return RecommendationList(customer_id, PERSONALISED if personalised else POPULAR, answer)
 
-    def rank(self, customer_id: str, item_ids: Sequence[str], *, new_events: Iterable[tuple[str, float]] = ()) -> RecommendationList:
-        """The given candidates ordered best first for this customer; unknown items last."""
-        row, customer = self.history_row(customer_id, new_events)
+    def rank(
+        self, customer_id: str, item_ids: Sequence[str], *, new_events: Iterable[tuple[str, float]] = (),
+        exclude: Sequence[str] = (), training_history: bool = True,
+    ) -> RecommendationList:
+        """The given candidates ordered best first for this customer; unknown items last.
+        Candidates in ``exclude`` (items the customer said "not interested" in) are left out."""
+        row, customer = self.history_row(customer_id, new_events, training_history=training_history)
+        if exclude:
+            left_out = set(exclude)
+            item_ids = [item_id for item_id in item_ids if item_id not in left_out]
         known = self.items.lookup(item_ids)
         listed = np.flatnonzero(known >= 0)
         personal = row.nnz > 0 and self.algorithm.personalised
@@ -167,16 +190,27 @@ class Model:
         order = listed[np.lexsort((listed, -scores))] if len(listed) else listed
         score_of = dict(zip(listed.tolist(), scores.tolist()))
         reasons = iter(reasons_for_row(self.algorithm, row, customer, known[order]) if personal else [[] for _ in order])
-        items = [self.labels.item(int(known[k]), float(score_of[k]), next(reasons), popular=not personal) for k in order.tolist()]
-        items += [self.labels.unknown_item(item_ids[k]) for k in np.flatnonzero(known < 0).tolist()]
+        items = [self.labels.item(int(known[k]), float(score_of[k]), next(reasons), place, popular=not personal) for place, k in enumerate(order.tolist(), 1)]
+        items += [self.labels.unknown_item(item_ids[k], len(items) + place) for place, k in enumerate(np.flatnonzero(known < 0).tolist(), 1)]
         return RecommendationList(customer_id, PERSONALISED if personal else POPULAR, items)
 
-    def similar_items(self, item_id: str, n: int = 10) -> list[Recommendation]:
-        """Customers who bought ``item_id`` also bought these (raises UnknownIdError)."""
+    def similar_items(self, item_id: str, n: int = 10, *, exclude: Sequence[str] = ()) -> list[Recommendation]:
+        """Customers who bought ``item_id`` also bought these (raises UnknownIdError), less
+        the items in ``exclude``."""
         item = self.items.index(item_id)
-        indices, scores = self.algorithm.similar_items(np.array([item]), n)
+        left_out = set(self.items.lookup(exclude).tolist()) if exclude else set()
+        indices, scores = self.algorithm.similar_items(np.array([item]), n + len(left_out))
         reason = similar_sentence(self.labels.lists[1][item])
-        return [self.labels.item(int(i), float(s), [], reason=reason) for i, s in zip(indices[0], scores[0]) if i >= 0]
+        kept = [(int(i), float(s)) for i, s in zip(indices[0], scores[0]) if i >= 0 and i not in left_out][:n]
+        return [self.labels.item(i, s, [], k, reason=reason) for k, (i, s) in enumerate(kept, 1)]
+
+    def popular_baseline(self) -> Model:
+        """This model's popular items as a model of their own, answering through the same
+        top-N path (the control of an experiment): the same vocabularies, history and
+        catalog, shared rather than copied, and a popularity algorithm."""
+        algorithm = algorithm_class("popular").from_arrays({}, {"popularity": self.popular.buyers}, len(self.items))
+        manifest = {**self.manifest, "version": f"popular+{self.version}", "algorithm": algorithm.name}
+        return Model(algorithm, self.customers, self.items, self.history, self.catalog, manifest)
 
     def explain(self, customer_id: str, item_id: str, n: int = 3, *, new_events=()) -> list[tuple[str, float]]:
         """The customer's purchases that drove ``item_id``'s score, as (item_id, contribution)."""

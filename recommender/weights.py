@@ -4,7 +4,15 @@
 
 and a customer's weight for an item is the sum over their events on it (see
 :mod:`recommender.interactions`). A type without a weight, or with a weight of 0 or
-less, adds nothing. The rule is applied to plain values (an event posted to the API),
+less, adds nothing.
+
+Besides what customers do (purchase, cart, view), the API takes what they were shown
+and how they answered it: ``impression`` (an item of an answer was shown), ``click``
+and ``not_interested``. An impression says nothing about taste, and "not interested"
+says the opposite of a purchase, so neither may ever count as a positive signal:
+:func:`check_event_weights` refuses a positive weight for them. (No algorithm learns
+from negative weights; "not interested" is honoured by serving instead, which leaves
+the item out of that customer's answers for good, see :mod:`recommender.events`.) The rule is applied to plain values (an event posted to the API),
 to arrays (purchase files, the event store) and to Spark columns; the three
 functions below are the only places that multiply, and a test keeps them equal.
 """
@@ -16,7 +24,34 @@ from collections.abc import Mapping
 
 import numpy as np
 
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"purchase": 1.0, "cart": 0.5, "view": 0.1}
+IMPRESSION, CLICK, NOT_INTERESTED = "impression", "click", "not_interested"
+#: Types that can never weigh more than 0 in training.
+NOT_POSITIVE = (IMPRESSION, NOT_INTERESTED)
+#: Types every event store accepts whatever the weight table says: the feedback on answers.
+FEEDBACK_TYPES = (IMPRESSION, CLICK, NOT_INTERESTED)
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"purchase": 1.0, "cart": 0.5, "view": 0.1, CLICK: 0.1, IMPRESSION: 0.0, NOT_INTERESTED: 0.0}
+
+
+def check_event_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """The table as floats; ValueError naming the type when one weight is not a finite
+    number, or when impression or not_interested is given a positive weight."""
+    checked = {}
+    for kind, value in weights.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"the weight of {kind!r} must be a number, not {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"the weight of {kind!r} must be a finite number, not {value!r}")
+        if kind in NOT_POSITIVE and number > 0:
+            raise ValueError(f"{kind!r} is not a sign of interest: its weight must be 0 or less, not {number:g}")
+        checked[str(kind)] = number
+    return checked
+
+
+def accepted_event_types(weights: Mapping[str, float]) -> list[str]:
+    """The event types a store takes: those of the weight table plus the feedback types."""
+    return sorted(set(weights) | set(FEEDBACK_TYPES))
 
 
 def weigh_event(event_type: str, quantity: float, weights: Mapping[str, float]) -> float:

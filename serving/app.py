@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from recommender.events import EventStore
+from recommender.events import AnswerIds, AnswerLog, EventStore
 
 from .admin import admin
 from .config import load_config
 from .customers import customers
 from .errors import register_error_handlers
 from .events import events
+from .experiment_holder import ExperimentHolder, FiguresCache
+from .experiments import current_figures
+from .experiments import experiments as experiments_blueprint
 from .items import items
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
@@ -43,7 +48,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         on_swap=metrics.model_swapped,
         on_failure=lambda message: metrics.model_reloads.labels("failed").inc(),
     )
-    app.extensions[EXTENSION] = ServingState(models, EventStore(app.config["EVENTS_DB"]), metrics)
+    store = EventStore(app.config["EVENTS_DB"])
+    answer_log = AnswerLog(
+        _logging_answers(store, app.config["ANSWER_LOG_DAYS"]),
+        flush_seconds=app.config["ANSWER_LOG_FLUSH_SECONDS"],
+        on_dropped=metrics.answers_not_logged.inc,
+    )
+    experiments = ExperimentHolder(app.config["EXPERIMENTS"], Path(app.config["MODEL_PATH"]).parent, check_seconds=app.config["MODEL_CHECK_SECONDS"])
+    state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]))
+    app.extensions[EXTENSION] = state
+    metrics.watch_experiments(lambda: current_figures(state, app.config))
     models.current()
 
     register_error_handlers(app)
@@ -52,9 +66,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(customers, url_prefix="/v1")
     app.register_blueprint(items, url_prefix="/v1")
     app.register_blueprint(events, url_prefix="/v1")
+    app.register_blueprint(experiments_blueprint, url_prefix="/v1")
     app.register_blueprint(admin, url_prefix="/v1/admin")
     app.register_blueprint(operations)
     return app
+
+
+def _logging_answers(store: EventStore, keep_days: float):
+    """The answer log's writer: the store's ``add_answers``, and once an hour the answers
+    older than ``keep_days`` deleted (0: kept for ever)."""
+    next_prune = [0.0]
+
+    def write(records) -> int:
+        written = store.add_answers(records)
+        now = time.time()
+        if keep_days and now >= next_prune[0]:
+            next_prune[0] = now + 3600
+            store.prune_answers(int(now - keep_days * 86400))
+        return written
+
+    return write
 
 
 def _add_served_by_header(app: Flask) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.ids import MAX_ID_LENGTH
-from recommender.weights import DEFAULT_EVENT_WEIGHTS
+from recommender.weights import DEFAULT_EVENT_WEIGHTS, check_event_weights
 
 PREFIX = "RECOMMENDER_"
 CONFIG_FILE_VARIABLE = "RECOMMENDER_CONFIG"
@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "EVENT_WEIGHTS": dict(DEFAULT_EVENT_WEIGHTS),
     "WITH_REASONS": True,  # "because you bought ..." explanations in recommendations
     "SERVED_BY_HEADER": False,  # add X-Served-By: <worker pid> (tests and load-balancing checks)
+    "EXPERIMENTS": "",  # JSON file of experiments between models ("" = none); reloaded like models
+    "ATTRIBUTION_HOURS": 24.0,  # an event is attributed to an answer shown at most this long before it
+    "ANSWER_LOG_FLUSH_SECONDS": 0.2,  # answers are logged in batches this often (a crash loses at most this much)
+    "ANSWER_LOG_DAYS": 90.0,  # logged answers older than this are deleted (0 = kept for ever)
+    "EXPERIMENT_FIGURES_SECONDS": 10.0,  # a worker recomputes experiment figures at most this often
 }
 
 
@@ -130,3 +135,13 @@ def _check_ranges(settings: dict[str, Any]) -> None:
     settings["DEFAULT_N"] = min(settings["DEFAULT_N"], settings["MAX_N"])
     if settings["MODEL_CHECK_SECONDS"] < 0:
         raise ConfigError("MODEL_CHECK_SECONDS must be 0 (check on every request) or more")
+    for key in ("ANSWER_LOG_DAYS", "EXPERIMENT_FIGURES_SECONDS"):
+        if settings[key] < 0:
+            raise ConfigError(f"{key} must be 0 or more, not {settings[key]}")
+    for key in ("ATTRIBUTION_HOURS", "ANSWER_LOG_FLUSH_SECONDS"):
+        if not settings[key] > 0:
+            raise ConfigError(f"{key} must be more than 0, not {settings[key]}")
+    try:
+        settings["EVENT_WEIGHTS"] = check_event_weights(settings["EVENT_WEIGHTS"])
+    except ValueError as error:
+        raise ConfigError(f"EVENT_WEIGHTS: {error}") from None

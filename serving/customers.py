@@ -1,7 +1,9 @@
-"""Per-customer endpoints: recommendations, ranking a candidate list, purchase history.
+"""Per-customer endpoints: recommendations, ranking a candidate list, purchase history, erasure.
 
-Every answer folds in the customer's events from the event store, so a purchase
-posted a moment ago (to any worker) already shapes the next answer.
+Every answer folds in the customer's events from the event store, so a purchase or a
+"not interested" posted a moment ago (to any worker) already shapes the next answer;
+every answer is traced (:mod:`serving.tracing`): it carries a ``recommendation_id``
+and is logged with the experiment variant and model that served it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app
 
-from .auth import require_read_token
+from .auth import require_read_token, require_write_token
 from .errors import bad_request
-from .state import new_events, served_model, serving_state
+from .state import customer_feedback, erased_since, served_model, serving_state
+from .tracing import traced_answer
 from .validation import QueryParameters, bounded_list, checked_id, json_body
 
 customers = Blueprint("customers", __name__)
@@ -31,61 +34,84 @@ def recommendations(customer_id: str):
     exclude = query.id_list("exclude") or []
     category = query.text("category")
     include_purchased = query.flag("include_purchased")
-    model = served_model(state)
+    route = state.experiments.route("recommendations", customer_id, served_model(state))
+    model = route.model
+    feedback = customer_feedback(model, customer_id, state, config)
     result = model.recommend(
         customer_id,
         n,
-        new_events=new_events(model, customer_id, state, config),
+        new_events=feedback.new_events,
         include=include,
-        exclude=exclude,
+        exclude=exclude + feedback.rejected if feedback.rejected else exclude,
         category=category,
         include_purchased=include_purchased,
         with_reasons=config["WITH_REASONS"],
+        training_history=not erased_since(model, feedback),
     )
     state.metrics.recommendations_by_source[result.source].inc()
-    return _ranked_answer(model, result)
+    return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)
 
 
 @customers.post("/customers/<customer_id>/rank")
 @require_read_token
 def rank(customer_id: str):
     """The posted candidate items ordered best first for this customer (unknown items last)."""
+    state, config = serving_state(), current_app.config
     customer_id = checked_id(customer_id, "customer_id")
     body = json_body()
     if not isinstance(body, dict) or "items" not in body:
         raise bad_request('the body must be a JSON object {"items": ["item id", ...]}', code="missing_field")
     candidates = bounded_list(body["items"], "items", "item ids")
     candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
-    model = served_model()
-    result = model.rank(customer_id, candidates, new_events=new_events(model, customer_id))
-    return _ranked_answer(model, result)
-
-
-def _ranked_answer(model, result) -> dict:
-    """The JSON body shared by recommendations and rank. Items are Recommendation
-    dataclasses, encoded field by field by the app's orjson provider (a score JSON
-    cannot carry, NaN for an unknown candidate, is written as null)."""
-    return {"customer_id": result.customer_id, "model_version": model.version, "source": result.source, "items": result.items}
+    route = state.experiments.route("rank", customer_id, served_model(state))
+    feedback = customer_feedback(route.model, customer_id, state, config)
+    result = route.model.rank(
+        customer_id, candidates, new_events=feedback.new_events, exclude=feedback.rejected,
+        training_history=not erased_since(route.model, feedback),
+    )
+    return traced_answer(state, "rank", customer_id, route, result.source, result.items)
 
 
 @customers.get("/customers/<customer_id>/history")
 @require_read_token
 def history(customer_id: str):
-    """What the model knows the customer bought, plus the events stored since training."""
+    """What the model knows the customer bought, plus the events stored since training
+    (nothing a model learned before the customer was erased)."""
+    state, config = serving_state(), current_app.config
     customer_id = checked_id(customer_id, "customer_id")
-    model = served_model()
+    model = served_model(state)
+    erased = erased_since(model, customer_feedback(model, customer_id, state, config))
     purchased = []
-    for item_id in model.purchased(customer_id):
+    for item_id in [] if erased else model.purchased(customer_id):
         index = model.items.index(item_id)
         purchased.append(
             {"item_id": item_id, "name": str(model.catalog.names[index]), "category": str(model.catalog.categories[index])}
         )
-    stored = serving_state().events.for_customer(customer_id, after_id=model.events_trained_through)
+    stored = state.events.for_customer(customer_id, after_id=model.events_trained_through)
     return {
         "customer_id": customer_id,
         "model_version": model.version,
         "purchases": purchased,
         "events": [{**event.to_dict(), "timestamp": _iso(event.timestamp)} for event in stored],
+    }
+
+
+@customers.delete("/customers/<customer_id>")
+@require_write_token
+def forget(customer_id: str):
+    """Erase the customer: their stored events and logged answers are deleted and they join
+    the erasure list, so from the next request (in every worker) no answer uses their
+    history and the next training leaves them out. See docs/privacy.md."""
+    state = serving_state()
+    customer_id = checked_id(customer_id, "customer_id")
+    state.answer_log.flush()  # this worker's answers to them still in memory go too
+    erasure = state.events.forget(customer_id)
+    state.metrics.erasures.inc()
+    return {
+        "customer_id": customer_id,
+        "events_deleted": erasure.events_deleted,
+        "answers_deleted": erasure.answers_deleted,
+        "erased_at": _iso(erasure.erased_at),
     }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from recommender.errors import UnknownIdError
 
 from .auth import require_read_token
 from .errors import ApiError
-from .state import served_model
+from .state import customer_feedback, served_model, serving_state
+from .tracing import traced_answer
 from .validation import QueryParameters, checked_id
 
 items = Blueprint("items", __name__)
@@ -17,17 +18,28 @@ items = Blueprint("items", __name__)
 @items.get("/items/<item_id>/similar")
 @require_read_token
 def similar(item_id: str):
-    """The n items most often bought together with ``item_id``; 404 when the model does not know it."""
+    """The n items most often bought together with ``item_id``; 404 when the model does not know it.
+
+    With ``customer_id`` (optional) the answer is that customer's: their experiment
+    variant serves it, items they said "not interested" in are left out, and events
+    responding to it can be attributed by customer as well as by id."""
+    state, config = serving_state(), current_app.config
     item_id = checked_id(item_id, "item_id")
-    n = QueryParameters().count()
-    model = served_model()
+    query = QueryParameters(config)
+    n = query.count()
+    customer_id = query.text("customer_id")
+    route = state.experiments.route("similar", customer_id, served_model(state))
+    model = route.model
+    rejected = customer_feedback(model, customer_id, state, config).rejected if customer_id else []
     source = "similar"
     try:
-        found = model.similar_items(item_id, n)
+        found = model.similar_items(item_id, n, exclude=rejected)
     except UnknownIdError:
         raise ApiError(404, "unknown_item", f"item {item_id!r} is not known to model {model.version}") from None
     except NotImplementedError:
         # A popularity model has no item-to-item notion: fall back (Gorse-style) to popular items.
         source = "popular"
-        found = [item for item in model.recommend("", n + 1).items if item.item_id != item_id][:n]
-    return {"item_id": item_id, "model_version": model.version, "source": source, "items": found}
+        found = [item for item in model.recommend("", n + 1, exclude=rejected).items if item.item_id != item_id][:n]
+        for position, item in enumerate(found, 1):
+            item.position = position  # fresh objects: recommend("") is never cached
+    return traced_answer(state, "similar", customer_id, route, source, found, item_id=item_id)

@@ -11,8 +11,10 @@ apps in one test process never collide.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -26,6 +28,7 @@ from prometheus_client import (
 
 from recommender.topn import PERSONALISED, POPULAR
 
+log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -59,6 +62,11 @@ class ServingMetrics:
         self.recommendations_by_source = {source: self.recommendations.labels(source) for source in (PERSONALISED, POPULAR)}
         self.events_stored = Counter("recommender_events_stored", "Events written to the event store", registry=self.registry)
         self.model_reloads = Counter("recommender_model_reloads", "Model loads by outcome", ["outcome"], registry=self.registry)
+        self.erasures = Counter("recommender_customer_erasures", "Customers erased (DELETE /v1/customers/<id>)", registry=self.registry)
+        self.answers_not_logged = Counter(
+            "recommender_answers_not_logged", "Answers the answer log dropped (buffer full or store unavailable)", registry=self.registry
+        )
+        self._experiment_figures: Callable[[], dict] | None = None
         self.model_info = Gauge(
             "recommender_model_info",
             "The model a worker serves (value 1), labelled with its version and algorithm",
@@ -91,13 +99,71 @@ class ServingMetrics:
         self.model_info.labels(model.version, model.algorithm.name).set(1)
         self.model_reloads.labels("loaded").inc()
 
+    def watch_experiments(self, figures: Callable[[], dict]) -> None:
+        """Export the experiments' figures (``figures()``: name -> figures) at every scrape."""
+        self._experiment_figures = figures
+        if not multiprocess_mode():
+            self.registry.register(ExperimentCollector(figures))
+
     def exposition(self) -> Response:
-        """The Prometheus text format, summed over all workers in multiprocess mode."""
+        """The Prometheus text format, summed over all workers in multiprocess mode.
+
+        Experiment figures come from the shared event store, so the worker that answers
+        the scrape exports them for all workers (never summed)."""
         if multiprocess_mode():
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            if self._experiment_figures is not None:
+                registry.register(ExperimentCollector(self._experiment_figures))
         else:
             registry = self.registry
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+class ExperimentCollector:
+    """Per experiment and variant: counts as counters, rates and the difference against the
+    control as gauges. Labels come from the experiments file only (at most 20 experiments
+    of 10 variants), never from requests, so the label sets stay bounded. A count can fall
+    when a customer is erased (their answers leave the log); Prometheus reads that as a reset."""
+
+    COUNTS = ("answers", "impressions", "clicks", "purchases", "not_interested")
+
+    def __init__(self, figures: Callable[[], dict]):
+        self.figures = figures
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        labels = ["experiment", "variant"]
+        counts = {name: CounterMetricFamily(f"recommender_experiment_{name}", f"{name.replace('_', ' ').capitalize()} per variant (attributed)", labels=labels)
+                  for name in self.COUNTS}
+        revenue = CounterMetricFamily("recommender_experiment_revenue", "Attributed revenue per variant (catalog prices)", labels=labels)
+        rates = {name: GaugeMetricFamily(f"recommender_experiment_{name}", f"{name} per variant", labels=labels) for name in ("ctr", "conversion")}
+        gap = GaugeMetricFamily(
+            "recommender_experiment_difference", "The verdict metric's difference against the control, with its interval", labels=[*labels, "bound"]
+        )
+        try:
+            every = self.figures()
+        except Exception:  # an unreadable store must not take the other metrics down with it
+            log.exception("experiment figures unavailable for /metrics")
+            every = {}
+        for name, figures in every.items():
+            for variant in figures["variants"]:
+                key = [name, variant["name"]]
+                for count in self.COUNTS:
+                    counts[count].add_metric(key, variant[count])
+                if variant["revenue"] is not None:
+                    revenue.add_metric(key, variant["revenue"])
+                for rate in rates:
+                    if variant[rate] is not None:
+                        rates[rate].add_metric(key, variant[rate])
+                found = variant.get("difference")
+                if found:
+                    for bound in ("estimate", "low", "high"):
+                        gap.add_metric([*key, bound], found[bound])
+        yield from counts.values()
+        yield revenue
+        yield from rates.values()
+        yield gap

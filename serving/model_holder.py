@@ -6,8 +6,10 @@ and uses that object to the end, so a reload never changes a model under a reque
 the new model is built completely first, then one assignment replaces the reference.
 
 Workers notice a promotion by themselves: at most every ``check_seconds`` a request
-looks at where ``models/current`` points and reloads when the target changed. A
-model that fails to load is logged and skipped; the old one keeps serving.
+looks at where ``models/current`` points and reloads when the target changed, or when
+the folder there was replaced (``recommender forget --rewrite-models`` rewrites a
+version under its own name). A model that fails to load is logged and skipped; the
+old one keeps serving, and it is tried again once the folder changes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class ModelHolder:
         self.model: Model | None = None
         self.loaded_target: str | None = None
         self.last_error: str | None = None
-        self._failed_target: str | None = None
+        self._loaded: tuple | None = None  # (folder, inode) of the model loaded
+        self._failed: tuple | None = None  # (folder, inode) that failed to load
         self._next_check = 0.0
         self._reload_lock = threading.Lock()
 
@@ -51,13 +54,20 @@ class ModelHolder:
         """The folder the model path resolves to now (follows the models/current symlink)."""
         return os.path.realpath(self.path)
 
+    def _identity(self, target: str) -> tuple:
+        try:
+            return target, os.stat(target).st_ino
+        except OSError:
+            return target, None
+
     def current(self) -> Model | None:
         """The model to use for this request, after a cheap, rate-limited promotion check."""
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + self.check_seconds
             target = self.target()
-            if target != self.loaded_target and target != self._failed_target:
+            identity = self._identity(target)
+            if identity != self._loaded and identity != self._failed:
                 # Only one thread loads; the others keep serving the old model meanwhile.
                 if self._reload_lock.acquire(blocking=False):
                     try:
@@ -77,10 +87,11 @@ class ModelHolder:
 
     def _load(self, target: str) -> Model | None:
         started = time.perf_counter()
+        identity = self._identity(target)  # before loading: a folder replaced meanwhile is loaded again
         try:
             model = load_model(target, mmap=True)
         except (ArtifactError, OSError) as error:
-            self._failed_target = target
+            self._failed = identity
             self.last_error = str(error)
             if self.model is None:
                 log.error("no model loaded from %s: %s", self.path, error)
@@ -91,7 +102,7 @@ class ModelHolder:
             return None
         model.warm_up()  # lazily built state now, so the first request after a swap is not the slow one
         previous, self.model = self.model, model  # the swap: one reference assignment
-        self.loaded_target, self._failed_target, self.last_error = target, None, None
+        self.loaded_target, self._loaded, self._failed, self.last_error = target, identity, None, None
         log.info("serving model %s from %s (loaded in %.2fs)", model.version, target, time.perf_counter() - started)
         if self.on_swap is not None:
             self.on_swap(previous, model)

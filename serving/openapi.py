@@ -12,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from recommender.weights import accepted_event_types
+
 from .config import DEFAULTS
+from .openapi_experiments import TRACE, experiment_paths, experiment_schemas
+from .validation import RECOMMENDATION_ID_LENGTH
 
 # Ids are any text without C0/C1 control characters (serving/validation.py refuses those).
 ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
@@ -49,12 +53,16 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
         {
             "customer_id": identifier,
             "item_id": identifier,
-            "event_type": {"type": "string", "enum": sorted(limits["EVENT_WEIGHTS"]), "default": "purchase"},
+            "event_type": {"type": "string", "enum": accepted_event_types(limits["EVENT_WEIGHTS"]), "default": "purchase"},
             "timestamp": {
                 "description": "ISO 8601 text (naive = UTC) or epoch seconds; now when absent.",
                 "anyOf": [{"type": "string", "format": "date-time", "maxLength": 64}, {"type": "number", "minimum": 0, "maximum": 1e11, "exclusiveMaximum": True}],
             },
             "quantity": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1e6, "default": 1},
+            "recommendation_id": {
+                "description": "The answer this event responds to (any id is stored; one the server never gave counts as unattributed).",
+                "type": "string", "minLength": 1, "maxLength": RECOMMENDATION_ID_LENGTH, "pattern": ID_PATTERN, "nullable": True,
+            },
         },
         ["customer_id", "item_id"],
     )
@@ -68,8 +76,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             "category": {"type": "string"},
             "reason": {"type": "string"},
             "because": {"type": "array", "items": {"type": "string"}, "description": "Ids of the purchases the reason names."},
+            "position": {"type": "integer", "minimum": 1, "description": "1-based place in the answer."},
         },
-        ["item_id", "score", "name", "category", "reason", "because"],
+        ["item_id", "score", "name", "category", "reason", "because", "position"],
     )
     history_event = _object(
         {
@@ -78,8 +87,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             "event_type": {"type": "string"},
             "quantity": {"type": "number"},
             "timestamp": {"type": "string"},
+            "recommendation_id": {"type": "string", "nullable": True},
         },
-        ["customer_id", "item_id", "event_type", "quantity", "timestamp"],
+        ["customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id"],
     )
     purchase = _object({"item_id": {"type": "string"}, "name": {"type": "string"}, "category": {"type": "string"}}, ["item_id"])
     return {
@@ -94,18 +104,21 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
                 "customer_id": {"type": "string"},
                 "model_version": {"type": "string"},
                 "source": {"type": "string", "enum": ["personalised", "popular"]},
+                **TRACE,
                 "items": {"type": "array", "items": _ref("Item")},
             },
-            ["customer_id", "model_version", "source", "items"],
+            ["customer_id", "model_version", "source", *TRACE, "items"],
         ),
         "SimilarItems": _object(
             {
                 "item_id": {"type": "string"},
+                "customer_id": {"type": "string", "nullable": True},
                 "model_version": {"type": "string"},
                 "source": {"type": "string", "enum": ["similar", "popular"]},
+                **TRACE,
                 "items": {"type": "array", "items": _ref("Item")},
             },
-            ["item_id", "model_version", "source", "items"],
+            ["item_id", "customer_id", "model_version", "source", *TRACE, "items"],
         ),
         "History": _object(
             {
@@ -131,6 +144,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
         ),
         "Reloaded": _object({"model_version": {"type": "string"}, "previous_version": {"type": "string", "nullable": True}}, ["model_version"]),
         "Status": _object({"status": {"type": "string"}, "model_version": {"type": "string"}}, ["status"]),
+        **experiment_schemas(),
     }
 
 
@@ -198,7 +212,7 @@ def _document(limits: Mapping[str, Any]) -> dict:
                 "get": {
                     "summary": "Items often bought together with this one.",
                     "security": read,
-                    "parameters": [item, n],
+                    "parameters": [item, n, _query("customer_id", "The customer it is shown to: their experiment variant answers, their \"not interested\" items are left out.", _ref("Id"))],
                     "responses": {"200": _json("Similar items.", _ref("SimilarItems")), "404": _error("Unknown item."), **read_errors},
                 }
             },
@@ -218,6 +232,20 @@ def _document(limits: Mapping[str, Any]) -> dict:
                     },
                 }
             },
+            "/v1/customers/{customer_id}": {
+                "delete": {
+                    "summary": "Forget a customer: their stored events and logged answers are deleted; answers stop using their history.",
+                    "security": write,
+                    "parameters": [customer],
+                    "responses": {
+                        "200": _json("What was deleted.", _ref("Erased")),
+                        "400": _error("A bad customer id."),
+                        "401": _error("API token missing or wrong."),
+                        "503": _error("Event store unavailable; retry."),
+                    },
+                }
+            },
+            **experiment_paths(read, read_errors, _json, _error, _ref),
             "/v1/model": {
                 "get": {
                     "summary": "The served model's manifest summary.",

@@ -1,5 +1,5 @@
 """The app's serving state, and what endpoints look up in it per request: the served
-model and a customer's events newer than it.
+model, a customer's events newer than it, and how the answer is traced.
 
 The factory (:mod:`serving.app`) builds the state; blueprints read it through
 :func:`serving_state`, so no blueprint imports the factory.
@@ -15,10 +15,11 @@ from typing import Any
 
 from flask import current_app
 
-from recommender.events import EventStore
+from recommender.events import NO_FEEDBACK, AnswerIds, AnswerLog, CustomerFeedback, EventStore
 from recommender.model import Model
 
 from .errors import ApiError
+from .experiment_holder import ExperimentHolder, FiguresCache
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
 
@@ -33,6 +34,10 @@ class ServingState:
     models: ModelHolder
     events: EventStore
     metrics: ServingMetrics
+    experiments: ExperimentHolder
+    answer_log: AnswerLog
+    answer_ids: AnswerIds
+    figures: FiguresCache
 
 
 def serving_state() -> ServingState:
@@ -49,19 +54,22 @@ def served_model(state: ServingState | None = None) -> Model:
     return model
 
 
-def new_events(
-    model: Model, customer_id: str, state: ServingState | None = None, config: Mapping[str, Any] | None = None
-) -> list[tuple[str, float]]:
-    """The customer's (item_id, weight) events newer than the model, for Model.recommend.
+def customer_feedback(model: Model, customer_id: str, state: ServingState, config: Mapping[str, Any]) -> CustomerFeedback:
+    """The customer's events newer than the model, the items they said "not interested" in,
+    and whether they were erased after the model was trained (see
+    :meth:`recommender.events.EventStore.customer_feedback`).
 
     If the event store cannot be read the request is still answered from the model
-    alone (logged): a slightly stale list beats no list. ``state`` and ``config`` may be
-    passed by a caller that already holds them (each proxy look-up costs about 1 µs).
+    alone (logged): a slightly stale list beats no list.
     """
-    state = state or serving_state()
-    config = current_app.config if config is None else config
     try:
-        return state.events.weighted_items(customer_id, config["EVENT_WEIGHTS"], after_id=model.events_trained_through)
+        return state.events.customer_feedback(customer_id, config["EVENT_WEIGHTS"], after_id=model.events_trained_through)
     except sqlite3.Error:
         log.exception("event store %s unreadable; answering from the model alone", state.events.path)
-        return []
+        return NO_FEEDBACK
+
+
+def erased_since(model: Model, feedback: CustomerFeedback) -> bool:
+    """True when the customer was erased after ``model`` learned them: their training
+    history must not be used (it still sits in the model's arrays)."""
+    return feedback.erasure_id > model.erasures_through

@@ -17,10 +17,12 @@ from flask import current_app, request
 from recommender.events import Event
 from recommender.ids import EMPTY, id_problem
 from recommender.timestamps import MAX_ABS_EPOCH_SECONDS, parse_iso_timestamp
+from recommender.weights import accepted_event_types
 
 from .errors import ApiError, bad_request
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+RECOMMENDATION_ID_LENGTH = 64  # ours are 16 + 1 + up to 16 characters
 _COUNT = re.compile(r"\s*\+?\d{1,9}\s*")
 _COUNT_ONLY = re.compile(rb"n=\d{1,9}")  # a whole query string that werkzeug would read as {"n": digits}
 
@@ -131,15 +133,19 @@ def parse_event(raw: Any, where: str) -> Event:
     customer_id = checked_id(raw["customer_id"], f"{where}.customer_id")
     item_id = checked_id(raw["item_id"], f"{where}.item_id")
     event_type = raw.get("event_type", "purchase")
-    weights = current_app.config["EVENT_WEIGHTS"]
-    if not isinstance(event_type, str) or event_type not in weights:
-        raise bad_request(f"{where}.event_type must be one of {', '.join(sorted(weights))}")
+    accepted = accepted_event_types(current_app.config["EVENT_WEIGHTS"])
+    if not isinstance(event_type, str) or event_type not in accepted:
+        raise bad_request(f"{where}.event_type must be one of {', '.join(accepted)}")
     quantity = raw.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) or not 0 < quantity <= 1e6:
         raise bad_request(f"{where}.quantity must be a positive number up to 1000000")
     # Absent means now; an explicit null is a malformed value, like a null quantity.
     timestamp = _timestamp(raw["timestamp"], f"{where}.timestamp") if "timestamp" in raw else int(time.time())
-    return Event(customer_id, item_id, event_type, float(quantity), timestamp)
+    # Any id is stored: one the server never gave counts as unattributed, never as an error.
+    recommendation_id = raw.get("recommendation_id")
+    if recommendation_id is not None:  # null: none, as when absent
+        recommendation_id = checked_id(recommendation_id, f"{where}.recommendation_id", RECOMMENDATION_ID_LENGTH)
+    return Event(customer_id, item_id, event_type, float(quantity), timestamp, recommendation_id)
 
 
 def _timestamp(value: Any, field: str) -> int:

@@ -26,7 +26,9 @@ def test_known_customer_gets_the_unbought_items_of_their_group(client):
     assert body["customer_id"] == "c0" and body["source"] == "personalised"
     assert set(ids(body)) == set(GARDEN) - set(bought_by("c0"))
     first = body["items"][0]
-    assert set(first) == {"item_id", "score", "name", "category", "reason", "because"}
+    assert set(first) == {"item_id", "score", "name", "category", "reason", "because", "position"}
+    assert [item["position"] for item in body["items"]] == [1, 2]
+    assert set(body) == {"customer_id", "model_version", "source", "recommendation_id", "experiment", "variant", "items"}
     assert first["category"] == "Garden" and first["name"].startswith("Trowel")
     assert first["reason"].startswith("because you bought Trowel")
     assert first["because"] and set(first["because"]) <= set(bought_by("c0"))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recommender.event_index import ChangeSignal
 from recommender.events import Event, EventStore, EventStoreUnavailable
+from recommender.events.index import ChangeSignal
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Ids are data, never code or paths: hostile ids round-trip through events and history unchanged.
 
-Every SQL statement in recommender/events.py is parameterised, and no id is ever
+Every SQL statement in recommender/events/ is parameterised, and no id is ever
 joined into a file path (models are found by the models/current link, events by
 the configured database). These ids would break either if it were not so.
 """

@@ -21,6 +21,7 @@ class Recommendation:
     category: str = ""
     reason: str = ""
     because: list[str] = field(default_factory=list)
+    position: int = 0  # 1-based place in its answer (0: not placed in a list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,14 +45,15 @@ class Labels:
     def lists(self) -> tuple[list[str], list[str], list[str]]:
         return self._items.ids.tolist(), self._catalog.names.tolist(), self._catalog.categories.tolist()
 
-    def item(self, index: int, score: float, because: list[int], *, popular: bool = False, reason: str | None = None) -> Recommendation:
-        """One recommended item; ``because`` holds the indices of the purchases behind it."""
+    def item(self, index: int, score: float, because: list[int], position: int = 0, *, popular: bool = False, reason: str | None = None) -> Recommendation:
+        """One recommended item at ``position`` (1-based) of its answer; ``because`` holds the
+        indices of the purchases behind it."""
         ids, names, categories = self.lists
         if reason is None:
             reason = POPULAR_REASON if popular and not because else because_sentence(names, because)
         because_ids = [ids[because[0]], ids[because[1]]] if len(because) == 2 else [ids[j] for j in because]
-        return Recommendation(ids[index], score, names[index], categories[index], reason, because_ids)
+        return Recommendation(ids[index], score, names[index], categories[index], reason, because_ids, position)
 
-    def unknown_item(self, item_id: str) -> Recommendation:
+    def unknown_item(self, item_id: str, position: int = 0) -> Recommendation:
         """A candidate the model has never seen (ranked last by ``rank``)."""
-        return Recommendation(item_id, float("nan"), item_id, "", "unknown to the current model")
+        return Recommendation(item_id, float("nan"), item_id, "", "unknown to the current model", [], position)

@@ -9,8 +9,9 @@ eighth of a cached answer. Two pieces make the common answer free:
   acknowledges it, the writer stores a fresh random token there. A reader compares
   it with the token it saw last: reading 8 mapped bytes costs well under a microsecond.
 - :class:`CustomersWithEvents`: each process's set of customers with events newer
-  than the served model. When the token has changed, only the events past the newest
-  one already read are fetched.
+  than the served model, of customers who said "not interested", and of erased
+  customers. When the token has changed, only the rows past the newest ones already
+  read are fetched.
 
 Why a random token rather than a counter or the last event id: writers in different
 processes commit one after another but store their signals in any order, and a
@@ -18,7 +19,7 @@ read-modify-write counter could lose a bump. A fresh random value can never turn
 into the value a reader holds, so once a writer has stored its token every reader
 sees a change. (A torn read gives some other value: one needless refresh.)
 
-Every write must go through :meth:`recommender.events.EventStore.add`. A row inserted
+Every write must go through :class:`recommender.events.EventStore` (events, erasures). A row inserted
 by hand with SQL is stored, and training reads it, but serving does not see it until a
 later event for any customer arrives or the worker restarts. A database file deleted or
 replaced while serving is followed (every connection moves to the file at the path, and
@@ -38,6 +39,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from .records import customer_key
 
 log = logging.getLogger(__name__)
 
@@ -143,21 +146,30 @@ class ChangeSignal:
 
 
 class CustomersWithEvents:
-    """One process's set of customers with events newer than a cut-off id.
+    """One process's view of which customers the store may hold something for.
 
-    The set may hold more than needed (after a newer model raised the cut-off), never
-    less: a customer outside it has no events after the cut-off, and one inside it is
-    asked of the database as before.
+    Three answers, each kept up to date by reading only what was written since the
+    signal last changed:
+    - customers with events newer than a cut-off id (the served model's);
+    - customers who ever said "not interested" (honoured whatever the model's age);
+    - erased customers, by key, with the id of their latest erasure.
+
+    The first two sets may hold more than needed (after a newer model raised the cut-off,
+    or after an erasure deleted the events), never less: a customer outside them has no
+    such events, one inside is asked of the database as before.
     """
 
     def __init__(self, signal: ChangeSignal):
         self.signal = signal
         self._lock = threading.Lock()
         self._customers: set[str] = set()
+        self._rejecting: set[str] = set()
+        self._erased: dict[str, int] = {}  # customer key -> latest erasure id
         self._cut_off: int | None = None  # the after_id the set starts from
-        self._read_through = 0  # the newest event id already in the set
-        self._token: int | None = None  # the signal's value when the set was last brought up to date
-        self._database: object = None  # which database file the set was read from
+        self._read_through = 0  # the newest event id already in the sets
+        self._erasures_read_through = 0
+        self._token: int | None = None  # the signal's value when the sets were last brought up to date
+        self._database: object = None  # which database file the sets were read from
         self._pid: int | None = None
 
     def may_have_events(self, customer_id: str, after_id: int, connect: Callable[[], tuple[sqlite3.Connection, object]]) -> bool:
@@ -165,30 +177,55 @@ class CustomersWithEvents:
         ``connect`` gives this thread's connection and which database file it reads (any
         value that changes when the file at the path is replaced); it is only called to
         read new events."""
+        return self.look_up(customer_id, after_id, connect)[0]
+
+    def look_up(
+        self, customer_id: str, after_id: int, connect: Callable[[], tuple[sqlite3.Connection, object]]
+    ) -> tuple[bool, bool, int]:
+        """(may have events above ``after_id``, may have said "not interested", id of their
+        latest erasure or 0). Without a usable signal every answer is "ask the database"."""
         token = self.signal.read()  # read before the database, so a write in between is seen next time
         if token is None:
-            return True
+            return True, True, self._erasure_in_database(customer_id, connect)
         if token != self._token or self._cut_off is None or after_id < self._cut_off or self._pid != os.getpid():
             self._bring_up_to_date(token, after_id, *connect())
-        return customer_id in self._customers
+        erased = self._erased
+        return customer_id in self._customers, customer_id in self._rejecting, erased.get(customer_key(customer_id), 0) if erased else 0
+
+    @staticmethod
+    def _erasure_in_database(customer_id: str, connect) -> int:
+        connection, _ = connect()
+        row = connection.execute("SELECT MAX(id) FROM erasures WHERE customer_key = ?", (customer_key(customer_id),)).fetchone()
+        return row[0] or 0
 
     def _bring_up_to_date(self, token: int, after_id: int, connection: sqlite3.Connection, database: object) -> None:
         with self._lock:
             # Ids only ever grow (AUTOINCREMENT), unless the database was replaced: a new file at
             # the path, or a backup restored into this one. Either way ids start again, and the
-            # set must be read again; a restore is noticed only while ids are below those read.
+            # sets must be read again; a restore is noticed only while ids are below those read.
+            # (An erasure that deleted the newest events looks the same: one needless rebuild.)
             newest = connection.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
             replaced = database != self._database or newest < self._read_through
             if self._pid != os.getpid() or self._cut_off is None or after_id < self._cut_off or replaced:
-                # Built aside and swapped in whole: a thread reading meanwhile sees the old set,
+                # Built aside and swapped in whole: a thread reading meanwhile sees the old sets,
                 # and the old token and cut-off send it here to wait for the lock.
                 customers, cut_off, read_through = set(), after_id, after_id
+                rejecting = {c for (c,) in connection.execute("SELECT DISTINCT customer_id FROM events WHERE event_type = 'not_interested'")}
+                erased, erasures_read_through = {}, 0
             else:
                 customers, cut_off, read_through = self._customers, self._cut_off, self._read_through
-            rows = connection.execute("SELECT id, customer_id FROM events WHERE id > ? ORDER BY id", (read_through,)).fetchall()
+                rejecting, erased, erasures_read_through = self._rejecting, self._erased, self._erasures_read_through
+            rows = connection.execute("SELECT id, customer_id, event_type FROM events WHERE id > ? ORDER BY id", (read_through,)).fetchall()
             if rows:
-                customers.update(customer for _, customer in rows)  # only ever adds: safe to do in place
+                # Only ever adds: safe to do in place while other threads read.
+                customers.update(customer for _, customer, _ in rows)
+                rejecting.update(customer for _, customer, kind in rows if kind == "not_interested")
                 read_through = rows[-1][0]
-            self._customers, self._read_through, self._cut_off, self._pid = customers, read_through, cut_off, os.getpid()
+            erasures = connection.execute("SELECT id, customer_key FROM erasures WHERE id > ? ORDER BY id", (erasures_read_through,)).fetchall()
+            if erasures:
+                erased = {**erased, **{key: erasure_id for erasure_id, key in erasures}}  # a new dict: readers hold the old one
+                erasures_read_through = erasures[-1][0]
+            self._customers, self._rejecting, self._erased = customers, rejecting, erased
+            self._read_through, self._erasures_read_through, self._cut_off, self._pid = read_through, erasures_read_through, cut_off, os.getpid()
             self._database = database
             self._token = token  # last: until now, readers holding this token were sent to wait here

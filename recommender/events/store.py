@@ -1,0 +1,219 @@
+"""The event store: what customers did and were shown since the model was trained.
+
+Serving writes every event here before acknowledging it, and reads a customer's
+events back on each request, so a purchase or a "not interested" counts at once, in
+every worker process, without retraining. Serving also logs every answer here (in
+batches, :mod:`recommender.events.answer_log`), so that impressions, clicks and
+purchases can be attributed to the answer, variant and model that led to them.
+Training reads the whole store (:mod:`recommender.events.training_data`) to merge it
+with the purchase files, and its erasure list to leave forgotten customers out.
+
+Every method takes and returns plain values (:mod:`recommender.events.records`);
+every query is parameterised. ``synchronous=FULL`` for events: an acknowledged event
+survives a power cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, weigh_event
+from .index import ChangeSignal, CustomersWithEvents
+from .records import ITEM_SEPARATOR, NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
+from .sqlite import Connections, transaction
+
+log = logging.getLogger(__name__)
+_EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id"
+_ANSWER_COLUMNS = "recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at"
+
+
+class EventStoreUnavailable(sqlite3.OperationalError):
+    """The store cannot take events now; like SQLite's own errors (a locked or full disk),
+    an outage to retry, which the API answers with 503."""
+
+
+class EventStore:
+    """Durable append-only events, the answer log and the erasure list, safe across
+    threads and processes.
+
+    Which customers have events at all is known without a query
+    (:mod:`recommender.events.index`), so most reads never reach the database.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._connections = Connections(self.path)
+        # From the resolved path: SQLite follows a symlink for its -wal and -shm files, and a
+        # store opened through a link must share the signal of the one opened directly.
+        resolved = self.path.resolve()
+        self.signal = ChangeSignal(resolved.with_name(resolved.name + "-signal"))
+        self._index = CustomersWithEvents(self.signal)
+
+    def _connection(self):
+        return self._connections.get()
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        self._connections.close()
+
+    def _announced(self, write) -> None:
+        """Run ``write(connection)`` in one transaction, then tell every process."""
+        if not self.signal.writable():
+            # Stored rows that other processes cannot be told about would be acknowledged
+            # and then missing from their answers: refuse (the API answers 503, retry).
+            raise EventStoreUnavailable(f"{self.signal.path} cannot be used, so other processes would not see new events")
+        with transaction(self._connection()) as connection:
+            write(connection)
+        if not self.signal.announce():  # before returning, so before the API acknowledges
+            log.error("stored, but %s could not be written: other processes see it after the next write", self.signal.path)
+
+    # -- events ---------------------------------------------------------------------
+    def add(self, events: Iterable[Event]) -> int:
+        """Store ``events`` in one transaction, durably, and return how many were stored."""
+        received_at = int(time.time())
+        rows = [
+            (e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), received_at, e.recommendation_id)
+            for e in events
+        ]
+        if rows:
+            self._announced(lambda connection: connection.executemany(
+                f"INSERT INTO events ({_EVENT_COLUMNS}, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [row[:5] + (row[6], row[5]) for row in rows],
+            ))
+        return len(rows)
+
+    def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
+        """The customer's events, oldest first; ``after_id`` skips those already trained on."""
+        if not self._index.may_have_events(customer_id, after_id, self._connections.get_with_identity):
+            return []
+        cursor = self._connection().execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = ? AND id > ? ORDER BY id", (customer_id, after_id)
+        )
+        return [Event(*row) for row in cursor]
+
+    def weighted_items(
+        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
+    ) -> list[tuple[str, float]]:
+        """(item_id, weight) pairs for :meth:`recommender.model.Model.recommend`'s ``new_events``."""
+        return self.customer_feedback(customer_id, event_weights, after_id=after_id).new_events
+
+    def customer_feedback(
+        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
+    ) -> CustomerFeedback:
+        """Everything serving needs about one customer, in at most one query: their positive
+        events newer than ``after_id``, every item they said "not interested" in (whatever
+        its age: it stays out after retraining), and their latest erasure."""
+        may_have_events, may_have_rejected, erasure_id = self._index.look_up(customer_id, after_id, self._connections.get_with_identity)
+        if not (may_have_events or may_have_rejected):
+            # The serving hot path: most customers have nothing in the store.
+            return NO_FEEDBACK if not erasure_id else CustomerFeedback([], [], erasure_id)
+        cursor = self._connection().execute(
+            "SELECT id, item_id, event_type, quantity FROM events WHERE customer_id = ? AND (id > ? OR event_type = ?) ORDER BY id",
+            (customer_id, after_id, NOT_INTERESTED),
+        )
+        new_events, rejected = [], []
+        for event_id, item_id, event_type, quantity in cursor:
+            if event_type == NOT_INTERESTED:
+                rejected.append(item_id)
+            elif event_id > after_id:
+                weight = weigh_event(event_type, quantity, event_weights)
+                if weight > 0:
+                    new_events.append((item_id, weight))
+        return CustomerFeedback(new_events, rejected, erasure_id)
+
+    def count(self) -> int:
+        """How many events the store holds."""
+        return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
+        """Events of ``types`` whose timestamp is from ``since`` to ``until`` (inclusive),
+        oldest first: what attribution reads."""
+        marks = ", ".join("?" for _ in types)
+        cursor = self._connection().execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type IN ({marks}) AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp, id",
+            (*types, since, until if until is not None else 2**62),
+        )
+        return [Event(*row) for row in cursor]
+
+    # -- the answer log -------------------------------------------------------------
+    def add_answers(self, answers: Sequence[AnswerRecord]) -> int:
+        """Log answers in one transaction; returns how many were logged. Not announced:
+        serving never reads the log per request. An id logged twice is kept once. Answers
+        served before their customer was erased are not logged (a worker may still have
+        held them in memory when another worker erased the customer)."""
+        if not answers:
+            return 0
+        with transaction(self._connection()) as connection:
+            first = min(a.served_at for a in answers)
+            erased = dict(connection.execute(
+                "SELECT customer_key, MAX(erased_at) FROM erasures WHERE erased_at >= ? GROUP BY customer_key", (first,)
+            ).fetchall())
+            rows = [
+                (a.recommendation_id, a.customer_id, a.endpoint, a.experiment, a.variant, a.model_version, ITEM_SEPARATOR.join(a.items), int(a.served_at))
+                for a in answers
+                if not (erased and a.customer_id is not None and erased.get(customer_key(a.customer_id), -1) >= a.served_at)
+            ]
+            connection.executemany(f"INSERT OR IGNORE INTO answers ({_ANSWER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def answers(self, *, experiment: str | None = None, since: int = 0, until: int | None = None) -> list[AnswerRecord]:
+        """Logged answers served from ``since`` to ``until``, oldest first; of one experiment
+        when ``experiment`` is given."""
+        query = f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE served_at >= ? AND served_at <= ?"
+        parameters: tuple = (since, until if until is not None else 2**62)
+        if experiment is not None:
+            query, parameters = query + " AND experiment = ?", (*parameters, experiment)
+        cursor = self._connection().execute(query + " ORDER BY served_at, id", parameters)
+        return [_answer(row) for row in cursor]
+
+    def answer(self, recommendation_id: str) -> AnswerRecord | None:
+        """One logged answer by its id, or None."""
+        row = self._connection().execute(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE recommendation_id = ?", (recommendation_id,)).fetchone()
+        return None if row is None else _answer(row)
+
+    def answer_count(self) -> int:
+        return int(self._connection().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+
+    def prune_answers(self, before: int) -> int:
+        """Delete answers served before ``before`` (epoch seconds); returns how many."""
+        with transaction(self._connection()) as connection:
+            return connection.execute("DELETE FROM answers WHERE served_at < ?", (before,)).rowcount
+
+    # -- forgetting -----------------------------------------------------------------
+    def forget(self, customer_id: str) -> Erasure:
+        """Delete the customer's events and logged answers and add them to the erasure list,
+        in one transaction, announced to every process.
+
+        Deleted rows are overwritten in the database file (``secure_delete``) and the
+        write-ahead log is checkpointed and truncated afterwards, so their text does not
+        linger in either file (when no reader holds the log at that moment, the next
+        checkpoint truncates it)."""
+        key, erased_at, counts = customer_key(customer_id), int(time.time()), {}
+
+        def write(connection) -> None:
+            connection.execute("PRAGMA secure_delete = ON")
+            counts["events"] = connection.execute("DELETE FROM events WHERE customer_id = ?", (customer_id,)).rowcount
+            counts["answers"] = connection.execute("DELETE FROM answers WHERE customer_id = ?", (customer_id,)).rowcount
+            counts["id"] = connection.execute("INSERT INTO erasures (customer_key, erased_at) VALUES (?, ?)", (key, erased_at)).lastrowid
+
+        self._announced(write)
+        try:
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception as error:  # a busy reader: the next automatic checkpoint does it
+            log.warning("checkpoint after an erasure postponed: %s", error)
+        return Erasure(key, counts["id"], erased_at, counts["events"], counts["answers"])
+
+    def erasures(self, *, after_id: int = 0) -> list[tuple[int, str, int]]:
+        """The erasure list after ``after_id``: (erasure id, customer key, erased at), oldest first."""
+        return self._connection().execute(
+            "SELECT id, customer_key, erased_at FROM erasures WHERE id > ? ORDER BY id", (after_id,)
+        ).fetchall()
+
+
+def _answer(row: tuple) -> AnswerRecord:
+    recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at = row
+    return AnswerRecord(recommendation_id, customer_id, endpoint, experiment, variant, model_version, tuple(items.split(ITEM_SEPARATOR)) if items else (), served_at)

@@ -1,0 +1,198 @@
+"""An experiment's figures, from the event store's rows: per variant the answers served,
+impressions, clicks, click-through rate, attributed purchases, conversion and revenue,
+the difference against the control with its interval, and the verdict.
+
+:func:`experiment_figures` is pure (rows in, a JSON-able dict out); :func:`read_figures`
+reads the rows from a store first. The API's ``/v1/experiments`` views, ``/metrics``,
+``recommender experiments report`` and any page call these, so every place shows the
+same numbers.
+
+Definitions (per variant; "shown item" = an item of an answer, see
+:mod:`.attribution`): ``impressions`` = shown items with an impression or a click;
+``clicks`` = shown items clicked; ``ctr`` = clicks / impressions; ``purchases`` =
+shown items bought within the window; ``conversion`` = impressions followed by a
+purchase of that item / impressions; ``revenue`` = price x quantity of the attributed
+purchases, when the catalog has prices (else null).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from statistics import NormalDist
+
+import numpy as np
+
+from ..events.records import AnswerRecord, Event
+from .attribution import DEFAULT_WINDOW_SECONDS, Attribution, attribute
+from .config import Experiment, ExperimentSet, Variant
+from .statistics import METHOD, Rate, comparison_confidence, difference, ratio_rate, verdict
+
+CONFIDENCE = 0.95
+
+
+def catalog_prices(item_ids: Sequence[str], prices) -> dict[str, float] | None:
+    """item id -> price from a catalog's price column (None when it has none; items
+    without a price, NaN, are left out and add no revenue)."""
+    if prices is None:
+        return None
+    values = np.asarray(prices, dtype=np.float64)
+    known = np.isfinite(values)
+    return dict(zip(np.asarray(item_ids)[known].tolist(), values[known].tolist()))
+
+
+def read_figures(store, experiments: ExperimentSet, *, window: int = DEFAULT_WINDOW_SECONDS, prices: Mapping[str, float] | None = None,
+                 series_points: int = 0) -> dict[str, dict]:
+    """Every experiment's figures from ``store`` (an :class:`~recommender.events.EventStore`)."""
+    answers = store.answers()
+    events = store.feedback_events(since=answers[0].served_at) if answers else []
+    return all_figures(experiments, answers, events, window=window, prices=prices, series_points=series_points)
+
+
+def all_figures(experiments: ExperimentSet, answers: Sequence[AnswerRecord], events: Sequence[Event], *, window: int = DEFAULT_WINDOW_SECONDS,
+                prices: Mapping[str, float] | None = None, series_points: int = 0) -> dict[str, dict]:
+    """Figures per experiment name, with events attributed once over all answers."""
+    attribution = attribute(answers, events, window)
+    return {
+        experiment.name: experiment_figures(experiment, answers, attribution, window=window, prices=prices, series_points=series_points)
+        for experiment in experiments.experiments
+    }
+
+
+def experiment_figures(experiment: Experiment, answers: Sequence[AnswerRecord], attribution: Attribution, *, window: int,
+                       prices: Mapping[str, float] | None = None, series_points: int = 0) -> dict:
+    ours = [a for a in answers if a.experiment == experiment.name]
+    tallies = {v.name: _Tally() for v in experiment.variants}
+    for answer in ours:
+        if answer.variant in tallies:
+            tallies[answer.variant].answers += 1
+    for outcome in attribution.outcomes.values():
+        tally = tallies.get(outcome.answer.variant) if outcome.answer.experiment == experiment.name else None
+        if tally is not None:
+            tally.add(outcome, prices)
+    confidence = comparison_confidence(len(experiment.variants), CONFIDENCE)
+    control_rate = tallies[experiment.control].rate(experiment.metric)
+    compared = {}
+    variants = []
+    for variant in experiment.variants:
+        tally = tallies[variant.name]
+        row = _variant_row(variant, tally, prices is not None)
+        if variant.name != experiment.control:
+            rate = tally.rate(experiment.metric)
+            found = difference(rate, control_rate, confidence)
+            compared[variant.name] = (rate, found)
+            row["difference"] = None if found is None else {
+                "metric": experiment.metric, "estimate": found.estimate, "low": found.low, "high": found.high,
+                "confidence": found.confidence, "p_value": found.p_value,
+            }
+        variants.append(row)
+    decided = verdict(experiment.control, control_rate, compared, experiment.minimum_detectable_effect, confidence)
+    figures = {
+        "name": experiment.name,
+        "description": experiment.description,
+        "enabled": experiment.enabled,
+        "endpoints": list(experiment.endpoints),
+        "control": experiment.control,
+        "metric": experiment.metric,
+        "minimum_detectable_effect": experiment.minimum_detectable_effect,
+        "attribution_window_hours": window / 3600,
+        "method": METHOD,
+        "variants": variants,
+        "verdict": {"status": decided.status, "text": decided.text, "variant": decided.variant, "impressions_needed": decided.impressions_needed},
+        "as_of": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    if series_points:
+        figures["series"] = _series(experiment, ours, attribution, series_points, confidence)
+    return figures
+
+
+class _Tally:
+    """One variant's counts, and per customer the shown, clicked and converted items."""
+
+    def __init__(self):
+        self.answers = self.impressions = self.clicks = self.purchases = self.converted = self.not_interested = 0
+        self.quantity = self.revenue = 0.0
+        self.per_customer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # impressions, clicks, converted
+
+    def add(self, outcome, prices: Mapping[str, float] | None) -> None:
+        unit = self.per_customer[outcome.answer.customer_id or outcome.answer.recommendation_id]
+        if outcome.seen:
+            self.impressions += 1
+            unit[0] += 1
+            if outcome.click:
+                self.clicks += 1
+                unit[1] += 1
+            if outcome.purchases:
+                self.converted += 1
+                unit[2] += 1
+        if outcome.purchases:
+            self.purchases += 1
+            self.quantity += outcome.quantity
+            if prices is not None:
+                self.revenue += prices.get(outcome.item_id, 0.0) * outcome.quantity
+        self.not_interested += outcome.not_interested
+
+    def rate(self, metric: str) -> Rate:
+        counts = np.array(list(self.per_customer.values()), dtype=np.float64).reshape(-1, 3)
+        counts = counts[counts[:, 0] > 0]
+        return ratio_rate(counts[:, 1 if metric == "ctr" else 2], counts[:, 0])
+
+
+def _variant_row(variant: Variant, tally: _Tally, with_revenue: bool) -> dict:
+    ctr, conversion = tally.rate("ctr"), tally.rate("conversion")
+    return {
+        "name": variant.name,
+        "model": variant.model,
+        "share": variant.share,
+        "answers": tally.answers,
+        "customers": sum(1 for unit in tally.per_customer.values() if unit[0]),
+        "impressions": tally.impressions,
+        "clicks": tally.clicks,
+        "ctr": ctr.rate,
+        "ctr_interval": _interval(ctr),
+        "purchases": tally.purchases,
+        "conversion": conversion.rate,
+        "conversion_interval": _interval(conversion),
+        "not_interested": tally.not_interested,
+        "revenue": round(tally.revenue, 2) if with_revenue else None,
+    }
+
+
+def _interval(rate: Rate, confidence: float = CONFIDENCE) -> list[float] | None:
+    if rate.rate is None:
+        return None
+    half = NormalDist().inv_cdf(0.5 + confidence / 2) * rate.variance**0.5
+    return [max(0.0, rate.rate - half), min(1.0, rate.rate + half)]
+
+
+def _series(experiment: Experiment, answers: Sequence[AnswerRecord], attribution: Attribution, points: int, confidence: float) -> list[dict]:
+    """The figures so far at ``points`` moments from the first answer to the last: rates
+    with intervals, and the difference against the control, as they would have read then
+    (by the time each item was served)."""
+    if not answers:
+        return []
+    start, end = answers[0].served_at, answers[-1].served_at
+    moments = np.unique(np.linspace(start, end, points).round().astype(np.int64)) if end > start else np.array([end])
+    outcomes = sorted(attribution.outcomes.values(), key=lambda o: o.answer.served_at)
+    served = np.array([o.answer.served_at for o in outcomes], dtype=np.int64)
+    answer_times = np.array([a.served_at for a in answers], dtype=np.int64)
+    rows = []
+    for moment in moments.tolist():
+        upto = int(np.searchsorted(served, moment, side="right"))
+        tallies = {v.name: _Tally() for v in experiment.variants}
+        for outcome in outcomes[:upto]:
+            if outcome.answer.experiment == experiment.name and outcome.answer.variant in tallies:
+                tallies[outcome.answer.variant].add(outcome, None)
+        control = tallies[experiment.control].rate(experiment.metric)
+        row = {"at": int(moment), "answers": int(np.searchsorted(answer_times, moment, side="right")), "variants": {}}
+        for name, tally in tallies.items():
+            rate = tally.rate(experiment.metric)
+            found = difference(rate, control, confidence) if name != experiment.control else None
+            row["variants"][name] = {
+                "impressions": tally.impressions, "rate": rate.rate, "interval": _interval(rate),
+                "difference": None if found is None else [found.estimate, found.low, found.high],
+            }
+        rows.append(row)
+    return rows
