@@ -52,12 +52,15 @@ _CORE_ARRAYS = {
 _LIBRARIES = ("numpy", "scipy", "implicit", "scikit-learn", "pyarrow")
 
 
-def save_model(model: Model, models_dir, *, info: dict | None = None, extra_files: dict[str, bytes] | None = None) -> Path:
+def save_model(
+    model: Model, models_dir, *, info: dict | None = None, extra_files: dict[str, bytes] | None = None, version: str | None = None
+) -> Path:
     """Write ``model`` to a new ``models_dir/<version>`` folder and return its path.
 
     ``info`` adds manifest fields (data description, training seconds, metrics);
     ``extra_files`` (name -> bytes, e.g. an evaluation report) are published with
-    the model and checksummed like its arrays, but never loaded.
+    the model and checksummed like its arrays, but never loaded. ``version`` names the
+    folder (a rewrite of an existing version); by default a new version is made up.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +86,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
                 raise ValueError(f"extra file name {file_name!r} is not allowed")
             (staging / file_name).write_bytes(content)
             documents[file_name] = _sha256(staging / file_name)
-        version = _new_version(models_dir, model.algorithm.name, info.get("data", {}).get("fingerprint", ""))
+        version = version or _new_version(models_dir, model.algorithm.name, info.get("data", {}).get("fingerprint", ""))
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

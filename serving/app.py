@@ -13,9 +13,10 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from recommender.events import AnswerIds, AnswerLog, EventStore
+from recommender.experiments import ExperimentConfigError
 
 from .admin import admin
-from .config import load_config
+from .config import ConfigError, load_config
 from .customers import customers
 from .errors import register_error_handlers
 from .events import events
@@ -54,7 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         flush_seconds=app.config["ANSWER_LOG_FLUSH_SECONDS"],
         on_dropped=metrics.answers_not_logged.inc,
     )
-    experiments = ExperimentHolder(app.config["EXPERIMENTS"], Path(app.config["MODEL_PATH"]).parent, check_seconds=app.config["MODEL_CHECK_SECONDS"])
+    try:
+        experiments = ExperimentHolder(app.config["EXPERIMENTS"], Path(app.config["MODEL_PATH"]).parent, check_seconds=app.config["MODEL_CHECK_SECONDS"])
+    except ExperimentConfigError as error:  # a bad file stops the start, like any bad setting
+        raise ConfigError(f"EXPERIMENTS: {error}") from None
     state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]))
     app.extensions[EXTENSION] = state
     metrics.watch_experiments(lambda: current_figures(state, app.config))

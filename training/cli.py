@@ -14,7 +14,7 @@ from pathlib import Path
 from recommender.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
 from recommender.errors import RecommenderError
 
-from . import commands
+from . import commands, loop_commands
 from .commands import DEFAULT_MODELS_DIR, UsageError
 
 
@@ -124,6 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--events-db", help="SQLite event store (default: events.sqlite3)")
     serve.set_defaults(handler=commands.serve)
+
+    forget = sub.add_parser("forget", help="erase a customer: their stored events and logged answers, and (with --rewrite-models) their rows in published models")
+    forget.add_argument("customer_id", metavar="CUSTOMER_ID", help="the customer's id, as in the purchase files and the API")
+    forget.add_argument("--events", required=True, type=Path, help="the API's event store (e.g. events.sqlite3); the erasure list is kept there")
+    forget.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="published models (default: %(default)s)")
+    forget.add_argument("--rewrite-models", action="store_true", help="rewrite every published model that holds an erased customer, without them")
+    forget.set_defaults(handler=loop_commands.forget)
+
+    experiments = sub.add_parser("experiments", help="online experiments between models")
+    experiment_actions = experiments.add_subparsers(dest="action", metavar="ACTION", required=True)
+    report = experiment_actions.add_parser("report", help="figures, verdicts and plots of every experiment, as an HTML page")
+    report.add_argument("--events", required=True, type=Path, help="the API's event store (answers and events are read from it)")
+    report.add_argument("--out", required=True, type=Path, help="the HTML page to write")
+    report.add_argument("--experiments", type=Path, help="the experiments file (control, metric, effect size); default: as the answer log shows them")
+    report.add_argument("--window-hours", type=float, default=24.0, help="attribution window (default: %(default)s)")
+    report.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "current", help="model whose catalog prices give revenue (default: %(default)s)")
+    report.add_argument("--points", type=int, default=40, help="points in time on each plot (default: %(default)s)")
+    report.set_defaults(handler=loop_commands.experiments_report)
 
     convert = sub.add_parser("convert-lightgcn", help="turn a LightGCN 'user item item ...' file into a purchases CSV")
     convert.add_argument("input", type=Path, help="LightGCN file: one line per user, 'user item item ...'")

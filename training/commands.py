@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from recommender.errors import UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
+from recommender.weights import check_event_weights
 
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
 SEARCH_SPACES = Path(__file__).parent / "search_spaces"
@@ -56,7 +57,10 @@ def _event_weights(pairs: list[str]) -> dict[str, float] | None:
             raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER") from None
         if not sep or not kind:
             raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER")
-    return weights
+    try:
+        return check_event_weights(weights)
+    except ValueError as error:
+        raise UsageError(f"--event-weight: {error}") from None
 
 
 def _params(args) -> dict:

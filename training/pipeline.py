@@ -14,7 +14,7 @@ from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
 from recommender.catalog import Catalog, load_catalog
 from recommender.evaluation.holdout import SplitSpec, evaluate_holdout, split_log
-from recommender.events import merge_stored_events
+from recommender.events import forget_erased_customers, merge_stored_events
 from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.purchases import PurchaseLog, load_purchases
@@ -98,9 +98,11 @@ def train(
     """
     started = time.perf_counter()
     log = load_purchases(data_path, event_weights=event_weights, on_bad_rows=on_bad_rows)
-    events_through_id = 0
+    events_through_id = erasures_through = erased = 0
     if events_path is not None:
         log, events_through_id = merge_stored_events(log, events_path, event_weights or DEFAULT_EVENT_WEIGHTS)
+        # After the merge, so customers on the erasure list go whether the files or the store name them.
+        log, erasures_through, erased = forget_erased_customers(log, events_path)
     extra_files, metrics = {}, None
     if evaluation is not None:
         result = evaluate_holdout(
@@ -123,6 +125,9 @@ def train(
         event_weights=dict(event_weights or DEFAULT_EVENT_WEIGHTS),
         # Serving folds in only events newer than this, so none is counted twice.
         events_through_id=events_through_id,
+        # Serving hides the training history of customers erased after this entry of the list.
+        erasures_through=erasures_through,
+        erased_customers_left_out=erased,
     )
     path = save_model(
         model,

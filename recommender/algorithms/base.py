@@ -194,6 +194,11 @@ class Algorithm(ABC):
     @abstractmethod
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None: ...
 
+    def forget_customers(self, keep: np.ndarray) -> None:  # noqa: B027 - only algorithms with per-customer state act
+        """Keep learned per-customer state only for the training customers where the boolean
+        mask ``keep`` is true, renumbered in order (``recommender forget --rewrite-models``).
+        Item-side arrays keep what the others taught them until the next training."""
+
     def warm_up(self) -> None:  # noqa: B027 - optional hook
         """Build lazily cached state now (servers call this before taking traffic)."""
 

@@ -185,6 +185,9 @@ class FactorModel(Algorithm):
     def _fitted_arrays(self) -> dict[str, np.ndarray]:
         return {"customer_factors": self.customer_factors_, "item_factors": self.item_factors_}
 
+    def forget_customers(self, keep: np.ndarray) -> None:
+        self.customer_factors_ = np.ascontiguousarray(self.customer_factors_[keep])
+
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         # Folders written before 2026-12-02 name the customer factors as implicit does.
         customer_factors = arrays["customer_factors"] if "customer_factors" in arrays else arrays["user_factors"]

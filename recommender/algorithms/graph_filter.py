@@ -260,6 +260,15 @@ class GraphFilter(Algorithm):
         rows = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))
         return self.scores(rows)
 
+    def forget_customers(self, keep: np.ndarray) -> None:
+        # The walk's customer side; W (walk_basis_) and the degrees keep their part until retrained.
+        self.buyers_ = self.buyers_[np.flatnonzero(keep)]
+        self.bought_by_ = self.buyers_.T.tocsr()
+        self.co_buyer_weight_ = self.co_buyer_weight_[keep]
+        if len(self.smooth_norms_):
+            self.smooth_norms_ = self.smooth_norms_[keep]
+        self._walk_mass_cache = self._gram_rows_cache = None
+
     # -- persistence --------------------------------------------------------------------
     def _fitted_arrays(self) -> dict[str, np.ndarray]:
         return {

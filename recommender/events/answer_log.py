@@ -34,12 +34,27 @@ class AnswerIds:
     64-bit random prefixes do."""
 
     def __init__(self):
-        self._pid = None
+        self._restart()
+        _after_fork(self, AnswerIds._restart)
+
+    def _restart(self) -> None:
+        self._prefix, self._counter = secrets.token_hex(8) + "-", itertools.count(1)
 
     def next(self) -> str:
-        if self._pid != os.getpid():
-            self._prefix, self._counter, self._pid = secrets.token_hex(8) + "-", itertools.count(1), os.getpid()
         return f"{self._prefix}{next(self._counter):x}"
+
+
+def _after_fork(owner, reset: Callable) -> None:
+    """Call ``reset(owner)`` in a forked child while ``owner`` lives: a check of the pid on
+    every request would cost a system call each time."""
+    reference = weakref.ref(owner)
+
+    def in_child() -> None:
+        alive = reference()
+        if alive is not None:
+            reset(alive)
+
+    os.register_at_fork(after_in_child=in_child)
 
 
 class AnswerLog:
@@ -59,16 +74,23 @@ class AnswerLog:
         self.capacity = capacity
         self._buffer: collections.deque = collections.deque()
         self._flush_lock = threading.Lock()
-        self._thread_pid: int | None = None
+        self._started = False
         self._stopping = threading.Event()
         self.dropped = 0
         self.written = 0
+        _after_fork(self, AnswerLog._forget_parent)
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the parent's thread is not here, and its answers are its own."""
+        self._buffer.clear()
+        self._flush_lock = threading.Lock()
+        self._started = False
 
     def record(self, recommendation_id: str, customer_id: str | None, endpoint: str, experiment: str | None,
                variant: str | None, model_version: str, items: Sequence) -> None:
         """Queue one answer (``items``: Recommendation objects, or item ids). The hot path:
         one tuple and one append; the ids are read from the items at flush time."""
-        if self._thread_pid != os.getpid():
+        if not self._started:
             self._start()
         if len(self._buffer) >= self.capacity:
             self._drop(1)
@@ -105,8 +127,8 @@ class AnswerLog:
 
     def _start(self) -> None:
         """Start the flushing thread in this process (after a fork the parent's is gone)."""
-        self._thread_pid = os.getpid()
-        self._buffer.clear()  # a forked child must not log its parent's answers again
+        self._started = True
+        self._stopping = threading.Event()
         thread = threading.Thread(target=_flush_forever, args=(weakref.ref(self), self._stopping), name="answer-log", daemon=True)
         thread.start()
         atexit.register(_flush_at_exit, weakref.ref(self))
@@ -139,5 +161,5 @@ def _flush_forever(log_reference, stopping: threading.Event) -> None:
 
 def _flush_at_exit(log_reference) -> None:
     answer_log = log_reference()
-    if answer_log is not None and answer_log._thread_pid == os.getpid():
+    if answer_log is not None and answer_log._started:
         answer_log.flush()

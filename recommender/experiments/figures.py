@@ -18,7 +18,7 @@ purchases, when the catalog has prices (else null).
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from statistics import NormalDist
@@ -41,6 +41,24 @@ def catalog_prices(item_ids: Sequence[str], prices) -> dict[str, float] | None:
     values = np.asarray(prices, dtype=np.float64)
     known = np.isfinite(values)
     return dict(zip(np.asarray(item_ids)[known].tolist(), values[known].tolist()))
+
+
+def logged_experiments(answers: Sequence[AnswerRecord]) -> ExperimentSet:
+    """The experiments an answer log shows, for a report without the experiments file: the
+    variants in the order they first answered, each with its observed share of answers
+    and the model version that served most of them; the control is the variant named
+    ``control`` if there is one, else the first."""
+    served: dict[str, dict[str, Counter]] = {}
+    for answer in answers:
+        if answer.experiment is not None and answer.variant is not None:
+            served.setdefault(answer.experiment, {}).setdefault(answer.variant, Counter())[answer.model_version] += 1
+    experiments = []
+    for name, variants in served.items():
+        total = sum(sum(models.values()) for models in variants.values())
+        listed = tuple(Variant(v, models.most_common(1)[0][0], sum(models.values()) / total) for v, models in variants.items())
+        control = "control" if "control" in variants else listed[0].name
+        experiments.append(Experiment(name, listed, control, name, enabled=False))
+    return ExperimentSet(tuple(experiments), "the answer log")
 
 
 def read_figures(store, experiments: ExperimentSet, *, window: int = DEFAULT_WINDOW_SECONDS, prices: Mapping[str, float] | None = None,
@@ -190,8 +208,11 @@ def _series(experiment: Experiment, answers: Sequence[AnswerRecord], attribution
         for name, tally in tallies.items():
             rate = tally.rate(experiment.metric)
             found = difference(rate, control, confidence) if name != experiment.control else None
+            ctr, conversion = tally.rate("ctr"), tally.rate("conversion")
             row["variants"][name] = {
-                "impressions": tally.impressions, "rate": rate.rate, "interval": _interval(rate),
+                "impressions": tally.impressions,
+                "ctr": ctr.rate, "ctr_interval": _interval(ctr),
+                "conversion": conversion.rate, "conversion_interval": _interval(conversion),
                 "difference": None if found is None else [found.estimate, found.low, found.high],
             }
         rows.append(row)

@@ -1,0 +1,87 @@
+"""``recommender forget`` and ``recommender experiments report`` end to end: the store, the
+next training's vocabulary, rewritten model folders, and the report page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.artifacts import load_model, save_model
+from recommender.events import AnswerRecord, Event, EventStore
+from recommender.forgetting import without_customers
+from tests.conftest import write_two_group_store
+from training.cli import main
+from training.pipeline import train
+
+
+def test_forget_erases_the_store_then_training_then_published_models(tmp_path, models_dir, capsys):
+    events = tmp_path / "events.sqlite3"
+    store = EventStore(events)
+    store.add([Event("c0", "a4"), Event("c1", "a4"), Event("newcomer", "b2")])
+    store.add_answers([AnswerRecord("r1", "c0", "recommendations", None, None, "v", ("a3",), 1)])
+    original = (models_dir / "current").resolve()
+    assert main(["forget", "c0", "--events", str(events), "--models-dir", str(models_dir)]) == 0
+    message = capsys.readouterr().err
+    assert "1 stored events and 1 logged answers deleted" in message and f"still in published models {original.name}" in message
+    assert store.for_customer("c0") == [] and [e.customer_id for e in store.for_customer("c1")] == ["c1"]
+
+    purchases, _ = write_two_group_store(tmp_path / "data")  # the files still list c0
+    retrained = train(purchases, algorithm="item-knn", models_dir=models_dir, events_path=events).model
+    assert "c0" not in retrained.customers and "c1" in retrained.customers and "newcomer" in retrained.customers
+    assert retrained.manifest["data"]["erasures_through"] == 1 and retrained.manifest["data"]["erased_customers_left_out"] == 1
+
+    before = load_model(original).recommend("c1", 3)
+    assert main(["forget", "d1", "--events", str(events), "--models-dir", str(models_dir), "--rewrite-models"]) == 0
+    message = capsys.readouterr().err
+    assert f"rewrote {original.name}: 2 erased customers removed" in message  # c0 and d1
+    assert f"rewrote {retrained.version}: 1 erased customers removed" in message  # d1 only: c0 was never learned
+    rewritten = load_model(models_dir / "current")  # checksums verified; the same version name, still current
+    assert rewritten.version == original.name and (models_dir / "current").resolve() == original
+    assert "c0" not in rewritten.customers and "d1" not in rewritten.customers and len(rewritten.customers) == 10
+    assert rewritten.top_lists is None or rewritten.top_lists.items.shape[0] == 10
+    assert rewritten.manifest["data"]["erasures_through"] == 2 and rewritten.manifest["rewritten"][-1]["customers_removed"] == 2
+    assert rewritten.recommend("c1", 3).items == before.items  # everyone else answered as before
+    assert not list(models_dir.glob(".*"))  # no staging or retired folder left behind
+
+
+@pytest.mark.parametrize("algorithm", ["als", "graph-filter"])
+def test_rewriting_drops_per_customer_state_and_keeps_the_others_answers(tmp_path, algorithm):
+    purchases, _ = write_two_group_store(tmp_path / "data")
+    model = train(purchases, algorithm=algorithm, models_dir=tmp_path / "models").model
+    keep = np.array([customer not in ("c0", "d3") for customer in model.customers.ids.tolist()])
+    expected = {c: [r.item_id for r in model.recommend(c, 3).items] for c in ("c1", "d0")}
+    forgotten = without_customers(model, keep)
+    path = save_model(forgotten, tmp_path / "rewritten", version="same")
+    reloaded = load_model(path)
+    assert "c0" not in reloaded.customers and len(reloaded.customers) == 10
+    assert {c: [r.item_id for r in reloaded.recommend(c, 3).items] for c in ("c1", "d0")} == expected
+    assert reloaded.recommend("c0", 3).source == "popular"
+
+
+def test_forget_refuses_a_missing_store_and_a_bad_id(tmp_path, capsys):
+    assert main(["forget", "c0", "--events", str(tmp_path / "missing.sqlite3")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "events.sqlite3").touch()
+    assert main(["forget", "a\tb", "--events", str(tmp_path / "events.sqlite3")]) == 2
+
+
+def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsys):
+    events = tmp_path / "events.sqlite3"
+    store = EventStore(events)
+    answers, feedback = [], []
+    rng = np.random.default_rng(3)
+    for k in range(400):
+        variant = "control" if k % 2 else "default"
+        rid, at = f"r{k}", 1_700_000_000 + 60 * k
+        answers.append(AnswerRecord(rid, f"c{k}", "recommendations", "homepage", variant, "v-" + variant, ("a", "b"), at))
+        feedback += [Event(f"c{k}", item, "impression", 1, at + 1, rid) for item in ("a", "b")]
+        if rng.random() < (0.1 if variant == "control" else 0.4):
+            feedback.append(Event(f"c{k}", "a", "click", 1, at + 2, rid))
+    store.add_answers(answers)
+    store.add(feedback)
+    out = tmp_path / "report" / "report.html"
+    assert main(["experiments", "report", "--events", str(events), "--out", str(out), "--points", "8"]) == 0
+    page = out.read_text()
+    assert "homepage" in page and "default is leading" in page and page.count("<img") == 3
+    assert "delta method" in page and "(control)" in page
+    assert capsys.readouterr().out.strip() == str(out)

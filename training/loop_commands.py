@@ -1,0 +1,84 @@
+"""Handlers of ``recommender forget`` and ``recommender experiments report`` (the parser
+lives in :mod:`training.cli`): closing the loop between what was shown and what happened."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from recommender.files import write_bytes_atomic
+from recommender.ids import id_problem
+
+from .commands import UsageError
+
+
+def forget(args) -> int:
+    """Erase one customer from the event store; with --rewrite-models, from the published models too."""
+    from recommender.events import EventStore, read_erasures
+    from recommender.forgetting import holding_erased, rewrite_without
+
+    problem = id_problem(args.customer_id)
+    if problem:
+        raise UsageError(f"CUSTOMER_ID {problem}")
+    if not args.events.is_file():
+        raise UsageError(f"--events {args.events} does not exist (the API's event store, e.g. events.sqlite3)")
+    erasure = EventStore(args.events).forget(args.customer_id)
+    print(
+        f"forgot customer {args.customer_id}: {erasure.events_deleted} stored events and {erasure.answers_deleted} logged answers deleted; "
+        f"erasure list entry {erasure.erasure_id} in {args.events} (training leaves them out from now on)",
+        file=sys.stderr,
+    )
+    keys, through = read_erasures(args.events)
+    if args.rewrite_models:
+        rewritten = rewrite_without(args.models_dir, keys, through)
+        for model in rewritten:
+            print(f"rewrote {model.version}: {model.customers_removed} erased customers removed", file=sys.stderr)
+        if not rewritten:
+            print(f"no published model in {args.models_dir} holds an erased customer", file=sys.stderr)
+    else:
+        holding = holding_erased(args.models_dir, keys)
+        if holding:
+            print(
+                f"still in published models {', '.join(holding)}: serving already ignores their history there; "
+                "--rewrite-models removes them from the files now, the next training leaves them out",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def experiments_report(args) -> int:
+    """Figures of every experiment in the store's answer log, as an HTML page."""
+    from recommender.events import EventStore
+    from recommender.experiments import ExperimentConfigError, load_experiments, read_figures
+    from recommender.experiments.figures import catalog_prices, logged_experiments
+    from recommender.experiments.report import render_report
+
+    if not args.events.is_file():
+        raise UsageError(f"--events {args.events} does not exist (the API's event store, e.g. events.sqlite3)")
+    if not args.window_hours > 0:
+        raise UsageError(f"--window-hours must be above 0, not {args.window_hours}")
+    store = EventStore(args.events)
+    if args.experiments is not None:
+        try:
+            experiments = load_experiments(args.experiments)
+        except ExperimentConfigError as error:
+            raise UsageError(str(error)) from None
+    else:
+        experiments = logged_experiments(store.answers())
+    prices = None
+    if args.model is not None and (Path(args.model) / "manifest.json").is_file():
+        from recommender.artifacts import load_model
+
+        model = load_model(args.model)
+        prices = catalog_prices(model.items.ids, getattr(model.catalog, "prices", None))
+    figures = read_figures(store, experiments, window=int(args.window_hours * 3600), prices=prices, series_points=args.points)
+    write_bytes_atomic(args.out, render_report(figures, title="Experiments report", source=str(args.events)).encode())
+    for found in figures.values():
+        rates = ", ".join(f"{v['name']} ctr {_rate(v['ctr'])}" for v in found["variants"])
+        print(f"{found['name']}: {rates}; verdict {found['verdict']['text']}", file=sys.stderr)
+    print(args.out)
+    return 0
+
+
+def _rate(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
