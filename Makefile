@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
+.PHONY: help install java demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress simulate test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -87,6 +87,10 @@ stop: ## stop the background server started by make demo / make serve-background
 STRESS_SECONDS ?= 10
 stress: $(STAMP) ## bounded load on loopback (gunicorn, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
 	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2
+
+SIM_SESSIONS ?= 4000
+simulate: $(STAMP) ## storefront simulator vs gunicorn: experiment popular vs default model, "not interested", no lost event (SIM_SESSIONS)
+	$(BIN)/python benchmarks/simulate.py --sessions $(SIM_SESSIONS)
 
 bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 5 --connections 16

@@ -42,9 +42,43 @@ SECONDS_PER_YEAR = 365 * 24 * 3600
 
 
 @dataclass
+class LatentTastes:
+    """What the generator knows and a model must guess: each customer's taste for each
+    category, their preferred price tier and activity, and each item's category, tier and popularity
+    weight. ``purchase_probability`` is the chance that a customer's next purchase is a
+    given item, exactly as :func:`generate_store` draws purchases: the storefront
+    simulator (``make simulate``) makes customers click and buy by it."""
+
+    customer_ids: np.ndarray
+    item_ids: np.ndarray
+    taste: np.ndarray  # (customers, categories), rows sum to 1
+    tier_preference: np.ndarray  # (customers,) index into TIERS
+    activity: np.ndarray  # (customers,) how much each customer shops, relative
+    item_category: np.ndarray  # (items,)
+    item_tier: np.ndarray  # (items,)
+    item_weight: np.ndarray  # (items,) popularity inside the item's category
+
+    def purchase_probability(self, customers: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """P(next purchase is item i | customer u) for each pair of the broadcast arrays
+        ``customers`` and ``items`` (indices): taste for the category, times the chance of
+        the item's tier (0.7 for the preferred one plus 0.3 spread over all), times the
+        item's share of its (category, tier) pool."""
+        customers, items = np.asarray(customers), np.asarray(items)
+        category, tier = self.item_category[items], self.item_tier[items]
+        tier_chance = 0.7 * (tier == self.tier_preference[customers]) + 0.3 / len(TIERS)
+        pool = self._pool_weight()[category * len(TIERS) + tier]
+        return self.taste[customers, category] * tier_chance * self.item_weight[items] / pool
+
+    def _pool_weight(self) -> np.ndarray:
+        groups = self.item_category * len(TIERS) + self.item_tier
+        return np.bincount(groups, weights=self.item_weight, minlength=len(CATEGORIES) * len(TIERS))
+
+
+@dataclass
 class DemoStore:
     purchases: pa.Table  # customer_id, item_id, timestamp, quantity
     catalog: pa.Table  # item_id, name, category, tier, price
+    latent: LatentTastes | None = None
 
 
 def generate_store(customers: int = 5000, items: int = 2000, purchases: int = 150_000, seed: int = 42) -> DemoStore:
@@ -104,7 +138,8 @@ def generate_store(customers: int = 5000, items: int = 2000, purchases: int = 15
             "price": np.round(base_price, 2),
         }
     )
-    return DemoStore(purchases_table, catalog_table)
+    latent = LatentTastes(customer_ids, item_ids, taste, tier_preference, activity, item_category, item_tier, item_weight)
+    return DemoStore(purchases_table, catalog_table, latent)
 
 
 def _unique(names: np.ndarray) -> np.ndarray:

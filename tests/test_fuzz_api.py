@@ -14,6 +14,7 @@ requests carry the read/API token and invalid ones carry none and must get 401.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -30,9 +31,10 @@ from schemathesis.specs.openapi.checks import (
 
 from serving import create_app
 from serving.openapi import openapi_document
+from tests.test_experiments import HOMEPAGE
 
 pytestmark = pytest.mark.slow
-# Per operation and mode; with 10 operations, 2 modes (negative only where there is
+# Per operation and mode; with 13 operations, 2 modes (negative only where there is
 # something to break) and two servers this sends about 3,000 requests in under a minute.
 EXAMPLES = {"open": 120, "locked": 40}
 SLOWEST_ANSWER_SECONDS = 5.0
@@ -65,10 +67,13 @@ def _cases() -> list:
 @pytest.fixture(scope="module")
 def api_schemas(trained_models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
+    # An experiment runs, so answers carry a variant and /v1/experiments lists figures to check against the schema.
+    (folder / "experiments.json").write_text(json.dumps({"experiments": [HOMEPAGE]}))
     settings_by_server = {"open": {}, "locked": {"API_TOKEN": API_TOKEN, "READ_TOKEN": READ_TOKEN}}
     schemas = {}
     for server, extra in settings_by_server.items():
-        app = create_app({"MODEL_PATH": str(trained_models / "current"), "EVENTS_DB": str(folder / f"{server}.sqlite3"), **extra})
+        app = create_app({"MODEL_PATH": str(trained_models / "current"), "EVENTS_DB": str(folder / f"{server}.sqlite3"),
+                          "EXPERIMENTS": str(folder / "experiments.json"), **extra})
         schemas[server] = schemathesis.openapi.from_wsgi("/openapi.json", app)
     return schemas
 

@@ -83,5 +83,5 @@ def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsy
     assert main(["experiments", "report", "--events", str(events), "--out", str(out), "--points", "8"]) == 0
     page = out.read_text()
     assert "homepage" in page and "default is leading" in page and page.count("<img") == 3
-    assert "delta method" in page and "(control)" in page
+    assert "delta method" in page and "<td>control</td>" in page
     assert capsys.readouterr().out.strip() == str(out)

@@ -68,7 +68,7 @@ stopping at the first day the difference looks significant finds differences tha
 
 def _row(variant: dict, control: str) -> str:
     revenue = "–" if variant["revenue"] is None else f"{variant['revenue']:,.2f}"
-    label = html.escape(variant["name"]) + (" (control)" if variant["name"] == control else "")
+    label = html.escape(variant["name"]) + (" (control)" if variant["name"] == control != "control" else "")
     cells = [
         label, html.escape(variant["model"]), f"{variant['share']:.0%}", f"{variant['answers']:,}", f"{variant['impressions']:,}",
         f"{variant['clicks']:,}", _percent(variant["ctr"]) + _interval(variant.get("ctr_interval")), f"{variant['purchases']:,}",
@@ -131,7 +131,7 @@ def _plot_rates(figures: dict, metric: str) -> str:
         high = [100 * p[f"{metric}_interval"][1] if p[f"{metric}_interval"] else float("nan") for p in points]
         line = axes.plot(times, rates, label=variant["name"])[0]
         axes.fill_between(times, low, high, color=line.get_color(), alpha=0.2)
-    axes.set_ylabel("%")
+    axes.set_ylabel(("click-through rate" if metric == "ctr" else "conversion") + ", % (95% interval shaded)")
     axes.legend()
     axes.grid(alpha=0.3)
     return _encode(plt, figure)
