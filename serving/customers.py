@@ -46,7 +46,7 @@ def recommendations(customer_id: str):
         category=category,
         include_purchased=include_purchased,
         with_reasons=config["WITH_REASONS"],
-        training_history=not erased_since(model, feedback),
+        training_history=not (feedback.erasure_id and erased_since(model, feedback)),
     )
     state.metrics.recommendations_by_source[result.source].inc()
     return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)

@@ -97,3 +97,27 @@ def test_workers_writing_at_once_to_a_new_store_are_never_refused(tmp_path):
         refusals += [result for result in results if result != "stored"]
         assert EventStore(path).count() == results.count("stored")
     assert refusals == []
+
+
+def test_a_store_from_before_answers_were_traced_is_migrated(tmp_path):
+    path = tmp_path / "events.sqlite3"
+    with sqlite3.connect(path) as connection:  # the schema of the first release
+        connection.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, customer_id TEXT NOT NULL, item_id TEXT NOT NULL, "
+            "event_type TEXT NOT NULL, quantity REAL NOT NULL, timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL)"
+        )
+        connection.execute("INSERT INTO events (customer_id, item_id, event_type, quantity, timestamp, received_at) VALUES ('c1', 'a', 'purchase', 1, 5, 5)")
+    store = EventStore(path)
+    store.add([Event("c1", "b", "click", 1.0, 6, "r-1")])
+    assert store.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5, None), Event("c1", "b", "click", 1.0, 6, "r-1")]
+    assert store.answers() == [] and store.erasures() == []
+
+
+def test_answers_older_than_the_cut_are_pruned(tmp_path):
+    from recommender.events import AnswerRecord
+
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add_answers([AnswerRecord(f"r{t}", "c1", "recommendations", None, None, "v", ("a", "b"), t) for t in (10, 20, 30, 25)])
+    assert store.prune_answers(before=25) == 2
+    assert [a.recommendation_id for a in store.answers()] == ["r25", "r30"]  # oldest first
+    assert store.answers()[0].items == ("a", "b") and store.prune_answers(before=0) == 0

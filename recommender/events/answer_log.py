@@ -108,7 +108,7 @@ class AnswerLog:
             if not taken:
                 return 0
             records = [
-                AnswerRecord(rid, customer, endpoint, experiment, variant, version, tuple(_item_id(item) for item in items), int(served))
+                AnswerRecord(rid, customer, endpoint, experiment, variant, version, [_item_id(item) for item in items], int(served))
                 for rid, customer, endpoint, experiment, variant, version, items, served in taken
             ]
             try:

@@ -9,6 +9,7 @@ to answers (:mod:`recommender.experiments`) never see SQL.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -40,12 +41,12 @@ class Event:
         }
 
 
-@dataclass(frozen=True)
-class AnswerRecord:
+class AnswerRecord(NamedTuple):
     """One answer as the server logged it: which customer was shown which items, when,
     by which experiment's variant and model version. ``customer_id`` is None for similar
     items asked without a customer; ``experiment`` and ``variant`` are None outside
-    experiments."""
+    experiments. (A named tuple: serving makes one per answer, and a frozen dataclass
+    costs several times as much to build.)"""
 
     recommendation_id: str
     customer_id: str | None
@@ -53,7 +54,7 @@ class AnswerRecord:
     experiment: str | None
     variant: str | None
     model_version: str
-    items: tuple[str, ...]
+    items: Sequence[str]  # item ids in the order shown (a tuple when read back)
     served_at: int  # epoch seconds
 
 

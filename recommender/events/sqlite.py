@@ -32,7 +32,7 @@ CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
 CREATE INDEX IF NOT EXISTS rejections ON events (customer_id) WHERE event_type = 'not_interested';
 CREATE TABLE IF NOT EXISTS answers (
     id                INTEGER PRIMARY KEY,
-    recommendation_id TEXT    NOT NULL UNIQUE,
+    recommendation_id TEXT    NOT NULL,
     customer_id       TEXT,
     endpoint          TEXT    NOT NULL,
     experiment        TEXT,
@@ -41,8 +41,10 @@ CREATE TABLE IF NOT EXISTS answers (
     items             TEXT    NOT NULL,
     served_at         INTEGER NOT NULL
 );
+-- One index only, for erasure: every row written costs each index an insert (15 -> 9.5 µs a
+-- row measured with three), and attribution reads the log whole. Rows arrive in time order,
+-- so the id follows served_at closely enough for pruning.
 CREATE INDEX IF NOT EXISTS answers_by_customer ON answers (customer_id);
-CREATE INDEX IF NOT EXISTS answers_by_time ON answers (served_at);
 CREATE TABLE IF NOT EXISTS erasures (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     customer_key TEXT    NOT NULL,

@@ -142,22 +142,22 @@ class EventStore:
     # -- the answer log -------------------------------------------------------------
     def add_answers(self, answers: Sequence[AnswerRecord]) -> int:
         """Log answers in one transaction; returns how many were logged. Not announced:
-        serving never reads the log per request. An id logged twice is kept once. Answers
+        serving never reads the log per request. Answers
         served before their customer was erased are not logged (a worker may still have
         held them in memory when another worker erased the customer)."""
         if not answers:
             return 0
+        join = ITEM_SEPARATOR.join
         with transaction(self._connection()) as connection:
             first = min(a.served_at for a in answers)
             erased = dict(connection.execute(
                 "SELECT customer_key, MAX(erased_at) FROM erasures WHERE erased_at >= ? GROUP BY customer_key", (first,)
             ).fetchall())
-            rows = [
-                (a.recommendation_id, a.customer_id, a.endpoint, a.experiment, a.variant, a.model_version, ITEM_SEPARATOR.join(a.items), int(a.served_at))
-                for a in answers
-                if not (erased and a.customer_id is not None and erased.get(customer_key(a.customer_id), -1) >= a.served_at)
-            ]
-            connection.executemany(f"INSERT OR IGNORE INTO answers ({_ANSWER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if erased:
+                answers = [a for a in answers if a.customer_id is None or erased.get(customer_key(a.customer_id), -1) < a.served_at]
+            rows = [(rid, customer, endpoint, experiment, variant, version, join(items), int(served))
+                    for rid, customer, endpoint, experiment, variant, version, items, served in answers]
+            connection.executemany(f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
     def answers(self, *, experiment: str | None = None, since: int = 0, until: int | None = None) -> list[AnswerRecord]:
@@ -171,7 +171,7 @@ class EventStore:
         return [_answer(row) for row in cursor]
 
     def answer(self, recommendation_id: str) -> AnswerRecord | None:
-        """One logged answer by its id, or None."""
+        """One logged answer by its id, or None (a diagnostic: it reads the log through)."""
         row = self._connection().execute(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE recommendation_id = ?", (recommendation_id,)).fetchone()
         return None if row is None else _answer(row)
 
@@ -179,9 +179,16 @@ class EventStore:
         return int(self._connection().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def prune_answers(self, before: int) -> int:
-        """Delete answers served before ``before`` (epoch seconds); returns how many."""
-        with transaction(self._connection()) as connection:
-            return connection.execute("DELETE FROM answers WHERE served_at < ?", (before,)).rowcount
+        """Delete answers served before ``before`` (epoch seconds); returns how many. Rows are
+        logged in time order, so the oldest ids go first: a scan from the start that stops at
+        the first newer answer, not a scan of the whole log."""
+        connection = self._connection()
+        kept = connection.execute("SELECT id FROM answers WHERE served_at >= ? ORDER BY id LIMIT 1", (before,)).fetchone()
+        first_kept = None if kept is None else kept[0]
+        with transaction(connection):
+            if first_kept is None:
+                return connection.execute("DELETE FROM answers WHERE served_at < ?", (before,)).rowcount
+            return connection.execute("DELETE FROM answers WHERE id < ? AND served_at < ?", (first_kept, before)).rowcount
 
     # -- forgetting -----------------------------------------------------------------
     def forget(self, customer_id: str) -> Erasure:
