@@ -163,7 +163,14 @@ class ExperimentCollector:
                 if found:
                     for bound in ("estimate", "low", "high"):
                         gap.add_metric([*key, bound], found[bound])
+        lost = CounterMetricFamily(
+            "recommender_unattributed_events", "Impressions, clicks, purchases and rejections no logged answer explains (store-wide)",
+            labels=["event_type"],
+        )
+        for event_type, count in next(iter(every.values()), {}).get("unattributed", {}).get("events", {}).items():
+            lost.add_metric([event_type], count)  # event types of ATTRIBUTED_TYPES only: a bounded set
         yield from counts.values()
+        yield lost
         yield revenue
         yield from rates.values()
         yield gap

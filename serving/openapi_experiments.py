@@ -65,8 +65,13 @@ def experiment_schemas() -> dict:
             "attribution_window_hours": {"type": "number"},
             "variants": {"type": "array", "items": variant},
             "verdict": verdict,
+            "unattributed": {
+                "type": "object",
+                "description": "Store-wide: feedback events no logged answer explains, by event type and by reason (unknown id, outside the window, ...).",
+                "properties": {"events": {"type": "object"}, "reasons": {"type": "object"}},
+            },
         },
-        ["name", "status", "control", "metric", "method", "variants", "verdict"],
+        ["name", "status", "control", "metric", "method", "variants", "verdict", "unattributed"],
     )
     return {
         "Experiment": experiment,

@@ -197,3 +197,11 @@ def test_verdicts():
     assert same.status == NO_DIFFERENCE and same.text == "no difference yet"
     nothing = verdict("control", Rate(0, 0, 0, None, None), {"default": (Rate(0, 0, 0, None, None), None)}, 0.1, 0.95)
     assert nothing.text == "needs more impressions"
+
+
+def test_prices_come_from_a_catalog_column_and_none_means_unknown():
+    from recommender.experiments.figures import catalog_prices
+
+    assert catalog_prices(["a", "b"], None) is None
+    assert catalog_prices(["a", "b"], np.array([np.nan, np.nan])) is None  # a catalog without prices: revenue unknown, not 0
+    assert catalog_prices(["a", "b"], np.array([2.5, np.nan])) == {"a": 2.5}

@@ -167,11 +167,13 @@ def test_experiment_figures_attribute_clicks_and_purchases(experiment_app):
     assert default["ctr"] == 0.5 and default["conversion"] == 0.5 and default["difference"]["estimate"] == 0.5
     assert figures["status"] == "running" and figures["verdict"]["status"] in ("leading", "needs more impressions")
     assert "delta method" in figures["method"]
+    assert figures["unattributed"] == {"events": {"click": 1}, "reasons": {"unknown recommendation_id": 1}}  # the id never given
     listed = client.get("/v1/experiments").get_json()
     assert listed["error"] is None and [e["name"] for e in listed["experiments"]] == ["homepage"]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert f'recommender_experiment_clicks_total{{experiment="homepage",variant="default"}} {float(shown["default"])}' in metrics
     assert 'recommender_experiment_ctr{experiment="homepage",variant="control"} 0.0' in metrics
+    assert 'recommender_unattributed_events_total{event_type="click"} 1.0' in metrics
 
 
 def test_an_unknown_experiment_is_404(experiment_app, client):

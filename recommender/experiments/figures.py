@@ -34,12 +34,14 @@ CONFIDENCE = 0.95
 
 
 def catalog_prices(item_ids: Sequence[str], prices) -> dict[str, float] | None:
-    """item id -> price from a catalog's price column (None when it has none; items
-    without a price, NaN, are left out and add no revenue)."""
+    """item id -> price from a catalog's price column; None when no item has a price (then
+    revenue is reported as unknown, not as 0). Items without a price (NaN) add no revenue."""
     if prices is None:
         return None
     values = np.asarray(prices, dtype=np.float64)
     known = np.isfinite(values)
+    if not known.any():
+        return None
     return dict(zip(np.asarray(item_ids)[known].tolist(), values[known].tolist()))
 
 
@@ -73,8 +75,12 @@ def all_figures(experiments: ExperimentSet, answers: Sequence[AnswerRecord], eve
                 prices: Mapping[str, float] | None = None, series_points: int = 0) -> dict[str, dict]:
     """Figures per experiment name, with events attributed once over all answers."""
     attribution = attribute(answers, events, window)
+    unattributed = {"events": dict(attribution.unattributed), "reasons": dict(attribution.reasons)}
     return {
-        experiment.name: experiment_figures(experiment, answers, attribution, window=window, prices=prices, series_points=series_points)
+        experiment.name: {
+            **experiment_figures(experiment, answers, attribution, window=window, prices=prices, series_points=series_points),
+            "unattributed": unattributed,
+        }
         for experiment in experiments.experiments
     }
 
