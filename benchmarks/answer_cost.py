@@ -5,7 +5,8 @@
 The wrk A/B (benchmarks/serving_ab.py) measures the whole server, whose throughput on a
 shared 2-core machine moves by tens of percent with other people's jobs. This measures
 only the app: each run is a fresh process of one checkout (PYTHONPATH=checkout) that
-builds the Flask app on the benchmark's model and an empty event store, and calls its
+builds the Flask app on the benchmark's model and an empty event store (then ``gc.freeze()``, as
+gunicorn's worker start does), and calls its
 WSGI entry point directly for ``--requests`` GETs of random known customers' ``n=10``
 recommendations (the cached path: no events, top lists precomputed), after a warm-up.
 It reports the process CPU time per request (``time.process_time``: steadier than wall
@@ -32,6 +33,8 @@ import numpy as np
 from serving import create_app
 model, requests, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 app = create_app({"MODEL_PATH": model, "EVENTS_DB": tempfile.mkdtemp() + "/events.sqlite3"})
+import gc
+gc.freeze()  # as serving/gunicorn.conf.py's post_worker_init does
 customers = [str(c) for c in np.load(model + "/customer_ids.npy", mmap_mode="r")[:20000]]
 random.seed(42)
 paths = [f"/v1/customers/{random.choice(customers)}/recommendations" for _ in range(requests)]

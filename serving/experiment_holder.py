@@ -54,6 +54,7 @@ class ExperimentHolder:
         self._by_endpoint: dict[str, Experiment] = {}
         self._holders: dict[str, ModelHolder] = {}
         self._popular: tuple[Model | None, Model | None] = (None, None)  # (current model, its popular baseline)
+        self._plain = Route(None, None, None)  # the route outside experiments, for the last model seen
         self._file: tuple | None = None
         self._next_check = 0.0
         self._lock = threading.Lock()
@@ -116,7 +117,10 @@ class ExperimentHolder:
             self.refresh()
         experiment = self._by_endpoint.get(endpoint)
         if experiment is None or not customer_id or (self.suspended and not self._resumed(experiment)):
-            return Route(None, None, current)
+            plain = self._plain
+            if plain.model is not current:  # one Route per model, not one per request
+                plain = self._plain = Route(None, None, current)
+            return plain
         variant = assign(experiment, customer_id)
         model = self._model(variant.model, current)
         if model is None:
