@@ -56,8 +56,8 @@ EXPERIMENT = {"experiments": [{"name": "homepage", "variants": [
 class Storefront:
     """The shop's side: one kept-alive connection per thread, counts of what was acknowledged."""
 
-    def __init__(self, port: int, latent, seed: int):
-        self.port, self.latent, self.seed = port, latent, seed
+    def __init__(self, port: int, latent, seed: int, bought: dict[int, np.ndarray]):
+        self.port, self.latent, self.seed, self.bought = port, latent, seed, bought
         self.index = {customer: k for k, customer in enumerate(latent.customer_ids.tolist())}
         self.item_index = {item: k for k, item in enumerate(latent.item_ids.tolist())}
         self.local = threading.local()
@@ -65,7 +65,9 @@ class Storefront:
         self.acknowledged = 0
         self.rejected: dict[str, dict[str, float]] = {}  # customer -> item -> when the rejection was acknowledged
         self.shown_again = 0
-        self.failures: list[str] = []
+        self.expected_clicks: dict[str, float] = {}  # variant -> clicks the true tastes predict for what it showed
+        self.shown: dict[str, int] = {}
+        self.best_possible = 0.0  # the same for the ten items each session's customer is likeliest to buy
 
     def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
         connection = getattr(self.local, "connection", None)
@@ -101,7 +103,16 @@ class Storefront:
         rid = answer["recommendation_id"]
         chance = self.latent.purchase_probability(customer, np.array([self.item_index[item] for item in shown]))
         events = [{"customer_id": customer_id, "item_id": item, "event_type": "impression", "recommendation_id": rid} for item in shown]
-        clicked = rng.random(len(shown)) < 1 - np.exp(-CLICK_SCALE * chance)
+        click_chance = 1 - np.exp(-CLICK_SCALE * chance)
+        clicked = rng.random(len(shown)) < click_chance
+        every = self.latent.purchase_probability(customer, np.arange(len(self.latent.item_ids)))
+        every[self.bought.get(customer, [])] = 0.0  # like the model, the best possible list leaves out what they bought
+        best = np.sort(every)[-SHOWN:]
+        with self.lock:
+            variant = answer["variant"] or "none"
+            self.expected_clicks[variant] = self.expected_clicks.get(variant, 0.0) + float(click_chance.sum())
+            self.shown[variant] = self.shown.get(variant, 0) + len(shown)
+            self.best_possible += float((1 - np.exp(-CLICK_SCALE * best)).sum())
         for item in np.array(shown)[clicked].tolist():
             events.append({"customer_id": customer_id, "item_id": item, "event_type": "click", "recommendation_id": rid})
             if rng.random() < BUY_AFTER_CLICK:
@@ -174,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     first_model = train(workdir, args.algorithm, with_events=False)
     port = _free_port()
     server = start_server(workdir, port, args.workers)
-    shop = Storefront(port, store.latent, args.seed)
+    shop = Storefront(port, store.latent, args.seed, _bought(store))
     rng = np.random.default_rng(args.seed)
     customers = rng.choice(args.customers, size=args.sessions, p=store.latent.activity / store.latent.activity.sum())
     retrain_at = int(args.sessions * args.retrain_at) if args.retrain_at > 0 else args.sessions
@@ -209,6 +220,9 @@ def _summary(args, figures, shop, stored, first_model, retrained, serving_versio
         print(f"  {name:8} ({v['model']}): answers {v['answers']}, impressions {v['impressions']}, clicks {v['clicks']}, "
               f"ctr {v['ctr']:.4f} [{v['ctr_interval'][0]:.4f}, {v['ctr_interval'][1]:.4f}], purchases {v['purchases']}, "
               f"conversion {v['conversion']:.4f} [{v['conversion_interval'][0]:.4f}, {v['conversion_interval'][1]:.4f}], not interested {v['not_interested']}")
+    expected = ", ".join(f"{name} {shop.expected_clicks[name] / shop.shown[name]:.4f}" for name in variants if shop.shown.get(name))
+    print(f"  click-through rate the true tastes predict for what was shown: {expected}; "
+          f"for the ten unbought items each customer is likeliest to buy: {shop.best_possible / (SHOWN * args.sessions):.4f}")
     found, verdict = variants["default"]["difference"], figures["verdict"]
     print(f"  method: {figures['method']}")
     print(f"  report: {report}")
@@ -226,6 +240,16 @@ def _summary(args, figures, shop, stored, first_model, retrained, serving_versio
           f"difference {found['estimate']:.4f} [{found['low']:.4f}, {found['high']:.4f}], verdict {verdict['text']}; "
           f"rejected items shown again: {shop.shown_again}; events acknowledged {shop.acknowledged}, stored {stored}")
     return 1 if failures else 0
+
+
+def _bought(store) -> dict[int, np.ndarray]:
+    """Each customer's purchased items in the store's history, as indices."""
+    customers = {c: k for k, c in enumerate(store.latent.customer_ids.tolist())}
+    items = {i: k for k, i in enumerate(store.latent.item_ids.tolist())}
+    bought: dict[int, set] = {}
+    for customer, item in zip(store.purchases.column("customer_id").to_pylist(), store.purchases.column("item_id").to_pylist()):
+        bought.setdefault(customers[customer], set()).add(items[item])
+    return {customer: np.fromiter(found, dtype=np.int64) for customer, found in bought.items()}
 
 
 def _free_port() -> int:
