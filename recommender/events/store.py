@@ -181,9 +181,6 @@ class EventStore:
         row = self._connection().execute(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE recommendation_id = ?", (recommendation_id,)).fetchone()
         return None if row is None else _answer(row)
 
-    def answer_count(self) -> int:
-        return int(self._connection().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
     def prune_answers(self, before: int) -> int:
         """Delete answers served before ``before`` (epoch seconds); returns how many. Rows are
         logged in time order, so the oldest ids go first: a scan from the start that stops at
