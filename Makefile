@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
+.PHONY: help install java postgresql demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -48,6 +48,15 @@ java: ## make sure a Java runtime is on PATH for Spark (installs openjdk-17-jre-
 		echo "java not found: installing openjdk-17-jre-headless"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+
+# Several API hosts share one PostgreSQL event store; the tests start throwaway clusters
+# (initdb in a temporary folder), so the server binaries must be there (Debian keeps them
+# in /usr/lib/postgresql/<version>/bin). Installs the Debian package postgresql when missing.
+postgresql: ## make sure PostgreSQL's server programs are installed (installs the Debian package when absent)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		echo "PostgreSQL not found: installing the Debian package postgresql"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }
 
 install: $(STAMP) ## create .venv and install the package with its dev tools
 
@@ -111,7 +120,7 @@ score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parqu
 models: $(STAMP) ## list published models (current one starred)
 	$(BIN)/recommender models --models-dir $(MODELS_DIR) list
 
-test: $(STAMP) java ## run the whole test suite, slow tests and Spark (local[2]) included (what CI runs)
+test: $(STAMP) java postgresql ## run the whole test suite, slow tests and Spark (local[2]) included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## run the tests not marked slow
