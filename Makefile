@@ -26,7 +26,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java postgresql demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
+.PHONY: help install java postgresql demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -78,6 +78,19 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	@echo
 	@echo "\$$ curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
 	@$(FETCH) 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
+
+# A real shop's export, read as it is (README: "Training on a store's own export").
+RETAIL_DATA ?= ../shared/data/online-retail/transactions.parquet
+RETAIL_FORMAT ?= examples/online-retail.json
+RETAIL_MODELS ?= models/online-retail
+demo-retail: $(STAMP) ## train on a real shop's raw export (RETAIL_DATA, UCI Online Retail) and show real customers' recommendations
+	@if [ ! -f "$(RETAIL_DATA)" ]; then \
+		echo "demo-retail skipped: $(RETAIL_DATA) not found (the UCI Online Retail log; give RETAIL_DATA=path/to/transactions.parquet)"; \
+		exit 0; fi; \
+	set -e; \
+	$(BIN)/recommender train --data $(RETAIL_DATA) --columns-file $(RETAIL_FORMAT) \
+		--evaluate --split time --cutoff 2011-07-01 --models-dir $(RETAIL_MODELS) --promote; \
+	for customer in 17850 12583 13047; do echo; $(BIN)/recommender recommend --model $(RETAIL_MODELS)/current --n 5 $$customer; done
 
 serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foreground; SERVER=granian|gunicorn, 2+ workers)
 	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/python -m serving.production --server $(SERVER)

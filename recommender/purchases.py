@@ -89,58 +89,17 @@ def load_purchases(
     path = Path(path)
     shown = store_format.source  # errors name the file's own column
     table, malformed = read_table(path, REQUIRED_COLUMNS + OPTIONAL_COLUMNS, on_bad_rows, store_format)
-    for name in REQUIRED_COLUMNS + tuple(store_format.columns):
-        if name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and name not in table.column_names:
-            mapped = "named by the column mapping " if name in store_format.columns else ""
-            raise DataError(
-                f"{'required ' if name in REQUIRED_COLUMNS else ''}column {mapped}is missing (found: {', '.join(file_columns(path)) or 'none'})",
-                path=path,
-                line=1,
-                column=shown(name),
-            )
-    if table.num_rows == 0:
-        raise DataError("no data rows after the header", path=path)
+    _check_columns(path, table, store_format)
     checks = _RowChecks(path, table.num_rows)
-    notes = []
-    customer_not_whole = None
-    for name in REQUIRED_COLUMNS:
-        original = table.column(name)
-        column, changed, not_whole = arrow_float_ids(original)
-        if changed:
-            table = table.set_column(table.column_names.index(name), name, column)
-            notes.append(f"{shown(name)}: ids stored as floating-point numbers (17850.0) read as whole numbers (17850)")
-        if not_whole is not None:
-            not_whole = _as_mask(not_whole)
-            checks.add(shown(name), NOT_WHOLE, not_whole, original)
-            customer_not_whole = not_whole if name == "customer_id" else customer_not_whole
-    if store_format.rows_without_customer == "skip":
-        customer = table.column("customer_id")
-        missing = pc.fill_null(pc.equal(pc.utf8_length(customer), 0), True).to_numpy(zero_copy_only=False)
-        checks.exclude(NO_CUSTOMER, missing & ~customer_not_whole if customer_not_whole is not None else missing)
-    for name in REQUIRED_COLUMNS:
-        column = table.column(name)
-        for problem, bad in arrow_id_problems(column):
-            checks.add(shown(name), problem, bad, column)
+    table, notes = _clean_ids(table, checks, store_format)
 
     event_type = table.column("event_type") if "event_type" in table.column_names else None
     if event_type is not None:
         known = pc.is_in(event_type, value_set=pa.array(list(weights), pa.string()))
         checks.add(shown("event_type"), f"unknown event type (known: {', '.join(weights)})", pc.invert(pc.fill_null(known, False)), event_type)
     returns = store_format.returns == "net"
-    quantity = None
-    if "quantity" in table.column_names:
-        column = table.column("quantity")
-        quantity, unparsable = _parse_numbers(column)
-        checks.add(shown("quantity"), "is not a number", unparsable, column)
-        if returns:
-            usable = np.isfinite(quantity) & (quantity != 0)
-            checks.add(shown("quantity"), "must be a non-zero number (negative for a return)", ~unparsable & ~usable, column)
-        else:
-            usable = np.isfinite(quantity) & (quantity > 0)
-            negative = "; a negative quantity is a return only with --returns net"
-            checks.add(shown("quantity"), "must be a positive number", ~unparsable & ~usable, column, hint=negative)
-        quantity = np.where(unparsable, 0.0, quantity)
-    weight = weigh_events(event_type, quantity if quantity is not None else np.ones(table.num_rows), weights, returns=returns)
+    quantity = _quantities(table, checks, shown("quantity"), returns) if "quantity" in table.column_names else np.ones(table.num_rows)
+    weight = weigh_events(event_type, quantity, weights, returns=returns)
     timestamp = None
     if "timestamp" in table.column_names:
         column = table.column("timestamp")
@@ -165,6 +124,61 @@ def load_purchases(
         skipped=skipped,
         notes=notes,
     )
+
+
+def _check_columns(path: Path, table: pa.Table, store_format: StoreFormat) -> None:
+    """The required columns, and every column the mapping names, are there; and some rows."""
+    for name in REQUIRED_COLUMNS + tuple(store_format.columns):
+        if name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and name not in table.column_names:
+            mapped = "named by the column mapping " if name in store_format.columns else ""
+            raise DataError(
+                f"{'required ' if name in REQUIRED_COLUMNS else ''}column {mapped}is missing (found: {', '.join(file_columns(path)) or 'none'})",
+                path=path,
+                line=1,
+                column=store_format.source(name),
+            )
+    if table.num_rows == 0:
+        raise DataError("no data rows after the header", path=path)
+
+
+def _clean_ids(table: pa.Table, checks: _RowChecks, store_format: StoreFormat) -> tuple[pa.Table, list[str]]:
+    """Ids that arrived as floats made whole, guest rows set aside (when asked), ids checked;
+    returns the table and notes on what was read differently from the file's text."""
+    notes, customer_not_whole = [], None
+    for name in REQUIRED_COLUMNS:
+        original = table.column(name)
+        column, changed, not_whole = arrow_float_ids(original)
+        if changed:
+            table = table.set_column(table.column_names.index(name), name, column)
+            notes.append(f"{store_format.source(name)}: ids stored as floating-point numbers (17850.0) read as whole numbers (17850)")
+        if not_whole is not None:
+            not_whole = _as_mask(not_whole)
+            checks.add(store_format.source(name), NOT_WHOLE, not_whole, original)
+            customer_not_whole = not_whole if name == "customer_id" else customer_not_whole
+    if store_format.rows_without_customer == "skip":
+        missing = pc.fill_null(pc.equal(pc.utf8_length(table.column("customer_id")), 0), True).to_numpy(zero_copy_only=False)
+        # A float id that is not whole reads as missing too, but it is a bad row, not a guest.
+        checks.exclude(NO_CUSTOMER, missing if customer_not_whole is None else missing & ~customer_not_whole)
+    for name in REQUIRED_COLUMNS:
+        column = table.column(name)
+        for problem, bad in arrow_id_problems(column):
+            checks.add(store_format.source(name), problem, bad, column)
+    return table, notes
+
+
+def _quantities(table: pa.Table, checks: _RowChecks, shown: str, returns: bool) -> np.ndarray:
+    """The quantity column as float64: positive, or (with returns) non-zero, negative for a return."""
+    column = table.column("quantity")
+    quantity, unparsable = _parse_numbers(column)
+    checks.add(shown, "is not a number", unparsable, column)
+    if returns:
+        usable = np.isfinite(quantity) & (quantity != 0)
+        checks.add(shown, "must be a non-zero number (negative for a return)", ~unparsable & ~usable, column)
+    else:
+        usable = np.isfinite(quantity) & (quantity > 0)
+        negative = "; a negative quantity is a return only with --returns net"
+        checks.add(shown, "must be a positive number", ~unparsable & ~usable, column, hint=negative)
+    return np.where(unparsable, 0.0, quantity)
 
 
 def _encode(column: pa.ChunkedArray) -> tuple[IdVocabulary, np.ndarray]:

@@ -192,6 +192,8 @@ def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str, store_form
         if "Could not skip initial" in message:  # a header with no line after it
             raise DataError("no data rows after the header", path=path) from None
         raise DataError(f"cannot be read as UTF-8 CSV ({message})", path=path) from None
+    # With none of the wanted columns present Arrow reads them all (include_columns=[] means all).
+    table = table.select([name for name in table.column_names if name in present])
     return table.rename_columns([wanted[name] for name in table.column_names]), len(skipped_rows)
 
 

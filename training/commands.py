@@ -190,6 +190,9 @@ def train(args) -> int:
     metrics = result.model.manifest.get("metrics")
     if metrics:
         print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
+        repeats = result.model.manifest.get("repeat_purchases") or {}
+        if args.split == "time" and repeats.get("test_pairs"):
+            print(_buy_again_line(repeats), file=sys.stderr)
     print(result.path)
     return 0
 
@@ -197,6 +200,13 @@ def train(args) -> int:
 def _history_text(weighting, data: dict) -> str:
     returns = data.get("returns") or 0
     return weighting.describe() + (f", {returns} returns netted out" if returns else "")
+
+
+def _buy_again_line(repeats: dict) -> str:
+    return (
+        f"buy again: {repeats['repeat_share']:.1%} of the test period's purchases are items the customer had already bought "
+        "(recommendations leave them out unless --include-purchased / include_purchased=true)"
+    )
 
 
 def _metrics_line(metrics: dict) -> str:
@@ -239,7 +249,7 @@ def evaluate(args) -> int:
     print(_table(("metric", "value"), rows))
     repeats = result.report.get("repeat_purchases") or {}
     if split.get("kind") in ("time", "given") and repeats.get("test_pairs"):
-        print(f"{repeats['repeat_share']:.1%} of the test purchases are items the customer had already bought (buy again)", file=sys.stderr)
+        print(_buy_again_line(repeats), file=sys.stderr)
     print(f"{int(result.metrics['customers'])} customers evaluated; fit {result.fit_seconds:.1f}s; report: {folder / 'report.html'}", file=sys.stderr)
     return 0
 

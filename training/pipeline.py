@@ -125,7 +125,7 @@ def train(
     events_through_id = 0
     if events_path is not None:
         log, events_through_id = merge_stored_events(log, events_path, event_weights or DEFAULT_EVENT_WEIGHTS)
-    extra_files, metrics = {}, None
+    extra_files, metrics, repeats = {}, None, None
     if evaluation is not None:
         result = evaluate_holdout(
             *split_log(log, evaluation),
@@ -135,7 +135,7 @@ def train(
             settings={"data": str(data_path), "split": vars(evaluation)},
             weighting=weighting,
         )
-        extra_files, metrics = result.files(), result.metrics
+        extra_files, metrics, repeats = result.files(), result.metrics, result.report.get("repeat_purchases")
     catalog_source = None
     if store_format.catalog_in_data and not catalog_path:
         catalog_source = lambda items: catalog_from_purchases(data_path, items, store_format, on_bad_rows=on_bad_rows)  # noqa: E731
@@ -163,7 +163,7 @@ def train(
             "history_weighting": model.manifest["history_weighting"],
             "training_seconds": round(fit_seconds, 3),
             "pipeline_seconds": round(time.perf_counter() - started, 3),
-            **({"metrics": metrics, "evaluation": vars(evaluation)} if metrics else {}),
+            **({"metrics": metrics, "evaluation": vars(evaluation), "repeat_purchases": repeats} if metrics else {}),
         },
         extra_files=extra_files,
     )
