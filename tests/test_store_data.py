@@ -10,6 +10,7 @@ from recommender.errors import DataError
 from recommender.interactions import Interactions
 from recommender.purchases import describe_skipped, load_purchases
 from recommender.store_format import StoreFormat, parse_columns
+from recommender.weights import HistoryWeighting
 
 # The UCI Online Retail shape: float customer ids, a cancelled invoice (C...) returning 2 of 6,
 # one returning more than was bought (8 of 6), a row without a customer, a missing description.
@@ -169,6 +170,10 @@ def test_train_on_an_export_with_its_own_columns_from_the_command_line(tmp_path,
     row = model.history[model.customers.index("13047")]
     history = dict(zip(model.items.ids[row.indices].tolist(), row.data.tolist()))
     assert history["85123A"] == pytest.approx(np.log2(1 + 2 * 0.5 ** (97 / 24 / 2) + 1), rel=1e-6)
+    # Loaded, the model folds a new purchase in as training would have: log2(1 + s + 1).
+    assert model.weighting == HistoryWeighting(2.0, "log")
+    row, _ = model.history_row("13047", [("85123A", 1.0)])
+    assert row[0, model.items.index("85123A")] == pytest.approx(np.log2(2 * 0.5 ** (97 / 24 / 2) + 3), rel=1e-6)
     assert model.catalog.prices[model.items.index("85123A")] == 2.95
     store = write(tmp_path, json.dumps({"columns": {"customer_id": "CustomerID", "item_id": "StockCode"}}), "store.json")
     code, _, err = run(capsys, "train", "--data", data, "--columns-file", store, "--models-dir", tmp_path / "m2")
