@@ -1,10 +1,11 @@
 """A storefront simulator against the real server: does the loop close, and does the default model win?
 
-    python benchmarks/simulate.py [--sessions 4000] [--threads 8] [--retrain-at 0.5]   (make simulate)
+    python benchmarks/simulate.py [--sessions 4000] [--threads 8] [--retrain-at 0.5] [--server granian|gunicorn]   (make simulate)
 
 A synthetic population whose true tastes are known (``recommender.demo``'s latent
 tastes: each customer's taste per category and preferred price tier) shops on a
-storefront backed by gunicorn on loopback (two workers) running an experiment:
+storefront backed by the real server on loopback (``--server granian`` by default, or
+gunicorn; two workers) running an experiment:
 ``control`` served by popular items, ``default`` by the trained model, half and half.
 Each session picks a customer (busy customers more often), asks for ten
 recommendations, posts an impression for every item shown, clicks each item with
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recommender.demo import generate_store, write_store  # noqa: E402
+from serving.production import SERVERS, spawn, stop  # noqa: E402
 
 CLICK_SCALE, BUY_AFTER_CLICK, NOT_INTERESTED_SESSIONS, SHOWN = 10.0, 0.3, 0.15, 10
 EXPERIMENT = {"experiments": [{"name": "homepage", "variants": [
@@ -127,30 +128,16 @@ class Storefront:
                 self.rejected.setdefault(customer_id, {}).setdefault(shown[int(np.argmin(chance))], time.monotonic())
 
 
-def start_server(workdir: Path, port: int, workers: int) -> subprocess.Popen:
-    environment = {
-        **os.environ, "RECOMMENDER_BIND": f"127.0.0.1:{port}", "RECOMMENDER_WORKERS": str(workers),
+def start_server(workdir: Path, port: int, workers: int, server: str):
+    """The production server (serving.production: granian or gunicorn) on loopback, ready."""
+    settings = {
+        "RECOMMENDER_BIND": f"127.0.0.1:{port}", "RECOMMENDER_WORKERS": str(workers),
         "RECOMMENDER_MODEL_PATH": str(workdir / "models" / "current"), "RECOMMENDER_EVENTS_DB": str(workdir / "events.sqlite3"),
         "RECOMMENDER_EXPERIMENTS": str(workdir / "experiments.json"), "RECOMMENDER_MODEL_CHECK_SECONDS": "1",
         "RECOMMENDER_EXPERIMENT_FIGURES_SECONDS": "0", "RECOMMENDER_LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
     }
-    log = open(workdir / "server.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "serving" / "gunicorn.conf.py")],
-                               env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/ready")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the server did not become ready; see {workdir / 'server.log'}")
+    return spawn(settings, server=server, log_path=workdir / "server.log", ready_seconds=60, root=ROOT)
 
 
 def train(workdir: Path, algorithm: str, *, with_events: bool) -> str:
@@ -170,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--purchases", type=int, default=40_000)
     parser.add_argument("--algorithm", default="graph-filter")
     parser.add_argument("--threads", type=int, default=8, help="storefront threads (concurrent sessions)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--server", choices=SERVERS, default=SERVERS[0], help="the production server to run (default: %(default)s)")
     parser.add_argument("--retrain-at", type=float, default=0.5, help="share of sessions after which a model is retrained and promoted (0: never)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "simulate")
@@ -184,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "experiments.json").write_text(json.dumps(EXPERIMENT))
     first_model = train(workdir, args.algorithm, with_events=False)
     port = _free_port()
-    server = start_server(workdir, port, args.workers)
+    server = start_server(workdir, port, args.workers, args.server)
     shop = Storefront(port, store.latent, args.seed, _bought(store))
     rng = np.random.default_rng(args.seed)
     customers = rng.choice(args.customers, size=args.sessions, p=store.latent.activity / store.latent.activity.sum())
@@ -201,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = shop.request("GET", "/v1/experiments/homepage")[1]
         serving_versions = {shop.request("GET", "/v1/model")[1]["version"]}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
     report = workdir / "report.html"
     subprocess.run([sys.executable, "-m", "training", "experiments", "report", "--events", str(workdir / "events.sqlite3"), "--out", str(report),
                     "--experiments", str(workdir / "experiments.json"), "--model", str(workdir / "models" / "current")],
@@ -215,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 def _summary(args, figures, shop, stored, first_model, retrained, serving_versions, report, seconds) -> int:
     variants = {v["name"]: v for v in figures["variants"]}
     print(f"{args.sessions} sessions of {SHOWN} items by {args.customers} customers, {args.threads} storefront threads, "
-          f"{args.workers} gunicorn workers, {seconds:.0f} s; models {first_model} then {retrained or '-'} (served at the end: {', '.join(serving_versions)})")
+          f"{args.server} with {args.workers} workers, {seconds:.0f} s; models {first_model} then {retrained or '-'} (served at the end: {', '.join(serving_versions)})")
     for name, v in variants.items():
         print(f"  {name:8} ({v['model']}): answers {v['answers']}, impressions {v['impressions']}, clicks {v['clicks']}, "
               f"ctr {v['ctr']:.4f} [{v['ctr_interval'][0]:.4f}, {v['ctr_interval'][1]:.4f}], purchases {v['purchases']}, "

@@ -30,6 +30,7 @@ from .topn import (
 )
 from .topn.reasons import reasons_for_row, similar_sentence
 from .vocabulary import IdVocabulary
+from .weights import HistoryWeighting
 
 # Answers scored from new events kept per model (and server worker): 1,024 answers of up to
 # MAX_N (100) items stay under about 50 MB; at n=10 about 5 MB.
@@ -48,6 +49,7 @@ class Model:
         catalog: Catalog | None = None,
         manifest: dict | None = None,
         top_lists: TopLists | None = None,
+        weighting: HistoryWeighting | None = None,
     ):
         if history.shape != (len(customers), len(items)):
             raise ValueError(f"history shape {history.shape} does not match vocabularies ({len(customers)}, {len(items)})")
@@ -58,6 +60,8 @@ class Model:
         self.catalog = catalog if catalog is not None else Catalog.empty(items)
         self.manifest = manifest or {}
         self.top_lists = top_lists
+        # How the history was weighted at training; new events are folded in the same way.
+        self.weighting = weighting or HistoryWeighting()
         self.popular = PopularItems(history)
         self.labels = Labels(items, self.catalog)
 
@@ -87,7 +91,7 @@ class Model:
         (-1 when the customer is unknown or their history changed since training).
         ``training_history=False`` leaves out what the model learned of them (an erased customer)."""
         customer = self.customers.get(customer_id) if training_history else -1
-        return history_row(self.history, customer, known_events(self.items, new_events))
+        return history_row(self.history, customer, known_events(self.items, new_events), self.weighting)
 
     def recommend(
         self,
@@ -147,7 +151,7 @@ class Model:
         return functools.lru_cache(maxsize=LIVE_ANSWERS_KEPT)(self._live)
 
     def _live(self, customer_id, customer, added, n, include, exclude, category, include_purchased, with_reasons) -> RecommendationList:
-        row, customer = history_row(self.history, customer, list(added))
+        row, customer = history_row(self.history, customer, list(added), self.weighting)
         allowed = candidate_mask(self.items, self.catalog, include=include, exclude=exclude, category=category)
         cached = None
         if row.nnz and include is None and not include_purchased and self.algorithm.personalised and self.top_lists is not None and customer >= 0:
@@ -210,7 +214,7 @@ class Model:
         catalog, shared rather than copied, and a popularity algorithm."""
         algorithm = algorithm_class("popular").from_arrays({}, {"popularity": self.popular.buyers}, len(self.items))
         manifest = {**self.manifest, "version": f"popular+{self.version}", "algorithm": algorithm.name}
-        return Model(algorithm, self.customers, self.items, self.history, self.catalog, manifest)
+        return Model(algorithm, self.customers, self.items, self.history, self.catalog, manifest, weighting=self.weighting)
 
     def explain(self, customer_id: str, item_id: str, n: int = 3, *, new_events=()) -> list[tuple[str, float]]:
         """The customer's purchases that drove ``item_id``'s score, as (item_id, contribution)."""

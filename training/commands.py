@@ -85,6 +85,33 @@ def _params(args) -> dict:
         raise UsageError(str(error)) from None
 
 
+def _store_format(args):
+    """The export's column mapping and rules: --columns-file, overridden by the options given."""
+    from recommender.store_format import StoreFormat, parse_columns
+
+    try:
+        base = StoreFormat.read(args.columns_file) if args.columns_file else StoreFormat()
+        columns = parse_columns(args.columns) if args.columns else None
+        return base.with_options(columns=columns, returns=args.returns, rows_without_customer=args.rows_without_customer)
+    except ValueError as error:
+        raise UsageError(f"--columns-file {error}" if args.columns_file and not args.columns else str(error)) from None
+
+
+def _weighting(args):
+    """--half-life and --repeats as a HistoryWeighting."""
+    from recommender.weights import HistoryWeighting
+
+    text = str(args.half_life).strip().lower()
+    try:
+        half_life = None if text in ("none", "") else float(text)
+    except ValueError:
+        raise UsageError(f"--half-life must be a number of days or 'none', not {args.half_life!r}") from None
+    try:
+        return HistoryWeighting(half_life, args.repeats)
+    except ValueError as error:
+        raise UsageError(f"--half-life: {error}") from None
+
+
 def _split_spec(args):
     from recommender.evaluation.holdout import SplitSpec
 
@@ -126,11 +153,18 @@ def train(args) -> int:
         args.algorithm = "spark-als"
     args.algorithm = args.algorithm or DEFAULT_ALGORITHM
     weights = _event_weights(args.event_weight)
+    store_format, weighting = _store_format(args), _weighting(args)
     _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
     if args.engine == "spark":
         from training.cli_spark import train_command
 
-        return train_command(args, weights, _params(args))  # parameters checked before Spark starts
+        if not weighting.is_plain:
+            raise UsageError("--engine spark does not weigh history yet: leave out --half-life and --repeats (spark-als counts repeats)")
+        if store_format.catalog_in_data and not args.catalog:
+            from training.spark_jobs import SPARK_CATALOG
+
+            raise UsageError(SPARK_CATALOG)
+        return train_command(args, weights, _params(args), store_format)  # parameters checked before Spark starts
     result = train_pipeline(
         args.data,
         catalog_path=args.catalog,
@@ -144,19 +178,39 @@ def train(args) -> int:
         evaluation=_split_spec(args) if args.evaluate else None,
         top_lists=args.top_lists,
         events_path=args.events,
+        store_format=store_format,
+        weighting=weighting,
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     data = result.model.manifest["data"]
     chosen = "".join(f"; chose {name} {value}" for name, value in result.model.algorithm.fitted_settings().items())
     print(
         f"trained {args.algorithm} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
-        f"in {result.seconds:.1f}s{chosen}; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
+        f"in {result.seconds:.1f}s{chosen}; {_history_text(weighting, data)}; {describe_skipped(result.skipped)}"
+        + ("; promoted to current" if args.promote else ""),
         file=sys.stderr,
     )
     metrics = result.model.manifest.get("metrics")
     if metrics:
         print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
+        repeats = result.model.manifest.get("repeat_purchases") or {}
+        if args.split == "time" and repeats.get("test_pairs"):
+            print(_buy_again_line(repeats), file=sys.stderr)
     print(result.path)
     return 0
+
+
+def _history_text(weighting, data: dict) -> str:
+    returns = data.get("returns") or 0
+    return weighting.describe() + (f", {returns} returns netted out" if returns else "")
+
+
+def _buy_again_line(repeats: dict) -> str:
+    return (
+        f"buy again: {repeats['repeat_share']:.1%} of the test period's purchases are items the customer had already bought "
+        "(recommendations leave them out unless --include-purchased / include_purchased=true)"
+    )
 
 
 def _metrics_line(metrics: dict) -> str:
@@ -171,21 +225,25 @@ def evaluate(args) -> int:
 
     ks = _parse_ks(args.k)
     params = _params(args)
+    store_format, weighting = _store_format(args), _weighting(args)
+    if args.format == "lightgcn" and not store_format.is_plain:
+        raise UsageError("--format lightgcn has no columns to map: leave out --columns, --returns and --rows-without-customer")
     if args.format == "lightgcn":
         if not args.test:
             raise UsageError("--format lightgcn needs --test (the LightGCN test file)")
         train_log, test_log = load_lightgcn(args.data, args.test)
         split = {"kind": "given", "test": str(args.test)}
     elif args.test:
-        train_log, test_log = _given_split(args.data, args.test)
+        train_log, test_log = _given_split(args.data, args.test, store_format)
         split = {"kind": "given", "test": str(args.test)}
     else:
         spec = _split_spec(args)
-        train_log, test_log = split_log(load_purchases(args.data), spec)
+        train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
         split = vars(spec)
     result = evaluate_holdout(
         train_log, test_log, algorithm=args.algorithm, params=params, ks=ks,
-        settings={"data": str(args.data), "split": split}, show_progress=not args.quiet,
+        settings={"data": str(args.data), "split": split, "store_format": store_format.to_dict()},
+        show_progress=not args.quiet, weighting=weighting,
     )
     folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -193,18 +251,21 @@ def evaluate(args) -> int:
         write_bytes_atomic(folder / name, content)
     rows = [(name, f"{value:.4f}") for name, value in result.metrics.items() if name != "customers"]
     print(_table(("metric", "value"), rows))
+    repeats = result.report.get("repeat_purchases") or {}
+    if split.get("kind") in ("time", "given") and repeats.get("test_pairs"):
+        print(_buy_again_line(repeats), file=sys.stderr)
     print(f"{int(result.metrics['customers'])} customers evaluated; fit {result.fit_seconds:.1f}s; report: {folder / 'report.html'}", file=sys.stderr)
     return 0
 
 
-def _given_split(train_path: Path, test_path: Path):
+def _given_split(train_path: Path, test_path: Path, store_format=None):
     """Train and test purchase files read against one shared vocabulary."""
     import numpy as np
 
     from recommender.purchases import PurchaseLog, load_purchases
     from recommender.vocabulary import IdVocabulary
 
-    train, test = load_purchases(train_path), load_purchases(test_path)
+    train, test = load_purchases(train_path, store_format=store_format), load_purchases(test_path, store_format=store_format)
     customers = IdVocabulary(np.unique(np.concatenate([train.customers.ids, test.customers.ids])))
     items = IdVocabulary(np.unique(np.concatenate([train.items.ids, test.items.ids])))
 
@@ -226,7 +287,7 @@ def tune(args) -> int:
     except FileNotFoundError:
         raise UsageError(f"search space {space_path} does not exist") from None
     _check_positive("trials", args.trials)
-    log = load_purchases(args.data)
+    log = load_purchases(args.data, store_format=_store_format(args))
     with _progress(args, args.trials, "trials", f"tuning {args.algorithm}") as bar:
         trials = run_search(
             log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget,

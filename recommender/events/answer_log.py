@@ -16,6 +16,7 @@ import atexit
 import collections
 import itertools
 import logging
+import multiprocessing.util
 import os
 import secrets
 import threading
@@ -132,7 +133,11 @@ class AnswerLog:
         self._stopping = threading.Event()
         thread = threading.Thread(target=_flush_forever, args=(weakref.ref(self), self._stopping), name="answer-log", daemon=True)
         thread.start()
+        # A normal exit writes what is left: atexit in a process of its own or forked by
+        # gunicorn; multiprocessing's finalisers in a multiprocessing child (a granian
+        # worker), which does not run atexit. A second flush finds nothing to write.
         atexit.register(_flush_at_exit, weakref.ref(self))
+        multiprocessing.util.Finalize(None, _flush_at_exit, args=(weakref.ref(self),), exitpriority=20)
 
     def close(self) -> None:
         """Stop the thread and write what is left."""

@@ -83,6 +83,7 @@ def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, floa
         np.concatenate([log.weight, weights[keep].astype(np.float32)]),
         timestamp,
         dict(log.skipped),
+        list(log.notes),
     )
     return merged, int(events["id"].max())
 
@@ -120,5 +121,6 @@ def forget_erased_customers(log: PurchaseLog, path) -> tuple[PurchaseLog, int, i
         log.weight[rows],
         None if log.timestamp is None else log.timestamp[rows],
         dict(log.skipped),
+        list(log.notes),
     )
     return forgotten, through, int(erased.sum())

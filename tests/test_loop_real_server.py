@@ -1,7 +1,7 @@
-"""Closing the loop across real worker processes (gunicorn, two workers, loopback): an answer
-served by one worker is attributed from an event posted to the other; assignment is the
-same in both workers and after a restart; "not interested" and erasure reach the other
-worker's very next answer."""
+"""Closing the loop across real worker processes (the production server, granian and
+gunicorn, two workers on loopback): an answer served by one worker is attributed from an
+event posted to the other; assignment is the same in both workers and after a restart;
+"not interested" and erasure reach the other worker's very next answer."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from recommender.experiments import assign, parse_experiments
 from tests.conftest import free_port
-from tests.gunicorn_process import start_gunicorn, stop
+from tests.server_process import PRODUCTION_SERVER, SERVERS, start_server, stop
 from tests.test_experiments import HOMEPAGE
 
 pytestmark = pytest.mark.slow
@@ -46,7 +46,9 @@ def two_workers(port: int) -> tuple[Worker, Worker]:
 
 
 @pytest.fixture
-def running(models_dir, tmp_path):
+def running(request, models_dir, tmp_path):
+    """Start the server (the production one, or the test's ``running`` parameter) on demand."""
+    server = getattr(request, "param", PRODUCTION_SERVER)
     (tmp_path / "experiments.json").write_text(json.dumps({"experiments": [HOMEPAGE]}))
     settings = {
         "RECOMMENDER_MODEL_PATH": str(models_dir / "current"),
@@ -54,12 +56,13 @@ def running(models_dir, tmp_path):
         "RECOMMENDER_EXPERIMENTS": str(tmp_path / "experiments.json"),
         "RECOMMENDER_EXPERIMENT_FIGURES_SECONDS": "0",
         "RECOMMENDER_ANSWER_LOG_FLUSH_SECONDS": "0.05",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     servers = []
 
     def start():
         port = free_port()
-        servers.append(start_gunicorn(port, tmp_path / "gunicorn.log", settings))
+        servers.append(start_server(port, tmp_path / "server.log", settings, server=server))
         return port
 
     yield start, servers
@@ -67,6 +70,7 @@ def running(models_dir, tmp_path):
         stop(process)
 
 
+@pytest.mark.parametrize("running", SERVERS, indirect=True)
 def test_an_answer_from_one_worker_is_attributed_from_an_event_posted_to_the_other(running):
     start, _ = running
     first, second = two_workers(start())
