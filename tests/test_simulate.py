@@ -1,5 +1,5 @@
 """A quick run of the storefront simulator (``make simulate`` is the benchmark): a small
-population against real gunicorn, a retraining halfway, and the simulator's own checks."""
+population against the real production server, a retraining halfway, and the simulator's own checks."""
 
 from __future__ import annotations
 
