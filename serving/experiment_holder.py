@@ -41,6 +41,15 @@ class Route(NamedTuple):
     model: Model
 
 
+class _Running(NamedTuple):
+    """What a reload replaces, in one assignment: a request reads it once and sees one
+    file's experiments with that file's models, never one file's with the other's."""
+
+    experiments: ExperimentSet
+    by_endpoint: dict[str, Experiment]
+    holders: dict[str, ModelHolder]
+
+
 class ExperimentHolder:
     """The running experiments and their variants' models, reloaded when the file changes."""
 
@@ -48,11 +57,9 @@ class ExperimentHolder:
         self.path = Path(path) if path else None
         self.models_dir = models_dir
         self.check_seconds = check_seconds
-        self.experiments = ExperimentSet()
+        self._running = _Running(ExperimentSet(), {}, {})
         self.error: str | None = None  # why the file on disk is not the one running
         self.suspended: dict[str, str] = {}  # experiment -> why
-        self._by_endpoint: dict[str, Experiment] = {}
-        self._holders: dict[str, ModelHolder] = {}
         self._popular: tuple[Model | None, Model | None] = (None, None)  # (current model, its popular baseline)
         self._plain = Route(None, None, None)  # the route outside experiments, for the last model seen
         self._file: tuple | None = None
@@ -80,13 +87,16 @@ class ExperimentHolder:
             self._file, self.error = stamp, str(error)
             log.error("experiments file not reloaded, the previous experiments keep running: %s", error)
             return
-        holders = {ref: self._holders.get(ref) or ModelHolder(self.models_dir / ref, check_seconds=self.check_seconds)
+        previous = self._running.holders
+        holders = {ref: previous.get(ref) or ModelHolder(self.models_dir / ref, check_seconds=self.check_seconds)
                    for ref in experiments.model_references() - {CURRENT, POPULAR}}
-        for holder in holders.values():
-            holder.current()  # loaded now, not by the first customer of the variant
-        self._holders, self.experiments, self._file, self.error = holders, experiments, stamp, None
-        self.suspended = {}
-        self._by_endpoint = {endpoint: e for e in experiments.experiments if e.enabled for endpoint in e.endpoints}
+        by_endpoint = {endpoint: e for e in experiments.experiments if e.enabled for endpoint in e.endpoints}
+        running = _Running(experiments, by_endpoint, holders)
+        self._file, self.error, self.suspended = stamp, None, {}
+        for reference, holder in holders.items():
+            if holder.current() is None:  # loaded now, not by the first customer of the variant
+                self._suspend(reference, running)  # before it runs: no customer is served half an experiment
+        self._running = running
         log.info("running %d experiments from %s", len(experiments.experiments), self.path)
 
     def _check_versions(self, experiments: ExperimentSet) -> None:
@@ -115,19 +125,24 @@ class ExperimentHolder:
         """The experiment, variant and model for this request (the current model outside experiments)."""
         if self.path is not None:
             self.refresh()
-        experiment = self._by_endpoint.get(endpoint)
-        if experiment is None or not customer_id or (self.suspended and not self._resumed(experiment)):
+        running = self._running
+        experiment = running.by_endpoint.get(endpoint)
+        if experiment is None or not customer_id or (self.suspended and not self._resumed(experiment, running)):
             plain = self._plain
             if plain.model is not current:  # one Route per model, not one per request
                 plain = self._plain = Route(None, None, current)
             return plain
         variant = assign(experiment, customer_id)
-        model = self._model(variant.model, current)
+        model = self._model(variant.model, current, running)
         if model is None:
             return Route(None, None, current)
         return Route(experiment.name, variant.name, model)
 
-    def _model(self, reference: str, current: Model) -> Model | None:
+    @property
+    def experiments(self) -> ExperimentSet:
+        return self._running.experiments
+
+    def _model(self, reference: str, current: Model, running: _Running) -> Model | None:
         if reference == CURRENT:
             return current
         if reference == POPULAR:
@@ -136,23 +151,23 @@ class ExperimentHolder:
                 baseline = current.popular_baseline()
                 self._popular = (current, baseline)  # one assignment: threads see old or new pair
             return baseline
-        model = self._holders[reference].current()
+        model = running.holders[reference].current()
         if model is None:
-            self._suspend(reference)
+            self._suspend(reference, running)
         return model
 
-    def _suspend(self, reference: str) -> None:
-        why = f"variant model {reference!r} cannot be loaded: {self._holders[reference].last_error}"
-        for experiment in self.experiments.experiments:
+    def _suspend(self, reference: str, running: _Running) -> None:
+        why = f"variant model {reference!r} cannot be loaded: {running.holders[reference].last_error}"
+        for experiment in running.experiments.experiments:
             if any(v.model == reference for v in experiment.variants) and self.suspended.get(experiment.name) != why:
                 log.error("experiment %s suspended (its customers get the current model): %s", experiment.name, why)
                 self.suspended = {**self.suspended, experiment.name: why}
 
-    def _resumed(self, experiment: Experiment) -> bool:
+    def _resumed(self, experiment: Experiment, running: _Running) -> bool:
         """True unless the experiment is suspended and one of its models still cannot be loaded."""
         if experiment.name not in self.suspended:
             return True
-        if any(self._holders[v.model].current() is None for v in experiment.variants if v.model in self._holders):
+        if any(running.holders[v.model].current() is None for v in experiment.variants if v.model in running.holders):
             return False
         self.suspended = {k: v for k, v in self.suspended.items() if k != experiment.name}
         log.info("experiment %s resumed: its models load again", experiment.name)
@@ -160,10 +175,11 @@ class ExperimentHolder:
 
     def status(self, name: str) -> str:
         """``running``, ``disabled``, ``suspended: <why>`` or ``unknown``."""
-        experiment = self.experiments.named(name)
+        running = self._running
+        experiment = running.experiments.named(name)
         if experiment is None:
             return "unknown"
-        if self._resumed(experiment) is False:
+        if not self._resumed(experiment, running):
             return "suspended: " + self.suspended[name]
         return "running" if experiment.enabled else "disabled"
 

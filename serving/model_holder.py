@@ -45,8 +45,8 @@ class ModelHolder:
         self.model: Model | None = None
         self.loaded_target: str | None = None
         self.last_error: str | None = None
-        self._loaded: tuple | None = None  # (folder, inode) of the model loaded
-        self._failed: tuple | None = None  # (folder, inode) that failed to load
+        self._loaded: tuple | None = None  # (folder, inode, change time) of the model loaded
+        self._failed: tuple | None = None  # the same of the folder that failed to load
         self._next_check = 0.0
         self._reload_lock = threading.Lock()
 
@@ -55,10 +55,13 @@ class ModelHolder:
         return os.path.realpath(self.path)
 
     def _identity(self, target: str) -> tuple:
+        """Which folder is at ``target`` now. The inode alone is not enough: a folder deleted
+        and made again often gets the freed inode back; its change time is new."""
         try:
-            return target, os.stat(target).st_ino
+            status = os.stat(target)
         except OSError:
-            return target, None
+            return target, None, None
+        return target, status.st_ino, status.st_ctime_ns
 
     def current(self) -> Model | None:
         """The model to use for this request, after a cheap, rate-limited promotion check."""

@@ -269,3 +269,24 @@ def test_the_store_keeps_the_erasure_list_by_key_not_by_id(tmp_path):
     assert (erasure.events_deleted, erasure.answers_deleted) == (1, 1) and store.count() == 1
     files = [tmp_path / "events.sqlite3", tmp_path / "events.sqlite3-wal"]  # secure_delete, then the WAL checkpointed and truncated
     assert not any(b"forget-me" in path.read_bytes() for path in files if path.exists())
+
+
+def test_an_experiment_whose_model_cannot_be_loaded_is_suspended_until_it_can(tmp_path, models_dir, experiment_app):
+    import shutil
+
+    good = train_model(tmp_path / "data-older", models_dir, make_current=False)
+    spare = tmp_path / "spare"
+    shutil.copytree(good, spare)
+    (good / "item_ids.npy").write_bytes(b"damaged")  # present, but its checksum no longer matches
+    content = {"experiments": [{**HOMEPAGE, "variants": [{"name": "control", "model": good.name, "share": 0.5},
+                                                         {"name": "default", "model": "current", "share": 0.5}]}]}
+    app, _ = experiment_app(content)
+    client = app.test_client()
+    answers = [client.get(f"/v1/customers/{c}/recommendations").get_json() for c in CUSTOMERS]
+    assert {a["experiment"] for a in answers} == {None}  # everyone gets the current model, outside the experiment
+    status = client.get("/v1/experiments/homepage").get_json()["status"]
+    assert status.startswith("suspended: variant model") and "item_ids.npy" in status
+    shutil.rmtree(good)
+    shutil.copytree(spare, good)  # repaired: a new folder at the same path
+    assert {client.get(f"/v1/customers/{c}/recommendations").get_json()["experiment"] for c in CUSTOMERS} == {"homepage"}
+    assert client.get("/v1/experiments/homepage").get_json()["status"] == "running"
