@@ -43,6 +43,25 @@ class TestItemKNNBM25(AlgorithmContract):
     params = {"neighbours": 10}
 
 
+class TestEASE(AlgorithmContract):
+    # A small penalty lets EASE learn that, in the rotating pattern, buyers of 0 and 1
+    # never buy 3 (a negative weight); 5 keeps every same-group item above the other group's.
+    name = "ease"
+    params = {"l2": 5.0}
+
+    def test_refuses_a_catalogue_above_its_memory_limit(self, known_answer_matrix):
+        with pytest.raises(ValueError, match=r"dense 10 x 10 item matrix .* above its memory limit"):
+            create_algorithm(self.name, {"memory_limit_gb": 1e-7}).fit(known_answer_matrix)
+
+    def test_matches_the_closed_form(self, known_answer_matrix):
+        fitted = create_algorithm(self.name, self.params).fit(known_answer_matrix)
+        x = np.log2(1 + known_answer_matrix.toarray().astype(np.float64))
+        precision = np.linalg.inv(x.T @ x + 5.0 * np.eye(10))
+        expected = np.eye(10) - precision / np.diag(precision)
+        np.fill_diagonal(expected, 0.0)
+        np.testing.assert_allclose(fitted.weights_, expected, atol=1e-5)
+
+
 class TestMostPopular(AlgorithmContract):
     name = "popular"
     personalised = False
