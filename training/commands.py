@@ -112,15 +112,30 @@ def _parse_ks(text: str) -> list[int]:
 
 
 def train(args) -> int:
-    from recommender.algorithms import DEFAULT_ALGORITHM
     from recommender.purchases import describe_skipped
+    from recommender.selection import AUTO, parse_metric
+    from training.pipeline import ChoiceSettings
     from training.pipeline import train as train_pipeline
 
     if args.engine == "spark":
         if args.algorithm not in (None, "spark-als"):
             raise UsageError(f"--engine spark trains Spark MLlib ALS (spark-als), not {args.algorithm}")
         args.algorithm = "spark-als"
-    args.algorithm = args.algorithm or DEFAULT_ALGORITHM
+    args.algorithm = args.algorithm or AUTO
+    choice_settings = None
+    if args.algorithm == AUTO:
+        if args.param or args.params_file:
+            raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them "
+                             "itself (name the algorithm, e.g. --algorithm als, to set them)")
+        if args.budget is not None and args.budget <= 0:
+            raise UsageError(f"--budget must be above 0 seconds, not {args.budget:g}")
+        if args.memory_limit_gb <= 0:
+            raise UsageError(f"--memory-limit-gb must be above 0, not {args.memory_limit_gb:g}")
+        try:
+            parse_metric(args.metric)
+        except ValueError as error:
+            raise UsageError(f"--metric: {error}") from None
+        choice_settings = ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed)
     weights = _event_weights(args.event_weight)
     _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
     if args.engine == "spark":
@@ -131,7 +146,7 @@ def train(args) -> int:
         args.data,
         catalog_path=args.catalog,
         algorithm=args.algorithm,
-        params=_params(args),
+        params=_params(args) if args.algorithm != AUTO else None,
         models_dir=args.models_dir,
         promote=args.promote,
         on_bad_rows=args.on_bad_rows,
@@ -140,11 +155,15 @@ def train(args) -> int:
         evaluation=_split_spec(args) if args.evaluate else None,
         top_lists=args.top_lists,
         events_path=args.events,
+        choice_settings=choice_settings,
     )
+    if result.choice is not None:
+        print(_choice_table(result.choice.record()), file=sys.stderr)
+        print(f"chose {result.choice.algorithm}: {result.choice.reason}", file=sys.stderr)
     data = result.model.manifest["data"]
     chosen = "".join(f"; chose {name} {value}" for name, value in result.model.algorithm.fitted_settings().items())
     print(
-        f"trained {args.algorithm} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
+        f"trained {result.model.algorithm.name} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
         f"in {result.seconds:.1f}s{chosen}; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
         file=sys.stderr,
     )
@@ -153,6 +172,21 @@ def train(args) -> int:
         print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
     print(result.path)
     return 0
+
+
+def _choice_table(choice: dict) -> str:
+    """Every trial of an automatic choice: settings, validation figures, seconds."""
+    metric = choice["metric"]
+    rows = []
+    for trial in choice["trials"]:
+        settings = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
+        figure = trial["metrics"].get(metric)
+        recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
+        rows.append((
+            trial["algorithm"], settings, trial["status"], "" if figure is None else f"{figure:.4f}",
+            "" if recall is None else f"{recall:.4f}", f"{trial['seconds']:.1f}s", trial.get("note", ""),
+        ))
+    return _table(("algorithm", "settings", "trial", metric, "recall", "time", "note"), rows)
 
 
 def _metrics_line(metrics: dict) -> str:

@@ -61,8 +61,10 @@ def evaluate_holdout(
     ks: list[int],
     settings: dict,
     show_progress: bool = False,
+    choice: dict | None = None,
 ) -> EvaluationResult:
-    """Fit on ``train_log``, evaluate on ``test_log`` (same vocabularies), build the report."""
+    """Fit on ``train_log``, evaluate on ``test_log`` (same vocabularies), build the report.
+    ``choice``: the record of an automatic choice made on ``train_log``, shown in the report."""
     train, test = split_matrices(train_log, test_log)
     fitted = create_algorithm(algorithm, params)
     started = time.perf_counter()
@@ -71,4 +73,6 @@ def evaluate_holdout(
     run = run_evaluation(fitted, train, test, max(max(ks), 20))
     title = f"{algorithm} — offline evaluation ({datetime.now().strftime('%Y-%m-%d %H:%M')})"
     report = build_report(run, ks, title=title, settings={**settings, "params": fitted.params(), "fit_seconds": round(fit_seconds, 3)})
+    if choice is not None:
+        report["choice"] = choice
     return EvaluationResult(report["metrics"], report, render_html(report, run), fit_seconds)
