@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,13 @@ class UsageError(Exception):
 
 def _progress(args, total: int, unit: str, desc: str):
     return tqdm(total=total, unit=unit, desc=desc, disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+def _blas_threads() -> int:
+    """The BLAS thread count in force (--threads), for the trials' worker process."""
+    from threadpoolctl import threadpool_info
+
+    return max([pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"], default=1)
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -248,6 +256,7 @@ def _given_split(train_path: Path, test_path: Path):
 
 def tune(args) -> int:
     from recommender.purchases import load_purchases
+    from recommender.selection import parse_metric
     from recommender.tuning import tune as run_search
 
     space_path = args.space or SEARCH_SPACES / f"{args.algorithm}.json"
@@ -256,11 +265,35 @@ def tune(args) -> int:
     except FileNotFoundError:
         raise UsageError(f"search space {space_path} does not exist") from None
     _check_positive("trials", args.trials)
+    if args.budget <= 0:
+        raise UsageError(f"--budget must be above 0 seconds, not {args.budget:g}")
+    try:
+        parse_metric(args.metric)
+    except ValueError as error:
+        raise UsageError(f"--metric: {error}") from None
     log = load_purchases(args.data)
-    with _progress(args, args.trials, "trials", f"tuning {args.algorithm}") as bar:
+    print(f"tuning {args.algorithm}: at most {args.trials} trials in {args.budget:g} s (kept: a trial still running then is stopped)", file=sys.stderr)
+    with tqdm(total=round(args.budget), unit="s", desc=f"tuning {args.algorithm}", disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s {postfix}") as bar:
+        started = time.monotonic()
+        best = [None]
+
+        def tick() -> None:
+            bar.n = min(bar.total, time.monotonic() - started)
+            bar.refresh()
+
+        def finished(trial) -> None:
+            if best[0] is None or trial.metrics[args.metric] > best[0]:
+                best[0] = trial.metrics[args.metric]
+                bar.set_postfix_str(f"best {args.metric} {best[0]:.4f}", refresh=False)
+            tick()
+
+        def not_finished(outcome) -> None:
+            bar.write(f"trial {outcome.params or 'defaults'} {outcome.status}: {outcome.note}", file=sys.stderr)
+
         trials = run_search(
-            log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget,
-            max_trials=args.trials, seed=args.seed, on_trial=lambda _: bar.update(1),
+            log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget, max_trials=args.trials,
+            seed=args.seed, threads=_blas_threads(), on_trial=finished, on_skip=not_finished, waiting=tick,
         )
     varied = [name for name in space] or ["(defaults)"]
     rows = [

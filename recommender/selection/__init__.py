@@ -7,7 +7,7 @@ own data, in child processes that a time budget can stop, and the best one kept.
 - :mod:`.choice`: the rounds, the budget, the winner and why.
 """
 
-from .candidates import Candidate, DataShape, candidates
+from .candidates import Candidate, DataShape, candidates, work_units
 from .choice import AUTO, DEFAULT_METRIC, Choice, choose, choose_for_log, default_budget, parse_metric
 from .trials import DONE, FAILED, SKIPPED, STOPPED, TrialOutcome, TrialRunner
 from .validation import ValidationSplit, validation_split
@@ -31,4 +31,5 @@ __all__ = [
     "default_budget",
     "parse_metric",
     "validation_split",
+    "work_units",
 ]

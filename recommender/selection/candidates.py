@@ -73,6 +73,8 @@ def candidates(shape: DataShape, *, memory_limit_gb: float = DEFAULT_MEMORY_LIMI
             {"popularity_exponent": 0.0},
             {"co_buyer_exponent": 1.0},
             {"rank_share": 0.01},
+            # GF-CF's own form (Shen et al. 2021), which a store may prefer.
+            {"co_buyer_exponent": 1.0, "popularity_exponent": 0.5, "normalise_parts": False, "sharpening": 0.0, "low_rank_weight": 0.3},
         ]),
     ]
     if dense_item_bytes(shape.items) <= memory_limit_gb * 1e9:
@@ -91,6 +93,9 @@ def work_units(algorithm: str, params: dict, shape: DataShape) -> float:
         f = config.factors
         fit = config.iterations * (shape.interactions * f * 12 + (shape.customers + shape.items) * f * f * 4)
         return fit + scoring * f * 2
+    if algorithm in ("bpr", "spark-als"):
+        f = config.factors
+        return config.iterations * shape.interactions * f * 8 + scoring * f * 2
     if algorithm in ("item-knn", "item-knn-bm25"):
         return shape.co_purchases * 40 + scoring * 20
     if algorithm == "ease":
