@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, type=Path, help="purchase history (or LightGCN train file with --format lightgcn)")
     evaluate.add_argument("--test", type=Path, help="a given test file (implies --split given)")
     evaluate.add_argument("--format", choices=("purchases", "lightgcn"), default="purchases", help="purchase files, or LightGCN's train/test text files (default: %(default)s)")
-    evaluate.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=sorted(ALGORITHMS), help="default: %(default)s")
+    evaluate.add_argument("--algorithm", default=AUTO, choices=[AUTO, *sorted(ALGORITHMS)], help="default: %(default)s (chosen on the training part, as train does)")
     evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     evaluate.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
     evaluate.add_argument("--k", default="10,20", help="cut-offs, comma separated (default 10,20)")

@@ -206,9 +206,12 @@ def evaluate(args) -> int:
     from recommender.evaluation import load_lightgcn
     from recommender.evaluation.holdout import evaluate_holdout, split_log
     from recommender.purchases import load_purchases
+    from recommender.selection import AUTO
 
     ks = _parse_ks(args.k)
-    params = _params(args)
+    if args.algorithm == AUTO and (args.param or args.params_file):
+        raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them itself")
+    params = _params(args) if args.algorithm != AUTO else None
     if args.format == "lightgcn":
         if not args.test:
             raise UsageError("--format lightgcn needs --test (the LightGCN test file)")
@@ -221,9 +224,18 @@ def evaluate(args) -> int:
         spec = _split_spec(args)
         train_log, test_log = split_log(load_purchases(args.data), spec)
         split = vars(spec)
+    algorithm, choice = args.algorithm, None
+    if algorithm == AUTO:
+        from training.pipeline import ChoiceSettings, choose_model
+
+        # Chosen on the training part only: the test purchases never influence the choice.
+        choice = choose_model(train_log, ChoiceSettings(seed=args.seed), show_progress=not args.quiet)
+        algorithm, params = choice.algorithm, choice.params
+        print(f"chose {algorithm}: {choice.reason}", file=sys.stderr)
     result = evaluate_holdout(
-        train_log, test_log, algorithm=args.algorithm, params=params, ks=ks,
+        train_log, test_log, algorithm=algorithm, params=params, ks=ks,
         settings={"data": str(args.data), "split": split}, show_progress=not args.quiet,
+        choice=choice.record() if choice else None,
     )
     folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
