@@ -23,10 +23,12 @@ import scipy.sparse as sp
 from ..algorithms import algorithm_class
 from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB, dense_item_bytes
 
-#: Seconds per work unit of each algorithm before it has run once in this choice
-#: (measured on the team's 2-core VM, under load; the work units are crude, these make
-#: them seconds). A first trial estimated too long is skipped, so these lean low.
-PRIOR_SECONDS_PER_UNIT = {"als": 4e-10, "item-knn-bm25": 3e-9, "item-knn": 3e-9, "graph-filter": 8e-9, "ease": 2e-9}
+#: Seconds per work unit of each algorithm before it has run once in this choice, measured
+#: on the team's 2-core VM under load from other jobs (Gowalla, a 100k-item demo store;
+#: docs/benchmarks.md). A work unit is about one floating-point operation of the trial's
+#: main steps. A first trial estimated too long is skipped, so these lean low.
+PRIOR_SECONDS_PER_UNIT = {"als": 4e-10, "item-knn-bm25": 2e-9, "item-knn": 2e-9, "graph-filter": 2e-10, "ease": 2e-10}
+TRIAL_OVERHEAD_SECONDS = 0.5  # handing a trial to the worker and scoring setup, whatever the size
 UNKNOWN_SECONDS_PER_UNIT = 1e-8
 
 
@@ -73,6 +75,7 @@ def candidates(shape: DataShape, *, memory_limit_gb: float = DEFAULT_MEMORY_LIMI
             {"popularity_exponent": 0.0},
             {"co_buyer_exponent": 1.0},
             {"rank_share": 0.01},
+            {"rank_share": 0.0025},  # the cheap one: a large catalogue's defaults may not fit the budget
             # GF-CF's own form (Shen et al. 2021), which a store may prefer.
             {"co_buyer_exponent": 1.0, "popularity_exponent": 0.5, "normalise_parts": False, "sharpening": 0.0, "low_rank_weight": 0.3},
         ]),

@@ -3,7 +3,8 @@ split of the store's own data, within a time budget, and keep the best.
 
 1. Hold out validation purchases (:mod:`.validation`: time-based when there are times).
 2. Round one fits every candidate's defaults, cheapest first, so a short budget still
-   compares them all; later rounds try the alternatives of the candidates that are
+   compares them all (a candidate whose defaults would not fit the budget tries its
+   cheapest configuration instead); later rounds try the alternatives of the candidates that are
    close enough to the best to win (within :data:`CLOSE_ENOUGH` of it), best first.
 3. A trial is started only if its estimated time fits what is left of the budget, and
    one still running when the budget ends is stopped (:mod:`.trials`).
@@ -20,7 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .candidates import PRIOR_SECONDS_PER_UNIT, UNKNOWN_SECONDS_PER_UNIT, Candidate, DataShape, candidates, work_units
+from .candidates import (
+    PRIOR_SECONDS_PER_UNIT,
+    TRIAL_OVERHEAD_SECONDS,
+    UNKNOWN_SECONDS_PER_UNIT,
+    Candidate,
+    DataShape,
+    candidates,
+    work_units,
+)
 from .trials import DONE, FAILED, SKIPPED, TrialOutcome, TrialRunner
 
 AUTO = "auto"
@@ -34,8 +43,9 @@ _MEASURED_MARGIN, _PRIOR_MARGIN = 1.1, 0.67
 
 
 def default_budget(matrix: sp.csr_matrix) -> float:
-    """Seconds for the choice when none is given: 30 plus 60 per million interactions."""
-    return round(30.0 + 60.0 * matrix.nnz / 1e6)
+    """Seconds for the choice when none is given: 30 plus 150 per million interactions, so
+    that round one (every candidate's defaults) fits on stores like Gowalla (810k: 152 s)."""
+    return round(30.0 + 150.0 * matrix.nnz / 1e6)
 
 
 @dataclass
@@ -107,7 +117,7 @@ def choose(
     def attempt(algorithm: str, params: dict) -> TrialOutcome:
         units = work_units(algorithm, params, shape)
         measured = algorithm in speed
-        estimate = units * (speed[algorithm] if measured else PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT))
+        estimate = TRIAL_OVERHEAD_SECONDS + units * (speed[algorithm] if measured else PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT))
         left = deadline - time.monotonic()
         if estimate * (_MEASURED_MARGIN if measured else _PRIOR_MARGIN) > left:
             trial = TrialOutcome(algorithm, params, SKIPPED, note=f"estimated {estimate:.0f} s, {max(left, 0):.0f} s of the budget left")
@@ -115,7 +125,7 @@ def choose(
             with_deadline = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, waiting=waiting)
             trial = with_deadline
             if trial.status == DONE and trial.seconds > 0:
-                speed[algorithm] = trial.seconds / max(units, 1.0)
+                speed[algorithm] = max(trial.seconds - TRIAL_OVERHEAD_SECONDS, 0.0) / max(units, 1.0)
         trials.append(trial)
         if on_trial:
             on_trial(trial, best_of())
@@ -124,10 +134,15 @@ def choose(
     with TrialRunner(fit, targets, threads=threads) as runner:
         # Round one: every candidate's defaults, cheapest first.
         order = sorted(pool, key=lambda c: work_units(c.algorithm, c.configurations[0], shape))
-        for candidate in order:
-            attempt(candidate.algorithm, candidate.configurations[0])
-        # Later rounds: alternatives of the candidates that could still win, best first.
         pending = {c.algorithm: list(c.configurations[1:]) for c in pool}
+        for candidate in order:
+            if attempt(candidate.algorithm, candidate.configurations[0]).status == SKIPPED and pending[candidate.algorithm]:
+                # Too slow for the budget with its defaults: its cheapest configuration may fit.
+                cheapest = min(pending[candidate.algorithm], key=lambda p: work_units(candidate.algorithm, p, shape))
+                if work_units(candidate.algorithm, cheapest, shape) < work_units(candidate.algorithm, candidate.configurations[0], shape):
+                    pending[candidate.algorithm].remove(cheapest)
+                    attempt(candidate.algorithm, cheapest)
+        # Later rounds: alternatives of the candidates that could still win, best first.
         while time.monotonic() < deadline:
             leader = best_of()
             if leader is None:
