@@ -65,7 +65,20 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
     }
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (a killed ``recommender train``
+    must not leave a trial running on); elsewhere the closed stdin ends it after its trial."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(folder: str) -> int:
+    _die_with_parent()
     # Answers travel on the original stdout; anything a library prints goes to stderr.
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
