@@ -144,3 +144,14 @@ def test_train_chooses_by_default_and_records_why(tmp_path):
     assert choice["reason"].split(":")[0] in page and "<img" in page
     usage = run("train", "--data", tmp_path / "data/purchases.csv", "--param", "factors=8", check=False)
     assert usage.returncode == 2 and "--algorithm auto searches them" in usage.stderr
+
+
+def test_ease_is_a_candidate_only_where_its_item_matrix_fits_the_memory_limit():
+    from recommender.selection import DataShape, candidates
+
+    shape = DataShape(customers=50_000, items=30_000, interactions=10**6, co_purchases=10**8, validation_customers=3000)
+    assert "ease" not in [c.algorithm for c in candidates(shape)]  # 30,000² x 4 bytes = 3.6 GB > 2 GB
+    roomy = {c.algorithm: c for c in candidates(shape, memory_limit_gb=4.0)}
+    # Its penalty is set from the data: multiples of the mean item degree (here 33.3).
+    assert [p["l2"] for p in roomy["ease"].configurations] == [33.333, 133.333, 8.333, 533.333, 2133.333]
+    assert all(p["memory_limit_gb"] == 4.0 for p in roomy["ease"].configurations)

@@ -71,13 +71,13 @@ def candidates(shape: DataShape, *, memory_limit_gb: float = DEFAULT_MEMORY_LIMI
         ]),
         Candidate("graph-filter", [
             {},
+            # GF-CF's own form (Shen et al. 2021): the best tuned peer on the online-retail log.
+            {"co_buyer_exponent": 1.0, "popularity_exponent": 0.5, "normalise_parts": False, "sharpening": 0.0, "low_rank_weight": 0.3},
+            {"co_buyer_exponent": 1.0},
             {"history_exponent": 0.25},
             {"popularity_exponent": 0.0},
-            {"co_buyer_exponent": 1.0},
             {"rank_share": 0.01},
             {"rank_share": 0.0025},  # the cheap one: a large catalogue's defaults may not fit the budget
-            # GF-CF's own form (Shen et al. 2021), which a store may prefer.
-            {"co_buyer_exponent": 1.0, "popularity_exponent": 0.5, "normalise_parts": False, "sharpening": 0.0, "low_rank_weight": 0.3},
         ]),
     ]
     if dense_item_bytes(shape.items) <= memory_limit_gb * 1e9:
