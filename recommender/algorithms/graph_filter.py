@@ -26,9 +26,21 @@ is a function of the history row alone, so a new purchase changes the next answe
 without refitting. Every term is linear in r, so a score splits exactly over the
 purchases that drove it (:mod:`.graph_filter_attribution`).
 
-The strength s is chosen at fit time on purchases held out of the training data
-(:mod:`.held_out`), because stores differ. How the defaults were chosen, and what
-each part is worth, is in docs/accuracy_study.md.
+The strength s and the rank (the automatic share, its half or its quarter) are chosen
+at fit time on purchases held out of the training data (:mod:`.held_out`), because
+stores differ. How the defaults were chosen, and what each part is worth, is in
+docs/accuracy_study.md.
+
+Public surface (what other modules and a future incremental "live answer" may rely on):
+the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
+``contributions``, ``top_contributors``, ``item_similarities``, ``fitted_settings``,
+``warm_up``); ``smooth_norms(history)`` (|I(r)|₁ per row), ``walk_mass()`` and
+``gram_rows()`` (cached per-item quantities of the attribution); the fitted arrays
+``buyers_`` / ``bought_by_`` (binary R and Rᵀ), ``singular_vectors_`` (V, items x rank),
+``step_weights_`` (Σ₁²), ``history_weight_``, ``co_buyer_weight_``, ``result_weight_``,
+``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W) and
+``low_rank_gram_`` (G), ``sharpening_``; and :func:`item_basis`, the randomised basis.
+Everything else (names starting with ``_``) may change.
 """
 
 from __future__ import annotations
