@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
+from recommender.algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
 from recommender.catalog import Catalog, load_catalog
@@ -42,7 +43,7 @@ class ChoiceSettings:
 
     budget_seconds: float | None = None
     metric: str = DEFAULT_METRIC
-    memory_limit_gb: float = 2.0
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB
     seed: int = 42
 
 

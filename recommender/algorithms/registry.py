@@ -16,6 +16,8 @@ from .spark_als import SparkALS
 ALGORITHMS: dict[str, type[Algorithm]] = {
     cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, EASE, MostPopular, SparkALS)
 }
+# The algorithm of the tools that need one named (`tune`, `train_from_log`) when none is;
+# `recommender train` and `evaluate` default to the automatic choice (recommender.selection).
 DEFAULT_ALGORITHM = "graph-filter"
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from .candidates import (
     PRIOR_SECONDS_PER_UNIT,
     TRIAL_OVERHEAD_SECONDS,
@@ -91,7 +92,7 @@ def choose(
     *,
     budget_seconds: float,
     metric: str = DEFAULT_METRIC,
-    memory_limit_gb: float = 2.0,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
     threads: int = 1,
     validation: dict | None = None,
     pool: list[Candidate] | None = None,
@@ -198,7 +199,7 @@ def choose_for_log(
     *,
     budget_seconds: float | None = None,
     metric: str = DEFAULT_METRIC,
-    memory_limit_gb: float = 2.0,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
     seed: int = 42,
     threads: int = 1,
     on_start: Callable[[float, dict], None] | None = None,
