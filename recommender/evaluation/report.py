@@ -96,7 +96,7 @@ def render_choice_page(choice: dict) -> str:
 <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
 td.text{{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>{html.escape(title)}</h1>{choice_section(choice)}</body></html>
+{choice_section(choice)}</body></html>
 """
 
 
@@ -108,7 +108,7 @@ def choice_section(choice: dict) -> str:
     for trial in choice["trials"]:
         figure = trial["metrics"].get(metric)
         recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
-        params = ", ".join(f"{k}={v}" for k, v in trial["params"].items()) or "defaults"
+        params = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
         winner = trial["algorithm"] == choice["winner"]["algorithm"] and trial["params"] == choice["winner"]["params"]
         style = ' style="font-weight:bold"' if winner else ""
         rows.append(
@@ -141,6 +141,8 @@ def _plot_choice(choice: dict) -> str:
     axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
     axes.set_yticks(range(len(done)), labels, fontsize=7)
     axes.invert_yaxis()
+    figures = [t["metrics"][metric] for t in done]
+    axes.set_xlim(0.9 * min(figures), 1.02 * max(figures))  # the differences are what matters
     axes.set_xlabel(f"validation {metric}")
     axes.grid(axis="x", alpha=0.3)
     figure.set_size_inches(8, max(3, 0.35 * len(done) + 1))
