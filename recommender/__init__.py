@@ -12,8 +12,10 @@ from .errors import ArtifactError, DataError, NotFittedError, RecommenderError, 
 from .interactions import Interactions
 from .model import Model
 from .purchases import PurchaseLog, load_purchases
+from .store_format import StoreFormat
 from .topn import Recommendation, RecommendationList
 from .vocabulary import IdVocabulary
+from .weights import HistoryWeighting
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,7 @@ __all__ = [
     "ArtifactError",
     "Catalog",
     "DataError",
+    "HistoryWeighting",
     "IdVocabulary",
     "Interactions",
     "Model",
@@ -32,6 +35,7 @@ __all__ = [
     "Recommendation",
     "RecommendationList",
     "RecommenderError",
+    "StoreFormat",
     "UnknownIdError",
     "create_algorithm",
     "list_models",

@@ -34,6 +34,7 @@ from .files import FOLDER_MODE, write_json_atomic
 from .model import Model
 from .topn import TopLists
 from .vocabulary import IdVocabulary
+from .weights import HistoryWeighting
 
 FORMAT = "recommender-model"
 FORMAT_VERSION = 1
@@ -48,6 +49,7 @@ _CORE_ARRAYS = {
     "history_data": lambda m: m.history.data,
     "item_names": lambda m: m.catalog.names,
     "item_categories": lambda m: m.catalog.categories,
+    "item_prices": lambda m: m.catalog.prices,
 }
 _LIBRARIES = ("numpy", "scipy", "implicit", "scikit-learn", "pyarrow")
 
@@ -95,6 +97,7 @@ def save_model(model: Model, models_dir, *, info: dict | None = None, extra_file
             "customers": len(model.customers),
             "items": len(model.items),
             "interactions": int(model.history.nnz),
+            "history_weighting": model.weighting.to_dict(),
             "code_commit": code_commit(),
             "libraries": library_versions(),
             **info,
@@ -132,11 +135,12 @@ def load_model(path, *, verify: bool = True, mmap: bool = True) -> Model:
         history = sp.csr_matrix(
             (arrays["history_data"], arrays["history_indices"], arrays["history_indptr"]), shape=(len(customers), len(items))
         )
-        catalog = Catalog(arrays["item_names"], arrays["item_categories"])
+        catalog = Catalog(arrays["item_names"], arrays["item_categories"], arrays.get("item_prices"))  # no prices in older folders
         learned = {k[len("algorithm.") :]: v for k, v in arrays.items() if k.startswith("algorithm.")}
         algorithm = algorithm_class(manifest["algorithm"]).from_arrays(manifest["params"], learned, len(items))
         top_lists = _top_lists(arrays, len(customers))
-        return Model(algorithm, customers, items, history, catalog, manifest, top_lists)
+        weighting = HistoryWeighting.from_dict(manifest.get("history_weighting"))
+        return Model(algorithm, customers, items, history, catalog, manifest, top_lists, weighting)
     except (KeyError, ValueError, TypeError) as error:
         raise ArtifactError(f"{path}: model files are inconsistent ({error})") from None
 

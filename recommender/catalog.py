@@ -1,4 +1,9 @@
-"""The optional item catalog: display names and categories, aligned to a model's items."""
+"""The item catalog: display names, categories and prices, aligned to a model's items.
+
+It comes from a catalog file (``item_id,name,category,price``) or, for a store's
+export that carries them on every line (the UCI log's ``Description`` and
+``UnitPrice``), from the purchase file itself: see :func:`catalog_from_purchases`.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError, UnknownCategoryError
-from .purchases import read_table
-from .tables import row_label
+from .ids import arrow_float_ids
+from .store_format import StoreFormat
+from .tables import read_table, row_label
 from .vocabulary import IdVocabulary
+
+CATALOG_COLUMNS = ("item_id", "name", "category", "price")
 
 
 @dataclass
 class Catalog:
-    """Names and categories, one entry per item of a vocabulary (same order)."""
+    """Names, categories and prices, one entry per item of a vocabulary (same order)."""
 
     names: np.ndarray  # unicode; the item id where the catalog has no name
     categories: np.ndarray  # unicode; "" where unknown
+    prices: np.ndarray | None = None  # float64; NaN where unknown (None: no prices at all)
+
+    def __post_init__(self):
+        if self.prices is None:
+            self.prices = np.full(len(self.names), np.nan)
 
     @classmethod
     def empty(cls, items: IdVocabulary) -> Catalog:
@@ -43,16 +57,17 @@ class Catalog:
 
 
 def load_catalog(path, items: IdVocabulary) -> Catalog:
-    """Read ``item_id,name,category`` (CSV or Parquet) and align it to ``items``.
+    """Read ``item_id,name,category,price`` (CSV or Parquet) and align it to ``items``.
 
     Catalog items the model never saw are ignored; model items missing from the
-    catalog keep their id as name.
+    catalog keep their id as name. A price must be a number of 0 or more (empty: unknown).
     """
     path = Path(path)
-    table, _ = read_table(path, ("item_id", "name", "category"), on_bad_rows="error")
+    table, _ = read_table(path, CATALOG_COLUMNS, on_bad_rows="error")
     if "item_id" not in table.column_names:
         raise DataError("required column is missing", path=path, line=1, column="item_id")
-    ids = table.column("item_id")
+    ids, _, _ = arrow_float_ids(table.column("item_id"))  # the purchase loader's rule, so ids match
+    ids = ids.cast(pa.string())
     empty = pc.fill_null(pc.equal(pc.utf8_length(ids), 0), True).to_numpy(zero_copy_only=False)
     if empty.any():
         raise DataError("is empty", path=path, line=row_label(path, int(np.argmax(empty))), column="item_id")
@@ -64,9 +79,89 @@ def load_catalog(path, items: IdVocabulary) -> Catalog:
         if column in table.column_names:
             values = np.asarray(pc.fill_null(table.column(column), "").to_pylist(), dtype=object)
             target[positions[known]] = values[known]
+    prices = np.full(len(items), np.nan)
+    if "price" in table.column_names:
+        values, given = _prices(path, table.column("price"), "price")
+        negative = given & (values < 0)
+        if negative.any():
+            raise DataError("must be 0 or more", path=path, line=row_label(path, int(np.argmax(negative))), column="price")
+        prices[positions[known & given]] = values[known & given]
+    return _aligned(items, names, categories, prices)
+
+
+def catalog_from_purchases(path, items: IdVocabulary, store_format: StoreFormat, *, on_bad_rows: str = "error") -> Catalog:
+    """The catalog carried by a purchase file's own lines (its name, category and price columns).
+
+    An item's name and category are the ones on most of its lines (a tie goes to the later
+    line), so a name that changed slightly, or a one-off note in the name field, does not
+    win; its price is the positive unit price on most of its lines (ties: the later), the
+    list price rather than a bulk discount or a free sample. Every line counts, those
+    without a customer too (they still name the store's products).
+    """
+    path = Path(path)
+    table, _ = read_table(path, CATALOG_COLUMNS, on_bad_rows, store_format)
+    ids, _, not_whole = arrow_float_ids(table.column("item_id"))
+    encoded = pc.dictionary_encode(ids.cast(pa.string())).combine_chunks()
+    position_of_code = np.append(items.lookup(encoded.dictionary.to_pylist()), -1)
+    item_of_row = position_of_code[encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)]
+    if not_whole is not None:
+        item_of_row[np.asarray(not_whole, dtype=bool)] = -1
+    names = items.ids.astype(object)
+    categories = np.full(len(items), "", dtype=object)
+    for field, target in (("name", names), ("category", categories)):
+        if field in table.column_names:
+            text = pc.utf8_trim_whitespace(table.column(field))
+            given = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False)
+            found, values = _most_common(item_of_row, text, given)
+            target[found] = values
+    prices = np.full(len(items), np.nan)
+    if "price" in table.column_names:
+        values, given = _prices(path, table.column("price"), store_format.source("price"))
+        found, common = _most_common(item_of_row, pa.array(values), given & (values > 0))
+        prices[found] = common
+    return _aligned(items, names, categories, prices)
+
+
+def _prices(path: Path, column: pa.ChunkedArray, shown: str) -> tuple[np.ndarray, np.ndarray]:
+    """A price column as float64 and a mask of rows that give one (empty text: none given);
+    text that is not a number is an error naming its line."""
+    if not pa.types.is_string(column.type):
+        values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return np.nan_to_num(values, nan=0.0), np.isfinite(values)
+    text = pc.utf8_trim_whitespace(column)
+    given = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False)
+    numeric = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), False).to_numpy(zero_copy_only=False)
+    bad = given & ~numeric
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"is not a number (value {text[row].as_py()!r})", path=path, line=row_label(path, row), column=shown)
+    values = np.zeros(len(column))
+    if given.any():
+        values[given] = pc.cast(pc.filter(text, pa.array(given)), pa.float64()).to_numpy(zero_copy_only=False)
+    return values, given
+
+
+def _most_common(item_of_row: np.ndarray, values, valid: np.ndarray) -> tuple[np.ndarray, list]:
+    """Per item, the value on most of its valid rows (a tie goes to the later row):
+    the items that have one, and their values."""
+    valid = np.asarray(valid, dtype=bool) & (item_of_row >= 0)
+    rows = np.flatnonzero(valid)
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64), []
+    table = pa.table({"item": item_of_row[rows], "value": pc.take(values, pa.array(rows)), "row": rows})
+    counted = table.group_by(["item", "value"]).aggregate([("row", "count"), ("row", "max")])
+    best = counted.sort_by([("item", "ascending"), ("row_count", "descending"), ("row_max", "descending")])
+    item = best.column("item").to_numpy()
+    first = np.concatenate([[True], item[1:] != item[:-1]])
+    return item[first], np.asarray(best.column("value").to_pylist(), dtype=object)[first].tolist()
+
+
+def _aligned(items: IdVocabulary, names: np.ndarray, categories: np.ndarray, prices: np.ndarray) -> Catalog:
     # An empty name is less useful than the id it would hide.
     names = np.where(names == "", items.ids.astype(object), names)
-    return Catalog(_distinct(np.asarray(names.tolist(), dtype=str), items.ids), np.asarray(categories.tolist(), dtype=str))
+    return Catalog(
+        _distinct(np.asarray(names.tolist(), dtype=str), items.ids), np.asarray(categories.tolist(), dtype=str), prices
+    )
 
 
 def _distinct(names: np.ndarray, ids: np.ndarray) -> np.ndarray:

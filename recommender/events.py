@@ -288,5 +288,6 @@ def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, floa
         np.concatenate([log.weight, weights[keep].astype(np.float32)]),
         timestamp,
         dict(log.skipped),
+        list(log.notes),
     )
     return merged, int(events["id"].max())

@@ -51,3 +51,45 @@ def spark_id_is_invalid(column, limit: int = MAX_ID_LENGTH):
     from pyspark.sql import functions as F
 
     return column.isNull() | (F.length(column) == 0) | (F.length(column) > limit) | column.rlike(CONTROL_CHARACTERS)
+
+
+# Ids written as whole floating-point numbers: what a spreadsheet or pandas makes of a
+# numeric id column with gaps (17850 -> 17850.0). Read back as the whole number's digits.
+WHOLE_FLOAT_TEXT = r"^-?[0-9]+\.0+$"
+NOT_WHOLE = "is not a whole number (ids stored as floating-point numbers must be whole)"
+_LARGEST_EXACT_FLOAT = 2**53
+_SAMPLE = 100
+
+
+def arrow_float_ids(column):
+    """Clean an Arrow id column of ids that arrived as floats; ``(column, changed, not_whole)``.
+
+    - A floating-point column (Parquet ``double``): whole values become their digits
+      (``17850.0`` -> ``"17850"``), NaN a missing id; a value that is not whole (or beyond
+      2**53, where floats skip integers) is marked in ``not_whole``.
+    - A text column whose *every* non-empty value is digits followed by ``.0`` (``17850.0``)
+      was written from such a column: the ``.0`` is dropped. A column where any value lacks
+      it is kept verbatim, so real string ids (``007``, ``A-1.0``) are never rewritten.
+    - Any other column comes back unchanged (``changed`` False, ``not_whole`` None).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(column.type):
+        values = pc.if_else(pc.is_nan(column), None, column)
+        whole = pc.and_(pc.equal(pc.floor(values), values), pc.less(pc.abs(values), _LARGEST_EXACT_FLOAT))
+        not_whole = pc.fill_null(pc.invert(whole), False)
+        integers = pc.if_else(pc.fill_null(whole, False), values, None).cast(pa.int64())
+        return integers.cast(pa.string()), True, not_whole
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        return column, False, None
+    # The usual column holds ordinary ids: its first values settle it without a pass over all.
+    head = [value for value in column.slice(0, 10 * _SAMPLE).to_pylist() if value][:_SAMPLE]
+    pattern = re.compile(WHOLE_FLOAT_TEXT)
+    if not head or not all(pattern.match(value) for value in head):
+        return column, False, None
+    looks_float = pc.match_substring_regex(column, WHOLE_FLOAT_TEXT)
+    present = pc.greater(pc.utf8_length(column), 0)
+    if pc.any(pc.and_(present, pc.invert(looks_float))).as_py():
+        return column, False, None
+    return pc.replace_substring_regex(column, r"\.0+$", ""), True, None

@@ -7,6 +7,12 @@ Cell (u, i) holds the *confidence weight* of customer u for item i:
 so a customer who bought an item three times weighs it 3, a view weighs 0.1 by
 default. Algorithms decide how to use the weight (ALS scales it into a confidence,
 item-based models treat any positive weight as a signal).
+
+A :class:`~recommender.weights.HistoryWeighting` says what history means for a store,
+here and only here: each event is decayed by its age (a half-life), returns are
+netted out of the purchases (:func:`~recommender.weights.net_returns`), and the
+summed weight is counted as the repeats rule says. Cells that end at 0 (an item
+fully returned) are not interactions.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import scipy.sparse as sp
 
 from .purchases import PurchaseLog
 from .vocabulary import IdVocabulary
+from .weights import HistoryWeighting, net_returns
 
 
 @dataclass
@@ -30,14 +37,25 @@ class Interactions:
     matrix: sp.csr_matrix
 
     @classmethod
-    def from_log(cls, log: PurchaseLog) -> Interactions:
-        matrix = sp.csr_matrix(
-            (log.weight.astype(np.float32), (log.customer_index, log.item_index)),
-            shape=(len(log.customers), len(log.items)),
-            dtype=np.float32,
-        )
-        matrix.sum_duplicates()
-        matrix.eliminate_zeros()  # events whose type weighs nothing are not interactions
+    def from_log(cls, log: PurchaseLog, weighting: HistoryWeighting | None = None) -> Interactions:
+        """The matrix of ``log`` under ``weighting`` (default: summed event weights, as they are)."""
+        weighting = weighting or HistoryWeighting()
+        shape = (len(log.customers), len(log.items))
+        decay = weighting.decay(log.timestamp)
+        returned = log.weight < 0
+        if decay is None and not returned.any():
+            matrix = sp.csr_matrix((log.weight.astype(np.float32), (log.customer_index, log.item_index)), shape=shape, dtype=np.float32)
+            matrix.sum_duplicates()  # the fast path (20M events): plain sums, no cell keys
+        else:
+            cells, cell_of_event = np.unique(log.customer_index.astype(np.int64) * shape[1] + log.item_index, return_inverse=True)
+            weight = log.weight.astype(np.float64)
+            bought = np.maximum(weight, 0.0)
+            totals = [np.bincount(cell_of_event, weights=w, minlength=len(cells)) for w in (bought, bought * decay if decay is not None else bought, np.maximum(-weight, 0.0))]
+            summed = net_returns(totals[0], totals[2], totals[1])
+            matrix = sp.csr_matrix((summed.astype(np.float32), (cells // shape[1], cells % shape[1])), shape=shape, dtype=np.float32)
+        if weighting.repeats != "count":
+            matrix.data = weighting.repeated(matrix.data).astype(np.float32)
+        matrix.eliminate_zeros()  # events whose type weighs nothing, items fully returned: not interactions
         matrix.sort_indices()
         return cls(log.customers, log.items, matrix)
 

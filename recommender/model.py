@@ -30,6 +30,7 @@ from .topn import (
 )
 from .topn.reasons import reasons_for_row, similar_sentence
 from .vocabulary import IdVocabulary
+from .weights import HistoryWeighting
 
 # Answers scored from new events kept per model (and server worker): 1,024 answers of up to
 # MAX_N (100) items stay under about 50 MB; at n=10 about 5 MB.
@@ -48,6 +49,7 @@ class Model:
         catalog: Catalog | None = None,
         manifest: dict | None = None,
         top_lists: TopLists | None = None,
+        weighting: HistoryWeighting | None = None,
     ):
         if history.shape != (len(customers), len(items)):
             raise ValueError(f"history shape {history.shape} does not match vocabularies ({len(customers)}, {len(items)})")
@@ -58,6 +60,8 @@ class Model:
         self.catalog = catalog if catalog is not None else Catalog.empty(items)
         self.manifest = manifest or {}
         self.top_lists = top_lists
+        # How the history was weighted at training; new events are folded in the same way.
+        self.weighting = weighting or HistoryWeighting()
         self.popular = PopularItems(history)
         self.labels = Labels(items, self.catalog)
 
@@ -76,7 +80,7 @@ class Model:
     def history_row(self, customer_id: str, new_events: Iterable[tuple[str, float]] = ()) -> tuple[sp.csr_matrix, int]:
         """The customer's current history as a 1 x items row, and their training index
         (-1 when the customer is unknown or their history changed since training)."""
-        return history_row(self.history, self.customers.get(customer_id), known_events(self.items, new_events))
+        return history_row(self.history, self.customers.get(customer_id), known_events(self.items, new_events), self.weighting)
 
     def recommend(
         self,
@@ -131,7 +135,7 @@ class Model:
         return functools.lru_cache(maxsize=LIVE_ANSWERS_KEPT)(self._live)
 
     def _live(self, customer_id, customer, added, n, include, exclude, category, include_purchased, with_reasons) -> RecommendationList:
-        row, customer = history_row(self.history, customer, list(added))
+        row, customer = history_row(self.history, customer, list(added), self.weighting)
         allowed = candidate_mask(self.items, self.catalog, include=include, exclude=exclude, category=category)
         cached = None
         if row.nnz and include is None and not include_purchased and self.algorithm.personalised and self.top_lists is not None and customer >= 0:

@@ -2,29 +2,29 @@
 
 Columns: ``customer_id`` and ``item_id`` (required, kept as strings), and optionally
 ``timestamp`` (ISO 8601 or epoch seconds), ``quantity`` (positive number, default 1)
-and ``event_type`` (weighted by ``event_weights``; default ``purchase``).
+and ``event_type`` (weighted by ``event_weights``; default ``purchase``). A
+:class:`~recommender.store_format.StoreFormat` reads a store's export under its own
+column names, with its returns (negative quantities) and its rows without a customer.
 
-Every row becomes one event of weight ``event_weights[event_type] * quantity``; the
-interaction matrix sums the weights of a customer's events for an item (see
-:mod:`recommender.interactions`).
+Every row becomes one event of weight ``event_weights[event_type] * quantity`` (negative
+for a return); the interaction matrix sums the weights of a customer's events for an
+item (see :mod:`recommender.interactions`). Ids that arrived as floats (``17850.0``)
+are read as whole numbers (``17850``) by :func:`recommender.ids.arrow_float_ids`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from .errors import DataError
-from .ids import arrow_id_problems
-from .tables import first_line_not_utf8, first_line_with_wrong_field_count, open_bytes, row_label
+from .ids import NOT_WHOLE, arrow_float_ids, arrow_id_problems
+from .store_format import StoreFormat
+from .tables import PLAIN, file_columns, read_table, row_label
 from .timestamps import parse_timestamps
 from .vocabulary import IdVocabulary
 from .weights import DEFAULT_EVENT_WEIGHTS, weigh_events
@@ -32,6 +32,7 @@ from .weights import DEFAULT_EVENT_WEIGHTS, weigh_events
 REQUIRED_COLUMNS = ("customer_id", "item_id")
 OPTIONAL_COLUMNS = ("timestamp", "quantity", "event_type")
 BAD_ROW_POLICIES = ("error", "skip")
+NO_CUSTOMER = "no customer"
 
 
 @dataclass
@@ -42,12 +43,18 @@ class PurchaseLog:
     items: IdVocabulary
     customer_index: np.ndarray  # int32, one per event
     item_index: np.ndarray  # int32, one per event
-    weight: np.ndarray  # float32: event weight x quantity
+    weight: np.ndarray  # float32: event weight x quantity; negative for a return
     timestamp: np.ndarray | None = None  # int64 epoch seconds, or None when the file had none
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
+    notes: list[str] = field(default_factory=list)  # what the loader read differently from the file's text
 
     def __len__(self) -> int:
         return len(self.customer_index)
+
+    @property
+    def returns(self) -> int:
+        """How many events are returns (negative weight)."""
+        return int((self.weight < 0).sum())
 
     def subset(self, mask: np.ndarray) -> PurchaseLog:
         """The events where ``mask`` is true, against the same vocabularies."""
@@ -61,171 +68,43 @@ class PurchaseLog:
         )
 
 
-def read_table(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[pa.Table, int]:
-    """Read the named columns (those present) of a CSV or Parquet file as strings.
-
-    Returns the table and how many malformed CSV rows were skipped.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise DataError("is a folder; give the file itself (.csv, .csv.gz or .parquet)", path=path)
-    if not path.is_file():
-        raise DataError("file not found", path=path)
-    if path.stat().st_size == 0:
-        raise DataError("file is empty", path=path)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return _read_parquet(path, columns)
-    try:
-        return _read_csv(path, columns, on_bad_rows)
-    except (OSError, EOFError) as error:  # a damaged .csv.gz: gzip.BadGzipFile, truncated stream
-        raise DataError(f"cannot be read ({error})", path=path) from None
-
-
-def _read_parquet(path: Path, columns: tuple[str, ...]) -> tuple[pa.Table, int]:
-    try:
-        schema = pq.read_schema(path)
-        present = [c for c in columns if c in schema.names]
-        table = pq.read_table(path, columns=present)
-    # A damaged footer can also surface as UnicodeDecodeError (a ValueError) from the schema's metadata.
-    except (pa.ArrowException, OSError, ValueError) as error:
-        raise DataError(f"not a readable Parquet file ({error})", path=path) from None
-    return pa.table({name: _parquet_column(path, name, table.column(name)) for name in present}), 0
-
-
-# What each column may hold in Parquet; anything else (lists, booleans, binary) is refused
-# here, by name, rather than failing later inside a cast.
-_TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string)
-_ALLOWED_PARQUET_TYPES = {
-    "timestamp": (*_TEXT_TYPES, pa.types.is_integer, pa.types.is_floating, pa.types.is_timestamp),
-    "quantity": (*_TEXT_TYPES, pa.types.is_integer, pa.types.is_floating),
-}
-
-
-def _parquet_column(path: Path, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """One Parquet column in the types the loader handles: ids and text as string, numbers as they are."""
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
-    allowed = _ALLOWED_PARQUET_TYPES.get(name, (*_TEXT_TYPES, pa.types.is_integer))
-    if not any(check(column.type) for check in allowed):
-        raise DataError(f"cannot hold {column.type} values", path=path, column=name)
-    if any(check(column.type) for check in _TEXT_TYPES) or name not in _ALLOWED_PARQUET_TYPES:
-        column = column.cast(pa.string())
-    return column
-
-
-def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str) -> tuple[pa.Table, int]:
-    header = _read_header(path)
-    if not header or not any(name.strip() for name in header):
-        raise DataError("no header row", path=path, line=1)
-    header = [name.strip().lstrip("\ufeff") for name in header]
-    duplicated = sorted({name for name in header if header.count(name) > 1 and name in columns})
-    if duplicated:
-        raise DataError("column appears more than once in the header", path=path, line=1, column=duplicated[0])
-    present = [c for c in columns if c in header]
-    bad_line = first_line_not_utf8(path)
-    if bad_line is not None:
-        raise DataError("is not valid UTF-8 text; save the file as UTF-8", path=path, line=bad_line)
-    skipped_rows = []
-
-    def skip_row(row):
-        skipped_rows.append(row)
-        return "skip"
-
-    parse_options = pa_csv.ParseOptions(invalid_row_handler=skip_row if on_bad_rows == "skip" else None)
-    read_options = pa_csv.ReadOptions(column_names=header, skip_rows=1, use_threads=True)
-    convert_options = pa_csv.ConvertOptions(
-        column_types={name: pa.string() for name in present},
-        include_columns=present,
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    try:
-        table = pa_csv.read_csv(path, read_options, parse_options, convert_options)
-    except pa.ArrowInvalid as error:
-        message = str(error)
-        if "Expected" in message and "columns" in message:
-            line = first_line_with_wrong_field_count(path, len(header))
-            raise DataError(
-                f"expected {len(header)} fields like the header; use --on-bad-rows skip to drop such rows",
-                path=path,
-                line=line,
-            ) from None
-        if "Could not skip initial" in message:  # a header with no line after it
-            raise DataError("no data rows after the header", path=path) from None
-        raise DataError(f"cannot be read as UTF-8 CSV ({message})", path=path) from None
-    return table, len(skipped_rows)
-
-
-def _read_header(path: Path) -> list[str] | None:
-    """The header's fields, decoding only the header's own bytes so a bad byte later is blamed on its line."""
-    with open_bytes(path) as handle:
-        start = handle.read(1 << 20)
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError("is UTF-16 text; save the file as UTF-8", path=path, line=1)
-    ends = [position for position in (start.find(b"\n"), start.find(b"\r")) if position >= 0]
-    raw = start[: min(ends)] if ends else start
-    try:
-        first_line = raw.decode("utf-8")
-        # A quoted header field may span lines; then the csv module reads on from the file.
-        if first_line.count('"') % 2:
-            with io.TextIOWrapper(open_bytes(path), newline="", encoding="utf-8", errors="replace") as text:
-                return next(csv.reader(text), None)
-        return next(csv.reader(io.StringIO(first_line, newline="")), None)
-    except UnicodeDecodeError:
-        raise DataError("header is not valid UTF-8 text; save the file as UTF-8", path=path, line=1) from None
-    except csv.Error as error:
-        raise DataError(f"header cannot be read as CSV ({error})", path=path, line=1) from None
-
-
 def load_purchases(
     path,
     *,
     event_weights: dict[str, float] | None = None,
     on_bad_rows: str = "error",
+    store_format: StoreFormat | None = None,
 ) -> PurchaseLog:
     """Load and validate purchase history from ``path`` (.csv, .csv.gz, .parquet).
 
     ``on_bad_rows='error'`` stops at the first bad row with its file, line and column;
     ``'skip'`` drops bad rows and reports the count per reason in ``PurchaseLog.skipped``.
+    ``store_format`` names the file's own columns and says what its negative quantities
+    and its rows without a customer mean (default: the plain format, strict about both).
     """
     if on_bad_rows not in BAD_ROW_POLICIES:
         raise ValueError(f"on_bad_rows must be one of {BAD_ROW_POLICIES}, not {on_bad_rows!r}")
+    store_format = store_format or PLAIN
     weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
     path = Path(path)
-    table, malformed = read_table(path, REQUIRED_COLUMNS + OPTIONAL_COLUMNS, on_bad_rows)
-    for name in REQUIRED_COLUMNS:
-        if name not in table.column_names:
-            raise DataError(
-                f"required column is missing (found: {', '.join(table.column_names) or 'none'})",
-                path=path,
-                line=1,
-                column=name,
-            )
-    if table.num_rows == 0:
-        raise DataError("no data rows after the header", path=path)
+    shown = store_format.source  # errors name the file's own column
+    table, malformed = read_table(path, REQUIRED_COLUMNS + OPTIONAL_COLUMNS, on_bad_rows, store_format)
+    _check_columns(path, table, store_format)
     checks = _RowChecks(path, table.num_rows)
-    for name in REQUIRED_COLUMNS:
-        column = table.column(name)
-        for problem, bad in arrow_id_problems(column):
-            checks.add(name, problem, bad, column)
+    table, notes = _clean_ids(table, checks, store_format)
 
     event_type = table.column("event_type") if "event_type" in table.column_names else None
     if event_type is not None:
         known = pc.is_in(event_type, value_set=pa.array(list(weights), pa.string()))
-        checks.add("event_type", f"unknown event type (known: {', '.join(weights)})", pc.invert(pc.fill_null(known, False)), event_type)
-    quantity = None
-    if "quantity" in table.column_names:
-        quantity, unparsable = _parse_numbers(table.column("quantity"))
-        column = table.column("quantity")
-        checks.add("quantity", "is not a number", unparsable, column)
-        checks.add("quantity", "must be a positive number", ~unparsable & ~(np.isfinite(quantity) & (quantity > 0)), column)
-        quantity = np.where(unparsable, 0.0, quantity)
-    weight = weigh_events(event_type, quantity if quantity is not None else np.ones(table.num_rows), weights)
+        checks.add(shown("event_type"), f"unknown event type (known: {', '.join(weights)})", pc.invert(pc.fill_null(known, False)), event_type)
+    returns = store_format.returns == "net"
+    quantity = _quantities(table, checks, shown("quantity"), returns) if "quantity" in table.column_names else np.ones(table.num_rows)
+    weight = weigh_events(event_type, quantity, weights, returns=returns)
     timestamp = None
     if "timestamp" in table.column_names:
         column = table.column("timestamp")
         timestamp, unparsable = parse_timestamps(column)
-        checks.add("timestamp", "is neither ISO 8601 nor epoch seconds", unparsable, column)
+        checks.add(shown("timestamp"), "is neither ISO 8601 nor epoch seconds", unparsable, column)
 
     keep, skipped = checks.resolve(on_bad_rows)
     if malformed:
@@ -243,7 +122,63 @@ def load_purchases(
         weight=weight[keep].astype(np.float32),
         timestamp=None if timestamp is None else timestamp[keep],
         skipped=skipped,
+        notes=notes,
     )
+
+
+def _check_columns(path: Path, table: pa.Table, store_format: StoreFormat) -> None:
+    """The required columns, and every column the mapping names, are there; and some rows."""
+    for name in REQUIRED_COLUMNS + tuple(store_format.columns):
+        if name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and name not in table.column_names:
+            mapped = "named by the column mapping " if name in store_format.columns else ""
+            raise DataError(
+                f"{'required ' if name in REQUIRED_COLUMNS else ''}column {mapped}is missing (found: {', '.join(file_columns(path)) or 'none'})",
+                path=path,
+                line=1,
+                column=store_format.source(name),
+            )
+    if table.num_rows == 0:
+        raise DataError("no data rows after the header", path=path)
+
+
+def _clean_ids(table: pa.Table, checks: _RowChecks, store_format: StoreFormat) -> tuple[pa.Table, list[str]]:
+    """Ids that arrived as floats made whole, guest rows set aside (when asked), ids checked;
+    returns the table and notes on what was read differently from the file's text."""
+    notes, customer_not_whole = [], None
+    for name in REQUIRED_COLUMNS:
+        original = table.column(name)
+        column, changed, not_whole = arrow_float_ids(original)
+        if changed:
+            table = table.set_column(table.column_names.index(name), name, column)
+            notes.append(f"{store_format.source(name)}: ids stored as floating-point numbers (17850.0) read as whole numbers (17850)")
+        if not_whole is not None:
+            not_whole = _as_mask(not_whole)
+            checks.add(store_format.source(name), NOT_WHOLE, not_whole, original)
+            customer_not_whole = not_whole if name == "customer_id" else customer_not_whole
+    if store_format.rows_without_customer == "skip":
+        missing = pc.fill_null(pc.equal(pc.utf8_length(table.column("customer_id")), 0), True).to_numpy(zero_copy_only=False)
+        # A float id that is not whole reads as missing too, but it is a bad row, not a guest.
+        checks.exclude(NO_CUSTOMER, missing if customer_not_whole is None else missing & ~customer_not_whole)
+    for name in REQUIRED_COLUMNS:
+        column = table.column(name)
+        for problem, bad in arrow_id_problems(column):
+            checks.add(store_format.source(name), problem, bad, column)
+    return table, notes
+
+
+def _quantities(table: pa.Table, checks: _RowChecks, shown: str, returns: bool) -> np.ndarray:
+    """The quantity column as float64: positive, or (with returns) non-zero, negative for a return."""
+    column = table.column("quantity")
+    quantity, unparsable = _parse_numbers(column)
+    checks.add(shown, "is not a number", unparsable, column)
+    if returns:
+        usable = np.isfinite(quantity) & (quantity != 0)
+        checks.add(shown, "must be a non-zero number (negative for a return)", ~unparsable & ~usable, column)
+    else:
+        usable = np.isfinite(quantity) & (quantity > 0)
+        negative = "; a negative quantity is a return only with --returns net"
+        checks.add(shown, "must be a positive number", ~unparsable & ~usable, column, hint=negative)
+    return np.where(unparsable, 0.0, quantity)
 
 
 def _encode(column: pa.ChunkedArray) -> tuple[IdVocabulary, np.ndarray]:
@@ -267,36 +202,50 @@ def _parse_numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _RowChecks:
-    """Collects per-row validation failures, then raises or drops them."""
+    """Collects per-row validation failures, then raises or drops them.
+
+    Rows set aside by :meth:`exclude` (a guest purchase) are dropped whatever the policy,
+    counted under their own reason, and never blamed for another failure.
+    """
 
     def __init__(self, path: Path, num_rows: int):
         self.path = path
         self.num_rows = num_rows
         self.failures: list[tuple[str, str, np.ndarray, pa.ChunkedArray]] = []
+        self.hints: dict[tuple[str, str], str] = {}
+        self.excluded = np.zeros(num_rows, dtype=bool)
+        self.exclusions: dict[str, int] = {}
 
-    def add(self, column: str, reason: str, bad, values: pa.ChunkedArray) -> None:
-        if not isinstance(bad, np.ndarray):
-            bad = bad.to_numpy(zero_copy_only=False)
-        bad = np.asarray(bad, dtype=bool)
+    def add(self, column: str, reason: str, bad, values: pa.ChunkedArray, *, hint: str = "") -> None:
+        """Rows ``bad`` fail ``reason``; ``hint`` is added to the message when one stops the run."""
+        bad = _as_mask(bad)
         if bad.any():
             self.failures.append((column, reason, bad, values))
+            self.hints[column, reason] = hint
+
+    def exclude(self, reason: str, rows) -> None:
+        rows = _as_mask(rows) & ~self.excluded
+        if rows.any():
+            self.excluded |= rows
+            self.exclusions[reason] = self.exclusions.get(reason, 0) + int(rows.sum())
 
     def resolve(self, on_bad_rows: str) -> tuple[np.ndarray, dict[str, int]]:
-        keep = np.ones(self.num_rows, dtype=bool)
-        skipped: dict[str, int] = {}
-        if on_bad_rows == "error" and self.failures:
-            first = min(self.failures, key=lambda failure: int(np.argmax(failure[2])))
+        keep = ~self.excluded
+        skipped: dict[str, int] = dict(self.exclusions)
+        failures = [(column, reason, bad & keep, values) for column, reason, bad, values in self.failures if (bad & keep).any()]
+        if on_bad_rows == "error" and failures:
+            first = min(failures, key=lambda failure: int(np.argmax(failure[2])))
             column, reason, bad, values = first
             row = int(np.argmax(bad))
             value = values[row].as_py()
             shown = value if value is None or len(str(value)) <= 60 else str(value)[:57] + "..."
             raise DataError(
-                f"{reason} (value {shown!r}); fix the row or use --on-bad-rows skip",
+                f"{reason} (value {shown!r}){self.hints.get((column, reason), '')}; fix the row or use --on-bad-rows skip",
                 path=self.path,
                 line=row_label(self.path, row),
                 column=column,
             )
-        for column, reason, bad, _ in self.failures:
+        for column, reason, bad, _ in failures:
             label = f"{column} {reason}"
             newly_dropped = int((bad & keep).sum())
             if newly_dropped:
@@ -305,11 +254,21 @@ class _RowChecks:
         return keep, skipped
 
 
+def _as_mask(values) -> np.ndarray:
+    if not isinstance(values, np.ndarray):
+        values = values.to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=bool)
+
+
 def describe_skipped(skipped: dict[str, int]) -> str:
-    """One human line for the rows dropped under ``--on-bad-rows skip``."""
-    total = sum(skipped.values())
-    if not total:
-        return "no rows skipped"
-    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items(), key=lambda kv: -kv[1]))
-    return f"skipped {total} bad row{'s' if total != 1 else ''}: {reasons}"
+    """One human line for the rows dropped: those without a customer, and bad rows under
+    ``--on-bad-rows skip``, counted by reason."""
+    guests = skipped.get(NO_CUSTOMER, 0)
+    bad = {reason: count for reason, count in skipped.items() if reason != NO_CUSTOMER}
+    total = sum(bad.values())
+    parts = [f"skipped {guests} row{'s' if guests != 1 else ''} without a customer"] if guests else []
+    if total:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(bad.items(), key=lambda kv: -kv[1]))
+        parts.append(f"skipped {total} bad row{'s' if total != 1 else ''}: {reasons}")
+    return "; ".join(parts) or "no rows skipped"
 

@@ -12,13 +12,15 @@ applied to Spark columns.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 
 import numpy as np
 
 from .errors import DataError
-from .ids import spark_id_is_invalid
+from .ids import WHOLE_FLOAT_TEXT, spark_id_is_invalid
+from .store_format import PURCHASE_FIELDS, StoreFormat
 from .weights import DEFAULT_EVENT_WEIGHTS, spark_weigh_events
 
 MASTER_ENV = "RECOMMENDER_SPARK_MASTER"
@@ -74,8 +76,16 @@ def spark_session(master: str | None = None, app_name: str = "recommender"):
     return session
 
 
-def read_purchases(spark, path: str, file_format: str | None = None):
-    """Purchases as a DataFrame with string ids (Parquet, or CSV with a header)."""
+def read_purchases(spark, path: str, file_format: str | None = None, store_format: StoreFormat | None = None):
+    """Purchases as a DataFrame with the loader's field names and string ids (Parquet, or CSV with a header).
+
+    ``store_format`` maps the fields to the file's own columns; ids stored as floats become
+    whole numbers as in :func:`recommender.ids.arrow_float_ids` (a value that is not whole
+    becomes an invalid id, a bad row).
+    """
+    from pyspark.sql import functions as F
+
+    store_format = store_format or StoreFormat()
     file_format = file_format or ("csv" if str(path).lower().rstrip("/").endswith((".csv", ".csv.gz")) else "parquet")
     if file_format == "csv":
         # Every column as a string: ids are never cast to numbers ("007" stays "007").
@@ -84,39 +94,76 @@ def read_purchases(spark, path: str, file_format: str | None = None):
         frame = spark.read.parquet(str(path))
     else:
         raise ValueError(f"file format must be csv or parquet, not {file_format!r}")
-    missing = [c for c in ("customer_id", "item_id") if c not in frame.columns]
-    if missing:
-        raise DataError(f"required column is missing (found: {', '.join(frame.columns)})", path=path, column=missing[0])
+    taken = set(store_format.columns.values())
+    for name in ("customer_id", "item_id", *store_format.columns):
+        if name in PURCHASE_FIELDS and store_format.source(name) not in frame.columns:
+            raise DataError(f"required column is missing (found: {', '.join(frame.columns)})", path=path, column=store_format.source(name))
+    fields = [name for name in PURCHASE_FIELDS if (name in store_format.columns or name not in taken) and store_format.source(name) in frame.columns]
+    frame = frame.select(*[F.col(f"`{store_format.source(name)}`").alias(name) for name in fields])
+    types = dict(frame.dtypes)
+    for name in ("customer_id", "item_id"):
+        column = F.col(name)
+        if types[name] in ("float", "double"):
+            whole = ~F.isnan(column) & (column == F.floor(column)) & (F.abs(column) < 2.0**53)
+            frame = frame.withColumn(name, F.when(whole, column.cast("long").cast("string")))
+        elif types[name] == "string" and _written_as_floats(frame, name):
+            frame = frame.withColumn(name, F.regexp_replace(column, r"\.0+$", ""))
     return frame
 
 
-def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_bad_rows: str = "error", path=None):
+def _written_as_floats(frame, name: str) -> bool:
+    """The loader's rule for text ids: every non-empty value is digits and ``.0``."""
+    from pyspark.sql import functions as F
+
+    column = F.col(name)
+    head = [row[0] for row in frame.select(column).where(F.length(column) > 0).limit(100).collect()]
+    if not head or not all(value is not None and re.match(WHOLE_FLOAT_TEXT, value) for value in head):
+        return False
+    return frame.where((F.length(column) > 0) & ~column.rlike(WHOLE_FLOAT_TEXT)).limit(1).count() == 0
+
+
+def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_bad_rows: str = "error", path=None,
+                     store_format: StoreFormat | None = None):
     """Aggregate events into (customer_id, item_id, weight) with the library's weight rule.
 
     Rows with an invalid id (empty, too long, control characters), an unknown event type
     or a quantity that is not a positive number stop the job (``on_bad_rows='error'``) or
-    are dropped (``'skip'``). Returns the DataFrame and the number of rows dropped.
+    are dropped (``'skip'``). ``store_format`` as in the file loader: with ``returns='net'``
+    a negative quantity is a return, netted out (``max(0, bought - returned)``); with
+    ``rows_without_customer='skip'`` rows without a customer id are dropped and counted.
+    Returns the DataFrame and the rows dropped, by reason.
     """
     from pyspark.sql import functions as F
 
+    store_format = store_format or StoreFormat()
     weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
     column = lambda name: F.col(name) if name in frame.columns else None  # noqa: E731
-    weight = spark_weigh_events(column("event_type"), column("quantity"), weights)
+    returns = store_format.returns == "net"
+    weight = spark_weigh_events(column("event_type"), column("quantity"), weights, returns=returns)
     events = frame.select(
         F.col("customer_id").cast("string").alias("customer_id"), F.col("item_id").cast("string").alias("item_id"), weight.alias("weight")
     )
+    guest = F.lit(False)
+    if store_format.rows_without_customer == "skip":
+        guest = F.col("customer_id").isNull() | (F.length("customer_id") == 0)
     bad = spark_id_is_invalid(F.col("customer_id")) | spark_id_is_invalid(F.col("item_id"))
     bad = bad | F.col("weight").isNull() | F.isnan("weight")
-    events = events.withColumn("_bad", bad).cache()
-    dropped = events.filter("_bad").count()
+    events = events.withColumn("_guest", guest).withColumn("_bad", ~F.col("_guest") & bad).cache()
+    counts = events.agg(F.sum(F.col("_guest").cast("long")).alias("guests"), F.sum(F.col("_bad").cast("long")).alias("bad")).first()
+    guests, dropped = int(counts["guests"] or 0), int(counts["bad"] or 0)
     if dropped and on_bad_rows == "error":
+        quantity = "a zero quantity" if returns else "a quantity that is not a positive number"
         raise DataError(
-            f"{dropped} rows have an invalid id, an unknown event type or a quantity that is not a positive number; "
-            "use --on-bad-rows skip to drop them",
+            f"{dropped} rows have an invalid id, an unknown event type or {quantity}; use --on-bad-rows skip to drop them",
             path=path,
         )
-    good = events.filter(~F.col("_bad") & (F.col("weight") > 0))
-    return good.groupBy("customer_id", "item_id").agg(F.sum("weight").alias("weight")), dropped
+    skipped = {reason: count for reason, count in (("no customer", guests), ("bad rows", dropped)) if count}
+    events = events.filter(~F.col("_guest"))
+    good = events.filter(~F.col("_bad") & (F.col("weight") != 0))
+    bought = F.sum(F.when(F.col("weight") > 0, F.col("weight")).otherwise(0.0))
+    returned = F.sum(F.when(F.col("weight") < 0, -F.col("weight")).otherwise(0.0))
+    summed = good.groupBy("customer_id", "item_id").agg(F.greatest(bought - returned, F.lit(0.0)).alias("weight"))
+    return summed.filter(F.col("weight") > 0), skipped
 
 
 def index_ids(weights):

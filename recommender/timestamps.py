@@ -9,6 +9,7 @@ would overflow int64 arithmetic downstream, so they are refused like unparsable 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -68,6 +69,7 @@ def parse_timestamps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 _NUMERIC = r"^[+-]?\d+(\.\d*)?$"
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
 
 
 def _looks_numeric(text: str) -> bool:
@@ -87,7 +89,11 @@ def _parse_iso_vectorised(text: pa.ChunkedArray) -> np.ndarray | None:
     """Arrow's parser; None when any value needs the careful path (nulls included)."""
     if text.null_count:
         return None
-    for target in (pa.timestamp("s", tz="UTC"), pa.timestamp("s")):
+    targets = [pa.timestamp("s", tz="UTC"), pa.timestamp("s")]
+    first = text[0].as_py() if len(text) else ""
+    if not _OFFSET.search(first):
+        targets.reverse()  # naive times: a failed cast costs as much as a parse, so try the likely one first
+    for target in targets:
         try:
             return pc.cast(text, target).cast(pa.int64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -119,3 +125,8 @@ def _iso_to_epoch(value: str) -> int | None:
         moment = moment.replace(tzinfo=UTC)
     seconds = moment.timestamp()
     return int(seconds) if abs(seconds) < MAX_ABS_EPOCH_SECONDS else None
+
+
+def iso_time(seconds: int) -> str:
+    """Epoch seconds as ISO 8601 text in UTC (``2011-08-31T17:00:00Z``), for manifests and reports."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,12 +7,18 @@ and a customer's weight for an item is the sum over their events on it (see
 less, adds nothing. The rule is applied to plain values (an event posted to the API),
 to arrays (purchase files, the event store) and to Spark columns; the three
 functions below are the only places that multiply, and a test keeps them equal.
+
+With returns allowed (``--returns net``) a negative quantity is a return: its weight is
+negative, and :func:`net_returns` takes it off the customer's purchases of the item.
+What the summed history then means (recency, repeated purchases) is
+:class:`HistoryWeighting`, applied once, where the interaction matrix is built.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,9 +31,10 @@ def weigh_event(event_type: str, quantity: float, weights: Mapping[str, float]) 
     return weight if weight > 0 and math.isfinite(weight) else 0.0
 
 
-def weigh_events(event_types, quantities: np.ndarray | None, weights: Mapping[str, float]) -> np.ndarray:
+def weigh_events(event_types, quantities: np.ndarray | None, weights: Mapping[str, float], *, returns: bool = False) -> np.ndarray:
     """Each event's weight (float64), for parallel columns of types (a numpy or Arrow array;
-    None: every event a purchase) and quantities (None: 1 each)."""
+    None: every event a purchase) and quantities (None: 1 each). With ``returns``, a
+    negative quantity gives a negative weight (a return) instead of 0."""
     if event_types is None:  # a file without types: every event is a purchase
         weight = np.full(len(quantities), max(float(weights.get("purchase", 0.0)), 0.0))
     else:
@@ -36,7 +43,8 @@ def weigh_events(event_types, quantities: np.ndarray | None, weights: Mapping[st
         weight = per_kind[codes]  # code len(kinds): a missing type
     if quantities is not None:
         weight = weight * np.asarray(quantities, dtype=np.float64)
-    return np.where(np.isfinite(weight) & (weight > 0), weight, 0.0)
+    counted = (weight != 0) if returns else (weight > 0)
+    return np.where(np.isfinite(weight) & counted, weight, 0.0)
 
 
 def _kinds_and_codes(event_types) -> tuple[list, np.ndarray]:
@@ -53,10 +61,11 @@ def _kinds_and_codes(event_types) -> tuple[list, np.ndarray]:
     return kinds, codes
 
 
-def spark_weigh_events(event_type, quantity, weights: Mapping[str, float]):
+def spark_weigh_events(event_type, quantity, weights: Mapping[str, float], *, returns: bool = False):
     """The same rule as a Spark column expression (columns, or None where the file has none).
-    Null where the type is unknown or the quantity is not a positive number: the job
-    counts those rows as bad; a type weighted 0 or less gives 0, which adds nothing."""
+    Null where the type is unknown or the quantity is not a positive number (with
+    ``returns``: not a non-zero number): the job counts those rows as bad; a type
+    weighted 0 or less gives 0, which adds nothing."""
     from pyspark.sql import functions as F
 
     known = {kind: max(float(value), 0.0) for kind, value in weights.items()}
@@ -67,5 +76,111 @@ def spark_weigh_events(event_type, quantity, weights: Mapping[str, float]):
         weight = mapping[F.coalesce(event_type.cast("string"), F.lit("purchase"))]
     if quantity is not None:
         parsed = F.trim(quantity.cast("string")).try_cast("double")  # text that is no number: null, not a failed job
-        weight = weight * F.when(parsed > 0, parsed)
+        weight = weight * F.when((parsed != 0) if returns else (parsed > 0), parsed)
     return weight
+
+
+def net_returns(bought: np.ndarray, returned: np.ndarray, decayed: np.ndarray | None = None) -> np.ndarray:
+    """A customer's weight for an item once returns are taken off, per (customer, item) cell.
+
+    ``bought`` and ``returned`` are the summed weights of the cell's purchases and of its
+    returns (positive numbers); ``decayed`` the purchases' sum after recency decay (None:
+    no decay). The returns cancel that share of the purchases, never more than all of them:
+
+        weight = decayed x max(0, 1 - returned / bought)      (= max(0, bought - returned) undecayed)
+
+    so a customer who bought 10 and sent 2 back keeps 8/10 of their purchase weight however
+    old it is, and returns of items bought before the data began leave nothing.
+    """
+    bought = np.asarray(bought, dtype=np.float64)
+    decayed = bought if decayed is None else np.asarray(decayed, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kept = np.where(bought > 0, np.clip(1.0 - np.asarray(returned, dtype=np.float64) / bought, 0.0, 1.0), 0.0)
+    return decayed * kept
+
+
+REPEATS = ("count", "log", "once")
+SECONDS_PER_DAY = 86_400
+# The oldest event still weighs 2**-100 (float32 keeps it): it fades, but stays "bought".
+MOST_HALVINGS = -100.0
+
+
+@dataclass(frozen=True)
+class HistoryWeighting:
+    """What a customer's history says, store by store: how recency and repeated purchases count.
+
+    Applied where the customer x item matrix is built (:meth:`recommender.interactions.Interactions.from_log`),
+    so every algorithm trains on the same weights and an automatic choice compares like with like:
+
+    1. recency: with ``half_life_days`` h, an event's weight is multiplied by ``0.5 ** (age / h)``,
+       its age in days measured from the newest event of the training data (the newest
+       event weighs in full, one h older half; never below 2**-100, so an old purchase
+       still counts as bought and is not recommended again). ``None``: no decay.
+    2. returns are netted out per customer and item (:func:`net_returns`).
+    3. repeats: the customer's summed weight ``s`` for the item becomes
+       ``"count"``: ``s`` (three purchases weigh 3; the default),
+       ``"log"``: ``log2(1 + s)`` (one purchase still 1, three 2, fifteen 4: bulk buys compressed),
+       ``"once"``: ``min(s, 1)`` (buying again adds nothing; a view still weighs 0.1).
+
+    Serving folds a customer's new events into the stored (already weighted) history with
+    :meth:`fold_in`: a new event is "now", so it counts in full while training events keep
+    their decayed weights; the repeats rule is applied to the total exactly as in training.
+    """
+
+    half_life_days: float | None = None
+    repeats: str = "count"
+
+    def __post_init__(self):
+        if self.half_life_days is not None and not (math.isfinite(self.half_life_days) and self.half_life_days > 0):
+            raise ValueError(f"half_life_days must be a positive number of days or None, not {self.half_life_days!r}")
+        if self.repeats not in REPEATS:
+            raise ValueError(f"repeats must be one of {', '.join(REPEATS)}, not {self.repeats!r}")
+
+    @property
+    def is_plain(self) -> bool:
+        """True when the matrix holds summed event weights, as before weighting existed."""
+        return self.half_life_days is None and self.repeats == "count"
+
+    def decay(self, timestamps: np.ndarray | None) -> np.ndarray | None:
+        """Each event's recency factor (newest 1), or None without a half-life."""
+        if self.half_life_days is None:
+            return None
+        if timestamps is None:
+            raise ValueError("a half-life needs event times: the purchase data has no timestamp column")
+        timestamps = np.asarray(timestamps, dtype=np.int64)
+        if len(timestamps) == 0:
+            return np.ones(0)
+        age_days = (timestamps.max() - timestamps).astype(np.float64) / SECONDS_PER_DAY
+        return np.exp2(np.maximum(-age_days / self.half_life_days, MOST_HALVINGS))
+
+    def repeated(self, summed: np.ndarray) -> np.ndarray:
+        """The repeats rule on summed (netted, decayed) weights of customer-item cells."""
+        summed = np.asarray(summed, dtype=np.float64)
+        if self.repeats == "log":
+            return np.log2(1.0 + summed)
+        if self.repeats == "once":
+            return np.minimum(summed, 1.0)
+        return summed
+
+    def fold_in(self, stored: np.ndarray, added: np.ndarray) -> np.ndarray:
+        """Cells of a stored history (after :meth:`repeated`; 0 where absent) plus new events'
+        summed weights, as if the events had been in the training data at full weight."""
+        stored, added = np.asarray(stored, dtype=np.float64), np.asarray(added, dtype=np.float64)
+        if self.repeats == "log":
+            return np.log2(np.exp2(stored) + added)  # log2(1 + s + a), s recovered from log2(1 + s)
+        if self.repeats == "once":
+            return np.minimum(stored + added, 1.0)  # exact: a capped cell stays capped
+        return stored + added
+
+    def to_dict(self) -> dict:
+        return {"half_life_days": self.half_life_days, "repeats": self.repeats}
+
+    @classmethod
+    def from_dict(cls, values: Mapping | None) -> HistoryWeighting:
+        """From :meth:`to_dict`'s shape (a model manifest); None or {} is the plain weighting."""
+        values = values or {}
+        return cls(values.get("half_life_days"), values.get("repeats", "count"))
+
+    def describe(self) -> str:
+        recency = "no recency decay" if self.half_life_days is None else f"half-life {self.half_life_days:g} days"
+        return f"{recency}, repeats {self.repeats}"

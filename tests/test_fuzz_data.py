@@ -23,6 +23,7 @@ from recommender.artifacts import load_model
 from recommender.errors import DataError
 from recommender.ids import CONTROL_CHARACTERS, MAX_ID_LENGTH
 from recommender.purchases import load_purchases
+from recommender.store_format import StoreFormat
 from training.pipeline import train
 
 pytestmark = pytest.mark.slow
@@ -100,10 +101,14 @@ def parquet_documents(draw) -> bytes:
     return content
 
 
-def check_loaded_or_refused(path, on_bad_rows: str) -> None:
+# A store's export read with its rules: returns netted, guest rows skipped.
+EXPORT = StoreFormat(returns="net", rows_without_customer="skip")
+
+
+def check_loaded_or_refused(path, on_bad_rows: str, store_format: StoreFormat | None = None) -> None:
     """The contract under test: a valid log, or a DataError naming the file; nothing else."""
     try:
-        log = load_purchases(path, on_bad_rows=on_bad_rows)
+        log = load_purchases(path, on_bad_rows=on_bad_rows, store_format=store_format)
     except DataError as error:
         assert str(path) in str(error) and error.reason
         event("refused: " + error.reason[:50])
@@ -113,16 +118,17 @@ def check_loaded_or_refused(path, on_bad_rows: str) -> None:
     for vocabulary in (log.customers, log.items):
         ids = vocabulary.ids.tolist()
         assert all(isinstance(i, str) and 0 < len(i) <= MAX_ID_LENGTH and not CONTROL.search(i) for i in ids)
-    assert np.all(np.isfinite(log.weight)) and np.all(log.weight > 0)
+    returns = store_format is not None and store_format.returns == "net"
+    assert np.all(np.isfinite(log.weight)) and np.all((log.weight != 0) if returns else (log.weight > 0))
     assert all(isinstance(count, int) and count > 0 for count in log.skipped.values())
 
 
 @FUZZ
-@given(content=csv_documents(), on_bad_rows=st.sampled_from(["error", "skip"]))
-def test_any_csv_loads_or_raises_data_error(tmp_path, content, on_bad_rows):
+@given(content=csv_documents(), on_bad_rows=st.sampled_from(["error", "skip"]), store_format=st.sampled_from([None, EXPORT]))
+def test_any_csv_loads_or_raises_data_error(tmp_path, content, on_bad_rows, store_format):
     path = tmp_path / "purchases.csv"
     path.write_bytes(content)
-    check_loaded_or_refused(path, on_bad_rows)
+    check_loaded_or_refused(path, on_bad_rows, store_format)
 
 
 @FUZZ
@@ -134,11 +140,11 @@ def test_random_bytes_load_or_raise_data_error(tmp_path, content, suffix):
 
 
 @FUZZ
-@given(content=parquet_documents(), on_bad_rows=st.sampled_from(["error", "skip"]))
-def test_any_parquet_loads_or_raises_data_error(tmp_path, content, on_bad_rows):
+@given(content=parquet_documents(), on_bad_rows=st.sampled_from(["error", "skip"]), store_format=st.sampled_from([None, EXPORT]))
+def test_any_parquet_loads_or_raises_data_error(tmp_path, content, on_bad_rows, store_format):
     path = tmp_path / "purchases.parquet"
     path.write_bytes(content)
-    check_loaded_or_refused(path, on_bad_rows)
+    check_loaded_or_refused(path, on_bad_rows, store_format)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)

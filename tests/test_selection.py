@@ -155,3 +155,47 @@ def test_ease_is_a_candidate_only_where_its_item_matrix_fits_the_memory_limit():
     # Its penalty is set from the data: multiples of the mean item degree (here 33.3).
     assert [p["l2"] for p in roomy["ease"].configurations] == [33.333, 133.333, 8.333, 533.333, 2133.333]
     assert all(p["memory_limit_gb"] == 4.0 for p in roomy["ease"].configurations)
+
+
+def drifting_store(seed=0, n_customers=600, clusters=10, group_items=8):
+    """Tastes that change: each customer bought 4 items of an early taste group in January and,
+    in June, 4 of a late group chosen independently (two of them in the last week). The
+    validation asks for the last purchases, which are late-group items: only a history weighted
+    by recency ranks the late group above the four early purchases' neighbours."""
+    from recommender.purchases import PurchaseLog
+    from recommender.vocabulary import IdVocabulary
+
+    rng = np.random.default_rng(seed)
+    day = 86_400
+    customers, items, times = [], [], []
+    for customer in range(n_customers):
+        early, late = rng.integers(clusters, size=2)
+        for k, item in enumerate(rng.choice(group_items, 4, replace=False)):
+            customers.append(customer), items.append(early * group_items + item), times.append(k * day)
+        for k, item in enumerate(rng.choice(group_items, 5, replace=False)):
+            customers.append(customer), items.append((clusters + late) * group_items + item), times.append((150 + 7 * k) * day)
+    n_items = 2 * clusters * group_items
+    return PurchaseLog(
+        IdVocabulary(np.array([f"c{k:04d}" for k in range(n_customers)])), IdVocabulary(np.array([f"i{k:03d}" for k in range(n_items)])),
+        np.array(customers, np.int32), np.array(items, np.int32), np.ones(len(items), np.float32), np.array(times, np.int64),
+    )
+
+
+def test_the_choice_chooses_the_history_weighting_too():
+    from recommender.selection import choose_for_log
+    from recommender.selection.choice import weightings_to_compare
+    from recommender.weights import HistoryWeighting
+
+    log = drifting_store()
+    compared = weightings_to_compare(log, validation_split(log).fit)
+    # No repeats in this store (every cell 1): only recency is compared, "none" first.
+    assert compared == [HistoryWeighting(), HistoryWeighting(30.0), HistoryWeighting(90.0)]
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 20}])]
+    choice = choose_for_log(log, budget_seconds=120, metric="ndcg@5", pool=pool)
+    figures = {t.weighting["half_life_days"]: t.metrics["ndcg@5"] for t in choice.trials}
+    assert set(figures) == {None, 30.0, 90.0}
+    assert choice.weighting.half_life_days == 30.0 and figures[30.0] > 1.5 * figures[None], figures
+    assert choice.record()["winner"]["history_weighting"] == {"half_life_days": 30.0, "repeats": "count"}
+    # A weighting that is given is used by every trial, and not searched.
+    given = choose_for_log(log, budget_seconds=60, metric="ndcg@5", pool=pool, weighting=HistoryWeighting(None, "once"))
+    assert [t.weighting for t in given.trials] == [{"half_life_days": None, "repeats": "once"}]

@@ -113,3 +113,24 @@ def test_spark_training_applies_the_id_rules_of_the_file_loader(tmp_path):
     bad.write_text("customer_id,item_id\nc1,a\nc\x01ontrol,b\nc2," + "x" * 300 + "\nc2,a\nc3,b\n")
     with pytest.raises(DataError, match="2 rows have an invalid id"):
         train_with_spark(str(bad), params=PARAMS, models_dir=tmp_path / "models")
+
+
+def test_spark_reads_a_store_export_as_the_file_loader_does(tmp_path, local_spark):
+    """Own column names, float ids (text in CSV, double in Parquet), returns netted, guest rows skipped."""
+    from recommender.interactions import Interactions
+    from recommender.spark_support import purchase_weights, read_purchases
+    from recommender.store_format import StoreFormat, parse_columns
+    from tests.test_store_data import COLUMNS, RETAIL_CSV
+
+    csv_path = tmp_path / "export.csv"
+    csv_path.write_text(RETAIL_CSV)
+    parquet_path = tmp_path / "export.parquet"
+    pq.write_table(pa_csv.read_csv(csv_path), parquet_path)  # CustomerID inferred as double, as in the UCI file
+    store = StoreFormat(parse_columns(COLUMNS), returns="net", rows_without_customer="skip")
+    local = Interactions.from_log(load_purchases(csv_path, store_format=store))
+    expected = {(local.customers.ids[r], local.items.ids[c]): v for r, c, v in zip(*sp.find(local.matrix))}
+    assert expected == {("17850", "85123A"): 4.0, ("13047", "85123A"): 3.0, ("13047", "22728"): 3.0}
+    for path in (csv_path, parquet_path):
+        weights, skipped = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store)
+        got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()}
+        assert got == expected and skipped == {"no customer": 1}

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--events", type=Path, help="the API's SQLite event store, read alongside --data (e.g. events.sqlite3)")
     train.add_argument("--top-lists", type=int, default=50, metavar="K", help="cache each customer's top K items for serving (0: no cache)")
     train.add_argument("--evaluate", action="store_true", help="first measure the algorithm on a held-out split; report saved in the model folder")
+    _add_store_format_arguments(train)
+    _add_history_arguments(train)
     _add_split_arguments(train)
     _add_engine_options(train)
     train.add_argument("--data-format", choices=("csv", "parquet"), help="with --engine spark: format of --data (default: from its suffix, else parquet)")
@@ -109,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
     evaluate.add_argument("--k", default="10,20", help="cut-offs, comma separated (default 10,20)")
     evaluate.add_argument("--report", type=Path, help="report folder (default reports/<algorithm>-<time>)")
+    _add_store_format_arguments(evaluate)
+    _add_history_arguments(evaluate)
     _add_split_arguments(evaluate)
     evaluate.set_defaults(handler=commands.evaluate)
 
@@ -121,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--metric", default="ndcg@20", help="validation metric to maximise (default: %(default)s)")
     tune.add_argument("--seed", type=int, default=42, help="seed of the validation split and the search (default: %(default)s)")
     tune.add_argument("--out", type=Path, help="where to write the best parameters (default tuned/<algorithm>.json)")
+    _add_store_format_arguments(tune)
     tune.set_defaults(handler=commands.tune)
 
     serve = sub.add_parser("serve", help="run the recommendation API for development (production: make serve)")
@@ -149,6 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_engine_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--engine", choices=("local", "spark"), default="local", help="run on this machine (default) or as an Apache Spark job")
     command.add_argument("--spark-master", metavar="URL", help="with --engine spark: local[N], spark://host:7077, yarn, k8s://... (default: spark-submit's, else local[*])")
+
+
+def _add_store_format_arguments(parser: argparse.ArgumentParser) -> None:
+    fields = "customer_id, item_id, timestamp, quantity, event_type; catalog: name, category, price"
+    parser.add_argument("--columns", metavar="FIELD=COLUMN,...", help=f"the file's own column names, e.g. customer_id=CustomerID,item_id=StockCode ({fields})")
+    parser.add_argument("--columns-file", type=Path, metavar="FILE", help='JSON: {"columns": {...}, "returns": "net", "rows_without_customer": "skip"}; options given here override it')
+    parser.add_argument("--returns", choices=("error", "net"), help="a negative quantity stops the run (error, the default) or is a return netted out of the purchases (net)")
+    parser.add_argument("--rows-without-customer", choices=("error", "skip"), help="a row with no customer id stops the run (error, the default) or is skipped and counted (skip)")
+
+
+def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--half-life", metavar="DAYS", help="recency: an event's weight halves every DAYS days before the newest event (default: none; with --algorithm auto, chosen on validation unless given)")
+    parser.add_argument("--repeats", choices=("count", "log", "once"), help="repeated purchases of an item: count (sum), log (log2(1+sum)), once (capped at 1) (default: count; with --algorithm auto, chosen on validation unless given)")
 
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:

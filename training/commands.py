@@ -89,6 +89,38 @@ def _params(args) -> dict:
         raise UsageError(str(error)) from None
 
 
+def _store_format(args):
+    """The export's column mapping and rules: --columns-file, overridden by the options given."""
+    from recommender.store_format import StoreFormat, parse_columns
+
+    try:
+        base = StoreFormat.read(args.columns_file) if args.columns_file else StoreFormat()
+        columns = parse_columns(args.columns) if args.columns else None
+        return base.with_options(columns=columns, returns=args.returns, rows_without_customer=args.rows_without_customer)
+    except ValueError as error:
+        raise UsageError(f"--columns-file {error}" if args.columns_file and not args.columns else str(error)) from None
+
+
+def _weighting(args):
+    """--half-life and --repeats as a HistoryWeighting."""
+    from recommender.weights import HistoryWeighting
+
+    text = str(args.half_life if args.half_life is not None else "none").strip().lower()
+    try:
+        half_life = None if text in ("none", "") else float(text)
+    except ValueError:
+        raise UsageError(f"--half-life must be a number of days or 'none', not {args.half_life!r}") from None
+    try:
+        return HistoryWeighting(half_life, args.repeats or "count")
+    except ValueError as error:
+        raise UsageError(f"--half-life: {error}") from None
+
+
+def _weighting_given(args) -> bool:
+    """Whether --half-life or --repeats was given (else --algorithm auto chooses the weighting)."""
+    return args.half_life is not None or args.repeats is not None
+
+
 def _split_spec(args):
     from recommender.evaluation.holdout import SplitSpec
 
@@ -143,13 +175,21 @@ def train(args) -> int:
             parse_metric(args.metric)
         except ValueError as error:
             raise UsageError(f"--metric: {error}") from None
-        choice_settings = ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed)
+        choice_settings = ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed,
+                                         _weighting(args) if _weighting_given(args) else None)
     weights = _event_weights(args.event_weight)
+    store_format, weighting = _store_format(args), _weighting(args)
     _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
     if args.engine == "spark":
         from training.cli_spark import train_command
 
-        return train_command(args, weights, _params(args))  # parameters checked before Spark starts
+        if not weighting.is_plain:
+            raise UsageError("--engine spark does not weigh history yet: leave out --half-life and --repeats (spark-als counts repeats)")
+        if store_format.catalog_in_data and not args.catalog:
+            from training.spark_jobs import SPARK_CATALOG
+
+            raise UsageError(SPARK_CATALOG)
+        return train_command(args, weights, _params(args), store_format)  # parameters checked before Spark starts
     result = train_pipeline(
         args.data,
         catalog_path=args.catalog,
@@ -164,20 +204,29 @@ def train(args) -> int:
         top_lists=args.top_lists,
         events_path=args.events,
         choice_settings=choice_settings,
+        store_format=store_format,
+        weighting=weighting,
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     if result.choice is not None:
         print(_choice_table(result.choice.record()), file=sys.stderr)
         print(f"chose {result.choice.algorithm}: {result.choice.reason}", file=sys.stderr)
+        weighting = result.choice.weighting
     data = result.model.manifest["data"]
     chosen = "".join(f"; chose {name} {value}" for name, value in result.model.algorithm.fitted_settings().items())
     print(
         f"trained {result.model.algorithm.name} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
-        f"in {result.seconds:.1f}s{chosen}; {describe_skipped(result.skipped)}" + ("; promoted to current" if args.promote else ""),
+        f"in {result.seconds:.1f}s{chosen}; {_history_text(weighting, data)}; {describe_skipped(result.skipped)}"
+        + ("; promoted to current" if args.promote else ""),
         file=sys.stderr,
     )
     metrics = result.model.manifest.get("metrics")
     if metrics:
         print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
+        repeats = result.model.manifest.get("repeat_purchases") or {}
+        if args.split == "time" and repeats.get("test_pairs"):
+            print(_buy_again_line(repeats), file=sys.stderr)
     print(result.path)
     return 0
 
@@ -197,6 +246,18 @@ def _choice_table(choice: dict) -> str:
     return _table(("algorithm", "settings", "trial", metric, "recall", "time", "note"), rows)
 
 
+def _history_text(weighting, data: dict) -> str:
+    returns = data.get("returns") or 0
+    return weighting.describe() + (f", {returns} returns netted out" if returns else "")
+
+
+def _buy_again_line(repeats: dict) -> str:
+    return (
+        f"buy again: {repeats['repeat_share']:.1%} of the test period's purchases are items the customer had already bought "
+        "(recommendations leave them out unless --include-purchased / include_purchased=true)"
+    )
+
+
 def _metrics_line(metrics: dict) -> str:
     shown = [k for k in ("recall@20", "ndcg@20", "precision@20", "coverage@20") if k in metrics]
     return "held-out " + ", ".join(f"{k} {metrics[k]:.4f}" for k in shown)
@@ -212,30 +273,34 @@ def evaluate(args) -> int:
     if args.algorithm == AUTO and (args.param or args.params_file):
         raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them itself")
     params = _params(args) if args.algorithm != AUTO else None
+    store_format, weighting = _store_format(args), _weighting(args)
+    if args.format == "lightgcn" and not store_format.is_plain:
+        raise UsageError("--format lightgcn has no columns to map: leave out --columns, --returns and --rows-without-customer")
     if args.format == "lightgcn":
         if not args.test:
             raise UsageError("--format lightgcn needs --test (the LightGCN test file)")
         train_log, test_log = load_lightgcn(args.data, args.test)
         split = {"kind": "given", "test": str(args.test)}
     elif args.test:
-        train_log, test_log = _given_split(args.data, args.test)
+        train_log, test_log = _given_split(args.data, args.test, store_format)
         split = {"kind": "given", "test": str(args.test)}
     else:
         spec = _split_spec(args)
-        train_log, test_log = split_log(load_purchases(args.data), spec)
+        train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
         split = vars(spec)
     algorithm, choice = args.algorithm, None
     if algorithm == AUTO:
         from training.pipeline import ChoiceSettings, choose_model
 
         # Chosen on the training part only: the test purchases never influence the choice.
-        choice = choose_model(train_log, ChoiceSettings(seed=args.seed), show_progress=not args.quiet)
-        algorithm, params = choice.algorithm, choice.params
-        print(f"chose {algorithm}: {choice.reason}", file=sys.stderr)
+        choice = choose_model(train_log, ChoiceSettings(seed=args.seed, weighting=weighting if _weighting_given(args) else None),
+                              show_progress=not args.quiet)
+        algorithm, params, weighting = choice.algorithm, choice.params, choice.weighting
+        print(f"chose {algorithm} ({weighting.describe()}): {choice.reason}", file=sys.stderr)
     result = evaluate_holdout(
         train_log, test_log, algorithm=algorithm, params=params, ks=ks,
-        settings={"data": str(args.data), "split": split}, show_progress=not args.quiet,
-        choice=choice.record() if choice else None,
+        settings={"data": str(args.data), "split": split, "store_format": store_format.to_dict()},
+        show_progress=not args.quiet, weighting=weighting, choice=choice.record() if choice else None,
     )
     folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -243,18 +308,21 @@ def evaluate(args) -> int:
         write_bytes_atomic(folder / name, content)
     rows = [(name, f"{value:.4f}") for name, value in result.metrics.items() if name != "customers"]
     print(_table(("metric", "value"), rows))
+    repeats = result.report.get("repeat_purchases") or {}
+    if split.get("kind") in ("time", "given") and repeats.get("test_pairs"):
+        print(_buy_again_line(repeats), file=sys.stderr)
     print(f"{int(result.metrics['customers'])} customers evaluated; fit {result.fit_seconds:.1f}s; report: {folder / 'report.html'}", file=sys.stderr)
     return 0
 
 
-def _given_split(train_path: Path, test_path: Path):
+def _given_split(train_path: Path, test_path: Path, store_format=None):
     """Train and test purchase files read against one shared vocabulary."""
     import numpy as np
 
     from recommender.purchases import PurchaseLog, load_purchases
     from recommender.vocabulary import IdVocabulary
 
-    train, test = load_purchases(train_path), load_purchases(test_path)
+    train, test = load_purchases(train_path, store_format=store_format), load_purchases(test_path, store_format=store_format)
     customers = IdVocabulary(np.unique(np.concatenate([train.customers.ids, test.customers.ids])))
     items = IdVocabulary(np.unique(np.concatenate([train.items.ids, test.items.ids])))
 
@@ -283,7 +351,7 @@ def tune(args) -> int:
         parse_metric(args.metric)
     except ValueError as error:
         raise UsageError(f"--metric: {error}") from None
-    log = load_purchases(args.data)
+    log = load_purchases(args.data, store_format=_store_format(args))
     print(f"tuning {args.algorithm}: at most {args.trials} trials in {args.budget:g} s (kept: a trial still running then is stopped)", file=sys.stderr)
     with tqdm(total=round(args.budget), unit="s", desc=f"tuning {args.algorithm}", disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s {postfix}") as bar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
 from recommender.algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
-from recommender.catalog import Catalog, load_catalog
+from recommender.catalog import Catalog, catalog_from_purchases, load_catalog
 from recommender.evaluation.holdout import SplitSpec, evaluate_holdout, split_log
 from recommender.evaluation.report import render_choice_page
 from recommender.events import merge_stored_events
@@ -21,8 +22,11 @@ from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.purchases import PurchaseLog, load_purchases
 from recommender.selection import AUTO, DEFAULT_METRIC, Choice, choose_for_log
+from recommender.store_format import StoreFormat
+from recommender.timestamps import iso_time
 from recommender.topn import compute_top_lists
-from recommender.weights import DEFAULT_EVENT_WEIGHTS
+from recommender.vocabulary import IdVocabulary
+from recommender.weights import DEFAULT_EVENT_WEIGHTS, HistoryWeighting
 
 # customers x items above which top lists are not precomputed (Gowalla is 1.2e9).
 TOP_LIST_SCORE_LIMIT = 2e10
@@ -34,6 +38,7 @@ class TrainResult:
     model: Model
     seconds: float
     skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the loader read the file (float ids)
     choice: Choice | None = None
 
 
@@ -45,6 +50,7 @@ class ChoiceSettings:
     metric: str = DEFAULT_METRIC
     memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB
     seed: int = 42
+    weighting: HistoryWeighting | None = None  # None: chosen with the model; given: every trial uses it
 
 
 def choose_model(log: PurchaseLog, settings: ChoiceSettings, *, show_progress: bool = False) -> Choice:
@@ -78,7 +84,7 @@ def choose_model(log: PurchaseLog, settings: ChoiceSettings, *, show_progress: b
     try:
         return choose_for_log(
             log, budget_seconds=settings.budget_seconds, metric=settings.metric, memory_limit_gb=settings.memory_limit_gb,
-            seed=settings.seed, threads=_blas_threads(), on_start=start, on_trial=trial_done, waiting=tick,
+            seed=settings.seed, threads=_blas_threads(), weighting=settings.weighting, on_start=start, on_trial=trial_done, waiting=tick,
         )
     finally:
         if bar is not None:
@@ -93,19 +99,27 @@ def train_from_log(
     catalog_path=None,
     show_progress: bool = False,
     top_lists: int = 50,
+    weighting: HistoryWeighting | None = None,
+    catalog_source: Callable[[IdVocabulary], Catalog] | None = None,
 ) -> tuple[Model, float]:
     """Fit ``algorithm`` on an in-memory purchase log; returns the model and fit seconds.
 
+    ``weighting`` says how history counts (recency, repeats; default: summed weights).
     ``top_lists`` > 0 also caches each customer's best items, so the server answers
-    customers whose history is unchanged without scoring.
+    customers whose history is unchanged without scoring. The catalog comes from
+    ``catalog_path``, else from ``catalog_source`` (given the model's items), else none.
     """
-    interactions = Interactions.from_log(log)
+    weighting = weighting or HistoryWeighting()
+    interactions = Interactions.from_log(log, weighting)
     fitted = create_algorithm(algorithm, params)
     started = time.perf_counter()
     fitted.fit(interactions.matrix, show_progress=show_progress)
     seconds = time.perf_counter() - started
-    catalog = load_catalog(catalog_path, interactions.items) if catalog_path else Catalog.empty(interactions.items)
-    model = Model(fitted, interactions.customers, interactions.items, interactions.matrix, catalog)
+    if catalog_path:
+        catalog = load_catalog(catalog_path, interactions.items)
+    else:
+        catalog = catalog_source(interactions.items) if catalog_source else Catalog.empty(interactions.items)
+    model = Model(fitted, interactions.customers, interactions.items, interactions.matrix, catalog, weighting=weighting)
     if top_lists > 0 and fitted.personalised:
         if interactions.shape[0] * interactions.shape[1] <= TOP_LIST_SCORE_LIMIT:
             with tqdm(total=len(model.customers), unit="customers", desc="top lists and reasons", disable=not show_progress,
@@ -118,10 +132,14 @@ def train_from_log(
     model.manifest["data"] = {
         "fingerprint": interactions.fingerprint(),
         "events": len(log),
+        "returns": log.returns,
         "customers": len(interactions.customers),
         "items": len(interactions.items),
         "interactions": interactions.nnz,
     }
+    # Recency is measured from the newest event: recorded, so the weights can be explained.
+    newest = None if log.timestamp is None or not len(log) else iso_time(int(log.timestamp.max()))
+    model.manifest["history_weighting"] = {**weighting.to_dict(), "newest_event": newest}
     return model, seconds
 
 
@@ -141,9 +159,14 @@ def train(
     top_lists: int = 50,
     events_path=None,
     choice_settings: ChoiceSettings | None = None,
+    store_format: StoreFormat | None = None,
+    weighting: HistoryWeighting | None = None,
 ) -> TrainResult:
     """Load, validate, fit, save (atomically) and optionally promote a model.
 
+    ``store_format`` reads a store's export under its own column names (and builds the
+    catalog from it when it maps catalog fields and no ``catalog_path`` is given);
+    ``weighting`` says how history counts, for the evaluation and the published model.
     With ``events_path``, the API's event store is read alongside the purchase file.
     With ``algorithm="auto"`` the algorithm and its settings are chosen first
     (:func:`choose_model`); the choice is recorded in the manifest and ``choice.html``.
@@ -154,15 +177,17 @@ def train(
     fitted on all the data.
     """
     started = time.perf_counter()
-    log = load_purchases(data_path, event_weights=event_weights, on_bad_rows=on_bad_rows)
+    store_format = store_format or StoreFormat()
+    weighting = weighting or HistoryWeighting()
+    log = load_purchases(data_path, event_weights=event_weights, on_bad_rows=on_bad_rows, store_format=store_format)
     events_through_id = 0
     if events_path is not None:
         log, events_through_id = merge_stored_events(log, events_path, event_weights or DEFAULT_EVENT_WEIGHTS)
-    extra_files, metrics, choice = {}, None, None
+    extra_files, metrics, choice, repeats = {}, None, None, None
     evaluation_split = split_log(log, evaluation) if evaluation is not None else None
     if algorithm == AUTO:
         choice = choose_model(evaluation_split[0] if evaluation_split else log, choice_settings or ChoiceSettings(), show_progress=show_progress)
-        algorithm, params = choice.algorithm, choice.params
+        algorithm, params, weighting = choice.algorithm, choice.params, choice.weighting
         extra_files["choice.html"] = render_choice_page(choice.record()).encode()
     if evaluation_split is not None:
         result = evaluate_holdout(
@@ -172,17 +197,24 @@ def train(
             ks=list(ks),
             settings={"data": str(data_path), "split": vars(evaluation)},
             choice=choice.record() if choice else None,
+            weighting=weighting,
         )
         extra_files.update(result.files())
-        metrics = result.metrics
+        metrics, repeats = result.metrics, result.report.get("repeat_purchases")
+    catalog_source = None
+    if store_format.catalog_in_data and not catalog_path:
+        catalog_source = lambda items: catalog_from_purchases(data_path, items, store_format, on_bad_rows=on_bad_rows)  # noqa: E731
     model, fit_seconds = train_from_log(
-        log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress, top_lists=top_lists
+        log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress, top_lists=top_lists,
+        weighting=weighting, catalog_source=catalog_source,
     )
     data = dict(model.manifest["data"])
     data.update(
         source=str(data_path),
-        catalog=str(catalog_path) if catalog_path else None,
+        catalog=str(catalog_path) if catalog_path else (str(data_path) if catalog_source else None),
+        store_format=store_format.to_dict(),
         skipped_rows=log.skipped,
+        notes=log.notes,
         event_store=str(events_path) if events_path else None,
         event_weights=dict(event_weights or DEFAULT_EVENT_WEIGHTS),
         # Serving folds in only events newer than this, so none is counted twice.
@@ -193,16 +225,17 @@ def train(
         models_dir,
         info={
             "data": data,
+            "history_weighting": model.manifest["history_weighting"],
             "training_seconds": round(fit_seconds, 3),
             "pipeline_seconds": round(time.perf_counter() - started, 3),
             **({"choice": choice.record()} if choice else {}),
-            **({"metrics": metrics, "evaluation": vars(evaluation)} if metrics else {}),
+            **({"metrics": metrics, "evaluation": vars(evaluation), "repeat_purchases": repeats} if metrics else {}),
         },
         extra_files=extra_files,
     )
     if promote:
         promote_version(models_dir, path.name)
-    return TrainResult(path, model, fit_seconds, log.skipped, choice)
+    return TrainResult(path, model, fit_seconds, log.skipped, log.notes, choice)
 
 
 def _blas_threads() -> int:

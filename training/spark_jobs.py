@@ -32,10 +32,12 @@ from recommender.catalog import Catalog, load_catalog
 from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.spark_support import index_ids, purchase_weights, read_purchases, spark_session
+from recommender.store_format import StoreFormat
 from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
 
 CUSTOMERS_PER_TASK_BATCH = 1024
+SPARK_CATALOG = "--engine spark reads names and prices from a --catalog file only: give one, or leave name, category and price out of --columns"
 
 
 def train_with_spark(
@@ -49,19 +51,25 @@ def train_with_spark(
     event_weights: dict[str, float] | None = None,
     data_format: str | None = None,
     master: str | None = None,
+    store_format: StoreFormat | None = None,
 ) -> tuple[Path, Model, float]:
     """Train Spark implicit ALS from ``data_path``; save (and promote) the model folder.
 
-    Returns the folder, the model and the fit seconds.
+    ``store_format`` maps the file's own columns and its returns and guest rows, as for
+    local training; the catalog comes from ``catalog_path`` only (names and prices in the
+    purchase file are not read by Spark). Returns the folder, the model and the fit seconds.
     """
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
+    store_format = store_format or StoreFormat()
+    if store_format.catalog_in_data and not catalog_path:
+        raise ValueError(SPARK_CATALOG)
     spark = spark_session(master)
     algorithm = SparkALS(SparkALS.Config(**parse_params(SparkALS.name, params or {})))
     algorithm.validate_config()
-    frame = read_purchases(spark, data_path, data_format)
-    weights, dropped = purchase_weights(frame, event_weights, on_bad_rows, path=data_path)
+    frame = read_purchases(spark, data_path, data_format, store_format)
+    weights, skipped = purchase_weights(frame, event_weights, on_bad_rows, path=data_path, store_format=store_format)
     indexed, customer_ids, item_ids = index_ids(weights)
     indexed = indexed.cache()
     ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
@@ -95,7 +103,8 @@ def train_with_spark(
         "interactions": int(history.nnz),
         "source": str(data_path),
         "catalog": str(catalog_path) if catalog_path else None,
-        "skipped_rows": {"bad rows": int(dropped)} if dropped else {},
+        "store_format": store_format.to_dict(),
+        "skipped_rows": {reason: int(count) for reason, count in skipped.items() if count},
     }
     info = {
         "data": data,

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from ..interactions import Interactions
 from ..purchases import PurchaseLog
+from ..weights import HistoryWeighting
 from .metrics import accuracy_at_k, catalog_coverage, hit_matrix, mean_popularity
 
 SCORES_PER_BATCH = 1 << 24
@@ -55,6 +56,30 @@ def run_evaluation(
     return EvaluationRun(customers, recommended, hit_matrix(recommended, test[customers]), n_relevant[customers], train)
 
 
+def repeat_purchases(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, float]:
+    """How much of the test period's buying is buying again: test (customer, item) pairs
+    whose item the customer already has in train, and customers with at least one such.
+
+    Recommendations exclude what a customer bought, so these pairs cannot be hit unless
+    purchased items are allowed (``include_purchased``): on a time split, their share is
+    what a store would win from "buy again" lists, and a ceiling on recall without them.
+    """
+    test = sp.csr_matrix(test, dtype=bool)
+    again = test.multiply(sp.csr_matrix(train, dtype=bool)).tocsr()
+    again.eliminate_zeros()
+    customers = np.diff(test.indptr) > 0
+    pairs, repeats = int(test.nnz), int(again.nnz)
+    with_repeats = int((np.diff(again.indptr) > 0).sum())
+    return {
+        "test_pairs": pairs,
+        "repeat_pairs": repeats,
+        "repeat_share": repeats / pairs if pairs else 0.0,
+        "test_customers": int(customers.sum()),
+        "customers_with_repeats": with_repeats,
+        "customers_with_repeats_share": with_repeats / int(customers.sum()) if customers.any() else 0.0,
+    }
+
+
 def evaluate(
     recommender,
     train: sp.csr_matrix,
@@ -68,9 +93,15 @@ def evaluate(
     return run_evaluation(recommender, train, test, ks[-1], progress=progress).metrics(ks)
 
 
-def split_matrices(train_log: PurchaseLog, test_log: PurchaseLog) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Train and test matrices over the same customers and items (test made binary)."""
-    train = Interactions.from_log(train_log).matrix
+def split_matrices(
+    train_log: PurchaseLog, test_log: PurchaseLog, *, weighting: HistoryWeighting | None = None
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Train and test matrices over the same customers and items (test made binary).
+
+    ``weighting`` weighs the train part (its recency measured from the newest train
+    event); a test item is one the customer bought in the test part and did not return.
+    """
+    train = Interactions.from_log(train_log, weighting).matrix
     test = Interactions.from_log(test_log).matrix
     test.data[:] = 1.0
     return train, test

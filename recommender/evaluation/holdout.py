@@ -10,7 +10,8 @@ from datetime import datetime
 from ..algorithms import create_algorithm
 from ..purchases import PurchaseLog
 from ..timestamps import parse_timestamp
-from .evaluate import run_evaluation, split_matrices
+from ..weights import HistoryWeighting
+from .evaluate import repeat_purchases, run_evaluation, split_matrices
 from .report import build_report, render_html
 from .splits import leave_last_n_split, random_split, time_split
 
@@ -61,18 +62,22 @@ def evaluate_holdout(
     ks: list[int],
     settings: dict,
     show_progress: bool = False,
+    weighting: HistoryWeighting | None = None,
     choice: dict | None = None,
 ) -> EvaluationResult:
-    """Fit on ``train_log``, evaluate on ``test_log`` (same vocabularies), build the report.
+    """Fit on ``train_log`` (weighted by ``weighting``), evaluate on ``test_log`` (same
+    vocabularies), build the report, with the share of test purchases that are repeats.
     ``choice``: the record of an automatic choice made on ``train_log``, shown in the report."""
-    train, test = split_matrices(train_log, test_log)
+    weighting = weighting or HistoryWeighting()
+    train, test = split_matrices(train_log, test_log, weighting=weighting)
     fitted = create_algorithm(algorithm, params)
     started = time.perf_counter()
     fitted.fit(train, show_progress=show_progress)
     fit_seconds = time.perf_counter() - started
     run = run_evaluation(fitted, train, test, max(max(ks), 20))
     title = f"{algorithm} — offline evaluation ({datetime.now().strftime('%Y-%m-%d %H:%M')})"
-    report = build_report(run, ks, title=title, settings={**settings, "params": fitted.params(), "fit_seconds": round(fit_seconds, 3)})
+    settings = {**settings, "params": fitted.params(), "history_weighting": weighting.to_dict(), "fit_seconds": round(fit_seconds, 3)}
+    report = build_report(run, ks, title=title, settings=settings, repeats=repeat_purchases(train, test))
     if choice is not None:
         report["choice"] = choice
     return EvaluationResult(report["metrics"], report, render_html(report, run), fit_seconds)

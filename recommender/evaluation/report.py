@@ -1,8 +1,10 @@
 """Evaluation reports: a JSON file for machines and an HTML page with plots for people.
 
-Three views: metrics against k; accuracy by length of customer history (the more
-a customer has bought, the better the system should know them); and how popular
-the recommended items are compared with the catalog.
+Four views: metrics against k; accuracy by length of customer history (the more
+a customer has bought, the better the system should know them); how popular the
+recommended items are compared with the catalog; and how much of the test period's
+buying is buying again (items a customer already bought, which recommendations
+leave out unless purchased items are included).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ HISTORY_BUCKETS = [(1, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, None)]
 PLOTTED_METRICS = ("recall", "ndcg", "precision", "hit_rate")
 
 
-def build_report(run: EvaluationRun, ks: list[int], *, title: str, settings: dict) -> dict:
-    """Everything the report shows, as plain JSON-able data."""
+def build_report(run: EvaluationRun, ks: list[int], *, title: str, settings: dict, repeats: dict | None = None) -> dict:
+    """Everything the report shows, as plain JSON-able data (``repeats``: from
+    :func:`~recommender.evaluation.evaluate.repeat_purchases`)."""
     ks = sorted(set(ks))
     k_curve = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= run.recommended.shape[1]]
     history_lengths = np.diff(run.train.indptr)[run.customers]
@@ -49,6 +52,7 @@ def build_report(run: EvaluationRun, ks: list[int], *, title: str, settings: dic
             "catalog_buyers_per_item": _quantiles(item_buyers),
             "recommended_buyers_per_item": _quantiles(item_buyers[recommended[recommended >= 0]]),
         },
+        "repeat_purchases": repeats,
     }
 
 
@@ -82,6 +86,7 @@ img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
 <table><tr><th>purchases in history</th><th>customers</th><th>recall@{k}</th><th>ndcg@{k}</th></tr>{history_rows}</table>
 <h2>Popularity of recommended items (k={k})</h2>
 <img alt="popularity of recommendations" src="data:image/png;base64,{_plot_popularity(run, k)}">
+<h2>Buying again</h2>{_repeats_text(report)}
 <h2>All metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
 {choice_section(report["choice"]) if report.get("choice") else ""}
 <h2>Settings</h2><pre>{settings}</pre></body></html>
@@ -147,6 +152,29 @@ def _plot_choice(choice: dict) -> str:
     axes.grid(axis="x", alpha=0.3)
     figure.set_size_inches(8, max(3, 0.35 * len(done) + 1))
     return _encode(plt, figure)
+
+
+def _repeats_text(report: dict) -> str:
+    """The share of test purchases that are repeats, and what it means for the store's owner."""
+    repeats = report.get("repeat_purchases")
+    split = (report.get("settings") or {}).get("split") or {}
+    kind = split.get("kind") if isinstance(split, dict) else None
+    if not repeats or not repeats["test_pairs"]:
+        return "<p>No test purchases.</p>"
+    if kind in ("random", "leave-last"):
+        return (
+            f"<p>Not measurable on a {kind} split: it holds out items a customer has not bought before, by construction. "
+            "Evaluate with <code>--split time --cutoff DATE</code> to see how much of the next period's buying is buying again.</p>"
+        )
+    return (
+        f"<p><b>{repeats['repeat_share']:.1%}</b> of the test period's purchases ({repeats['repeat_pairs']:,} of "
+        f"{repeats['test_pairs']:,} customer-item pairs) are items the customer had already bought, and "
+        f"{repeats['customers_with_repeats_share']:.1%} of the customers evaluated ({repeats['customers_with_repeats']:,} of "
+        f"{repeats['test_customers']:,}) bought at least one item again.</p>"
+        "<p>Recommendations leave out what a customer has bought, so none of these can be hit: the metrics above count "
+        "them as misses. A store that lives on repeat buying can show them with <code>include_purchased=true</code> "
+        "(API) or <code>--include-purchased</code> (batch scoring), as a separate \"buy again\" list.</p>"
+    )
 
 
 def _figure_text(name: str, value: float) -> str:

@@ -24,12 +24,18 @@ from ..algorithms import algorithm_class
 from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB, dense_item_bytes
 
 #: Seconds per work unit of each algorithm before it has run once in this choice, measured
-#: on the team's 2-core VM under load from other jobs (Gowalla, a 100k-item demo store;
-#: docs/benchmarks.md). A work unit is about one floating-point operation of the trial's
+#: on the team's 2-core VM (Gowalla, a 100k-item demo store; docs/benchmarks.md): ALS and
+#: item-kNN under load from other jobs, graph-filter as on a quiet machine (its first
+#: trial on Gowalla must start within Gowalla's default budget). A work unit is about one floating-point operation of the trial's
 #: main steps. A first trial estimated too long is skipped, so these lean low.
-PRIOR_SECONDS_PER_UNIT = {"als": 4e-10, "item-knn-bm25": 2e-9, "item-knn": 2e-9, "graph-filter": 2e-10, "ease": 2e-10}
+PRIOR_SECONDS_PER_UNIT = {"als": 4e-10, "item-knn-bm25": 2e-9, "item-knn": 2e-9, "graph-filter": 8e-11, "ease": 2e-10}
 TRIAL_OVERHEAD_SECONDS = 0.5  # handing a trial to the worker and scoring setup, whatever the size
 UNKNOWN_SECONDS_PER_UNIT = 1e-8
+
+
+#: Algorithms whose scores ignore the matrix's values (they count which items were bought),
+#: so the history weighting cannot change them and is not searched for them.
+VALUE_BLIND = frozenset({"graph-filter", "bpr", "popular"})
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,10 @@ def work_units(algorithm: str, params: dict, shape: DataShape) -> float:
     if algorithm == "graph-filter":
         rank = config.rank or min(1024, max(1, round(config.rank_share * shape.items)))
         width = rank + max(64, rank // 4)
-        svd = width * (shape.interactions * 4 * (config.svd_iterations + 1) + (shape.customers + shape.items) * width * 2)
-        held_out = 2 if config.sharpening is None else 1  # the held-out choice of s scores and may refit
-        return svd * (1.5 if config.sharpening is None else 1) + scoring * rank * 6 * held_out
+        iterations = config.svd_iterations + 1
+        basis = width * shape.interactions * 4 * iterations + shape.items * width * width * 2 * (iterations + 1)
+        # Its own held-out choice of rank and s (up to 2,000 customers, three ranks) unless both are given.
+        choosing = config.rank is None or config.sharpening is None
+        held_out = min(2000, shape.customers // 4) * shape.items * rank * 7 if choosing else 0
+        return basis + held_out + scoring * rank * 4
     return scoring * 10.0

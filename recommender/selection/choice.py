@@ -22,10 +22,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
+from ..weights import HistoryWeighting
 from .candidates import (
     PRIOR_SECONDS_PER_UNIT,
     TRIAL_OVERHEAD_SECONDS,
     UNKNOWN_SECONDS_PER_UNIT,
+    VALUE_BLIND,
     Candidate,
     DataShape,
     candidates,
@@ -41,6 +43,7 @@ DEFAULT_METRIC = "ndcg@20"
 # little margin when the algorithm's speed was measured in this choice, and room for
 # error when the estimate still rests on the prior (a skip is final, a stop only costs time).
 _MEASURED_MARGIN, _PRIOR_MARGIN = 1.1, 0.67
+WEIGHTING_STEP = ("weighting",)  # a pending step: (WEIGHTING_STEP, index of the weighting)
 
 
 def default_budget(matrix: sp.csr_matrix) -> float:
@@ -62,11 +65,12 @@ class Choice:
     validation: dict
     reason: str
     fitted_settings: dict = field(default_factory=dict)
+    weighting: HistoryWeighting = field(default_factory=HistoryWeighting)
 
     def record(self) -> dict:
         """JSON-able summary for the manifest and the report."""
         return {
-            "winner": {"algorithm": self.algorithm, "params": self.params},
+            "winner": {"algorithm": self.algorithm, "params": self.params, "history_weighting": self.weighting.to_dict()},
             "metric": self.metric,
             "reason": self.reason,
             "budget_seconds": round(self.budget_seconds, 1),
@@ -96,11 +100,14 @@ def choose(
     threads: int = 1,
     validation: dict | None = None,
     pool: list[Candidate] | None = None,
+    weightings: list[tuple[HistoryWeighting, sp.csr_matrix]] | None = None,
     on_trial: Callable[[TrialOutcome, TrialOutcome | None], None] | None = None,
     waiting: Callable[[], None] | None = None,
 ) -> Choice:
     """Compare the candidates (``pool``, default :func:`.candidates.candidates`) on ``targets``.
 
+    ``weightings``: the history weightings to compare, each with the fitting data under it;
+    the first is ``fit``'s and round one's (default: only the plain one).
     ``on_trial(trial, best_so_far)`` is called after every trial; ``waiting`` while one runs.
     """
     name, cut_off = parse_metric(metric)
@@ -115,7 +122,9 @@ def choose(
         done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm)]
         return max(done, key=lambda t: (t.metrics[metric], -t.seconds)) if done else None
 
-    def attempt(algorithm: str, params: dict) -> TrialOutcome:
+    weightings = weightings or [(HistoryWeighting(), fit)]
+
+    def attempt(algorithm: str, params: dict, weighting: int = 0) -> TrialOutcome:
         units = work_units(algorithm, params, shape)
         measured = algorithm in speed
         estimate = TRIAL_OVERHEAD_SECONDS + units * (speed[algorithm] if measured else PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT))
@@ -123,14 +132,20 @@ def choose(
         if estimate * (_MEASURED_MARGIN if measured else _PRIOR_MARGIN) > left:
             trial = TrialOutcome(algorithm, params, SKIPPED, note=f"estimated {estimate:.0f} s, {max(left, 0):.0f} s of the budget left")
         else:
-            with_deadline = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, waiting=waiting)
-            trial = with_deadline
+            matrix_name = "fit" if weighting == 0 else f"fit-{weighting}"
+            if weighting:
+                runner.add_fit(matrix_name, weightings[weighting][1])
+            trial = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, fit=matrix_name, waiting=waiting)
             if trial.status == DONE and trial.seconds > 0:
                 speed[algorithm] = max(trial.seconds - TRIAL_OVERHEAD_SECONDS, 0.0) / max(units, 1.0)
+        trial.weighting = weightings[weighting][0].to_dict() if len(weightings) > 1 or not weightings[0][0].is_plain else {}
+        chosen_weighting[id(trial)] = weighting
         trials.append(trial)
         if on_trial:
             on_trial(trial, best_of())
         return trial
+
+    chosen_weighting: dict[int, int] = {}  # trial -> index of its weighting
 
     with TrialRunner(fit, targets, threads=threads) as runner:
         # Round one: every candidate's defaults, cheapest first.
@@ -143,6 +158,11 @@ def choose(
                 if work_units(candidate.algorithm, cheapest, shape) < work_units(candidate.algorithm, candidate.configurations[0], shape):
                     pending[candidate.algorithm].remove(cheapest)
                     attempt(candidate.algorithm, cheapest)
+        # Each other history weighting, tried next on the best configuration so far of every
+        # candidate that reads the weights (graph-filter counts only which items were bought).
+        for candidate in pool:
+            if candidate.algorithm not in VALUE_BLIND:
+                pending[candidate.algorithm][:0] = [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))]
         # Later rounds: alternatives of the candidates that could still win, best first.
         while time.monotonic() < deadline:
             leader = best_of()
@@ -159,17 +179,21 @@ def choose(
             for algorithm in contenders:
                 if time.monotonic() >= deadline:
                     break
-                outcome = attempt(algorithm, pending[algorithm].pop(0))
+                step, best = pending[algorithm].pop(0), best_of(algorithm)
+                if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
+                    outcome = attempt(algorithm, best.params, step[1])
+                else:  # other settings under the best weighting so far
+                    outcome = attempt(algorithm, step, chosen_weighting[id(best)])
                 if outcome.status == FAILED:
                     pending[algorithm].clear()
     winner = best_of()
     seconds = time.monotonic() - started
     if winner is None:
         reason = f"no candidate finished within the budget of {budget_seconds:.0f} s; fell back to {FALLBACK_ALGORITHM} with its defaults"
-        return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason)
+        return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason, weighting=weightings[0][0])
     return Choice(
         winner.algorithm, winner.params, metric, trials, budget_seconds, seconds, validation or {},
-        _reason(winner, trials, metric), winner.fitted_settings,
+        _reason(winner, trials, metric), winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0],
     )
 
 
@@ -202,24 +226,45 @@ def choose_for_log(
     memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
     seed: int = 42,
     threads: int = 1,
+    weighting: HistoryWeighting | None = None,
+    pool: list[Candidate] | None = None,
     on_start: Callable[[float, dict], None] | None = None,
     on_trial: Callable[[TrialOutcome, TrialOutcome | None], None] | None = None,
     waiting: Callable[[], None] | None = None,
 ) -> Choice:
     """The choice for a purchase log: its validation split, then :func:`choose`.
-    ``budget_seconds`` None: :func:`default_budget` of the data. ``on_start(budget, split)``
+    ``weighting`` None: the history weighting is chosen too (:func:`weightings_to_compare`);
+    given: every trial uses it. ``budget_seconds`` None: :func:`default_budget` of the data. ``on_start(budget, split)``
     is called once the split is made and the budget known."""
     from .validation import validation_split
 
     parse_metric(metric)  # a bad metric fails before the split, not after
     split = validation_split(log, seed=seed)
     described = split.describe()
+    compared = [weighting] if weighting is not None else weightings_to_compare(log, split.fit)
+    described["history_weightings"] = [w.to_dict() for w in compared]
     if not described["customers"]:
         raise ValueError("the data has no customer with purchases to hold out for validation; name an algorithm with --algorithm")
     budget = float(budget_seconds) if budget_seconds is not None else default_budget(split.fit)
     if on_start:
         on_start(budget, described)
     return choose(
-        split.fit, split.targets, budget_seconds=budget, metric=metric, memory_limit_gb=memory_limit_gb,
+        split.fit_matrix(compared[0]), split.targets, budget_seconds=budget, metric=metric, memory_limit_gb=memory_limit_gb,
         threads=threads, validation=described, on_trial=on_trial, waiting=waiting,
+        weightings=[(w, split.fit_matrix(w)) for w in compared], pool=pool,
     )
+
+
+def weightings_to_compare(log, plain: sp.csr_matrix) -> list[HistoryWeighting]:
+    """The history weightings the choice compares when none is given: none at all first;
+    then compressed or capped repeats, where the store has repeats (a cell above 1); then
+    recency half-lives of 30 and 90 days (with compressed repeats), where the data has
+    times and spans more than a half-life. Validation decides; "none" stays a choice."""
+    choices = [HistoryWeighting()]
+    if plain.nnz and plain.data.max() > 1.0:
+        choices += [HistoryWeighting(None, "log"), HistoryWeighting(None, "once")]
+    if log.timestamp is not None and len(log.timestamp):
+        span_days = (int(log.timestamp.max()) - int(log.timestamp.min())) / 86_400
+        repeats = "log" if len(choices) > 1 else "count"
+        choices += [HistoryWeighting(days, repeats) for days in (30.0, 90.0) if span_days > days]
+    return choices

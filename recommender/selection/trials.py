@@ -46,6 +46,7 @@ class TrialOutcome:
     seconds: float = 0.0  # wall time of the trial: fit, validation scoring and the hand-over
     fitted_settings: dict = field(default_factory=dict)
     note: str = ""
+    weighting: dict = field(default_factory=dict)  # the history weighting the trial fitted on ({}: plain)
 
     def record(self) -> dict:
         """The trial as JSON-able data for manifests and reports."""
@@ -54,6 +55,8 @@ class TrialOutcome:
             "metrics": {k: round(v, 6) for k, v in self.metrics.items()},
             "fit_seconds": round(self.fit_seconds, 2), "seconds": round(self.seconds, 2),
         }
+        if self.weighting:
+            shown["history_weighting"] = self.weighting
         if self.fitted_settings:
             shown["fitted_settings"] = self.fitted_settings
         if self.note:
@@ -69,8 +72,16 @@ class TrialRunner:
         self._folder = Path(tempfile.mkdtemp(prefix="recommender-trials-"))
         save_matrix(self._folder, "fit", sp.csr_matrix(fit, dtype=np.float32))
         save_matrix(self._folder, "targets", sp.csr_matrix(targets, dtype=np.float32))
+        self._fits = {"fit"}
         self._process: subprocess.Popen | None = None
         self._log = None
+
+    def add_fit(self, name: str, matrix: sp.csr_matrix) -> None:
+        """Another fitting matrix (the same data under another history weighting) that trials
+        may name; written once, before a trial asks for it."""
+        if name not in self._fits:
+            save_matrix(self._folder, name, sp.csr_matrix(matrix, dtype=np.float32))
+            self._fits.add(name)
 
     def __enter__(self) -> TrialRunner:
         return self
@@ -90,6 +101,7 @@ class TrialRunner:
         deadline: float,
         cut_off: int = 20,
         metric: str = "ndcg",
+        fit: str = "fit",
         waiting: Callable[[], None] | None = None,
     ) -> TrialOutcome:
         """Run one trial; stop it when ``deadline`` (``time.monotonic()``) passes first.
@@ -99,7 +111,9 @@ class TrialRunner:
         outcome = TrialOutcome(algorithm, dict(params), STOPPED)
         if time.monotonic() >= deadline:
             return outcome
-        request = {"algorithm": algorithm, "params": params, "cut_off": cut_off, "metric": metric, "threads": self.threads}
+        if fit not in self._fits:
+            raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
+        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads}
         started = time.monotonic()
         try:
             process = self._worker(deadline, waiting)

@@ -11,13 +11,14 @@ timings carry over to the final fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..interactions import Interactions
 from ..purchases import PurchaseLog
+from ..weights import HistoryWeighting
 
 VALIDATION_CUSTOMERS = 3000  # at most; paired differences between candidates settle well before this
 VALIDATION_FRACTION = 0.2  # of each sampled customer's events (time) or items (random)
@@ -25,11 +26,23 @@ VALIDATION_FRACTION = 0.2  # of each sampled customer's events (time) or items (
 
 @dataclass
 class ValidationSplit:
-    """The matrix trials are fitted on, the held-out targets (binary, same shape), and how."""
+    """The events trials are fitted on, the held-out targets (binary, customers x items), and how."""
 
-    fit: sp.csr_matrix
+    fit_log: PurchaseLog
     targets: sp.csr_matrix
     kind: str  # "time" or "random"
+    _fits: dict = field(default_factory=dict, repr=False)
+
+    def fit_matrix(self, weighting: HistoryWeighting | None = None) -> sp.csr_matrix:
+        """The fitting data under ``weighting`` (default: plain sums), built once per weighting."""
+        weighting = weighting or HistoryWeighting()
+        if weighting not in self._fits:
+            self._fits[weighting] = Interactions.from_log(self.fit_log, weighting).matrix
+        return self._fits[weighting]
+
+    @property
+    def fit(self) -> sp.csr_matrix:
+        return self.fit_matrix()
 
     @property
     def customers(self) -> int:
@@ -57,13 +70,14 @@ def validation_split(log: PurchaseLog, *, seed: int = 42, customers: int = VALID
         chosen = np.zeros(len(log.customers), dtype=bool)
         chosen[rng.choice(candidates, customers, replace=False)] = True
         held &= chosen[log.customer_index]
-    fit = Interactions.from_log(log.subset(~held)).matrix
+    split = ValidationSplit(log.subset(~held), sp.csr_matrix((len(log.customers), len(log.items)), dtype=np.float32), kind)
     targets = Interactions.from_log(log.subset(held)).matrix
     targets.data[:] = 1.0
     # Only items new to the customer are asked for: the fitted lists exclude what they bought.
-    targets = targets - targets.multiply(fit > 0)
+    targets = targets - targets.multiply(split.fit > 0)
     targets.eliminate_zeros()
-    return ValidationSplit(fit.tocsr(), sp.csr_matrix(targets, dtype=np.float32), kind)
+    split.targets = sp.csr_matrix(targets, dtype=np.float32)
+    return split
 
 
 def _latest_events(log: PurchaseLog) -> np.ndarray:

@@ -1,11 +1,12 @@
 """The child process that runs trials: ``python -m recommender.selection.worker FOLDER``.
 
 The parent (:class:`recommender.selection.trials.TrialRunner`) writes the fitting
-matrix and the validation targets into FOLDER as .npy files once; this process maps
+matrices (one per history weighting, named in each request) and the validation targets
+into FOLDER as .npy files; this process maps
 them (copy-on-write, so the pages are shared with the page cache, not duplicated),
 then reads one JSON request per line on stdin and answers one JSON line on stdout:
 
-    {"algorithm": "als", "params": {...}, "cut_off": 20, "metric": "ndcg", "threads": 2}
+    {"algorithm": "als", "params": {...}, "fit": "fit", "cut_off": 20, "metric": "ndcg", "threads": 2}
     -> {"ok": true, "metrics": {...}, "per_customer": [...], "fit_seconds": ..., "score_seconds": ..., "fitted_settings": {...}}
     -> {"ok": false, "error": "one line"}
 
@@ -83,14 +84,19 @@ def main(folder: str) -> int:
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     folder_path = Path(folder)
-    fit, targets = load_matrix(folder_path, "fit"), load_matrix(folder_path, "targets")
+    targets = load_matrix(folder_path, "targets")
+    fits: dict[str, sp.csr_matrix] = {}  # one fitting matrix per history weighting, mapped when first asked for
     answers.write(json.dumps({"ready": True}) + "\n")
     answers.flush()
     for line in sys.stdin:
         if not line.strip():
             continue
         try:
-            answer = run_trial(json.loads(line), fit, targets)
+            request = json.loads(line)
+            name = request.get("fit", "fit")
+            if name not in fits:
+                fits[name] = load_matrix(folder_path, name)
+            answer = run_trial(request, fits[name], targets)
         except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
             # A configuration this data cannot take (EASE above its memory limit, a bad
             # setting): reported as a failed trial, and the next one runs.
