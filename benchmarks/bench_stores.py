@@ -31,10 +31,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from recommender.algorithms import create_algorithm  # noqa: E402
 from recommender.evaluation import evaluate, load_lightgcn, split_matrices, time_split  # noqa: E402
-from recommender.purchases import PurchaseLog, load_purchases  # noqa: E402
-from recommender.selection import Candidate, choose, default_budget, validation_split  # noqa: E402
+from recommender.interactions import Interactions  # noqa: E402
+from recommender.purchases import load_purchases  # noqa: E402
+from recommender.selection import Candidate, choose, choose_for_log, validation_split  # noqa: E402
 from recommender.timestamps import parse_timestamp  # noqa: E402
-from recommender.vocabulary import IdVocabulary  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 PEER_BUDGET = 1800  # seconds per peer's search: enough for every configuration listed
@@ -62,26 +62,15 @@ def gowalla():
 
 
 def online_retail():
-    """The UCI Online Retail log, read here as research code does until the product reads such
-    exports itself: rows without a customer, cancellations (quantity <= 0) and codes without a
-    digit (postage, fees) left out; trained up to 2011-06-01, judged on June-August."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    """The UCI Online Retail log read as the product reads it (examples/online-retail.json: its
+    own columns, returns netted out, rows without a customer skipped); trained before
+    2011-06-01, judged on June-August."""
+    from recommender.store_format import StoreFormat
 
     path = DATA / "online-retail" / "transactions.parquet"
     if not path.exists():
         return None
-    table = pq.read_table(path, columns=["StockCode", "Quantity", "InvoiceDate", "CustomerID"])
-    keep = pc.and_(pc.is_valid(table["CustomerID"]), pc.greater(table["Quantity"], 0))
-    keep = pc.and_(keep, pc.match_substring_regex(table["StockCode"], r"\d"))
-    table = table.filter(keep)
-    customers = np.asarray(table["CustomerID"].to_numpy(), dtype=np.int64).astype(str)
-    items = np.asarray(table["StockCode"].to_pylist())
-    times = np.array([parse_timestamp(t.replace(" ", "T")) for t in table["InvoiceDate"].to_pylist()], dtype=np.int64)
-    customer_ids, customer_index = np.unique(customers, return_inverse=True)
-    item_ids, item_index = np.unique(items, return_inverse=True)
-    log = PurchaseLog(IdVocabulary(customer_ids), IdVocabulary(item_ids), customer_index.astype(np.int32),
-                      item_index.astype(np.int32), table["Quantity"].to_numpy().astype(np.float32), times)
+    log = load_purchases(path, store_format=StoreFormat.read(ROOT / "examples" / "online-retail.json"))
     return time_split(log, parse_timestamp("2011-06-01T00:00:00"))
 
 
@@ -94,6 +83,7 @@ def demo(shape):
 
 
 def fit_and_score(algorithm, params, train, test):
+    """Fit on ``train`` (a matrix), score ``test``; (metrics, fit seconds, model)."""
     model = create_algorithm(algorithm, params)
     started = time.perf_counter()
     model.fit(train)
@@ -107,18 +97,21 @@ def bench(name, logs, budget, threads):
     test = (test - test.multiply(train > 0)).tocsr()  # judged on items new to each customer...
     test = (sp.diags((np.diff(train.indptr) > 0).astype(np.float32)) @ test).tocsr()  # ...who bought before
     test.eliminate_zeros()
-    split = validation_split(train_log)
-    choice_budget = budget or default_budget(split.fit)
+    split = validation_split(train_log)  # the split the choice makes (same seed): the peers are tuned on it
     print(f"\n## {name}: {train.shape[0]:,} customers, {train.shape[1]:,} items, {train.nnz:,} training interactions, "
           f"{int((np.diff(test.indptr) > 0).sum()):,} test customers; validation {split.describe()}", flush=True)
     started = time.perf_counter()
-    choice = choose(split.fit, split.targets, budget_seconds=choice_budget, threads=threads, validation=split.describe())
+    # Exactly the product's default: the same call `recommender train` makes (history weighting included).
+    choice = choose_for_log(train_log, budget_seconds=budget, threads=threads)
     choice_seconds = time.perf_counter() - started
     for trial in choice.trials:
-        print(f"   trial {trial.algorithm} {trial.params} {trial.status} {trial.metrics.get('ndcg@20', float('nan')):.4f} {trial.seconds:.1f}s {trial.note}")
-    metrics, refit, _ = fit_and_score(choice.algorithm, choice.params, train, test)
-    rows = {"default": (metrics, choice_seconds + refit, f"{choice.algorithm} {choice.params}")}
-    print(f"   default chose {choice.algorithm} {choice.params} in {choice_seconds:.1f}s (budget {choice_budget:.0f}s), refit {refit:.1f}s: "
+        print(f"   trial {trial.algorithm} {trial.params} {trial.weighting or ''} {trial.status} "
+              f"{trial.metrics.get('ndcg@20', float('nan')):.4f} {trial.seconds:.1f}s {trial.note}")
+    weighted = Interactions.from_log(train_log, choice.weighting).matrix
+    metrics, refit, _ = fit_and_score(choice.algorithm, choice.params, weighted, test)
+    shown = f"{choice.algorithm} {choice.params}" + ("" if choice.weighting.is_plain else f", {choice.weighting.describe()}")
+    rows = {"default": (metrics, choice_seconds + refit, shown)}
+    print(f"   default chose {shown} in {choice_seconds:.1f}s (budget {choice.budget_seconds:.0f}s), refit {refit:.1f}s: "
           f"test NDCG@20 {metrics['ndcg@20']:.4f} Recall@20 {metrics['recall@20']:.4f}", flush=True)
     for peer in PEERS:
         searched = choose(split.fit, split.targets, budget_seconds=PEER_BUDGET, pool=[peer], threads=threads)
