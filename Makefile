@@ -128,6 +128,7 @@ evaluate: $(STAMP) ## fit ALGO (auto: choose it on the 80% first) on a random 80
 		$(if $(wildcard tuned/$(ALGO).json),--params-file tuned/$(ALGO).json,) $(foreach p,$(PARAMS),--param $(p))
 
 tune: $(STAMP) ## search a named ALGO's hyper-parameters on a validation split of DATA for BUDGET seconds (kept) -> tuned/ALGO.json
+	@test "$(ALGO)" != auto || { echo "make tune searches one algorithm: name it, e.g. make tune ALGO=als (ALGO=auto searches every candidate itself when training)"; exit 2; }
 	$(BIN)/recommender tune --data $(DATA) --algorithm $(ALGO) --budget $(BUDGET)
 
 score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parquet/.jsonl)
