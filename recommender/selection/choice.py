@@ -205,7 +205,8 @@ def _reason(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> st
         if trial.status == DONE and trial.algorithm != winner.algorithm:
             if trial.algorithm not in others or trial.metrics[metric] > others[trial.algorithm].metrics[metric]:
                 others[trial.algorithm] = trial
-    text = f"{winner.algorithm} had the best validation {metric}, {winner.metrics[metric]:.4f}"
+    weighting = f" ({HistoryWeighting.from_dict(winner.weighting).describe()})" if winner.weighting else ""
+    text = f"{winner.algorithm}{weighting} had the best validation {metric}, {winner.metrics[metric]:.4f}"
     if not others:
         return text + " (no other algorithm finished a trial)"
     runner_up = max(others.values(), key=lambda t: t.metrics[metric])
