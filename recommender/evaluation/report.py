@@ -88,8 +88,70 @@ img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
 <img alt="popularity of recommendations" src="data:image/png;base64,{_plot_popularity(run, k)}">
 <h2>Buying again</h2>{_repeats_text(report)}
 <h2>All metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+{choice_section(report["choice"]) if report.get("choice") else ""}
 <h2>Settings</h2><pre>{settings}</pre></body></html>
 """
+
+
+def render_choice_page(choice: dict) -> str:
+    """A self-contained page on an automatic choice (published as choice.html)."""
+    title = f"Automatic choice: {choice['winner']['algorithm']}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
+td.text{{text-align:left}}img{{max-width:100%}}</style></head><body>
+{choice_section(choice)}</body></html>
+"""
+
+
+def choice_section(choice: dict) -> str:
+    """Every candidate's validation figures and seconds, the winner, and why it won."""
+    metric = choice["metric"]
+    validation = choice.get("validation") or {}
+    rows = []
+    for trial in choice["trials"]:
+        figure = trial["metrics"].get(metric)
+        recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
+        params = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
+        winner = trial["algorithm"] == choice["winner"]["algorithm"] and trial["params"] == choice["winner"]["params"]
+        style = ' style="font-weight:bold"' if winner else ""
+        rows.append(
+            f"<tr{style}><td class=text>{html.escape(trial['algorithm'])}</td>"
+            f"<td class=text>{html.escape(params)}</td><td class=text>{html.escape(trial['status'])}</td>"
+            f"<td>{'' if figure is None else f'{figure:.4f}'}</td><td>{'' if recall is None else f'{recall:.4f}'}</td>"
+            f"<td>{trial['seconds']:.1f}</td><td class=text>{html.escape(trial.get('note', ''))}</td></tr>"
+        )
+    plot = _plot_choice(choice)
+    return f"""<h2>Automatic choice of model</h2>
+<p><b>{html.escape(choice['reason'])}.</b></p>
+<p>Validation: {html.escape(str(validation.get('kind', '')))} split of the training data,
+{validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
+budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s. The winner was then fitted on all the data.</p>
+{f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
+<table><tr><th>algorithm</th><th>settings</th><th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
+{"".join(rows)}</table>"""
+
+
+def _plot_choice(choice: dict) -> str:
+    """Bars of the validation metric per finished trial, one colour per algorithm."""
+    metric = choice["metric"]
+    done = [t for t in choice["trials"] if metric in t["metrics"]]
+    if not done:
+        return ""
+    plt, (figure, axes) = _figure()
+    algorithms = sorted({t["algorithm"] for t in done})
+    colours = {name: f"C{k}" for k, name in enumerate(algorithms)}
+    labels = [t["algorithm"] + "\n" + (", ".join(f"{k}={v}" for k, v in t["params"].items() if k != "memory_limit_gb") or "defaults") for t in done]
+    axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
+    axes.set_yticks(range(len(done)), labels, fontsize=7)
+    axes.invert_yaxis()
+    figures = [t["metrics"][metric] for t in done]
+    axes.set_xlim(0.9 * min(figures), 1.02 * max(figures))  # the differences are what matters
+    axes.set_xlabel(f"validation {metric}")
+    axes.grid(axis="x", alpha=0.3)
+    figure.set_size_inches(8, max(3, 0.35 * len(done) + 1))
+    return _encode(plt, figure)
 
 
 def _repeats_text(report: dict) -> str:
