@@ -15,6 +15,7 @@ from recommender.events import EventStore
 from .admin import admin
 from .config import load_config
 from .customers import customers
+from .dashboard import dashboard
 from .errors import register_error_handlers
 from .events import events
 from .items import items
@@ -54,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(events, url_prefix="/v1")
     app.register_blueprint(admin, url_prefix="/v1/admin")
     app.register_blueprint(operations)
+    app.register_blueprint(dashboard, url_prefix="/dashboard")
     return app
 
 

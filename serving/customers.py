@@ -6,12 +6,11 @@ posted a moment ago (to any worker) already shapes the next answer.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app
 
 from .auth import require_read_token
 from .errors import bad_request
+from .lookups import customer_history, iso_utc
 from .state import new_events, served_model, serving_state
 from .validation import QueryParameters, bounded_list, checked_id, json_body
 
@@ -74,20 +73,10 @@ def history(customer_id: str):
     """What the model knows the customer bought, plus the events stored since training."""
     customer_id = checked_id(customer_id, "customer_id")
     model = served_model()
-    purchased = []
-    for item_id in model.purchased(customer_id):
-        index = model.items.index(item_id)
-        purchased.append(
-            {"item_id": item_id, "name": str(model.catalog.names[index]), "category": str(model.catalog.categories[index])}
-        )
-    stored = serving_state().events.for_customer(customer_id, after_id=model.events_trained_through)
+    remembered = customer_history(model, serving_state(), customer_id)
     return {
         "customer_id": customer_id,
         "model_version": model.version,
-        "purchases": purchased,
-        "events": [{**event.to_dict(), "timestamp": _iso(event.timestamp)} for event in stored],
+        "purchases": [{"item_id": p.item_id, "name": p.name, "category": p.category} for p in remembered.purchases],
+        "events": [{**event.to_dict(), "timestamp": iso_utc(event.timestamp)} for event in remembered.events],
     }
-
-
-def _iso(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -8,6 +8,7 @@ from recommender.errors import UnknownIdError
 
 from .auth import require_read_token
 from .errors import ApiError
+from .lookups import similar_items
 from .state import served_model
 from .validation import QueryParameters, checked_id
 
@@ -21,13 +22,8 @@ def similar(item_id: str):
     item_id = checked_id(item_id, "item_id")
     n = QueryParameters().count()
     model = served_model()
-    source = "similar"
     try:
-        found = model.similar_items(item_id, n)
+        source, found = similar_items(model, item_id, n)
     except UnknownIdError:
         raise ApiError(404, "unknown_item", f"item {item_id!r} is not known to model {model.version}") from None
-    except NotImplementedError:
-        # A popularity model has no item-to-item notion: fall back (Gorse-style) to popular items.
-        source = "popular"
-        found = [item for item in model.recommend("", n + 1).items if item.item_id != item_id][:n]
     return {"item_id": item_id, "model_version": model.version, "source": source, "items": found}

@@ -93,11 +93,15 @@ class ServingMetrics:
 
     def exposition(self) -> Response:
         """The Prometheus text format, summed over all workers in multiprocess mode."""
+        return Response(generate_latest(self.readable_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+    def readable_registry(self) -> CollectorRegistry:
+        """What ``/metrics`` shows, to collect from: every worker's metrics in multiprocess
+        mode, this app's otherwise (the dashboard reads its traffic figures from here)."""
         if multiprocess_mode():
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-        else:
-            registry = self.registry
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+            return registry
+        return self.registry

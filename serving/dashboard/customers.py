@@ -1,0 +1,110 @@
+"""The customer pages: find a customer, see what the system remembers of them, what it
+recommends now and why (with the API's own filters), and what changed since the model.
+
+Recommendations come from the same call as ``GET /v1/customers/<id>/recommendations``
+(:meth:`Model.recommend` with :func:`serving.state.new_events`, the same query
+parameters checked by the same code), the history from :func:`serving.lookups.customer_history`
+like ``GET /v1/customers/<id>/history``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import current_app, redirect, render_template, request, url_for
+
+from ..lookups import customer_history
+from ..state import new_events, served_model, serving_state
+from ..validation import QueryParameters, checked_id
+from .blueprint import dashboard, error_page
+from .paths import needs_query_form
+
+BUSIEST_SHOWN = 12
+
+
+@dashboard.get("/customers")
+def find_customer():
+    """The search box's target: the customer's page, or a page to search from."""
+    typed = request.args.get("id", "")
+    model = served_model()
+    if not typed.strip():
+        lengths = np.diff(model.history.indptr)
+        busiest = np.argsort(-lengths, kind="stable")[:BUSIEST_SHOWN]
+        examples = [(str(model.customers.ids[c]), int(lengths[c])) for c in busiest]
+        return render_template("dashboard/find_customer.html", section="customers", examples=examples)
+    # Ids are kept verbatim, but a space pasted around a known id is surely not part of it.
+    customer_id = typed if typed in model.customers or typed.strip() not in model.customers else typed.strip()
+    customer_id = checked_id(customer_id, "customer id")
+    if needs_query_form(customer_id):
+        return _customer_page(customer_id)
+    query = {key: value for key, value in request.args.items() if key != "id"}
+    return redirect(url_for("dashboard.customer", customer_id=customer_id, **query), 303)
+
+
+@dashboard.get("/customers/<path:customer_id>")
+def customer(customer_id: str):
+    """One customer: history, recommendations with reasons, and the effect of their new events."""
+    return _customer_page(customer_id)
+
+
+def _customer_page(customer_id: str):
+    state, config = serving_state(), current_app.config
+    customer_id = checked_id(customer_id, "customer id", config["MAX_ID_LENGTH"])
+    query = QueryParameters(config)
+    n = query.count()
+    category = query.text("category") if request.args.get("category") else None  # the form's "any category" is empty
+    include_purchased = query.flag("include_purchased")
+    model = served_model(state)
+    remembered = customer_history(model, state, customer_id)
+    if not remembered.known_to_model and not remembered.events:
+        message = (
+            f"Customer {customer_id!r} is not in the training data of model {model.version} and has no stored events "
+            "since. The API answers such a customer with popular items."
+        )
+        return error_page(404, "Unknown customer", message)
+    added = new_events(model, customer_id, state, config)
+    options = {"category": category, "include_purchased": include_purchased}
+    now = model.recommend(customer_id, n, new_events=added, with_reasons=config["WITH_REASONS"], **options)
+    before = model.recommend(customer_id, n, with_reasons=False, **options) if added else None
+    return render_template(
+        "dashboard/customer.html",
+        section="customers",
+        customer_id=customer_id,
+        model_version=model.version,
+        history=remembered,
+        events=[_event_row(model, event) for event in remembered.events],
+        recommendations=now,
+        names=_names(model, [item_id for item in now.items for item_id in item.because]),
+        changes=_changes(before, now) if before is not None else None,
+        categories=model.catalog.category_names(),
+        filters={"n": n, "category": category or "", "include_purchased": include_purchased},
+        max_n=config["MAX_N"],
+        query_form=needs_query_form(customer_id),
+    )
+
+
+def _event_row(model, event) -> dict:
+    """A stored event with the item's name and category when the model knows the item."""
+    index = model.items.get(event.item_id)
+    _, names, categories = model.labels.lists
+    return {
+        "event": event,
+        "known": index >= 0,
+        "name": names[index] if index >= 0 else "",
+        "category": categories[index] if index >= 0 else "",
+    }
+
+
+def _names(model, item_ids: list[str]) -> dict[str, str]:
+    _, names, _ = model.labels.lists
+    return {item_id: names[model.items.get(item_id)] for item_id in item_ids if model.items.get(item_id) >= 0}
+
+
+def _changes(before, now) -> dict:
+    """Items the new events brought into the list, and items they pushed out of it."""
+    before_ids = [item.item_id for item in before.items]
+    now_ids = [item.item_id for item in now.items]
+    return {
+        "added": [item for item in now.items if item.item_id not in before_ids],
+        "dropped": [item for item in before.items if item.item_id not in now_ids],
+        "before_source": before.source,
+    }

@@ -1,0 +1,63 @@
+"""How figures read on the pages: milliseconds, rates, counts, times, metric tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_COUNTS = ("customers",)  # metrics that are counts, not rates
+
+
+def milliseconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    value = seconds * 1000
+    return f"{value:.2f} ms" if value < 10 else f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def thousands(value) -> str:
+    """A count with thousands separators ("–" when there is none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:,.0f}"
+
+
+def percent(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.1f}%"
+
+
+def figure(name: str, value) -> str:
+    """A metric for a table: counts as integers, rates with four decimals."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "–" if value is None else str(value)
+    return f"{value:,.0f}" if name in _COUNTS else f"{value:.4f}"
+
+
+def metric_names(manifests: list[dict]) -> list[str]:
+    """Every metric any of the manifests has, rates first ordered by k, counts last."""
+    names = {name for manifest in manifests if isinstance(manifest.get("metrics"), dict) for name in manifest["metrics"]}
+    return sorted(names, key=lambda name: (name in _COUNTS, _k_of(name), name))
+
+
+def metric_rows(metrics) -> list[tuple[str, str]]:
+    """(name, value text) for one manifest's metrics."""
+    if not isinstance(metrics, dict):
+        return []
+    return [(name, figure(name, metrics[name])) for name in metric_names([{"metrics": metrics}])]
+
+
+def _k_of(name: str) -> int:
+    _, _, k = name.partition("@")
+    return int(k) if k.isdigit() else 0
+
+
+def when(epoch_seconds: float) -> str:
+    """Epoch seconds as readable UTC time."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
