@@ -18,9 +18,9 @@ from markupsafe import Markup
 
 # Colour-blind-safe (Okabe-Ito), dark enough for text on white.
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#8a6d00", "#56b4e9")
-WIDTH = 440
-FONT = 12
-BAR = 12
+WIDTH = 400
+FONT = 13
+BAR = 13
 _ids = itertools.count()
 
 
@@ -49,7 +49,7 @@ def _legend(series: Sequence[str], colours: dict[str, str], y: float) -> list[Ma
     for name in series:
         parts.append(Markup('<rect x="{}" y="{}" width="10" height="10" fill="{}"/>').format(x, y, colours[name]))
         parts.append(Markup('<text x="{}" y="{}">{}</text>').format(x + 14, y + 9.5, name))
-        x += 24 + 7 * len(name)
+        x += 24 + 7.5 * len(name)
     return parts
 
 

@@ -73,7 +73,7 @@ def _customer_page(customer_id: str):
         history=remembered,
         events=[_event_row(model, event) for event in remembered.events],
         recommendations=now,
-        names=_names(model, [item_id for item in now.items for item_id in item.because]),
+        reasons=[_reason_parts(item, model) for item in now.items],
         changes=_changes(before, now) if before is not None else None,
         categories=model.catalog.category_names(),
         filters={"n": n, "category": category or "", "include_purchased": include_purchased},
@@ -94,9 +94,19 @@ def _event_row(model, event) -> dict:
     }
 
 
-def _names(model, item_ids: list[str]) -> dict[str, str]:
+def _reason_parts(item, model) -> list[tuple[str, str | None]]:
+    """The API's reason sentence cut into (text, item id or None) parts, so that each purchase
+    it names links to that item's page; the words are the API's, unchanged."""
     _, names, _ = model.labels.lists
-    return {item_id: names[model.items.get(item_id)] for item_id in item_ids if model.items.get(item_id) >= 0}
+    parts, rest = [], item.reason
+    for bought in item.because:
+        index = model.items.get(bought)
+        at = rest.find(names[index]) if index >= 0 else -1
+        if at >= 0:
+            parts += [(rest[:at], None), (names[index], bought)]
+            rest = rest[at + len(names[index]) :]
+    parts.append((rest, None))
+    return [(words, item_id) for words, item_id in parts if words]
 
 
 def _changes(before, now) -> dict:

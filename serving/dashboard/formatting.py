@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
 
 _COUNTS = ("customers",)  # metrics that are counts, not rates
 
@@ -52,7 +55,7 @@ def _k_of(name: str) -> int:
 
 def when(epoch_seconds: float) -> str:
     """Epoch seconds as readable UTC time."""
-    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def duration(seconds: float) -> str:
@@ -61,3 +64,21 @@ def duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def iso_time(text) -> str:
+    """A manifest's ISO 8601 time, shorter: "2026-12-02 03:09 UTC" ("–" when absent)."""
+    if not isinstance(text, str) or not text:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def breakable(text) -> Markup:
+    """Text that may wrap after "/", "-" and "_" on a narrow screen (escaped, then <wbr> added)."""
+    return Markup(re.sub(r"([/_-])", r"\1<wbr>", str(escape(str(text)))))

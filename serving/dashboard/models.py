@@ -136,7 +136,7 @@ def _confirmed_change(action: str, folder: Path, promotable: bool, target: dict,
         rows = [(name, figure(name, (current_manifest.get("metrics") or {}).get(name)), figure(name, (target.get("metrics") or {}).get(name))) for name in names]
         page = render_template(
             "dashboard/confirm.html", section="models", action=action, target=target, current=current, rows=rows,
-            token_needed=bool(current_app.config["API_TOKEN"]), problem=problem,
+            token_needed=bool(current_app.config["API_TOKEN"]), problem=problem, check_seconds=current_app.config["MODEL_CHECK_SECONDS"],
         )
         return page, status
 

@@ -1,0 +1,178 @@
+"""The dashboard in a real browser against a real server: headless Chromium (Debian's
+``chromium`` and ``chromium-driver``, installed by ``make test``) driven by Selenium, and
+gunicorn with two workers on loopback.
+
+It signs in, finds a customer with the keyboard, reads their history and reasons, posts
+a purchase through the API and sees the page change after a reload, opens an item,
+promotes a model with the API token, and checks that the browser's console stays clean.
+Every page is saved as a screenshot at 360 px and at desktop width under
+``out/screenshots/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from recommender.artifacts import CURRENT, current_version
+from tests.conftest import bought_by, free_port, train_model
+from tests.gunicorn_process import request, start_gunicorn, stop
+
+pytestmark = pytest.mark.slow
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "out" / "screenshots"
+API_TOKEN, READ_TOKEN = "api-token-for-the-browser-test", "read-token-for-the-browser-test"
+WIDTHS = {"phone": 360, "desktop": 1280}
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[dev]')")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("headless Chromium is not installed: `make chromium` installs Debian's chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", "--window-size=1280,900",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The driver's path is given, so Selenium Manager never looks for (or downloads) one.
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def server(tmp_path, models_dir):
+    """gunicorn serving the known-answer model, with a second version ready to promote."""
+    second = train_model(tmp_path / "data-2", models_dir, make_current=False)
+    port = free_port()
+    settings = {
+        "RECOMMENDER_MODEL_PATH": str(models_dir / CURRENT),
+        "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3"),
+        "RECOMMENDER_API_TOKEN": API_TOKEN,
+        "RECOMMENDER_READ_TOKEN": READ_TOKEN,
+        "RECOMMENDER_MODEL_CHECK_SECONDS": "0",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    process = start_gunicorn(port, tmp_path / "gunicorn.log", settings)
+    try:
+        yield {"port": port, "base": f"http://127.0.0.1:{port}", "models_dir": models_dir, "second": second.name}
+    finally:
+        stop(process)
+
+
+def console_errors(driver) -> list[str]:
+    """Console messages at error level since the last call (reading the log empties it)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(driver, name: str) -> None:
+    """The whole page at each width, as a phone (device metrics) and a desktop would show it."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for label, width in WIDTHS.items():
+        metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": label == "phone"}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 6000)
+        overflow = driver.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
+        assert not overflow, f"{name} scrolls sideways at {width} px"
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}
+        )
+        (SCREENSHOTS / f"{name}-{label}.png").write_bytes(base64.b64decode(shot["data"]))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def text(driver) -> str:
+    return driver.find_element("tag name", "main").text
+
+
+def test_dashboard_in_a_real_browser(browser, server):
+    from selenium.webdriver.common.keys import Keys
+
+    base = server["base"]
+    for customer in ("c0", "d1", "stranger"):  # some traffic for the overview
+        assert request(server["port"], "GET", f"/v1/customers/{customer}/recommendations", token=READ_TOKEN)[0] == 200
+
+    # Signing in: the page asks for the token; a wrong one is refused with a 401 page.
+    browser.get(f"{base}/dashboard/")
+    assert "Sign in" in browser.title
+    screenshot(browser, "login")
+    browser.find_element("id", "token").send_keys("not-the-token", Keys.ENTER)
+    assert "That token is not right" in text(browser)
+    browser.find_element("id", "token").send_keys(READ_TOKEN, Keys.ENTER)
+    assert browser.title.startswith("Overview")
+    console_errors(browser)  # the two 401 answers above are logged as console errors, rightly
+    assert "item-knn" in text(browser) and "GET /v1/customers/<customer_id>/recommendations" in text(browser)
+    assert "No experiments configured" in text(browser)
+    assert READ_TOKEN not in browser.page_source and READ_TOKEN not in json.dumps(browser.get_cookies())
+    screenshot(browser, "overview")
+
+    # Find a customer with the keyboard only: Tab to the search field, type, Enter.
+    body = browser.find_element("tag name", "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(12):
+        if browser.switch_to.active_element.get_attribute("id") == "find-customer":
+            break
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("id") == "find-customer", "the customer search is not reachable by Tab"
+    browser.switch_to.active_element.send_keys("c0", Keys.ENTER)
+    assert browser.current_url.endswith("/dashboard/customers/c0")
+    page = text(browser)
+    assert all(f"Trowel {item}" in page for item in bought_by("c0")), page
+    assert "because you bought Trowel" in page and "No stored events since the model was trained" in page
+    screenshot(browser, "customer")
+
+    # A purchase through the API shows on the page after a reload, with what it changed.
+    event = {"customer_id": "c0", "item_id": "a3"}
+    assert request(server["port"], "POST", "/v1/events", event, token=API_TOKEN)[0] == 202
+    browser.refresh()
+    page = text(browser)
+    assert "1 stored event newer than the model" in page and "no longer listed: Trowel a3" in page
+    recommended = [li.find_element("tag name", "a").text for li in browser.find_elements("css selector", "ol.recommendations > li")]
+    assert "Trowel a3" not in recommended and recommended[0] == "Trowel a4"
+    screenshot(browser, "customer-after-purchase")
+
+    browser.find_element("link text", "Trowel a4").click()
+    assert browser.current_url.endswith("/dashboard/items/a4")
+    assert "Customers who bought this also bought" in text(browser) and "Garden" in text(browser)
+    screenshot(browser, "item")
+
+    # Promote the second version: confirmation page, API token, then the notice.
+    browser.find_element("link text", "Models").click()
+    screenshot(browser, "models")
+    second = server["second"]
+    browser.find_element("css selector", f"a[href$='promote?version={second}']").click()
+    assert f"Promote {second}?" in text(browser)
+    screenshot(browser, "promote-confirm")
+    browser.find_element("id", "token").send_keys(API_TOKEN, Keys.ENTER)
+    assert f"Promoted {second}" in text(browser)
+    assert current_version(server["models_dir"]) == second
+    for _ in range(4):  # every worker, whichever answers
+        status, reply = request(server["port"], "GET", "/v1/model", token=READ_TOKEN)
+        assert status == 200 and json.loads(reply)["version"] == second
+
+    browser.find_element("link text", "Experiments").click()
+    assert "No experiments configured" in text(browser)
+    screenshot(browser, "experiments")
+    assert console_errors(browser) == []
+
+    browser.get(f"{base}/dashboard/customers/nobody-at-all")
+    assert "Unknown customer" in text(browser)
+    screenshot(browser, "unknown-customer")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _clean_screenshots():
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    yield
