@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from recommender.artifacts import CURRENT, current_version
-from tests.conftest import bought_by, free_port, train_model
+from recommender.algorithms import create_algorithm
+from recommender.artifacts import CURRENT, current_version, save_model
+from recommender.catalog import load_catalog
+from recommender.evaluation.holdout import evaluate_holdout
+from recommender.evaluation.splits import random_split
+from recommender.interactions import Interactions
+from recommender.model import Model
+from recommender.purchases import load_purchases
+from recommender.topn import compute_top_lists
+from tests.conftest import bought_by, free_port, write_two_group_store
 from tests.gunicorn_process import request, start_gunicorn, stop
 
 pytestmark = pytest.mark.slow
@@ -52,10 +61,24 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+def train_evaluated_model(data_folder: Path, models_dir: Path) -> Path:
+    """A graph-filter model of the two-group store, evaluated on a held-out split (metrics and
+    report in its folder) and with top lists, as `recommender train --evaluate` publishes one."""
+    purchases, catalog_path = write_two_group_store(data_folder)
+    log = load_purchases(purchases)
+    evaluation = evaluate_holdout(*random_split(log, 0.34, seed=3), algorithm="graph-filter", params=None, ks=[2, 5], settings={})
+    interactions = Interactions.from_log(log)
+    algorithm = create_algorithm("graph-filter").fit(interactions.matrix)
+    model = Model(algorithm, interactions.customers, interactions.items, interactions.matrix, load_catalog(catalog_path, interactions.items))
+    model.top_lists = compute_top_lists(algorithm, model.history, 5)
+    info = {"data": {"fingerprint": interactions.fingerprint()}, "metrics": evaluation.metrics}
+    return save_model(model, models_dir, info=info, extra_files=evaluation.files())
+
+
 @pytest.fixture
 def server(tmp_path, models_dir):
-    """gunicorn serving the known-answer model, with a second version ready to promote."""
-    second = train_model(tmp_path / "data-2", models_dir, make_current=False)
+    """gunicorn serving the known-answer model, with a second, evaluated version ready to promote."""
+    second = train_evaluated_model(tmp_path / "data-2", models_dir)
     port = free_port()
     settings = {
         "RECOMMENDER_MODEL_PATH": str(models_dir / CURRENT),
@@ -84,12 +107,12 @@ def screenshot(driver, name: str) -> None:
         metrics = {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": label == "phone"}
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
         height = min(int(driver.execute_script("return document.documentElement.scrollHeight")), 6000)
-        overflow = driver.execute_script("return document.documentElement.scrollWidth > document.documentElement.clientWidth")
-        assert not overflow, f"{name} scrolls sideways at {width} px"
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         shot = driver.execute_cdp_cmd(
             "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}
         )
         (SCREENSHOTS / f"{name}-{label}.png").write_bytes(base64.b64decode(shot["data"]))
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow} px at {width} px wide (see its screenshot)"
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
@@ -152,12 +175,17 @@ def test_dashboard_in_a_real_browser(browser, server):
     browser.find_element("link text", "Models").click()
     screenshot(browser, "models")
     second = server["second"]
+    browser.find_element("css selector", f"a[href$='/models/{second}/report']").click()
+    assert "Accuracy against k" in browser.page_source
+    screenshot(browser, "evaluation-report")
+    browser.back()
     browser.find_element("css selector", f"a[href$='promote?version={second}']").click()
     assert f"Promote {second}?" in text(browser)
     screenshot(browser, "promote-confirm")
     browser.find_element("id", "token").send_keys(API_TOKEN, Keys.ENTER)
     assert f"Promoted {second}" in text(browser)
     assert current_version(server["models_dir"]) == second
+    screenshot(browser, "models-after-promotion")
     for _ in range(4):  # every worker, whichever answers
         status, reply = request(server["port"], "GET", "/v1/model", token=READ_TOKEN)
         assert status == 200 and json.loads(reply)["version"] == second
@@ -166,6 +194,10 @@ def test_dashboard_in_a_real_browser(browser, server):
     assert "No experiments configured" in text(browser)
     screenshot(browser, "experiments")
     assert console_errors(browser) == []
+
+    browser.get(f"{base}/dashboard/items/a4")  # the promoted model has top lists
+    assert re.search(r"\d+ of 12 customers' top 5", text(browser))
+    screenshot(browser, "item-with-top-lists")
 
     browser.get(f"{base}/dashboard/customers/nobody-at-all")
     assert "Unknown customer" in text(browser)

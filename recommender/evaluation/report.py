@@ -71,7 +71,7 @@ def render_html(report: dict, run: EvaluationRun) -> str:
     settings = html.escape(json.dumps(report["settings"], indent=2, default=str))
     k = report["k_for_breakdowns"]
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report['title'])}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(report['title'])}</title>
 <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
 img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>

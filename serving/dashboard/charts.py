@@ -49,7 +49,7 @@ def _legend(series: Sequence[str], colours: dict[str, str], y: float) -> list[Ma
     for name in series:
         parts.append(Markup('<rect x="{}" y="{}" width="10" height="10" fill="{}"/>').format(x, y, colours[name]))
         parts.append(Markup('<text x="{}" y="{}">{}</text>').format(x + 14, y + 9.5, name))
-        x += 24 + 7.5 * len(name)
+        x += 30 + 8 * len(name)  # a generous guess of the text's width: no layout engine here
     return parts
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from markupsafe import Markup, escape
 
 _COUNTS = ("customers",)  # metrics that are counts, not rates
+_LABELS = {"customers": "customers evaluated"}
 
 
 def milliseconds(seconds: float | None) -> str:
@@ -45,7 +46,11 @@ def metric_rows(metrics) -> list[tuple[str, str]]:
     """(name, value text) for one manifest's metrics."""
     if not isinstance(metrics, dict):
         return []
-    return [(name, figure(name, metrics[name])) for name in metric_names([{"metrics": metrics}])]
+    return [(metric_label(name), figure(name, metrics[name])) for name in metric_names([{"metrics": metrics}])]
+
+
+def metric_label(name: str) -> str:
+    return _LABELS.get(name, name)
 
 
 def _k_of(name: str) -> int:

@@ -21,7 +21,7 @@ from ..admin import reload_served_model
 from ..state import serving_state
 from . import access, charts
 from .blueprint import dashboard, error_page
-from .formatting import figure, metric_names
+from .formatting import figure, metric_label, metric_names
 
 REPORT = "report.html"
 # The report is a page this code wrote, but it holds names from the training data: it may show
@@ -45,7 +45,7 @@ def report_available(manifest: dict) -> bool:
 def models():
     folder, promotable = models_folder()
     manifests = list(reversed(list_models(folder)))  # newest first
-    served = serving_state().models.model
+    served = serving_state().models.current()  # after its promotion check, as a request to the API would
     names = metric_names(manifests)
     return render_template(
         "dashboard/models.html",
@@ -56,7 +56,7 @@ def models():
         current=current_version(folder),
         served=served.version if served is not None else None,
         rollback_to=rollback_target(folder),
-        metric_table=[(name, [figure(name, (m.get("metrics") or {}).get(name)) for m in manifests]) for name in names],
+        metric_table=[(metric_label(name), [figure(name, (m.get("metrics") or {}).get(name)) for m in manifests]) for name in names],
         chart=_metrics_chart(manifests, names),
         reports={m["version"]: report_available(m) for m in manifests},
         done=_done(request.args.get("done", ""), manifests),
@@ -133,7 +133,7 @@ def _confirmed_change(action: str, folder: Path, promotable: bool, target: dict,
     current_manifest = next((m for m in manifests if m["version"] == current), {})
 
     def confirmation(status: int = 200, problem: str | None = None):
-        rows = [(name, figure(name, (current_manifest.get("metrics") or {}).get(name)), figure(name, (target.get("metrics") or {}).get(name))) for name in names]
+        rows = [(metric_label(name), figure(name, (current_manifest.get("metrics") or {}).get(name)), figure(name, (target.get("metrics") or {}).get(name))) for name in names]
         page = render_template(
             "dashboard/confirm.html", section="models", action=action, target=target, current=current, rows=rows,
             token_needed=bool(current_app.config["API_TOKEN"]), problem=problem, check_seconds=current_app.config["MODEL_CHECK_SECONDS"],
