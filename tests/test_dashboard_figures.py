@@ -15,7 +15,7 @@ from recommender.model import Model
 from recommender.topn import TopLists
 from recommender.vocabulary import IdVocabulary
 from serving.dashboard import charts
-from serving.dashboard.experiments import ExperimentView, Rate, VariantFigures, experiment_charts
+from serving.dashboard.experiments import ExperimentView, Rate, VariantFigures, experiment_charts, view_from_figures
 from serving.dashboard.traffic import Reading, TrafficHistory, difference, histogram_quantile, read_metrics
 
 INF = float("inf")
@@ -96,18 +96,37 @@ def test_bars_are_proportional_and_labels_escaped():
     assert 'stroke="#222"' in svg  # the interval whisker
 
 
-def test_experiment_charts_draw_rates_with_intervals_and_days():
-    variants = [
-        VariantFigures("control", "popular", 100, 1000, 50, 5, Rate(0.05, 0.04, 0.06), Rate(0.005, 0.002, 0.01)),
-        VariantFigures("default", "current", 100, 1000, 80, 9, Rate(0.08, 0.065, 0.095), None),
-    ]
-    from serving.dashboard.experiments import DailyRates
-
-    daily = [DailyRates(day, name, Rate(value, value - 0.01, value + 0.01), None)
-             for day, values in (("2026-12-01", (0.05, 0.07)), ("2026-12-02", (0.05, 0.09)))
-             for name, value in zip(("control", "default"), values)]
-    drawn = experiment_charts(ExperimentView("homepage", "two-proportion z, 95%", "default leading", variants, daily))
+def test_experiment_figures_become_a_view_with_charts():
+    """Figures in the shape GET /v1/experiments/<name> answers (issue 18) are drawn per variant and over time."""
+    figures = {
+        "name": "homepage", "method": "two-proportion z, 95%", "verdict": {"status": "leading", "text": "default leads"},
+        "variants": [
+            {"name": "control", "model": "popular", "answers": 100, "impressions": 1000, "clicks": 50, "purchases": 5,
+             "ctr": 0.05, "ctr_interval": [0.04, 0.06], "conversion": 0.005, "conversion_interval": [0.002, 0.01]},
+            {"name": "default", "model": "current", "answers": 100, "impressions": 1000, "clicks": 80, "purchases": 9,
+             "ctr": 0.08, "ctr_interval": [0.065, 0.095], "conversion": None, "conversion_interval": None},
+        ],
+        "series": [
+            {"at": 1764547200 + 3600 * hour, "variants": {name: {"ctr": value, "ctr_interval": [value - 0.01, value + 0.01]}
+                                                         for name, value in zip(("control", "default"), values)}}
+            for hour, values in ((0, (0.05, 0.07)), (1, (0.05, 0.09)))
+        ],
+    }
+    view = view_from_figures(figures)
+    assert view.verdict == "default leads" and view.variants[0].click_through == Rate(0.05, 0.04, 0.06)
+    assert view.variants[1].conversion is None and [p.at for p in view.over_time] == ["2025-12-01 00:00"] * 2 + ["2025-12-01 01:00"] * 2
+    drawn = experiment_charts(view)
     rates, over_time = str(drawn["rates"]), str(drawn["over_time"])
     assert rates.count("<rect x=\"0\"") == 3  # two click-through bars, one conversion bar (the other has none)
     assert "8.0%" in rates and "control" in rates and "default" in rates
-    assert over_time.count("<polygon") == 2 and over_time.count("<circle") == 4 and "2026-12-01" in over_time
+    assert over_time.count("<polygon") == 2 and over_time.count("<circle") == 4 and "2025-12-01 00:00" in over_time
+
+
+def test_experiments_page_draws_each_experiment(app, monkeypatch):
+    from serving.dashboard import experiments
+
+    view = ExperimentView("homepage", "two-proportion z", "no difference yet",
+                          [VariantFigures("control", "popular", 3, 30, 3, 1, Rate(0.1, 0.02, 0.2), Rate(0.03, 0.0, 0.1))])
+    monkeypatch.setattr(experiments, "experiment_views", lambda state: [view])
+    html = app.test_client().get("/dashboard/experiments").get_data(as_text=True)
+    assert "no difference yet" in html and "<svg" in html and "10.0% (2.0%–20.0%)" in html

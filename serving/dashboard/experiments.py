@@ -17,7 +17,7 @@ from markupsafe import Markup
 from ..state import ServingState, serving_state
 from . import charts
 from .blueprint import dashboard
-from .formatting import percent
+from .formatting import percent, when
 
 
 @dataclass
@@ -42,8 +42,10 @@ class VariantFigures:
 
 
 @dataclass
-class DailyRates:
-    day: str  # YYYY-MM-DD
+class RatesAt:
+    """One variant's rates as they read at one moment of the experiment."""
+
+    at: str  # a time label, "2026-12-01 14:00"
     variant: str
     click_through: Rate | None
     conversion: Rate | None
@@ -55,7 +57,7 @@ class ExperimentView:
     method: str  # how intervals and the verdict were computed, in words
     verdict: str
     variants: list[VariantFigures]
-    daily: list[DailyRates] = field(default_factory=list)
+    over_time: list[RatesAt] = field(default_factory=list)
 
 
 def experiment_views(state: ServingState) -> list[ExperimentView]:
@@ -63,21 +65,50 @@ def experiment_views(state: ServingState) -> list[ExperimentView]:
     return []
 
 
+def view_from_figures(figures: dict) -> ExperimentView:
+    """An experiment's figures as ``GET /v1/experiments/<name>`` answers them (issue 18's
+    shape: per variant counts, ``ctr`` and ``conversion`` with ``*_interval`` [low, high],
+    a ``verdict`` with its ``text``, the ``method``; optionally a ``series`` of the rates
+    as they read at moments of the experiment) as the page's view."""
+
+    def rate(values: dict, name: str) -> Rate | None:
+        interval = values.get(f"{name}_interval")
+        return None if values.get(name) is None or not interval else Rate(values[name], interval[0], interval[1])
+
+    verdict = figures.get("verdict")
+    variants = [
+        VariantFigures(
+            v["name"], str(v.get("model", "")), v.get("answers", 0), v.get("impressions", 0), v.get("clicks", 0),
+            v.get("purchases", 0), rate(v, "ctr"), rate(v, "conversion"),
+        )
+        for v in figures.get("variants", [])
+    ]
+    over_time = [
+        RatesAt(when(point["at"])[:16], name, rate(values, "ctr"), rate(values, "conversion"))
+        for point in figures.get("series", [])
+        for name, values in point.get("variants", {}).items()
+    ]
+    return ExperimentView(
+        figures["name"], figures.get("method", ""), verdict.get("text", "") if isinstance(verdict, dict) else str(verdict or ""),
+        variants, over_time,
+    )
+
+
 def experiment_charts(view: ExperimentView) -> dict[str, Markup | None]:
-    """Rates per variant with intervals, and per day, for one experiment."""
+    """Rates per variant with intervals, and the click-through rate over time, for one experiment."""
     rates = []
     for label, pick in (("Click-through rate", lambda v: v.click_through), ("Conversion rate", lambda v: v.conversion)):
         bars = [charts.Bar(v.name, r.value, r.low, r.high) for v in view.variants if (r := pick(v)) is not None]
         if bars:
             rates.append((label, bars))
-    daily: dict[str, list[charts.Point]] = {}
-    for day in view.daily:
-        if day.click_through is not None:
-            r = day.click_through
-            daily.setdefault(day.variant, []).append(charts.Point(day.day, r.value, r.low, r.high))
+    series: dict[str, list[charts.Point]] = {}
+    for point in view.over_time:
+        if point.click_through is not None:
+            r = point.click_through
+            series.setdefault(point.variant, []).append(charts.Point(point.at, r.value, r.low, r.high))
     return {
         "rates": charts.grouped_bars(rates, title=f"{view.name}: rates per variant, 95% intervals", value_text=percent) if rates else None,
-        "over_time": charts.lines_over_time(daily, title=f"{view.name}: click-through rate per day", value_text=percent) if daily else None,
+        "over_time": charts.lines_over_time(series, title=f"{view.name}: click-through rate over time", value_text=percent) if series else None,
     }
 
 
