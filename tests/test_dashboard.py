@@ -284,3 +284,15 @@ def test_templates_and_stylesheet_ship_with_the_package():
     needed = [p.relative_to(root / "serving").as_posix() for folder in ("templates", "static") for p in (root / "serving" / folder).rglob("*") if p.is_file()]
     assert needed and all(any(fnmatch(name, pattern) for pattern in patterns) for name in needed), needed
     assert "recursive-include serving/templates" in (root / "MANIFEST.in").read_text()
+
+
+def test_overview_shows_the_metrics_at_the_largest_k(models_dir, make_client):
+    import json
+
+    manifest_path = models_dir / current_version(models_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["metrics"] = {"customers": 12.0, "recall@10": 0.25, "recall@20": 0.5, "ndcg@20": 0.375}
+    manifest_path.write_text(json.dumps(manifest))
+    html = page(make_client(MODEL_PATH=str(models_dir / CURRENT)), "/dashboard/")
+    assert re.search(r"recall@20</th><td class=\"num\">0.5000", html) and "ndcg@20" in html and "recall@10" not in html
+    assert re.search(r"customers evaluated</th><td class=\"num\">12<", html)

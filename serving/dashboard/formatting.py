@@ -49,6 +49,14 @@ def metric_rows(metrics) -> list[tuple[str, str]]:
     return [(metric_label(name), figure(name, metrics[name])) for name in metric_names([{"metrics": metrics}])]
 
 
+def headline_metrics(metrics) -> list[tuple[str, str]]:
+    """The metrics at the largest k measured, and how many customers were evaluated (the
+    models page has them all)."""
+    rows = metric_rows(metrics)
+    largest = max((_k_of(name) for name in (metrics or {})), default=0) if isinstance(metrics, dict) else 0
+    return [(label, value) for label, value in rows if "@" not in label or label.endswith(f"@{largest}")]
+
+
 def metric_label(name: str) -> str:
     return _LABELS.get(name, name)
 

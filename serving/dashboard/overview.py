@@ -9,7 +9,7 @@ from ..state import served_model, serving_state
 from . import charts
 from .blueprint import dashboard, dashboard_state
 from .experiments import experiment_views
-from .formatting import metric_rows, milliseconds
+from .formatting import headline_metrics, milliseconds
 from .models import report_available
 from .traffic import read_metrics
 
@@ -34,7 +34,7 @@ def overview():
         section="overview",
         model=model_summary(model.manifest),
         trained_through=model.events_trained_through,
-        metrics=metric_rows(model.manifest.get("metrics")),
+        metrics=headline_metrics(model.manifest.get("metrics")),
         has_report=report_available(model.manifest),
         traffic=traffic,
         latency_chart=latency_chart,
