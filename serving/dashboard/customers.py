@@ -28,7 +28,9 @@ def find_customer():
     model = served_model()
     if not typed.strip():
         lengths = np.diff(model.history.indptr)
-        busiest = np.argsort(-lengths, kind="stable")[:BUSIEST_SHOWN]
+        shown = min(BUSIEST_SHOWN, len(lengths))
+        busiest = np.argpartition(-lengths, shown - 1)[:shown] if shown else lengths[:0]
+        busiest = busiest[np.lexsort((busiest, -lengths[busiest]))]  # longest first, then by index
         examples = [(str(model.customers.ids[c]), int(lengths[c])) for c in busiest]
         return render_template("dashboard/find_customer.html", section="customers", examples=examples)
     # Ids are kept verbatim, but a space pasted around a known id is surely not part of it.
