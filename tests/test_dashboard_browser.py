@@ -199,6 +199,11 @@ def test_dashboard_in_a_real_browser(browser, server):
     assert re.search(r"\d+ of 12 customers' top 5", text(browser))
     screenshot(browser, "item-with-top-lists")
 
+    browser.get(f"{base}/dashboard/customers")
+    assert "Customers with the longest histories" in text(browser)
+    screenshot(browser, "customers")
+    assert console_errors(browser) == []
+
     browser.get(f"{base}/dashboard/customers/nobody-at-all")
     assert "Unknown customer" in text(browser)
     screenshot(browser, "unknown-customer")
