@@ -116,6 +116,28 @@ def screenshot(driver, name: str) -> None:
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+def navigating(driver, action) -> None:
+    """Do ``action`` (a click or Enter that leaves the page) and wait until the next page has
+    loaded: WebDriver waits by itself only for get, back and refresh."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = driver.find_element("tag name", "html")
+    action()
+    wait = WebDriverWait(driver, 30)
+    wait.until(lambda d: _stale(old_page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _stale(element) -> bool:
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.tag_name  # noqa: B018 - touching it tells whether the page it belonged to is gone
+        return False
+    except StaleElementReferenceException:
+        return True
+
+
 def text(driver) -> str:
     return driver.find_element("tag name", "main").text
 
@@ -131,9 +153,9 @@ def test_dashboard_in_a_real_browser(browser, server):
     browser.get(f"{base}/dashboard/")
     assert "Sign in" in browser.title
     screenshot(browser, "login")
-    browser.find_element("id", "token").send_keys("not-the-token", Keys.ENTER)
+    navigating(browser, lambda: browser.find_element("id", "token").send_keys("not-the-token", Keys.ENTER))
     assert "That token is not right" in text(browser)
-    browser.find_element("id", "token").send_keys(READ_TOKEN, Keys.ENTER)
+    navigating(browser, lambda: browser.find_element("id", "token").send_keys(READ_TOKEN, Keys.ENTER))
     assert browser.title.startswith("Overview")
     console_errors(browser)  # the two 401 answers above are logged as console errors, rightly
     assert "item-knn" in text(browser) and "GET /v1/customers/<customer_id>/recommendations" in text(browser)
@@ -149,7 +171,7 @@ def test_dashboard_in_a_real_browser(browser, server):
             break
         browser.switch_to.active_element.send_keys(Keys.TAB)
     assert browser.switch_to.active_element.get_attribute("id") == "find-customer", "the customer search is not reachable by Tab"
-    browser.switch_to.active_element.send_keys("c0", Keys.ENTER)
+    navigating(browser, lambda: browser.switch_to.active_element.send_keys("c0", Keys.ENTER))
     assert browser.current_url.endswith("/dashboard/customers/c0")
     page = text(browser)
     assert all(f"Trowel {item}" in page for item in bought_by("c0")), page
@@ -166,23 +188,23 @@ def test_dashboard_in_a_real_browser(browser, server):
     assert "Trowel a3" not in recommended and recommended[0] == "Trowel a4"
     screenshot(browser, "customer-after-purchase")
 
-    browser.find_element("link text", "Trowel a4").click()
+    navigating(browser, lambda: browser.find_element("link text", "Trowel a4").click())
     assert browser.current_url.endswith("/dashboard/items/a4")
     assert "Customers who bought this also bought" in text(browser) and "Garden" in text(browser)
     screenshot(browser, "item")
 
     # Promote the second version: confirmation page, API token, then the notice.
-    browser.find_element("link text", "Models").click()
+    navigating(browser, lambda: browser.find_element("link text", "Models").click())
     screenshot(browser, "models")
     second = server["second"]
-    browser.find_element("css selector", f"a[href$='/models/{second}/report']").click()
+    navigating(browser, lambda: browser.find_element("css selector", f"a[href$='/models/{second}/report']").click())
     assert "Accuracy against k" in browser.page_source
     screenshot(browser, "evaluation-report")
     browser.back()
-    browser.find_element("css selector", f"a[href$='promote?version={second}']").click()
+    navigating(browser, lambda: browser.find_element("css selector", f"a[href$='promote?version={second}']").click())
     assert f"Promote {second}?" in text(browser)
     screenshot(browser, "promote-confirm")
-    browser.find_element("id", "token").send_keys(API_TOKEN, Keys.ENTER)
+    navigating(browser, lambda: browser.find_element("id", "token").send_keys(API_TOKEN, Keys.ENTER))
     assert f"Promoted {second}" in text(browser)
     assert current_version(server["models_dir"]) == second
     screenshot(browser, "models-after-promotion")
@@ -190,7 +212,7 @@ def test_dashboard_in_a_real_browser(browser, server):
         status, reply = request(server["port"], "GET", "/v1/model", token=READ_TOKEN)
         assert status == 200 and json.loads(reply)["version"] == second
 
-    browser.find_element("link text", "Experiments").click()
+    navigating(browser, lambda: browser.find_element("link text", "Experiments").click())
     assert "No experiments configured" in text(browser)
     screenshot(browser, "experiments")
     assert console_errors(browser) == []
