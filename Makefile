@@ -18,6 +18,7 @@ N ?= 20
 BUDGET ?= 300
 ADDRESS ?= 127.0.0.1:8000
 EVENTS_DB ?= events.sqlite3
+SERVER ?= granian
 # curl may be missing on a fresh machine; the venv's Python always has an HTTP client.
 FETCH = $(BIN)/python -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 PYTEST_ARGS ?=
@@ -25,7 +26,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java chromium dashboard demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
+.PHONY: help install java chromium postgresql dashboard demo demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -55,6 +56,15 @@ chromium: ## make sure headless Chromium and its driver are installed for the br
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
+# Several API hosts share one PostgreSQL event store; the tests start throwaway clusters
+# (initdb in a temporary folder), so the server binaries must be there (Debian keeps them
+# in /usr/lib/postgresql/<version>/bin). Installs the Debian package postgresql when missing.
+postgresql: ## make sure PostgreSQL's server programs are installed (installs the Debian package when absent)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		echo "PostgreSQL not found: installing the Debian package postgresql"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }
+
 install: $(STAMP) ## create .venv and install the package with its dev tools
 
 demo-data: $(STAMP) ## write the embedded demo store to data/demo (seeded)
@@ -78,14 +88,14 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	@echo "\$$ curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
 	@$(FETCH) 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
 
-serve: $(STAMP) ## run the API under gunicorn (2+ workers) on ADDRESS, serving MODEL (foreground)
-	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/gunicorn --config serving/gunicorn.conf.py
+serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foreground; SERVER=granian|gunicorn, 2+ workers)
+	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/python -m serving.production --server $(SERVER)
 
-serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid) and wait until it is ready
+serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid, log in out/server.log) and wait until it is ready
 	@$(MAKE) --no-print-directory stop >/dev/null
 	@mkdir -p out
-	@RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/gunicorn --config serving/gunicorn.conf.py \
-		--daemon --pid out/server.pid --error-logfile out/server.log
+	@RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) RECOMMENDER_PID_FILE=out/server.pid \
+		setsid nohup $(BIN)/python -m serving.production --server $(SERVER) >> out/server.log 2>&1 < /dev/null &
 	@for attempt in $$(seq 1 100); do $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && break; sleep 0.2; done
 	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
 		|| { echo "server did not become ready; see out/server.log"; exit 1; }
@@ -98,10 +108,10 @@ stop: ## stop the background server started by make demo / make serve-background
 	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
 
 STRESS_SECONDS ?= 10
-stress: $(STAMP) ## bounded load on loopback (gunicorn, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
-	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2
+stress: $(STAMP) ## bounded load on loopback (SERVER, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
+	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2 --server $(SERVER)
 
-bench-serve: $(STAMP) ## serving throughput and p50/p99: recommendations vs /health, gunicorn + wrk, Gowalla-sized ALS
+bench-serve: $(STAMP) ## serving throughput and p50/p99: granian vs gunicorn, /health vs recommendations vs an after-purchase mix (wrk, Gowalla-sized ALS)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 5 --connections 16
 
 train: $(STAMP) ## train ALGO on DATA plus the API's EVENTS_DB (tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
@@ -123,7 +133,7 @@ score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parqu
 models: $(STAMP) ## list published models (current one starred)
 	$(BIN)/recommender models --models-dir $(MODELS_DIR) list
 
-test: $(STAMP) java chromium ## run the whole test suite, slow tests, Spark (local[2]) and the browser test included (what CI runs)
+test: $(STAMP) java postgresql chromium ## run the whole test suite, slow tests, Spark (local[2]) and the browser test included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## run the tests not marked slow

@@ -1,21 +1,26 @@
-"""Serving benchmark: gunicorn on loopback with a Gowalla-sized ALS model, driven by wrk.
+"""Serving benchmark: the production server (granian) against gunicorn, on loopback with a
+Gowalla-sized ALS model, driven by wrk.
 
-    python benchmarks/bench_serving.py [--duration 10] [--rounds 3] [--connections 16]
+    python benchmarks/bench_serving.py [--duration 10] [--rounds 5] [--connections 16]
 
-One run measures, on the same server, requests/s and p50/p99 latency of
-1. ``GET /health`` (the framework's ceiling: routing, metrics, JSON, nothing else), and
-2. ``GET /v1/customers/<random known customer>/recommendations?n=10``,
-in interleaved rounds, and prints the medians and their ratio, plus the server's own CPU
-time per request of each (gunicorn and its workers, from /proc: steadier than requests/s
-on a shared machine); then it posts a purchase
-and checks that the customer's very next answer no longer lists the bought item. The
-model (about 30k customers, 41k items, ALS with 128 factors, top lists and reasons
+Both servers run side by side (the same app, model and event store, on two ports) and
+rounds interleave them, so a burst of load on this shared machine hits both alike. Per
+server and round: ``GET /health`` (the ceiling: routing, metrics, JSON, nothing else);
+recommendations for random known customers (``?n=10``); and an after-purchase mix, where
+10% of the requests are for customers who have just posted a purchase (so their answer is
+scored live from the new history, not read from the precomputed top lists). It prints
+requests/s, p50/p99 and the server's own CPU per request (from /proc: steadier than
+requests/s on a shared machine), checks that a posted purchase leaves the very next
+answer, and ends with one line:
+
+    recommendations X% of ceiling, p99 Y ms; after-purchase mix p99 Z ms; ceiling C req/s (other server D req/s)
+
+The model (about 30k customers, 41k items, ALS with 128 factors, top lists and reasons
 precomputed by ``recommender train``) is built once under ``--workdir`` from the
 Gowalla split in ../shared/data/gowalla, or from synthetic demo data when that is absent.
-
-wrk comes from the Debian package (installed with apt-get when missing and
-possible); without it a Python load generator (threads, keep-alive) stands in,
-which is slower than the server and so understates throughput.
+wrk comes from the Debian package (installed with apt-get when missing and possible);
+without it a Python load generator (threads, keep-alive) stands in, which is slower than
+the server and so understates throughput.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GOWALLA = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data" / "gowalla")) / "train.txt"
-GUNICORN_CONFIG = ROOT / "serving" / "gunicorn.conf.py"
+sys.path.insert(0, str(ROOT))  # this checkout's serving package, for the launcher (stdlib only)
+from serving.production import SERVERS, spawn  # noqa: E402
+
+PURCHASED_SHARE = 0.1  # of the mix's requests: customers who have just posted a purchase
 
 
 def prepare_model(workdir: Path) -> tuple[Path, list[str]]:
@@ -76,30 +84,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model: Path, workdir: Path, port: int, workers: int, threads: int) -> subprocess.Popen:
-    environment = {
-        **os.environ,
+def start_server(model: Path, workdir: Path, port: int, workers: int, threads: int, server: str = SERVERS[0]) -> subprocess.Popen:
+    """``server`` serving ``model`` with the event store in ``workdir``, ready for requests."""
+    settings = {
         "RECOMMENDER_BIND": f"127.0.0.1:{port}",
         "RECOMMENDER_WORKERS": str(workers),
         "RECOMMENDER_THREADS": str(threads),
         "RECOMMENDER_MODEL_PATH": str(model),
         "RECOMMENDER_EVENTS_DB": str(workdir / "events.sqlite3"),
         "RECOMMENDER_LOG_LEVEL": "warning",
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-metrics-"),
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix=f"bench-metrics-{server}-"),
     }
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)], env=environment, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/ready")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the server did not become ready within 60 s")
+    return spawn(settings, server=server, log_path=workdir / f"{server}.log", ready_seconds=60, root=ROOT)
 
 
 def find_wrk() -> str | None:
@@ -123,6 +119,18 @@ end
 """
 RECOMMENDATIONS_PATH = '"/v1/customers/" .. customers[math.random(#customers)] .. "/recommendations?n=10"'
 HEALTH_PATH = '"/health?customer=" .. customers[math.random(#customers)]'
+# The after-purchase mix: a share of the requests for customers with a purchase posted since the model.
+MIX_LUA = """
+local customers = {%s}
+local purchased = {%s}
+math.randomseed(%d)
+request = function()
+  if math.random() < %f then
+    return wrk.format("GET", "/v1/customers/" .. purchased[math.random(#purchased)] .. "/recommendations?n=10")
+  end
+  return wrk.format("GET", "/v1/customers/" .. customers[math.random(#customers)] .. "/recommendations?n=10")
+end
+"""
 
 
 def run_wrk(wrk: str, url: str, seconds: int, connections: int, script: Path | None) -> dict:
@@ -231,78 +239,115 @@ def check_event_reflected(port: int, customer: str) -> dict:
     return {"bought": bought, "gone": bought not in [item["item_id"] for item in after["items"]], "ms": seconds * 1e3}
 
 
+def post_purchases(port: int, customers: list[str], items: list[str], seed: int = 7) -> None:
+    """One purchase each (a random item) for ``customers``, in batches of 1,000 events."""
+    rng = random.Random(seed)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for start in range(0, len(customers), 1000):
+        events = [{"customer_id": c, "item_id": rng.choice(items), "event_type": "purchase"} for c in customers[start : start + 1000]]
+        connection.request("POST", "/v1/events", json.dumps({"events": events}), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 202:
+            raise SystemExit(f"posting the mix's purchases failed: {response.status}")
+    connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint per round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (health, recommendations) to take medians over")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds to take medians over")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-serving")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="production server first, then the one to compare (default: %(default)s)")
     parser.add_argument("--python-driver", action="store_true", help="use the Python load generator even if wrk exists")
     args = parser.parse_args()
+    servers = args.servers.split(",")
 
     model, customers = prepare_model(args.workdir)
-    port = free_port()
     for stale in args.workdir.glob("events.sqlite3*"):
         stale.unlink()  # every run starts with no stored events: all customers answer from the cache
-    server = start_server(model, args.workdir, port, args.workers, args.threads)
+    shuffled = random.Random(42).sample(customers, len(customers))
+    purchased, plain = shuffled[: len(customers) // 10], shuffled[len(customers) // 10 :]
+    ports = {server: free_port() for server in servers}
+    processes = {}
     try:
-        wrk = None if args.python_driver else find_wrk()
-        base = f"http://127.0.0.1:{port}"
-        if wrk:
-            quoted = ",".join(f'"{c}"' for c in customers)
-            script = args.workdir / "random_customers.lua"
-            script.write_text(LUA % (quoted, 42, RECOMMENDATIONS_PATH))
-            health_script = args.workdir / "random_health.lua"
-            health_script.write_text(LUA % (quoted, 42, HEALTH_PATH))
-            run_wrk(wrk, base + "/health", 2, args.connections, None)  # warm-up: page in, fill caches
-            run_wrk(wrk, base + "/", 3, args.connections, script)
-            measure = {
-                "health": lambda: run_wrk(wrk, base + "/", args.duration, args.connections, health_script),
-                "recommendations": lambda: run_wrk(wrk, base + "/", args.duration, args.connections, script),
-                "health (static)": lambda: run_wrk(wrk, base + "/health", args.duration, args.connections, None),
-            }
-            driver = "wrk"
-        else:
-            pick = random.Random(42).choice
-            measure = {
-                "health": lambda: run_python_driver(port, lambda: f"/health?customer={pick(customers)}", args.duration, args.connections),
-                "recommendations": lambda: run_python_driver(
-                    port, lambda: f"/v1/customers/{pick(customers)}/recommendations?n=10", args.duration, args.connections
-                ),
-            }
-            driver = "python driver"
-        measure = {name: with_server_cpu(server.pid, run, args.duration) for name, run in measure.items()}
-        # Interleaved rounds: the machine's speed drifts by tens of percent from minute to
-        # minute (shared cores), so each round's ratio compares neighbours in time.
-        rounds = []
-        for _ in range(args.rounds):
-            rounds.append({name: run() for name, run in measure.items()})
-        results = {name: _median_run([r[name] for r in rounds]) for name in measure}
-        ratios = sorted(r["recommendations"]["rps"] / r["health"]["rps"] for r in rounds)
-        static_ratios = sorted(r["recommendations"]["rps"] / r["health (static)"]["rps"] for r in rounds if "health (static)" in r)
-        reflected = check_event_reflected(port, customers[0])
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            processes[server] = start_server(model, args.workdir, ports[server], args.workers, args.threads, server)
+        import numpy as np
 
-    print(f"\nserving benchmark: {driver}, {args.connections} connections, {args.rounds} interleaved rounds of {args.duration}s each, "
-          f"{args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, model {model.resolve().name}")
-    print(f"{'endpoint':<18}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU/req':>16}")
-    for name, r in results.items():
-        print(f"{name:<18}{r['rps']:>12.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}{r['cpu_us']:>13.0f} µs")
-    ratio = ratios[len(ratios) // 2]
-    p99 = results["recommendations"]["p99_ms"]
-    print("(medians over the rounds; per-round ratios " + ", ".join(f"{r:.0%}" for r in ratios) + ")")
-    print(f"recommendations / health throughput: {ratio:.0%} (goal >= 80%); recommendations p99 {p99:.1f} ms (goal <= 10 ms)")
-    cost = results["health"]["cpu_us"] / results["recommendations"]["cpu_us"]
-    print(f"server CPU per request, health / recommendations: {cost:.0%} (steadier than the throughput ratio on a shared machine)")
-    if static_ratios:
-        print("against a static /health (no client script, so wrk spends less CPU on that run): "
-              f"{static_ratios[len(static_ratios) // 2]:.0%}")
-    print(f"a purchase posted for {customers[0]} removed {reflected['bought']} from their very next answer: "
+        post_purchases(ports[servers[0]], purchased, [str(i) for i in np.load(model / "item_ids.npy", mmap_mode="r")])
+        wrk = None if args.python_driver else find_wrk()
+        measure = {server: _measurements(server, ports[server], processes[server].pid, wrk, args, plain, purchased) for server in servers}
+        for server in servers:
+            for run in measure[server].values():
+                run()  # warm-up: page the model in, fill the caches
+        # Interleaved rounds: the machine's speed drifts by tens of percent from minute to
+        # minute (shared cores), so each figure is compared with its neighbours in time.
+        rounds = {server: [] for server in servers}
+        for _ in range(args.rounds):
+            for server in servers:
+                rounds[server].append({name: run() for name, run in measure[server].items()})
+        reflected = check_event_reflected(ports[servers[0]], plain[0])
+    finally:
+        for process in processes.values():
+            process.terminate()
+            process.wait(timeout=30)
+    _report(args, servers, rounds, reflected, plain[0], model, "wrk" if wrk else "python driver")
+
+
+def _measurements(server: str, port: int, pid: int, wrk: str | None, args, plain: list[str], purchased: list[str]) -> dict:
+    """Per endpoint, a function that measures one round against ``server`` (with its CPU per request)."""
+    base = f"http://127.0.0.1:{port}/"
+    if wrk:
+        quoted, quoted_purchased = ",".join(f'"{c}"' for c in plain), ",".join(f'"{c}"' for c in purchased)
+        scripts = {}
+        for name, text in (
+            ("health", LUA % (quoted, 42, HEALTH_PATH)),
+            ("recommendations", LUA % (quoted, 42, RECOMMENDATIONS_PATH)),
+            ("after-purchase mix", MIX_LUA % (quoted, quoted_purchased, 42, PURCHASED_SHARE)),
+        ):
+            scripts[name] = args.workdir / f"{server}-{name.replace(' ', '-')}.lua"
+            scripts[name].write_text(text)
+        runs = {name: (lambda script=script: run_wrk(wrk, base, args.duration, args.connections, script)) for name, script in scripts.items()}
+    else:
+        pick = random.Random(42).choice
+
+        def mix_path() -> str:
+            return f"/v1/customers/{pick(purchased) if random.random() < PURCHASED_SHARE else pick(plain)}/recommendations?n=10"
+
+        runs = {
+            "health": lambda: run_python_driver(port, lambda: f"/health?customer={pick(plain)}", args.duration, args.connections),
+            "recommendations": lambda: run_python_driver(port, lambda: f"/v1/customers/{pick(plain)}/recommendations?n=10", args.duration, args.connections),
+            "after-purchase mix": lambda: run_python_driver(port, mix_path, args.duration, args.connections),
+        }
+    # ``pid`` is the server's master (the launcher execs gunicorn, and runs granian in-process).
+    return {name: with_server_cpu(pid, run, args.duration) for name, run in runs.items()}
+
+
+def _report(args, servers: list[str], rounds: dict, reflected: dict, customer: str, model: Path, driver: str) -> None:
+    print(f"\nserving benchmark: {driver}, {args.connections} connections, {args.rounds} interleaved rounds of {args.duration}s "
+          f"per endpoint and server, {args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, model {model.resolve().name}")
+    print(f"{'server':<10}{'endpoint':<20}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU/req':>16}")
+    results = {}
+    for server in servers:
+        results[server] = {name: _median_run([r[name] for r in rounds[server]]) for name in rounds[server][0]}
+        for name, r in results[server].items():
+            print(f"{server:<10}{name:<20}{r['rps']:>12.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}{r['cpu_us']:>13.0f} µs")
+    production, other = servers[0], servers[-1]
+    ratios = sorted(r["recommendations"]["rps"] / r["health"]["rps"] for r in rounds[production])
+    print(f"({production}: per-round ratios of recommendations to /health " + ", ".join(f"{r:.0%}" for r in ratios) + ")")
+    print(f"a purchase posted for {customer} removed {reflected['bought']} from their very next answer: "
           f"{'yes' if reflected['gone'] else 'NO'} (that answer, scored live from the new history: {reflected['ms']:.1f} ms)")
+    ratio = ratios[len(ratios) // 2]
+    ceiling, other_ceiling = results[production]["health"]["rps"], results[other]["health"]["rps"]
+    print(f"goals: recommendations >= 80% of the ceiling, p99 <= 10 ms plain and after-purchase, ceiling >= 2.5x {other}'s "
+          f"({ceiling / other_ceiling:.1f}x here)")
+    print(f"recommendations {ratio:.0%} of ceiling, p99 {results[production]['recommendations']['p99_ms']:.1f} ms; "
+          f"after-purchase mix p99 {results[production]['after-purchase mix']['p99_ms']:.1f} ms; "
+          f"ceiling {ceiling:.0f} req/s (other server {other_ceiling:.0f} req/s)")
 
 
 if __name__ == "__main__":

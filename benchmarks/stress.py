@@ -1,9 +1,9 @@
-"""Bounded stress run on loopback: gunicorn (2+ workers), concurrent readers and event writers.
+"""Bounded stress run on loopback: the production server (2+ workers), concurrent readers and event writers.
 
     python benchmarks/stress.py --duration 10 --readers 4 --writers 2 --workers 2
 
 Trains a small item-kNN model on a seeded demo store into a temporary folder, starts
-gunicorn on 127.0.0.1, and for ``--duration`` seconds (at most 120) readers ask for
+the production server (granian; --server gunicorn) on 127.0.0.1, and for ``--duration`` seconds (at most 120) readers ask for
 recommendations while writers post uniquely named events. Then the server is stopped
 and the SQLite store is read directly. Prints requests sent, failed, p50/p99 latency,
 events acknowledged and stored; exits 1 on any failed request, lost event or failed
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import signal
 import socket
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recommender.demo import generate_store, write_store  # noqa: E402
+from serving.production import SERVERS, ServerDidNotStart, spawn  # noqa: E402
 from training.pipeline import train  # noqa: E402
 
 MAX_SECONDS = 120
@@ -107,9 +107,8 @@ def writer(port: int, items: list[str], stop: threading.Event, tally: Tally, num
                 tally.acknowledged.add(customer)
 
 
-def start_server(port: int, folder: Path, models_dir: Path, workers: int) -> subprocess.Popen:
-    environment = {
-        **os.environ,
+def start_server(port: int, folder: Path, models_dir: Path, workers: int, server: str) -> subprocess.Popen:
+    settings = {
         "RECOMMENDER_BIND": f"127.0.0.1:{port}",
         "RECOMMENDER_WORKERS": str(workers),
         "RECOMMENDER_MODEL_PATH": str(models_dir / "current"),
@@ -117,20 +116,10 @@ def start_server(port: int, folder: Path, models_dir: Path, workers: int) -> sub
         "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
         "RECOMMENDER_LOG_LEVEL": "warning",
     }
-    log = open(folder / "gunicorn.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "serving" / "gunicorn.conf.py")],
-        env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if Client(port).request("GET", "/ready")[0] == 200:
-                return process
-        except (OSError, http.client.HTTPException):
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("gunicorn did not become ready; see " + str(folder / "gunicorn.log"))
+    try:
+        return spawn(settings, server=server, log_path=folder / "server.log", ready_seconds=30, root=ROOT)
+    except ServerDidNotStart as error:
+        raise SystemExit(str(error)) from None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -143,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help=f"seconds of load (at most {MAX_SECONDS})")
     parser.add_argument("--readers", type=int, default=4)
     parser.add_argument("--writers", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (2 or more)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (2 or more)")
+    parser.add_argument("--server", choices=SERVERS, default=SERVERS[0], help="HTTP server (default: %(default)s, the production one)")
     args = parser.parse_args(argv)
     duration = min(max(args.duration, 1.0), MAX_SECONDS)
     with tempfile.TemporaryDirectory(prefix="recommender-stress-") as temporary:
@@ -153,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         customers, items = trained.model.customers.ids.tolist(), trained.model.items.ids.tolist()
         customers += [f"new-customer-{k}" for k in range(50)]  # the fallback path too
         port = free_port()
-        server = start_server(port, folder, folder / "models", max(2, args.workers))
+        server = start_server(port, folder, folder / "models", max(2, args.workers), args.server)
         tally, stop = Tally(), threading.Event()
         threads = [threading.Thread(target=reader, args=(port, customers, stop, tally, k)) for k in range(args.readers)]
         threads += [threading.Thread(target=writer, args=(port, items, stop, tally, k)) for k in range(args.writers)]
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         connection.close()
     lost = tally.acknowledged - stored
     sent = len(tally.latencies)
-    print(f"stress: {duration:.0f}s on 127.0.0.1, {max(2, args.workers)} gunicorn workers, {args.readers} readers, {args.writers} writers")
+    print(f"stress: {duration:.0f}s on 127.0.0.1, {args.server} with {max(2, args.workers)} workers, {args.readers} readers, {args.writers} writers")
     print(f"  requests sent        {sent} ({sent / elapsed:.0f}/s)")
     print(f"  requests failed      {len(tally.failures)}")
     print(f"  latency p50 / p99    {percentile(tally.latencies, 0.50) * 1000:.1f} ms / {percentile(tally.latencies, 0.99) * 1000:.1f} ms")

@@ -1,4 +1,5 @@
-"""Production settings for gunicorn: ``gunicorn --config serving/gunicorn.conf.py``.
+"""Settings for gunicorn, the selectable alternative to granian: ``python -m serving.production --server gunicorn``
+(which runs ``gunicorn --config serving/gunicorn.conf.py``).
 
 Environment (all optional):
     RECOMMENDER_BIND          address to listen on (default 127.0.0.1:8000)
@@ -18,14 +19,11 @@ Why these choices:
 """
 
 import os
-import shutil
-import tempfile
 
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
-    os.environ[_variable] = "1"
+from serving.production import prepare_environment
 
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recommender-metrics-")
+# One BLAS thread per worker, and an empty folder for the metric files: the same start as granian's.
+prepare_environment()
 
 wsgi_app = "serving:create_app()"
 bind = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").split(",")
@@ -37,7 +35,8 @@ preload_app = False
 # Several servers (tests, benchmarks) may run side by side; none needs gunicorn's control socket.
 control_socket_disable = True
 keepalive = 5
-timeout = 30
+timeout = int(os.environ.get("RECOMMENDER_TIMEOUT", "30"))
+pidfile = os.environ.get("RECOMMENDER_PID_FILE") or None
 graceful_timeout = 20
 accesslog = os.environ.get("RECOMMENDER_ACCESS_LOG") or None
 # Path without query string, no referer, no basic-auth user: a token a client wrongly puts
@@ -45,18 +44,6 @@ accesslog = os.environ.get("RECOMMENDER_ACCESS_LOG") or None
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(D)sus'
 errorlog = "-"
 loglevel = os.environ.get("RECOMMENDER_LOG_LEVEL", "info")
-
-
-def on_starting(server):
-    """Start with an empty metrics folder: files of an earlier run would be added to ours."""
-    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    os.makedirs(folder, exist_ok=True)
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
 
 
 def post_fork(server, worker):

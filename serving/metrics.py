@@ -30,8 +30,38 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 def multiprocess_mode() -> bool:
-    """True when gunicorn's config has set up a shared metrics folder."""
+    """True when the production launcher has set up a shared metrics folder."""
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def forget_dead_workers() -> list[int]:
+    """Drop the live gauges of workers that are gone (their counters stay: counts are kept).
+
+    gunicorn tells us when a worker exits (``child_exit``); granian does not, so the dead
+    are found by pid among the files: called when a worker starts and on every scrape.
+    """
+    from prometheus_client import multiprocess
+
+    pids = set()
+    for name in os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
+        if name.startswith("gauge_live") and name.endswith(".db"):
+            pid = name[: -len(".db")].rpartition("_")[2]
+            if pid.isdigit():
+                pids.add(int(pid))
+    dead = sorted(pid for pid in pids if pid != os.getpid() and not _alive(pid))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 class ServingMetrics:
@@ -101,6 +131,7 @@ class ServingMetrics:
         if multiprocess_mode():
             from prometheus_client import multiprocess
 
+            forget_dead_workers()
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return registry

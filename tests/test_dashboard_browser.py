@@ -1,6 +1,6 @@
 """The dashboard in a real browser against a real server: headless Chromium (Debian's
 ``chromium`` and ``chromium-driver``, installed by ``make test``) driven by Selenium, and
-gunicorn with two workers on loopback.
+the production server (``serving.production``) with two workers on loopback.
 
 It signs in, finds a customer with the keyboard, reads their history and reasons, posts
 a purchase through the API and sees the page change after a reload, opens an item,
@@ -29,7 +29,7 @@ from recommender.model import Model
 from recommender.purchases import load_purchases
 from recommender.topn import compute_top_lists
 from tests.conftest import bought_by, free_port, write_two_group_store
-from tests.gunicorn_process import request, start_gunicorn, stop
+from tests.server_process import request, start_server, stop
 
 pytestmark = pytest.mark.slow
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -77,7 +77,7 @@ def train_evaluated_model(data_folder: Path, models_dir: Path) -> Path:
 
 @pytest.fixture
 def server(tmp_path, models_dir):
-    """gunicorn serving the known-answer model, with a second, evaluated version ready to promote."""
+    """The production server serving the known-answer model, with a second, evaluated version ready to promote."""
     second = train_evaluated_model(tmp_path / "data-2", models_dir)
     port = free_port()
     settings = {
@@ -88,7 +88,7 @@ def server(tmp_path, models_dir):
         "RECOMMENDER_MODEL_CHECK_SECONDS": "0",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    process = start_gunicorn(port, tmp_path / "gunicorn.log", settings)
+    process = start_server(port, tmp_path / "server.log", settings)
     try:
         yield {"port": port, "base": f"http://127.0.0.1:{port}", "models_dir": models_dir, "second": second.name}
     finally:

@@ -1,6 +1,6 @@
-"""Faults with real processes: kill -9 of gunicorn mid-stream, SIGKILL of training, damaged models.
+"""Faults with real processes: kill -9 of the production server mid-stream, SIGKILL of training, damaged models.
 
-- Every event answered 202 before gunicorn's master and workers were SIGKILLed is in
+- Every event answered 202 before the server's master and workers were SIGKILLed is in
   the SQLite store after a restart, and the store passes ``PRAGMA integrity_check``.
 - A training run SIGKILLed while fitting or while writing its folder leaves
   ``models/current`` and every published version intact, and lists no half folder.
@@ -26,7 +26,7 @@ from recommender.artifacts import CURRENT, list_models, load_model, promote, ver
 from recommender.demo import generate_store, write_store
 from recommender.errors import ArtifactError
 from tests.conftest import free_port, train_model
-from tests.gunicorn_process import kill_group, request, start_gunicorn, stop
+from tests.server_process import kill_group, request, start_server, stop
 
 pytestmark = pytest.mark.slow
 WRITERS = 4
@@ -89,22 +89,22 @@ def stored_customers(database: Path) -> tuple[list[str], str]:
     return customers, integrity
 
 
-def test_kill_minus_9_of_gunicorn_loses_no_acknowledged_event(trained_models, tmp_path):
+def test_kill_minus_9_of_the_server_loses_no_acknowledged_event(trained_models, tmp_path):
     database = tmp_path / "events.sqlite3"
     settings = {"RECOMMENDER_MODEL_PATH": str(trained_models / CURRENT), "RECOMMENDER_EVENTS_DB": str(database), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     acknowledged, unanswered = set(), set()
     for cycle in range(2):  # kill, restart, kill again: recovery from a crashed WAL works twice
         port = free_port()
-        server = start_gunicorn(port, tmp_path / "gunicorn.log", settings)
+        server = start_server(port, tmp_path / "server.log", settings)
         with EventStream(port, f"cycle{cycle}") as stream:
             time.sleep(STREAM_SECONDS)
             kill_group(server)  # master and workers, mid-stream, no shutdown code runs
             time.sleep(0.3)  # writers see refused connections: those events are not acknowledged
-        assert stream.refused == [], (tmp_path / "gunicorn.log").read_text()[-3000:]  # the server's side of a refusal
+        assert stream.refused == [], (tmp_path / "server.log").read_text()[-3000:]  # the server's side of a refusal
         assert len(stream.acknowledged) > 50, "the stream was too slow to test anything"
         acknowledged |= stream.acknowledged
         unanswered |= stream.unanswered
-    server = start_gunicorn(free_port(), tmp_path / "gunicorn.log", settings)  # the store opens after the crash
+    server = start_server(free_port(), tmp_path / "server.log", settings)  # the store opens after the crash
     stop(server)
     customers, integrity = stored_customers(database)
     stored = set(customers)
@@ -198,7 +198,7 @@ def test_a_running_server_keeps_its_model_when_damaged_ones_are_pointed_at(model
         "RECOMMENDER_MODEL_CHECK_SECONDS": "0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    server = start_gunicorn(port, tmp_path / "gunicorn.log", settings)
+    server = start_server(port, tmp_path / "server.log", settings)
     try:
         old = json.loads(request(port, "GET", "/v1/model")[1])["version"]
         for k, how in enumerate(["truncated", "modified", "missing"]):
@@ -217,4 +217,25 @@ def test_a_running_server_keeps_its_model_when_damaged_ones_are_pointed_at(model
             assert status == 409 and error["code"] == "reload_failed" and f"still serving {old}" in error["message"]
     finally:
         stop(server)
-    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def _serve_one_stuck_request() -> None:
+    from serving.granian_worker import RequestWatchdog
+
+    def stuck_app(environ, start_response):
+        time.sleep(60)  # a request that never finishes
+
+    RequestWatchdog(stuck_app, timeout=0.5)({}, None)
+
+
+def test_a_granian_worker_stuck_in_a_request_exits_so_it_is_replaced():
+    """gunicorn kills a worker stuck past its timeout; granian has no timeout, so each of
+    its workers watches its own requests and exits (granian then starts another)."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("fork").Process(target=_serve_one_stuck_request)
+    started = time.monotonic()
+    worker.start()
+    worker.join(20)
+    assert worker.exitcode == 70 and time.monotonic() - started < 10

@@ -118,7 +118,7 @@ def test_the_demo_store_and_a_catalog_name_every_item_distinctly(tmp_path):
     from recommender.vocabulary import IdVocabulary
 
     names = generate_store(customers=500, items=2000, purchases=3000, seed=42).catalog.column("name").to_pylist()
-    assert len(set(names)) == len(names) and "Urban Cookbook No. 2" in names
+    assert len(set(names)) == len(names) and any(name.endswith(" No. 2") for name in names)
     (tmp_path / "catalog.csv").write_text("item_id,name\nA1,Mug\nB2,Mug\nC3,Plate\n")
     catalog = load_catalog(tmp_path / "catalog.csv", IdVocabulary(["A1", "B2", "C3"]))
     assert catalog.names.tolist() == ["Mug (A1)", "Mug (B2)", "Plate"]

@@ -1,6 +1,6 @@
 """No token ever leaves the server: not in logs, error replies, /metrics or any answer.
 
-A real gunicorn (two workers, access log on, debug logging) gets authorised and
+A real server (granian and gunicorn, two workers each, access log on, debug logging) gets authorised and
 unauthorised requests, including ones that send a token where it does not belong
 (a wrong scheme, the read token on a write, the token in the query string); then its
 whole log, /metrics and every reply are searched for the token strings.
@@ -14,7 +14,7 @@ import pytest
 
 from recommender.artifacts import CURRENT, current_version
 from tests.conftest import free_port
-from tests.gunicorn_process import start_gunicorn, stop
+from tests.server_process import SERVERS, start_server, stop
 
 pytestmark = pytest.mark.slow
 API_TOKEN = "api-SECRET-5d1e2f0c9a8b"
@@ -34,8 +34,9 @@ def raw_exchange(port: int, method: str, path: str, headers: dict, body: bytes |
         connection.close()
 
 
-def test_tokens_never_appear_in_logs_metrics_or_replies(trained_models, tmp_path):
-    log = tmp_path / "gunicorn.log"
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_tokens_never_appear_in_logs_metrics_or_replies(trained_models, tmp_path, server_name):
+    log = tmp_path / "server.log"
     port = free_port()
     settings = {
         "RECOMMENDER_MODEL_PATH": str(trained_models / CURRENT),
@@ -46,7 +47,7 @@ def test_tokens_never_appear_in_logs_metrics_or_replies(trained_models, tmp_path
         "RECOMMENDER_LOG_LEVEL": "debug",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    server = start_gunicorn(port, log, settings)
+    server = start_server(port, log, settings, server=server_name)
     event = b'{"customer_id": "c0", "item_id": "a3"}'
     json_type = {"Content-Type": "application/json"}
     form = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -87,8 +88,8 @@ def test_tokens_never_appear_in_logs_metrics_or_replies(trained_models, tmp_path
         replies.append(raw_exchange(port, "GET", "/metrics", {})[1])
     finally:
         stop(server)
-    texts = {"gunicorn log": log.read_text(errors="replace"), "replies": b"\n".join(replies).decode(errors="replace")}
-    assert " 202 " in texts["gunicorn log"] and " 401 " in texts["gunicorn log"]  # the access log did record them
+    texts = {"server log": log.read_text(errors="replace"), "replies": b"\n".join(replies).decode(errors="replace")}
+    assert " 202 " in texts["server log"] and " 401 " in texts["server log"]  # the access log did record them
     for where, text in texts.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} appears in the {where}"

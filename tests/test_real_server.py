@@ -1,9 +1,11 @@
-"""The real thing: gunicorn with two worker processes on loopback, driven over HTTP.
+"""The real thing: the production server with two worker processes on loopback, over HTTP.
 
-These tests start and stop their own server. They check what only a multi-process
+These tests start and stop their own server, once with granian (the production default)
+and once with gunicorn (still selectable). They check what only a multi-process
 deployment can get wrong: an event posted to one worker must change what the other
-worker serves, a promotion must be picked up with no failed request, and /metrics
-must add up every worker's counters.
+worker serves, a promotion must be picked up with no failed request, a graceful reload
+(SIGHUP) must fail no request, a dead worker must be replaced, and /metrics must add up
+every live worker's counters.
 """
 
 from __future__ import annotations
@@ -14,22 +16,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from recommender.artifacts import promote
 from tests.conftest import GARDEN, bought_by, free_port, train_model
+from tests.server_process import SERVERS, start_server
+from tests.server_process import stop as stop_server
 
 pytestmark = pytest.mark.slow
-CONFIG = Path(__file__).resolve().parents[1] / "serving" / "gunicorn.conf.py"
 
 
 class Server:
-    """A gunicorn process serving the app; requests use a fresh connection each time."""
+    """A server process serving the app; requests use a fresh connection each time."""
 
     def __init__(self, port: int, process: subprocess.Popen):
         self.port = port
@@ -43,45 +44,23 @@ class Server:
             response = connection.getresponse()
             raw = response.read()
             payload = json.loads(raw) if response.getheader("Content-Type", "").startswith("application/json") else {"text": raw.decode()}
-            return response.status, payload, dict(response.getheaders())
+            return response.status, payload, response.headers  # looked up case-insensitively
         finally:
             connection.close()
 
 
-@pytest.fixture
-def server(models_dir, tmp_path):
+@pytest.fixture(params=SERVERS)
+def server(request, models_dir, tmp_path):
     port = free_port()
-    environment = {
-        **os.environ,
-        "RECOMMENDER_BIND": f"127.0.0.1:{port}",
-        "RECOMMENDER_WORKERS": "2",
+    settings = {
         "RECOMMENDER_MODEL_PATH": str(models_dir / "current"),
         "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3"),
         "RECOMMENDER_MODEL_CHECK_SECONDS": "0.2",
-        "RECOMMENDER_SERVED_BY_HEADER": "true",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    log = open(tmp_path / "gunicorn.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(CONFIG)], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    running = Server(port, process)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if running.request("GET", "/ready")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("gunicorn did not become ready:\n" + (tmp_path / "gunicorn.log").read_text())
-        time.sleep(0.1)
-    yield running
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    process = start_server(port, tmp_path / "server.log", settings, server=request.param)
+    yield Server(port, process)
+    stop_server(process)
 
 
 def answers_from_both_workers(server, path: str, at_least: int = 30, limit: int = 400) -> list[tuple[str, dict]]:
@@ -178,3 +157,51 @@ def test_several_promotions_and_a_rollback_during_traffic_fail_no_request(server
     assert seen == {first, second}
     final = answers_from_both_workers(server, "/v1/customers/c1/recommendations?n=2", at_least=4)
     assert {body["model_version"] for _, body in final} == {second}
+
+
+def worker_pids(server) -> set[str]:
+    return {pid for pid, _ in answers_from_both_workers(server, "/health", at_least=4)}
+
+
+def pids_answering(server, requests: int = 24) -> set[str]:
+    return {server.request("GET", "/health")[2]["X-Served-By"] for _ in range(requests)}
+
+
+def test_a_graceful_reload_during_traffic_fails_no_request(server):
+    """SIGHUP replaces every worker (new code and model) while requests keep coming."""
+    before = worker_pids(server)
+    with garden_traffic(server) as (failures, answers):
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not pids_answering(server).isdisjoint(before):
+            time.sleep(0.5)
+        time.sleep(0.5)
+    assert failures == []
+    after = worker_pids(server)
+    assert after.isdisjoint(before) and len(after) == 2  # every worker was replaced
+    assert {pid for pid, _ in answers} > before  # answers came from old and new workers
+
+
+def test_a_killed_worker_is_replaced_and_the_others_keep_serving(server):
+    before = worker_pids(server)
+    victim = sorted(before)[0]
+    os.kill(int(victim), signal.SIGKILL)
+    # Connections the kernel had already queued at the dead worker are reset (granian's
+    # workers each listen on their own SO_REUSEPORT socket; set net.ipv4.tcp_migrate_req=1
+    # in production to hand them to a live one); after that, every request is answered.
+    resets, now, deadline = 0, set(), time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            now = pids_answering(server, 12)
+        except OSError:
+            resets += 1
+            time.sleep(0.1)
+            continue
+        if len(now) == 2 and victim not in now:
+            break
+        time.sleep(0.3)
+    assert len(now) == 2 and victim not in now and resets <= 2
+    assert pids_answering(server, 40) == now  # nothing reset once the replacement is in place
+    metrics = server.request("GET", "/metrics")[1]["text"]
+    assert f'pid="{victim}"' not in metrics  # the dead worker's live gauges are gone

@@ -1,0 +1,181 @@
+"""Run the API in production: ``python -m serving.production [--server granian|gunicorn]``.
+
+granian (a Rust HTTP server with a WSGI interface) is the default: on this project's
+2-core machine it answers 2-4 times the requests of gunicorn for the same app (see
+docs/benchmarks.md, "Serving"). gunicorn stays selectable (``--server gunicorn`` or
+``make serve SERVER=gunicorn``). Both read the same environment:
+
+    RECOMMENDER_BIND          address to listen on (default 127.0.0.1:8000)
+    RECOMMENDER_WORKERS       worker processes (default: number of cores, at least 2)
+    RECOMMENDER_THREADS       threads per worker (default 1)
+    RECOMMENDER_TIMEOUT       seconds after which a worker stuck in one request is replaced (30)
+    RECOMMENDER_ACCESS_LOG    "-" (stderr) to write the access log; path, method, status, time
+                              and never the query string (a token wrongly put in a URL stays out)
+    RECOMMENDER_LOG_LEVEL     info by default
+    RECOMMENDER_PID_FILE      where the master writes its pid (optional)
+    PROMETHEUS_MULTIPROC_DIR  folder for per-worker metric files (default: a fresh temp folder)
+plus every RECOMMENDER_* setting of serving/config.py (model path, event store, tokens).
+
+What both servers guarantee, and how granian is made to (serving/granian_worker.py):
+one BLAS thread per worker (set here, before any worker imports numpy); workers load the
+app themselves after the fork, so a graceful reload (SIGHUP) also loads new code; a dead
+worker is replaced (``--respawn-failed-workers``); a worker stuck in one request longer
+than RECOMMENDER_TIMEOUT exits and is replaced (granian has no such timeout: a watchdog
+thread in each worker does it); Prometheus metrics add up every live worker, and the files
+of dead ones are dropped (granian has no child-exit hook: the dead are found by pid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+SERVERS = ("granian", "gunicorn")
+GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
+# The access log line: client, time, method, path (never the query string), protocol, status, duration.
+GRANIAN_ACCESS_LOG = '%(addr)s [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3fms'
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m serving.production", description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=SERVERS, default=os.environ.get("RECOMMENDER_SERVER", "granian"),
+                        help="HTTP server (default: $RECOMMENDER_SERVER or granian)")
+    args = parser.parse_args(argv)
+    if args.server == "gunicorn":  # its config file prepares the environment
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)])
+    prepare_environment()
+    run_granian()
+
+
+def prepare_environment() -> None:
+    """What every worker must find in its environment when it starts: one BLAS thread, and an
+    empty folder for the metric files (files of an earlier run would be added to ours)."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ[variable] = "1"
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="recommender-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+
+
+def run_granian() -> None:
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+
+    host, _, port = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").rpartition(":")
+    workers = int(os.environ.get("RECOMMENDER_WORKERS", str(max(2, os.cpu_count() or 1))))
+    access_log = bool(os.environ.get("RECOMMENDER_ACCESS_LOG"))
+    pid_file = os.environ.get("RECOMMENDER_PID_FILE")
+    server = Granian(
+        "serving.granian_worker:create_worker_app",
+        factory=True,
+        address=host.strip("[]") or "127.0.0.1",
+        port=int(port),
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers,
+        # One thread per worker runs the app: scoring keeps a core busy, and more threads per
+        # worker gave no throughput on 2 cores (as with gunicorn's gthread).
+        blocking_threads=int(os.environ.get("RECOMMENDER_THREADS", "1")),
+        runtime_threads=1,
+        backlog=1024,
+        http1_settings=_http1_settings(),
+        respawn_failed_workers=True,
+        # A reload replaces one worker at a time and waits this long for the new one to load
+        # its model before stopping the next old one: well above a worker's start (1-2 s).
+        respawn_interval=float(os.environ.get("RECOMMENDER_RESPAWN_INTERVAL", "5")),
+        workers_kill_timeout=20,  # gunicorn's graceful_timeout: in-flight requests get 20 s
+        log_enabled=True,
+        log_level=LogLevels(os.environ.get("RECOMMENDER_LOG_LEVEL", "info").lower()),
+        log_access=access_log,
+        log_access_format=GRANIAN_ACCESS_LOG,
+        pid_file=Path(pid_file) if pid_file else None,
+    )
+    server.serve()
+
+
+def _http1_settings():
+    from granian.http import HTTP1Settings
+
+    # Idle keep-alive connections close after 5 s, as gunicorn's keepalive = 5.
+    return HTTP1Settings(header_read_timeout=5000)
+
+
+class ServerDidNotStart(RuntimeError):
+    """The server exited, or did not answer /ready in time; the message ends with its log."""
+
+
+def spawn(
+    settings: Mapping[str, str], *, server: str = "granian", log_path: Path | None = None, ready_seconds: float = 60, root: Path | None = None
+) -> subprocess.Popen:
+    """Start the production server on loopback in a new process group and return once it is
+    ready: every worker answers /ready when ``RECOMMENDER_SERVED_BY_HEADER`` is true (tests),
+    else the first one does. ``root``: the checkout to run (default: this one). For tests
+    and benchmarks; ``stop`` ends it."""
+    environment = {**os.environ, **settings}
+    root = root or Path(__file__).resolve().parents[1]
+    # This checkout's code, whatever the working folder (an editable install may point elsewhere).
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), environment.get("PYTHONPATH")]))
+    host, _, port = environment.get("RECOMMENDER_BIND", "127.0.0.1:8000").rpartition(":")
+    workers = int(environment.get("RECOMMENDER_WORKERS", "2")) if environment.get("RECOMMENDER_SERVED_BY_HEADER") == "true" else 1
+    log = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving.production", "--server", server],
+        env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
+    )
+    if log_path is not None:
+        log.close()
+    deadline, ready = time.monotonic() + ready_seconds, set()
+    while len(ready) < workers:
+        try:
+            connection = http.client.HTTPConnection(host, int(port), timeout=2)
+            connection.request("GET", "/ready")
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            if response.status == 200:
+                ready.add(response.getheader("X-Served-By", ""))
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            kill(process)
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path is not None else "(no log kept)"
+            raise ServerDidNotStart(f"{server} did not become ready on {host}:{port}:\n{tail}")
+        time.sleep(0.1)
+    return process
+
+
+def stop(process: subprocess.Popen, seconds: float = 30) -> None:
+    """A graceful stop (SIGTERM to the master), then SIGKILL of the whole group if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            kill(process)
+
+
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL the master and every worker at once: no shutdown code runs anywhere."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
