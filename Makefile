@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java postgresql demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale bench-stores stress simulate test test-fast lint clean
+.PHONY: help install java chromium postgresql dashboard demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale bench-stores stress simulate test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -50,6 +50,13 @@ java: ## make sure a Java runtime is on PATH for Spark (installs openjdk-17-jre-
 		echo "java not found: installing openjdk-17-jre-headless"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+
+# The dashboard's browser test drives Debian's Chromium through its chromedriver (no browser download).
+chromium: ## make sure headless Chromium and its driver are installed for the browser test (Debian chromium, chromium-driver)
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+		echo "chromium or chromedriver not found: installing chromium and chromium-driver"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
 # Several API hosts share one PostgreSQL event store; the tests start throwaway clusters
 # (initdb in a temporary folder), so the server binaries must be there (Debian keeps them
@@ -78,6 +85,8 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	@echo "  curl -s 'http://$(ADDRESS)/v1/items/SKU-00007/similar?n=3'"
 	@echo "  curl -s http://$(ADDRESS)/metrics | head"
 	@echo
+	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
+	@echo
 	@echo "\$$ curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
 	@$(FETCH) 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
 
@@ -105,6 +114,10 @@ serve-background: $(STAMP) ## start the API in the background (pid in out/server
 	@for attempt in $$(seq 1 100); do $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && break; sleep 0.2; done
 	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
 		|| { echo "server did not become ready; see out/server.log"; exit 1; }
+
+dashboard: $(STAMP) ## start the demo server in the background if needed and print its dashboard's URL
+	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 || $(MAKE) --no-print-directory serve-background
+	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
 
 stop: ## stop the background server started by make demo / make serve-background
 	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
@@ -141,7 +154,7 @@ score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parqu
 models: $(STAMP) ## list published models (current one starred)
 	$(BIN)/recommender models --models-dir $(MODELS_DIR) list
 
-test: $(STAMP) java postgresql ## run the whole test suite, slow tests and Spark (local[2]) included (what CI runs)
+test: $(STAMP) java postgresql chromium ## run the whole test suite, slow tests, Spark (local[2]) and the browser test included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## run the tests not marked slow

@@ -75,10 +75,10 @@ def render_html(report: dict, run: EvaluationRun) -> str:
     settings = html.escape(json.dumps(report["settings"], indent=2, default=str))
     k = report["k_for_breakdowns"]
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report['title'])}</title>
-<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
-img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(report['title'])}</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:1em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
+img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}</style></head><body>
 <h1>{html.escape(report['title'])}</h1><p>Created {report['created_at']}.</p>
 <h2>Accuracy against k</h2><img alt="metrics against k" src="data:image/png;base64,{_plot_metrics_by_k(report)}">
 <h2>Accuracy by length of customer history (k={k})</h2>
