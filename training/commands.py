@@ -157,7 +157,7 @@ def _parse_ks(text: str) -> list[int]:
 
 def train(args) -> int:
     from recommender.purchases import describe_skipped
-    from recommender.selection import AUTO, parse_metric
+    from recommender.selection import AUTO
     from training.pipeline import ChoiceSettings
     from training.pipeline import train as train_pipeline
 
@@ -171,14 +171,9 @@ def train(args) -> int:
         if args.param or args.params_file:
             raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them "
                              "itself (name the algorithm, e.g. --algorithm als, to set them)")
-        if args.budget is not None and args.budget <= 0:
-            raise UsageError(f"--budget must be above 0 seconds, not {args.budget:g}")
+        _check_budget_and_metric(args)
         if args.memory_limit_gb <= 0:
             raise UsageError(f"--memory-limit-gb must be above 0, not {args.memory_limit_gb:g}")
-        try:
-            parse_metric(args.metric)
-        except ValueError as error:
-            raise UsageError(f"--metric: {error}") from None
         choice_settings = ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed,
                                          _weighting(args) if _weighting_given(args) else None)
     weights = _event_weights(args.event_weight)
@@ -340,7 +335,6 @@ def _given_split(train_path: Path, test_path: Path, store_format=None):
 
 def tune(args) -> int:
     from recommender.purchases import load_purchases
-    from recommender.selection import parse_metric
     from recommender.tuning import tune as run_search
 
     space_path = args.space or SEARCH_SPACES / f"{args.algorithm}.json"
@@ -349,12 +343,7 @@ def tune(args) -> int:
     except FileNotFoundError:
         raise UsageError(f"search space {space_path} does not exist") from None
     _check_positive("trials", args.trials)
-    if args.budget <= 0:
-        raise UsageError(f"--budget must be above 0 seconds, not {args.budget:g}")
-    try:
-        parse_metric(args.metric)
-    except ValueError as error:
-        raise UsageError(f"--metric: {error}") from None
+    _check_budget_and_metric(args)
     log = load_purchases(args.data, store_format=_store_format(args))
     print(f"tuning {args.algorithm}: at most {args.trials} trials in {args.budget:g} s (kept: a trial still running then is stopped)", file=sys.stderr)
     with tqdm(total=round(args.budget), unit="s", desc=f"tuning {args.algorithm}", disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
@@ -527,3 +516,14 @@ def models(args) -> int:
             print(_table(("", "version", "algorithm", "customers", "items", "training", "metrics"), rows))
     return 0
 
+
+def _check_budget_and_metric(args) -> None:
+    """--budget (when given) and --metric, as train's automatic choice and tune both take them."""
+    from recommender.selection import parse_metric
+
+    if args.budget is not None and args.budget <= 0:
+        raise UsageError(f"--budget must be above 0 seconds, not {args.budget:g}")
+    try:
+        parse_metric(args.metric)
+    except ValueError as error:
+        raise UsageError(f"--metric: {error}") from None

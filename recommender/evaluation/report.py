@@ -9,14 +9,13 @@ leave out unless purchased items are included).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from datetime import UTC, datetime
 
 import numpy as np
 
+from ..plots import new_figure, png_base64
 from .evaluate import EvaluationRun
 from .metrics import accuracy_at_k
 
@@ -139,7 +138,7 @@ def _plot_choice(choice: dict) -> str:
     done = [t for t in choice["trials"] if metric in t["metrics"]]
     if not done:
         return ""
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     algorithms = sorted({t["algorithm"] for t in done})
     colours = {name: f"C{k}" for k, name in enumerate(algorithms)}
     labels = [t["algorithm"] + "\n" + (", ".join(f"{k}={v}" for k, v in t["params"].items() if k != "memory_limit_gb") or "defaults") for t in done]
@@ -151,7 +150,7 @@ def _plot_choice(choice: dict) -> str:
     axes.set_xlabel(f"validation {metric}")
     axes.grid(axis="x", alpha=0.3)
     figure.set_size_inches(8, max(3, 0.35 * len(done) + 1))
-    return _encode(plt, figure)
+    return png_base64(plt, figure)
 
 
 def _repeats_text(report: dict) -> str:
@@ -182,25 +181,8 @@ def _figure_text(name: str, value: float) -> str:
     return f"{int(value):,}" if name == "customers" else f"{value:.4f}"
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
-    return plt, plt.subplots(figsize=(8, 4), dpi=100)
-
-
-def _encode(plt, figure) -> str:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def _plot_metrics_by_k(report: dict) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     ks = [int(k) for k in report["metrics_by_k"]]
     for name in PLOTTED_METRICS:
         axes.plot(ks, [report["metrics_by_k"][k][name] for k in report["metrics_by_k"]], marker="o", label=name)
@@ -210,11 +192,11 @@ def _plot_metrics_by_k(report: dict) -> str:
     axes.set_ylabel("metric value")
     axes.legend()
     axes.grid(alpha=0.3)
-    return _encode(plt, figure)
+    return png_base64(plt, figure)
 
 
 def _plot_by_history(report: dict) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     buckets = report["by_history_length"]
     positions = np.arange(len(buckets))
     axes.bar(positions - 0.2, [b["recall"] for b in buckets], width=0.4, label="recall")
@@ -223,11 +205,11 @@ def _plot_by_history(report: dict) -> str:
     axes.set_xlabel("purchases in the customer's training history")
     axes.legend()
     axes.grid(axis="y", alpha=0.3)
-    return _encode(plt, figure)
+    return png_base64(plt, figure)
 
 
 def _plot_popularity(run: EvaluationRun, k: int) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     buyers = np.bincount(run.train.indices, minlength=run.train.shape[1])
     recommended = run.recommended[:, :k]
     bins = np.unique(np.logspace(0, np.log10(max(buyers.max(), 2)) + 0.01, 30).astype(int))
@@ -240,4 +222,4 @@ def _plot_popularity(run: EvaluationRun, k: int) -> str:
     axes.set_xlabel("buyers per item in the training data")
     axes.set_ylabel("share")
     axes.legend()
-    return _encode(plt, figure)
+    return png_base64(plt, figure)
