@@ -33,6 +33,7 @@ REQUIRED_COLUMNS = ("customer_id", "item_id")
 OPTIONAL_COLUMNS = ("timestamp", "quantity", "event_type")
 BAD_ROW_POLICIES = ("error", "skip")
 NO_CUSTOMER = "no customer"
+NOT_A_PRODUCT = "not a product"  # the store format's not_products: postage, fees, discounts
 
 
 @dataclass
@@ -159,6 +160,9 @@ def _clean_ids(table: pa.Table, checks: _RowChecks, store_format: StoreFormat) -
         missing = pc.fill_null(pc.equal(pc.utf8_length(table.column("customer_id")), 0), True).to_numpy(zero_copy_only=False)
         # A float id that is not whole reads as missing too, but it is a bad row, not a guest.
         checks.exclude(NO_CUSTOMER, missing if customer_not_whole is None else missing & ~customer_not_whole)
+    if store_format.not_products:
+        codes = pa.array(list(store_format.not_products), pa.string())
+        checks.exclude(NOT_A_PRODUCT, pc.fill_null(pc.is_in(table.column("item_id"), value_set=codes), False))
     for name in REQUIRED_COLUMNS:
         column = table.column(name)
         for problem, bad in arrow_id_problems(column):
@@ -263,10 +267,12 @@ def _as_mask(values) -> np.ndarray:
 def describe_skipped(skipped: dict[str, int]) -> str:
     """One human line for the rows dropped: those without a customer, and bad rows under
     ``--on-bad-rows skip``, counted by reason."""
-    guests = skipped.get(NO_CUSTOMER, 0)
-    bad = {reason: count for reason, count in skipped.items() if reason != NO_CUSTOMER}
+    guests, not_products = skipped.get(NO_CUSTOMER, 0), skipped.get(NOT_A_PRODUCT, 0)
+    bad = {reason: count for reason, count in skipped.items() if reason not in (NO_CUSTOMER, NOT_A_PRODUCT)}
     total = sum(bad.values())
     parts = [f"skipped {guests} row{'s' if guests != 1 else ''} without a customer"] if guests else []
+    if not_products:
+        parts.append(f"skipped {not_products} row{'s' if not_products != 1 else ''} of codes that are not products")
     if total:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(bad.items(), key=lambda kv: -kv[1]))
         parts.append(f"skipped {total} bad row{'s' if total != 1 else ''}: {reasons}")

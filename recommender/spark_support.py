@@ -130,7 +130,8 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     or a quantity that is not a positive number stop the job (``on_bad_rows='error'``) or
     are dropped (``'skip'``). ``store_format`` as in the file loader: with ``returns='net'``
     a negative quantity is a return, netted out (``max(0, bought - returned)``); with
-    ``rows_without_customer='skip'`` rows without a customer id are dropped and counted.
+    ``rows_without_customer='skip'`` rows without a customer id are dropped and counted, and
+    so are rows of the ``not_products`` codes.
     Returns the DataFrame and the rows dropped, by reason.
     """
     from pyspark.sql import functions as F
@@ -146,19 +147,23 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     guest = F.lit(False)
     if store_format.rows_without_customer == "skip":
         guest = F.col("customer_id").isNull() | (F.length("customer_id") == 0)
+    not_product = F.lit(False)
+    if store_format.not_products:  # a guest row of such a code counts as a guest row, as in the file loader
+        not_product = F.coalesce(F.col("item_id").isin(list(store_format.not_products)), F.lit(False)) & ~guest
     bad = spark_id_is_invalid(F.col("customer_id")) | spark_id_is_invalid(F.col("item_id"))
     bad = bad | F.col("weight").isNull() | F.isnan("weight")
-    events = events.withColumn("_guest", guest).withColumn("_bad", ~F.col("_guest") & bad).cache()
-    counts = events.agg(F.sum(F.col("_guest").cast("long")).alias("guests"), F.sum(F.col("_bad").cast("long")).alias("bad")).first()
-    guests, dropped = int(counts["guests"] or 0), int(counts["bad"] or 0)
+    events = events.withColumn("_guest", guest).withColumn("_not_product", not_product)
+    events = events.withColumn("_bad", ~F.col("_guest") & ~F.col("_not_product") & bad).cache()
+    counts = events.agg(*(F.sum(F.col(flag).cast("long")).alias(flag) for flag in ("_guest", "_not_product", "_bad"))).first()
+    guests, not_products, dropped = (int(counts[flag] or 0) for flag in ("_guest", "_not_product", "_bad"))
     if dropped and on_bad_rows == "error":
         quantity = "a zero quantity" if returns else "a quantity that is not a positive number"
         raise DataError(
             f"{dropped} rows have an invalid id, an unknown event type or {quantity}; use --on-bad-rows skip to drop them",
             path=path,
         )
-    skipped = {reason: count for reason, count in (("no customer", guests), ("bad rows", dropped)) if count}
-    events = events.filter(~F.col("_guest"))
+    skipped = {reason: count for reason, count in (("no customer", guests), ("not a product", not_products), ("bad rows", dropped)) if count}
+    events = events.filter(~F.col("_guest") & ~F.col("_not_product"))
     good = events.filter(~F.col("_bad") & (F.col("weight") != 0))
     bought = F.sum(F.when(F.col("weight") > 0, F.col("weight")).otherwise(0.0))
     returned = F.sum(F.when(F.col("weight") < 0, -F.col("weight")).otherwise(0.0))

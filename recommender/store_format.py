@@ -10,13 +10,16 @@ the file, line and the file's own column. It also says what the export's quirks 
   the customer's purchases of the item, see :func:`recommender.weights.net_returns`);
 - ``rows_without_customer``: ``"error"`` (the default: an empty customer id stops the run)
   or ``"skip"`` (guest purchases, which no customer can be credited with, are dropped and
-  counted as "no customer").
+  counted as "no customer");
+- ``not_products``: item codes that are lines of an invoice but not products (postage,
+  fees, discounts, manual adjustments): their rows are dropped and counted as "not a
+  product", so they are neither learned from nor recommended.
 
 On the command line: ``--columns customer_id=CustomerID,item_id=StockCode``, ``--returns
 net``, ``--rows-without-customer skip``, or all of it in a JSON file (``--columns-file``)::
 
     {"columns": {"customer_id": "CustomerID", "item_id": "StockCode", "name": "Description"},
-     "returns": "net", "rows_without_customer": "skip"}
+     "returns": "net", "rows_without_customer": "skip", "not_products": ["POST", "M", "D"]}
 
 Options given on the command line override the file's.
 """
@@ -34,7 +37,7 @@ CATALOG_FIELDS = ("name", "category", "price")
 FIELDS = PURCHASE_FIELDS + CATALOG_FIELDS
 RETURNS = ("error", "net")
 ROWS_WITHOUT_CUSTOMER = ("error", "skip")
-_FILE_KEYS = ("columns", "returns", "rows_without_customer")
+_FILE_KEYS = ("columns", "returns", "rows_without_customer", "not_products")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class StoreFormat:
     columns: Mapping[str, str] = field(default_factory=dict)
     returns: str = "error"
     rows_without_customer: str = "error"
+    not_products: tuple[str, ...] = ()
 
     def __post_init__(self):
         unknown = sorted(set(self.columns) - set(FIELDS))
@@ -63,6 +67,8 @@ class StoreFormat:
             raise ValueError(f"returns must be one of {', '.join(RETURNS)}, not {self.returns!r}")
         if self.rows_without_customer not in ROWS_WITHOUT_CUSTOMER:
             raise ValueError(f"rows_without_customer must be one of {', '.join(ROWS_WITHOUT_CUSTOMER)}, not {self.rows_without_customer!r}")
+        if isinstance(self.not_products, str) or not all(isinstance(code, str) and code for code in self.not_products):
+            raise ValueError(f"not_products must be a list of item codes, not {self.not_products!r}")
 
     def source(self, name: str) -> str:
         """The file's column that holds field ``name``."""
@@ -75,7 +81,7 @@ class StoreFormat:
 
     @property
     def is_plain(self) -> bool:
-        return not self.columns and self.returns == "error" and self.rows_without_customer == "error"
+        return not self.columns and self.returns == "error" and self.rows_without_customer == "error" and not self.not_products
 
     def with_options(self, *, columns: Mapping[str, str] | None = None, returns: str | None = None,
                      rows_without_customer: str | None = None) -> StoreFormat:
@@ -88,7 +94,8 @@ class StoreFormat:
         )
 
     def to_dict(self) -> dict:
-        return {"columns": dict(self.columns), "returns": self.returns, "rows_without_customer": self.rows_without_customer}
+        return {"columns": dict(self.columns), "returns": self.returns, "rows_without_customer": self.rows_without_customer,
+                "not_products": list(self.not_products)}
 
     @classmethod
     def from_dict(cls, values: Mapping) -> StoreFormat:
@@ -101,7 +108,10 @@ class StoreFormat:
         columns = values.get("columns", {})
         if not isinstance(columns, Mapping):
             raise ValueError("\"columns\" must be an object mapping fields to the file's column names")
-        return cls(dict(columns), values.get("returns", "error"), values.get("rows_without_customer", "error"))
+        not_products = values.get("not_products", [])
+        if not isinstance(not_products, list):
+            raise ValueError("\"not_products\" must be a list of item codes, such as [\"POST\", \"M\"]")
+        return cls(dict(columns), values.get("returns", "error"), values.get("rows_without_customer", "error"), tuple(not_products))
 
     @classmethod
     def read(cls, path) -> StoreFormat:

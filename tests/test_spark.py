@@ -120,7 +120,7 @@ def test_spark_reads_a_store_export_as_the_file_loader_does(tmp_path, local_spar
     from recommender.interactions import Interactions
     from recommender.spark_support import purchase_weights, read_purchases
     from recommender.store_format import StoreFormat, parse_columns
-    from tests.test_store_data import COLUMNS, RETAIL_CSV
+    from tests.test_store_data import COLUMNS, POSTAGE_LINES, RETAIL_CSV
 
     csv_path = tmp_path / "export.csv"
     csv_path.write_text(RETAIL_CSV)
@@ -134,3 +134,9 @@ def test_spark_reads_a_store_export_as_the_file_loader_does(tmp_path, local_spar
         weights, skipped = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store)
         got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()}
         assert got == expected and skipped == {"no customer": 1}
+    with_postage = tmp_path / "with-postage.csv"
+    with_postage.write_text(RETAIL_CSV + POSTAGE_LINES)
+    store = StoreFormat.from_dict({**store.to_dict(), "not_products": ["POST"]})
+    weights, skipped = purchase_weights(read_purchases(local_spark, str(with_postage), store_format=store), store_format=store)
+    assert {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()} == expected
+    assert skipped == load_purchases(with_postage, store_format=store).skipped == {"no customer": 2, "not a product": 1}

@@ -52,6 +52,25 @@ def test_a_retail_export_loads_as_it_is_with_exact_weights_and_counts(tmp_path):
     assert describe_skipped(log.skipped) == "skipped 1 row without a customer"
 
 
+# Invoice lines that are no product: postage for a customer, and for a guest.
+POSTAGE_LINES = """536384,POST,POSTAGE,1,2010-12-06 10:00:00,18.00,13047.0,France
+536385,POST,POSTAGE,1,2010-12-06 11:00:00,18.00,,France
+"""
+
+
+def test_codes_that_are_not_products_are_neither_learned_nor_recommended(tmp_path):
+    path = write(tmp_path, RETAIL_CSV + POSTAGE_LINES)
+    assert ("13047", "POST") in cells(load_purchases(path, store_format=RETAIL))  # without the rule, postage is a product
+    store = StoreFormat.from_dict({**RETAIL.to_dict(), "not_products": ["POST", "M", "D"]})
+    log = load_purchases(path, store_format=store)
+    assert "POST" not in log.items.ids and cells(log) == {("17850", "85123A"): 4.0, ("13047", "85123A"): 3.0, ("13047", "22728"): 3.0}
+    assert log.skipped == {"no customer": 2, "not a product": 1}  # the guest's postage counts as a guest row
+    assert describe_skipped(log.skipped) == "skipped 2 rows without a customer; skipped 1 row of codes that are not products"
+    for wrong in ("POST", [""], [3]):
+        with pytest.raises(ValueError, match="not_products must be a list of item codes"):
+            StoreFormat.from_dict({"not_products": wrong}) if wrong != "POST" else StoreFormat(not_products=wrong)
+
+
 def test_the_catalog_comes_from_the_same_file(tmp_path):
     path = write(tmp_path, RETAIL_CSV)
     log = load_purchases(path, store_format=RETAIL)
@@ -68,7 +87,8 @@ def test_a_columns_file_and_command_line_options_make_one_format(tmp_path):
     path = write(tmp_path, '{"columns": {"customer_id": "CustomerID"}, "returns": "net"}', "store.json")
     store = StoreFormat.read(path).with_options(columns={"item_id": "StockCode"}, rows_without_customer="skip")
     assert store.to_dict() == {
-        "columns": {"customer_id": "CustomerID", "item_id": "StockCode"}, "returns": "net", "rows_without_customer": "skip"
+        "columns": {"customer_id": "CustomerID", "item_id": "StockCode"}, "returns": "net", "rows_without_customer": "skip",
+        "not_products": [],
     }
     for text, message in [
         ('{"columns": {"customer": "CustomerID"}}', "unknown field 'customer'"),

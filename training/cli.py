@@ -177,7 +177,7 @@ def _add_engine_options(command: argparse.ArgumentParser) -> None:
 def _add_store_format_arguments(parser: argparse.ArgumentParser) -> None:
     fields = "customer_id, item_id, timestamp, quantity, event_type; catalog: name, category, price"
     parser.add_argument("--columns", metavar="FIELD=COLUMN,...", help=f"the file's own column names, e.g. customer_id=CustomerID,item_id=StockCode ({fields})")
-    parser.add_argument("--columns-file", type=Path, metavar="FILE", help='JSON: {"columns": {...}, "returns": "net", "rows_without_customer": "skip"}; options given here override it')
+    parser.add_argument("--columns-file", type=Path, metavar="FILE", help='JSON: {"columns": {...}, "returns": "net", "rows_without_customer": "skip", "not_products": ["POST", ...]}; options given here override it')
     parser.add_argument("--returns", choices=("error", "net"), help="a negative quantity stops the run (error, the default) or is a return netted out of the purchases (net)")
     parser.add_argument("--rows-without-customer", choices=("error", "skip"), help="a row with no customer id stops the run (error, the default) or is skipped and counted (skip)")
 
