@@ -158,6 +158,8 @@ def train(args) -> int:
     if args.engine == "spark":
         from training.cli_spark import train_command
 
+        if args.events:  # said, not silently ignored: its events and erasure list would be left out
+            raise UsageError("--engine spark does not read the event store yet: leave out --events (the local engine reads it)")
         if not weighting.is_plain:
             raise UsageError("--engine spark does not weigh history yet: leave out --half-life and --repeats (spark-als counts repeats)")
         if store_format.catalog_in_data and not args.catalog:
