@@ -10,7 +10,9 @@ DEMO_DIR := data/demo
 MODELS_DIR ?= models
 DATA ?= $(DEMO_DIR)/purchases.csv
 CATALOG ?= $(if $(wildcard $(DEMO_DIR)/catalog.csv),$(DEMO_DIR)/catalog.csv,)
-ALGO ?= graph-filter
+ALGO ?= auto
+# Seconds for the automatic choice (ALGO=auto); empty: the default for the data, which train prints.
+CHOICE_BUDGET ?=
 PARAMS ?=
 MODEL ?= $(MODELS_DIR)/current
 OUT ?= out/recommendations.csv
@@ -26,7 +28,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java postgresql demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale stress simulate test test-fast lint clean
+.PHONY: help install java chromium postgresql dashboard demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale bench-stores stress simulate test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -48,6 +50,13 @@ java: ## make sure a Java runtime is on PATH for Spark (installs openjdk-17-jre-
 		echo "java not found: installing openjdk-17-jre-headless"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
+
+# The dashboard's browser test drives Debian's Chromium through its chromedriver (no browser download).
+chromium: ## make sure headless Chromium and its driver are installed for the browser test (Debian chromium, chromium-driver)
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+		echo "chromium or chromedriver not found: installing chromium and chromium-driver"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver; }
 
 # Several API hosts share one PostgreSQL event store; the tests start throwaway clusters
 # (initdb in a temporary folder), so the server binaries must be there (Debian keeps them
@@ -75,6 +84,8 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	@echo "  curl -s -X POST http://$(ADDRESS)/v1/events -H 'Content-Type: application/json' -d '{\"customer_id\": \"00042\", \"item_id\": \"SKU-00007\"}'"
 	@echo "  curl -s 'http://$(ADDRESS)/v1/items/SKU-00007/similar?n=3'"
 	@echo "  curl -s http://$(ADDRESS)/metrics | head"
+	@echo
+	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
 	@echo
 	@echo "\$$ curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
 	@$(FETCH) 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'; echo
@@ -104,6 +115,10 @@ serve-background: $(STAMP) ## start the API in the background (pid in out/server
 	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
 		|| { echo "server did not become ready; see out/server.log"; exit 1; }
 
+dashboard: $(STAMP) ## start the demo server in the background if needed and print its dashboard's URL
+	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 || $(MAKE) --no-print-directory serve-background
+	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
+
 stop: ## stop the background server started by make demo / make serve-background
 	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
 
@@ -121,17 +136,19 @@ simulate: $(STAMP) ## storefront simulator vs the real server (SERVER): experime
 bench-serve: $(STAMP) ## serving throughput and p50/p99: granian vs gunicorn, /health vs recommendations vs an after-purchase mix (wrk, Gowalla-sized ALS)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 5 --connections 16
 
-train: $(STAMP) ## train ALGO on DATA plus the API's EVENTS_DB (tuned/ALGO.json if present; PARAMS="k=v ..."), evaluate, promote
+train: $(STAMP) ## train on DATA plus the API's EVENTS_DB: ALGO=auto (default) chooses the model in CHOICE_BUDGET s; a named ALGO uses tuned/ALGO.json if present and PARAMS="k=v ..."; evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \
+		$(if $(and $(filter auto,$(ALGO)),$(CHOICE_BUDGET)),--budget $(CHOICE_BUDGET),) \
 		$(if $(wildcard tuned/$(ALGO).json),--params-file tuned/$(ALGO).json,) \
 		$(foreach p,$(PARAMS),--param $(p)) $(if $(wildcard $(EVENTS_DB)),--events $(EVENTS_DB),) \
 		--models-dir $(MODELS_DIR) --evaluate --promote
 
-evaluate: $(STAMP) ## fit ALGO on a random 80% of DATA, measure on the rest, write reports/<algo>-<time>/report.html
+evaluate: $(STAMP) ## fit ALGO (auto: choose it on the 80% first) on a random 80% of DATA, measure on the rest, write reports/<algo>-<time>/report.html
 	$(BIN)/recommender evaluate --data $(DATA) --algorithm $(ALGO) \
 		$(if $(wildcard tuned/$(ALGO).json),--params-file tuned/$(ALGO).json,) $(foreach p,$(PARAMS),--param $(p))
 
-tune: $(STAMP) ## search ALGO's hyper-parameters on a validation split of DATA for BUDGET seconds -> tuned/ALGO.json
+tune: $(STAMP) ## search a named ALGO's hyper-parameters on a validation split of DATA for BUDGET seconds (kept) -> tuned/ALGO.json
+	@test "$(ALGO)" != auto || { echo "make tune searches one algorithm: name it, e.g. make tune ALGO=als (ALGO=auto searches every candidate itself when training)"; exit 2; }
 	$(BIN)/recommender tune --data $(DATA) --algorithm $(ALGO) --budget $(BUDGET)
 
 score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parquet/.jsonl)
@@ -140,7 +157,7 @@ score: $(STAMP) ## batch top-N for every customer of MODEL into OUT (.csv/.parqu
 models: $(STAMP) ## list published models (current one starred)
 	$(BIN)/recommender models --models-dir $(MODELS_DIR) list
 
-test: $(STAMP) java postgresql ## run the whole test suite, slow tests and Spark (local[2]) included (what CI runs)
+test: $(STAMP) java postgresql chromium ## run the whole test suite, slow tests, Spark (local[2]) and the browser test included (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## run the tests not marked slow
@@ -153,6 +170,9 @@ BENCH_TIMEOUT ?= 1800
 DATA_DIR ?= ../shared/data/gowalla
 bench-gowalla: $(STAMP) ## default pipeline on Gowalla (DATA_DIR=...): Recall@20, NDCG@20, fit seconds beside the published table
 	DATA_DIR=$(DATA_DIR) $(BIN)/python benchmarks/bench_gowalla.py --algorithm $(ALGO)
+
+bench-stores: $(STAMP) ## the default (auto) against tuned ALS, BM25 item-kNN and GF-CF on Gowalla, the online-retail log and demo shapes
+	timeout 14400 $(BIN)/python benchmarks/bench_stores.py
 
 bench-score: $(STAMP) ## time batch top-20 for all Gowalla customers vs the numpy floor (DATA_DIR=...)
 	OPENBLAS_NUM_THREADS=1 DATA_DIR=$(DATA_DIR) timeout $(BENCH_TIMEOUT) $(BIN)/python benchmarks/bench_score.py

@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm, parse_params  # noqa: E402
+from recommender.algorithms import create_algorithm, parse_params  # noqa: E402
 from recommender.evaluation import evaluate, load_lightgcn, split_matrices  # noqa: E402
+from recommender.selection import AUTO, choose_for_log  # noqa: E402
 
 
 def published_table(readme: Path) -> list[str]:
@@ -39,7 +40,7 @@ def published_table(readme: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data" / "gowalla")))
-    parser.add_argument("--algorithm", default=DEFAULT_ALGORITHM)
+    parser.add_argument("--algorithm", default=AUTO, help="default: auto, the automatic choice (on train.txt only), as `recommender train` does")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
@@ -48,13 +49,24 @@ def main() -> int:
         return 2
     params: dict = {}
     tuned = ROOT / "tuned" / f"{args.algorithm}.json"
-    if tuned.exists():
+    if args.algorithm == AUTO and args.param:
+        parser.error("--param sets one algorithm's hyper-parameters; name the algorithm")
+    if tuned.exists() and args.algorithm != AUTO:
         params.update(json.loads(tuned.read_text()).get("params", {}))
         print(f"using tuned parameters from {tuned}", file=sys.stderr)
-    params.update(parse_params(args.algorithm, args.param))
-    train, test = split_matrices(*load_lightgcn(args.data_dir / "train.txt", args.data_dir / "test.txt"))
+    train_log, test_log = load_lightgcn(args.data_dir / "train.txt", args.data_dir / "test.txt")
+    train, test = split_matrices(train_log, test_log)
     with threadpool_limits(args.threads, "blas"):
-        model = create_algorithm(args.algorithm, params)
+        choice_seconds, algorithm = 0.0, args.algorithm
+        if algorithm == AUTO:
+            started = time.perf_counter()
+            choice = choose_for_log(train_log, threads=args.threads)
+            choice_seconds = time.perf_counter() - started
+            algorithm, params = choice.algorithm, choice.params
+            print(f"chose {algorithm} {params} in {choice_seconds:.1f} s (budget {choice.budget_seconds:.0f} s): {choice.reason}", file=sys.stderr)
+        else:
+            params.update(parse_params(algorithm, args.param))
+        model = create_algorithm(algorithm, params)
         started = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - started
@@ -63,7 +75,8 @@ def main() -> int:
         score_seconds = time.perf_counter() - started
     print(f"Gowalla ({int(metrics['customers'])} test users, {train.shape[1]} items), {args.threads} threads")
     chosen = "".join(f", chose {name} {value}" for name, value in model.fitted_settings().items())
-    print(f"| this project: {args.algorithm} | {metrics['recall@20']:.4f} / {metrics['ndcg@20']:.4f} | fit {fit_seconds:.1f} s{chosen} (scoring all test users {score_seconds:.1f} s) |")
+    spent = f"choice {choice_seconds:.1f} s + fit {fit_seconds:.1f} s" if args.algorithm == AUTO else f"fit {fit_seconds:.1f} s"
+    print(f"| this project: {args.algorithm} ({algorithm}) | {metrics['recall@20']:.4f} / {metrics['ndcg@20']:.4f} | {spent}{chosen} (scoring all test users {score_seconds:.1f} s) |")
     print()
     print("\n".join(published_table(args.data_dir / "README.md")))
     return 0

@@ -225,14 +225,21 @@ def promote(models_dir, version: str) -> Path:
     return models_dir / version
 
 
-def rollback(models_dir) -> Path:
-    """Promote the version that was current before the present one."""
+def rollback_target(models_dir) -> str | None:
+    """The version :func:`rollback` would promote: the last one promoted before the present
+    one that is still there (None when there is none)."""
     models_dir = Path(models_dir)
     current = current_version(models_dir)
     previous = [p["version"] for p in _promotions(models_dir) if p["version"] != current and (models_dir / p["version"]).is_dir()]
-    if not previous:
+    return previous[-1] if previous else None
+
+
+def rollback(models_dir) -> Path:
+    """Promote the version that was current before the present one."""
+    target = rollback_target(models_dir)
+    if target is None:
         raise ArtifactError(f"{models_dir}: no earlier promoted model to roll back to")
-    return promote(models_dir, previous[-1])
+    return promote(models_dir, target)
 
 
 def _promotions(models_dir: Path) -> list[dict]:

@@ -229,6 +229,19 @@ class Model:
             return []
         return self.items.ids[self.history.indices[self.history.indptr[customer] : self.history.indptr[customer + 1]]].tolist()
 
+    @functools.cached_property
+    def top_list_appearances(self) -> np.ndarray | None:
+        """For each item, in how many customers' precomputed top lists it appears (None without
+        top lists). Counted once per model, in chunks (the lists may be a large memory map)."""
+        if self.top_lists is None:
+            return None
+        counts = np.zeros(len(self.items) + 1, dtype=np.int64)
+        lists = self.top_lists.items
+        for start in range(0, lists.shape[0], 1 << 16):
+            # +1 moves the -1 padding into slot 0, dropped below.
+            counts += np.bincount(lists[start : start + (1 << 16)].ravel() + 1, minlength=len(counts))
+        return counts[1:]
+
     def warm_up(self) -> None:
         """Build lazily cached state now, so the first request after a load is not the slow one."""
         self.labels.lists  # noqa: B018 - evaluated for its caching side effect

@@ -4,7 +4,10 @@ A search space maps each parameter to ``{"choice": [...]}``, ``{"uniform": [lo, 
 or ``{"loguniform": [lo, hi]}`` (integers stay integers when both bounds are). The
 first trial is always the algorithm's defaults, so tuning never returns something
 worse than them on validation. Trials stop at ``max_trials`` or when the time
-budget is spent, whichever comes first.
+budget is spent, whichever comes first, and the budget is kept: every trial runs in
+a worker process (:mod:`recommender.selection.trials`) that is stopped when the budget
+runs out, and a trial whose estimated time (from the data's size and the search's
+earlier trials) exceeds what is left is not started.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .algorithms import algorithm_class, create_algorithm
-from .evaluation import evaluate, random_split, split_matrices
+from .algorithms import algorithm_class
+from .evaluation import random_split, split_matrices
+from .evaluation.metrics import ACCURACY_METRICS
 from .purchases import PurchaseLog
+from .selection import DONE, DataShape, TrialOutcome, TrialRunner, work_units
 
 
 @dataclass
@@ -60,37 +65,58 @@ def tune(
     max_trials: int = 20,
     validation_fraction: float = 0.2,
     seed: int = 42,
+    threads: int = 1,
     on_trial: Callable[[Trial], None] | None = None,
+    on_skip: Callable[[TrialOutcome], None] | None = None,
+    waiting: Callable[[], None] | None = None,
 ) -> list[Trial]:
-    """Random search; returns the trials best first by ``metric`` on validation."""
+    """Random search; returns the finished trials best first by ``metric`` on validation.
+    ``on_skip`` hears of trials stopped or not started for the budget; ``waiting`` is
+    called about twice a second while a trial runs."""
     defaults = dataclasses.asdict(algorithm_class(algorithm).Config())
     unknown = set(space) - set(defaults)
     if unknown:
         raise ValueError(f"{algorithm} has no parameter(s) {', '.join(sorted(unknown))}")
-    k = int(metric.split("@")[1]) if "@" in metric else 20
+    name, _, cut = metric.partition("@")
+    if name not in ACCURACY_METRICS or not cut.isdigit():
+        raise ValueError(f"unknown metric {metric!r}; try one of {', '.join(f'{m}@20' for m in ACCURACY_METRICS)}")
     fit_log, validation_log = random_split(log, validation_fraction, seed=seed)
     train, validation = split_matrices(fit_log, validation_log)
+    shape = DataShape.of(train, int((np.diff(validation.indptr) > 0).sum()))
     rng = np.random.default_rng(seed)
-    started = time.perf_counter()
+    deadline = time.monotonic() + budget_seconds
     trials: list[Trial] = []
     seen: set[tuple] = set()
-    while len(trials) < max_trials and time.perf_counter() - started < budget_seconds:
-        params = {} if not trials else sample_params(space, rng)
-        key = tuple(sorted({**defaults, **params}.items()))
-        if key in seen:
-            if len(seen) >= _space_size(space):
-                break
-            continue
-        seen.add(key)
-        trial_started = time.perf_counter()
-        model = create_algorithm(algorithm, params).fit(train)
-        metrics = evaluate(model, train, validation, (k,))
-        trial = Trial({**defaults, **params}, metrics, time.perf_counter() - trial_started)
-        trials.append(trial)
-        if on_trial:
-            on_trial(trial)
-    if metric not in trials[0].metrics:
-        raise ValueError(f"unknown metric {metric!r}; try one of {', '.join(trials[0].metrics)}")
+    seconds_per_unit: float | None = None  # measured on the finished trials
+    with TrialRunner(train, validation, threads=threads) as runner:
+        while len(seen) < max_trials and time.monotonic() < deadline:
+            params = {} if not seen else sample_params(space, rng)
+            key = tuple(sorted({**defaults, **params}.items()))
+            if key in seen:
+                if len(seen) >= _space_size(space):
+                    break
+                continue
+            seen.add(key)
+            units = work_units(algorithm, params, shape)
+            left = deadline - time.monotonic()
+            if seconds_per_unit is not None and units * seconds_per_unit * 1.1 > left:
+                if on_skip:
+                    on_skip(TrialOutcome(algorithm, params, "skipped", note=f"estimated {units * seconds_per_unit:.0f} s, {left:.0f} s left"))
+                continue
+            outcome = runner.run(algorithm, params, deadline=deadline, cut_off=int(cut), metric=name, waiting=waiting)
+            if outcome.status != DONE:
+                if on_skip:
+                    on_skip(outcome)
+                if outcome.status == "failed":
+                    raise ValueError(f"{algorithm} {params}: {outcome.note}")
+                continue
+            seconds_per_unit = outcome.seconds / max(units, 1.0) if seconds_per_unit is None else max(seconds_per_unit, outcome.seconds / max(units, 1.0))
+            trial = Trial({**defaults, **params}, outcome.metrics, outcome.seconds)
+            trials.append(trial)
+            if on_trial:
+                on_trial(trial)
+    if not trials:
+        raise ValueError(f"no trial finished within the budget of {budget_seconds:g} s; give a larger --budget")
     return sorted(trials, key=lambda t: -t.metrics[metric])
 
 

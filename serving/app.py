@@ -18,12 +18,13 @@ from recommender.experiments import ExperimentConfigError
 from .admin import admin
 from .config import ConfigError, load_config
 from .customers import customers
+from .dashboard import dashboard
 from .errors import register_error_handlers
 from .events import events
 from .experiment_holder import ExperimentHolder, FiguresCache
-from .experiments import current_figures
 from .experiments import experiments as experiments_blueprint
 from .items import items
+from .lookups import current_figures
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
 from .operations import operations
@@ -76,6 +77,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(experiments_blueprint, url_prefix="/v1")
     app.register_blueprint(admin, url_prefix="/v1/admin")
     app.register_blueprint(operations)
+    app.register_blueprint(dashboard, url_prefix="/dashboard")
     return app
 
 

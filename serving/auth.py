@@ -14,7 +14,8 @@ from flask import current_app, request
 from .errors import ApiError
 
 
-def _presented_token() -> str:
+def presented_bearer_token() -> str:
+    """The token of the request's ``Authorization: Bearer`` header ("" when there is none)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
@@ -22,6 +23,16 @@ def _presented_token() -> str:
 
 def _matches(presented: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(presented.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+def grants_read(config, presented: str) -> bool:
+    """True when reads are open or ``presented`` is the read token or the API token."""
+    return not config["READ_TOKEN"] or _matches(presented, config["READ_TOKEN"]) or _matches(presented, config["API_TOKEN"])
+
+
+def grants_write(config, presented: str) -> bool:
+    """True when writes are open or ``presented`` is the API token."""
+    return not config["API_TOKEN"] or _matches(presented, config["API_TOKEN"])
 
 
 def _refuse(message: str) -> ApiError:
@@ -34,7 +45,7 @@ def require_write_token(view):
     @wraps(view)
     def guarded(*args, **kwargs):
         expected = current_app.config["API_TOKEN"]
-        if expected and not _matches(_presented_token(), expected):
+        if expected and not _matches(presented_bearer_token(), expected):
             raise _refuse("this endpoint needs Authorization: Bearer <API token>")
         return view(*args, **kwargs)
 
@@ -48,7 +59,7 @@ def require_read_token(view):
     def guarded(*args, **kwargs):
         config = current_app.config
         if config["READ_TOKEN"]:
-            presented = _presented_token()
+            presented = presented_bearer_token()
             if not (_matches(presented, config["READ_TOKEN"]) or _matches(presented, config["API_TOKEN"])):
                 raise _refuse("this endpoint needs Authorization: Bearer <read token>")
         return view(*args, **kwargs)

@@ -8,12 +8,11 @@ and is logged with the experiment variant and model that served it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, current_app
 
 from .auth import require_read_token, require_write_token
 from .errors import bad_request
+from .lookups import customer_history, iso_utc, recommend_for
 from .state import customer_feedback, erased_since, served_model, serving_state
 from .tracing import traced_answer
 from .validation import QueryParameters, bounded_list, checked_id, json_body
@@ -37,16 +36,9 @@ def recommendations(customer_id: str):
     route = state.experiments.route("recommendations", customer_id, served_model(state))
     model = route.model
     feedback = customer_feedback(model, customer_id, state, config)
-    result = model.recommend(
-        customer_id,
-        n,
-        new_events=feedback.new_events,
-        include=include,
-        exclude=exclude + feedback.rejected if feedback.rejected else exclude,
-        category=category,
-        include_purchased=include_purchased,
-        with_reasons=config["WITH_REASONS"],
-        training_history=not (feedback.erasure_id and erased_since(model, feedback)),
+    result = recommend_for(
+        model, customer_id, n, feedback, include=include, exclude=exclude, category=category,
+        include_purchased=include_purchased, with_reasons=config["WITH_REASONS"],
     )
     state.metrics.recommendations_by_source[result.source].inc()
     return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)
@@ -80,19 +72,12 @@ def history(customer_id: str):
     state, config = serving_state(), current_app.config
     customer_id = checked_id(customer_id, "customer_id")
     model = served_model(state)
-    erased = erased_since(model, customer_feedback(model, customer_id, state, config))
-    purchased = []
-    for item_id in [] if erased else model.purchased(customer_id):
-        index = model.items.index(item_id)
-        purchased.append(
-            {"item_id": item_id, "name": str(model.catalog.names[index]), "category": str(model.catalog.categories[index])}
-        )
-    stored = state.events.for_customer(customer_id, after_id=model.events_trained_through)
+    remembered = customer_history(model, state, customer_id, customer_feedback(model, customer_id, state, config))
     return {
         "customer_id": customer_id,
         "model_version": model.version,
-        "purchases": purchased,
-        "events": [{**event.to_dict(), "timestamp": _iso(event.timestamp)} for event in stored],
+        "purchases": [{"item_id": p.item_id, "name": p.name, "category": p.category} for p in remembered.purchases],
+        "events": [{**event.to_dict(), "timestamp": iso_utc(event.timestamp)} for event in remembered.events],
     }
 
 
@@ -111,9 +96,6 @@ def forget(customer_id: str):
         "customer_id": customer_id,
         "events_deleted": erasure.events_deleted,
         "answers_deleted": erasure.answers_deleted,
-        "erased_at": _iso(erasure.erased_at),
+        "erased_at": iso_utc(erasure.erased_at),
     }
 
-
-def _iso(epoch_seconds: int) -> str:
-    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

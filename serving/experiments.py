@@ -3,42 +3,20 @@
 
 The figures (per variant: answers, impressions, clicks, CTR, attributed purchases,
 conversion, revenue; the difference against the control with its interval; the
-verdict) come from :func:`recommender.experiments.read_figures`, the same function the
-report command and any page call. A worker recomputes them at most every
-``EXPERIMENT_FIGURES_SECONDS`` (the answer log and events are read whole), after
-writing its own buffered answers; answers still buffered in other workers (at most
-``ANSWER_LOG_FLUSH_SECONDS`` old) count from the next computation.
+verdict; the rates as they read at moments of the experiment, ``series``) come from
+:func:`serving.lookups.current_figures`, which the dashboard and ``/metrics`` read too.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any
-
 from flask import Blueprint, current_app
-
-from recommender.experiments import read_figures
 
 from .auth import require_read_token
 from .errors import ApiError
+from .lookups import current_figures
 from .state import ServingState, serving_state
 
 experiments = Blueprint("experiments", __name__)
-
-
-def current_figures(state: ServingState, config: Mapping[str, Any]) -> dict[str, dict]:
-    """Every configured experiment's figures, by name (cached, see the module's docstring)."""
-    running = state.experiments.experiments
-
-    def compute() -> dict:
-        state.answer_log.flush()
-        window = int(math.ceil(config["ATTRIBUTION_HOURS"] * 3600))
-        return read_figures(state.events, running, window=window, prices=state.figures.prices(state.models.model))
-
-    if not running.experiments:
-        return {}
-    return state.figures.get(running, compute)
 
 
 def _described(state: ServingState, figures: dict[str, dict], name: str) -> dict:

@@ -8,6 +8,7 @@ from recommender.errors import UnknownIdError
 
 from .auth import require_read_token
 from .errors import ApiError
+from .lookups import similar_items
 from .state import customer_feedback, served_model, serving_state
 from .tracing import traced_answer
 from .validation import QueryParameters, checked_id
@@ -31,15 +32,8 @@ def similar(item_id: str):
     route = state.experiments.route("similar", customer_id, served_model(state))
     model = route.model
     rejected = customer_feedback(model, customer_id, state, config).rejected if customer_id else []
-    source = "similar"
     try:
-        found = model.similar_items(item_id, n, exclude=rejected)
+        source, found = similar_items(model, item_id, n, exclude=rejected)
     except UnknownIdError:
         raise ApiError(404, "unknown_item", f"item {item_id!r} is not known to model {model.version}") from None
-    except NotImplementedError:
-        # A popularity model has no item-to-item notion: fall back (Gorse-style) to popular items.
-        source = "popular"
-        found = [item for item in model.recommend("", n + 1, exclude=rejected).items if item.item_id != item_id][:n]
-        for position, item in enumerate(found, 1):
-            item.position = position  # fresh objects: recommend("") is never cached
     return traced_answer(state, "similar", customer_id, route, source, found, item_id=item_id)

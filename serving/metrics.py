@@ -140,6 +140,11 @@ class ServingMetrics:
 
         Experiment figures come from the shared event store, so the worker that answers
         the scrape exports them for all workers (never summed)."""
+        return Response(generate_latest(self.readable_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+    def readable_registry(self) -> CollectorRegistry:
+        """What ``/metrics`` shows, to collect from: every worker's metrics in multiprocess
+        mode, this app's otherwise (the dashboard reads its traffic figures from here)."""
         if multiprocess_mode():
             from prometheus_client import multiprocess
 
@@ -148,9 +153,8 @@ class ServingMetrics:
             multiprocess.MultiProcessCollector(registry)
             if self._experiment_figures is not None:
                 registry.register(ExperimentCollector(self._experiment_figures))
-        else:
-            registry = self.registry
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+            return registry
+        return self.registry
 
 
 class ExperimentCollector:

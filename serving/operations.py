@@ -6,11 +6,11 @@ from flask import Blueprint, current_app
 
 from .auth import require_read_token
 from .errors import error_response
+from .lookups import model_summary as summarise_manifest
 from .openapi import openapi_document
 from .state import served_model, serving_state
 
 operations = Blueprint("operations", __name__)
-_MANIFEST_SUMMARY = ("version", "algorithm", "params", "fitted_settings", "created_at", "customers", "items", "interactions", "code_commit", "training_seconds", "metrics")
 
 
 @operations.get("/health")
@@ -39,12 +39,7 @@ def metrics():
 @require_read_token
 def model_summary():
     """What is being served: version, algorithm, parameters, sizes, training data and metrics."""
-    manifest = served_model().manifest
-    summary = {key: manifest[key] for key in _MANIFEST_SUMMARY if key in manifest}
-    data = manifest.get("data")
-    if isinstance(data, dict):
-        summary["data"] = {k: data[k] for k in ("fingerprint", "events", "customers", "items", "events_through_id") if k in data}
-    return summary
+    return summarise_manifest(served_model().manifest)
 
 
 @operations.get("/openapi.json")

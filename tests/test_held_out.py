@@ -65,4 +65,4 @@ def test_graph_filter_chooses_its_sharpening_and_keeps_it_through_save_and_load(
     assert loaded.fitted_settings() == model.fitted_settings()
     np.testing.assert_allclose(loaded.scores(two_group_matrix()), model.scores(two_group_matrix()), rtol=1e-5, atol=1e-7)
     fixed = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.2}).fit(two_group_matrix())
-    assert fixed.fitted_settings() == {"sharpening": 0.2}  # a given value is used as it is
+    assert fixed.fitted_settings() == {"rank": 6, "sharpening": 0.2}  # a given value is used as it is

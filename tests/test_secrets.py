@@ -12,7 +12,7 @@ import http.client
 
 import pytest
 
-from recommender.artifacts import CURRENT
+from recommender.artifacts import CURRENT, current_version
 from tests.conftest import free_port
 from tests.server_process import SERVERS, start_server, stop
 
@@ -50,6 +50,8 @@ def test_tokens_never_appear_in_logs_metrics_or_replies(trained_models, tmp_path
     server = start_server(port, log, settings, server=server_name)
     event = b'{"customer_id": "c0", "item_id": "a3"}'
     json_type = {"Content-Type": "application/json"}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    version = current_version(trained_models)
     exchanges = [
         # (method, path, headers, body, expected status)
         ("GET", "/v1/customers/c0/recommendations", {"Authorization": f"Bearer {READ_TOKEN}"}, None, 200),
@@ -67,6 +69,12 @@ def test_tokens_never_appear_in_logs_metrics_or_replies(trained_models, tmp_path
         ("POST", "/v1/admin/reload", {"Authorization": f"Bearer {API_TOKEN}"}, None, 200),
         ("POST", "/v1/admin/reload", {"Authorization": f"Bearer {WRONG_TOKEN}"}, None, 401),
         ("GET", "/v1/nowhere", {"Authorization": f"Bearer {API_TOKEN}"}, None, 404),
+        # The dashboard's sign-in form takes the token in a POST body; its cookie holds only a check of it.
+        ("POST", "/dashboard/login", form, f"token={WRONG_TOKEN}".encode(), 401),
+        ("POST", "/dashboard/login", form, f"token={READ_TOKEN}".encode(), 303),
+        ("GET", "/dashboard/", {"Authorization": f"Bearer {READ_TOKEN}"}, None, 200),
+        ("GET", "/dashboard/", {"Authorization": f"Bearer {WRONG_TOKEN}"}, None, 401),
+        ("POST", "/dashboard/models/promote", {**form, "Authorization": f"Bearer {READ_TOKEN}"}, f"version={version}&token={WRONG_TOKEN}".encode(), 401),
         ("GET", "/openapi.json", {}, None, 200),
         ("GET", "/ready", {}, None, 200),
         ("GET", "/metrics", {}, None, 200),

@@ -1,6 +1,7 @@
 """Tuning on validation only, evaluation reports, and training with --evaluate."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -30,6 +31,22 @@ def test_tune_starts_from_defaults_and_sorts_best_first(demo_files):
     assert len(trials) == 4  # defaults + the three choices, then the space is exhausted
     with pytest.raises(ValueError, match="no parameter"):
         tune(log, "item-knn", {"speed": {"choice": [1]}})
+
+
+def test_tune_keeps_its_budget(demo_files):
+    log = load_purchases(demo_files["purchases"])
+    started = time.monotonic()
+    # Defaults first (seconds), then a million BPR epochs: estimated from the first trial at
+    # hours, so never started; the search ends with the budget.
+    stopped = []
+    trials = tune(log, "bpr", {"iterations": {"choice": [1_000_000]}}, budget_seconds=30, on_skip=stopped.append)
+    assert len(trials) == 1 and trials[0].params["iterations"] == 200
+    assert [s.status for s in stopped] == ["skipped"] and "estimated" in stopped[0].note
+    assert time.monotonic() - started < 30 + 10
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="no trial finished within the budget of 0.5 s"):
+        tune(log, "bpr", {}, budget_seconds=0.5)  # even the first trial is stopped when the budget ends
+    assert time.monotonic() - started < 0.5 + 5
 
 
 def test_tune_cli_writes_params_that_train_picks_up(demo_files, tmp_path):

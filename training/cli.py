@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 from recommender.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+from recommender.algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from recommender.errors import RecommenderError
+from recommender.selection import AUTO, DEFAULT_METRIC
 
 from . import commands, loop_commands
 from .commands import DEFAULT_MODELS_DIR, UsageError
@@ -63,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and publish it under --models-dir")
     train.add_argument("--data", required=True, type=Path, help="purchase history (.csv or .parquet)")
     train.add_argument("--catalog", type=Path, help="item catalog with item_id,name,category")
-    train.add_argument("--algorithm", choices=sorted(ALGORITHMS), help=f"default: {DEFAULT_ALGORITHM}; spark-als with --engine spark")
+    train.add_argument("--algorithm", choices=[AUTO, *sorted(ALGORITHMS)], help=f"default: {AUTO} (choose and tune the algorithm on a validation split of --data); spark-als with --engine spark")
+    train.add_argument("--budget", type=float, metavar="SECONDS", help="with auto: seconds for the choice (default: 30 + 150 per million interactions, printed)")
+    train.add_argument("--metric", default=DEFAULT_METRIC, help="with auto: the validation metric the choice maximises (default: %(default)s)")
+    train.add_argument("--memory-limit-gb", type=float, default=DEFAULT_MEMORY_LIMIT_GB, help="with auto: largest dense items x items matrix a candidate may hold (default: %(default)s GB; EASE needs one)")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     train.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="where model folders are published (default: %(default)s)")
     train.add_argument("--promote", action="store_true", help="make the new model current")
@@ -105,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, type=Path, help="purchase history (or LightGCN train file with --format lightgcn)")
     evaluate.add_argument("--test", type=Path, help="a given test file (implies --split given)")
     evaluate.add_argument("--format", choices=("purchases", "lightgcn"), default="purchases", help="purchase files, or LightGCN's train/test text files (default: %(default)s)")
-    evaluate.add_argument("--algorithm", default=DEFAULT_ALGORITHM, choices=sorted(ALGORITHMS), help="default: %(default)s")
+    evaluate.add_argument("--algorithm", default=AUTO, choices=[AUTO, *sorted(ALGORITHMS)], help="default: %(default)s (chosen on the training part, as train does)")
     evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     evaluate.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
     evaluate.add_argument("--k", default="10,20", help="cut-offs, comma separated (default 10,20)")
@@ -182,8 +187,8 @@ def _add_store_format_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--half-life", metavar="DAYS", default="none", help="recency: an event's weight halves every DAYS days before the newest event (default: none)")
-    parser.add_argument("--repeats", choices=("count", "log", "once"), default="count", help="repeated purchases of an item: count (sum), log (log2(1+sum)), once (capped at 1) (default: %(default)s)")
+    parser.add_argument("--half-life", metavar="DAYS", help="recency: an event's weight halves every DAYS days before the newest event (default: none; with --algorithm auto, chosen on validation unless given)")
+    parser.add_argument("--repeats", choices=("count", "log", "once"), help="repeated purchases of an item: count (sum), log (log2(1+sum)), once (capped at 1) (default: count; with --algorithm auto, chosen on validation unless given)")
 
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,7 +196,7 @@ def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.2, help="random split: share of each customer's items held out")
     parser.add_argument("--leave-last", type=int, default=1, help="leave-last split: most recent items held out per customer")
     parser.add_argument("--cutoff", help="time split: events at or after this time (ISO 8601 or epoch) are test")
-    parser.add_argument("--seed", type=int, default=42, help="seed of the random split")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the random splits (--evaluate, and the validation split of --algorithm auto)")
 
 
 

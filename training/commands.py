@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,13 @@ class UsageError(Exception):
 
 def _progress(args, total: int, unit: str, desc: str):
     return tqdm(total=total, unit=unit, desc=desc, disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+def _blas_threads() -> int:
+    """The BLAS thread count in force (--threads), for the trials' worker process."""
+    from threadpoolctl import threadpool_info
+
+    return max([pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"], default=1)
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -101,15 +109,20 @@ def _weighting(args):
     """--half-life and --repeats as a HistoryWeighting."""
     from recommender.weights import HistoryWeighting
 
-    text = str(args.half_life).strip().lower()
+    text = str(args.half_life if args.half_life is not None else "none").strip().lower()
     try:
         half_life = None if text in ("none", "") else float(text)
     except ValueError:
         raise UsageError(f"--half-life must be a number of days or 'none', not {args.half_life!r}") from None
     try:
-        return HistoryWeighting(half_life, args.repeats)
+        return HistoryWeighting(half_life, args.repeats or "count")
     except ValueError as error:
         raise UsageError(f"--half-life: {error}") from None
+
+
+def _weighting_given(args) -> bool:
+    """Whether --half-life or --repeats was given (else --algorithm auto chooses the weighting)."""
+    return args.half_life is not None or args.repeats is not None
 
 
 def _split_spec(args):
@@ -143,15 +156,26 @@ def _parse_ks(text: str) -> list[int]:
 
 
 def train(args) -> int:
-    from recommender.algorithms import DEFAULT_ALGORITHM
     from recommender.purchases import describe_skipped
+    from recommender.selection import AUTO
+    from training.pipeline import ChoiceSettings
     from training.pipeline import train as train_pipeline
 
     if args.engine == "spark":
         if args.algorithm not in (None, "spark-als"):
             raise UsageError(f"--engine spark trains Spark MLlib ALS (spark-als), not {args.algorithm}")
         args.algorithm = "spark-als"
-    args.algorithm = args.algorithm or DEFAULT_ALGORITHM
+    args.algorithm = args.algorithm or AUTO
+    choice_settings = None
+    if args.algorithm == AUTO:
+        if args.param or args.params_file:
+            raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them "
+                             "itself (name the algorithm, e.g. --algorithm als, to set them)")
+        _check_budget_and_metric(args)
+        if args.memory_limit_gb <= 0:
+            raise UsageError(f"--memory-limit-gb must be above 0, not {args.memory_limit_gb:g}")
+        choice_settings = ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed,
+                                         _weighting(args) if _weighting_given(args) else None)
     weights = _event_weights(args.event_weight)
     store_format, weighting = _store_format(args), _weighting(args)
     _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
@@ -171,7 +195,7 @@ def train(args) -> int:
         args.data,
         catalog_path=args.catalog,
         algorithm=args.algorithm,
-        params=_params(args),
+        params=_params(args) if args.algorithm != AUTO else None,
         models_dir=args.models_dir,
         promote=args.promote,
         on_bad_rows=args.on_bad_rows,
@@ -180,15 +204,20 @@ def train(args) -> int:
         evaluation=_split_spec(args) if args.evaluate else None,
         top_lists=args.top_lists,
         events_path=existing_event_store(args.events) if args.events else None,
+        choice_settings=choice_settings,
         store_format=store_format,
         weighting=weighting,
     )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    if result.choice is not None:
+        print(_choice_table(result.choice.record()), file=sys.stderr)
+        print(f"chose {result.choice.algorithm}: {result.choice.reason}", file=sys.stderr)
+        weighting = result.choice.weighting
     data = result.model.manifest["data"]
     chosen = "".join(f"; chose {name} {value}" for name, value in result.model.algorithm.fitted_settings().items())
     print(
-        f"trained {args.algorithm} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
+        f"trained {result.model.algorithm.name} on {data['events']} events ({data['customers']} customers, {data['items']} items) "
         f"in {result.seconds:.1f}s{chosen}; {_history_text(weighting, data)}; {describe_skipped(result.skipped)}"
         + ("; promoted to current" if args.promote else ""),
         file=sys.stderr,
@@ -201,6 +230,21 @@ def train(args) -> int:
             print(_buy_again_line(repeats), file=sys.stderr)
     print(result.path)
     return 0
+
+
+def _choice_table(choice: dict) -> str:
+    """Every trial of an automatic choice: settings, validation figures, seconds."""
+    metric = choice["metric"]
+    rows = []
+    for trial in choice["trials"]:
+        settings = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
+        figure = trial["metrics"].get(metric)
+        recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
+        rows.append((
+            trial["algorithm"], settings, trial["status"], "" if figure is None else f"{figure:.4f}",
+            "" if recall is None else f"{recall:.4f}", f"{trial['seconds']:.1f}s", trial.get("note", ""),
+        ))
+    return _table(("algorithm", "settings", "trial", metric, "recall", "time", "note"), rows)
 
 
 def _history_text(weighting, data: dict) -> str:
@@ -224,9 +268,12 @@ def evaluate(args) -> int:
     from recommender.evaluation import load_lightgcn
     from recommender.evaluation.holdout import evaluate_holdout, split_log
     from recommender.purchases import load_purchases
+    from recommender.selection import AUTO
 
     ks = _parse_ks(args.k)
-    params = _params(args)
+    if args.algorithm == AUTO and (args.param or args.params_file):
+        raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them itself")
+    params = _params(args) if args.algorithm != AUTO else None
     store_format, weighting = _store_format(args), _weighting(args)
     if args.format == "lightgcn" and not store_format.is_plain:
         raise UsageError("--format lightgcn has no columns to map: leave out --columns, --returns and --rows-without-customer")
@@ -242,10 +289,19 @@ def evaluate(args) -> int:
         spec = _split_spec(args)
         train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
         split = vars(spec)
+    algorithm, choice = args.algorithm, None
+    if algorithm == AUTO:
+        from training.pipeline import ChoiceSettings, choose_model
+
+        # Chosen on the training part only: the test purchases never influence the choice.
+        choice = choose_model(train_log, ChoiceSettings(seed=args.seed, weighting=weighting if _weighting_given(args) else None),
+                              show_progress=not args.quiet)
+        algorithm, params, weighting = choice.algorithm, choice.params, choice.weighting
+        print(f"chose {algorithm} ({weighting.describe()}): {choice.reason}", file=sys.stderr)
     result = evaluate_holdout(
-        train_log, test_log, algorithm=args.algorithm, params=params, ks=ks,
+        train_log, test_log, algorithm=algorithm, params=params, ks=ks,
         settings={"data": str(args.data), "split": split, "store_format": store_format.to_dict()},
-        show_progress=not args.quiet, weighting=weighting,
+        show_progress=not args.quiet, weighting=weighting, choice=choice.record() if choice else None,
     )
     folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -289,11 +345,30 @@ def tune(args) -> int:
     except FileNotFoundError:
         raise UsageError(f"search space {space_path} does not exist") from None
     _check_positive("trials", args.trials)
+    _check_budget_and_metric(args)
     log = load_purchases(args.data, store_format=_store_format(args))
-    with _progress(args, args.trials, "trials", f"tuning {args.algorithm}") as bar:
+    print(f"tuning {args.algorithm}: at most {args.trials} trials in {args.budget:g} s (kept: a trial still running then is stopped)", file=sys.stderr)
+    with tqdm(total=round(args.budget), unit="s", desc=f"tuning {args.algorithm}", disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s {postfix}") as bar:
+        started = time.monotonic()
+        best = [None]
+
+        def tick() -> None:
+            bar.n = min(bar.total, time.monotonic() - started)
+            bar.refresh()
+
+        def finished(trial) -> None:
+            if best[0] is None or trial.metrics[args.metric] > best[0]:
+                best[0] = trial.metrics[args.metric]
+                bar.set_postfix_str(f"best {args.metric} {best[0]:.4f}", refresh=False)
+            tick()
+
+        def not_finished(outcome) -> None:
+            bar.write(f"trial {outcome.params or 'defaults'} {outcome.status}: {outcome.note}", file=sys.stderr)
+
         trials = run_search(
-            log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget,
-            max_trials=args.trials, seed=args.seed, on_trial=lambda _: bar.update(1),
+            log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget, max_trials=args.trials,
+            seed=args.seed, threads=_blas_threads(), on_trial=finished, on_skip=not_finished, waiting=tick,
         )
     varied = [name for name in space] or ["(defaults)"]
     rows = [
@@ -456,3 +531,14 @@ def models(args) -> int:
             print(_table(("", "version", "algorithm", "customers", "items", "training", "metrics"), rows))
     return 0
 
+
+def _check_budget_and_metric(args) -> None:
+    """--budget (when given) and --metric, as train's automatic choice and tune both take them."""
+    from recommender.selection import parse_metric
+
+    if args.budget is not None and args.budget <= 0:
+        raise UsageError(f"--budget must be above 0 seconds, not {args.budget:g}")
+    try:
+        parse_metric(args.metric)
+    except ValueError as error:
+        raise UsageError(f"--metric: {error}") from None

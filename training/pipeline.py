@@ -11,14 +11,17 @@ from pathlib import Path
 from tqdm import tqdm
 
 from recommender.algorithms import DEFAULT_ALGORITHM, create_algorithm
+from recommender.algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
 from recommender.catalog import Catalog, catalog_from_purchases, load_catalog
 from recommender.evaluation.holdout import SplitSpec, evaluate_holdout, split_log
+from recommender.evaluation.report import render_choice_page
 from recommender.events import forget_erased_customers, merge_stored_events, redacted
 from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.purchases import PurchaseLog, load_purchases
+from recommender.selection import AUTO, DEFAULT_METRIC, Choice, choose_for_log
 from recommender.store_format import StoreFormat
 from recommender.timestamps import iso_time
 from recommender.topn import compute_top_lists
@@ -36,6 +39,56 @@ class TrainResult:
     seconds: float
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # how the loader read the file (float ids)
+    choice: Choice | None = None
+
+
+@dataclass
+class ChoiceSettings:
+    """How ``--algorithm auto`` chooses: budget (None: grows with the data), metric, memory."""
+
+    budget_seconds: float | None = None
+    metric: str = DEFAULT_METRIC
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB
+    seed: int = 42
+    weighting: HistoryWeighting | None = None  # None: chosen with the model; given: every trial uses it
+
+
+def choose_model(log: PurchaseLog, settings: ChoiceSettings, *, show_progress: bool = False) -> Choice:
+    """The automatic choice on ``log``, with its budget printed and a progress bar (stderr)
+    showing the seconds spent and the best validation figure so far."""
+    bar = None
+
+    def start(budget: float, validation: dict) -> None:
+        nonlocal bar
+        given = "given" if settings.budget_seconds is not None else "default for this data; --budget to change"
+        print(
+            f"choosing a model: budget {budget:.0f} s ({given}); validation: {validation['kind']} split, "
+            f"{validation['held_out_purchases']} purchases of {validation['customers']} customers held out; metric {settings.metric}",
+            file=sys.stderr,
+        )
+        bar = tqdm(total=round(budget), unit="s", desc="choosing a model", disable=not show_progress, file=sys.stderr,
+                   dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s {postfix}")
+        bar.started = time.monotonic()
+
+    def tick() -> None:
+        if bar is not None:
+            bar.n = min(bar.total, time.monotonic() - bar.started)
+            bar.refresh()
+
+    def trial_done(trial, best) -> None:
+        if bar is not None:
+            if best is not None:
+                bar.set_postfix_str(f"best {best.algorithm} {settings.metric} {best.metrics[settings.metric]:.4f}", refresh=False)
+            tick()
+
+    try:
+        return choose_for_log(
+            log, budget_seconds=settings.budget_seconds, metric=settings.metric, memory_limit_gb=settings.memory_limit_gb,
+            seed=settings.seed, threads=_blas_threads(), weighting=settings.weighting, on_start=start, on_trial=trial_done, waiting=tick,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def train_from_log(
@@ -94,7 +147,7 @@ def train(
     data_path,
     *,
     catalog_path=None,
-    algorithm: str = DEFAULT_ALGORITHM,
+    algorithm: str = AUTO,
     params: list[str] | dict | None = None,
     models_dir="models",
     promote: bool = False,
@@ -105,6 +158,7 @@ def train(
     ks: tuple[int, ...] = (10, 20),
     top_lists: int = 50,
     events_path=None,
+    choice_settings: ChoiceSettings | None = None,
     store_format: StoreFormat | None = None,
     weighting: HistoryWeighting | None = None,
 ) -> TrainResult:
@@ -114,9 +168,13 @@ def train(
     catalog from it when it maps catalog fields and no ``catalog_path`` is given);
     ``weighting`` says how history counts, for the evaluation and the published model.
     With ``events_path``, the API's event store is read alongside the purchase file.
+    With ``algorithm="auto"`` the algorithm and its settings are chosen first
+    (:func:`choose_model`); the choice is recorded in the manifest and ``choice.html``.
     With ``evaluation``, the same algorithm is first fitted on a held-out split and
-    scored; the report (JSON + HTML) is published inside the model folder and the
-    metrics in its manifest. The published model is then fitted on all the data.
+    scored (with auto, the choice is made on that split's training part only, so the
+    test purchases never influence it); the report (JSON + HTML) is published inside
+    the model folder and the metrics in its manifest. The published model is then
+    fitted on all the data.
     """
     started = time.perf_counter()
     store_format = store_format or StoreFormat()
@@ -127,17 +185,24 @@ def train(
         log, events_through_id = merge_stored_events(log, events_path, event_weights or DEFAULT_EVENT_WEIGHTS)
         # After the merge, so customers on the erasure list go whether the files or the store name them.
         log, erasures_through, erased = forget_erased_customers(log, events_path)
-    extra_files, metrics, repeats = {}, None, None
-    if evaluation is not None:
+    extra_files, metrics, choice, repeats = {}, None, None, None
+    evaluation_split = split_log(log, evaluation) if evaluation is not None else None
+    if algorithm == AUTO:
+        choice = choose_model(evaluation_split[0] if evaluation_split else log, choice_settings or ChoiceSettings(), show_progress=show_progress)
+        algorithm, params, weighting = choice.algorithm, choice.params, choice.weighting
+        extra_files["choice.html"] = render_choice_page(choice.record()).encode()
+    if evaluation_split is not None:
         result = evaluate_holdout(
-            *split_log(log, evaluation),
+            *evaluation_split,
             algorithm=algorithm,
             params=params,
             ks=list(ks),
             settings={"data": str(data_path), "split": vars(evaluation)},
+            choice=choice.record() if choice else None,
             weighting=weighting,
         )
-        extra_files, metrics, repeats = result.files(), result.metrics, result.report.get("repeat_purchases")
+        extra_files.update(result.files())
+        metrics, repeats = result.metrics, result.report.get("repeat_purchases")
     catalog_source = None
     if store_format.catalog_in_data and not catalog_path:
         catalog_source = lambda items: catalog_from_purchases(data_path, items, store_format, on_bad_rows=on_bad_rows)  # noqa: E731
@@ -168,13 +233,14 @@ def train(
             "history_weighting": model.manifest["history_weighting"],
             "training_seconds": round(fit_seconds, 3),
             "pipeline_seconds": round(time.perf_counter() - started, 3),
+            **({"choice": choice.record()} if choice else {}),
             **({"metrics": metrics, "evaluation": vars(evaluation), "repeat_purchases": repeats} if metrics else {}),
         },
         extra_files=extra_files,
     )
     if promote:
         promote_version(models_dir, path.name)
-    return TrainResult(path, model, fit_seconds, log.skipped, log.notes)
+    return TrainResult(path, model, fit_seconds, log.skipped, log.notes, choice)
 
 
 def _blas_threads() -> int:

@@ -1,6 +1,7 @@
 """Every algorithm behind one interface, and a registry to create them by name."""
 
 from .base import Algorithm, AlgorithmConfig
+from .ease import EASE
 from .factors import ALS, BPR
 from .graph_filter import GraphFilter
 from .neighbours import BM25ItemKNN, ItemKNN
@@ -16,6 +17,7 @@ __all__ = [
     "BM25ItemKNN",
     "BPR",
     "DEFAULT_ALGORITHM",
+    "EASE",
     "GraphFilter",
     "ItemKNN",
     "MostPopular",

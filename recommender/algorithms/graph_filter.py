@@ -26,9 +26,21 @@ is a function of the history row alone, so a new purchase changes the next answe
 without refitting. Every term is linear in r, so a score splits exactly over the
 purchases that drove it (:mod:`.graph_filter_attribution`).
 
-The strength s is chosen at fit time on purchases held out of the training data
-(:mod:`.held_out`), because stores differ. How the defaults were chosen, and what
-each part is worth, is in docs/accuracy_study.md.
+The strength s and the rank (the automatic share, its half or its quarter) are chosen
+at fit time on purchases held out of the training data (:mod:`.held_out`), because
+stores differ. How the defaults were chosen, and what each part is worth, is in
+docs/accuracy_study.md.
+
+Public surface (what other modules and a future incremental "live answer" may rely on):
+the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
+``contributions``, ``top_contributors``, ``item_similarities``, ``fitted_settings``,
+``warm_up``); ``smooth_norms(history)`` (|I(r)|₁ per row), ``walk_mass()`` and
+``gram_rows()`` (cached per-item quantities of the attribution); the fitted arrays
+``buyers_`` / ``bought_by_`` (binary R and Rᵀ), ``singular_vectors_`` (V, items x rank),
+``step_weights_`` (Σ₁²), ``history_weight_``, ``co_buyer_weight_``, ``result_weight_``,
+``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W) and
+``low_rank_gram_`` (G), ``sharpening_``; and :func:`item_basis`, the randomised basis.
+Everything else (names starting with ``_``) may change.
 """
 
 from __future__ import annotations
@@ -91,32 +103,39 @@ class GraphFilter(Algorithm):
     def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
         binary = customer_items.copy()
         binary.data[:] = 1.0
-        if self.config.sharpening is not None:
-            self.sharpening_ = float(self.config.sharpening)
+        c = self.config
+        self.sharpening_ = float(c.sharpening) if c.sharpening is not None else 0.0
+        if c.sharpening is not None and c.rank is not None:
             self._fit_on(binary)
             return
-        # Choose s on held-out purchases: fit on the rest, score the held-out customers for
-        # every choice at once, then refit on everything. The SVD is the costly step, so a
-        # large store's final model keeps the basis of the reduced matrix, which lacks only
-        # the held-out purchases (at most 2,000 customers' fifth).
-        kept, customers, targets = hold_out(binary, self.config.random_state)
+        # Choose s and the rank on held-out purchases: fit on the rest at the largest rank,
+        # score the held-out customers for every choice (a smaller rank is the first columns
+        # of the same basis, so no new SVD), then refit on everything. The SVD is the costly
+        # step, so a large store's final model keeps the basis of the reduced matrix, which
+        # lacks only the held-out purchases (at most 2,000 customers' fifth).
+        kept, customers, targets = hold_out(binary, c.random_state)
         if not len(customers):
-            self.sharpening_ = 0.0
             self._fit_on(binary)
             return
-        self.sharpening_ = max(SHARPENING_CHOICES)  # so the sharpening basis is built
+        sharpenings = SHARPENING_CHOICES if c.sharpening is None else (float(c.sharpening),)
+        self.sharpening_ = max(sharpenings)  # so the sharpening basis is built
         self._fit_on(kept)
-        self.sharpening_, figures = best_setting(SHARPENING_CHOICES, self._blend_and_step_for, kept[customers], targets)
-        shown = ", ".join(f"{choice}: {figure:.4f}" for choice, figure in zip(SHARPENING_CHOICES, figures))
-        log.info("graph-filter: sharpening %s chosen on %d held-out customers (Recall@20 + NDCG@20: %s)", self.sharpening_, len(customers), shown)
-        small = binary.nnz * self.singular_vectors_.shape[1] <= _SMALL_SVD_WORK
-        unused = self.config.low_rank_weight == 0 and self.sharpening_ == 0  # then no SVD at all
-        self._fit_on(binary, basis=None if small or unused else (self.singular_vectors_, self.step_weights_))
+        full = self.singular_vectors_.shape[1]
+        # Fewer directions first: on a tie the cheaper model wins (scoring costs grow with the rank).
+        ranks = sorted({max(1, full // 4), max(1, full // 2), full}) if c.rank is None and full else [full]
+        settings = [(rank, sharpening) for rank in ranks for sharpening in sharpenings]
+        (rank, self.sharpening_), figures = best_setting(settings, self._blend_and_step_for, kept[customers], targets)
+        shown = ", ".join(f"rank {k} s {v}: {figure:.4f}" for (k, v), figure in zip(settings, figures))
+        log.info("graph-filter: rank %d, sharpening %s chosen on %d held-out customers (Recall@20 + NDCG@20: %s)",
+                 rank, self.sharpening_, len(customers), shown)
+        small = binary.nnz * rank <= _SMALL_SVD_WORK
+        unused = c.low_rank_weight == 0 and self.sharpening_ == 0  # then no SVD at all
+        basis = (self.singular_vectors_[:, :rank].copy(), self.step_weights_[:rank].copy())
+        self._fit_on(binary, basis=None if small or unused else basis, rank=rank)
 
-    def _fit_on(self, binary: sp.csr_matrix, *, basis=None) -> None:
-        """Everything but the choice of s; ``basis``: (V, Σ₁²) to keep instead of a new SVD."""
-        from sklearn.utils.extmath import randomized_svd
-
+    def _fit_on(self, binary: sp.csr_matrix, *, basis=None, rank: int | None = None) -> None:
+        """Everything but the held-out choices; ``basis``: (V, Σ₁²) to keep instead of a new SVD;
+        ``rank``: the number of directions (None: the configured or automatic rank)."""
         self._walk_mass_cache = self._gram_rows_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
         self.buyers_ = binary  # customers x items
@@ -129,7 +148,8 @@ class GraphFilter(Algorithm):
         self.result_weight_ = (item_degree ** -c.popularity_exponent).astype(np.float32)
         self.low_rank_in_ = (item_degree ** -0.5).astype(np.float32)
         self.low_rank_out_ = (item_degree ** c.low_rank_exponent).astype(np.float32)
-        rank = c.rank if c.rank is not None else min(AUTOMATIC_RANK_CAP, max(1, round(c.rank_share * binary.shape[1])))
+        if rank is None:
+            rank = c.rank if c.rank is not None else min(AUTOMATIC_RANK_CAP, max(1, round(c.rank_share * binary.shape[1])))
         rank = min(rank, min(binary.shape) - 1)
         if basis is not None:
             self.singular_vectors_, self.step_weights_ = basis
@@ -141,10 +161,8 @@ class GraphFilter(Algorithm):
                 start = np.random.default_rng(c.random_state).standard_normal(min(normalised.shape))
                 _, values, right = svds(normalised.astype(np.float64), k=rank, v0=start)
             else:
-                _, values, right = randomized_svd(
-                    normalised.astype(np.float32), rank, n_oversamples=max(64, rank // 4),
-                    n_iter=c.svd_iterations, random_state=c.random_state,
-                )
+                values, vectors = item_basis(normalised.astype(np.float32), rank, c.svd_iterations, c.random_state)
+                right = vectors.T
             self.singular_vectors_ = np.ascontiguousarray(right.T, dtype=np.float32)
             # σ² per direction, 0 for the stationary ones (σ = 1 up to the SVD's rounding).
             self.step_weights_ = np.where(values < _STATIONARY, values**2, 0.0).astype(np.float32)
@@ -194,35 +212,56 @@ class GraphFilter(Algorithm):
             blend -= self.sharpening_ * step
         return blend.astype(np.float32)
 
-    def _blend_and_step(self, history: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray | None]:
-        """B(r) and the sharpening step B(r) V Σ₁² Vᵀ (None when sharpening is off), dense."""
-        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
+    def _walk(self, binary: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """L(r) (dense) and |L(r)|₁ of binary history rows."""
         co_buyers = binary.multiply(self.history_weight_[None, :]).tocsr() @ self.bought_by_  # rows x customers
         walk = (sp.csr_matrix(co_buyers.multiply(self.co_buyer_weight_[None, :])) @ self.buyers_).toarray()
         walk *= self.result_weight_
-        walk_norm = _l1(walk) if self.config.normalise_parts else np.ones((len(walk), 1))
-        vectors = self.singular_vectors_
+        return walk, _l1(walk) if self.config.normalise_parts else np.ones((len(walk), 1))
+
+    def _blend_and_step(self, history: sp.csr_matrix, rank: int | None = None, walked=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """B(r) and the sharpening step B(r) V Σ₁² Vᵀ (None when sharpening is off), dense;
+        ``rank``: use only the first directions of the basis (the held-out choice of rank),
+        ``walked``: the rows' :meth:`_walk`, when already computed."""
+        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        binary.data[:] = 1.0
+        walk, walk_norm = walked if walked is not None else self._walk(binary)
+        vectors, walk_basis, gram, step_weights = self.singular_vectors_, self.walk_basis_, self.low_rank_gram_, self.step_weights_
+        if rank is not None and rank < vectors.shape[1]:
+            vectors, walk_basis, gram, step_weights = vectors[:, :rank], walk_basis[:, :rank], gram[:rank, :rank], step_weights[:rank]
         if not vectors.shape[1]:
             return walk / walk_norm, None
         projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ vectors
         smooth = (projected @ vectors.T) * self.low_rank_out_
         smooth_norm = _l1(smooth) if self.config.normalise_parts else np.ones((len(smooth), 1))
-        self.recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining these rows next
+        if rank is None:
+            self.recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining these rows next
         w = self.config.low_rank_weight
         blend = walk / walk_norm + w * smooth / smooth_norm
-        if not self.sharpening_ or not self.walk_basis_.shape[1]:
+        if not self.sharpening_ or not walk_basis.shape[1]:
             return blend, None
         # B(r) V without forming it from the dense blend: both parts are known in the basis,
         # L(r) V = (r D_i^-a) W and I(r) V = (r D_i^-½ V) G; then one more product with Vᵀ.
-        in_basis = binary.multiply(self.history_weight_[None, :]).tocsr() @ self.walk_basis_ / walk_norm
-        in_basis += (projected @ self.low_rank_gram_) * (w / smooth_norm)
-        return blend, (in_basis * self.step_weights_) @ vectors.T
+        in_basis = binary.multiply(self.history_weight_[None, :]).tocsr() @ walk_basis / walk_norm
+        in_basis += (projected @ gram) * (w / smooth_norm)
+        return blend, (in_basis * step_weights) @ vectors.T
 
     def _blend_and_step_for(self, history: sp.csr_matrix):
-        """For :func:`best_setting`: the rows' scores as a function of s."""
-        blend, step = self._blend_and_step(history)
-        return lambda sharpening: blend if step is None else blend - sharpening * step
+        """For :func:`best_setting`: the rows' scores as a function of (rank, s)."""
+        parts: dict[int, tuple] = {}
+        binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
+        binary.data[:] = 1.0
+        walked = self._walk(binary)  # the same for every rank
+
+        def scores(setting):
+            rank, sharpening = setting
+            if rank not in parts:
+                parts.clear()  # settings come rank by rank: one rank's dense parts at a time
+                parts[rank] = self._blend_and_step(history, rank, walked)
+            blend, step = parts[rank]
+            return blend if step is None else blend - sharpening * step
+
+        return scores
 
     def walk_mass(self) -> np.ndarray:
         """Per history item j, the walk mass it sends out: Σ_v R_vj b_v Σ_i R_vi c_i (cached).
@@ -254,7 +293,7 @@ class GraphFilter(Algorithm):
 
     def fitted_settings(self) -> dict[str, float]:
         self.check_fitted()
-        return {"sharpening": self.sharpening_}
+        return {"rank": int(self.singular_vectors_.shape[1]), "sharpening": self.sharpening_}
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
         rows = sp.csr_matrix((np.ones(len(items), np.float32), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))
@@ -307,6 +346,38 @@ class GraphFilter(Algorithm):
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
+
+
+def item_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``rank`` singular values and right singular vectors (items x rank) of
+    ``normalised``, by randomised subspace iteration on the item graph P = NᵀN (Halko,
+    Martinsson & Tropp 2011; LU between the products as in scikit-learn's randomized_svd)
+    with Rayleigh-Ritz at the end.
+
+    Why not a randomised SVD of N itself: that orthonormalises a customers x width block
+    as well as an items x width one in every iteration, and on a store with more customers
+    than items the customers' side is most of the work; here the dense blocks are items x
+    width only (P is applied as two sparse products). The small eigenproblem runs on one
+    BLAS thread: LAPACK's threads gain nothing at this size and spin badly on a loaded machine."""
+    import scipy.linalg
+    from threadpoolctl import threadpool_limits
+
+    n_items = normalised.shape[1]
+    width = min(n_items, rank + max(64, rank // 4))
+    block = np.random.default_rng(seed).standard_normal((n_items, width)).astype(np.float32)
+    transposed = normalised.T.tocsr()
+    for step in range(iterations + 1):
+        if step:  # keep the columns apart between products: LU is half the cost of QR and enough here
+            block = scipy.linalg.lu(block, permute_l=True, overwrite_a=True, check_finite=False)[0]
+        block = transposed @ (normalised @ block)  # P Q, items x width
+    basis, _ = scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)
+    projected = normalised @ basis  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
+    small = (projected.T @ projected).astype(np.float64)
+    with threadpool_limits(1, "blas"):
+        eigenvalues, rotation = scipy.linalg.eigh(small, check_finite=False)
+    top = np.argsort(-eigenvalues)[:rank]
+    values = np.sqrt(np.clip(eigenvalues[top], 0.0, None))
+    return values.astype(np.float32), np.ascontiguousarray(basis @ rotation[:, top].astype(np.float32))
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:

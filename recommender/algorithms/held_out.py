@@ -51,12 +51,12 @@ def hold_out(matrix: sp.csr_matrix, seed: int) -> tuple[sp.csr_matrix, np.ndarra
 
 
 def best_setting(
-    settings: Sequence[float],
-    scores_for: Callable[[sp.csr_matrix], Callable[[float], np.ndarray]],
+    settings: Sequence,
+    scores_for: Callable[[sp.csr_matrix], Callable[[object], np.ndarray]],
     history: sp.csr_matrix,
     targets: sp.csr_matrix,
     chunk_rows: int = 512,
-) -> tuple[float, list[float]]:
+) -> tuple[object, list[float]]:
     """The setting whose top-20 lists find most held-out purchases (Recall@20 + NDCG@20),
     and each setting's figure. ``scores_for(rows)`` prepares a batch once and returns a
     function from a setting to its dense scores, so the settings share the costly part.
@@ -76,4 +76,4 @@ def best_setting(
             figures = accuracy_at_k(hit_matrix(recommended, wanted), np.diff(wanted.indptr), cut_off)
             totals[k] += (figures["recall"] + figures["ndcg"]) * rows.shape[0]
     totals /= max(history.shape[0], 1)
-    return float(settings[int(np.argmax(totals))]), totals.tolist()
+    return settings[int(np.argmax(totals))], totals.tolist()

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from .base import Algorithm
+from .ease import EASE
 from .factors import ALS, BPR
 from .graph_filter import GraphFilter
 from .neighbours import BM25ItemKNN, ItemKNN
@@ -13,8 +14,10 @@ from .popular import MostPopular
 from .spark_als import SparkALS
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
-    cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, MostPopular, SparkALS)
+    cls.name: cls for cls in (GraphFilter, ALS, BPR, ItemKNN, BM25ItemKNN, EASE, MostPopular, SparkALS)
 }
+# The algorithm of the tools that need one named (`tune`, `train_from_log`) when none is;
+# `recommender train` and `evaluate` default to the automatic choice (recommender.selection).
 DEFAULT_ALGORITHM = "graph-filter"
 
 

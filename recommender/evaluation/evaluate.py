@@ -47,10 +47,12 @@ def run_evaluation(
     n_relevant = np.diff(test.indptr)
     customers = np.flatnonzero(n_relevant > 0)
     batch = max(1, SCORES_PER_BATCH // max(train.shape[1], 1))
-    recommended = np.empty((len(customers), k_max), dtype=np.int64)
+    # -1 padded: a catalogue smaller than k_max gives shorter lists, and those slots are no hit.
+    recommended = np.full((len(customers), k_max), -1, dtype=np.int64)
     for start in range(0, len(customers), batch):
         chunk = customers[start : start + batch]
-        recommended[start : start + len(chunk)], _ = recommender.recommend(train[chunk], k_max, customers=chunk)
+        found, _ = recommender.recommend(train[chunk], k_max, customers=chunk)
+        recommended[start : start + len(chunk), : found.shape[1]] = found
         if progress:
             progress(len(chunk))
     return EvaluationRun(customers, recommended, hit_matrix(recommended, test[customers]), n_relevant[customers], train)

@@ -63,9 +63,11 @@ def evaluate_holdout(
     settings: dict,
     show_progress: bool = False,
     weighting: HistoryWeighting | None = None,
+    choice: dict | None = None,
 ) -> EvaluationResult:
     """Fit on ``train_log`` (weighted by ``weighting``), evaluate on ``test_log`` (same
-    vocabularies), build the report, with the share of test purchases that are repeats."""
+    vocabularies), build the report, with the share of test purchases that are repeats.
+    ``choice``: the record of an automatic choice made on ``train_log``, shown in the report."""
     weighting = weighting or HistoryWeighting()
     train, test = split_matrices(train_log, test_log, weighting=weighting)
     fitted = create_algorithm(algorithm, params)
@@ -76,4 +78,6 @@ def evaluate_holdout(
     title = f"{algorithm} — offline evaluation ({datetime.now().strftime('%Y-%m-%d %H:%M')})"
     settings = {**settings, "params": fitted.params(), "history_weighting": weighting.to_dict(), "fit_seconds": round(fit_seconds, 3)}
     report = build_report(run, ks, title=title, settings=settings, repeats=repeat_purchases(train, test))
+    if choice is not None:
+        report["choice"] = choice
     return EvaluationResult(report["metrics"], report, render_html(report, run), fit_seconds)

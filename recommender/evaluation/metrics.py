@@ -34,6 +34,11 @@ def hit_matrix(recommended: np.ndarray, test: sp.csr_matrix) -> np.ndarray:
 
 def accuracy_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, float]:
     """Mean accuracy metrics at cut-off ``k`` from a hit matrix with at least k columns."""
+    return {name: float(values.mean()) for name, values in per_customer_accuracy(hits, n_relevant, k).items()}
+
+
+def per_customer_accuracy(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Each accuracy metric at cut-off ``k``, one value per customer (row of ``hits``)."""
     hits = hits[:, :k].astype(np.float64)
     n_relevant = np.asarray(n_relevant, dtype=np.float64)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -41,7 +46,7 @@ def accuracy_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str,
     hit_count = hits.sum(axis=1)
     cumulative_precision = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
     first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
-    per_customer = {
+    return {
         "precision": hit_count / k,
         "recall": hit_count / n_relevant,
         "ndcg": (hits * discounts).sum(axis=1) / ideal,
@@ -49,7 +54,6 @@ def accuracy_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str,
         "hit_rate": (hit_count > 0).astype(np.float64),
         "mrr": 1.0 / first_hit,
     }
-    return {name: float(values.mean()) for name, values in per_customer.items()}
 
 
 def per_customer_recall(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:

@@ -9,14 +9,13 @@ leave out unless purchased items are included).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from datetime import UTC, datetime
 
 import numpy as np
 
+from ..plots import new_figure, png_base64
 from .evaluate import EvaluationRun
 from .metrics import accuracy_at_k
 
@@ -75,10 +74,10 @@ def render_html(report: dict, run: EvaluationRun) -> str:
     settings = html.escape(json.dumps(report["settings"], indent=2, default=str))
     k = report["k_for_breakdowns"]
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(report['title'])}</title>
-<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
-img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(report['title'])}</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:1em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
+img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}</style></head><body>
 <h1>{html.escape(report['title'])}</h1><p>Created {report['created_at']}.</p>
 <h2>Accuracy against k</h2><img alt="metrics against k" src="data:image/png;base64,{_plot_metrics_by_k(report)}">
 <h2>Accuracy by length of customer history (k={k})</h2>
@@ -88,8 +87,70 @@ img{{max-width:100%}}pre{{background:#f6f6f6;padding:1em}}</style></head><body>
 <img alt="popularity of recommendations" src="data:image/png;base64,{_plot_popularity(run, k)}">
 <h2>Buying again</h2>{_repeats_text(report)}
 <h2>All metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+{choice_section(report["choice"]) if report.get("choice") else ""}
 <h2>Settings</h2><pre>{settings}</pre></body></html>
 """
+
+
+def render_choice_page(choice: dict) -> str:
+    """A self-contained page on an automatic choice (published as choice.html)."""
+    title = f"Automatic choice: {choice['winner']['algorithm']}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 10px;text-align:right}}
+td.text{{text-align:left}}img{{max-width:100%}}</style></head><body>
+{choice_section(choice)}</body></html>
+"""
+
+
+def choice_section(choice: dict) -> str:
+    """Every candidate's validation figures and seconds, the winner, and why it won."""
+    metric = choice["metric"]
+    validation = choice.get("validation") or {}
+    rows = []
+    for trial in choice["trials"]:
+        figure = trial["metrics"].get(metric)
+        recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
+        params = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
+        winner = trial["algorithm"] == choice["winner"]["algorithm"] and trial["params"] == choice["winner"]["params"]
+        style = ' style="font-weight:bold"' if winner else ""
+        rows.append(
+            f"<tr{style}><td class=text>{html.escape(trial['algorithm'])}</td>"
+            f"<td class=text>{html.escape(params)}</td><td class=text>{html.escape(trial['status'])}</td>"
+            f"<td>{'' if figure is None else f'{figure:.4f}'}</td><td>{'' if recall is None else f'{recall:.4f}'}</td>"
+            f"<td>{trial['seconds']:.1f}</td><td class=text>{html.escape(trial.get('note', ''))}</td></tr>"
+        )
+    plot = _plot_choice(choice)
+    return f"""<h2>Automatic choice of model</h2>
+<p><b>{html.escape(choice['reason'])}.</b></p>
+<p>Validation: {html.escape(str(validation.get('kind', '')))} split of the training data,
+{validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
+budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s. The winner was then fitted on all the data.</p>
+{f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
+<table><tr><th>algorithm</th><th>settings</th><th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
+{"".join(rows)}</table>"""
+
+
+def _plot_choice(choice: dict) -> str:
+    """Bars of the validation metric per finished trial, one colour per algorithm."""
+    metric = choice["metric"]
+    done = [t for t in choice["trials"] if metric in t["metrics"]]
+    if not done:
+        return ""
+    plt, (figure, axes) = new_figure(8, 4)
+    algorithms = sorted({t["algorithm"] for t in done})
+    colours = {name: f"C{k}" for k, name in enumerate(algorithms)}
+    labels = [t["algorithm"] + "\n" + (", ".join(f"{k}={v}" for k, v in t["params"].items() if k != "memory_limit_gb") or "defaults") for t in done]
+    axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
+    axes.set_yticks(range(len(done)), labels, fontsize=7)
+    axes.invert_yaxis()
+    figures = [t["metrics"][metric] for t in done]
+    axes.set_xlim(0.9 * min(figures), 1.02 * max(figures))  # the differences are what matters
+    axes.set_xlabel(f"validation {metric}")
+    axes.grid(axis="x", alpha=0.3)
+    figure.set_size_inches(8, max(3, 0.35 * len(done) + 1))
+    return png_base64(plt, figure)
 
 
 def _repeats_text(report: dict) -> str:
@@ -120,25 +181,8 @@ def _figure_text(name: str, value: float) -> str:
     return f"{int(value):,}" if name == "customers" else f"{value:.4f}"
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
-    return plt, plt.subplots(figsize=(8, 4), dpi=100)
-
-
-def _encode(plt, figure) -> str:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def _plot_metrics_by_k(report: dict) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     ks = [int(k) for k in report["metrics_by_k"]]
     for name in PLOTTED_METRICS:
         axes.plot(ks, [report["metrics_by_k"][k][name] for k in report["metrics_by_k"]], marker="o", label=name)
@@ -148,11 +192,11 @@ def _plot_metrics_by_k(report: dict) -> str:
     axes.set_ylabel("metric value")
     axes.legend()
     axes.grid(alpha=0.3)
-    return _encode(plt, figure)
+    return png_base64(plt, figure)
 
 
 def _plot_by_history(report: dict) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     buckets = report["by_history_length"]
     positions = np.arange(len(buckets))
     axes.bar(positions - 0.2, [b["recall"] for b in buckets], width=0.4, label="recall")
@@ -161,11 +205,11 @@ def _plot_by_history(report: dict) -> str:
     axes.set_xlabel("purchases in the customer's training history")
     axes.legend()
     axes.grid(axis="y", alpha=0.3)
-    return _encode(plt, figure)
+    return png_base64(plt, figure)
 
 
 def _plot_popularity(run: EvaluationRun, k: int) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(8, 4)
     buyers = np.bincount(run.train.indices, minlength=run.train.shape[1])
     recommended = run.recommended[:, :k]
     bins = np.unique(np.logspace(0, np.log10(max(buyers.max(), 2)) + 0.01, 30).astype(int))
@@ -178,4 +222,4 @@ def _plot_popularity(run: EvaluationRun, k: int) -> str:
     axes.set_xlabel("buyers per item in the training data")
     axes.set_ylabel("share")
     axes.legend()
-    return _encode(plt, figure)
+    return png_base64(plt, figure)

@@ -9,10 +9,10 @@ output with ``series_points``, like the API's answers.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from datetime import UTC, datetime
+
+from ..plots import new_figure, png_base64
 
 
 def render_report(figures: dict[str, dict], *, title: str = "Experiments", source: str = "") -> str:
@@ -99,30 +99,12 @@ def _image(png: str, alt: str) -> str:
     return f'<img alt="{alt}" src="data:image/png;base64,{png}">'
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
-    return plt, plt.subplots(figsize=(9, 3.6), dpi=100)
-
-
-def _encode(plt, figure) -> str:
-    buffer = io.BytesIO()
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def _times(series: list[dict]) -> list[datetime]:
     return [datetime.fromtimestamp(point["at"], UTC) for point in series]
 
 
 def _plot_rates(figures: dict, metric: str) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(9, 3.6)
     series, times = figures["series"], _times(figures["series"])
     for variant in figures["variants"]:
         points = [p["variants"][variant["name"]] for p in series]
@@ -134,11 +116,11 @@ def _plot_rates(figures: dict, metric: str) -> str:
     axes.set_ylabel(("click-through rate" if metric == "ctr" else "conversion") + ", % (95% interval shaded)")
     axes.legend()
     axes.grid(alpha=0.3)
-    return _encode(plt, figure)
+    return png_base64(plt, figure, dates_on_x=True)
 
 
 def _plot_difference(figures: dict) -> str:
-    plt, (figure, axes) = _figure()
+    plt, (figure, axes) = new_figure(9, 3.6)
     series, times = figures["series"], _times(figures["series"])
     for variant in figures["variants"]:
         if variant["name"] == figures["control"]:
@@ -152,4 +134,4 @@ def _plot_difference(figures: dict) -> str:
     axes.set_ylabel("percentage points")
     axes.legend()
     axes.grid(alpha=0.3)
-    return _encode(plt, figure)
+    return png_base64(plt, figure, dates_on_x=True)

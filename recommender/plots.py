@@ -1,0 +1,29 @@
+"""Figures for the HTML reports (evaluation, experiments): drawn with matplotlib off-screen
+and embedded as base64 PNG, so a report is one self-contained file."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+
+def new_figure(width: float = 8, height: float = 4):
+    """(pyplot, (figure, axes)) for one chart; matplotlib is imported here, on first use,
+    because most processes (the API's workers) never draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    return plt, plt.subplots(figsize=(width, height), dpi=100)
+
+
+def png_base64(plt, figure, *, dates_on_x: bool = False) -> str:
+    """The figure as base64 PNG text, and closed (pyplot keeps every open figure alive)."""
+    buffer = io.BytesIO()
+    if dates_on_x:
+        figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()

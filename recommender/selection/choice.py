@@ -1,0 +1,271 @@
+"""The automatic choice of model (``--algorithm auto``): fit candidates on a validation
+split of the store's own data, within a time budget, and keep the best.
+
+1. Hold out validation purchases (:mod:`.validation`: time-based when there are times).
+2. Round one fits every candidate's defaults, cheapest first, so a short budget still
+   compares them all (a candidate whose defaults would not fit the budget tries its
+   cheapest configuration instead); later rounds try the alternatives of the candidates that are
+   close enough to the best to win (within :data:`CLOSE_ENOUGH` of it), best first.
+3. A trial is started only if its estimated time fits what is left of the budget, and
+   one still running when the budget ends is stopped (:mod:`.trials`).
+4. The winner is the best validation figure (ties: the faster trial). The caller refits
+   it on all the data; :class:`Choice` records every trial and why the winner won.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
+from ..weights import HistoryWeighting
+from .candidates import (
+    PRIOR_SECONDS_PER_UNIT,
+    TRIAL_OVERHEAD_SECONDS,
+    UNKNOWN_SECONDS_PER_UNIT,
+    VALUE_BLIND,
+    Candidate,
+    DataShape,
+    candidates,
+    work_units,
+)
+from .trials import DONE, FAILED, SKIPPED, TrialOutcome, TrialRunner
+
+AUTO = "auto"
+FALLBACK_ALGORITHM = "item-knn-bm25"  # when no trial finishes: the cheapest robust candidate
+CLOSE_ENOUGH = 0.7  # later rounds search candidates whose best is at least this share of the best
+DEFAULT_METRIC = "ndcg@20"
+# A trial estimated to need more than the time left divided by this is not started: a
+# little margin when the algorithm's speed was measured in this choice, and room for
+# error when the estimate still rests on the prior (a skip is final, a stop only costs time).
+_MEASURED_MARGIN, _PRIOR_MARGIN = 1.1, 0.67
+WEIGHTING_STEP = ("weighting",)  # a pending step: (WEIGHTING_STEP, index of the weighting)
+
+
+def default_budget(matrix: sp.csr_matrix) -> float:
+    """Seconds for the choice when none is given: 30 plus 150 per million interactions, so
+    that round one (every candidate's defaults) fits on stores like Gowalla (810k: 152 s)."""
+    return round(30.0 + 150.0 * matrix.nnz / 1e6)
+
+
+@dataclass
+class Choice:
+    """The outcome of a choice: the winner, every trial, and the reason in one sentence."""
+
+    algorithm: str
+    params: dict
+    metric: str
+    trials: list[TrialOutcome]
+    budget_seconds: float
+    seconds: float
+    validation: dict
+    reason: str
+    fitted_settings: dict = field(default_factory=dict)
+    weighting: HistoryWeighting = field(default_factory=HistoryWeighting)
+
+    def record(self) -> dict:
+        """JSON-able summary for the manifest and the report."""
+        return {
+            "winner": {"algorithm": self.algorithm, "params": self.params, "history_weighting": self.weighting.to_dict()},
+            "metric": self.metric,
+            "reason": self.reason,
+            "budget_seconds": round(self.budget_seconds, 1),
+            "seconds": round(self.seconds, 1),
+            "validation": self.validation,
+            "trials": [trial.record() for trial in self.trials],
+        }
+
+
+def parse_metric(metric: str) -> tuple[str, int]:
+    """``"ndcg@20"`` -> ("ndcg", 20); the choice ranks by one accuracy metric at one cut-off."""
+    from ..evaluation.metrics import ACCURACY_METRICS
+
+    name, _, cut = metric.partition("@")
+    if name not in ACCURACY_METRICS or not cut.isdigit() or int(cut) < 1:
+        raise ValueError(f"metric {metric!r} must look like NAME@K with NAME one of {', '.join(ACCURACY_METRICS)}")
+    return name, int(cut)
+
+
+def choose(
+    fit: sp.csr_matrix,
+    targets: sp.csr_matrix,
+    *,
+    budget_seconds: float,
+    metric: str = DEFAULT_METRIC,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    threads: int = 1,
+    validation: dict | None = None,
+    pool: list[Candidate] | None = None,
+    weightings: list[tuple[HistoryWeighting, sp.csr_matrix]] | None = None,
+    on_trial: Callable[[TrialOutcome, TrialOutcome | None], None] | None = None,
+    waiting: Callable[[], None] | None = None,
+) -> Choice:
+    """Compare the candidates (``pool``, default :func:`.candidates.candidates`) on ``targets``.
+
+    ``weightings``: the history weightings to compare, each with the fitting data under it;
+    the first is ``fit``'s and round one's (default: only the plain one).
+    ``on_trial(trial, best_so_far)`` is called after every trial; ``waiting`` while one runs.
+    """
+    name, cut_off = parse_metric(metric)
+    started = time.monotonic()
+    deadline = started + budget_seconds
+    shape = DataShape.of(fit, int((np.diff(targets.indptr) > 0).sum()))
+    pool = pool if pool is not None else candidates(shape, memory_limit_gb=memory_limit_gb)
+    speed: dict[str, float] = {}  # measured seconds per work unit, per algorithm
+    trials: list[TrialOutcome] = []
+
+    def best_of(algorithm: str | None = None) -> TrialOutcome | None:
+        done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm)]
+        return max(done, key=lambda t: (t.metrics[metric], -t.seconds)) if done else None
+
+    weightings = weightings or [(HistoryWeighting(), fit)]
+
+    def attempt(algorithm: str, params: dict, weighting: int = 0) -> TrialOutcome:
+        units = work_units(algorithm, params, shape)
+        measured = algorithm in speed
+        estimate = TRIAL_OVERHEAD_SECONDS + units * (speed[algorithm] if measured else PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT))
+        left = deadline - time.monotonic()
+        if estimate * (_MEASURED_MARGIN if measured else _PRIOR_MARGIN) > left:
+            trial = TrialOutcome(algorithm, params, SKIPPED, note=f"estimated {estimate:.0f} s, {max(left, 0):.0f} s of the budget left")
+        else:
+            matrix_name = "fit" if weighting == 0 else f"fit-{weighting}"
+            if weighting:
+                runner.add_fit(matrix_name, weightings[weighting][1])
+            trial = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, fit=matrix_name, waiting=waiting)
+            if trial.status == DONE and trial.seconds > 0:
+                speed[algorithm] = max(trial.seconds - TRIAL_OVERHEAD_SECONDS, 0.0) / max(units, 1.0)
+        trial.weighting = weightings[weighting][0].to_dict() if len(weightings) > 1 or not weightings[0][0].is_plain else {}
+        chosen_weighting[id(trial)] = weighting
+        trials.append(trial)
+        if on_trial:
+            on_trial(trial, best_of())
+        return trial
+
+    chosen_weighting: dict[int, int] = {}  # trial -> index of its weighting
+
+    with TrialRunner(fit, targets, threads=threads) as runner:
+        # Round one: every candidate's defaults, cheapest first.
+        order = sorted(pool, key=lambda c: work_units(c.algorithm, c.configurations[0], shape))
+        pending = {c.algorithm: list(c.configurations[1:]) for c in pool}
+        for candidate in order:
+            if attempt(candidate.algorithm, candidate.configurations[0]).status == SKIPPED and pending[candidate.algorithm]:
+                # Too slow for the budget with its defaults: its cheapest configuration may fit.
+                cheapest = min(pending[candidate.algorithm], key=lambda p: work_units(candidate.algorithm, p, shape))
+                if work_units(candidate.algorithm, cheapest, shape) < work_units(candidate.algorithm, candidate.configurations[0], shape):
+                    pending[candidate.algorithm].remove(cheapest)
+                    attempt(candidate.algorithm, cheapest)
+        # Each other history weighting, tried next on the best configuration so far of every
+        # candidate that reads the weights (graph-filter counts only which items were bought).
+        for candidate in pool:
+            if candidate.algorithm not in VALUE_BLIND:
+                pending[candidate.algorithm][:0] = [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))]
+        # Later rounds: alternatives of the candidates that could still win, best first.
+        while time.monotonic() < deadline:
+            leader = best_of()
+            if leader is None:
+                break
+            contenders = [
+                c.algorithm for c in pool
+                if pending[c.algorithm] and (best := best_of(c.algorithm)) is not None
+                and best.metrics[metric] >= CLOSE_ENOUGH * leader.metrics[metric]
+            ]
+            if not contenders:
+                break
+            contenders.sort(key=lambda a: -best_of(a).metrics[metric])
+            for algorithm in contenders:
+                if time.monotonic() >= deadline:
+                    break
+                step, best = pending[algorithm].pop(0), best_of(algorithm)
+                if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
+                    outcome = attempt(algorithm, best.params, step[1])
+                else:  # other settings under the best weighting so far
+                    outcome = attempt(algorithm, step, chosen_weighting[id(best)])
+                if outcome.status == FAILED:
+                    pending[algorithm].clear()
+    winner = best_of()
+    seconds = time.monotonic() - started
+    if winner is None:
+        reason = f"no candidate finished within the budget of {budget_seconds:.0f} s; fell back to {FALLBACK_ALGORITHM} with its defaults"
+        return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason, weighting=weightings[0][0])
+    return Choice(
+        winner.algorithm, winner.params, metric, trials, budget_seconds, seconds, validation or {},
+        _reason(winner, trials, metric), winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0],
+    )
+
+
+def _reason(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> str:
+    """Why the winner won: its figure against the best of every other algorithm, with the
+    paired standard error of the difference over the same validation customers."""
+    others = {}
+    for trial in trials:
+        if trial.status == DONE and trial.algorithm != winner.algorithm:
+            if trial.algorithm not in others or trial.metrics[metric] > others[trial.algorithm].metrics[metric]:
+                others[trial.algorithm] = trial
+    weighting = f" ({HistoryWeighting.from_dict(winner.weighting).describe()})" if winner.weighting else ""
+    text = f"{winner.algorithm}{weighting} had the best validation {metric}, {winner.metrics[metric]:.4f}"
+    if not others:
+        return text + " (no other algorithm finished a trial)"
+    runner_up = max(others.values(), key=lambda t: t.metrics[metric])
+    difference = winner.per_customer - runner_up.per_customer
+    error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
+    ratio = winner.metrics[metric] / runner_up.metrics[metric] if runner_up.metrics[metric] > 0 else float("inf")
+    return (
+        f"{text}: {ratio:.3f}x the next algorithm, {runner_up.algorithm} ({runner_up.metrics[metric]:.4f}; "
+        f"difference {difference.mean():+.4f} ± {error:.4f} s.e., paired over {len(difference)} customers)"
+    )
+
+
+def choose_for_log(
+    log,
+    *,
+    budget_seconds: float | None = None,
+    metric: str = DEFAULT_METRIC,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    seed: int = 42,
+    threads: int = 1,
+    weighting: HistoryWeighting | None = None,
+    pool: list[Candidate] | None = None,
+    on_start: Callable[[float, dict], None] | None = None,
+    on_trial: Callable[[TrialOutcome, TrialOutcome | None], None] | None = None,
+    waiting: Callable[[], None] | None = None,
+) -> Choice:
+    """The choice for a purchase log: its validation split, then :func:`choose`.
+    ``weighting`` None: the history weighting is chosen too (:func:`weightings_to_compare`);
+    given: every trial uses it. ``budget_seconds`` None: :func:`default_budget` of the data. ``on_start(budget, split)``
+    is called once the split is made and the budget known."""
+    from .validation import validation_split
+
+    parse_metric(metric)  # a bad metric fails before the split, not after
+    split = validation_split(log, seed=seed)
+    described = split.describe()
+    compared = [weighting] if weighting is not None else weightings_to_compare(log, split.fit)
+    described["history_weightings"] = [w.to_dict() for w in compared]
+    if not described["customers"]:
+        raise ValueError("the data has no customer with purchases to hold out for validation; name an algorithm with --algorithm")
+    budget = float(budget_seconds) if budget_seconds is not None else default_budget(split.fit)
+    if on_start:
+        on_start(budget, described)
+    return choose(
+        split.fit_matrix(compared[0]), split.targets, budget_seconds=budget, metric=metric, memory_limit_gb=memory_limit_gb,
+        threads=threads, validation=described, on_trial=on_trial, waiting=waiting,
+        weightings=[(w, split.fit_matrix(w)) for w in compared], pool=pool,
+    )
+
+
+def weightings_to_compare(log, plain: sp.csr_matrix) -> list[HistoryWeighting]:
+    """The history weightings the choice compares when none is given: none at all first;
+    then compressed or capped repeats, where the store has repeats (a cell above 1); then
+    recency half-lives of 30 and 90 days (with compressed repeats), where the data has
+    times and spans more than a half-life. Validation decides; "none" stays a choice."""
+    choices = [HistoryWeighting()]
+    if plain.nnz and plain.data.max() > 1.0:
+        choices += [HistoryWeighting(None, "log"), HistoryWeighting(None, "once")]
+    if log.timestamp is not None and len(log.timestamp):
+        span_days = (int(log.timestamp.max()) - int(log.timestamp.min())) / 86_400
+        repeats = "log" if len(choices) > 1 else "count"
+        choices += [HistoryWeighting(days, repeats) for days in (30.0, 90.0) if span_days > days]
+    return choices

@@ -1,0 +1,211 @@
+"""Trials in a child process that can be stopped, so a time budget is kept.
+
+A fit cannot be interrupted from inside (it runs in BLAS, LAPACK and implicit's
+threads), so each trial runs in a worker process (:mod:`.worker`) and the parent waits
+for its answer only until the deadline; a trial still running then is killed with its
+whole process group. The worker writes no file, so a kill loses nothing but the
+trial. The matrices go to the worker through .npy files it maps copy-on-write, not
+through a pipe: nothing large is copied, and a restarted worker maps them again in
+milliseconds. One worker serves trial after trial (imports paid once) until a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .worker import save_matrix
+
+DONE, STOPPED, FAILED, SKIPPED = "done", "stopped", "failed", "skipped"
+_POLL_SECONDS = 0.5
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial gave: validation figures and seconds, or why it has none."""
+
+    algorithm: str
+    params: dict
+    status: str  # DONE, STOPPED (over the budget), FAILED, SKIPPED (would not fit the budget)
+    metrics: dict = field(default_factory=dict)
+    per_customer: np.ndarray | None = None
+    fit_seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the trial: fit, validation scoring and the hand-over
+    fitted_settings: dict = field(default_factory=dict)
+    note: str = ""
+    weighting: dict = field(default_factory=dict)  # the history weighting the trial fitted on ({}: plain)
+
+    def record(self) -> dict:
+        """The trial as JSON-able data for manifests and reports."""
+        shown = {
+            "algorithm": self.algorithm, "params": self.params, "status": self.status,
+            "metrics": {k: round(v, 6) for k, v in self.metrics.items()},
+            "fit_seconds": round(self.fit_seconds, 2), "seconds": round(self.seconds, 2),
+        }
+        if self.weighting:
+            shown["history_weighting"] = self.weighting
+        if self.fitted_settings:
+            shown["fitted_settings"] = self.fitted_settings
+        if self.note:
+            shown["note"] = self.note
+        return shown
+
+
+class TrialRunner:
+    """Runs trials in a worker process against fixed fitting data and validation targets."""
+
+    def __init__(self, fit: sp.csr_matrix, targets: sp.csr_matrix, *, threads: int = 1):
+        self.threads = max(1, int(threads))
+        self._folder = Path(tempfile.mkdtemp(prefix="recommender-trials-"))
+        save_matrix(self._folder, "fit", sp.csr_matrix(fit, dtype=np.float32))
+        save_matrix(self._folder, "targets", sp.csr_matrix(targets, dtype=np.float32))
+        self._fits = {"fit"}
+        self._process: subprocess.Popen | None = None
+        self._log = None
+
+    def add_fit(self, name: str, matrix: sp.csr_matrix) -> None:
+        """Another fitting matrix (the same data under another history weighting) that trials
+        may name; written once, before a trial asks for it."""
+        if name not in self._fits:
+            save_matrix(self._folder, name, sp.csr_matrix(matrix, dtype=np.float32))
+            self._fits.add(name)
+
+    def __enter__(self) -> TrialRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop_worker()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def run(
+        self,
+        algorithm: str,
+        params: dict,
+        *,
+        deadline: float,
+        cut_off: int = 20,
+        metric: str = "ndcg",
+        fit: str = "fit",
+        waiting: Callable[[], None] | None = None,
+    ) -> TrialOutcome:
+        """Run one trial; stop it when ``deadline`` (``time.monotonic()``) passes first.
+
+        ``waiting`` is called about twice a second while the trial runs (progress bars).
+        """
+        outcome = TrialOutcome(algorithm, dict(params), STOPPED)
+        if time.monotonic() >= deadline:
+            return outcome
+        if fit not in self._fits:
+            raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
+        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads}
+        started = time.monotonic()
+        try:
+            process = self._worker(deadline, waiting)
+            if process is None:
+                outcome.note = "the budget ran out while the trial process started"
+                return outcome
+            # A trial's seconds leave out the worker's start (imports), paid once per worker.
+            started = time.monotonic()
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+            answer = self._answer(deadline, waiting)
+        except (BrokenPipeError, OSError):
+            answer = None
+            self._stop_worker()
+            outcome.status, outcome.note = FAILED, f"the trial process ended unexpectedly: {self._log_tail()}"
+        outcome.seconds = time.monotonic() - started
+        if answer is None:
+            if outcome.status == STOPPED:
+                self._stop_worker()
+                outcome.note = f"stopped after {outcome.seconds:.1f} s: the budget ran out"
+            return outcome
+        if not answer.get("ok"):
+            outcome.status, outcome.note = FAILED, answer.get("error", "unknown error")
+            return outcome
+        outcome.status = DONE
+        outcome.metrics = answer["metrics"]
+        outcome.per_customer = np.asarray(answer["per_customer"], dtype=np.float64)
+        outcome.fit_seconds = answer["fit_seconds"]
+        outcome.fitted_settings = answer.get("fitted_settings") or {}
+        return outcome
+
+    # -- the worker process ------------------------------------------------------------
+    def _worker(self, deadline: float, waiting) -> subprocess.Popen | None:
+        if self._process is not None and self._process.poll() is None:
+            return self._process
+        self._stop_worker()
+        environment = dict(os.environ)
+        # The worker imports this very package, wherever the parent found it.
+        package_root = str(Path(__file__).resolve().parents[2])
+        environment["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [environment.get("PYTHONPATH")])])
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            environment[name] = str(self.threads)
+        self._log = tempfile.TemporaryFile(prefix="recommender-trial-log-")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "recommender.selection.worker", str(self._folder)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=environment,
+            start_new_session=True,  # its own process group: a kill reaches every thread and child
+        )
+        ready = self._answer(deadline, waiting)
+        if ready is None:
+            self._stop_worker()
+            return None
+        return self._process
+
+    def _answer(self, deadline: float, waiting) -> dict | None:
+        """The worker's next JSON line, or None when the deadline passes first.
+        Raises BrokenPipeError when the worker dies (killed by the kernel for memory, say)."""
+        process = self._process
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                if selector.select(min(_POLL_SECONDS, remaining)):
+                    line = process.stdout.readline()
+                    if not line:
+                        process.wait()
+                        raise BrokenPipeError(f"exit code {process.returncode}")
+                    return json.loads(line)
+                if waiting:
+                    waiting()
+
+    def _stop_worker(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
+        for stream in (process.stdin, process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def _log_tail(self) -> str:
+        if self._log is None:
+            return "no log"
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no message (killed, perhaps for lack of memory)"

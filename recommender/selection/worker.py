@@ -1,0 +1,110 @@
+"""The child process that runs trials: ``python -m recommender.selection.worker FOLDER``.
+
+The parent (:class:`recommender.selection.trials.TrialRunner`) writes the fitting
+matrices (one per history weighting, named in each request) and the validation targets
+into FOLDER as .npy files; this process maps
+them (copy-on-write, so the pages are shared with the page cache, not duplicated),
+then reads one JSON request per line on stdin and answers one JSON line on stdout:
+
+    {"algorithm": "als", "params": {...}, "fit": "fit", "cut_off": 20, "metric": "ndcg", "threads": 2}
+    -> {"ok": true, "metrics": {...}, "per_customer": [...], "fit_seconds": ..., "score_seconds": ..., "fitted_settings": {...}}
+    -> {"ok": false, "error": "one line"}
+
+It writes no file, so killing it at any moment (the parent does when a trial overruns
+the budget) leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def load_matrix(folder: Path, name: str) -> sp.csr_matrix:
+    shape = tuple(json.loads((folder / f"{name}.json").read_text())["shape"])
+    parts = [np.load(folder / f"{name}_{part}.npy", mmap_mode="c") for part in ("data", "indices", "indptr")]
+    return sp.csr_matrix(tuple(parts), shape=shape, copy=False)
+
+
+def save_matrix(folder: Path, name: str, matrix: sp.csr_matrix) -> None:
+    for part in ("data", "indices", "indptr"):
+        np.save(folder / f"{name}_{part}.npy", getattr(matrix, part), allow_pickle=False)
+    (folder / f"{name}.json").write_text(json.dumps({"shape": list(matrix.shape)}))
+
+
+def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict:
+    """Fit one configuration on ``fit`` and score it on the customers with targets."""
+    from threadpoolctl import threadpool_limits
+
+    from ..algorithms import create_algorithm
+    from ..evaluation.evaluate import run_evaluation
+    from ..evaluation.metrics import accuracy_at_k, per_customer_accuracy
+
+    cut_off = int(request.get("cut_off", 20))
+    with threadpool_limits(int(request.get("threads", 1)), "blas"):
+        algorithm = create_algorithm(request["algorithm"], request.get("params") or {})
+        started = time.perf_counter()
+        algorithm.fit(fit)
+        fit_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        run = run_evaluation(algorithm, fit, targets, cut_off)
+        score_seconds = time.perf_counter() - started
+    per_customer = per_customer_accuracy(run.hits, run.n_relevant, cut_off)[request.get("metric", "ndcg")]
+    return {
+        "ok": True,
+        "metrics": {f"{name}@{cut_off}": value for name, value in accuracy_at_k(run.hits, run.n_relevant, cut_off).items()},
+        "per_customer": np.round(per_customer, 6).tolist(),
+        "fit_seconds": fit_seconds,
+        "score_seconds": score_seconds,
+        "fitted_settings": algorithm.fitted_settings(),
+    }
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (a killed ``recommender train``
+    must not leave a trial running on); elsewhere the closed stdin ends it after its trial."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def main(folder: str) -> int:
+    _die_with_parent()
+    # Answers travel on the original stdout; anything a library prints goes to stderr.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    folder_path = Path(folder)
+    targets = load_matrix(folder_path, "targets")
+    fits: dict[str, sp.csr_matrix] = {}  # one fitting matrix per history weighting, mapped when first asked for
+    answers.write(json.dumps({"ready": True}) + "\n")
+    answers.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            name = request.get("fit", "fit")
+            if name not in fits:
+                fits[name] = load_matrix(folder_path, name)
+            answer = run_trial(request, fits[name], targets)
+        except (ValueError, MemoryError, np.linalg.LinAlgError) as error:
+            # A configuration this data cannot take (EASE above its memory limit, a bad
+            # setting): reported as a failed trial, and the next one runs.
+            answer = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

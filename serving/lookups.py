@@ -1,0 +1,126 @@
+"""What the JSON API and the dashboard both show, computed in one place so they never disagree:
+a customer's recommendations and history (with their stored feedback applied: new events folded
+in, "not interested" items left out, nothing learned before an erasure used), an item's similar
+items, the served model's summary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from recommender.events import CustomerFeedback, Event
+from recommender.experiments import read_figures
+from recommender.model import Model
+from recommender.topn import Recommendation, RecommendationList
+
+from .state import ServingState, erased_since
+
+SIMILAR, POPULAR_INSTEAD = "similar", "popular"
+_MANIFEST_SUMMARY = (
+    "version", "algorithm", "params", "fitted_settings", "created_at", "customers", "items", "interactions",
+    "code_commit", "training_seconds", "metrics",
+)
+SERIES_POINTS = 12  # moments of an experiment's rates over time, for its charts
+_DATA_SUMMARY = ("fingerprint", "events", "customers", "items", "events_through_id")
+
+
+@dataclass
+class Purchase:
+    """An item in the customer's training history (the model keeps no purchase times)."""
+
+    item_id: str
+    name: str
+    category: str
+    weight: float  # the confidence weight training gave it (purchases x event weights)
+
+
+@dataclass
+class CustomerHistory:
+    """What the system remembers of a customer: training purchases and the events stored since."""
+
+    customer_id: str
+    known_to_model: bool
+    purchases: list[Purchase]
+    events: list[Event]  # oldest first, only those newer than the model
+
+
+def recommend_for(
+    model: Model, customer_id: str, n: int, feedback: CustomerFeedback, *, exclude: list[str] | None = None, **options
+) -> RecommendationList:
+    """:meth:`Model.recommend` for a customer with their stored feedback (``options``: its keyword
+    arguments, such as ``include``, ``category``, ``with_reasons``)."""
+    exclude = exclude or []
+    return model.recommend(
+        customer_id,
+        n,
+        new_events=feedback.new_events,
+        exclude=exclude + feedback.rejected if feedback.rejected else exclude,
+        training_history=not (feedback.erasure_id and erased_since(model, feedback)),
+        **options,
+    )
+
+
+def customer_history(model: Model, state: ServingState, customer_id: str, feedback: CustomerFeedback) -> CustomerHistory:
+    """The customer's training purchases (with names and categories) and their stored events
+    newer than the model (the ones the model has not learned yet); no training purchases once
+    the customer was erased after the model learned them."""
+    customer = model.customers.get(customer_id)
+    purchases = []
+    if customer >= 0 and not erased_since(model, feedback):
+        start, end = model.history.indptr[customer], model.history.indptr[customer + 1]
+        ids, names, categories = model.labels.lists
+        for item, weight in zip(model.history.indices[start:end].tolist(), model.history.data[start:end].tolist()):
+            purchases.append(Purchase(ids[item], names[item], categories[item], float(weight)))
+    events = state.events.for_customer(customer_id, after_id=model.events_trained_through)
+    return CustomerHistory(customer_id, customer >= 0, purchases, events)
+
+
+def similar_items(model: Model, item_id: str, n: int, *, exclude: list[str] | None = None) -> tuple[str, list[Recommendation]]:
+    """("similar", items bought together with ``item_id``), or ("popular", popular items) when the
+    algorithm has no item-to-item notion (Gorse's fallback), ``exclude`` left out either way.
+    Raises UnknownIdError for an unknown item."""
+    try:
+        return SIMILAR, model.similar_items(item_id, n, exclude=exclude)
+    except NotImplementedError:  # raised only for a known item: an unknown one raised UnknownIdError
+        found = [item for item in model.recommend("", n + 1, exclude=exclude).items if item.item_id != item_id][:n]
+        for position, item in enumerate(found, 1):
+            item.position = position  # fresh objects: recommend("") is never cached
+        return POPULAR_INSTEAD, found
+
+
+def current_figures(state: ServingState, config: Mapping[str, Any]) -> dict[str, dict]:
+    """Every configured experiment's figures, by name, from
+    :func:`recommender.experiments.read_figures` (the report command's function too), with
+    ``SERIES_POINTS`` moments of the rates over time. A worker recomputes them at most every
+    ``EXPERIMENT_FIGURES_SECONDS`` (the answer log and events are read whole), after writing
+    its own buffered answers; answers still buffered in other workers (at most
+    ``ANSWER_LOG_FLUSH_SECONDS`` old) count from the next computation."""
+    running = state.experiments.experiments
+
+    def compute() -> dict:
+        state.answer_log.flush()
+        window = int(math.ceil(config["ATTRIBUTION_HOURS"] * 3600))
+        return read_figures(state.events, running, window=window, prices=state.figures.prices(state.models.model),
+                            series_points=SERIES_POINTS)
+
+    if not running.experiments:
+        return {}
+    return state.figures.get(running, compute)
+
+
+def model_summary(manifest: dict) -> dict:
+    """What ``GET /v1/model`` answers: version, algorithm, parameters, sizes, training data, metrics."""
+    summary = {key: manifest[key] for key in _MANIFEST_SUMMARY if key in manifest}
+    data = manifest.get("data")
+    if isinstance(data, dict):
+        summary["data"] = {key: data[key] for key in _DATA_SUMMARY if key in data}
+    return summary
+
+
+def iso_utc(epoch_seconds: int) -> str:
+    """Epoch seconds as ISO 8601 UTC text, as the API writes event times ("2025-03-01T12:00:00Z")."""
+    return datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

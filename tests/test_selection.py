@@ -1,0 +1,201 @@
+"""The automatic choice of model: stores with a known winner, a budget that is kept, the record."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.selection import DONE, SKIPPED, STOPPED, Candidate, TrialRunner, choose, validation_split
+from recommender.selection.validation import VALIDATION_FRACTION
+from tests.test_cli import run
+
+
+def _store(rows, columns, n_customers, n_items):
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=(n_customers, n_items))
+
+
+def pairs_store(seed=0, n_pairs=300, n_customers=1500, pairs_each=3):
+    """Items come in 300 independent pairs; every customer buys both items of 3 random pairs.
+    The held-out item is always the partner of a bought one: item-kNN finds it exactly,
+    while 16 factors cannot hold 300 unrelated pairs apart."""
+    rng = np.random.default_rng(seed)
+    fit_rows, fit_items, held_rows, held_items = [], [], [], []
+    for customer in range(n_customers):
+        chosen = rng.choice(n_pairs, pairs_each, replace=False)
+        for k, pair in enumerate(chosen):
+            first, second = 2 * pair, 2 * pair + 1
+            if k == 0 and customer % 2 == 0:  # half the customers are judged, on one partner
+                fit_rows.append(customer), fit_items.append(first), held_rows.append(customer), held_items.append(second)
+            else:
+                fit_rows += [customer, customer]
+                fit_items += [first, second]
+    shape = (n_customers, 2 * n_pairs)
+    return _store(fit_rows, fit_items, *shape), _store(held_rows, held_items, *shape)
+
+
+def taste_store(seed=0, n_groups=4, group_items=300, n_customers=1500, bought=2):
+    """Four taste groups of 300 items with steep popularity inside each group; a customer buys
+    2 items of their group and is asked for a third. Co-purchases are too few for item-kNN to
+    rank a group's items, while a 16-factor model learns the groups and their popular items."""
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, group_items + 1) ** 1.2
+    popularity /= popularity.sum()
+    fit_rows, fit_items, held_rows, held_items = [], [], [], []
+    for customer in range(n_customers):
+        group = customer % n_groups
+        items = group * group_items + rng.choice(group_items, bought + 1, replace=False, p=popularity)
+        fit_rows += [customer] * bought
+        fit_items += items[:bought].tolist()
+        held_rows.append(customer)
+        held_items.append(int(items[bought]))
+    shape = (n_customers, n_groups * group_items)
+    return _store(fit_rows, fit_items, *shape), _store(held_rows, held_items, *shape)
+
+
+POOL = [
+    Candidate("item-knn-bm25", [{"neighbours": 50}]),
+    Candidate("als", [{"factors": 16, "regularization": 1.0, "alpha": 10.0, "iterations": 10}]),
+]
+
+
+@pytest.mark.parametrize(("store", "winner"), [(pairs_store, "item-knn-bm25"), (taste_store, "als")])
+def test_the_choice_picks_the_algorithm_known_to_win(store, winner):
+    fit, targets = store()
+    choice = choose(fit, targets, budget_seconds=120, pool=POOL, threads=1)
+    assert [t.status for t in choice.trials] == [DONE, DONE]
+    assert choice.algorithm == winner, choice.reason
+    figures = {t.algorithm: t.metrics["ndcg@20"] for t in choice.trials}
+    loser = next(name for name in figures if name != winner)
+    assert figures[winner] > 1.2 * figures[loser], figures  # by a wide margin: the store is built so
+    assert choice.reason.startswith(f"{winner} had the best validation ndcg@20")
+    assert f"paired over {targets.getnnz(axis=1).astype(bool).sum()} customers" in choice.reason
+    record = choice.record()
+    assert record["winner"]["algorithm"] == winner and len(record["trials"]) == 2
+    assert all(t["seconds"] > 0 and "ndcg@20" in t["metrics"] for t in record["trials"])
+
+
+def test_a_trial_slower_than_the_budget_is_stopped_in_time():
+    fit, targets = taste_store(n_customers=300)
+    with TrialRunner(fit, targets) as runner:
+        folder = runner._folder
+        started = time.monotonic()
+        # A million epochs of BPR: hours of work, stopped when the 3-second deadline passes.
+        slow = runner.run("bpr", {"iterations": 1_000_000, "factors": 8}, deadline=time.monotonic() + 3.0)
+        elapsed = time.monotonic() - started
+        assert slow.status == STOPPED and "budget ran out" in slow.note
+        assert 2.5 < elapsed < 10.0, elapsed  # generous margin for a loaded machine
+        # The worker was killed; the next trial starts a fresh one and finishes.
+        quick = runner.run("item-knn-bm25", {"neighbours": 20}, deadline=time.monotonic() + 60)
+        assert quick.status == DONE and quick.metrics["ndcg@20"] > 0
+    assert not folder.exists(), "the trial files are removed when the runner closes"
+
+
+def test_the_choice_keeps_its_budget_and_skips_what_cannot_fit():
+    fit, targets = taste_store(n_customers=300)
+    pool = [
+        Candidate("item-knn-bm25", [{"neighbours": 20}]),
+        # Estimated at far more than the budget: never started.
+        Candidate("als", [{"factors": 512, "iterations": 100_000}]),
+    ]
+    started = time.monotonic()
+    choice = choose(fit, targets, budget_seconds=8, pool=pool)
+    assert time.monotonic() - started < 8 + 5
+    statuses = {t.algorithm: t.status for t in choice.trials}
+    assert statuses == {"item-knn-bm25": DONE, "als": SKIPPED}
+    assert "of the budget left" in choice.trials[1].note and choice.algorithm == "item-knn-bm25"
+
+
+def test_validation_split_holds_out_each_sampled_customers_latest_new_purchases():
+    from recommender.purchases import PurchaseLog
+    from recommender.vocabulary import IdVocabulary
+
+    # Customer 0 buys a, b, c, d, e at times 1..5 and rebuys a at time 6; customer 1 buys once.
+    customers, items = IdVocabulary(np.array(["0", "1"])), IdVocabulary(np.array(list("abcdef")))
+    log = PurchaseLog(
+        customers, items,
+        np.array([0, 0, 0, 0, 0, 0, 1], np.int32), np.array([0, 1, 2, 3, 4, 0, 5], np.int32),
+        np.ones(7, np.float32), np.array([1, 2, 3, 4, 5, 6, 1], np.int64),
+    )
+    split = validation_split(log)
+    assert split.kind == "time" and VALIDATION_FRACTION == 0.2
+    # The last fifth of customer 0's six events (round(1.2) = 1: the rebuy of a at time 6) is
+    # held out, but a was bought before: nothing new to ask for. So nothing is judged...
+    assert split.targets.nnz == 0
+    log.timestamp = np.array([1, 2, 3, 4, 6, 6, 1], np.int64)  # ...unless e is bought in the last basket too
+    split = validation_split(log)
+    assert split.targets[0].indices.tolist() == [4] and split.fit[0].indices.tolist() == [0, 1, 2, 3]
+    assert split.fit[1].indices.tolist() == [5]  # one purchase: kept for fitting
+
+
+def test_train_chooses_by_default_and_records_why(tmp_path):
+    run("demo-data", "--out", tmp_path / "data", "--customers", 300, "--items", 80, "--purchases", 6000, "--seed", 5)
+    result = run("train", "--data", tmp_path / "data/purchases.csv", "--models-dir", tmp_path / "models", "--budget", 10, "--top-lists", 10)
+    assert "choosing a model: budget 10 s (given)" in result.stderr
+    folder = tmp_path / "models" / result.stdout.strip().splitlines()[-1].split("/")[-1]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    choice = manifest["choice"]
+    assert manifest["algorithm"] == choice["winner"]["algorithm"]
+    assert {t["algorithm"] for t in choice["trials"]} >= {"item-knn-bm25"}
+    assert f"chose {manifest['algorithm']}: {choice['reason']}" in result.stderr
+    assert choice["seconds"] <= 10 + 5 and choice["validation"]["kind"] == "time"
+    page = (folder / "choice.html").read_text()
+    assert choice["reason"].split(":")[0] in page and "<img" in page
+    usage = run("train", "--data", tmp_path / "data/purchases.csv", "--param", "factors=8", check=False)
+    assert usage.returncode == 2 and "--algorithm auto searches them" in usage.stderr
+
+
+def test_ease_is_a_candidate_only_where_its_item_matrix_fits_the_memory_limit():
+    from recommender.selection import DataShape, candidates
+
+    shape = DataShape(customers=50_000, items=30_000, interactions=10**6, co_purchases=10**8, validation_customers=3000)
+    assert "ease" not in [c.algorithm for c in candidates(shape)]  # 30,000² x 4 bytes = 3.6 GB > 2 GB
+    roomy = {c.algorithm: c for c in candidates(shape, memory_limit_gb=4.0)}
+    # Its penalty is set from the data: multiples of the mean item degree (here 33.3).
+    assert [p["l2"] for p in roomy["ease"].configurations] == [33.333, 133.333, 8.333, 533.333, 2133.333]
+    assert all(p["memory_limit_gb"] == 4.0 for p in roomy["ease"].configurations)
+
+
+def drifting_store(seed=0, n_customers=600, clusters=10, group_items=8):
+    """Tastes that change: each customer bought 4 items of an early taste group in January and,
+    in June, 4 of a late group chosen independently (two of them in the last week). The
+    validation asks for the last purchases, which are late-group items: only a history weighted
+    by recency ranks the late group above the four early purchases' neighbours."""
+    from recommender.purchases import PurchaseLog
+    from recommender.vocabulary import IdVocabulary
+
+    rng = np.random.default_rng(seed)
+    day = 86_400
+    customers, items, times = [], [], []
+    for customer in range(n_customers):
+        early, late = rng.integers(clusters, size=2)
+        for k, item in enumerate(rng.choice(group_items, 4, replace=False)):
+            customers.append(customer), items.append(early * group_items + item), times.append(k * day)
+        for k, item in enumerate(rng.choice(group_items, 5, replace=False)):
+            customers.append(customer), items.append((clusters + late) * group_items + item), times.append((150 + 7 * k) * day)
+    n_items = 2 * clusters * group_items
+    return PurchaseLog(
+        IdVocabulary(np.array([f"c{k:04d}" for k in range(n_customers)])), IdVocabulary(np.array([f"i{k:03d}" for k in range(n_items)])),
+        np.array(customers, np.int32), np.array(items, np.int32), np.ones(len(items), np.float32), np.array(times, np.int64),
+    )
+
+
+def test_the_choice_chooses_the_history_weighting_too():
+    from recommender.selection import choose_for_log
+    from recommender.selection.choice import weightings_to_compare
+    from recommender.weights import HistoryWeighting
+
+    log = drifting_store()
+    compared = weightings_to_compare(log, validation_split(log).fit)
+    # No repeats in this store (every cell 1): only recency is compared, "none" first.
+    assert compared == [HistoryWeighting(), HistoryWeighting(30.0), HistoryWeighting(90.0)]
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 20}])]
+    choice = choose_for_log(log, budget_seconds=120, metric="ndcg@5", pool=pool)
+    figures = {t.weighting["half_life_days"]: t.metrics["ndcg@5"] for t in choice.trials}
+    assert set(figures) == {None, 30.0, 90.0}
+    assert choice.weighting.half_life_days == 30.0 and figures[30.0] > 1.5 * figures[None], figures
+    assert choice.record()["winner"]["history_weighting"] == {"half_life_days": 30.0, "repeats": "count"}
+    # A weighting that is given is used by every trial, and not searched.
+    given = choose_for_log(log, budget_seconds=60, metric="ndcg@5", pool=pool, weighting=HistoryWeighting(None, "once"))
+    assert [t.weighting for t in given.trials] == [{"half_life_days": None, "repeats": "once"}]
