@@ -123,8 +123,11 @@ stop: ## stop the background server started by make demo / make serve-background
 	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
 
 STRESS_SECONDS ?= 10
-stress: $(STAMP) ## bounded load on loopback (SERVER, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
-	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2 --server $(SERVER)
+HOSTS ?= 1
+# HOSTS=2 or more: that many servers on their own ports share a throwaway PostgreSQL cluster
+# (started and removed by the run), as API hosts behind a load balancer would.
+stress: $(STAMP) $(if $(filter-out 1,$(HOSTS)),postgresql,) ## bounded load on loopback (SERVER, HOSTS, readers + event writers, STRESS_SECONDS): failures, p99, events acked vs stored
+	$(BIN)/python benchmarks/stress.py --duration $(STRESS_SECONDS) --readers 4 --writers 2 --workers 2 --server $(SERVER) --hosts $(HOSTS)
 
 SIM_SESSIONS ?= 4000
 simulate: $(STAMP) ## storefront simulator vs the real server (SERVER): experiment popular vs default model, "not interested", no lost event (SIM_SESSIONS)

@@ -1,6 +1,7 @@
 """Bounded stress run on loopback: the production server (2+ workers), concurrent readers and event writers.
 
     python benchmarks/stress.py --duration 10 --readers 4 --writers 2 --workers 2
+    python benchmarks/stress.py --duration 10 --readers 4 --writers 2 --workers 2 --hosts 2
 
 Trains a small item-kNN model on a seeded demo store into a temporary folder, starts
 the production server (granian; --server gunicorn) on 127.0.0.1, and for ``--duration`` seconds (at most 120) readers ask for
@@ -8,6 +9,13 @@ recommendations while writers post uniquely named events. Then the server is sto
 and the SQLite store is read directly. Prints requests sent, failed, p50/p99 latency,
 events acknowledged and stored; exits 1 on any failed request, lost event or failed
 integrity check.
+
+With ``--hosts N`` (2 or more) it starts a throwaway PostgreSQL cluster (initdb in a
+temporary folder, a loopback port; removed afterwards) and N servers on their own ports
+sharing it and the models folder, as N API hosts behind a load balancer would; readers
+and writers are spread over the hosts in turn. The last line is then
+``hosts N: requests R, failed F, p99 P ms, events acknowledged A, stored S``, and every
+acknowledged event must be stored once, with the item that was sent.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ class Tally:
         self.latencies: list[float] = []
         self.failures: list[str] = []
         self.acknowledged: set[str] = set()
+        self.items: dict[str, str] = {}  # acknowledged customer -> the item sent
 
     def record(self, seconds: float, failure: str | None = None) -> None:
         with self.lock:
@@ -89,11 +98,13 @@ def reader(port: int, customers: list[str], stop: threading.Event, tally: Tally,
 
 
 def writer(port: int, items: list[str], stop: threading.Event, tally: Tally, number: int) -> None:
+    item_sent = {}
     client, rng, sequence = Client(port), random.Random(number), 0
     while not stop.is_set():
         sequence += 1
         customer = f"stress-{number}-{sequence}"
-        body = json.dumps({"customer_id": customer, "item_id": rng.choice(items)}).encode()
+        item_sent[customer] = rng.choice(items)
+        body = json.dumps({"customer_id": customer, "item_id": item_sent[customer]}).encode()
         started = time.perf_counter()
         try:
             status, raw = client.request("POST", "/v1/events", body)
@@ -105,19 +116,22 @@ def writer(port: int, items: list[str], stop: threading.Event, tally: Tally, num
         if ok:
             with tally.lock:
                 tally.acknowledged.add(customer)
+                tally.items[customer] = item_sent[customer]
 
 
-def start_server(port: int, folder: Path, models_dir: Path, workers: int, server: str) -> subprocess.Popen:
+def start_server(port: int, folder: Path, models_dir: Path, workers: int, server: str, events_url: str | None = None, name: str = "server") -> subprocess.Popen:
     settings = {
         "RECOMMENDER_BIND": f"127.0.0.1:{port}",
         "RECOMMENDER_WORKERS": str(workers),
         "RECOMMENDER_MODEL_PATH": str(models_dir / "current"),
         "RECOMMENDER_EVENTS_DB": str(folder / "events.sqlite3"),
-        "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
+        "PROMETHEUS_MULTIPROC_DIR": str(folder / f"metrics-{name}"),
         "RECOMMENDER_LOG_LEVEL": "warning",
     }
+    if events_url:
+        settings["RECOMMENDER_EVENTS_URL"] = events_url
     try:
-        return spawn(settings, server=server, log_path=folder / "server.log", ready_seconds=30, root=ROOT)
+        return spawn(settings, server=server, log_path=folder / f"{name}.log", ready_seconds=30, root=ROOT)
     except ServerDidNotStart as error:
         raise SystemExit(str(error)) from None
 
@@ -134,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (2 or more)")
     parser.add_argument("--server", choices=SERVERS, default=SERVERS[0], help="HTTP server (default: %(default)s, the production one)")
+    parser.add_argument("--hosts", type=int, default=1, help="API hosts; 2 or more share a throwaway PostgreSQL (default: %(default)s, SQLite)")
     args = parser.parse_args(argv)
     duration = min(max(args.duration, 1.0), MAX_SECONDS)
+    if args.hosts > 1:
+        return several_hosts(args, duration)
     with tempfile.TemporaryDirectory(prefix="recommender-stress-") as temporary:
         folder = Path(temporary)
         files = write_store(generate_store(customers=2000, items=500, purchases=40_000, seed=11), folder / "data")
@@ -175,6 +192,65 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  failure: {failure}")
     healthy = not tally.failures and not lost and integrity == "ok" and len(stored) == len(tally.acknowledged)
     print("PASS" if healthy else "FAIL")
+    return 0 if healthy else 1
+
+
+def several_hosts(args, duration: float) -> int:
+    """The run across ``args.hosts`` hosts and one throwaway PostgreSQL cluster."""
+    from recommender.events import open_event_store
+    from tests.postgres_cluster import ThrowawayCluster, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        raise SystemExit(f"stress --hosts {args.hosts}: {reason}")
+    workers = max(2, args.workers)
+    with tempfile.TemporaryDirectory(prefix="recommender-stress-") as temporary, ThrowawayCluster() as cluster:  # a folder of its own, removed at the end
+        folder = Path(temporary)
+        files = write_store(generate_store(customers=2000, items=500, purchases=40_000, seed=11), folder / "data")
+        trained = train(files["purchases"], catalog_path=files["catalog"], algorithm="item-knn", models_dir=folder / "models", promote=True)
+        customers, items = trained.model.customers.ids.tolist(), trained.model.items.ids.tolist()
+        customers += [f"new-customer-{k}" for k in range(50)]
+        ports = [free_port() for _ in range(args.hosts)]
+        servers = []
+        try:
+            for number, port in enumerate(ports):
+                servers.append(start_server(port, folder, folder / "models", workers, args.server, cluster.url, name=f"host-{number}"))
+            tally, stop = Tally(), threading.Event()
+            threads = [threading.Thread(target=reader, args=(ports[k % len(ports)], customers, stop, tally, k)) for k in range(args.readers)]
+            threads += [threading.Thread(target=writer, args=(ports[k % len(ports)], items, stop, tally, k)) for k in range(args.writers)]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            time.sleep(duration)
+            stop.set()
+            for thread in threads:
+                thread.join()
+            elapsed = time.monotonic() - started
+        finally:
+            for server in servers:
+                server.send_signal(signal.SIGTERM)
+            for server in servers:
+                server.wait(timeout=30)
+        store = open_event_store(cluster.url)
+        rows = [(e.customer_id, e.item_id) for e in store.feedback_events(types=("purchase",)) if e.customer_id.startswith("stress-")]
+        store.close()
+    stored = dict(rows)
+    lost = tally.acknowledged - set(stored)
+    altered = [c for c in tally.acknowledged & set(stored) if stored[c] != tally.items[c]]
+    duplicated = len(rows) - len(stored)
+    sent = len(tally.latencies)
+    p99 = percentile(tally.latencies, 0.99) * 1000
+    print(f"stress: {duration:.0f}s on 127.0.0.1, {args.hosts} hosts ({args.server}, {workers} workers each) sharing a throwaway PostgreSQL, "
+          f"{args.readers} readers, {args.writers} writers spread over the hosts")
+    print(f"  requests sent        {sent} ({sent / elapsed:.0f}/s)")
+    print(f"  latency p50 / p99    {percentile(tally.latencies, 0.50) * 1000:.1f} ms / {p99:.1f} ms")
+    print(f"  events lost          {len(lost)}; stored with another item {len(altered)}; stored twice {duplicated}")
+    for failure in tally.failures[:5]:
+        print(f"  failure: {failure}")
+    healthy = not tally.failures and not lost and not altered and not duplicated and len(stored) == len(tally.acknowledged)
+    print("PASS" if healthy else "FAIL")
+    print(f"hosts {args.hosts}: requests {sent}, failed {len(tally.failures)}, p99 {p99:.1f} ms, "
+          f"events acknowledged {len(tally.acknowledged)}, stored {len(stored)}")
     return 0 if healthy else 1
 
 

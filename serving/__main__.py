@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the options and run Flask's development server until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m serving", description="Run the recommendation API for development.")
     parser.add_argument("--model", help="model folder or models/current (default: RECOMMENDER_MODEL_PATH or models/current)")
-    parser.add_argument("--events-db", help="SQLite event store (default: RECOMMENDER_EVENTS_DB or events.sqlite3)")
+    parser.add_argument("--events-db", help="event store: a SQLite file, sqlite:///path or postgresql://... (default: RECOMMENDER_EVENTS_URL, RECOMMENDER_EVENTS_DB or events.sqlite3)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--debug", action="store_true", help="Flask debug mode (never in production)")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.model:
         overrides["MODEL_PATH"] = args.model
     if args.events_db:
-        overrides["EVENTS_DB"] = args.events_db
+        overrides["EVENTS_URL"] = args.events_db
     app = create_app(overrides)
     app.run(host=args.host, port=args.port, debug=args.debug, threaded=True, use_reloader=False)
 

@@ -12,7 +12,7 @@ import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from recommender.events import AnswerIds, AnswerLog, EventStore
+from recommender.events import AnswerIds, AnswerLog, EventStore, open_event_store
 from recommender.experiments import ExperimentConfigError
 
 from .admin import admin
@@ -50,7 +50,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         on_swap=metrics.model_swapped,
         on_failure=lambda message: metrics.model_reloads.labels("failed").inc(),
     )
-    store = EventStore(app.config["EVENTS_DB"])
+    try:
+        store = open_event_store(app.config["EVENTS_URL"] or app.config["EVENTS_DB"])
+    except ValueError as error:  # an unknown kind of location stops the start, like any bad setting
+        raise ConfigError(f"EVENTS_URL: {error}") from None
     answer_log = AnswerLog(
         _logging_answers(store, app.config["ANSWER_LOG_DAYS"]),
         flush_seconds=app.config["ANSWER_LOG_FLUSH_SECONDS"],

@@ -28,7 +28,10 @@ CONFIG_FILE_VARIABLE = "RECOMMENDER_CONFIG"
 
 DEFAULTS: dict[str, Any] = {
     "MODEL_PATH": "models/current",  # a model folder, or the models/current symlink
-    "EVENTS_DB": "events.sqlite3",  # SQLite event store, shared by every worker
+    "EVENTS_DB": "events.sqlite3",  # SQLite event store, shared by every worker of one host
+    # The event store as a URL (sqlite:///path or postgresql://user@host:port/database);
+    # when set it wins over EVENTS_DB. PostgreSQL lets several API hosts share one store.
+    "EVENTS_URL": "",
     "API_TOKEN": "",  # bearer token for POST /v1/events and admin; "" = open
     "READ_TOKEN": "",  # bearer token for the reading endpoints; "" = open
     "DEFAULT_N": 10,

@@ -65,7 +65,7 @@ def customer_feedback(model: Model, customer_id: str, state: ServingState, confi
     try:
         return state.events.customer_feedback(customer_id, config["EVENT_WEIGHTS"], after_id=model.events_trained_through)
     except sqlite3.Error:
-        log.exception("event store %s unreadable; answering from the model alone", state.events.path)
+        log.exception("event store %s unreadable; answering from the model alone", state.events.location)
         return NO_FEEDBACK
 
 

@@ -172,3 +172,31 @@ def local_spark():
     session = spark_session("local[2]")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL cluster for the whole run (initdb in a temporary folder, a
+    loopback port), removed at the end; skipped only when PostgreSQL is not installed."""
+    from tests.postgres_cluster import ThrowawayCluster, why_unavailable
+
+    reason = why_unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = ThrowawayCluster().start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> str:
+    """A URL to a schema of its own in the session's cluster: every test starts empty,
+    without the cost of a database per test."""
+    import uuid
+
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres_cluster.url}?options=-csearch_path%3D{schema}"

@@ -45,3 +45,14 @@ def test_create_app_reads_the_environment_when_called(monkeypatch, app_config):
     assert app.config["MAX_N"] == 3
     assert app.test_client().get("/v1/customers/c0/recommendations?n=4").status_code == 400
     assert set(DEFAULTS) <= set(app.config)
+
+
+def test_the_event_store_is_named_by_events_url_over_events_db(app_config, tmp_path):
+    from recommender.events import SQLiteEventStore
+    from serving.state import EXTENSION
+
+    app = create_app({**app_config, "EVENTS_URL": f"sqlite:///{tmp_path}/by-url.sqlite3"})
+    store = app.extensions[EXTENSION].events
+    assert isinstance(store, SQLiteEventStore) and store.path == tmp_path / "by-url.sqlite3"
+    with pytest.raises(ConfigError, match="EVENTS_URL: 'mysql://db/x': not an event store"):
+        create_app({**app_config, "EVENTS_URL": "mysql://db/x"})

@@ -1,72 +1,221 @@
-"""The SQLite event store on disk: durable, per customer, readable by training."""
+"""The event store contract: every backend (SQLite on a temporary file, PostgreSQL in a
+throwaway cluster) holds events, logged answers and erasures alike, and is read by
+serving and training alike. Backend-specific checks follow the contract."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import sqlite3
+import threading
+import time
 
-from recommender.events import Event, EventStore, read_events
+import pytest
+
+from recommender.events import (
+    AnswerRecord,
+    Event,
+    EventStore,
+    EventStoreUnavailable,
+    PostgresEventStore,
+    SQLiteEventStore,
+    open_event_store,
+    read_erasures,
+    read_events,
+)
+
+BACKENDS = ("sqlite", "postgresql")
 
 
-def test_events_round_trip_per_customer_in_order(tmp_path):
-    store = EventStore(tmp_path / "events.sqlite3")
-    assert store.add([Event("c1", "a", "purchase", 2.0, 100), Event("c2", "b", "view", 1.0, 101), Event("c1", "b", "cart", 1.0, 102)]) == 3
-    assert [e.item_id for e in store.for_customer("c1")] == ["a", "b"]
+@pytest.fixture(params=BACKENDS)
+def location(request, tmp_path) -> str:
+    """Where a fresh, empty store of each backend lives."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def open_store(location):
+    """Open stores at ``location`` (each one stands for another worker process or host); closed afterwards."""
+    opened = []
+
+    def open_one() -> EventStore:
+        store = open_event_store(location)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+def test_the_location_picks_the_backend(location, open_store):
+    store = open_store()
+    assert isinstance(store, PostgresEventStore if location.startswith("postgresql://") else SQLiteEventStore)
+    assert type(EventStore(location)) is type(store)  # EventStore(location) is the factory too
+
+
+def test_events_round_trip_per_customer_in_order(open_store):
+    store = open_store()
+    assert store.add([Event("c1", "a", "purchase", 2.0, 100), Event("c2", "b", "view", 1.0, 101), Event("c1", "b", "cart", 1.0, 102, "r-7")]) == 3
+    assert store.for_customer("c1") == [Event("c1", "a", "purchase", 2.0, 100), Event("c1", "b", "cart", 1.0, 102, "r-7")]
     assert store.weighted_items("c1") == [("a", 2.0), ("b", 0.5)]  # purchase x2, cart weighs 0.5
-    assert store.for_customer("nobody") == []
+    assert store.for_customer("nobody") == [] and store.add([]) == 0
     assert store.count() == 3
 
 
-def test_events_survive_a_new_connection_and_use_wal(tmp_path):
-    path = tmp_path / "events.sqlite3"
-    EventStore(path).add([Event("c1", "a", timestamp=5)])
-    reopened = EventStore(path)
-    assert reopened.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5)]
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        plan = " ".join(str(row) for row in connection.execute("EXPLAIN QUERY PLAN SELECT item_id FROM events WHERE customer_id = ? AND id > ?", ("c1", 0)))
-    assert "events_by_customer" in plan
+def test_a_write_is_seen_at_once_by_every_other_store_on_the_same_location(open_store):
+    """Another worker process (SQLite) or another host (PostgreSQL): the next read sees it."""
+    reader, writer = open_store(), open_store()
+    assert reader.customer_feedback("c1").new_events == []  # the reader has looked before
+    writer.add([Event("c1", "a"), Event("c1", "z", "not_interested")])
+    feedback = reader.customer_feedback("c1")
+    assert feedback.new_events == [("a", 1.0)] and feedback.rejected == ["z"]
+    writer.forget("c1")
+    assert reader.customer_feedback("c1").erasure_id == 1 and reader.for_customer("c1") == []
 
 
-def test_after_id_skips_events_the_model_was_trained_on(tmp_path):
-    store = EventStore(tmp_path / "events.sqlite3")
-    store.add([Event("c1", "old"), Event("c1", "new")])
-    assert [item for item, _ in store.weighted_items("c1", after_id=1)] == ["new"]
+def test_after_id_skips_events_the_model_was_trained_on_but_never_a_rejection(open_store):
+    store = open_store()
+    store.add([Event("c1", "old"), Event("c1", "dull", "not_interested"), Event("c1", "new", "view", 3.0)])
+    feedback = store.customer_feedback("c1", after_id=2)
+    assert feedback.new_events == [("new", pytest.approx(0.3))] and feedback.rejected == ["dull"] and feedback.erasure_id == 0
+    assert [event.item_id for event in store.for_customer("c1", after_id=1)] == ["dull", "new"]
+    assert store.customer_feedback("c1", {"purchase": 5.0}).new_events == [("old", 5.0)]  # the caller's weights
 
 
-def test_hostile_ids_are_data_not_sql(tmp_path):
-    store = EventStore(tmp_path / "events.sqlite3")
+def test_hostile_ids_are_data_not_sql(open_store):
+    store = open_store()
     evil = "x'); DROP TABLE events; --"
-    store.add([Event(evil, evil)])
-    assert store.for_customer(evil)[0].item_id == evil and store.count() == 1
+    store.add([Event(evil, evil), Event("ü€😀", "%_\\")])
+    assert store.for_customer(evil)[0].item_id == evil and store.count() == 2
+    assert store.for_customer("ü€😀")[0].item_id == "%_\\" and store.for_customer("%") == []
 
 
-def test_read_events_gives_training_parallel_arrays(tmp_path):
-    path = tmp_path / "events.sqlite3"
-    assert len(read_events(path)["customer_id"]) == 0  # no store yet: no events
-    EventStore(path).add([Event("c1", "a", "purchase", 3.0, 10), Event("c2", "b", "view", 1.0, 20)])
-    events = read_events(path)
-    assert events["customer_id"].tolist() == ["c1", "c2"]
+def test_training_reads_parallel_arrays_and_the_erasure_list(location, open_store):
+    store = open_store()
+    store.add([Event("c1", "a", "purchase", 3.0, 10), Event("c2", "b", "view", 1.0, 20)])
+    events = read_events(location)
+    assert events["id"].tolist() == [1, 2] and events["customer_id"].tolist() == ["c1", "c2"]
     assert events["quantity"].tolist() == [3.0, 1.0] and events["timestamp"].tolist() == [10, 20]
-    assert read_events(path, after_id=1)["item_id"].tolist() == ["b"]
+    assert read_events(location, after_id=1)["item_id"].tolist() == ["b"]
+    erasure = store.forget("c2")
+    assert read_erasures(location) == ({erasure.customer_key}, erasure.erasure_id)
 
 
-def test_training_learns_items_first_seen_through_the_api(tmp_path):
+def test_training_learns_items_first_seen_through_the_api(tmp_path, location, open_store):
     """Events stored by the API are read by the next training run; serving then skips them."""
-    from recommender.events import Event, EventStore
     from training.pipeline import train
 
     purchases = tmp_path / "purchases.csv"
     purchases.write_text("customer_id,item_id\n" + "".join(f"c{k},a{k % 3}\nc{k},a{(k + 1) % 3}\n" for k in range(6)))
-    store = EventStore(tmp_path / "events.sqlite3")
-    store.add([Event(customer_id="c0", item_id="new-item", event_type="purchase", quantity=1.0, timestamp=0),
-               Event(customer_id="fresh", item_id="a1", event_type="purchase", quantity=2.0, timestamp=0)])
-    result = train(purchases, algorithm="item-knn", models_dir=tmp_path / "models", events_path=tmp_path / "events.sqlite3")
-    model = result.model
-    assert "new-item" in model.items and "fresh" in model.customers
-    assert "new-item" in model.purchased("c0")
+    open_store().add([Event("c0", "new-item", "purchase", 1.0, 0), Event("fresh", "a1", "purchase", 2.0, 0)])
+    model = train(purchases, algorithm="item-knn", models_dir=tmp_path / "models", events_path=location).model
+    assert "new-item" in model.items and "fresh" in model.customers and "new-item" in model.purchased("c0")
     assert model.manifest["data"]["events_through_id"] == 2
+
+
+def test_forgetting_deletes_events_and_answers_and_keeps_the_key(open_store):
+    store = open_store()
+    store.add([Event("forget-me@example.com", "a1"), Event("c1", "a2")])
+    store.add_answers([AnswerRecord("r1", "forget-me@example.com", "recommendations", None, None, "v1", ("a1",), 5),
+                       AnswerRecord("r2", "c1", "recommendations", None, None, "v1", ("a2",), 6)])
+    erasure = store.forget("forget-me@example.com")
+    assert (erasure.events_deleted, erasure.answers_deleted, erasure.erasure_id) == (1, 1, 1)
+    assert [key for _, key, _ in store.erasures()] == [erasure.customer_key] and "forget" not in erasure.customer_key
+    assert store.erasures(after_id=1) == [] and store.count() == 1 and store.answer("r1") is None
+    assert store.customer_feedback("forget-me@example.com").erasure_id == 1
+    # An answer served before the erasure but logged after it (a worker's buffer) stays out.
+    assert store.add_answers([AnswerRecord("r3", "forget-me@example.com", "recommendations", None, None, "v1", ("a1",), erasure.erased_at - 1)]) == 0
+    assert [a.recommendation_id for a in store.answers()] == ["r2"]
+
+
+def test_the_answer_log_reads_by_time_experiment_and_id_and_prunes(open_store):
+    store = open_store()
+    assert store.add_answers([AnswerRecord(f"r{t}", "c1", "recommendations", "exp" if t > 15 else None, "b" if t > 15 else None, "v", ("a", "b"), t)
+                              for t in (10, 20, 30, 25)]) == 4
+    assert store.answer("r20") == AnswerRecord("r20", "c1", "recommendations", "exp", "b", "v", ("a", "b"), 20)
+    assert [a.recommendation_id for a in store.answers(experiment="exp", since=21)] == ["r25", "r30"]
+    assert store.prune_answers(before=25) == 2
+    assert [a.recommendation_id for a in store.answers()] == ["r25", "r30"]  # oldest first
+    assert store.prune_answers(before=0) == 0 and store.answer("nope") is None
+
+
+def test_attribution_reads_feedback_events_by_type_and_time(open_store):
+    store = open_store()
+    store.add([Event("c1", "a", "click", 1.0, 10, "r1"), Event("c1", "a", "purchase", 1.0, 20, "r1"),
+               Event("c1", "b", "view", 1.0, 15), Event("c2", "c", "impression", 1.0, 30, "r2")])
+    assert [(e.event_type, e.timestamp) for e in store.feedback_events()] == [("click", 10), ("purchase", 20), ("impression", 30)]
+    assert [e.item_id for e in store.feedback_events(since=11, until=29)] == ["a"]
+    assert store.feedback_events(types=("view",)) == [Event("c1", "b", "view", 1.0, 15)]
+
+
+def test_writers_in_several_threads_lose_nothing_and_ids_stay_unique(location, open_store):
+    stores = [open_store() for _ in range(3)]
+
+    def write(store, number):
+        for k in range(20):
+            store.add([Event(f"w{number}-{k}", "a"), Event(f"w{number}-{k}", "b")])
+
+    threads = [threading.Thread(target=write, args=(store, n)) for n, store in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    events = read_events(location)
+    assert len(events["id"]) == 120 == len(set(events["id"].tolist())) and stores[0].count() == 120
+
+
+# -- PostgreSQL only ----------------------------------------------------------------
+
+def test_postgresql_down_refuses_writes_and_the_same_store_recovers_by_itself(postgres_cluster, postgres_url):
+    store = PostgresEventStore(postgres_url, wait_seconds=0.5)
+    store.add([Event("c1", "a")])
+    postgres_cluster.stop()
+    try:
+        with pytest.raises(EventStoreUnavailable):
+            store.add([Event("c1", "lost")])  # refused, so never acknowledged
+        with pytest.raises(EventStoreUnavailable):
+            store.customer_feedback("c1")
+    finally:
+        postgres_cluster.start()
+    deadline = time.monotonic() + 15
+    while True:  # no reopening: the pool reconnects in the background
+        try:
+            store.add([Event("c1", "b")])
+            break
+        except EventStoreUnavailable:
+            assert time.monotonic() < deadline, "the store did not recover within 15 s of the restart"
+            time.sleep(0.1)
+    assert [e.item_id for e in store.for_customer("c1")] == ["a", "b"]
+    store.close()
+
+
+def test_a_password_never_leaves_in_the_location():
+    store = open_event_store("postgresql://shop:s3cret@db.internal:5432/events")  # nothing is connected until first use
+    assert store.location == "postgresql://shop:***@db.internal:5432/events" and "s3cret" not in repr(vars(store).get("location"))
+
+
+# -- SQLite only --------------------------------------------------------------------
+
+def test_sqlite_locations_as_path_or_url(tmp_path):
+    SQLiteEventStore(tmp_path / "events.sqlite3").add([Event("c1", "a")])
+    assert open_event_store(f"sqlite:///{tmp_path}/events.sqlite3").count() == 1  # four slashes: an absolute path
+    for bad in ("mysql://x/y", "sqlite://relative"):
+        with pytest.raises(ValueError, match="sqlite:///path"):
+            open_event_store(bad)
+
+
+def test_sqlite_uses_wal_and_the_customer_index(tmp_path):
+    path = tmp_path / "events.sqlite3"
+    EventStore(path).add([Event("c1", "a", timestamp=5)])
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        plan = " ".join(str(row) for row in connection.execute("EXPLAIN QUERY PLAN SELECT item_id FROM events WHERE customer_id = ? AND id > ?", ("c1", 0)))
+    assert "events_by_customer" in plan
+    assert len(read_events(tmp_path / "absent.sqlite3")["customer_id"]) == 0  # no store yet: no events, and none created
+    assert not (tmp_path / "absent.sqlite3").exists()
 
 
 def _write_one_event_when_all_are_ready(path, barrier, outcomes) -> None:
@@ -111,13 +260,3 @@ def test_a_store_from_before_answers_were_traced_is_migrated(tmp_path):
     store.add([Event("c1", "b", "click", 1.0, 6, "r-1")])
     assert store.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5, None), Event("c1", "b", "click", 1.0, 6, "r-1")]
     assert store.answers() == [] and store.erasures() == []
-
-
-def test_answers_older_than_the_cut_are_pruned(tmp_path):
-    from recommender.events import AnswerRecord
-
-    store = EventStore(tmp_path / "events.sqlite3")
-    store.add_answers([AnswerRecord(f"r{t}", "c1", "recommendations", None, None, "v", ("a", "b"), t) for t in (10, 20, 30, 25)])
-    assert store.prune_answers(before=25) == 2
-    assert [a.recommendation_id for a in store.answers()] == ["r25", "r30"]  # oldest first
-    assert store.answers()[0].items == ("a", "b") and store.prune_answers(before=0) == 0

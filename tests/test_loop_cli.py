@@ -14,8 +14,14 @@ from training.cli import main
 from training.pipeline import train
 
 
-def test_forget_erases_the_store_then_training_then_published_models(tmp_path, models_dir, capsys):
-    events = tmp_path / "events.sqlite3"
+@pytest.fixture(params=("sqlite", "postgresql"))
+def events_location(request, tmp_path) -> str:
+    """The API's event store as ``--events`` names it: a SQLite file, or a PostgreSQL URL."""
+    return str(tmp_path / "events.sqlite3") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def test_forget_erases_the_store_then_training_then_published_models(tmp_path, models_dir, capsys, events_location):
+    events = events_location
     store = EventStore(events)
     store.add([Event("c0", "a4"), Event("c1", "a4"), Event("newcomer", "b2")])
     store.add_answers([AnswerRecord("r1", "c0", "recommendations", None, None, "v", ("a3",), 1)])

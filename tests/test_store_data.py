@@ -209,6 +209,9 @@ def test_train_on_an_export_with_its_own_columns_from_the_command_line(tmp_path,
         (["--columns-file", "missing.json"], "missing.json does not exist"),
         (["--engine", "spark", "--repeats", "once"], "--engine spark does not weigh history yet"),
         (["--engine", "spark", "--columns", "name=Description"], "--engine spark reads names and prices from a --catalog file only"),
+        (["--engine", "spark", "--events", "postgresql://db/events"], "--engine spark does not read the event store yet"),
+        (["--events", "mysql://db/events"], "not an event store; give a path, sqlite:///path or postgresql://"),
+        (["--events", "absent.sqlite3"], "--events absent.sqlite3 does not exist"),
     ],
 )
 def test_store_format_and_weighting_mistakes_are_usage_errors(tmp_path, capsys, options, message):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from recommender.selection import AUTO, DEFAULT_METRIC
 
 from . import commands, loop_commands
 from .commands import DEFAULT_MODELS_DIR, UsageError
+
+# How --events names the API's event store; the same values as RECOMMENDER_EVENTS_URL.
+EVENTS_FORMS = "a SQLite file such as events.sqlite3, sqlite:///events.sqlite3, or postgresql://user@host:port/database"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as error:
             print(f"recommender {args.command}: error: {error}", file=sys.stderr)
             return 2
-        except (RecommenderError, ValueError, OSError) as error:
+        except (RecommenderError, ValueError, OSError, sqlite3.Error) as error:  # sqlite3.Error: every event store outage
             print(f"recommender {args.command}: error: {error}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--on-bad-rows", choices=("error", "skip"), default="error", help="stop at the first bad row, or drop bad rows and count them (default: %(default)s)")
     train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults)")
     train.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
-    train.add_argument("--events", type=Path, help="the API's SQLite event store, read alongside --data (e.g. events.sqlite3)")
+    train.add_argument("--events", help=f"the API's event store, read alongside --data ({EVENTS_FORMS})")
     train.add_argument("--top-lists", type=int, default=50, metavar="K", help="cache each customer's top K items for serving (0: no cache)")
     train.add_argument("--evaluate", action="store_true", help="first measure the algorithm on a held-out split; report saved in the model folder")
     _add_store_format_arguments(train)
@@ -98,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("customer_id", help="the customer's id, as in the purchase file")
     recommend.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "current", help="model folder (default: %(default)s)")
     recommend.add_argument("--n", type=int, default=10, help="how many items (default: %(default)s)")
-    recommend.add_argument("--events", type=Path, help="the API's event store (e.g. events.sqlite3): fold in the customer's events since the model, as the API does")
+    recommend.add_argument("--events", help=f"the API's event store ({EVENTS_FORMS}): fold in the customer's events since the model, as the API does")
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
     recommend.set_defaults(handler=commands.recommend)
 
@@ -132,12 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", default=str(Path(DEFAULT_MODELS_DIR) / "current"), help="model folder (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8000, help="default: %(default)s")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    serve.add_argument("--events-db", help="SQLite event store (default: events.sqlite3)")
+    serve.add_argument("--events-db", help=f"event store ({EVENTS_FORMS}; default: events.sqlite3)")
     serve.set_defaults(handler=commands.serve)
 
     forget = sub.add_parser("forget", help="erase a customer: their stored events and logged answers, and (with --rewrite-models) their rows in published models")
     forget.add_argument("customer_id", metavar="CUSTOMER_ID", help="the customer's id, as in the purchase files and the API")
-    forget.add_argument("--events", required=True, type=Path, help="the API's event store (e.g. events.sqlite3); the erasure list is kept there")
+    forget.add_argument("--events", required=True, help=f"the API's event store ({EVENTS_FORMS}); the erasure list is kept there")
     forget.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="published models (default: %(default)s)")
     forget.add_argument("--rewrite-models", action="store_true", help="rewrite every published model that holds an erased customer, without them")
     forget.set_defaults(handler=loop_commands.forget)
@@ -145,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments = sub.add_parser("experiments", help="online experiments between models")
     experiment_actions = experiments.add_subparsers(dest="action", metavar="ACTION", required=True)
     report = experiment_actions.add_parser("report", help="figures, verdicts and plots of every experiment, as an HTML page")
-    report.add_argument("--events", required=True, type=Path, help="the API's event store (answers and events are read from it)")
+    report.add_argument("--events", required=True, help=f"the API's event store ({EVENTS_FORMS}); answers and events are read from it")
     report.add_argument("--out", required=True, type=Path, help="the HTML page to write")
     report.add_argument("--experiments", type=Path, help="the experiments file (control, metric, effect size); default: as the answer log shows them")
     report.add_argument("--window-hours", type=float, default=24.0, help="attribution window (default: %(default)s)")

@@ -182,6 +182,8 @@ def train(args) -> int:
     if args.engine == "spark":
         from training.cli_spark import train_command
 
+        if args.events:  # said, not silently ignored: its events and erasure list would be left out
+            raise UsageError("--engine spark does not read the event store yet: leave out --events (the local engine reads it)")
         if not weighting.is_plain:
             raise UsageError("--engine spark does not weigh history yet: leave out --half-life and --repeats (spark-als counts repeats)")
         if store_format.catalog_in_data and not args.catalog:
@@ -201,7 +203,7 @@ def train(args) -> int:
         show_progress=not args.quiet,
         evaluation=_split_spec(args) if args.evaluate else None,
         top_lists=args.top_lists,
-        events_path=args.events,
+        events_path=existing_event_store(args.events) if args.events else None,
         choice_settings=choice_settings,
         store_format=store_format,
         weighting=weighting,
@@ -434,17 +436,16 @@ def _read_id_list(path: Path, header: str) -> list[str]:
 
 def recommend(args) -> int:
     from recommender.artifacts import load_model
-    from recommender.events import NO_FEEDBACK, EventStore
+    from recommender.events import NO_FEEDBACK, open_event_store
     from recommender.weights import DEFAULT_EVENT_WEIGHTS
 
     _check_positive("n", args.n)
     model = load_model(args.model)
     feedback = NO_FEEDBACK
     if args.events is not None:
-        if not args.events.is_file():
-            raise UsageError(f"--events {args.events} does not exist")
+        store = open_event_store(existing_event_store(args.events))
         weights = (model.manifest.get("data") or {}).get("event_weights") or DEFAULT_EVENT_WEIGHTS
-        feedback = EventStore(args.events).customer_feedback(args.customer_id, weights, after_id=model.events_trained_through)
+        feedback = store.customer_feedback(args.customer_id, weights, after_id=model.events_trained_through)
     # As the API answers: new events folded in, "not interested" left out, an erased customer's history unused.
     remembered = feedback.erasure_id <= model.erasures_through
     result = model.recommend(args.customer_id, args.n, new_events=feedback.new_events, exclude=feedback.rejected, training_history=remembered)
@@ -461,6 +462,20 @@ def recommend(args) -> int:
     rows = [(str(rank), r.name, r.category, f"{r.score:.4g}", r.reason) for rank, r in enumerate(result.items, 1)]
     print(_table(("#", "item", "category", "score", "why"), rows))
     return 0
+
+
+def existing_event_store(location: str) -> str:
+    """``--events`` checked: a known kind of location, and a SQLite file that exists (a tool
+    that reads must not create an empty store and report nothing)."""
+    from recommender.events import store_missing
+
+    try:
+        missing = store_missing(location)
+    except ValueError as error:
+        raise UsageError(f"--events {error}") from None
+    if missing:
+        raise UsageError(f"--events {location} does not exist (the API's event store, e.g. events.sqlite3)")
+    return location
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -9,23 +9,21 @@ from pathlib import Path
 from recommender.files import write_bytes_atomic
 from recommender.ids import id_problem
 
-from .commands import UsageError
+from .commands import UsageError, existing_event_store
 
 
 def forget(args) -> int:
     """Erase one customer from the event store; with --rewrite-models, from the published models too."""
-    from recommender.events import EventStore, read_erasures
+    from recommender.events import open_event_store, read_erasures, redacted
     from recommender.forgetting import holding_erased, rewrite_without
 
     problem = id_problem(args.customer_id)
     if problem:
         raise UsageError(f"CUSTOMER_ID {problem}")
-    if not args.events.is_file():
-        raise UsageError(f"--events {args.events} does not exist (the API's event store, e.g. events.sqlite3)")
-    erasure = EventStore(args.events).forget(args.customer_id)
+    erasure = open_event_store(existing_event_store(args.events)).forget(args.customer_id)
     print(
         f"forgot customer {args.customer_id}: {erasure.events_deleted} stored events and {erasure.answers_deleted} logged answers deleted; "
-        f"erasure list entry {erasure.erasure_id} in {args.events} (training leaves them out from now on)",
+        f"erasure list entry {erasure.erasure_id} in {redacted(args.events)} (training leaves them out from now on)",
         file=sys.stderr,
     )
     keys, through = read_erasures(args.events)
@@ -48,16 +46,15 @@ def forget(args) -> int:
 
 def experiments_report(args) -> int:
     """Figures of every experiment in the store's answer log, as an HTML page."""
-    from recommender.events import EventStore
+    from recommender.events import open_event_store, redacted
     from recommender.experiments import ExperimentConfigError, load_experiments, read_figures
     from recommender.experiments.figures import catalog_prices, logged_experiments
     from recommender.experiments.report import render_report
 
-    if not args.events.is_file():
-        raise UsageError(f"--events {args.events} does not exist (the API's event store, e.g. events.sqlite3)")
+    existing_event_store(args.events)
     if not args.window_hours > 0:
         raise UsageError(f"--window-hours must be above 0, not {args.window_hours}")
-    store = EventStore(args.events)
+    store = open_event_store(args.events)
     if args.experiments is not None:
         try:
             experiments = load_experiments(args.experiments)
@@ -72,7 +69,7 @@ def experiments_report(args) -> int:
         model = load_model(args.model)
         prices = catalog_prices(model.items.ids, getattr(model.catalog, "prices", None))
     figures = read_figures(store, experiments, window=int(args.window_hours * 3600), prices=prices, series_points=args.points)
-    write_bytes_atomic(args.out, render_report(figures, title="Experiments report", source=str(args.events)).encode())
+    write_bytes_atomic(args.out, render_report(figures, title="Experiments report", source=redacted(args.events)).encode())
     for found in figures.values():
         rates = ", ".join(f"{v['name']} ctr {_rate(v['ctr'])}" for v in found["variants"])
         print(f"{found['name']}: {rates}; verdict {found['verdict']['text']}", file=sys.stderr)

@@ -17,7 +17,7 @@ from recommender.artifacts import save_model
 from recommender.catalog import Catalog, catalog_from_purchases, load_catalog
 from recommender.evaluation.holdout import SplitSpec, evaluate_holdout, split_log
 from recommender.evaluation.report import render_choice_page
-from recommender.events import forget_erased_customers, merge_stored_events
+from recommender.events import forget_erased_customers, merge_stored_events, redacted
 from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.purchases import PurchaseLog, load_purchases
@@ -217,7 +217,7 @@ def train(
         store_format=store_format.to_dict(),
         skipped_rows=log.skipped,
         notes=log.notes,
-        event_store=str(events_path) if events_path else None,
+        event_store=redacted(events_path) if events_path else None,  # never a database password
         event_weights=dict(event_weights or DEFAULT_EVENT_WEIGHTS),
         # Serving folds in only events newer than this, so none is counted twice.
         events_through_id=events_through_id,

@@ -1,4 +1,5 @@
-"""The event store: what customers did and were shown since the model was trained.
+"""The SQLite event store (the embedded default): what customers did and were shown since
+the model was trained, in one file shared by the worker processes of one host.
 
 Serving writes every event here before acknowledging it, and reads a customer's
 events back on each request, so a purchase or a "not interested" counts at once, in
@@ -16,14 +17,14 @@ survives a power cut.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import orjson
 
-from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, weigh_event
+from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
+from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, register_backend
 from .index import ChangeSignal, CustomersWithEvents
 from .records import ITEM_SEPARATOR, NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
 from .sqlite import Connections, transaction
@@ -34,14 +35,10 @@ _ANSWER_COLUMNS = "recommendation_id, customer_id, endpoint, experiment, variant
 _FROM_JSON_ROWS = "SELECT " + ", ".join(f"value ->> {k}" for k in range(8)) + " FROM json_each(?)"
 
 
-class EventStoreUnavailable(sqlite3.OperationalError):
-    """The store cannot take events now; like SQLite's own errors (a locked or full disk),
-    an outage to retry, which the API answers with 503."""
-
-
-class EventStore:
-    """Durable append-only events, the answer log and the erasure list, safe across
-    threads and processes.
+@register_backend("sqlite")
+class SQLiteEventStore(EventStore):
+    """Durable append-only events, the answer log and the erasure list in one SQLite file,
+    safe across threads and processes of one host.
 
     Which customers have events at all is known without a query
     (:mod:`recommender.events.index`), so most reads never reach the database.
@@ -49,6 +46,7 @@ class EventStore:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.location = str(self.path)
         self._connections = Connections(self.path)
         # From the resolved path: SQLite follows a symlink for its -wal and -shm files, and a
         # store opened through a link must share the signal of the one opened directly.
@@ -98,12 +96,6 @@ class EventStore:
         )
         return [Event(*row) for row in cursor]
 
-    def weighted_items(
-        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
-    ) -> list[tuple[str, float]]:
-        """(item_id, weight) pairs for :meth:`recommender.model.Model.recommend`'s ``new_events``."""
-        return self.customer_feedback(customer_id, event_weights, after_id=after_id).new_events
-
     def customer_feedback(
         self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
     ) -> CustomerFeedback:
@@ -118,15 +110,7 @@ class EventStore:
             "SELECT id, item_id, event_type, quantity FROM events WHERE customer_id = ? AND (id > ? OR event_type = ?) ORDER BY id",
             (customer_id, after_id, NOT_INTERESTED),
         )
-        new_events, rejected = [], []
-        for event_id, item_id, event_type, quantity in cursor:
-            if event_type == NOT_INTERESTED:
-                rejected.append(item_id)
-            elif event_id > after_id:
-                weight = weigh_event(event_type, quantity, event_weights)
-                if weight > 0:
-                    new_events.append((item_id, weight))
-        return CustomerFeedback(new_events, rejected, erasure_id)
+        return feedback_from_rows(cursor, after_id, event_weights, erasure_id)
 
     def count(self) -> int:
         """How many events the store holds."""
@@ -141,6 +125,12 @@ class EventStore:
             (*types, since, until if until is not None else 2**62),
         )
         return [Event(*row) for row in cursor]
+
+    def event_rows(self, *, after_id: int = 0) -> list[tuple]:
+        """Every event after ``after_id`` as (id, customer_id, item_id, event_type, quantity, timestamp)."""
+        return self._connection().execute(
+            "SELECT id, customer_id, item_id, event_type, quantity, timestamp FROM events WHERE id > ? ORDER BY id", (after_id,)
+        ).fetchall()
 
     # -- the answer log -------------------------------------------------------------
     def add_answers(self, answers: Sequence[AnswerRecord]) -> int:
@@ -186,12 +176,12 @@ class EventStore:
         if experiment is not None:
             query, parameters = query + " AND experiment = ?", (*parameters, experiment)
         cursor = self._connection().execute(query + " ORDER BY served_at, id", parameters)
-        return [_answer(row) for row in cursor]
+        return [answer_from_row(row) for row in cursor]
 
     def answer(self, recommendation_id: str) -> AnswerRecord | None:
         """One logged answer by its id, or None (a diagnostic: it reads the log through)."""
         row = self._connection().execute(f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE recommendation_id = ?", (recommendation_id,)).fetchone()
-        return None if row is None else _answer(row)
+        return None if row is None else answer_from_row(row)
 
     def prune_answers(self, before: int) -> int:
         """Delete answers served before ``before`` (epoch seconds); returns how many. Rows are
@@ -235,7 +225,3 @@ class EventStore:
             "SELECT id, customer_key, erased_at FROM erasures WHERE id > ? ORDER BY id", (after_id,)
         ).fetchall()
 
-
-def _answer(row: tuple) -> AnswerRecord:
-    recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at = row
-    return AnswerRecord(recommendation_id, customer_id, endpoint, experiment, variant, model_version, tuple(items.split(ITEM_SEPARATOR)) if items else (), served_at)

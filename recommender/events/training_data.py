@@ -10,20 +10,28 @@ knows which erasures the model already honours.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ..purchases import PurchaseLog
 from ..vocabulary import IdVocabulary
 from ..weights import DEFAULT_EVENT_WEIGHTS, weigh_events
+from .base import EventStore, backend_of, open_event_store
 from .records import customer_key
 from .sqlite import connect
 
 
-def _read_rows(path: Path, query: str, parameters: tuple) -> list[tuple]:
-    """Rows of a read-only query; a store (or table) that does not exist yet has none."""
+def _read_rows(location, query: str, parameters: tuple, read: Callable[[EventStore], list[tuple]]) -> list[tuple]:
+    """Rows of a read-only query; a SQLite store (or table) that does not exist yet has none
+    (and is not created). A database is read through its backend, ``read(store)``."""
+    kind, path = backend_of(location)
+    if kind != "sqlite":
+        store = open_event_store(location)
+        try:
+            return read(store)
+        finally:
+            store.close()
     if not path.exists():
         return []
     connection = connect(path, read_only=True)
@@ -39,6 +47,7 @@ def _read_rows(path: Path, query: str, parameters: tuple) -> list[tuple]:
 
 def read_events(path, *, after_id: int = 0) -> dict[str, np.ndarray]:
     """Every stored event as parallel arrays, for training to merge with purchase files.
+    ``path``: the store's location (a path, ``sqlite:///path`` or ``postgresql://...``).
 
     Keys: ``id`` (int64), ``customer_id``, ``item_id``, ``event_type`` (unicode),
     ``quantity`` (float64), ``timestamp`` (int64 epoch seconds). A missing store reads
@@ -46,7 +55,8 @@ def read_events(path, *, after_id: int = 0) -> dict[str, np.ndarray]:
     so serving does not count those events twice.
     """
     columns = ("id", "customer_id", "item_id", "event_type", "quantity", "timestamp")
-    rows = _read_rows(Path(path), f"SELECT {', '.join(columns)} FROM events WHERE id > ? ORDER BY id", (after_id,))
+    rows = _read_rows(path, f"SELECT {', '.join(columns)} FROM events WHERE id > ? ORDER BY id", (after_id,),
+                      lambda store: store.event_rows(after_id=after_id))
     values = list(zip(*rows)) if rows else [()] * len(columns)
     return {
         "id": np.asarray(values[0], dtype=np.int64),
@@ -90,7 +100,8 @@ def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, floa
 
 def read_erasures(path) -> tuple[set[str], int]:
     """The erasure list of the store at ``path``: the customers' keys, and the newest erasure id (0: none)."""
-    rows = _read_rows(Path(path), "SELECT id, customer_key FROM erasures ORDER BY id", ())
+    rows = _read_rows(path, "SELECT id, customer_key FROM erasures ORDER BY id", (),
+                      lambda store: [(erasure_id, key) for erasure_id, key, _ in store.erasures()])
     return {key for _, key in rows}, max((erasure_id for erasure_id, _ in rows), default=0)
 
 

@@ -1,0 +1,199 @@
+"""The event store's one interface, and the factory that picks a backend from a location.
+
+Two backends hold the same data (events, the answer log, the erasure list):
+
+- SQLite (:mod:`.store`), the embedded default: one file shared by the worker processes
+  of one host. Located by a plain path or ``sqlite:///path``.
+- PostgreSQL (:mod:`.postgres`): one database shared by several API hosts. Located by
+  ``postgresql://user@host:port/database`` (any libpq URL; ``postgres://`` too).
+
+``EventStore(location)`` and :func:`open_event_store` both return the right backend,
+chosen by the location's scheme, as SQLAlchemy and Celery choose theirs by URL.
+"""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, weigh_event
+from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event
+
+SQLITE_SCHEME = "sqlite://"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_BACKENDS: dict[str, type] = {}  # "sqlite" / "postgresql" -> class, filled as each backend module is imported
+
+
+class EventStoreUnavailable(sqlite3.OperationalError):
+    """The store cannot take or give events now (a locked or full disk, a database that is
+    down or unreachable): an outage to retry, which the API answers with 503
+    ``event_store_unavailable``. A subclass of SQLite's OperationalError so that every
+    handler written for SQLite's own outages covers every backend's."""
+
+
+class _ChoosesBackend(abc.ABCMeta):
+    """``EventStore(location)`` opens the backend the location names (like ``Path()`` gives
+    a ``PosixPath``); a backend's own class is built as usual."""
+
+    def __call__(cls, *args, **kwargs):
+        if cls is EventStore:
+            return open_event_store(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+class EventStore(metaclass=_ChoosesBackend):
+    """Durable append-only events, the answer log and the erasure list, safe across
+    threads and processes (and, for PostgreSQL, hosts).
+
+    Every method takes and returns plain values (:mod:`.records`); every query is
+    parameterised. No write returns before it is committed: the API acknowledges an
+    event only after :meth:`add` returned. Outages raise :class:`EventStoreUnavailable`.
+    """
+
+    #: where the store is, safe to print (a password in a URL is left out)
+    location: str
+
+    # -- events ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def add(self, events: Iterable[Event]) -> int:
+        """Store ``events`` in one transaction, durably, and return how many were stored."""
+
+    @abc.abstractmethod
+    def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
+        """The customer's events, oldest first; ``after_id`` skips those already trained on."""
+
+    @abc.abstractmethod
+    def customer_feedback(
+        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
+    ) -> CustomerFeedback:
+        """Everything serving needs about one customer: their positive events newer than
+        ``after_id``, every item they said "not interested" in (whatever its age: it stays
+        out after retraining), and their latest erasure. Sees every write committed before
+        the call began, by any process (or host) sharing the store."""
+
+    def weighted_items(
+        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
+    ) -> list[tuple[str, float]]:
+        """(item_id, weight) pairs for :meth:`recommender.model.Model.recommend`'s ``new_events``."""
+        return self.customer_feedback(customer_id, event_weights, after_id=after_id).new_events
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many events the store holds."""
+
+    @abc.abstractmethod
+    def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
+        """Events of ``types`` whose timestamp is from ``since`` to ``until`` (inclusive),
+        oldest first: what attribution reads."""
+
+    @abc.abstractmethod
+    def event_rows(self, *, after_id: int = 0) -> list[tuple]:
+        """Every event after ``after_id`` as (id, customer_id, item_id, event_type, quantity,
+        timestamp), by id: what training reads. Ids grow in commit order, so the newest id
+        read is a safe cut-off for serving (no event below it can appear later)."""
+
+    # -- the answer log -------------------------------------------------------------
+    @abc.abstractmethod
+    def add_answers(self, answers: Sequence[AnswerRecord]) -> int:
+        """Log answers in one transaction; returns how many were logged. Answers served
+        before their customer was erased are not logged."""
+
+    @abc.abstractmethod
+    def answers(self, *, experiment: str | None = None, since: int = 0, until: int | None = None) -> list[AnswerRecord]:
+        """Logged answers served from ``since`` to ``until``, oldest first; of one experiment
+        when ``experiment`` is given."""
+
+    @abc.abstractmethod
+    def answer(self, recommendation_id: str) -> AnswerRecord | None:
+        """One logged answer by its id, or None."""
+
+    @abc.abstractmethod
+    def prune_answers(self, before: int) -> int:
+        """Delete answers served before ``before`` (epoch seconds); returns how many."""
+
+    # -- forgetting -----------------------------------------------------------------
+    @abc.abstractmethod
+    def forget(self, customer_id: str) -> Erasure:
+        """Delete the customer's events and logged answers and add them to the erasure
+        list, in one transaction."""
+
+    @abc.abstractmethod
+    def erasures(self, *, after_id: int = 0) -> list[tuple[int, str, int]]:
+        """The erasure list after ``after_id``: (erasure id, customer key, erased at), oldest first."""
+
+    def close(self) -> None:
+        """Give back what this store holds open (connections)."""
+
+
+def feedback_from_rows(rows: Iterable[tuple], after_id: int, event_weights: Mapping[str, float], erasure_id: int) -> CustomerFeedback:
+    """A :class:`CustomerFeedback` from (id, item_id, event_type, quantity) rows, oldest first."""
+    new_events, rejected = [], []
+    for event_id, item_id, event_type, quantity in rows:
+        if event_type == NOT_INTERESTED:
+            rejected.append(item_id)
+        elif event_id > after_id:
+            weight = weigh_event(event_type, quantity, event_weights)
+            if weight > 0:
+                new_events.append((item_id, weight))
+    return CustomerFeedback(new_events, rejected, erasure_id)
+
+
+def answer_from_row(row: tuple) -> AnswerRecord:
+    """An :class:`AnswerRecord` from a row of the answers table (items joined by ITEM_SEPARATOR)."""
+    recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at = row
+    return AnswerRecord(recommendation_id, customer_id, endpoint, experiment, variant, model_version,
+                        tuple(items.split(ITEM_SEPARATOR)) if items else (), served_at)
+
+
+def register_backend(kind: str):
+    """Class decorator: the backend for locations of ``kind`` ("sqlite" or "postgresql")."""
+    def register(cls):
+        _BACKENDS[kind] = cls
+        return cls
+    return register
+
+
+def backend_of(location) -> tuple[str, str | Path]:
+    """("sqlite", path) or ("postgresql", url) for a location: a plain path (as before URLs
+    were taken), ``sqlite:///path``, or a PostgreSQL URL."""
+    text = str(location)
+    if text.startswith(POSTGRES_SCHEMES):
+        return "postgresql", text
+    if text.startswith(SQLITE_SCHEME):
+        # sqlite:///relative/or/absolute as SQLAlchemy: three slashes then the path; four for an absolute one.
+        path = text[len(SQLITE_SCHEME):]
+        if not path.startswith("/") or len(path) < 2:
+            raise ValueError(f"{text!r}: a SQLite event store URL is sqlite:///path (three slashes, then the file's path)")
+        return "sqlite", Path(path[1:])
+    if "://" in text:
+        raise ValueError(f"{text!r}: not an event store; give a path, sqlite:///path or postgresql://user@host:port/database")
+    return "sqlite", Path(text)
+
+
+def open_event_store(location) -> EventStore:
+    """The event store at ``location`` (a path, ``sqlite:///path`` or ``postgresql://...``),
+    created on first use. Raises ValueError for a location of no known kind."""
+    kind, target = backend_of(location)
+    return _BACKENDS[kind](target)
+
+
+def store_missing(location) -> bool:
+    """True when ``location`` is a SQLite file that does not exist yet (tools that only
+    read refuse it rather than create an empty store); a database URL is never missing."""
+    kind, target = backend_of(location)
+    return kind == "sqlite" and not Path(target).exists()
+
+
+def redacted(location) -> str:
+    """``location`` safe to log or write into a manifest: a URL's password is replaced."""
+    text = str(location)
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    if parts.password is None:
+        return text
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

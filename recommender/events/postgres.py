@@ -1,0 +1,293 @@
+"""The PostgreSQL event store: one database shared by every worker of several API hosts.
+
+The same three tables as the SQLite file (:mod:`.sqlite`): ``events``, ``answers``,
+``erasures``, created on first use. Each process keeps a small pool of connections
+(psycopg 3, ``psycopg_pool``), opened on first use (so never shared across a fork).
+
+Guarantees, as for SQLite:
+
+- An event is committed (``synchronous_commit`` on: flushed to the server's disk) before
+  :meth:`add` returns, so before the API acknowledges it.
+- Ids grow in commit order: writers of events and erasures take one transaction-level
+  advisory lock, so no event can be committed with an id below one already read.
+  Training records the newest id it read, and serving counts only events above it: a
+  later commit with a lower id would be neither trained on nor served.
+- Every read sees every write committed before it began, on any host: serving reads a
+  customer's rows (and their latest erasure) in one indexed query per request that
+  needs them, so an event posted to host A shapes the very next answer at host B. (No
+  notification is awaited: a notification can arrive after the next request does.)
+- While the database cannot be reached every call raises
+  :class:`~recommender.events.EventStoreUnavailable` (the API answers 503) within
+  ``WAIT_SECONDS`` (then at once for ``FAIL_FAST_SECONDS``); the pool reconnects in the background, and a connection that broke
+  while idle (a restarted server) is replaced and the call tried once more on a fresh
+  one, unless it broke while committing (then whether it committed is unknown, and the
+  caller is told it failed: never an acknowledgement without a commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
+from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, redacted, register_backend
+from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id       TEXT             NOT NULL,
+    item_id           TEXT             NOT NULL,
+    event_type        TEXT             NOT NULL,
+    quantity          DOUBLE PRECISION NOT NULL,
+    timestamp         BIGINT           NOT NULL,
+    received_at       BIGINT           NOT NULL,
+    recommendation_id TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
+CREATE INDEX IF NOT EXISTS rejections ON events (customer_id) WHERE event_type = 'not_interested';
+CREATE TABLE IF NOT EXISTS answers (
+    id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    recommendation_id TEXT   NOT NULL,
+    customer_id       TEXT,
+    endpoint          TEXT   NOT NULL,
+    experiment        TEXT,
+    variant           TEXT,
+    model_version     TEXT   NOT NULL,
+    items             TEXT   NOT NULL,
+    served_at         BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_by_customer ON answers (customer_id);
+CREATE TABLE IF NOT EXISTS erasures (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_key TEXT   NOT NULL,
+    erased_at    BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS erasures_by_key ON erasures (customer_key, id);
+"""
+# Advisory lock keys (any two fixed numbers): one serialises the schema's creation by
+# workers starting together, the other the writers of events and erasures (ids in commit order).
+_SCHEMA_LOCK, _WRITE_LOCK = 7_264_001, 7_264_002
+_EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id"
+_ANSWER_COLUMNS = "recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at"
+_FEEDBACK_QUERY = (
+    "SELECT 0 AS part, id, item_id, event_type, quantity FROM events WHERE customer_id = %(customer)s AND (id > %(after)s OR event_type = %(rejection)s)"
+    " UNION ALL SELECT 1, MAX(id), NULL, NULL, NULL FROM erasures WHERE customer_key = %(key)s ORDER BY part, id"
+)
+WAIT_SECONDS = 1.0  # how long a call waits for a connection before answering "unavailable"
+FAIL_FAST_SECONDS = 1.0  # after that, calls answer "unavailable" at once for this long
+POOL_SIZE = 8  # connections per process at most (one per serving thread is plenty)
+
+
+@register_backend("postgresql")
+class PostgresEventStore(EventStore):
+    """The event store in the PostgreSQL database at ``url`` (a libpq URL)."""
+
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, wait_seconds: float = WAIT_SECONDS):
+        self.url = str(url)
+        self.location = redacted(self.url)
+        self.pool_size = pool_size
+        self.wait_seconds = wait_seconds
+        self._pool_lock = threading.Lock()
+        self._pool_instance = None
+        self._pool_pid: int | None = None
+        self._schema_ready = False
+        self._unreachable_until = 0.0
+
+    # -- connections ----------------------------------------------------------------
+    def _pool(self):
+        if self._pool_instance is not None and self._pool_pid == os.getpid():
+            return self._pool_instance
+        from psycopg_pool import ConnectionPool
+
+        with self._pool_lock:
+            if self._pool_instance is None or self._pool_pid != os.getpid():
+                # A forked child never uses its parent's pool (its threads did not cross the fork).
+                self._pool_instance = ConnectionPool(
+                    self.url, min_size=1, max_size=self.pool_size, open=False, timeout=self.wait_seconds,
+                    kwargs={"autocommit": True, "connect_timeout": max(1, int(self.wait_seconds))},
+                    name=f"events-{os.getpid()}",
+                )
+                self._pool_instance.open(wait=False)
+                self._pool_pid = os.getpid()
+                self._schema_ready = False
+        return self._pool_instance
+
+    def _run(self, work: Callable[[Any], Any], *, write: bool = False):
+        """``work(connection)`` on a pooled connection (in one transaction when ``write``),
+        outages raised as :class:`EventStoreUnavailable`."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        if time.monotonic() < self._unreachable_until:
+            # Found unreachable a moment ago: answer at once rather than hold every request
+            # (and its worker) for WAIT_SECONDS while the pool reconnects in the background.
+            raise EventStoreUnavailable(f"event store {self.location} unreachable; retry shortly")
+        for attempt in (1, 2):
+            pool = self._pool()
+            try:
+                done, result = self._attempt(pool, work, write, retry_if_stale=attempt == 1)
+            except PoolTimeout as error:
+                self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
+                raise EventStoreUnavailable(f"event store {self.location} unavailable: {error}") from error
+            except psycopg.OperationalError as error:
+                raise EventStoreUnavailable(f"event store {self.location} unavailable: {error}") from error
+            if done:
+                return result
+            # A connection broke before anything was committed (most often: one the pool held
+            # across a server restart). Its idle siblings are as stale: the pool tests them
+            # and drops the broken ones, then one more try on a fresh connection.
+            log.warning("event store connection to %s broke; trying a fresh one", self.location)
+            pool.check()
+        raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns or raises
+
+    def _attempt(self, pool, work, write: bool, *, retry_if_stale: bool) -> tuple[bool, Any]:
+        """(True, result), or (False, None) when the connection was found broken before
+        anything was committed and ``retry_if_stale``."""
+        import psycopg
+
+        with pool.connection(timeout=self.wait_seconds) as connection:
+            committing = False
+            try:
+                if not self._schema_ready:
+                    self._create_schema(connection)
+                if not write:
+                    return True, work(connection)
+                with connection.transaction():
+                    result = work(connection)
+                    committing = True  # leaving the block commits
+                return True, result
+            except psycopg.OperationalError:
+                if retry_if_stale and connection.broken and not committing:
+                    return False, None
+                raise
+
+    def _create_schema(self, connection) -> None:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            connection.execute(SCHEMA)
+        self._schema_ready = True
+
+    def close(self) -> None:
+        """Close this process's pool (a later call opens a new one)."""
+        with self._pool_lock:
+            if self._pool_instance is not None and self._pool_pid == os.getpid():
+                self._pool_instance.close()
+            self._pool_instance = None
+
+    # -- events ---------------------------------------------------------------------
+    def add(self, events: Iterable[Event]) -> int:
+        received_at = int(time.time())
+        rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, received_at) for e in events]
+        if not rows:
+            return 0
+
+        def write(connection) -> None:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+            with connection.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+
+        self._run(write, write=True)
+        return len(rows)
+
+    def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
+        rows = self._run(lambda connection: connection.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = %s AND id > %s ORDER BY id", (customer_id, after_id)
+        ).fetchall())
+        return [Event(*row) for row in rows]
+
+    def customer_feedback(
+        self, customer_id: str, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS, *, after_id: int = 0
+    ) -> CustomerFeedback:
+        parameters = {"customer": customer_id, "after": after_id, "rejection": NOT_INTERESTED, "key": customer_key(customer_id)}
+        rows = self._run(lambda connection: connection.execute(_FEEDBACK_QUERY, parameters).fetchall())
+        erasure_id = rows[-1][1] or 0  # the last row: the erasure list's, always there
+        return feedback_from_rows((row[1:] for row in rows[:-1]), after_id, event_weights, erasure_id)
+
+    def count(self) -> int:
+        return int(self._run(lambda connection: connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]))
+
+    def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
+        rows = self._run(lambda connection: connection.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type = ANY(%s) AND timestamp >= %s AND timestamp <= %s ORDER BY timestamp, id",
+            (list(types), since, until if until is not None else 2**62),
+        ).fetchall())
+        return [Event(*row) for row in rows]
+
+    def event_rows(self, *, after_id: int = 0) -> list[tuple]:
+        return self._run(lambda connection: connection.execute(
+            "SELECT id, customer_id, item_id, event_type, quantity, timestamp FROM events WHERE id > %s ORDER BY id", (after_id,)
+        ).fetchall())
+
+    # -- the answer log -------------------------------------------------------------
+    def add_answers(self, answers: Sequence[AnswerRecord]) -> int:
+        if not answers:
+            return 0
+        logged = [0]
+
+        def write(connection) -> None:
+            # Not waiting for the disk: the log accepts losing its last moments (as SQLite's NORMAL).
+            connection.execute("SET LOCAL synchronous_commit = off")
+            first = min(a.served_at for a in answers)
+            erased = dict(connection.execute(
+                "SELECT customer_key, MAX(erased_at) FROM erasures WHERE erased_at >= %s GROUP BY customer_key", (first,)
+            ).fetchall())
+            kept = answers
+            if erased:
+                kept = [a for a in answers if a.customer_id is None or erased.get(customer_key(a.customer_id), -1) < a.served_at]
+            rows = [(rid, customer, endpoint, experiment, variant, version, ITEM_SEPARATOR.join(items), int(served))
+                    for rid, customer, endpoint, experiment, variant, version, items, served in kept]
+            if rows:
+                with connection.cursor() as cursor:
+                    cursor.executemany(f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            logged[0] = len(rows)
+
+        self._run(write, write=True)
+        return logged[0]
+
+    def answers(self, *, experiment: str | None = None, since: int = 0, until: int | None = None) -> list[AnswerRecord]:
+        query = f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE served_at >= %s AND served_at <= %s"
+        parameters: tuple = (since, until if until is not None else 2**62)
+        if experiment is not None:
+            query, parameters = query + " AND experiment = %s", (*parameters, experiment)
+        rows = self._run(lambda connection: connection.execute(query + " ORDER BY served_at, id", parameters).fetchall())
+        return [answer_from_row(row) for row in rows]
+
+    def answer(self, recommendation_id: str) -> AnswerRecord | None:
+        row = self._run(lambda connection: connection.execute(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE recommendation_id = %s", (recommendation_id,)
+        ).fetchone())
+        return None if row is None else answer_from_row(row)
+
+    def prune_answers(self, before: int) -> int:
+        return self._run(lambda connection: connection.execute("DELETE FROM answers WHERE served_at < %s", (before,)).rowcount, write=True)
+
+    # -- forgetting -----------------------------------------------------------------
+    def forget(self, customer_id: str) -> Erasure:
+        """As SQLite's, in one transaction. The deleted rows' bytes stay in the table's
+        pages until VACUUM (autovacuum) reuses them: run ``VACUUM events, answers`` where
+        an erasure must leave no trace on disk at once."""
+        key, erased_at = customer_key(customer_id), int(time.time())
+
+        def write(connection) -> Erasure:
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+            events_deleted = connection.execute("DELETE FROM events WHERE customer_id = %s", (customer_id,)).rowcount
+            answers_deleted = connection.execute("DELETE FROM answers WHERE customer_id = %s", (customer_id,)).rowcount
+            erasure_id = connection.execute(
+                "INSERT INTO erasures (customer_key, erased_at) VALUES (%s, %s) RETURNING id", (key, erased_at)
+            ).fetchone()[0]
+            return Erasure(key, erasure_id, erased_at, events_deleted, answers_deleted)
+
+        return self._run(write, write=True)
+
+    def erasures(self, *, after_id: int = 0) -> list[tuple[int, str, int]]:
+        return self._run(lambda connection: connection.execute(
+            "SELECT id, customer_key, erased_at FROM erasures WHERE id > %s ORDER BY id", (after_id,)
+        ).fetchall())
+
