@@ -52,6 +52,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import graph_filter_attribution as attribution
+from . import graph_filter_live as live
 from .base import Algorithm, AlgorithmConfig
 from .held_out import best_setting, hold_out
 
@@ -207,6 +208,8 @@ class GraphFilter(Algorithm):
 
     # -- scoring ------------------------------------------------------------------------
     def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
+        if history.shape[0] == 1:  # one customer (a live answer): V read once, no sparse products
+            return live.row_scores(self, history)
         blend, step = self._blend_and_step(history)
         if step is not None:
             blend -= self.sharpening_ * step
@@ -286,7 +289,7 @@ class GraphFilter(Algorithm):
         self.walk_mass()
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
-        return attribution.contributions(self, history_row, items, customer)
+        return live.row_contributions(self, history_row, items, customer)
 
     def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         return attribution.top_contributors(self, history, customers, items, per_item)

@@ -1,0 +1,147 @@
+"""One customer's graph-filter answer, scored and explained with the least memory traffic.
+
+A live answer (a customer with events newer than the model) is one history row. The
+batch formulas of :mod:`.graph_filter` and :mod:`.graph_filter_attribution` are right
+for thousands of rows, but for one row their cost is two passes over V (41k x 820 float32,
+134 MB on Gowalla: the low-pass product and the sharpening step) and dozens of scipy
+calls. Here the same sums are taken in another order:
+
+- every dense part of the score is a product with Vᵀ: the low-pass part (x Vᵀ), the walk's
+  share of the step (u Σ₁² Vᵀ) and the low-pass share of the step (x G Σ₁² Vᵀ); they are
+  stacked into one items x 3 product, so V is read once;
+- the walk L(r) is two gathers over the purchase lists (numpy, no sparse products);
+- the reasons are computed only for the shown items, and the step's share needs
+  (V_i Σ₁²) G for those items (shown x rank²), never V G for the whole catalog.
+
+Why not fewer than one pass: |I(r)|₁, the low-pass part's L1 norm, is a sum over every
+item of a vector with about as many negative as positive entries; with one to five new
+purchases it moved by 0.6-19% and thousands of items changed sign (Gowalla, measured
+2026-12-02, docs/benchmarks.md), so no cached norm or bound gives it, and the norm scales
+every score. The pass over V is the floor of an exact answer.
+
+The results are those of the batch formulas up to float32 rounding (the sums run in a
+different order); tests/test_graph_filter_live.py compares items, scores and reasons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+# Rows of V per block of :func:`products`: 256 x 820 float32 is 840 kB, inside a 1 MB L2 cache
+# (measured on the 2-core EPYC: 128-512 about equal, 2048 and above as slow as separate passes).
+BLOCK_ROWS = 256
+
+
+def history_items(row: sp.csr_matrix) -> np.ndarray:
+    """The distinct items of one history row (any stored weight counts as one purchase)."""
+    return np.unique(row.indices).astype(np.int64)
+
+
+def walk(model, items: np.ndarray) -> np.ndarray:
+    """L(r) of the binary history with ``items``, dense (float64): history -> co-buyers -> items."""
+    bought_by, buyers = model.bought_by_, model.buyers_
+    co_buyers, counts = _gather(bought_by, items)
+    weights = np.repeat(model.history_weight_[items].astype(np.float64), counts)
+    reach = np.bincount(co_buyers, weights=weights, minlength=buyers.shape[0])  # per co-buyer: Σ_j a_j R_vj
+    reached = np.flatnonzero(reach)
+    bought, counts = _gather(buyers, reached)
+    weights = np.repeat(reach[reached] * model.co_buyer_weight_[reached], counts)
+    result = np.bincount(bought, weights=weights, minlength=buyers.shape[1])
+    result *= model.result_weight_
+    return result
+
+
+def _gather(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The column indices of ``rows`` of a CSR matrix, concatenated, and each row's count
+    (one vectorised gather: a Python loop over ten thousand co-buyers costs milliseconds)."""
+    starts, counts = matrix.indptr[rows], np.diff(matrix.indptr)[rows]
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return matrix.indices[offsets + np.arange(int(counts.sum()))], counts
+
+
+def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
+    """:meth:`GraphFilter.scores` of a single history row (1 x items, float32), V read once."""
+    items = history_items(row)
+    normalise = model.config.normalise_parts
+    walked = walk(model, items)
+    walk_norm = _norm(walked) if normalise else 1.0
+    vectors = model.singular_vectors_
+    if not vectors.shape[1]:
+        return (walked / walk_norm).astype(np.float32)[None, :]
+    projected = model.low_rank_in_[items] @ vectors[items]  # x = r D_i^-½ V
+    sharpened = bool(model.sharpening_) and model.walk_basis_.shape[1] > 0
+    if sharpened:
+        step_weights = model.step_weights_
+        walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items]  # (r D_i^-a) W
+        stacked = np.stack([projected, walk_in_basis * step_weights, (projected @ model.low_rank_gram_) * step_weights])
+    else:
+        stacked = projected[None, :]
+    dense = products(vectors, stacked)  # (1 or 3) x items, V read once
+    smooth = dense[0] * model.low_rank_out_
+    smooth_norm = float(np.abs(smooth).sum(dtype=np.float64)) if normalise else 1.0
+    smooth_norm = smooth_norm or 1.0
+    model.recent_smooth_norms.remember(_binary(row), np.array([smooth_norm]))  # for explaining this row next
+    share = model.config.low_rank_weight / smooth_norm
+    scores = walked / walk_norm + share * smooth
+    if sharpened:
+        scores -= model.sharpening_ * (dense[1] / walk_norm + share * dense[2])
+    return scores.astype(np.float32)[None, :]
+
+
+def products(vectors: np.ndarray, stacked: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+    """``stacked @ vectors.T`` for a few rows of ``stacked``, reading ``vectors`` from memory once:
+    block by block, each block's matrix-vector products while it is in the core's cache.
+    (A matrix product with 2-4 columns cost 2-4 separate passes here: OpenBLAS copies V into
+    its packing buffers; three passes cost 3x one, blocks of 256 rows about 1.6x.)"""
+    if len(stacked) == 1:
+        return (vectors @ stacked[0])[None, :]
+    result = np.empty((len(stacked), vectors.shape[0]), dtype=np.result_type(vectors, stacked))
+    for start in range(0, vectors.shape[0], block_rows):
+        block = vectors[start : start + block_rows]
+        for row, vector in enumerate(stacked):
+            np.dot(block, vector, out=result[row, start : start + block_rows])
+    return result
+
+
+def row_contributions(model, row: sp.csr_matrix, asked: np.ndarray, customer: int = -1) -> np.ndarray:
+    """:meth:`GraphFilter.contributions` of a single history row: (asked, purchases) shares,
+    purchases in the row's index order (as the batch attribution gives them)."""
+    from .graph_filter_attribution import part_norms
+
+    row = sp.csr_matrix(row, dtype=np.float32)
+    asked = np.asarray(asked, dtype=np.int64)
+    if row.nnz == 0 or len(asked) == 0:
+        return np.zeros((len(asked), row.nnz), dtype=np.float32)
+    purchased = row.indices.astype(np.int64)
+    walk_norms, smooth_norms = part_norms(model, row, np.array([customer]))
+    walk_norm, smooth_norm = float(walk_norms[0]), float(smooth_norms[0])
+    share = model.config.low_rank_weight / smooth_norm
+    # Walk: Σ_v R_vj b_v R_vi for each purchase j and asked item i, from the asked items'
+    # buyer lists (short: shown items) against the purchases' buyer lists.
+    from_purchase = model.bought_by_[purchased]
+    from_purchase.data = model.co_buyer_weight_[from_purchase.indices].astype(np.float64)
+    paths = (from_purchase @ model.bought_by_[asked].T).toarray().T  # asked x purchases
+    weights = paths * (model.history_weight_[purchased][None, :] * model.result_weight_[asked][:, None] / walk_norm)
+    vectors = model.singular_vectors_
+    if vectors.shape[1]:
+        asked_rows, purchase_rows = vectors[asked], vectors[purchased]
+        smooth = (asked_rows @ purchase_rows.T).astype(np.float64)
+        weights += smooth * (model.low_rank_in_[purchased][None, :] * model.low_rank_out_[asked][:, None] * share)
+        if model.sharpening_ and model.walk_basis_.shape[1]:
+            stepped = asked_rows * model.step_weights_  # V_i Σ₁²
+            walk_step = stepped @ model.walk_basis_[purchased].T * (model.history_weight_[purchased] / walk_norm)
+            smooth_step = (stepped @ model.low_rank_gram_) @ purchase_rows.T * (model.low_rank_in_[purchased] * share)
+            weights -= model.sharpening_ * (walk_step + smooth_step)
+    return weights.astype(np.float32)
+
+
+def _binary(row: sp.csr_matrix) -> sp.csr_matrix:
+    binary = sp.csr_matrix(row, dtype=np.float32, copy=True)
+    binary.data[:] = 1.0
+    return binary
+
+
+def _norm(values: np.ndarray) -> float:
+    total = float(np.abs(values).sum())
+    return total or 1.0
