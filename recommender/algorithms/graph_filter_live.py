@@ -107,22 +107,15 @@ def products(vectors: np.ndarray, stacked: np.ndarray, block_rows: int = BLOCK_R
 def row_contributions(model, row: sp.csr_matrix, asked: np.ndarray, customer: int = -1) -> np.ndarray:
     """:meth:`GraphFilter.contributions` of a single history row: (asked, purchases) shares,
     purchases in the row's index order (as the batch attribution gives them)."""
-    from .graph_filter_attribution import part_norms
-
     row = sp.csr_matrix(row, dtype=np.float32)
     asked = np.asarray(asked, dtype=np.int64)
     if row.nnz == 0 or len(asked) == 0:
         return np.zeros((len(asked), row.nnz), dtype=np.float32)
     purchased = row.indices.astype(np.int64)
-    walk_norms, smooth_norms = part_norms(model, row, np.array([customer]))
-    walk_norm, smooth_norm = float(walk_norms[0]), float(smooth_norms[0])
+    walk_norm, smooth_norm = _part_norms(model, row, purchased, customer)
     share = model.config.low_rank_weight / smooth_norm
-    # Walk: Σ_v R_vj b_v R_vi for each purchase j and asked item i, from the asked items'
-    # buyer lists (short: shown items) against the purchases' buyer lists.
-    from_purchase = model.bought_by_[purchased]
-    from_purchase.data = model.co_buyer_weight_[from_purchase.indices].astype(np.float64)
-    paths = (from_purchase @ model.bought_by_[asked].T).toarray().T  # asked x purchases
-    weights = paths * (model.history_weight_[purchased][None, :] * model.result_weight_[asked][:, None] / walk_norm)
+    weights = walk_paths(model, purchased, asked)
+    weights *= model.history_weight_[purchased][None, :] * model.result_weight_[asked][:, None] / walk_norm
     vectors = model.singular_vectors_
     if vectors.shape[1]:
         asked_rows, purchase_rows = vectors[asked], vectors[purchased]
@@ -131,9 +124,44 @@ def row_contributions(model, row: sp.csr_matrix, asked: np.ndarray, customer: in
         if model.sharpening_ and model.walk_basis_.shape[1]:
             stepped = asked_rows * model.step_weights_  # V_i Σ₁²
             walk_step = stepped @ model.walk_basis_[purchased].T * (model.history_weight_[purchased] / walk_norm)
-            smooth_step = (stepped @ model.low_rank_gram_) @ purchase_rows.T * (model.low_rank_in_[purchased] * share)
+            # (V_i Σ₁² G) V_jᵀ: G (rank x rank) multiplies whichever side has fewer rows.
+            if len(asked) <= len(purchased):
+                through_gram = (stepped @ model.low_rank_gram_) @ purchase_rows.T
+            else:
+                through_gram = stepped @ (purchase_rows @ model.low_rank_gram_.T).T
+            smooth_step = through_gram * (model.low_rank_in_[purchased] * share)
             weights -= model.sharpening_ * (walk_step + smooth_step)
     return weights.astype(np.float32)
+
+
+def walk_paths(model, purchased: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """Σ_v R_vj b_v R_vi for each asked item i and purchase j (asked x purchases, float64):
+    the co-buyers of both, joined on the customer by sorting (a handful of numpy calls
+    where sparse products cost a dozen scipy calls)."""
+    asked_buyers, counts = _gather(model.bought_by_, asked)
+    order = np.argsort(asked_buyers, kind="stable")
+    asked_buyers, asked_owner = asked_buyers[order], np.repeat(np.arange(len(asked)), counts)[order]
+    buyers, counts = _gather(model.bought_by_, purchased)
+    owner = np.repeat(np.arange(len(purchased)), counts)
+    first, last = np.searchsorted(asked_buyers, buyers, "left"), np.searchsorted(asked_buyers, buyers, "right")
+    matches = last - first
+    starts = np.repeat(first - np.concatenate([[0], np.cumsum(matches)[:-1]]), matches)
+    pairs = starts + np.arange(int(matches.sum()))  # places in the asked lists, one per path
+    cells = asked_owner[pairs] * len(purchased) + np.repeat(owner, matches)
+    through = np.repeat(model.co_buyer_weight_[buyers].astype(np.float64), matches)
+    return np.bincount(cells, weights=through, minlength=len(asked) * len(purchased)).reshape(len(asked), len(purchased))
+
+
+def _part_norms(model, row: sp.csr_matrix, purchased: np.ndarray, customer: int) -> tuple[float, float]:
+    """|L(r)|₁ and |I(r)|₁ of one row, as :func:`.graph_filter_attribution.part_norms` gives them."""
+    if not model.config.normalise_parts:
+        return 1.0, 1.0
+    walk_norm = float(model.history_weight_[purchased].astype(np.float64) @ model.walk_mass()[purchased]) or 1.0
+    if not model.singular_vectors_.shape[1]:
+        return walk_norm, 1.0
+    if customer >= 0 and len(model.smooth_norms_):
+        return walk_norm, float(model.smooth_norms_[customer])
+    return walk_norm, float(model.smooth_norms(row)[0])
 
 
 def _binary(row: sp.csr_matrix) -> sp.csr_matrix:
