@@ -102,3 +102,17 @@ def test_products_read_in_blocks_equal_the_plain_product():
     stacked = rng.standard_normal((3, 16)).astype(np.float32)
     np.testing.assert_allclose(live.products(vectors, stacked, block_rows=10), stacked @ vectors.T, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(live.products(vectors, stacked[:1]), stacked[:1] @ vectors.T, rtol=1e-5, atol=1e-5)
+
+
+def test_items_no_walk_reaches_are_scored_and_explained_like_full_scoring(known_answer_matrix):
+    """Two taste groups no customer bridges: from a purchase in one, the walk reaches no item
+    of the other (an empty join, which must still give float shares)."""
+    algorithm = create_algorithm("graph-filter", {"rank": 3, "sharpening": 0.7}).fit(known_answer_matrix)
+    row = sp.csr_matrix((np.ones(1, np.float32), [0], [0, 1]), shape=(1, known_answer_matrix.shape[1]))
+    other_group = np.array([7, 8])
+    blend, step = algorithm._blend_and_step(row)
+    np.testing.assert_allclose(algorithm.scores(row), blend - algorithm.sharpening_ * step, rtol=1e-5, atol=1e-7)
+    shares = algorithm.contributions(row, other_group)
+    assert shares.dtype == np.float32 and shares.shape == (2, 1)
+    np.testing.assert_allclose(shares, attribution.contributions(algorithm, row, other_group), rtol=1e-5, atol=1e-7)
+    assert np.all(live.walk_paths(algorithm, np.array([0]), other_group) == 0)

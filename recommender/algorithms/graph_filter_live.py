@@ -47,7 +47,8 @@ def walk(model, items: np.ndarray) -> np.ndarray:
     reached = np.flatnonzero(reach)
     bought, counts = _gather(buyers, reached)
     weights = np.repeat(reach[reached] * model.co_buyer_weight_[reached], counts)
-    result = np.bincount(bought, weights=weights, minlength=buyers.shape[1])
+    # float64 even when nothing is reached (bincount of nothing gives integers)
+    result = np.bincount(bought, weights=weights, minlength=buyers.shape[1]).astype(np.float64, copy=False)
     result *= model.result_weight_
     return result
 
@@ -149,7 +150,8 @@ def walk_paths(model, purchased: np.ndarray, asked: np.ndarray) -> np.ndarray:
     pairs = starts + np.arange(int(matches.sum()))  # places in the asked lists, one per path
     cells = asked_owner[pairs] * len(purchased) + np.repeat(owner, matches)
     through = np.repeat(model.co_buyer_weight_[buyers].astype(np.float64), matches)
-    return np.bincount(cells, weights=through, minlength=len(asked) * len(purchased)).reshape(len(asked), len(purchased))
+    paths = np.bincount(cells, weights=through, minlength=len(asked) * len(purchased)).astype(np.float64, copy=False)
+    return paths.reshape(len(asked), len(purchased))
 
 
 def _part_norms(model, row: sp.csr_matrix, purchased: np.ndarray, customer: int) -> tuple[float, float]:
