@@ -7,17 +7,18 @@ for thousands of rows, but for one row their cost is two passes over V (41k x 82
 calls. Here the same sums are taken in another order:
 
 - every dense part of the score is a product with Vᵀ: the low-pass part (x Vᵀ), the walk's
-  share of the step (u Σ₁² Vᵀ) and the low-pass share of the step (x G Σ₁² Vᵀ); they are
-  stacked into one items x 3 product, so V is read once;
+  share of the step (u Σ₁² Vᵀ) and the low-pass share of the step (x G Σ₁² Vᵀ); all three
+  are taken block by block of V's rows (:func:`products`), so V is read from memory once;
 - the walk L(r) is two gathers over the purchase lists (numpy, no sparse products);
 - the reasons are computed only for the shown items, and the step's share needs
   (V_i Σ₁²) G for those items (shown x rank²), never V G for the whole catalog.
 
-Why not fewer than one pass: |I(r)|₁, the low-pass part's L1 norm, is a sum over every
-item of a vector with about as many negative as positive entries; with one to five new
-purchases it moved by 0.6-19% and thousands of items changed sign (Gowalla, measured
-2026-12-02, docs/benchmarks.md), so no cached norm or bound gives it, and the norm scales
-every score. The pass over V is the floor of an exact answer.
+Why not fewer than one pass: |I(r)|₁, the low-pass part's L1 norm, scales every score, and
+it is a sum over every item of a vector with 40% of its mass negative; with one to five new
+purchases it moved by a median 5% and about 3,800 of 41k items changed sign, so no cached
+norm or bound gives it (Gowalla, 2026-12-02: ``research/live_norm.py``; an L2 norm would,
+``research/live_l2_norm.py`` and ``research/live_incremental.py``, docs/benchmarks.md). The
+pass over V is the floor of an exact answer of this model.
 
 The results are those of the batch formulas up to float32 rounding (the sums run in a
 different order); tests/test_graph_filter_live.py compares items, scores and reasons.
