@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: help install java chromium postgresql dashboard demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-scale bench-stores stress simulate test test-fast lint clean
+.PHONY: help install java chromium postgresql dashboard demo demo-retail demo-data train evaluate tune score models serve serve-background stop bench-serve bench-gowalla bench-score bench-live bench-scale bench-stores stress simulate test test-fast lint clean
 
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
@@ -176,6 +176,9 @@ bench-stores: $(STAMP) ## the default (auto) against tuned ALS, BM25 item-kNN an
 
 bench-score: $(STAMP) ## time batch top-20 for all Gowalla customers vs the numpy floor (DATA_DIR=...)
 	OPENBLAS_NUM_THREADS=1 DATA_DIR=$(DATA_DIR) timeout $(BENCH_TIMEOUT) $(BIN)/python benchmarks/bench_score.py
+
+bench-live: $(STAMP) ## a customer who just bought: live graph-filter answer vs full scoring vs cached, in process on Gowalla (DATA_DIR=..., LIVE_MODEL=a trained graph-filter folder)
+	OPENBLAS_NUM_THREADS=1 DATA_DIR=$(DATA_DIR) $(BIN)/python benchmarks/bench_live.py $(if $(LIVE_MODEL),--model $(LIVE_MODEL))
 
 bench-scale: $(STAMP) ## 1M customers x 200k items x 20M purchases: train + score, wall time and peak RSS
 	OPENBLAS_NUM_THREADS=1 timeout 7200 $(BIN)/python benchmarks/bench_scale.py --step-timeout 3600

@@ -31,7 +31,8 @@ at fit time on purchases held out of the training data (:mod:`.held_out`), becau
 stores differ. How the defaults were chosen, and what each part is worth, is in
 docs/accuracy_study.md.
 
-Public surface (what other modules and a future incremental "live answer" may rely on):
+Public surface (what other modules, among them the one-row "live answer" path of
+:mod:`.graph_filter_live`, may rely on):
 the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
 ``contributions``, ``top_contributors``, ``item_similarities``, ``fitted_settings``,
 ``warm_up``); ``smooth_norms(history)`` (|I(r)|₁ per row), ``walk_mass()`` and
@@ -39,7 +40,9 @@ the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
 ``buyers_`` / ``bought_by_`` (binary R and Rᵀ), ``singular_vectors_`` (V, items x rank),
 ``step_weights_`` (Σ₁²), ``history_weight_``, ``co_buyer_weight_``, ``result_weight_``,
 ``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W) and
-``low_rank_gram_`` (G), ``sharpening_``; and :func:`item_basis`, the randomised basis.
+``low_rank_gram_`` (G), ``sharpening_``, ``smooth_norms_`` (stored training |I(r)|₁, older
+folders only) and ``recent_smooth_norms`` (|I(r)|₁ of the rows just scored); and
+:func:`item_basis`, the randomised basis.
 Everything else (names starting with ``_``) may change.
 """
 
@@ -52,6 +55,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import graph_filter_attribution as attribution
+from . import graph_filter_live as live
 from .base import Algorithm, AlgorithmConfig
 from .held_out import best_setting, hold_out
 
@@ -207,6 +211,8 @@ class GraphFilter(Algorithm):
 
     # -- scoring ------------------------------------------------------------------------
     def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
+        if history.shape[0] == 1:  # one customer (a live answer): V read once, no sparse products
+            return live.row_scores(self, history)
         blend, step = self._blend_and_step(history)
         if step is not None:
             blend -= self.sharpening_ * step
@@ -286,7 +292,7 @@ class GraphFilter(Algorithm):
         self.walk_mass()
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
-        return attribution.contributions(self, history_row, items, customer)
+        return live.row_contributions(self, history_row, items, customer)
 
     def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         return attribution.top_contributors(self, history, customers, items, per_item)

@@ -1,0 +1,178 @@
+"""One customer's graph-filter answer, scored and explained with the least memory traffic.
+
+A live answer (a customer with events newer than the model) is one history row. The
+batch formulas of :mod:`.graph_filter` and :mod:`.graph_filter_attribution` are right
+for thousands of rows, but for one row their cost is two passes over V (41k x 820 float32,
+134 MB on Gowalla: the low-pass product and the sharpening step) and dozens of scipy
+calls. Here the same sums are taken in another order:
+
+- every dense part of the score is a product with Vᵀ: the low-pass part (x Vᵀ), the walk's
+  share of the step (u Σ₁² Vᵀ) and the low-pass share of the step (x G Σ₁² Vᵀ); all three
+  are taken block by block of V's rows (:func:`products`), so V is read from memory once;
+- the walk L(r) is two gathers over the purchase lists (numpy, no sparse products);
+- the reasons are computed only for the shown items, and the step's share needs
+  (V_i Σ₁²) G for those items (shown x rank²), never V G for the whole catalog.
+
+Why not fewer than one pass: |I(r)|₁, the low-pass part's L1 norm, scales every score, and
+it is a sum over every item of a vector with 40% of its mass negative; with one to five new
+purchases it moved by a median 5% and about 3,800 of 41k items changed sign, so no cached
+norm or bound gives it (Gowalla, 2026-12-02: ``research/live_norm.py``; an L2 norm would,
+``research/live_l2_norm.py`` and ``research/live_incremental.py``, docs/benchmarks.md). The
+pass over V is the floor of an exact answer of this model.
+
+The results are those of the batch formulas up to float32 rounding (the sums run in a
+different order); tests/test_graph_filter_live.py compares items, scores and reasons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+# Rows of V per block of :func:`products`: 256 x 820 float32 is 840 kB, inside a 1 MB L2 cache
+# (measured on the 2-core EPYC: 128-512 about equal, 2048 and above as slow as separate passes).
+BLOCK_ROWS = 256
+
+
+def history_items(row: sp.csr_matrix) -> np.ndarray:
+    """The distinct items of one history row (any stored weight counts as one purchase)."""
+    return np.unique(row.indices).astype(np.int64)
+
+
+def walk(model, items: np.ndarray) -> np.ndarray:
+    """L(r) of the binary history with ``items``, dense (float64): history -> co-buyers -> items."""
+    bought_by, buyers = model.bought_by_, model.buyers_
+    co_buyers, counts = _gather(bought_by, items)
+    weights = np.repeat(model.history_weight_[items].astype(np.float64), counts)
+    reach = np.bincount(co_buyers, weights=weights, minlength=buyers.shape[0])  # per co-buyer: Σ_j a_j R_vj
+    reached = np.flatnonzero(reach)
+    bought, counts = _gather(buyers, reached)
+    weights = np.repeat(reach[reached] * model.co_buyer_weight_[reached], counts)
+    # float64 even when nothing is reached (bincount of nothing gives integers)
+    result = np.bincount(bought, weights=weights, minlength=buyers.shape[1]).astype(np.float64, copy=False)
+    result *= model.result_weight_
+    return result
+
+
+def _gather(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The column indices of ``rows`` of a CSR matrix, concatenated, and each row's count
+    (one vectorised gather: a Python loop over ten thousand co-buyers costs milliseconds)."""
+    starts, counts = matrix.indptr[rows], np.diff(matrix.indptr)[rows]
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return matrix.indices[offsets + np.arange(int(counts.sum()))], counts
+
+
+def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
+    """:meth:`GraphFilter.scores` of a single history row (1 x items, float32), V read once."""
+    items = history_items(row)
+    normalise = model.config.normalise_parts
+    walked = walk(model, items)
+    walk_norm = _norm(walked) if normalise else 1.0
+    vectors = model.singular_vectors_
+    if not vectors.shape[1]:
+        return (walked / walk_norm).astype(np.float32)[None, :]
+    projected = model.low_rank_in_[items] @ vectors[items]  # x = r D_i^-½ V
+    sharpened = bool(model.sharpening_) and model.walk_basis_.shape[1] > 0
+    if sharpened:
+        step_weights = model.step_weights_
+        walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items]  # (r D_i^-a) W
+        stacked = np.stack([projected, walk_in_basis * step_weights, (projected @ model.low_rank_gram_) * step_weights])
+    else:
+        stacked = projected[None, :]
+    dense = products(vectors, stacked)  # (1 or 3) x items, V read once
+    smooth = dense[0] * model.low_rank_out_
+    smooth_norm = float(np.abs(smooth).sum(dtype=np.float64)) if normalise else 1.0
+    smooth_norm = smooth_norm or 1.0
+    model.recent_smooth_norms.remember(_binary(row), np.array([smooth_norm]))  # for explaining this row next
+    share = model.config.low_rank_weight / smooth_norm
+    scores = walked / walk_norm + share * smooth
+    if sharpened:
+        scores -= model.sharpening_ * (dense[1] / walk_norm + share * dense[2])
+    return scores.astype(np.float32)[None, :]
+
+
+def products(vectors: np.ndarray, stacked: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+    """``stacked @ vectors.T`` for a few rows of ``stacked``, reading ``vectors`` from memory once:
+    block by block, each block's matrix-vector products while it is in the core's cache.
+    (A matrix product with 2-4 columns cost 2-4 separate passes here: OpenBLAS copies V into
+    its packing buffers; three passes cost 3x one, blocks of 256 rows about 1.6x.)"""
+    if len(stacked) == 1:
+        return (vectors @ stacked[0])[None, :]
+    result = np.empty((len(stacked), vectors.shape[0]), dtype=np.result_type(vectors, stacked))
+    for start in range(0, vectors.shape[0], block_rows):
+        block = vectors[start : start + block_rows]
+        for row, vector in enumerate(stacked):
+            np.dot(block, vector, out=result[row, start : start + block_rows])
+    return result
+
+
+def row_contributions(model, row: sp.csr_matrix, asked: np.ndarray, customer: int = -1) -> np.ndarray:
+    """:meth:`GraphFilter.contributions` of a single history row: (asked, purchases) shares,
+    purchases in the row's index order (as the batch attribution gives them)."""
+    row = sp.csr_matrix(row, dtype=np.float32)
+    asked = np.asarray(asked, dtype=np.int64)
+    if row.nnz == 0 or len(asked) == 0:
+        return np.zeros((len(asked), row.nnz), dtype=np.float32)
+    purchased = row.indices.astype(np.int64)
+    walk_norm, smooth_norm = _part_norms(model, row, purchased, customer)
+    share = model.config.low_rank_weight / smooth_norm
+    weights = walk_paths(model, purchased, asked)
+    weights *= model.history_weight_[purchased][None, :] * model.result_weight_[asked][:, None] / walk_norm
+    vectors = model.singular_vectors_
+    if vectors.shape[1]:
+        asked_rows, purchase_rows = vectors[asked], vectors[purchased]
+        smooth = (asked_rows @ purchase_rows.T).astype(np.float64)
+        weights += smooth * (model.low_rank_in_[purchased][None, :] * model.low_rank_out_[asked][:, None] * share)
+        if model.sharpening_ and model.walk_basis_.shape[1]:
+            stepped = asked_rows * model.step_weights_  # V_i Σ₁²
+            walk_step = stepped @ model.walk_basis_[purchased].T * (model.history_weight_[purchased] / walk_norm)
+            # (V_i Σ₁² G) V_jᵀ: G (rank x rank) multiplies whichever side has fewer rows.
+            if len(asked) <= len(purchased):
+                through_gram = (stepped @ model.low_rank_gram_) @ purchase_rows.T
+            else:
+                through_gram = stepped @ (purchase_rows @ model.low_rank_gram_.T).T
+            smooth_step = through_gram * (model.low_rank_in_[purchased] * share)
+            weights -= model.sharpening_ * (walk_step + smooth_step)
+    return weights.astype(np.float32)
+
+
+def walk_paths(model, purchased: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """Σ_v R_vj b_v R_vi for each asked item i and purchase j (asked x purchases, float64):
+    the co-buyers of both, joined on the customer by sorting (a handful of numpy calls
+    where sparse products cost a dozen scipy calls)."""
+    asked_buyers, counts = _gather(model.bought_by_, asked)
+    order = np.argsort(asked_buyers, kind="stable")
+    asked_buyers, asked_owner = asked_buyers[order], np.repeat(np.arange(len(asked)), counts)[order]
+    buyers, counts = _gather(model.bought_by_, purchased)
+    owner = np.repeat(np.arange(len(purchased)), counts)
+    first, last = np.searchsorted(asked_buyers, buyers, "left"), np.searchsorted(asked_buyers, buyers, "right")
+    matches = last - first
+    starts = np.repeat(first - np.concatenate([[0], np.cumsum(matches)[:-1]]), matches)
+    pairs = starts + np.arange(int(matches.sum()))  # places in the asked lists, one per path
+    cells = asked_owner[pairs] * len(purchased) + np.repeat(owner, matches)
+    through = np.repeat(model.co_buyer_weight_[buyers].astype(np.float64), matches)
+    paths = np.bincount(cells, weights=through, minlength=len(asked) * len(purchased)).astype(np.float64, copy=False)
+    return paths.reshape(len(asked), len(purchased))
+
+
+def _part_norms(model, row: sp.csr_matrix, purchased: np.ndarray, customer: int) -> tuple[float, float]:
+    """|L(r)|₁ and |I(r)|₁ of one row, as :func:`.graph_filter_attribution.part_norms` gives them."""
+    if not model.config.normalise_parts:
+        return 1.0, 1.0
+    walk_norm = float(model.history_weight_[purchased].astype(np.float64) @ model.walk_mass()[purchased]) or 1.0
+    if not model.singular_vectors_.shape[1]:
+        return walk_norm, 1.0
+    if customer >= 0 and len(model.smooth_norms_):
+        return walk_norm, float(model.smooth_norms_[customer])
+    return walk_norm, float(model.smooth_norms(row)[0])
+
+
+def _binary(row: sp.csr_matrix) -> sp.csr_matrix:
+    binary = sp.csr_matrix(row, dtype=np.float32, copy=True)
+    binary.data[:] = 1.0
+    return binary
+
+
+def _norm(values: np.ndarray) -> float:
+    total = float(np.abs(values).sum())
+    return total or 1.0
