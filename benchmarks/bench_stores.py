@@ -107,6 +107,7 @@ def bench(name, logs, budget, threads):
     for trial in choice.trials:
         print(f"   trial {trial.algorithm} {trial.params} {trial.weighting or ''} {trial.status} "
               f"{trial.metrics.get('ndcg@20', float('nan')):.4f} {trial.seconds:.1f}s {trial.note}")
+    print(f"   search ended: {choice.ending or 'round one only'}")
     weighted = Interactions.from_log(train_log, choice.weighting).matrix
     metrics, refit, _ = fit_and_score(choice.algorithm, choice.params, weighted, test)
     shown = f"{choice.algorithm} {choice.params}" + ("" if choice.weighting.is_plain else f", {choice.weighting.describe()}")
