@@ -134,6 +134,9 @@ def test_the_search_stops_early_and_searches_only_the_best_contenders(monkeypatc
     monkeypatch.setattr(choice_module, "LATER_ROUNDS_SHARE", 0.0)
     quick = choose(fit, targets, budget_seconds=300, pool=pool)
     assert len(quick.trials) == len(pool) and quick.ending.startswith("stopped early: later rounds took 0 times")
+    # Without the early stop (a benchmark's tuned peer), every configuration is tried.
+    every = choose(fit, targets, budget_seconds=300, pool=pool, stop_early=False)
+    assert len(every.trials) == 6 * len(pool) and every.ending == "every alternative of the contenders was tried"
 
 
 def test_the_default_budget_is_a_multiple_of_round_ones_estimate():

@@ -149,12 +149,15 @@ def choose(
     weightings: list[tuple[HistoryWeighting, sp.csr_matrix]] | None = None,
     on_trial: Callable[[TrialOutcome, TrialOutcome | None], None] | None = None,
     waiting: Callable[[], None] | None = None,
+    stop_early: bool = True,
 ) -> Choice:
     """Compare the candidates (``pool``, default :func:`.candidates.candidates`) on ``targets``.
 
     ``weightings``: the history weightings to compare, each with the fitting data under it;
     the first is ``fit``'s and round one's (default: only the plain one).
     ``on_trial(trial, best_so_far)`` is called after every trial; ``waiting`` while one runs.
+    ``stop_early`` False: every contender's every configuration, as long as the budget lasts
+    (a benchmark's tuned peer), instead of the early stop of the module's step 3.
     """
     name, cut_off = parse_metric(metric)
     started = time.monotonic()
@@ -211,8 +214,8 @@ def choose(
             if candidate.algorithm not in VALUE_BLIND:
                 pending[candidate.algorithm] = _in_turn(
                     pending[candidate.algorithm], [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))])
-        later_end = time.monotonic() + LATER_ROUNDS_SHARE * (time.monotonic() - started)
-        ending = _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end)
+        later_end = time.monotonic() + LATER_ROUNDS_SHARE * (time.monotonic() - started) if stop_early else deadline
+        ending = _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
     winner = best_of()
     seconds = time.monotonic() - started
     if winner is None:
@@ -233,7 +236,7 @@ def _in_turn(first: list, second: list) -> list:
     return merged
 
 
-def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, deadline: float, later_end: float) -> str:
+def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, deadline: float, later_end: float, stop_early: bool) -> str:
     """The rounds after the first: each contender's next step in turn, best contender first,
     until the budget ends, ``later_end`` passes or no contender is left. Returns why it ended."""
     stale = {c.algorithm: 0 for c in pool}  # trials in a row without a gain, per algorithm
@@ -245,8 +248,8 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
             (c.algorithm for c in pool
              if (best := best_of(c.algorithm)) is not None and best.metrics[metric] >= CLOSE_ENOUGH * leader.metrics[metric]),
             key=lambda a: -best_of(a).metrics[metric],
-        )[:CONTENDERS]
-        contenders = [a for a in ranked if pending[a] and stale[a] < PATIENCE]
+        )[:CONTENDERS if stop_early else None]
+        contenders = [a for a in ranked if pending[a] and (stale[a] < PATIENCE or not stop_early)]
         if not contenders:
             if any(pending[a] for a in ranked):
                 return f"stopped early: the last {PATIENCE} trials of each contender ({', '.join(ranked)}) gained less than {MIN_GAIN:.1%}"
