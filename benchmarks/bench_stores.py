@@ -107,6 +107,7 @@ def bench(name, logs, budget, threads):
     for trial in choice.trials:
         print(f"   trial {trial.algorithm} {trial.params} {trial.weighting or ''} {trial.status} "
               f"{trial.metrics.get('ndcg@20', float('nan')):.4f} {trial.seconds:.1f}s {trial.note}")
+    print(f"   search ended: {choice.ending or 'round one only'}")
     weighted = Interactions.from_log(train_log, choice.weighting).matrix
     metrics, refit, _ = fit_and_score(choice.algorithm, choice.params, weighted, test)
     shown = f"{choice.algorithm} {choice.params}" + ("" if choice.weighting.is_plain else f", {choice.weighting.describe()}")
@@ -114,7 +115,8 @@ def bench(name, logs, budget, threads):
     print(f"   default chose {shown} in {choice_seconds:.1f}s (budget {choice.budget_seconds:.0f}s), refit {refit:.1f}s: "
           f"test NDCG@20 {metrics['ndcg@20']:.4f} Recall@20 {metrics['recall@20']:.4f}", flush=True)
     for peer in PEERS:
-        searched = choose(split.fit, split.targets, budget_seconds=PEER_BUDGET, pool=[peer], threads=threads)
+        # Every configuration listed (no early stop): the peer is tuned, not chosen.
+        searched = choose(split.fit, split.targets, budget_seconds=PEER_BUDGET, pool=[peer], threads=threads, stop_early=False)
         metrics, seconds, _ = fit_and_score(searched.algorithm, searched.params, train, test)
         rows[PEER_NAMES[peer.algorithm]] = (metrics, seconds, str(searched.params))
         print(f"   tuned {PEER_NAMES[peer.algorithm]} {searched.params}: test NDCG@20 {metrics['ndcg@20']:.4f} "

@@ -107,6 +107,58 @@ def test_the_choice_keeps_its_budget_and_skips_what_cannot_fit():
     assert "of the budget left" in choice.trials[1].note and choice.algorithm == "item-knn-bm25"
 
 
+def test_the_search_stops_early_and_searches_only_the_best_contenders(monkeypatch):
+    from recommender.selection import choice as choice_module
+    from recommender.selection.choice import PATIENCE
+
+    CONTENDERS = 2  # of the three candidates below
+    monkeypatch.setattr(choice_module, "CONTENDERS", CONTENDERS)
+    monkeypatch.setattr(choice_module, "LATER_ROUNDS_SHARE", 100.0)  # only the patience rule ends it here
+    fit, targets = pairs_store()
+    # Three close candidates, each with alternatives that are its defaults again: no alternative
+    # can gain, so each contender's search ends after PATIENCE trials, long before the budget.
+    same = {"item-knn": {"neighbours": 50}, "item-knn-bm25": {"neighbours": 50}, "ease": {"l2": 10.0}}
+    pool = [Candidate(name, [params] * 6) for name, params in same.items()]
+    started = time.monotonic()
+    choice = choose(fit, targets, budget_seconds=300, pool=pool)
+    assert time.monotonic() - started < 120  # far from the 300 s budget
+    tried = {name: [t for t in choice.trials if t.algorithm == name] for name in same}
+    assert all(t.status == DONE for t in choice.trials)
+    assert sorted(len(trials) for trials in tried.values()) == [1] + [1 + PATIENCE] * CONTENDERS
+    # The one left out after round one is the worst of the three there.
+    left_out = next(name for name, trials in tried.items() if len(trials) == 1)
+    first = {name: trials[0].metrics["ndcg@20"] for name, trials in tried.items()}
+    assert first[left_out] == min(first.values()), first
+    assert choice.ending.startswith(f"stopped early: the last {PATIENCE} trials") and choice.record()["ending"] == choice.ending
+    # Later rounds get at most LATER_ROUNDS_SHARE times round one's seconds: none at all with 0.
+    monkeypatch.setattr(choice_module, "LATER_ROUNDS_SHARE", 0.0)
+    quick = choose(fit, targets, budget_seconds=300, pool=pool)
+    assert len(quick.trials) == len(pool) and quick.ending.startswith("stopped early: later rounds took 0 times")
+    # Without the early stop (a benchmark's tuned peer), every configuration is tried.
+    every = choose(fit, targets, budget_seconds=300, pool=pool, stop_early=False)
+    assert len(every.trials) == 6 * len(pool) and every.ending == "every alternative of the contenders was tried"
+
+
+def test_the_default_budget_is_a_multiple_of_round_ones_estimate():
+    from recommender.selection import DataShape
+    from recommender.selection.choice import BUDGET_ROUNDS, MIN_BUDGET_SECONDS, _prior_estimate, default_budget, round_one_seconds
+
+    shape = DataShape(customers=30_000, items=40_000, interactions=800_000, co_purchases=10**8, validation_customers=3000)
+    knn, als = Candidate("item-knn-bm25", [{}]), Candidate("als", [{}, {"factors": 8}])
+    # Round one: each candidate's defaults (not its alternatives), at the prior speeds.
+    assert round_one_seconds(shape, [knn, als]) == _prior_estimate("item-knn-bm25", {}, shape) + _prior_estimate("als", {}, shape)
+    # A candidate far dearer than all the others together does not size the budget.
+    slow = Candidate("als", [{"iterations": 100_000}])
+    assert round_one_seconds(shape, [knn, slow]) == round_one_seconds(shape, [knn])
+    fit, targets = taste_store(n_customers=300)
+    assert default_budget(fit, targets, pool=[knn]) == MIN_BUDGET_SECONDS  # a tiny store: the floor
+    rng = np.random.default_rng(0)
+    big = _store(rng.integers(30_000, size=800_000), rng.integers(40_000, size=800_000), 30_000, 40_000)
+    held = _store(rng.integers(30_000, size=3000), rng.integers(40_000, size=3000), 30_000, 40_000)
+    expected = BUDGET_ROUNDS * round_one_seconds(DataShape.of(big, int((np.diff(held.indptr) > 0).sum())), [knn, als])
+    assert default_budget(big, held, pool=[knn, als]) == round(expected) > MIN_BUDGET_SECONDS
+
+
 def test_validation_split_holds_out_each_sampled_customers_latest_new_purchases():
     from recommender.purchases import PurchaseLog
     from recommender.vocabulary import IdVocabulary

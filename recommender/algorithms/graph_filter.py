@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 AUTOMATIC_RANK_CAP = 1024
 SHARPENING_CHOICES = (0.0, 0.35, 0.7)
-_SMALL_SVD_WORK = 10**8  # purchases x rank up to which a second SVD costs a second or two
+SMALL_SVD_WORK = 10**8  # purchases x rank up to which a second SVD costs a second or two
 _STATIONARY = 1 - 1e-3  # a singular value this close to 1 is a connected part's stationary walk
 
 
@@ -132,7 +132,7 @@ class GraphFilter(Algorithm):
         shown = ", ".join(f"rank {k} s {v}: {figure:.4f}" for (k, v), figure in zip(settings, figures))
         log.info("graph-filter: rank %d, sharpening %s chosen on %d held-out customers (Recall@20 + NDCG@20: %s)",
                  rank, self.sharpening_, len(customers), shown)
-        small = binary.nnz * rank <= _SMALL_SVD_WORK
+        small = binary.nnz * rank <= SMALL_SVD_WORK
         unused = c.low_rank_weight == 0 and self.sharpening_ == 0  # then no SVD at all
         basis = (self.singular_vectors_[:, :rank].copy(), self.step_weights_[:rank].copy())
         self._fit_on(binary, basis=None if small or unused else basis, rank=rank)
@@ -364,7 +364,9 @@ def item_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int)
     as well as an items x width one in every iteration, and on a store with more customers
     than items the customers' side is most of the work; here the dense blocks are items x
     width only (P is applied as two sparse products). The small eigenproblem runs on one
-    BLAS thread: LAPACK's threads gain nothing at this size and spin badly on a loaded machine."""
+    BLAS thread, and so do the LU and QR factorisations: LAPACK's threads gain little there
+    and spin badly on a loaded machine (a 15,062 x 377 QR: 4.5 s on two threads against 1.2 s
+    on one, load 6 on 2 cores; the products stay on every thread)."""
     import scipy.linalg
     from threadpoolctl import threadpool_limits
 
@@ -374,9 +376,11 @@ def item_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int)
     transposed = normalised.T.tocsr()
     for step in range(iterations + 1):
         if step:  # keep the columns apart between products: LU is half the cost of QR and enough here
-            block = scipy.linalg.lu(block, permute_l=True, overwrite_a=True, check_finite=False)[0]
+            with threadpool_limits(1, "blas"):
+                block = scipy.linalg.lu(block, permute_l=True, overwrite_a=True, check_finite=False)[0]
         block = transposed @ (normalised @ block)  # P Q, items x width
-    basis, _ = scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)
+    with threadpool_limits(1, "blas"):
+        basis, _ = scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)
     projected = normalised @ basis  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
     small = (projected.T @ projected).astype(np.float64)
     with threadpool_limits(1, "blas"):

@@ -126,7 +126,8 @@ def choice_section(choice: dict) -> str:
 <p><b>{html.escape(choice['reason'])}.</b></p>
 <p>Validation: {html.escape(str(validation.get('kind', '')))} split of the training data,
 {validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
-budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s. The winner was then fitted on all the data.</p>
+budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s{'; ' + html.escape(choice['ending']) if choice.get('ending') else ''}.
+The winner was then fitted on all the data.</p>
 {f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
 <table><tr><th>algorithm</th><th>settings</th><th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
 {"".join(rows)}</table>"""

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from ..algorithms import algorithm_class
 from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB, dense_item_bytes
+from ..algorithms.graph_filter import SMALL_SVD_WORK
 
 #: Seconds per work unit of each algorithm before it has run once in this choice, measured
 #: on the team's 2-core VM (Gowalla, a 100k-item demo store; docs/benchmarks.md): ALS and
@@ -70,9 +71,12 @@ def candidates(shape: DataShape, *, memory_limit_gb: float = DEFAULT_MEMORY_LIMI
         Candidate("item-knn-bm25", [{}, {"neighbours": 50}, {"neighbours": 1000}, {"bm25_b": 0.3}, {"bm25_k1": 0.6}]),
         Candidate("als", [
             {},
+            # Strong regularisation first: the early stop may leave no room for a third
+            # alternative, and this one won the tuned peer's search on four stores of five
+            # (docs/benchmarks.md); 1.2x ALS's defaults on the sparse demo stores.
+            {"regularization": 200.0, "alpha": 50.0},
             {"regularization": 5.0, "alpha": 10.0},
             {"factors": 64, "regularization": 10.0, "alpha": 10.0},
-            {"regularization": 200.0, "alpha": 50.0},
             {"factors": 256},
         ]),
         Candidate("graph-filter", [
@@ -114,8 +118,10 @@ def work_units(algorithm: str, params: dict, shape: DataShape) -> float:
         width = rank + max(64, rank // 4)
         iterations = config.svd_iterations + 1
         basis = width * shape.interactions * 4 * iterations + shape.items * width * width * 2 * (iterations + 1)
-        # Its own held-out choice of rank and s (up to 2,000 customers, three ranks) unless both are given.
+        # Its own held-out choice of rank and s (up to 2,000 customers, three ranks) unless both
+        # are given; a small store's final model then takes a second basis (SMALL_SVD_WORK).
         choosing = config.rank is None or config.sharpening is None
         held_out = min(2000, shape.customers // 4) * shape.items * rank * 7 if choosing else 0
-        return basis + held_out + scoring * rank * 4
+        second = basis if choosing and shape.interactions * rank <= SMALL_SVD_WORK else 0
+        return basis + held_out + second + scoring * rank * 4
     return scoring * 10.0

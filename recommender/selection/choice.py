@@ -4,11 +4,17 @@ split of the store's own data, within a time budget, and keep the best.
 1. Hold out validation purchases (:mod:`.validation`: time-based when there are times).
 2. Round one fits every candidate's defaults, cheapest first, so a short budget still
    compares them all (a candidate whose defaults would not fit the budget tries its
-   cheapest configuration instead); later rounds try the alternatives of the candidates that are
-   close enough to the best to win (within :data:`CLOSE_ENOUGH` of it), best first.
-3. A trial is started only if its estimated time fits what is left of the budget, and
-   one still running when the budget ends is stopped (:mod:`.trials`).
-4. The winner is the best validation figure (ties: the faster trial). The caller refits
+   cheapest configuration instead); later rounds try the alternatives of the best
+   :data:`CONTENDERS` candidates (if within :data:`CLOSE_ENOUGH` of the best), best first,
+   one step each per round: a setting, then another history weighting, in turn.
+3. The search stops early: a contender whose last :data:`PATIENCE` trials did not beat
+   its own best by :data:`MIN_GAIN` gets no more, and the choice ends when no contender is
+   left, however much budget remains (on small stores most of it), or once later rounds
+   have taken :data:`LATER_ROUNDS_SHARE` times round one's seconds.
+4. A trial is started only if its estimated time fits what is left of the budget, and
+   one still running when the budget ends is stopped (:mod:`.trials`). The default budget
+   is a multiple of round one's estimated cost (:func:`default_budget`).
+5. The winner is the best validation figure (ties: the faster trial). The caller refits
    it on all the data; :class:`Choice` records every trial and why the winner won.
 """
 
@@ -38,6 +44,23 @@ from .trials import DONE, FAILED, SKIPPED, TrialOutcome, TrialRunner
 AUTO = "auto"
 FALLBACK_ALGORITHM = "item-knn-bm25"  # when no trial finishes: the cheapest robust candidate
 CLOSE_ENOUGH = 0.7  # later rounds search candidates whose best is at least this share of the best
+CONTENDERS = 3  # ...and only the best this many of them (on the online-retail log the third of round one won)
+PATIENCE = 2  # a contender's search ends after this many trials in a row without a gain...
+MIN_GAIN = 0.005  # ...of at least this share over its best so far
+# Later rounds start no trial once they have taken this many times round one's own seconds:
+# the search's length follows what trials cost on this store and this machine, not a fixed floor.
+LATER_ROUNDS_SHARE = 1.5
+# The default budget: this many times round one's estimated cost (every candidate's
+# defaults, at the prior speeds), at least MIN_BUDGET_SECONDS. Round one's estimate rests on
+# priors measured on a quiet machine, so the multiple leaves room for a loaded one (two to
+# three times slower) and for the alternatives; the early stop ends the search sooner where
+# the alternatives stop paying.
+BUDGET_ROUNDS = 4.0
+MIN_BUDGET_SECONDS = 10.0
+# A candidate whose defaults are estimated at more than this many times the rest of round
+# one together (EASE on a large catalogue: cubic in the items) does not size the budget; it
+# runs only if the budget happens to allow it.
+_OUTLIER_SHARE = 4.0
 DEFAULT_METRIC = "ndcg@20"
 # A trial estimated to need more than the time left divided by this is not started: a
 # little margin when the algorithm's speed was measured in this choice, and room for
@@ -46,10 +69,31 @@ _MEASURED_MARGIN, _PRIOR_MARGIN = 1.1, 0.67
 WEIGHTING_STEP = ("weighting",)  # a pending step: (WEIGHTING_STEP, index of the weighting)
 
 
-def default_budget(matrix: sp.csr_matrix) -> float:
-    """Seconds for the choice when none is given: 30 plus 150 per million interactions, so
-    that round one (every candidate's defaults) fits on stores like Gowalla (810k: 152 s)."""
-    return round(30.0 + 150.0 * matrix.nnz / 1e6)
+def round_one_seconds(shape: DataShape, pool: list[Candidate]) -> float:
+    """Round one's estimated seconds at the prior speeds: every candidate's defaults, less an
+    outlier whose defaults cost more than :data:`_OUTLIER_SHARE` times all the others."""
+    costs = sorted(_prior_estimate(c.algorithm, c.configurations[0], shape) for c in pool if c.configurations)
+    while len(costs) > 1 and costs[-1] > _OUTLIER_SHARE * sum(costs[:-1]):
+        costs.pop()
+    return float(sum(costs))
+
+
+def default_budget(
+    fit: sp.csr_matrix, targets: sp.csr_matrix | None = None, *, memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    pool: list[Candidate] | None = None,
+) -> float:
+    """Seconds for the choice when none is given: :data:`BUDGET_ROUNDS` times round one's
+    estimated cost (:func:`round_one_seconds`), at least :data:`MIN_BUDGET_SECONDS`, so that
+    every candidate's first trial fits on the store's own shape, whatever its sizes. ``targets``:
+    the validation purchases (their customers are scored in every trial; default: a tenth)."""
+    scored = int((np.diff(targets.indptr) > 0).sum()) if targets is not None else fit.shape[0] // 10
+    shape = DataShape.of(fit, scored)
+    pool = pool if pool is not None else candidates(shape, memory_limit_gb=memory_limit_gb)
+    return float(round(max(MIN_BUDGET_SECONDS, BUDGET_ROUNDS * round_one_seconds(shape, pool))))
+
+
+def _prior_estimate(algorithm: str, params: dict, shape: DataShape) -> float:
+    return TRIAL_OVERHEAD_SECONDS + work_units(algorithm, params, shape) * PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT)
 
 
 @dataclass
@@ -66,6 +110,7 @@ class Choice:
     reason: str
     fitted_settings: dict = field(default_factory=dict)
     weighting: HistoryWeighting = field(default_factory=HistoryWeighting)
+    ending: str = ""  # why the search ended: early stop, budget, or nothing left to try
 
     def record(self) -> dict:
         """JSON-able summary for the manifest and the report."""
@@ -75,6 +120,7 @@ class Choice:
             "reason": self.reason,
             "budget_seconds": round(self.budget_seconds, 1),
             "seconds": round(self.seconds, 1),
+            "ending": self.ending,
             "validation": self.validation,
             "trials": [trial.record() for trial in self.trials],
         }
@@ -103,12 +149,15 @@ def choose(
     weightings: list[tuple[HistoryWeighting, sp.csr_matrix]] | None = None,
     on_trial: Callable[[TrialOutcome, TrialOutcome | None], None] | None = None,
     waiting: Callable[[], None] | None = None,
+    stop_early: bool = True,
 ) -> Choice:
     """Compare the candidates (``pool``, default :func:`.candidates.candidates`) on ``targets``.
 
     ``weightings``: the history weightings to compare, each with the fitting data under it;
     the first is ``fit``'s and round one's (default: only the plain one).
     ``on_trial(trial, best_so_far)`` is called after every trial; ``waiting`` while one runs.
+    ``stop_early`` False: every contender's every configuration, as long as the budget lasts
+    (a benchmark's tuned peer), instead of the early stop of the module's step 3.
     """
     name, cut_off = parse_metric(metric)
     started = time.monotonic()
@@ -158,43 +207,69 @@ def choose(
                 if work_units(candidate.algorithm, cheapest, shape) < work_units(candidate.algorithm, candidate.configurations[0], shape):
                     pending[candidate.algorithm].remove(cheapest)
                     attempt(candidate.algorithm, cheapest)
-        # Each other history weighting, tried next on the best configuration so far of every
-        # candidate that reads the weights (graph-filter counts only which items were bought).
+        # Each other history weighting, tried on the best configuration so far of every
+        # candidate that reads the weights (graph-filter counts only which items were bought),
+        # in turn with its other settings: a setting first, then a weighting, and so on.
         for candidate in pool:
             if candidate.algorithm not in VALUE_BLIND:
-                pending[candidate.algorithm][:0] = [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))]
-        # Later rounds: alternatives of the candidates that could still win, best first.
-        while time.monotonic() < deadline:
-            leader = best_of()
-            if leader is None:
-                break
-            contenders = [
-                c.algorithm for c in pool
-                if pending[c.algorithm] and (best := best_of(c.algorithm)) is not None
-                and best.metrics[metric] >= CLOSE_ENOUGH * leader.metrics[metric]
-            ]
-            if not contenders:
-                break
-            contenders.sort(key=lambda a: -best_of(a).metrics[metric])
-            for algorithm in contenders:
-                if time.monotonic() >= deadline:
-                    break
-                step, best = pending[algorithm].pop(0), best_of(algorithm)
-                if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
-                    outcome = attempt(algorithm, best.params, step[1])
-                else:  # other settings under the best weighting so far
-                    outcome = attempt(algorithm, step, chosen_weighting[id(best)])
-                if outcome.status == FAILED:
-                    pending[algorithm].clear()
+                pending[candidate.algorithm] = _in_turn(
+                    pending[candidate.algorithm], [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))])
+        later_end = time.monotonic() + LATER_ROUNDS_SHARE * (time.monotonic() - started) if stop_early else deadline
+        ending = _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
     winner = best_of()
     seconds = time.monotonic() - started
     if winner is None:
         reason = f"no candidate finished within the budget of {budget_seconds:.0f} s; fell back to {FALLBACK_ALGORITHM} with its defaults"
-        return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason, weighting=weightings[0][0])
+        return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason,
+                      weighting=weightings[0][0], ending=ending)
     return Choice(
         winner.algorithm, winner.params, metric, trials, budget_seconds, seconds, validation or {},
-        _reason(winner, trials, metric), winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0],
+        _reason(winner, trials, metric), winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
     )
+
+
+def _in_turn(first: list, second: list) -> list:
+    """[a1, b1, a2, b2, ...] and the rest of the longer list."""
+    merged = []
+    for k in range(max(len(first), len(second))):
+        merged += first[k:k + 1] + second[k:k + 1]
+    return merged
+
+
+def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, deadline: float, later_end: float, stop_early: bool) -> str:
+    """The rounds after the first: each contender's next step in turn, best contender first,
+    until the budget ends, ``later_end`` passes or no contender is left. Returns why it ended."""
+    stale = {c.algorithm: 0 for c in pool}  # trials in a row without a gain, per algorithm
+    while time.monotonic() < min(deadline, later_end):
+        leader = best_of()
+        if leader is None:
+            return "no candidate finished a trial"
+        ranked = sorted(
+            (c.algorithm for c in pool
+             if (best := best_of(c.algorithm)) is not None and best.metrics[metric] >= CLOSE_ENOUGH * leader.metrics[metric]),
+            key=lambda a: -best_of(a).metrics[metric],
+        )[:CONTENDERS if stop_early else None]
+        contenders = [a for a in ranked if pending[a] and (stale[a] < PATIENCE or not stop_early)]
+        if not contenders:
+            if any(pending[a] for a in ranked):
+                return f"stopped early: the last {PATIENCE} trials of each contender ({', '.join(ranked)}) gained less than {MIN_GAIN:.1%}"
+            return "every alternative of the contenders was tried"
+        for algorithm in contenders:
+            if time.monotonic() >= min(deadline, later_end):
+                break
+            step, best = pending[algorithm].pop(0), best_of(algorithm)
+            if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
+                outcome = attempt(algorithm, best.params, step[1])
+            else:  # other settings under the best weighting so far
+                outcome = attempt(algorithm, step, chosen_weighting[id(best)])
+            if outcome.status == FAILED:
+                pending[algorithm].clear()
+            elif outcome.status == DONE:
+                gained = outcome.metrics[metric] > best.metrics[metric] * (1 + MIN_GAIN)
+                stale[algorithm] = 0 if gained else stale[algorithm] + 1
+    if time.monotonic() < deadline:
+        return f"stopped early: later rounds took {LATER_ROUNDS_SHARE:g} times round one's time"
+    return "the budget ran out"
 
 
 def _reason(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> str:
@@ -246,7 +321,8 @@ def choose_for_log(
     described["history_weightings"] = [w.to_dict() for w in compared]
     if not described["customers"]:
         raise ValueError("the data has no customer with purchases to hold out for validation; name an algorithm with --algorithm")
-    budget = float(budget_seconds) if budget_seconds is not None else default_budget(split.fit)
+    budget = float(budget_seconds) if budget_seconds is not None else default_budget(
+        split.fit, split.targets, memory_limit_gb=memory_limit_gb, pool=pool)
     if on_start:
         on_start(budget, described)
     return choose(
