@@ -70,6 +70,16 @@ def experiment_schemas() -> dict:
                 "description": "Store-wide: feedback events no logged answer explains, by event type and by reason (unknown id, outside the window, ...).",
                 "properties": {"events": {"type": "object"}, "reasons": {"type": "object"}},
             },
+            "series": {
+                "type": "array",
+                "description": "The figures as they read at up to 12 moments from the first answer to the last: per variant "
+                               "impressions, ctr and conversion with their intervals, and the difference against the control.",
+                "items": {
+                    "type": "object",
+                    "properties": {"at": {"type": "integer", "description": "epoch seconds"}, "answers": {"type": "integer"},
+                                   "variants": {"type": "object"}},
+                },
+            },
         },
         ["name", "status", "control", "metric", "method", "variants", "verdict", "unattributed"],
     )
