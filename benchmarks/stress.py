@@ -136,6 +136,22 @@ def start_server(port: int, folder: Path, models_dir: Path, workers: int, server
         raise SystemExit(str(error)) from None
 
 
+def drive(ports: list[int], customers: list[str], items: list[str], args, duration: float) -> tuple[Tally, float]:
+    """``args.readers`` readers and ``args.writers`` event writers spread over ``ports`` for
+    ``duration`` seconds; returns what they saw and the seconds they ran."""
+    tally, stop = Tally(), threading.Event()
+    threads = [threading.Thread(target=reader, args=(ports[k % len(ports)], customers, stop, tally, k)) for k in range(args.readers)]
+    threads += [threading.Thread(target=writer, args=(ports[k % len(ports)], items, stop, tally, k)) for k in range(args.writers)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(duration)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return tally, time.monotonic() - started
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -161,17 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         customers += [f"new-customer-{k}" for k in range(50)]  # the fallback path too
         port = free_port()
         server = start_server(port, folder, folder / "models", max(2, args.workers), args.server)
-        tally, stop = Tally(), threading.Event()
-        threads = [threading.Thread(target=reader, args=(port, customers, stop, tally, k)) for k in range(args.readers)]
-        threads += [threading.Thread(target=writer, args=(port, items, stop, tally, k)) for k in range(args.writers)]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        time.sleep(duration)
-        stop.set()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - started
+        tally, elapsed = drive([port], customers, items, args, duration)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         connection = sqlite3.connect(folder / "events.sqlite3")
@@ -215,17 +221,7 @@ def several_hosts(args, duration: float) -> int:
         try:
             for number, port in enumerate(ports):
                 servers.append(start_server(port, folder, folder / "models", workers, args.server, cluster.url, name=f"host-{number}"))
-            tally, stop = Tally(), threading.Event()
-            threads = [threading.Thread(target=reader, args=(ports[k % len(ports)], customers, stop, tally, k)) for k in range(args.readers)]
-            threads += [threading.Thread(target=writer, args=(ports[k % len(ports)], items, stop, tally, k)) for k in range(args.writers)]
-            started = time.monotonic()
-            for thread in threads:
-                thread.start()
-            time.sleep(duration)
-            stop.set()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - started
+            tally, elapsed = drive(ports, customers, items, args, duration)
         finally:
             for server in servers:
                 server.send_signal(signal.SIGTERM)
