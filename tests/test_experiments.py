@@ -205,3 +205,15 @@ def test_prices_come_from_a_catalog_column_and_none_means_unknown():
     assert catalog_prices(["a", "b"], None) is None
     assert catalog_prices(["a", "b"], np.array([np.nan, np.nan])) is None  # a catalog without prices: revenue unknown, not 0
     assert catalog_prices(["a", "b"], np.array([2.5, np.nan])) == {"a": 2.5}
+
+
+def test_the_series_reads_the_rates_as_they_stood_at_each_moment():
+    answers = [answer("r1", "c1", ("a", "b"), 0, "control"), answer("r2", "c2", ("a",), 100), answer("r3", "c3", ("a",), 200)]
+    events = [event("c1", "a", "impression", 1, "r1"), event("c1", "b", "impression", 1, "r1"), event("c1", "a", "click", 2, "r1"),
+              event("c2", "a", "impression", 101, "r2"), event("c3", "a", "click", 201, "r3")]
+    series = all_figures(parse_experiments(experiments()), answers, events, series_points=3)["homepage"]["series"]
+    assert [(point["at"], point["answers"]) for point in series] == [(0, 1), (100, 2), (200, 3)]
+    control = [(p["variants"]["control"]["impressions"], p["variants"]["control"]["ctr"]) for p in series]
+    default = [(p["variants"]["default"]["impressions"], p["variants"]["default"]["ctr"]) for p in series]
+    assert control == [(2, 0.5), (2, 0.5), (2, 0.5)]
+    assert default == [(0, None), (1, 0.0), (2, 0.5)]  # by the time each item was served

@@ -203,12 +203,16 @@ def _series(experiment: Experiment, answers: Sequence[AnswerRecord], attribution
     served = np.array([o.answer.served_at for o in outcomes], dtype=np.int64)
     answer_times = np.array([a.served_at for a in answers], dtype=np.int64)
     rows = []
+    # The moments only grow, so each outcome is added once to tallies that run on (the
+    # series is read every few seconds by the API, /metrics and the dashboard).
+    tallies = {v.name: _Tally() for v in experiment.variants}
+    counted = 0
     for moment in moments.tolist():
         upto = int(np.searchsorted(served, moment, side="right"))
-        tallies = {v.name: _Tally() for v in experiment.variants}
-        for outcome in outcomes[:upto]:
+        for outcome in outcomes[counted:upto]:
             if outcome.answer.experiment == experiment.name and outcome.answer.variant in tallies:
                 tallies[outcome.answer.variant].add(outcome, None)
+        counted = upto
         control = tallies[experiment.control].rate(experiment.metric)
         row = {"at": int(moment), "answers": int(np.searchsorted(answer_times, moment, side="right")), "variants": {}}
         for name, tally in tallies.items():
