@@ -24,6 +24,7 @@ from .topn import (
     RecommendationList,
     TopLists,
     candidate_mask,
+    drop_unsupported,
     history_row,
     known_events,
     rank_rows,
@@ -116,9 +117,9 @@ class Model:
         added = known_events(self.items, new_events)
         if customer >= 0 and not added and include is None and not include_purchased:
             # The common case: a training customer with nothing new, answered from the cache.
-            cached = self._cached(customer, n, candidate_mask(self.items, self.catalog, exclude=exclude, category=category), with_reasons)
+            cached = self._cached(customer_id, customer, n, candidate_mask(self.items, self.catalog, exclude=exclude, category=category), with_reasons)
             if cached is not None:
-                return RecommendationList(customer_id, PERSONALISED, cached)
+                return cached
         if added:
             # Scored live (milliseconds, not microseconds), so remembered: the same
             # customer asking again before their next event gets the same answer at once.
@@ -128,7 +129,7 @@ class Model:
             )
         return self._live(customer_id, customer, (), n, include, exclude, category, include_purchased, with_reasons)
 
-    def _cached(self, customer: int, n: int, allowed: np.ndarray | None, with_reasons: bool) -> list[Recommendation] | None:
+    def _cached(self, customer_id: str, customer: int, n: int, allowed: np.ndarray | None, with_reasons: bool) -> RecommendationList | None:
         """A training customer's answer from the top lists, reasons included; None when there
         are no lists (or no stored reasons while reasons are wanted), or when the filters
         leave too few cached items."""
@@ -141,8 +142,15 @@ class Model:
         places, indices, scores = found
         item = self.labels.item
         if not with_reasons:
-            return [item(i, s, [], k) for k, (i, s) in enumerate(zip(indices, scores), 1)]
-        return [item(i, s, because, k) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
+            answer = [item(i, s, [], k) for k, (i, s) in enumerate(zip(indices, scores), 1)]
+        else:
+            answer = [item(i, s, because, k) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
+        source = PERSONALISED if answer else POPULAR  # nothing cached: nothing bought points anywhere
+        if len(answer) < n:  # the list holds every item with evidence: popular items fill the rest
+            bought = self.history.indices[self.history.indptr[customer] : self.history.indptr[customer + 1]]
+            extra = self.popular.top(n - len(answer), allowed, np.concatenate([np.asarray(indices, dtype=np.int64), bought]))
+            answer += [item(int(i), float(self.popular.buyers[i]), [], len(answer) + k, popular=True) for k, i in enumerate(extra, 1)]
+        return RecommendationList(customer_id, source, answer)
 
     @functools.cached_property
     def _remembered_live_answers(self):
@@ -165,6 +173,7 @@ class Model:
             items, scores, personalised, topped_up = ranked.items, ranked.scores, bool(ranked.personalised[0]), ranked.topped_up
         listed = items[0] >= 0
         indices, scores, popular = items[0][listed], scores[0][listed], topped_up[0][listed]
+        personalised = personalised and not popular.all()  # all topped up: nothing bought points anywhere
         scored = indices[~popular]
         reasons = iter(reasons_for_row(self.algorithm, row, customer, scored) if with_reasons and personalised else [[] for _ in scored])
         answer = [
@@ -203,10 +212,15 @@ class Model:
         the items in ``exclude``."""
         item = self.items.index(item_id)
         left_out = set(self.items.lookup(exclude).tolist()) if exclude else set()
-        indices, scores = self.algorithm.similar_items(np.array([item]), n + len(left_out))
+        indices, scores = drop_unsupported(*self.algorithm.similar_items(np.array([item]), n + len(left_out)))
         reason = similar_sentence(self.labels.lists[1][item])
         kept = [(int(i), float(s)) for i, s in zip(indices[0], scores[0]) if i >= 0 and i not in left_out][:n]
-        return [self.labels.item(i, s, [], k, reason=reason) for k, (i, s) in enumerate(kept, 1)]
+        answer = [self.labels.item(i, s, [], k, reason=reason) for k, (i, s) in enumerate(kept, 1)]
+        if len(answer) < n:  # too few items were ever bought with it: popular ones fill the rest
+            skip = np.array([item, *left_out, *(i for i, _ in kept)], dtype=np.int64)
+            extra = self.popular.top(n - len(answer), None, skip)
+            answer += [self.labels.item(int(i), float(self.popular.buyers[i]), [], len(answer) + k, popular=True) for k, i in enumerate(extra, 1)]
+        return answer
 
     def popular_baseline(self) -> Model:
         """This model's popular items as a model of their own, answering through the same

@@ -1,8 +1,9 @@
 """The id-level model: filters, fallbacks, new purchases, reasons."""
 
+import numpy as np
 import pytest
 
-from recommender.topn import compute_top_lists
+from recommender.topn import compute_top_lists, rank_rows
 from tests.test_artifacts import build_model
 
 
@@ -69,6 +70,36 @@ def test_short_lists_are_topped_up_from_popular_items():
     result = model.recommend("c00", 7)  # only 7 unbought items exist; kNN scores 2 of them
     assert len(result.items) == 7 and len(set(ids(result))) == 7
     assert not {"i0", "i1", "i2"} & set(ids(result))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_items_nothing_bought_points_to_are_popular_not_personalised(cached):
+    model = build_model()  # item-kNN: group A's purchases point to no item of group B (score 0)
+    if cached:
+        model.top_lists = compute_top_lists(model.algorithm, model.history, 5)
+        assert model.top_lists.items[0].tolist()[2:] == [-1, -1, -1]  # i3, i4, then nothing with evidence
+    popular_b = [item for item in ids(model.recommend("stranger", 10)) if item >= "i5"]
+    result = model.recommend("c00", 5)  # bought i0, i1, i2
+    assert result.source == "personalised" and [r.position for r in result.items] == [1, 2, 3, 4, 5]
+    assert set(ids(result)[:2]) == {"i3", "i4"}
+    assert all(r.reason.startswith("because you bought Item") and r.score > 0 for r in result.items[:2])
+    assert ids(result)[2:] == popular_b[:3]
+    assert all(r.reason == "popular with other customers" and not r.because for r in result.items[2:])
+    nothing_points_there = model.recommend("c00", 3, category="b")
+    assert nothing_points_there.source == "popular" and ids(nothing_points_there) == popular_b[:3]
+    # Batch scoring and Spark take the same path.
+    ranked = rank_rows(model.algorithm, model.popular, model.history[[0]], np.array([0]), 5)
+    assert ranked.topped_up[0].tolist() == [False, False, True, True, True]
+    assert [model.items.ids[i] for i in ranked.items[0]] == ids(result)
+
+
+def test_similar_items_never_bought_together_are_popular_not_similar():
+    model = build_model()
+    similar = model.similar_items("i0", 6)
+    assert {r.item_id for r in similar[:4]} == {"i1", "i2", "i3", "i4"}
+    assert all(r.reason == "often bought with Item 0" and r.score > 0 for r in similar[:4])
+    assert all(r.item_id >= "i5" and r.reason == "popular with other customers" for r in similar[4:])
+    assert [r.position for r in similar] == [1, 2, 3, 4, 5, 6]
 
 
 def test_rank_orders_candidates_and_keeps_unknown_last():

@@ -14,7 +14,7 @@
 from .answers import PERSONALISED, POPULAR, Labels, Recommendation, RecommendationList
 from .candidates import candidate_mask
 from .history import history_row, history_rows, known_events
-from .path import Ranked, rank_rows
+from .path import Ranked, drop_unsupported, rank_rows
 from .popular import PopularItems
 from .reasons import REASONS_PER_ITEM
 from .top_lists import TopLists, compute_top_lists
@@ -31,6 +31,7 @@ __all__ = [
     "TopLists",
     "candidate_mask",
     "compute_top_lists",
+    "drop_unsupported",
     "history_row",
     "history_rows",
     "known_events",

@@ -30,6 +30,24 @@ class Ranked:
     topped_up: np.ndarray
 
 
+def drop_unsupported(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top-N less the items scored exactly 0, the rest moved to the front in order
+    (the slots left are -1 / -inf, for the popular top-up).
+
+    Every algorithm here scores an item from the purchases that point to it (a sum over
+    the history, or factors folded in from it), so 0 means that nothing the customer bought
+    points to the item: listing it as personalised would give a false reason ("matches your
+    purchase history"), and a popular item says more. Negative scores are evidence against,
+    and keep their places.
+    """
+    unsupported = (scores == 0) & (items >= 0)
+    if not unsupported.any():
+        return items, scores
+    items, scores = np.where(unsupported, -1, items), np.where(unsupported, -np.inf, scores).astype(scores.dtype)
+    order = np.argsort(items < 0, axis=1, kind="stable")  # listed first, each group in its order
+    return np.take_along_axis(items, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
 def rank_rows(
     algorithm,
     popular: PopularItems,
@@ -56,6 +74,6 @@ def rank_rows(
         found, found_scores = algorithm.recommend(
             subset, width, customers=np.asarray(customers)[scored], exclude_seen=exclude_purchased, allowed=allowed
         )
-        items[scored], scores[scored] = found, found_scores
+        items[scored], scores[scored] = drop_unsupported(found, found_scores)
     topped_up = popular.fill(items, scores, rows, allowed, skip_history=exclude_purchased)
     return Ranked(items, scores, personalised, topped_up)

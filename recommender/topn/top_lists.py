@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .path import drop_unsupported
 from .reasons import REASONS_PER_ITEM, reasons_for_rows
 
 
@@ -29,8 +30,10 @@ class TopLists:
 
     def head(self, customer: int, n: int, allowed: np.ndarray | None, n_items: int) -> tuple[slice | np.ndarray, list[int], list[float]] | None:
         """(places in the cached list, item indices, scores) of the customer's answer, or None
-        when the cache cannot serve it: the filters leave fewer than ``n`` cached items and
-        the list does not hold the whole catalog of ``n_items``."""
+        when the cache cannot serve it: the filters leave fewer than ``n`` cached items, the
+        list does not hold the whole catalog of ``n_items``, and it is not padded. A padded
+        list (-1 at its end) holds every unbought item with any evidence, so a short answer
+        from it is the live answer less its popular top-up."""
         items = self.items[customer]
         if allowed is None and n <= len(items):
             # The storefront's usual request: the head of the list, read as Python lists at
@@ -42,7 +45,7 @@ class TopLists:
         if allowed is not None:
             keep &= allowed[np.maximum(items, 0)]
         places = np.flatnonzero(keep)
-        if len(places) < min(n, n_items) and len(items) < n_items:
+        if len(places) < min(n, n_items) and len(items) < n_items and items[-1] >= 0:
             return None
         places = places[:n]
         return places, items[places].tolist(), self.scores[customer, places].tolist()
@@ -77,7 +80,7 @@ def compute_top_lists(
     def score(customers: np.ndarray) -> None:
         nonlocal explained
         rows = history[customers]
-        items, scores = algorithm.recommend(rows, k, customers=customers)
+        items, scores = drop_unsupported(*algorithm.recommend(rows, k, customers=customers))
         top_items[customers], top_scores[customers] = items, scores
         if explained:
             found = reasons_for_rows(algorithm, rows, customers, items)
