@@ -23,6 +23,7 @@ from .errors import register_error_handlers
 from .events import events
 from .experiment_holder import ExperimentHolder, FiguresCache
 from .experiments import experiments as experiments_blueprint
+from .hot_routes import HotRoutes
 from .items import items
 from .lookups import current_figures
 from .metrics import ServingMetrics
@@ -69,8 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     models.current()
 
     register_error_handlers(app)
-    if app.config["SERVED_BY_HEADER"]:
-        _add_served_by_header(app)
+    headers = _headers_on_every_reply(app)
     app.register_blueprint(customers, url_prefix="/v1")
     app.register_blueprint(items, url_prefix="/v1")
     app.register_blueprint(events, url_prefix="/v1")
@@ -78,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin, url_prefix="/v1/admin")
     app.register_blueprint(operations)
     app.register_blueprint(dashboard, url_prefix="/dashboard")
+    app.wsgi_app = HotRoutes(app, app.wsgi_app, headers)
     return app
 
 
@@ -97,13 +98,20 @@ def _logging_answers(store: EventStore, keep_days: float):
     return write
 
 
-def _add_served_by_header(app: Flask) -> None:
-    pid = str(os.getpid())  # preload is off, so each worker builds its own app: this is its pid
+def _headers_on_every_reply(app: Flask) -> list[tuple[str, str]]:
+    """The headers every reply carries, added to Flask's replies here and returned for the
+    hot routes' (``X-Served-By``: the worker's pid, when SERVED_BY_HEADER is on)."""
+    if not app.config["SERVED_BY_HEADER"]:
+        return []
+    headers = [("X-Served-By", str(os.getpid()))]  # preload is off, so each worker builds its own app: this is its pid
 
     @app.after_request
-    def _served_by(response):
-        response.headers["X-Served-By"] = pid
+    def _add_headers(response):
+        for name, value in headers:
+            response.headers[name] = value
         return response
+
+    return headers
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -122,8 +130,11 @@ class OrjsonProvider(DefaultJSONProvider):
         return self._encode(obj).decode()
 
     def response(self, *args, **kwargs):
-        obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(self._encode(obj) + b"\n", mimetype=self.mimetype)
+        return self._app.response_class(self.body(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)
+
+    def body(self, obj) -> bytes:
+        """A reply's body: ``obj`` as JSON, then a line feed."""
+        return self._encode(obj) + b"\n"
 
     def _encode(self, obj) -> bytes:
         try:

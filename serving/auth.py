@@ -16,7 +16,11 @@ from .errors import ApiError
 
 def presented_bearer_token() -> str:
     """The token of the request's ``Authorization: Bearer`` header ("" when there is none)."""
-    header = request.headers.get("Authorization", "")
+    return bearer_token(request.headers.get("Authorization", ""))
+
+
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization`` header's value ("" unless it says ``Bearer <token>``)."""
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
@@ -58,10 +62,8 @@ def require_read_token(view):
     @wraps(view)
     def guarded(*args, **kwargs):
         config = current_app.config
-        if config["READ_TOKEN"]:
-            presented = presented_bearer_token()
-            if not (_matches(presented, config["READ_TOKEN"]) or _matches(presented, config["API_TOKEN"])):
-                raise _refuse("this endpoint needs Authorization: Bearer <read token>")
+        if config["READ_TOKEN"] and not grants_read(config, presented_bearer_token()):
+            raise _refuse("this endpoint needs Authorization: Bearer <read token>")
         return view(*args, **kwargs)
 
     return guarded

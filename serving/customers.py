@@ -8,12 +8,15 @@ and is logged with the experiment variant and model that served it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Blueprint, current_app
 
 from .auth import require_read_token, require_write_token
 from .errors import bad_request
 from .lookups import customer_history, iso_utc, recommend_for
-from .state import customer_feedback, erased_since, served_model, serving_state
+from .state import ServingState, customer_feedback, erased_since, served_model, serving_state
 from .tracing import traced_answer
 from .validation import QueryParameters, bounded_list, checked_id, json_body
 
@@ -33,13 +36,18 @@ def recommendations(customer_id: str):
     exclude = query.id_list("exclude") or []
     category = query.text("category")
     include_purchased = query.flag("include_purchased")
+    return answer_recommendations(
+        state, config, customer_id, n, include=include, exclude=exclude, category=category, include_purchased=include_purchased
+    )
+
+
+def answer_recommendations(state: ServingState, config: Mapping[str, Any], customer_id: str, n: int, **options) -> dict:
+    """The recommendations answer for a checked customer id and count (``options``: the
+    checked filters), traced and counted; also called by :mod:`serving.hot_routes`."""
     route = state.experiments.route("recommendations", customer_id, served_model(state))
     model = route.model
     feedback = customer_feedback(model, customer_id, state, config)
-    result = recommend_for(
-        model, customer_id, n, feedback, include=include, exclude=exclude, category=category,
-        include_purchased=include_purchased, with_reasons=config["WITH_REASONS"],
-    )
+    result = recommend_for(model, customer_id, n, feedback, with_reasons=config["WITH_REASONS"], **options)
     state.metrics.recommendations_by_source[result.source].inc()
     return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)
 

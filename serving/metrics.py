@@ -97,6 +97,7 @@ class ServingMetrics:
             "recommender_answers_not_logged", "Answers the answer log dropped (buffer full or store unavailable)", registry=self.registry
         )
         self._experiment_figures: Callable[[], dict] | None = None
+        self._by_request: dict[tuple[str, str, int], tuple] = {}
         self.model_info = Gauge(
             "recommender_model_info",
             "The model a worker serves (value 1), labelled with its version and algorithm",
@@ -116,11 +117,21 @@ class ServingMetrics:
         def _record(response):
             started = g.get("started")
             endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            labels = (endpoint, request.method, str(response.status_code))
-            self.requests.labels(*labels).inc()
-            if started is not None:
-                self.latency.labels(*labels).observe(time.perf_counter() - started)
+            self.count_request(endpoint, request.method, response.status_code, None if started is None else time.perf_counter() - started)
             return response
+
+    def count_request(self, endpoint: str, method: str, status: int, seconds: float | None) -> None:
+        """One request served: counted, and its time observed when known. ``endpoint`` is a
+        route pattern, so the label sets stay bounded."""
+        key = (endpoint, method, status)
+        children = self._by_request.get(key)
+        if children is None:
+            # Bound once per label set: labels() costs microseconds on every request.
+            labels = (endpoint, method, str(status))
+            children = self._by_request[key] = (self.requests.labels(*labels), self.latency.labels(*labels))
+        children[0].inc()
+        if seconds is not None:
+            children[1].observe(seconds)
 
     def model_swapped(self, previous, model) -> None:
         """Point the model-info gauge at the new model."""
