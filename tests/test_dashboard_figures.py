@@ -114,9 +114,18 @@ def test_experiment_figures_become_a_view_with_charts():
     }
     view = view_from_figures(figures)
     assert view.verdict == "default leads" and view.variants[0].click_through == Rate(0.05, 0.04, 0.06)
-    assert view.variants[1].conversion is None and [p.at for p in view.over_time] == ["2025-12-01 00:00"] * 2 + ["2025-12-01 01:00"] * 2
+    assert view.variants[1].conversion is None and [p.at for p in view.over_time] == [1764547200] * 2 + [1764547200 + 3600] * 2
     drawn = experiment_charts(view)
     rates, over_time = str(drawn["rates"]), str(drawn["over_time"])
     assert rates.count("<rect x=\"0\"") == 3  # two click-through bars, one conversion bar (the other has none)
     assert "8.0%" in rates and "control" in rates and "default" in rates
     assert over_time.count("<polygon") == 2 and over_time.count("<circle") == 4 and "2025-12-01 00:00" in over_time
+    assert "2025-12-01 01:00" in over_time
+
+
+def test_moments_seconds_apart_are_drawn_apart_in_proportion():
+    """A short experiment's moments share a minute label; they are placed by their time."""
+    points = [charts.Point(1000 + at, "1970-01-01 00:16", value) for at, value in ((0, 0.1), (10, 0.2), (40, 0.3))]
+    svg = str(charts.lines_over_time({"v": points}, title="t", value_text=str))
+    xs = [float(x) for x in re.findall(r'<circle cx="([\d.]+)"', svg)]
+    assert xs[0] < xs[1] < xs[2] and (xs[1] - xs[0]) * 3 == pytest.approx(xs[2] - xs[1], abs=0.2)

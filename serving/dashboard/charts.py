@@ -34,6 +34,7 @@ class Bar:
 
 @dataclass
 class Point:
+    x: float  # where on the time axis (epoch seconds), so moments a few seconds apart stay apart
     x_label: str
     value: float
     low: float | None = None
@@ -107,19 +108,21 @@ def grouped_bars(
 def lines_over_time(
     series: dict[str, Sequence[Point]], *, title: str, value_text: Callable[[float], str], height: float = 220
 ) -> Markup:
-    """One line per series over shared x labels (in order of first appearance), each with its
-    interval drawn as a translucent band, on a scale from 0 to the largest value or interval end."""
+    """One line per series over a shared time axis (the first and last moments labelled), each
+    with its interval drawn as a translucent band, on a scale from 0 to the largest value or
+    interval end."""
     names = list(series)
     colours = _colours(names)
-    x_labels = list(dict.fromkeys(point.x_label for points in series.values() for point in points))
+    every = sorted((point for points in series.values() for point in points), key=lambda point: point.x)
     ends = [max(p.value, p.high if p.high is not None else p.value) for points in series.values() for p in points]
     top = max([end for end in ends if end > 0], default=1.0)
     left, right, legend_height, bottom = 48.0, WIDTH - 8.0, 22.0, height - 22.0
     plot_top = legend_height + 6
 
-    def x_of(label: str) -> float:
-        position = x_labels.index(label)
-        return left + (right - left) * (position / (len(x_labels) - 1) if len(x_labels) > 1 else 0.5)
+    first, last = (every[0].x, every[-1].x) if every else (0.0, 0.0)
+
+    def x_of(x: float) -> float:
+        return left + (right - left) * ((x - first) / (last - first) if last > first else 0.5)
 
     def y_of(value: float) -> float:
         return bottom - (bottom - plot_top) * max(0.0, min(value, top)) / top
@@ -132,25 +135,25 @@ def lines_over_time(
                 left, right, left - 4, round(y_of(value) + 4, 1), value_text(value), y=round(y_of(value), 1)
             )
         )
-    if x_labels:
-        body.append(Markup('<text x="{}" y="{}">{}</text>').format(left, height - 4, x_labels[0]))
-        if len(x_labels) > 1:
-            body.append(Markup('<text x="{}" y="{}" text-anchor="end">{}</text>').format(right, height - 4, x_labels[-1]))
+    if every:
+        body.append(Markup('<text x="{}" y="{}">{}</text>').format(left, height - 4, every[0].x_label))
+        if last > first:
+            body.append(Markup('<text x="{}" y="{}" text-anchor="end">{}</text>').format(right, height - 4, every[-1].x_label))
     for name, points in series.items():
         banded = [p for p in points if p.low is not None and p.high is not None]
         if banded:
-            outline = [(x_of(p.x_label), y_of(p.high)) for p in banded] + [(x_of(p.x_label), y_of(p.low)) for p in reversed(banded)]
+            outline = [(x_of(p.x), y_of(p.high)) for p in banded] + [(x_of(p.x), y_of(p.low)) for p in reversed(banded)]
             body.append(
                 Markup('<polygon points="{}" fill="{}" fill-opacity="0.18"/>').format(
                     " ".join(f"{x:.1f},{y:.1f}" for x, y in outline), colours[name]
                 )
             )
-        path = " ".join(f"{'M' if k == 0 else 'L'}{x_of(p.x_label):.1f} {y_of(p.value):.1f}" for k, p in enumerate(points))
+        path = " ".join(f"{'M' if k == 0 else 'L'}{x_of(p.x):.1f} {y_of(p.value):.1f}" for k, p in enumerate(points))
         body.append(Markup('<path d="{}" stroke="{}" stroke-width="2" fill="none"/>').format(path, colours[name]))
         for p in points:
             body.append(
                 Markup('<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"><title>{} {}: {}</title></circle>').format(
-                    x_of(p.x_label), y_of(p.value), colours[name], name, p.x_label, value_text(p.value)
+                    x_of(p.x), y_of(p.value), colours[name], name, p.x_label, value_text(p.value)
                 )
             )
     return _svg(title, height, body)

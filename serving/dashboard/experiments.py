@@ -48,7 +48,7 @@ class VariantFigures:
 class RatesAt:
     """One variant's rates as they read at one moment of the experiment."""
 
-    at: str  # a time label, "2026-12-01 14:00"
+    at: float  # epoch seconds
     variant: str
     click_through: Rate | None
     conversion: Rate | None
@@ -87,7 +87,7 @@ def view_from_figures(figures: dict) -> ExperimentView:
         for v in figures.get("variants", [])
     ]
     over_time = [
-        RatesAt(when(point["at"])[:16], name, rate(values, "ctr"), rate(values, "conversion"))
+        RatesAt(point["at"], name, rate(values, "ctr"), rate(values, "conversion"))
         for point in figures.get("series", [])
         for name, values in point.get("variants", {}).items()
     ]
@@ -108,7 +108,7 @@ def experiment_charts(view: ExperimentView) -> dict[str, Markup | None]:
     for point in view.over_time:
         if point.click_through is not None:
             r = point.click_through
-            series.setdefault(point.variant, []).append(charts.Point(point.at, r.value, r.low, r.high))
+            series.setdefault(point.variant, []).append(charts.Point(point.at, when(point.at)[:16], r.value, r.low, r.high))
     return {
         "rates": charts.grouped_bars(rates, title=f"{view.name}: rates per variant, 95% intervals", value_text=percent) if rates else None,
         "over_time": charts.lines_over_time(series, title=f"{view.name}: click-through rate over time", value_text=percent) if series else None,
