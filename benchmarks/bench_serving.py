@@ -5,7 +5,7 @@ Gowalla-sized ALS model, driven by wrk.
 
 Both servers run side by side (the same app, model and event store, on two ports) and
 rounds interleave them, so a burst of load on this shared machine hits both alike. Per
-server and round: ``GET /health`` (the ceiling: routing, metrics, JSON, nothing else);
+server and round: ``GET /health`` (the ceiling: the HTTP server, metrics, JSON, nothing else);
 recommendations for random known customers (``?n=10``); and an after-purchase mix, where
 10% of the requests are for customers who have just posted a purchase (so their answer is
 scored live from the new history, not read from the precomputed top lists). It prints
