@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.algorithms import create_algorithm
-from recommender.evaluation import accuracy_at_k, evaluate, hit_matrix, random_split, split_matrices
+from recommender.evaluation import accuracy_at_k, evaluate, hit_matrix, random_split, run_evaluation, split_matrices
 from recommender.evaluation.splits import leave_last_n_split, load_lightgcn
 from recommender.purchases import load_purchases
 
@@ -83,3 +83,17 @@ def test_a_catalogue_smaller_than_k_is_evaluated_with_padded_lists(known_answer_
     test = sp.csr_matrix(([1.0], ([0], [3])), shape=train.shape)  # customer 0's unbought a3
     metrics = evaluate(create_algorithm("item-knn").fit(train), train, test, ks=(5, 20))
     assert metrics["hit_rate@5"] == 1.0 and metrics["recall@20"] == 1.0
+
+
+def test_evaluation_measures_the_lists_that_are_served():
+    """Items nothing bought points to are served as popular items (the top-N path's top-up),
+    so evaluation scores those, not the algorithm's zero-score items in index order."""
+    bought = [[0], [0, 1], [0, 1, 2], [4, 5], [5], [4, 5], [5]]  # item 5 is the most popular
+    rows = [r for r, items in enumerate(bought) for _ in items]
+    train = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, [i for items in bought for i in items])), shape=(7, 6))
+    test = sp.csr_matrix(([1.0], ([0], [5])), shape=(7, 6))  # customer 0 (bought item 0) buys item 5 next
+    knn = create_algorithm("item-knn").fit(train)
+    items, scores = knn.recommend(train[0], 3)
+    assert items[0][:2].tolist() == [1, 2] and scores[0][2] == 0 and items[0][2] != 5  # 3, 4 and 5 score 0: a tie
+    run = run_evaluation(knn, train, test, 3)
+    assert run.recommended.tolist() == [[1, 2, 5]] and run.metrics([3])["recall@3"] == 1.0

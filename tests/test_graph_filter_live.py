@@ -13,10 +13,9 @@ import scipy.sparse as sp
 from recommender.algorithms import create_algorithm
 from recommender.algorithms import graph_filter_attribution as attribution
 from recommender.algorithms import graph_filter_live as live
-from recommender.algorithms.base import strongest_purchases
 from recommender.catalog import Catalog
 from recommender.model import Model
-from recommender.ranking import top_k
+from recommender.ranking import strongest_purchases, top_k
 from recommender.topn import history_row
 from recommender.topn.reasons import REASONS_PER_ITEM
 from recommender.vocabulary import IdVocabulary

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import NotFittedError
-from ..ranking import top_k
+from ..ranking import strongest_purchases, top_k
 
 
 @dataclasses.dataclass
@@ -217,25 +217,3 @@ class Algorithm(ABC):
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({settings})"
-
-
-def strongest_purchases(weights: np.ndarray, purchased: np.ndarray, per_item: int) -> np.ndarray:
-    """The ``per_item`` purchases adding most to each item's score, -1 padded.
-
-    ``weights`` is (items, purchases) for one customer, or (customers, items, purchases)
-    for a batch, and ``purchased`` broadcasts to it. A purchase counts only if its weight
-    is positive beyond rounding: more than 1e-5 of the customer's largest weight
-    (floating-point noise must not name an unrelated purchase). Ties keep history order
-    (a stable sort), so batched and one-at-a-time attribution name the same purchases.
-    """
-    scale = np.abs(weights).max(axis=(-2, -1), keepdims=True) if weights.size else np.zeros((1, 1))
-    order = np.argsort(-weights, axis=-1, kind="stable")[..., :per_item]
-    strongest = np.take_along_axis(weights, order, axis=-1)
-    named = np.take_along_axis(np.broadcast_to(purchased, weights.shape), order, axis=-1)
-    chosen = np.where(strongest > _NOISE * scale, named, -1).astype(np.int32)
-    if chosen.shape[-1] < per_item:
-        chosen = np.concatenate([chosen, np.full((*chosen.shape[:-1], per_item - chosen.shape[-1]), -1, np.int32)], axis=-1)
-    return chosen
-
-
-_NOISE = 1e-5  # relative size below which a contribution is rounding error

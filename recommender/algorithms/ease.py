@@ -29,7 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from .base import Algorithm, AlgorithmConfig, strongest_purchases
+from ..ranking import strongest_purchases
+from .base import Algorithm, AlgorithmConfig
 
 DEFAULT_MEMORY_LIMIT_GB = 2.0
 _GRAM_BLOCK_BYTES = 256 * 2**20  # bounds the sparse column block of XᵀX built at a time

@@ -21,7 +21,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .base import Algorithm, AlgorithmConfig, strongest_purchases
+from ..ranking import strongest_purchases
+from .base import Algorithm, AlgorithmConfig
 from .inner_product_search import NormOrderedItems
 
 # Customers per batched attribution solve, and purchases per batch: bounds the stacked

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import numpy as np
 import scipy.sparse as sp
 
-from .base import strongest_purchases
+from ..ranking import strongest_purchases
 
 FEW_PURCHASES = 1024  # up to this many, attribution multiplies rows by G instead of caching V G
 ATTRIBUTION_PURCHASES = 16384  # purchases per batched attribution: bounds the dense blocks

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from ..interactions import Interactions
 from ..purchases import PurchaseLog
+from ..topn import PopularItems, rank_rows
 from ..weights import HistoryWeighting
 from .metrics import accuracy_at_k, catalog_coverage, hit_matrix, mean_popularity
 
@@ -39,19 +40,23 @@ class EvaluationRun:
 def run_evaluation(
     recommender, train: sp.csr_matrix, test: sp.csr_matrix, k_max: int, *, progress: Callable[[int], None] | None = None
 ) -> EvaluationRun:
-    """Recommend ``k_max`` items to every customer with test items, excluding train items.
+    """Recommend ``k_max`` items to every customer with test items, excluding train items,
+    through the top-N path the API and batch scoring serve from (items nothing bought points
+    to, and customers without train history, get popular items), so what is measured is
+    what would be served.
 
-    ``recommender`` is anything with ``recommend(history, n, customers=...)`` returning
-    (indices, scores), such as an :class:`~recommender.algorithms.Algorithm`.
+    ``recommender`` is an :class:`~recommender.algorithms.Algorithm` (or anything with its
+    ``recommend(history, n, customers=...)`` and ``personalised``).
     """
     n_relevant = np.diff(test.indptr)
     customers = np.flatnonzero(n_relevant > 0)
     batch = max(1, SCORES_PER_BATCH // max(train.shape[1], 1))
+    popular = PopularItems(train)
     # -1 padded: a catalogue smaller than k_max gives shorter lists, and those slots are no hit.
     recommended = np.full((len(customers), k_max), -1, dtype=np.int64)
     for start in range(0, len(customers), batch):
         chunk = customers[start : start + batch]
-        found, _ = recommender.recommend(train[chunk], k_max, customers=chunk)
+        found = rank_rows(recommender, popular, train[chunk], chunk, k_max).items
         recommended[start : start + len(chunk), : found.shape[1]] = found
         if progress:
             progress(len(chunk))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..algorithms.base import strongest_purchases
+from ..ranking import strongest_purchases
 
 REASONS_PER_ITEM = 2
 POPULAR_REASON = "popular with other customers"
