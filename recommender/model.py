@@ -199,11 +199,17 @@ class Model:
             scores = np.asarray(self.algorithm.candidate_scores(row, np.array([customer]), known[listed]))[0]
         else:
             scores = self.popular.buyers[known[listed]]
-        # Best first; equal scores keep the order the candidates were given in.
-        order = listed[np.lexsort((listed, -scores))] if len(listed) else listed
-        score_of = dict(zip(listed.tolist(), scores.tolist()))
-        reasons = iter(reasons_for_row(self.algorithm, row, customer, known[order]) if personal else [[] for _ in order])
-        items = [self.labels.item(int(known[k]), float(score_of[k]), next(reasons), place, popular=not personal) for place, k in enumerate(order.tolist(), 1)]
+        # Best first. Candidates nothing bought points to (score 0) are popular items, as in the
+        # top-N path's top-up, ordered by popularity among themselves; other equal scores keep
+        # the order the candidates were given in.
+        unsupported = (scores == 0) if personal else np.ones(len(listed), dtype=bool)
+        popularity = np.where(unsupported, self.popular.buyers[known[listed]], 0.0)
+        order = np.lexsort((listed, -popularity, -scores)) if len(listed) else np.zeros(0, dtype=np.int64)
+        reasons = reasons_for_row(self.algorithm, row, customer, known[listed[order]]) if personal else [[] for _ in order]
+        items = [
+            self.labels.item(int(known[listed[k]]), float(scores[k]), [] if unsupported[k] else because, place, popular=bool(unsupported[k]))
+            for place, (k, because) in enumerate(zip(order.tolist(), reasons), 1)
+        ]
         items += [self.labels.unknown_item(item_ids[k], len(items) + place) for place, k in enumerate(np.flatnonzero(known < 0).tolist(), 1)]
         return RecommendationList(customer_id, PERSONALISED if personal else POPULAR, items)
 

@@ -2,8 +2,13 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
+from recommender.algorithms import create_algorithm
+from recommender.catalog import Catalog
+from recommender.model import Model
 from recommender.topn import compute_top_lists, rank_rows
+from recommender.vocabulary import IdVocabulary
 from tests.test_artifacts import build_model
 
 
@@ -100,6 +105,19 @@ def test_similar_items_never_bought_together_are_popular_not_similar():
     assert all(r.reason == "often bought with Item 0" and r.score > 0 for r in similar[:4])
     assert all(r.item_id >= "i5" and r.reason == "popular with other customers" for r in similar[4:])
     assert [r.position for r in similar] == [1, 2, 3, 4, 5, 6]
+
+
+def test_rank_lists_candidates_nothing_bought_points_to_as_popular_items():
+    bought = [[0], [0, 1], [0, 1, 2], [4, 5], [5], [4, 5], [5]]  # buyers: item 5 four, item 4 two, item 3 none
+    rows = [r for r, items in enumerate(bought) for _ in items]
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, [i for items in bought for i in items])), shape=(7, 6))
+    catalog = Catalog(np.array([f"Item {i}" for i in range(6)]), np.array(["A"] * 6))
+    model = Model(create_algorithm("item-knn").fit(matrix), IdVocabulary([f"c{i}" for i in range(7)]),
+                  IdVocabulary([f"i{i}" for i in range(6)]), matrix, catalog)
+    result = model.rank("c0", ["i3", "i4", "i1", "i5"])  # c0 bought i0; of these, only i1 was bought with it
+    assert ids(result) == ["i1", "i5", "i4", "i3"] and result.source == "personalised"
+    assert result.items[0].reason == "because you bought Item 0"
+    assert all(r.reason == "popular with other customers" and not r.because and r.score == 0 for r in result.items[1:])
 
 
 def test_rank_orders_candidates_and_keeps_unknown_last():
