@@ -17,12 +17,12 @@ from .algorithms import Algorithm, algorithm_class
 from .catalog import Catalog
 from .topn import (
     PERSONALISED,
-    POPULAR,
     Labels,
     PopularItems,
     Recommendation,
     RecommendationList,
     TopLists,
+    answer_source,
     candidate_mask,
     drop_unsupported,
     history_row,
@@ -145,12 +145,21 @@ class Model:
             answer = [item(i, s, [], k) for k, (i, s) in enumerate(zip(indices, scores), 1)]
         else:
             answer = [item(i, s, because, k) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
-        source = PERSONALISED if answer else POPULAR  # nothing cached: nothing bought points anywhere
-        if len(answer) < n:  # the list holds every item with evidence: popular items fill the rest
-            bought = self.history.indices[self.history.indptr[customer] : self.history.indptr[customer + 1]]
-            extra = self.popular.top(n - len(answer), allowed, np.concatenate([np.asarray(indices, dtype=np.int64), bought]))
-            answer += [item(int(i), float(self.popular.buyers[i]), [], len(answer) + k, popular=True) for k, i in enumerate(extra, 1)]
-        return RecommendationList(customer_id, source, answer)
+        if len(answer) >= n:
+            return RecommendationList(customer_id, PERSONALISED, answer)
+        # A list cut short holds every item with evidence: popular items fill the rest.
+        items, filled, topped_up = self._topped_up(self.history[customer], indices, scores, n, allowed)
+        answer += [item(int(i), float(s), [], k, popular=True) for k, (i, s) in enumerate(zip(items[0], filled[0]), 1) if topped_up[0, k - 1]]
+        return RecommendationList(customer_id, answer_source(True, topped_up[0][items[0] >= 0]), answer)
+
+    def _topped_up(self, row: sp.csr_matrix, indices: list[int], scores: list[float], n: int, allowed: np.ndarray | None):
+        """A cached head as :func:`rank_rows` returns lists: (items, scores, topped-up slots),
+        one row of width n, the popular top-up (:class:`PopularItems`) in the slots left."""
+        width = min(n, len(self.items))
+        items = np.full((1, width), -1, dtype=np.int64)
+        filled = np.full((1, width), -np.inf, dtype=np.float32)
+        items[0, : len(indices)], filled[0, : len(scores)] = indices, scores
+        return items, filled, self.popular.fill(items, filled, row, allowed, skip_history=True)
 
     @functools.cached_property
     def _remembered_live_answers(self):
@@ -165,22 +174,22 @@ class Model:
         if row.nnz and include is None and not include_purchased and self.algorithm.personalised and self.top_lists is not None and customer >= 0:
             cached = self.top_lists.head(customer, n, allowed, len(self.items))  # reasons missing from the cache: explained here
         if cached is not None:
-            _, indices, scores = cached
-            items, scores = np.array([indices], dtype=np.int64), np.array([scores], dtype=np.float32)
-            personalised, topped_up = True, np.zeros(items.shape, dtype=bool)
+            items, scores, topped_up = self._topped_up(row, cached[1], cached[2], n, allowed)
+            personalised = True
         else:
             ranked = rank_rows(self.algorithm, self.popular, row, np.array([customer]), n, allowed=allowed, exclude_purchased=not include_purchased)
             items, scores, personalised, topped_up = ranked.items, ranked.scores, bool(ranked.personalised[0]), ranked.topped_up
         listed = items[0] >= 0
         indices, scores, popular = items[0][listed], scores[0][listed], topped_up[0][listed]
-        personalised = personalised and not popular.all()  # all topped up: nothing bought points anywhere
+        source = answer_source(personalised, popular)
+        personalised = source == PERSONALISED
         scored = indices[~popular]
         reasons = iter(reasons_for_row(self.algorithm, row, customer, scored) if with_reasons and personalised else [[] for _ in scored])
         answer = [
             self.labels.item(int(i), float(s), [] if from_popular else next(reasons), k, popular=bool(from_popular))
             for k, (i, s, from_popular) in enumerate(zip(indices, scores, popular), 1)
         ]
-        return RecommendationList(customer_id, PERSONALISED if personalised else POPULAR, answer)
+        return RecommendationList(customer_id, source, answer)
 
     def rank(
         self, customer_id: str, item_ids: Sequence[str], *, new_events: Iterable[tuple[str, float]] = (),
@@ -200,18 +209,19 @@ class Model:
         else:
             scores = self.popular.buyers[known[listed]]
         # Best first. Candidates nothing bought points to (score 0) are popular items, as in the
-        # top-N path's top-up, ordered by popularity among themselves; other equal scores keep
-        # the order the candidates were given in.
+        # top-N path's top-up: after those with evidence for them, before those with evidence
+        # against, by popularity among themselves; other equal scores keep the given order.
         unsupported = (scores == 0) if personal else np.ones(len(listed), dtype=bool)
         popularity = np.where(unsupported, self.popular.buyers[known[listed]], 0.0)
         order = np.lexsort((listed, -popularity, -scores)) if len(listed) else np.zeros(0, dtype=np.int64)
         reasons = reasons_for_row(self.algorithm, row, customer, known[listed[order]]) if personal else [[] for _ in order]
+        shown = np.where(unsupported, self.popular.buyers[known[listed]], scores)  # a popular item's score: its buyers, as in top-ups
         items = [
-            self.labels.item(int(known[listed[k]]), float(scores[k]), [] if unsupported[k] else because, place, popular=bool(unsupported[k]))
+            self.labels.item(int(known[listed[k]]), float(shown[k]), [] if unsupported[k] else because, place, popular=bool(unsupported[k]))
             for place, (k, because) in enumerate(zip(order.tolist(), reasons), 1)
         ]
         items += [self.labels.unknown_item(item_ids[k], len(items) + place) for place, k in enumerate(np.flatnonzero(known < 0).tolist(), 1)]
-        return RecommendationList(customer_id, PERSONALISED if personal else POPULAR, items)
+        return RecommendationList(customer_id, answer_source(personal, unsupported), items)
 
     def similar_items(self, item_id: str, n: int = 10, *, exclude: Sequence[str] = ()) -> list[Recommendation]:
         """Customers who bought ``item_id`` also bought these (raises UnknownIdError), less

@@ -13,8 +13,11 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
+from recommender.topn import RecommendationList
+
 from .auth import require_read_token, require_write_token
 from .errors import bad_request
+from .experiment_holder import Route
 from .lookups import customer_history, iso_utc, recommend_for
 from .state import ServingState, customer_feedback, erased_since, served_model, serving_state
 from .tracing import traced_answer
@@ -36,18 +39,24 @@ def recommendations(customer_id: str):
     exclude = query.id_list("exclude") or []
     category = query.text("category")
     include_purchased = query.flag("include_purchased")
-    return answer_recommendations(
+    found = find_recommendations(
         state, config, customer_id, n, include=include, exclude=exclude, category=category, include_purchased=include_purchased
     )
+    return served_recommendations(state, customer_id, *found)
 
 
-def answer_recommendations(state: ServingState, config: Mapping[str, Any], customer_id: str, n: int, **options) -> dict:
-    """The recommendations answer for a checked customer id and count (``options``: the
-    checked filters), traced and counted; also called by :mod:`serving.hot_routes`."""
+# The view in two halves, which serving.hot_routes calls too: the first has no side effect
+# (so the hot route can leave any failure of it to this view), the second counts and logs.
+def find_recommendations(state: ServingState, config: Mapping[str, Any], customer_id: str, n: int, **options) -> tuple[Route, RecommendationList]:
+    """The experiment route and the answer for a checked customer id and count (``options``:
+    the checked filters)."""
     route = state.experiments.route("recommendations", customer_id, served_model(state))
-    model = route.model
-    feedback = customer_feedback(model, customer_id, state, config)
-    result = recommend_for(model, customer_id, n, feedback, with_reasons=config["WITH_REASONS"], **options)
+    feedback = customer_feedback(route.model, customer_id, state, config)
+    return route, recommend_for(route.model, customer_id, n, feedback, with_reasons=config["WITH_REASONS"], **options)
+
+
+def served_recommendations(state: ServingState, customer_id: str, route: Route, result: RecommendationList) -> dict:
+    """The answer's JSON body, counted and traced (a recommendation id, a row in the answer log)."""
     state.metrics.recommendations_by_source[result.source].inc()
     return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)
 

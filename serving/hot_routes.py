@@ -6,8 +6,9 @@ ignores) and the storefront's
 request context, URL map, hooks and response object cost about 50 µs per request here,
 more than a cached answer itself (about 20 µs: the top list, the customer's stored
 events, tracing, JSON), so these two skip them: the same view code runs (the health view,
-:func:`serving.customers.answer_recommendations`) with the same checks (read token, id
-rules, ``n``'s range), the same metrics and headers, and the same body.
+:func:`serving.customers.find_recommendations` and ``served_recommendations``) with the
+same checks (read token, id rules, ``n``'s range), the same metrics and headers, and the
+same body.
 
 Anything else goes to Flask untouched: another path, method or query, a token that does
 not grant reading, an id or count the rules refuse, a missing model, an error. So every
@@ -25,14 +26,16 @@ from flask import Flask
 from recommender.ids import id_problem
 
 from .auth import bearer_token, grants_read
-from .customers import answer_recommendations
+from .customers import find_recommendations, served_recommendations
 from .operations import health
 from .state import EXTENSION
 from .validation import QueryParameters, plain_query
 
-RECOMMENDATIONS_RULE = "/v1/customers/<customer_id>/recommendations"
-HEALTH_RULE = "/health"
-_RECOMMENDATIONS_PATH = re.compile(r"/v1/customers/([^/]+)/recommendations")
+# The two routes by their Flask rules and views; HotRoutes checks at start that the app's URL
+# map still has them, so a moved route or a renamed view cannot leave a stale copy here.
+HOT_VIEWS = {"/health": "operations.health", "/v1/customers/<customer_id>/recommendations": "customers.recommendations"}
+HEALTH_RULE, RECOMMENDATIONS_RULE = HOT_VIEWS
+_RECOMMENDATIONS_PATH = re.compile(re.escape(RECOMMENDATIONS_RULE).replace(re.escape("<customer_id>"), "([^/]+)"))
 _JSON = "application/json"
 
 
@@ -41,6 +44,10 @@ class HotRoutes:
     ``headers``: the headers every reply carries (``X-Served-By``), as Flask adds them."""
 
     def __init__(self, app: Flask, flask_wsgi: Callable, headers: list[tuple[str, str]]):
+        routed = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules() if "GET" in (rule.methods or ())}
+        for rule, view in HOT_VIEWS.items():
+            if routed.get(rule) != view:
+                raise RuntimeError(f"hot route {rule} is not Flask's GET route to {view} any more: update serving/hot_routes.py")
         self.app, self.flask_wsgi, self.headers = app, flask_wsgi, headers
 
     def __call__(self, environ, start_response):
@@ -73,10 +80,10 @@ class HotRoutes:
             return None
         state = self.app.extensions[EXTENSION]
         try:
-            n = QueryParameters(config, args).count()
-            return answer_recommendations(state, config, customer_id, n)
-        except Exception:  # noqa: BLE001 - a count out of range, no model, a bug: Flask runs the request again and replies
-            return None
+            found = find_recommendations(state, config, customer_id, QueryParameters(config, args).count())
+        except Exception:  # noqa: BLE001 - a count out of range, no model, a bug: nothing was served or
+            return None  # logged yet, so Flask runs the request and gives its reply (and its log line)
+        return served_recommendations(state, customer_id, *found)
 
     def _reply(self, start_response, answer: dict, rule: str, started: float):
         body = self.app.json.body(answer)

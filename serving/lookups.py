@@ -16,6 +16,7 @@ from recommender.events import CustomerFeedback, Event
 from recommender.experiments import read_figures
 from recommender.model import Model
 from recommender.topn import Recommendation, RecommendationList
+from recommender.topn.reasons import POPULAR_REASON
 
 from .state import ServingState, erased_since
 
@@ -80,11 +81,14 @@ def customer_history(model: Model, state: ServingState, customer_id: str, feedba
 
 
 def similar_items(model: Model, item_id: str, n: int, *, exclude: list[str] | None = None) -> tuple[str, list[Recommendation]]:
-    """("similar", items bought together with ``item_id``), or ("popular", popular items) when the
-    algorithm has no item-to-item notion (Gorse's fallback), ``exclude`` left out either way.
+    """("similar", items bought together with ``item_id``, topped up with popular items when too
+    few were), or ("popular", popular items) when the algorithm has no item-to-item notion
+    (Gorse's fallback) or nothing was ever bought with the item; ``exclude`` left out either way.
     Raises UnknownIdError for an unknown item."""
     try:
-        return SIMILAR, model.similar_items(item_id, n, exclude=exclude)
+        found = model.similar_items(item_id, n, exclude=exclude)
+        # Bought-together items come first: when the first is a popular top-up, none was.
+        return (POPULAR_INSTEAD if found and found[0].reason == POPULAR_REASON else SIMILAR), found
     except NotImplementedError:  # raised only for a known item: an unknown one raised UnknownIdError
         found = [item for item in model.recommend("", n + 1, exclude=exclude).items if item.item_id != item_id][:n]
         for position, item in enumerate(found, 1):

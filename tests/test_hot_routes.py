@@ -79,3 +79,13 @@ def test_without_a_model_flask_says_so(tmp_path, app_config):
     app = create_app({**app_config, "MODEL_PATH": str(tmp_path / "no-model-here")})
     response = app.test_client().get(RECOMMENDATIONS)
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "model_unavailable"
+
+
+def test_the_hot_routes_must_still_be_flasks_routes():
+    from flask import Flask
+
+    from serving.hot_routes import HotRoutes
+
+    bare = Flask(__name__)
+    with pytest.raises(RuntimeError, match="hot route /health is not Flask's GET route to operations.health"):
+        HotRoutes(bare, bare.wsgi_app, [])

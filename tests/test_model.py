@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from recommender.algorithms import create_algorithm
 from recommender.catalog import Catalog
 from recommender.model import Model
-from recommender.topn import compute_top_lists, rank_rows
+from recommender.topn import TopLists, compute_top_lists, rank_rows
 from recommender.vocabulary import IdVocabulary
 from tests.test_artifacts import build_model
 
@@ -98,6 +98,19 @@ def test_items_nothing_bought_points_to_are_popular_not_personalised(cached):
     assert [model.items.ids[i] for i in ranked.items[0]] == ids(result)
 
 
+def test_an_item_nobody_bought_with_anything_has_popular_items_instead():
+    from serving.lookups import similar_items
+
+    bought = [[0], [0, 1], [0, 1, 2], [4, 5], [5], [4, 5], [5], [3]]  # item 3: one buyer, who bought nothing else
+    rows = [r for r, items in enumerate(bought) for _ in items]
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, [i for items in bought for i in items])), shape=(8, 6))
+    model = Model(create_algorithm("item-knn").fit(matrix), IdVocabulary([f"c{i}" for i in range(8)]),
+                  IdVocabulary([f"i{i}" for i in range(6)]), matrix, Catalog(np.array([f"Item {i}" for i in range(6)]), np.array(["A"] * 6)))
+    source, found = similar_items(model, "i3", 3)
+    assert source == "popular" and [r.item_id for r in found] == ["i5", "i0", "i1"]
+    assert similar_items(model, "i0", 3)[0] == "similar"
+
+
 def test_similar_items_never_bought_together_are_popular_not_similar():
     model = build_model()
     similar = model.similar_items("i0", 6)
@@ -117,7 +130,9 @@ def test_rank_lists_candidates_nothing_bought_points_to_as_popular_items():
     result = model.rank("c0", ["i3", "i4", "i1", "i5"])  # c0 bought i0; of these, only i1 was bought with it
     assert ids(result) == ["i1", "i5", "i4", "i3"] and result.source == "personalised"
     assert result.items[0].reason == "because you bought Item 0"
-    assert all(r.reason == "popular with other customers" and not r.because and r.score == 0 for r in result.items[1:])
+    assert all(r.reason == "popular with other customers" and not r.because for r in result.items[1:])
+    assert [r.score for r in result.items[1:]] == [4.0, 2.0, 0.0]  # their buyers, as popular top-ups show
+    assert model.rank("c0", ["i4", "i5"]).source == "popular"  # nothing c0 bought points to either
 
 
 def test_rank_orders_candidates_and_keeps_unknown_last():
@@ -201,3 +216,65 @@ def test_a_category_no_item_has_is_an_error_naming_the_known_ones():
 
     with pytest.raises(UnknownCategoryError, match="no item has category 'Toys'; known categories: A, B"):
         build_model().recommend("c00", 3, category="Toys")
+
+
+def two_components(algorithm: str) -> Model:
+    """Customers who buy within one of two item groups that no customer mixes: EASE weighs
+    the other group's items exactly 0, and some of its own group's below 0."""
+    rng = np.random.default_rng(0)
+    rows, columns = [], []
+    for customer in range(60):
+        first = 0 if customer < 40 else 8
+        for item in rng.choice(8, size=rng.integers(2, 5), replace=False):
+            rows.append(customer)
+            columns.append(first + item)
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=(60, 16))
+    matrix.sum_duplicates()
+    catalog = Catalog(np.array([f"Item {i}" for i in range(16)]), np.array((["A"] * 4 + ["B"] * 4) * 2))
+    return Model(create_algorithm(algorithm).fit(matrix), IdVocabulary([f"c{i:02d}" for i in range(60)]),
+                 IdVocabulary([f"i{i:02d}" for i in range(16)]), matrix, catalog)
+
+
+@pytest.mark.parametrize("k", [4, 6, 14])
+def test_cached_lists_of_any_length_answer_like_live_scoring_with_zero_and_negative_scores(k):
+    live = two_components("ease")
+    items, scores = live.algorithm.recommend(live.history[[50]], 16)
+    assert (scores[0][items[0] >= 0] == 0).any() and (scores[0][items[0] >= 0] < 0).any()  # c50 has both
+    cached = two_components("ease")
+    cached.top_lists = compute_top_lists(cached.algorithm, cached.history, k)
+    for customer in ("c00", "c05", "c50", "c55"):
+        for n in (3, 6, 10, 14):
+            for kwargs in ({}, {"category": "A"}, {"exclude": ["i01", "i09"]}):
+                expected = live.recommend(customer, n, **kwargs)
+                assert answers(cached.recommend(customer, n, **kwargs)) == answers(expected), (customer, n, kwargs)
+                assert all(r.score > 0 or r.reason == "popular with other customers" for r in expected.items)
+
+
+def test_a_list_saved_with_zero_scores_is_cut_when_read():
+    """Top lists of models trained before zero-score items were cut at training."""
+    live = build_model()
+    old = build_model()
+    items, scores = old.algorithm.recommend(old.history, 6)  # item-kNN: zeros after each customer's two
+    old.top_lists = TopLists(items.astype(np.int32), scores, compute_top_lists(old.algorithm, old.history, 6).reasons)
+    assert (old.top_lists.scores[0] == 0).sum() == 4
+    for kwargs in ({}, {"category": "b"}, {"exclude": ["i3"]}):
+        result = old.recommend("c00", 5, **kwargs)
+        assert answers(result) == answers(live.recommend("c00", 5, **kwargs)), kwargs
+        assert all(r.score > 0 or r.reason == "popular with other customers" for r in result.items), kwargs
+
+
+def test_a_list_without_stored_reasons_is_topped_up_when_explained_live(tmp_path):
+    from recommender.algorithms.neighbours import ItemKNN
+
+    class Unbatched(ItemKNN):
+        def top_contributors(self, *args, **kwargs):
+            raise NotImplementedError("this algorithm attributes one customer at a time")
+
+    live = build_model()
+    cached = build_model()
+    cached.algorithm = Unbatched(cached.algorithm.config).fit(cached.history)
+    cached.top_lists = compute_top_lists(cached.algorithm, cached.history, 4)
+    assert cached.top_lists.reasons is None
+    for kwargs in ({}, {"category": "b"}):
+        result = cached.recommend("c00", 5, **kwargs)
+        assert len(result.items) == 5 and answers(result) == answers(live.recommend("c00", 5, **kwargs)), kwargs

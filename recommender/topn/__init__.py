@@ -11,7 +11,7 @@
   in the customer's terms.
 """
 
-from .answers import PERSONALISED, POPULAR, Labels, Recommendation, RecommendationList
+from .answers import PERSONALISED, POPULAR, Labels, Recommendation, RecommendationList, answer_source
 from .candidates import candidate_mask
 from .history import history_row, history_rows, known_events
 from .path import Ranked, drop_unsupported, rank_rows
@@ -29,6 +29,7 @@ __all__ = [
     "Recommendation",
     "RecommendationList",
     "TopLists",
+    "answer_source",
     "candidate_mask",
     "compute_top_lists",
     "drop_unsupported",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from ..catalog import Catalog
 from ..vocabulary import IdVocabulary
 from .reasons import POPULAR_REASON, because_sentence
@@ -25,6 +27,12 @@ class Recommendation:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def answer_source(personalised: bool, topped_up: np.ndarray) -> str:
+    """PERSONALISED when the algorithm scored the history and placed at least one item;
+    POPULAR when every item is a popular one (nothing the customer bought points anywhere)."""
+    return PERSONALISED if personalised and not topped_up.all() else POPULAR
 
 
 @dataclass

@@ -31,21 +31,21 @@ class Ranked:
 
 
 def drop_unsupported(items: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's top-N less the items scored exactly 0, the rest moved to the front in order
-    (the slots left are -1 / -inf, for the popular top-up).
+    """Each best-first top-N row cut at its first item scored exactly 0: that item and every
+    one after it become -1 / -inf, the slots the popular top-up fills.
 
     Every algorithm here scores an item from the purchases that point to it (a sum over
     the history, or factors folded in from it), so 0 means that nothing the customer bought
     points to the item: listing it as personalised would give a false reason ("matches your
-    purchase history"), and a popular item says more. Negative scores are evidence against,
-    and keep their places.
+    purchase history"), and a popular item says more. The items after it score 0 or less
+    (evidence against), so popular items come before them too, and a list that was cut
+    holds every item with positive evidence: a cached one answers any n.
     """
-    unsupported = (scores == 0) & (items >= 0)
-    if not unsupported.any():
+    cut = np.cumsum(scores == 0, axis=1, dtype=np.int32) > 0
+    cut &= items >= 0
+    if not cut.any():
         return items, scores
-    items, scores = np.where(unsupported, -1, items), np.where(unsupported, -np.inf, scores).astype(scores.dtype)
-    order = np.argsort(items < 0, axis=1, kind="stable")  # listed first, each group in its order
-    return np.take_along_axis(items, order, axis=1), np.take_along_axis(scores, order, axis=1)
+    return np.where(cut, -1, items), np.where(cut, -np.inf, scores).astype(scores.dtype)
 
 
 def rank_rows(

@@ -17,12 +17,13 @@ class PopularItems:
 
     def top(self, n: int, allowed: np.ndarray | None = None, skip: np.ndarray | None = None) -> np.ndarray:
         """The ``n`` most popular allowed items, less the indices in ``skip``."""
-        order = self.order
-        if allowed is not None:
-            order = order[allowed[order]]
-        if skip is not None and len(skip):
-            order = order[~np.isin(order, skip)]
-        return order[:n]
+        # The answer usually lies in a short prefix of the order (without a filter, in the first
+        # n + len(skip)): filtering 41k items costs tens of microseconds per served answer.
+        prefix = self.order[: max(4 * (n + (0 if skip is None else len(skip))), 64)]
+        chosen = _kept(prefix, allowed, skip)
+        if len(chosen) >= n or len(prefix) == len(self.order):
+            return chosen[:n]
+        return _kept(self.order, allowed, skip)[:n]
 
     def fill(self, items: np.ndarray, scores: np.ndarray, rows: sp.csr_matrix, allowed: np.ndarray | None, skip_history: bool) -> np.ndarray:
         """Fill the empty (-1) slots of each row's list, in place, with popular items not already
@@ -49,3 +50,12 @@ class PopularItems:
             scores[row, slots] = self.buyers[extra[: len(slots)]]
             filled[row, slots] = True
         return filled
+
+
+def _kept(order: np.ndarray, allowed: np.ndarray | None, skip: np.ndarray | None) -> np.ndarray:
+    """``order`` less the items not allowed and those in ``skip``."""
+    if allowed is not None:
+        order = order[allowed[order]]
+    if skip is not None and len(skip):
+        order = order[~np.isin(order, skip)]
+    return order

@@ -31,24 +31,26 @@ class TopLists:
     def head(self, customer: int, n: int, allowed: np.ndarray | None, n_items: int) -> tuple[slice | np.ndarray, list[int], list[float]] | None:
         """(places in the cached list, item indices, scores) of the customer's answer, or None
         when the cache cannot serve it: the filters leave fewer than ``n`` cached items, the
-        list does not hold the whole catalog of ``n_items``, and it is not padded. A padded
-        list (-1 at its end) holds every unbought item with any evidence, so a short answer
-        from it is the live answer less its popular top-up."""
+        list does not hold the whole catalog of ``n_items``, and it was not cut short. A list
+        cut short (-1 at its end, or a score of 0 in lists saved before such items were cut at
+        training) holds every unbought item with evidence, so its short answer is the live
+        answer less the popular top-up."""
         items = self.items[customer]
         if allowed is None and n <= len(items):
             # The storefront's usual request: the head of the list, read as Python lists at
             # once, because each numpy call inside a request costs a microsecond or more.
-            head = items[:n].tolist()
-            if head[-1] >= 0:
-                return slice(0, n), head, self.scores[customer, :n].tolist()
-        keep = items >= 0
+            head, scores = items[:n].tolist(), self.scores[customer, :n].tolist()
+            if head[-1] >= 0 and 0.0 not in scores:
+                return slice(0, n), head, scores
+        cut_items, cut_scores = (row[0] for row in drop_unsupported(items[None], self.scores[customer][None]))
+        keep = cut_items >= 0
         if allowed is not None:
-            keep &= allowed[np.maximum(items, 0)]
+            keep &= allowed[np.maximum(cut_items, 0)]
         places = np.flatnonzero(keep)
-        if len(places) < min(n, n_items) and len(items) < n_items and items[-1] >= 0:
+        if len(places) < min(n, n_items) and len(items) < n_items and cut_items[-1] >= 0:
             return None
         places = places[:n]
-        return places, items[places].tolist(), self.scores[customer, places].tolist()
+        return places, cut_items[places].tolist(), cut_scores[places].tolist()
 
     def reasons_at(self, customer: int, places) -> list[list[int]]:
         """The stored purchases behind the items at ``places``, padding dropped."""
