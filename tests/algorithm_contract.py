@@ -68,6 +68,10 @@ class AlgorithmContract:
             # two-group data has such ties; which one a BLAS rounds ahead depends on the CPU).
             scores = np.asarray(fitted.scores(known_answer_matrix[customer], np.array([customer])))[0]
             np.testing.assert_allclose(scores[single[0]], scores[batch[customer]], rtol=1e-5, atol=1e-6)
+            apart = np.abs(scores[:, None] - scores[None, :]) > 1e-4 * max(1.0, np.abs(scores).max())
+            for place, (one, other) in enumerate(zip(single[0], batch[customer])):
+                if apart[one][np.setdiff1d(np.arange(len(scores)), one)].all():  # no near-tie: the same item
+                    assert one == other, (customer, place)
 
     def test_a_new_purchase_changes_the_next_answer(self, fitted):
         before, _ = fitted.recommend(history([0, 1]), 3)
