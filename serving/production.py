@@ -70,7 +70,6 @@ def prepare_environment() -> None:
 
 
 def run_granian() -> None:
-    from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
@@ -78,7 +77,7 @@ def run_granian() -> None:
     workers = int(os.environ.get("RECOMMENDER_WORKERS", str(max(2, os.cpu_count() or 1))))
     access_log = bool(os.environ.get("RECOMMENDER_ACCESS_LOG"))
     pid_file = os.environ.get("RECOMMENDER_PID_FILE")
-    server = Granian(
+    server = _shared_socket_granian()(
         "serving.granian_worker:create_worker_app",
         factory=True,
         address=host.strip("[]") or "127.0.0.1",
@@ -105,6 +104,34 @@ def run_granian() -> None:
         pid_file=Path(pid_file) if pid_file else None,
     )
     server.serve()
+
+
+def _shared_socket_granian():
+    """granian's server with one listening socket for all workers, as gunicorn's.
+
+    On Linux granian gives each worker a socket of its own (SO_REUSEPORT): the connections
+    the kernel had queued at a worker that stops, as each does in a reload, are reset
+    (granian issue #567). Bound once in the master and inherited, the queue is shared, and
+    a stopping worker's share is accepted by the others. granian builds the shared socket
+    this way on other systems; this takes its code path on Linux too, through its internal
+    names (tests/test_real_server.py's reload under traffic fails if a granian changes them).
+    """
+    import socket
+
+    from granian.net import SocketSpec
+    from granian.server import Server
+
+    class SharedSocketServer(Server):
+        def _init_shared_socket(self):
+            if self.bind_uds:
+                return super()._init_shared_socket()
+            self._shd = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
+            self._sfd = self._shd.get_fd()
+            self._ssp = None
+            self._sso = socket.socket(fileno=self._sfd)
+            self._sso.set_inheritable(True)
+
+    return SharedSocketServer
 
 
 def _http1_settings():
