@@ -251,3 +251,51 @@ def test_the_choice_chooses_the_history_weighting_too():
     # A weighting that is given is used by every trial, and not searched.
     given = choose_for_log(log, budget_seconds=60, metric="ndcg@5", pool=pool, weighting=HistoryWeighting(None, "once"))
     assert [t.weighting for t in given.trials] == [{"half_life_days": None, "repeats": "once"}]
+
+
+def test_the_winner_is_refitted_with_the_settings_its_trial_chose():
+    from recommender.selection import TrialOutcome
+    from recommender.selection.choice import refit_params
+
+    # graph-filter chooses its rank and sharpening on held-out data while fitting; the refit
+    # keeps them (both are settings of its configuration) instead of choosing them again.
+    trial = TrialOutcome("graph-filter", {"co_buyer_exponent": 1.0}, DONE, fitted_settings={"rank": 12, "sharpening": 0.35})
+    assert refit_params(trial) == {"co_buyer_exponent": 1.0, "rank": 12, "sharpening": 0.35}
+    # A fitted setting that is not a setting of the configuration is not passed on.
+    assert refit_params(TrialOutcome("als", {"factors": 8}, DONE, fitted_settings={"epochs_run": 3})) == {"factors": 8}
+    fit, targets = pairs_store()  # customers with 5-6 purchases: graph-filter holds some out to choose
+    choice = choose(fit, targets, budget_seconds=120, pool=[Candidate("graph-filter", [{"rank_share": 0.05}])])
+    chosen = choice.trials[0].fitted_settings
+    assert choice.params == {"rank_share": 0.05, **chosen} and set(chosen) == {"rank", "sharpening"}
+    assert choice.record()["winner"]["params"] == {"rank_share": 0.05}  # as tried
+    assert choice.record()["winner"]["refit_params"] == choice.params
+    # Refitted with them on the same data, the model has the trial's settings without choosing.
+    from recommender.algorithms import create_algorithm
+
+    assert create_algorithm("graph-filter", choice.params).fit(fit).fitted_settings() == chosen
+    from recommender.evaluation.report import choice_section
+
+    assert f"keeping what its trial chose while fitting (rank={chosen['rank']}, sharpening={chosen['sharpening']})" in choice_section(choice.record())
+
+
+def test_graph_filter_trials_share_their_basis_in_the_choices_worker(monkeypatch):
+    from recommender.algorithms import create_algorithm, graph_filter
+
+    fit, _ = taste_store(n_customers=400)
+    computed = []
+    original = graph_filter.item_basis
+    monkeypatch.setattr(graph_filter, "item_basis", lambda *a: computed.append(a[1:]) or original(*a))
+    alone = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    assert len(computed) == 1  # a process that did not ask keeps nothing...
+    create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    assert len(computed) == 2 and graph_filter._last_basis is None
+    monkeypatch.setattr(graph_filter, "_last_basis", None)
+    graph_filter.remember_last_basis()  # ...the worker asks
+    first = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    other = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35, "co_buyer_exponent": 1.0}).fit(fit)
+    assert len(computed) == 3  # the second fit's basis (same matrix, rank and seed) was remembered
+    np.testing.assert_array_equal(first.singular_vectors_, alone.singular_vectors_)
+    np.testing.assert_array_equal(other.singular_vectors_, alone.singular_vectors_)
+    create_algorithm("graph-filter", {"rank": 10, "sharpening": 0.35}).fit(fit)  # another rank: a new basis
+    create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit[:300])  # other data: a new basis
+    assert [c[0] for c in computed] == [20, 20, 20, 10, 20]

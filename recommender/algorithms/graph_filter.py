@@ -165,7 +165,7 @@ class GraphFilter(Algorithm):
                 start = np.random.default_rng(c.random_state).standard_normal(min(normalised.shape))
                 _, values, right = svds(normalised.astype(np.float64), k=rank, v0=start)
             else:
-                values, vectors = item_basis(normalised.astype(np.float32), rank, c.svd_iterations, c.random_state)
+                values, vectors = _remembered_basis(normalised.astype(np.float32), rank, c.svd_iterations, c.random_state)
                 right = vectors.T
             self.singular_vectors_ = np.ascontiguousarray(right.T, dtype=np.float32)
             # σ² per direction, 0 for the stationary ones (σ = 1 up to the SVD's rounding).
@@ -352,6 +352,37 @@ class GraphFilter(Algorithm):
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
+
+
+# The last basis computed, kept only in a process that asked for it (the automatic choice's
+# trial worker): there, trials of graph-filter that differ only in settings the basis does not
+# depend on (the walk's exponents, the low-pass weight) fit on the same matrix with the same
+# seed, and the basis is the costly part of their fits. None: nothing is kept (the default:
+# a server or a training run fits once and must not hold a second copy).
+_last_basis: dict | None = None
+
+
+def remember_last_basis() -> None:
+    """Keep the last basis this process computed, for fits on the same matrix, rank and seed."""
+    global _last_basis
+    _last_basis = {}
+
+
+def _remembered_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`item_basis`, from the remembered one when its inputs are the same (bit for bit)."""
+    if _last_basis is None:
+        return item_basis(normalised, rank, iterations, seed)
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (normalised.indptr, normalised.indices, normalised.data):
+        digest.update(np.ascontiguousarray(part).view(np.uint8))
+    key = (normalised.shape, rank, iterations, seed, digest.hexdigest())
+    if _last_basis.get("key") != key:
+        _last_basis.clear()  # one basis at a time: it is as large as the catalogue x rank
+        _last_basis.update(key=key, basis=item_basis(normalised, rank, iterations, seed))
+    values, vectors = _last_basis["basis"]
+    return values.copy(), vectors.copy()
 
 
 def item_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
