@@ -288,8 +288,8 @@ def test_graph_filter_trials_share_their_basis_in_the_choices_worker(monkeypatch
     alone = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
     assert len(computed) == 1  # a process that did not ask keeps nothing...
     create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
-    assert len(computed) == 2 and graph_filter._last_basis is None
-    monkeypatch.setattr(graph_filter, "_last_basis", None)
+    assert len(computed) == 2 and graph_filter._last_bases is None
+    monkeypatch.setattr(graph_filter, "_last_bases", None)
     graph_filter.remember_last_basis()  # ...the worker asks
     first = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
     other = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35, "co_buyer_exponent": 1.0}).fit(fit)
@@ -299,3 +299,44 @@ def test_graph_filter_trials_share_their_basis_in_the_choices_worker(monkeypatch
     create_algorithm("graph-filter", {"rank": 10, "sharpening": 0.35}).fit(fit)  # another rank: a new basis
     create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit[:300])  # other data: a new basis
     assert [c[0] for c in computed] == [20, 20, 20, 10, 20]
+    # The last two are kept (a trial's held-out basis and its final one): rank 20 on fit is gone.
+    create_algorithm("graph-filter", {"rank": 10, "sharpening": 0.35}).fit(fit)
+    create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    assert [c[0] for c in computed] == [20, 20, 20, 10, 20, 20]
+
+
+def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatch):
+    from recommender.selection import TrialOutcome
+    from recommender.selection import choice as choice_module
+
+    # Trials with known figures, so the search's rule is what is tested: round one puts
+    # item-knn-bm25 at 0.20, ease at 0.165 (0.825 of it) and als at 0.155 (0.775).
+    figures = {("item-knn-bm25", 50): 0.20, ("item-knn-bm25", 20): 0.21, ("ease", 1.0): 0.165, ("ease", 2.0): 0.17,
+               ("als", 1.0): 0.155, ("als", 2.0): 0.30}
+
+    class KnownTrials:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def run(self, algorithm, params, **kwargs):
+            figure = figures[(algorithm, next(iter(params.values())))]
+            return TrialOutcome(algorithm, dict(params), DONE, metrics={"ndcg@20": figure},
+                                per_customer=np.full(10, figure), seconds=0.01)
+
+    monkeypatch.setattr(choice_module, "TrialRunner", KnownTrials)
+    assert choice_module.CLOSE_ENOUGH == 0.8
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 20}]), Candidate("ease", [{"l2": 1.0}, {"l2": 2.0}]),
+            Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
+    fit, targets = taste_store(n_customers=50)
+    choice = choose(fit, targets, budget_seconds=60, pool=pool)
+    tried = [(t.algorithm, next(iter(t.params.values()))) for t in choice.trials]
+    # als, below 0.8 of the best, gets no alternative (here one that would have won: the rule's price).
+    assert sorted(tried[:3]) == [("als", 1.0), ("ease", 1.0), ("item-knn-bm25", 50)]  # round one, cheapest first
+    assert tried[3:] == [("item-knn-bm25", 20), ("ease", 2.0)]
+    assert choice.algorithm == "item-knn-bm25" and choice.params == {"neighbours": 20}
