@@ -49,8 +49,8 @@ FALLBACK_ALGORITHM = "item-knn-bm25"  # when no trial finishes: the cheapest rob
 # Later rounds search candidates whose best is at least this share of the best. The largest
 # gain a candidate's alternatives gave over its defaults on the stores of docs/benchmarks.md
 # was 1.21x (ALS on demo-sparse, from 0.87 of round one's best to the winner), so one below
-# 1/1.25 of the best is not searched (Gowalla's ALS, 0.75: its alternatives took a third of
-# the later rounds there and came nowhere near).
+# 1/1.25 of the best is not searched (Gowalla's ALS, 0.76: its alternatives took a quarter to
+# a half of the later rounds there and came nowhere near).
 CLOSE_ENOUGH = 0.8
 CONTENDERS = 3  # ...and only the best this many of them (on the online-retail log the third of round one won)
 PATIENCE = 2  # a contender's search ends after this many trials in a row without a gain...
