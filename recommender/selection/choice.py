@@ -10,7 +10,8 @@ split of the store's own data, within a time budget, and keep the best.
 3. The search stops early: a contender whose last :data:`PATIENCE` trials did not beat
    its own best by :data:`MIN_GAIN` gets no more, and the choice ends when no contender is
    left, however much budget remains (on small stores most of it), or once later rounds
-   have taken :data:`LATER_ROUNDS_SHARE` times round one's seconds.
+   have taken :data:`LATER_ROUNDS_SHARE` times round one's seconds. No later round at all
+   when round one settled the algorithm (:func:`_settled`).
 4. A trial is started only if its estimated time fits what is left of the budget, and
    one still running when the budget ends is stopped (:mod:`.trials`). The default budget
    is a multiple of round one's estimated cost (:func:`default_budget`).
@@ -52,6 +53,12 @@ FALLBACK_ALGORITHM = "item-knn-bm25"  # when no trial finishes: the cheapest rob
 # 1/1.25 of the best is not searched (Gowalla's ALS, 0.76: its alternatives took a quarter to
 # a half of the later rounds there and came nowhere near).
 CLOSE_ENOUGH = 0.8
+# The search ends after round one when round one's best leads every other algorithm by more
+# than this many paired standard errors of validation NDCG: the algorithm is settled. The
+# runners-up whose alternatives went on to win trailed by 3.2 (online-retail) and 5.5
+# (demo-sparse) standard errors; Gowalla's ALS trailed by 13.8, and Gowalla's later rounds
+# (30-60 s) gained nothing (research/round_one_noise.py, docs/benchmarks.md).
+SETTLED_STANDARD_ERRORS = 10.0
 CONTENDERS = 3  # ...and only the best this many of them (on the online-retail log the third of round one won)
 PATIENCE = 2  # a contender's search ends after this many trials in a row without a gain...
 MIN_GAIN = 0.005  # ...of at least this share over its best so far
@@ -237,7 +244,8 @@ def choose(
                 pending[candidate.algorithm] = _in_turn(
                     pending[candidate.algorithm], [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))])
         later_end = time.monotonic() + LATER_ROUNDS_SHARE * (time.monotonic() - started) if stop_early else deadline
-        ending = _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
+        settled = _settled(trials, metric) if stop_early else ""
+        ending = settled or _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
     winner = best_of()
     seconds = time.monotonic() - started
     if winner is None:
@@ -295,25 +303,50 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
     return "the budget ran out"
 
 
+def _runner_up(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> TrialOutcome | None:
+    """The best finished trial of any other algorithm than the winner's."""
+    others = [t for t in trials if t.status == DONE and t.algorithm != winner.algorithm]
+    return max(others, key=lambda t: t.metrics[metric]) if others else None
+
+
+def _paired_gap(winner: TrialOutcome, other: TrialOutcome) -> tuple[float, float]:
+    """Mean per-customer difference of the two trials' figures and its standard error (paired:
+    the same validation customers)."""
+    difference = winner.per_customer - other.per_customer
+    error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
+    return float(difference.mean()), float(error)
+
+
+def _settled(trials: list[TrialOutcome], metric: str) -> str:
+    """Why round one settled the choice ("" when it did not): its best trial leads every other
+    algorithm by more than :data:`SETTLED_STANDARD_ERRORS` paired standard errors."""
+    done = [t for t in trials if t.status == DONE]
+    if not done:
+        return ""
+    leader = max(done, key=lambda t: (t.metrics[metric], -t.seconds))
+    runner_up = _runner_up(leader, trials, metric)
+    if runner_up is None:
+        return ""
+    gap, error = _paired_gap(leader, runner_up)
+    if not error > 0 or gap <= SETTLED_STANDARD_ERRORS * error:
+        return ""
+    return (f"stopped after round one: {leader.algorithm} led the next algorithm, {runner_up.algorithm}, by "
+            f"{gap / error:.1f} standard errors (more than {SETTLED_STANDARD_ERRORS:g})")
+
+
 def _reason(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> str:
     """Why the winner won: its figure against the best of every other algorithm, with the
     paired standard error of the difference over the same validation customers."""
-    others = {}
-    for trial in trials:
-        if trial.status == DONE and trial.algorithm != winner.algorithm:
-            if trial.algorithm not in others or trial.metrics[metric] > others[trial.algorithm].metrics[metric]:
-                others[trial.algorithm] = trial
     weighting = f" ({HistoryWeighting.from_dict(winner.weighting).describe()})" if winner.weighting else ""
     text = f"{winner.algorithm}{weighting} had the best validation {metric}, {winner.metrics[metric]:.4f}"
-    if not others:
+    runner_up = _runner_up(winner, trials, metric)
+    if runner_up is None:
         return text + " (no other algorithm finished a trial)"
-    runner_up = max(others.values(), key=lambda t: t.metrics[metric])
-    difference = winner.per_customer - runner_up.per_customer
-    error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
+    gap, error = _paired_gap(winner, runner_up)
     ratio = winner.metrics[metric] / runner_up.metrics[metric] if runner_up.metrics[metric] > 0 else float("inf")
     return (
         f"{text}: {ratio:.3f}x the next algorithm, {runner_up.algorithm} ({runner_up.metrics[metric]:.4f}; "
-        f"difference {difference.mean():+.4f} ± {error:.4f} s.e., paired over {len(difference)} customers)"
+        f"difference {gap:+.4f} ± {error:.4f} s.e., paired over {len(winner.per_customer)} customers)"
     )
 
 
