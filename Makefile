@@ -24,6 +24,7 @@ SERVER ?= granian
 # curl may be missing on a fresh machine; the venv's Python always has an HTTP client.
 FETCH = $(BIN)/python -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
 PYTEST_ARGS ?=
+STORES_ARGS ?=
 # BLAS threads are set explicitly for repeatable, non-oversubscribed runs.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
@@ -171,8 +172,8 @@ DATA_DIR ?= ../shared/data/gowalla
 bench-gowalla: $(STAMP) ## default pipeline on Gowalla (DATA_DIR=...): Recall@20, NDCG@20, fit seconds beside the published table
 	DATA_DIR=$(DATA_DIR) $(BIN)/python benchmarks/bench_gowalla.py --algorithm $(ALGO)
 
-bench-stores: $(STAMP) ## the default (auto) against tuned ALS, BM25 item-kNN and GF-CF on Gowalla, the online-retail log and demo shapes
-	timeout 14400 $(BIN)/python benchmarks/bench_stores.py
+bench-stores: $(STAMP) ## the default (auto) against tuned ALS, BM25 item-kNN and GF-CF on Gowalla, the online-retail log and demo shapes (STORES_ARGS="--stores gowalla --no-peers": one store, the default alone)
+	timeout 14400 $(BIN)/python benchmarks/bench_stores.py $(STORES_ARGS)
 
 bench-score: $(STAMP) ## time batch top-20 for all Gowalla customers vs the numpy floor (DATA_DIR=...)
 	OPENBLAS_NUM_THREADS=1 DATA_DIR=$(DATA_DIR) timeout $(BENCH_TIMEOUT) $(BIN)/python benchmarks/bench_score.py

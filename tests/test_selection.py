@@ -2,6 +2,7 @@
 
 import json
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -251,3 +252,129 @@ def test_the_choice_chooses_the_history_weighting_too():
     # A weighting that is given is used by every trial, and not searched.
     given = choose_for_log(log, budget_seconds=60, metric="ndcg@5", pool=pool, weighting=HistoryWeighting(None, "once"))
     assert [t.weighting for t in given.trials] == [{"half_life_days": None, "repeats": "once"}]
+
+
+def test_the_winner_is_refitted_with_the_settings_its_trial_chose():
+    from recommender.selection import TrialOutcome
+    from recommender.selection.choice import refit_params
+
+    # graph-filter chooses its rank and sharpening on held-out data while fitting; the refit
+    # keeps them (both are settings of its configuration) instead of choosing them again.
+    trial = TrialOutcome("graph-filter", {"co_buyer_exponent": 1.0}, DONE, fitted_settings={"rank": 12, "sharpening": 0.35})
+    assert refit_params(trial) == {"co_buyer_exponent": 1.0, "rank": 12, "sharpening": 0.35}
+    # A fitted setting that is not a setting of the configuration is not passed on.
+    assert refit_params(TrialOutcome("als", {"factors": 8}, DONE, fitted_settings={"epochs_run": 3})) == {"factors": 8}
+    fit, targets = pairs_store()  # customers with 5-6 purchases: graph-filter holds some out to choose
+    choice = choose(fit, targets, budget_seconds=120, pool=[Candidate("graph-filter", [{"rank_share": 0.05}])])
+    chosen = choice.trials[0].fitted_settings
+    assert choice.params == {"rank_share": 0.05, **chosen} and set(chosen) == {"rank", "sharpening"}
+    assert choice.record()["winner"]["params"] == {"rank_share": 0.05}  # as tried
+    assert choice.record()["winner"]["refit_params"] == choice.params
+    # Refitted with them on the same data, the model has the trial's settings without choosing.
+    from recommender.algorithms import create_algorithm
+
+    assert create_algorithm("graph-filter", choice.params).fit(fit).fitted_settings() == chosen
+    from recommender.evaluation.report import choice_section
+
+    assert f"keeping what its trial chose while fitting (rank={chosen['rank']}, sharpening={chosen['sharpening']})" in choice_section(choice.record())
+
+
+def test_graph_filter_trials_share_their_basis_in_the_choices_worker(monkeypatch):
+    from recommender.algorithms import create_algorithm, graph_filter
+
+    fit, _ = taste_store(n_customers=400)
+    computed = []
+    original = graph_filter.item_basis
+    monkeypatch.setattr(graph_filter, "item_basis", lambda *a: computed.append(a[1:]) or original(*a))
+    alone = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    assert len(computed) == 1  # a process that did not ask keeps nothing...
+    create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    assert len(computed) == 2 and graph_filter._last_bases is None
+    monkeypatch.setattr(graph_filter, "_last_bases", None)
+    graph_filter.remember_last_basis()  # ...the worker asks
+    first = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    other = create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35, "co_buyer_exponent": 1.0}).fit(fit)
+    assert len(computed) == 3  # the second fit's basis (same matrix, rank and seed) was remembered
+    np.testing.assert_array_equal(first.singular_vectors_, alone.singular_vectors_)
+    np.testing.assert_array_equal(other.singular_vectors_, alone.singular_vectors_)
+    create_algorithm("graph-filter", {"rank": 10, "sharpening": 0.35}).fit(fit)  # another rank: a new basis
+    create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit[:300])  # other data: a new basis
+    assert [c[0] for c in computed] == [20, 20, 20, 10, 20]
+    # The last two are kept (a trial's held-out basis and its final one): rank 20 on fit is gone.
+    create_algorithm("graph-filter", {"rank": 10, "sharpening": 0.35}).fit(fit)
+    create_algorithm("graph-filter", {"rank": 20, "sharpening": 0.35}).fit(fit)
+    assert [c[0] for c in computed] == [20, 20, 20, 10, 20, 20]
+
+
+class KnownTrials:
+    """A stand-in for the trial runner whose trials give known figures, so the search's rules
+    are what is tested: ``FIGURES[(algorithm, first setting's value)]`` is the trial's NDCG@20,
+    ``PER_CUSTOMER`` (same key) its per-customer figures (default: the figure for each of 100 customers)."""
+
+    FIGURES: dict = {}
+    PER_CUSTOMER: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def run(self, algorithm, params, **kwargs):
+        from recommender.selection import TrialOutcome
+
+        key = (algorithm, next(iter(params.values())))
+        if key in self.PER_CUSTOMER:
+            per_customer = self.PER_CUSTOMER[key]
+        else:  # the figure on average, with the spread of real customers (seeded by the trial)
+            spread = np.random.default_rng(zlib.crc32(repr(key).encode())).normal(0.0, 0.05, 100)
+            per_customer = self.FIGURES[key] + spread - spread.mean()
+        return TrialOutcome(algorithm, dict(params), DONE, metrics={"ndcg@20": float(np.mean(per_customer))},
+                            per_customer=np.asarray(per_customer, dtype=np.float64), seconds=0.01)
+
+
+def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatch):
+    from recommender.selection import choice as choice_module
+
+    # Round one puts item-knn-bm25 at 0.20, ease at 0.165 (0.825 of it) and als at 0.155 (0.775).
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 50): 0.20, ("item-knn-bm25", 20): 0.21, ("ease", 1.0): 0.165,
+                                                 ("ease", 2.0): 0.17, ("als", 1.0): 0.155, ("als", 2.0): 0.30})
+    monkeypatch.setattr(choice_module, "TrialRunner", KnownTrials)
+    assert choice_module.CLOSE_ENOUGH == 0.8
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 20}]), Candidate("ease", [{"l2": 1.0}, {"l2": 2.0}]),
+            Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
+    fit, targets = taste_store(n_customers=50)
+    choice = choose(fit, targets, budget_seconds=60, pool=pool)
+    tried = [(t.algorithm, next(iter(t.params.values()))) for t in choice.trials]
+    # als, below 0.8 of the best, gets no alternative (here one that would have won: the rule's price).
+    assert sorted(tried[:3]) == [("als", 1.0), ("ease", 1.0), ("item-knn-bm25", 50)]  # round one, cheapest first
+    assert tried[3:] == [("item-knn-bm25", 20), ("ease", 2.0)]
+    assert choice.algorithm == "item-knn-bm25" and choice.params == {"neighbours": 20}
+
+
+@pytest.mark.parametrize(("shortfall", "settled"), [(0.0, False), (0.01, True)])
+def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypatch, shortfall, settled):
+    from recommender.selection import choice as choice_module
+
+    # Over 100 customers als trails item-knn-bm25 by 0.0 and 0.2 in turn (+ shortfall): a mean
+    # of 0.10 (0.11) with a paired standard error of 0.01005, so 9.95 (10.9) standard errors.
+    leader = np.tile([0.5, 0.5], 50)
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 20): 0.6, ("als", 2.0): 0.2})
+    monkeypatch.setattr(KnownTrials, "PER_CUSTOMER", {("item-knn-bm25", 50): leader,
+                                                      ("als", 1.0): leader - shortfall - np.tile([0.0, 0.2], 50)})
+    monkeypatch.setattr(choice_module, "TrialRunner", KnownTrials)
+    assert choice_module.SETTLED_STANDARD_ERRORS == 10.0
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 20}]), Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
+    fit, targets = taste_store(n_customers=50)
+    choice = choose(fit, targets, budget_seconds=60, pool=pool)
+    if settled:
+        assert len(choice.trials) == 2 and choice.params == {"neighbours": 50}
+        assert choice.ending == "stopped after round one: item-knn-bm25 led the next algorithm, als, by 10.9 standard errors (more than 10)"
+    else:  # within 10 standard errors: later rounds as before (als, below 0.8 of the best, has none)
+        assert len(choice.trials) == 3 and choice.params == {"neighbours": 20}
+    assert choice.record()["ending"] == choice.ending
+    # A benchmark's exhaustive search (no early stop) is never cut short by it.
+    assert len(choose(fit, targets, budget_seconds=60, pool=pool, stop_early=False).trials) == 3

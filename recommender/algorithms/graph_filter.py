@@ -42,13 +42,15 @@ the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
 ``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W) and
 ``low_rank_gram_`` (G), ``sharpening_``, ``smooth_norms_`` (stored training |I(r)|₁, older
 folders only) and ``recent_smooth_norms`` (|I(r)|₁ of the rows just scored); and
-:func:`item_basis`, the randomised basis.
+:func:`item_basis`, the randomised basis, and :func:`remember_last_basis` (for the automatic
+choice's trial worker).
 Everything else (names starting with ``_``) may change.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 
 import numpy as np
@@ -165,7 +167,7 @@ class GraphFilter(Algorithm):
                 start = np.random.default_rng(c.random_state).standard_normal(min(normalised.shape))
                 _, values, right = svds(normalised.astype(np.float64), k=rank, v0=start)
             else:
-                values, vectors = item_basis(normalised.astype(np.float32), rank, c.svd_iterations, c.random_state)
+                values, vectors = _remembered_basis(normalised.astype(np.float32), rank, c.svd_iterations, c.random_state)
                 right = vectors.T
             self.singular_vectors_ = np.ascontiguousarray(right.T, dtype=np.float32)
             # σ² per direction, 0 for the stationary ones (σ = 1 up to the SVD's rounding).
@@ -352,6 +354,38 @@ class GraphFilter(Algorithm):
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
+
+
+# The last bases computed, kept only in a process that asked for it (the automatic choice's
+# trial worker): there, trials of graph-filter that differ only in settings the basis does not
+# depend on (the walk's exponents, the low-pass weight) fit on the same matrix with the same
+# seed, and the basis is about 40% of their fits (Gowalla, demo-wide). Two: a trial computes one for its
+# held-out choice and, on a small store, one for its final model. None: nothing is kept (the
+# default: a server or a training run fits once and must not hold more copies).
+_last_bases: dict | None = None
+_REMEMBERED = 2
+
+
+def remember_last_basis() -> None:
+    """Keep the last bases this process computes, for fits on the same matrix, rank and seed."""
+    global _last_bases
+    _last_bases = {}
+
+
+def _remembered_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`item_basis`, from a remembered one when its inputs are the same (bit for bit)."""
+    if _last_bases is None:
+        return item_basis(normalised, rank, iterations, seed)
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (normalised.indptr, normalised.indices, normalised.data):
+        digest.update(np.ascontiguousarray(part).view(np.uint8))
+    key = (normalised.shape, rank, iterations, seed, digest.hexdigest())
+    if key not in _last_bases:
+        while len(_last_bases) >= _REMEMBERED:
+            del _last_bases[next(iter(_last_bases))]  # the oldest: each is as large as the catalogue x rank
+        _last_bases[key] = item_basis(normalised, rank, iterations, seed)
+    values, vectors = _last_bases[key]
+    return values.copy(), vectors.copy()
 
 
 def item_basis(normalised: sp.csr_matrix, rank: int, iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -127,10 +127,16 @@ def choice_section(choice: dict) -> str:
 <p>Validation: {html.escape(str(validation.get('kind', '')))} split of the training data,
 {validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
 budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s{'; ' + html.escape(choice['ending']) if choice.get('ending') else ''}.
-The winner was then fitted on all the data.</p>
+The winner was then fitted on all the data{_refit_text(choice['winner'])}.</p>
 {f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
 <table><tr><th>algorithm</th><th>settings</th><th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
 {"".join(rows)}</table>"""
+
+
+def _refit_text(winner: dict) -> str:
+    """The settings its trial chose while fitting, which the refit kept (older records: none)."""
+    chosen = {k: v for k, v in (winner.get("refit_params") or {}).items() if winner["params"].get(k) != v}
+    return f", keeping what its trial chose while fitting ({html.escape(', '.join(f'{k}={v}' for k, v in chosen.items()))})" if chosen else ""
 
 
 def _plot_choice(choice: dict) -> str:

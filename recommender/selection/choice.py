@@ -10,16 +10,19 @@ split of the store's own data, within a time budget, and keep the best.
 3. The search stops early: a contender whose last :data:`PATIENCE` trials did not beat
    its own best by :data:`MIN_GAIN` gets no more, and the choice ends when no contender is
    left, however much budget remains (on small stores most of it), or once later rounds
-   have taken :data:`LATER_ROUNDS_SHARE` times round one's seconds.
+   have taken :data:`LATER_ROUNDS_SHARE` times round one's seconds. No later round at all
+   when round one settled the algorithm (:func:`_settled`).
 4. A trial is started only if its estimated time fits what is left of the budget, and
    one still running when the budget ends is stopped (:mod:`.trials`). The default budget
    is a multiple of round one's estimated cost (:func:`default_budget`).
 5. The winner is the best validation figure (ties: the faster trial). The caller refits
-   it on all the data; :class:`Choice` records every trial and why the winner won.
+   it on all the data with the settings its trial chose while fitting (:func:`refit_params`);
+   :class:`Choice` records every trial and why the winner won.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ..algorithms import algorithm_class
 from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from ..weights import HistoryWeighting
 from .candidates import (
@@ -43,7 +47,18 @@ from .trials import DONE, FAILED, SKIPPED, TrialOutcome, TrialRunner
 
 AUTO = "auto"
 FALLBACK_ALGORITHM = "item-knn-bm25"  # when no trial finishes: the cheapest robust candidate
-CLOSE_ENOUGH = 0.7  # later rounds search candidates whose best is at least this share of the best
+# Later rounds search candidates whose best is at least this share of the best. The largest
+# gain a candidate's alternatives gave over its defaults on the stores of docs/benchmarks.md
+# was 1.21x (ALS on demo-sparse, from 0.87 of round one's best to the winner), so one below
+# 1/1.25 of the best is not searched (Gowalla's ALS, 0.76: its alternatives took a quarter to
+# a half of the later rounds there and came nowhere near).
+CLOSE_ENOUGH = 0.8
+# The search ends after round one when round one's best leads every other algorithm by more
+# than this many paired standard errors of validation NDCG: the algorithm is settled. The
+# runners-up whose alternatives went on to win trailed by 3.2 (online-retail) and 5.5
+# (demo-sparse) standard errors; Gowalla's ALS trailed by 13.8, and Gowalla's later rounds
+# (30-60 s) gained nothing (research/round_one_noise.py, docs/benchmarks.md).
+SETTLED_STANDARD_ERRORS = 10.0
 CONTENDERS = 3  # ...and only the best this many of them (on the online-retail log the third of round one won)
 PATIENCE = 2  # a contender's search ends after this many trials in a row without a gain...
 MIN_GAIN = 0.005  # ...of at least this share over its best so far
@@ -96,9 +111,20 @@ def _prior_estimate(algorithm: str, params: dict, shape: DataShape) -> float:
     return TRIAL_OVERHEAD_SECONDS + work_units(algorithm, params, shape) * PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT)
 
 
+def refit_params(trial: TrialOutcome) -> dict:
+    """The settings the winner is refitted with: its trial's configuration plus the settings
+    the trial chose itself on held-out data while fitting (graph-filter's rank and sharpening),
+    so the refit does not choose them again on nearly the same data: on Gowalla that choice
+    was 45% of a graph-filter fit (22.3 s against 12.2 s, quiet machine)."""
+    fields = {f.name for f in dataclasses.fields(algorithm_class(trial.algorithm).Config)}
+    return {**trial.params, **{k: v for k, v in trial.fitted_settings.items() if k in fields}}
+
+
 @dataclass
 class Choice:
-    """The outcome of a choice: the winner, every trial, and the reason in one sentence."""
+    """The outcome of a choice: the winner, every trial, and the reason in one sentence.
+    ``params``: what to refit the winner with (:func:`refit_params`); ``trial_params``: its
+    trial's configuration, as tried."""
 
     algorithm: str
     params: dict
@@ -111,11 +137,14 @@ class Choice:
     fitted_settings: dict = field(default_factory=dict)
     weighting: HistoryWeighting = field(default_factory=HistoryWeighting)
     ending: str = ""  # why the search ended: early stop, budget, or nothing left to try
+    trial_params: dict | None = None  # None: the same as params
 
     def record(self) -> dict:
         """JSON-able summary for the manifest and the report."""
+        tried = self.params if self.trial_params is None else self.trial_params
         return {
-            "winner": {"algorithm": self.algorithm, "params": self.params, "history_weighting": self.weighting.to_dict()},
+            "winner": {"algorithm": self.algorithm, "params": tried, "refit_params": self.params,
+                       "history_weighting": self.weighting.to_dict()},
             "metric": self.metric,
             "reason": self.reason,
             "budget_seconds": round(self.budget_seconds, 1),
@@ -215,7 +244,8 @@ def choose(
                 pending[candidate.algorithm] = _in_turn(
                     pending[candidate.algorithm], [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))])
         later_end = time.monotonic() + LATER_ROUNDS_SHARE * (time.monotonic() - started) if stop_early else deadline
-        ending = _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
+        settled = _settled(trials, metric) if stop_early else ""
+        ending = settled or _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
     winner = best_of()
     seconds = time.monotonic() - started
     if winner is None:
@@ -223,8 +253,9 @@ def choose(
         return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason,
                       weighting=weightings[0][0], ending=ending)
     return Choice(
-        winner.algorithm, winner.params, metric, trials, budget_seconds, seconds, validation or {},
+        winner.algorithm, refit_params(winner), metric, trials, budget_seconds, seconds, validation or {},
         _reason(winner, trials, metric), winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
+        trial_params=winner.params,
     )
 
 
@@ -272,25 +303,50 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
     return "the budget ran out"
 
 
+def _runner_up(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> TrialOutcome | None:
+    """The best finished trial of any other algorithm than the winner's."""
+    others = [t for t in trials if t.status == DONE and t.algorithm != winner.algorithm]
+    return max(others, key=lambda t: t.metrics[metric]) if others else None
+
+
+def _paired_gap(winner: TrialOutcome, other: TrialOutcome) -> tuple[float, float]:
+    """Mean per-customer difference of the two trials' figures and its standard error (paired:
+    the same validation customers)."""
+    difference = winner.per_customer - other.per_customer
+    error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
+    return float(difference.mean()), float(error)
+
+
+def _settled(trials: list[TrialOutcome], metric: str) -> str:
+    """Why round one settled the choice ("" when it did not): its best trial leads every other
+    algorithm by more than :data:`SETTLED_STANDARD_ERRORS` paired standard errors."""
+    done = [t for t in trials if t.status == DONE]
+    if not done:
+        return ""
+    leader = max(done, key=lambda t: (t.metrics[metric], -t.seconds))
+    runner_up = _runner_up(leader, trials, metric)
+    if runner_up is None:
+        return ""
+    gap, error = _paired_gap(leader, runner_up)
+    if not error > 0 or gap <= SETTLED_STANDARD_ERRORS * error:
+        return ""
+    return (f"stopped after round one: {leader.algorithm} led the next algorithm, {runner_up.algorithm}, by "
+            f"{gap / error:.1f} standard errors (more than {SETTLED_STANDARD_ERRORS:g})")
+
+
 def _reason(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> str:
     """Why the winner won: its figure against the best of every other algorithm, with the
     paired standard error of the difference over the same validation customers."""
-    others = {}
-    for trial in trials:
-        if trial.status == DONE and trial.algorithm != winner.algorithm:
-            if trial.algorithm not in others or trial.metrics[metric] > others[trial.algorithm].metrics[metric]:
-                others[trial.algorithm] = trial
     weighting = f" ({HistoryWeighting.from_dict(winner.weighting).describe()})" if winner.weighting else ""
     text = f"{winner.algorithm}{weighting} had the best validation {metric}, {winner.metrics[metric]:.4f}"
-    if not others:
+    runner_up = _runner_up(winner, trials, metric)
+    if runner_up is None:
         return text + " (no other algorithm finished a trial)"
-    runner_up = max(others.values(), key=lambda t: t.metrics[metric])
-    difference = winner.per_customer - runner_up.per_customer
-    error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
+    gap, error = _paired_gap(winner, runner_up)
     ratio = winner.metrics[metric] / runner_up.metrics[metric] if runner_up.metrics[metric] > 0 else float("inf")
     return (
         f"{text}: {ratio:.3f}x the next algorithm, {runner_up.algorithm} ({runner_up.metrics[metric]:.4f}; "
-        f"difference {difference.mean():+.4f} ± {error:.4f} s.e., paired over {len(difference)} customers)"
+        f"difference {gap:+.4f} ± {error:.4f} s.e., paired over {len(winner.per_customer)} customers)"
     )
 
 

@@ -80,6 +80,10 @@ def _die_with_parent() -> None:
 
 def main(folder: str) -> int:
     _die_with_parent()
+    from ..algorithms.graph_filter import remember_last_basis
+
+    # Trials of graph-filter's alternatives share its costly basis (same matrix, rank and seed).
+    remember_last_basis()
     # Answers travel on the original stdout; anything a library prints goes to stderr.
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
