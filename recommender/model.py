@@ -204,18 +204,16 @@ class Model:
         known = self.items.lookup(item_ids)
         listed = np.flatnonzero(known >= 0)
         personal = row.nnz > 0 and self.algorithm.personalised
-        if personal:
-            scores = np.asarray(self.algorithm.candidate_scores(row, np.array([customer]), known[listed]))[0]
-        else:
-            scores = self.popular.buyers[known[listed]]
+        buyers = self.popular.buyers[known[listed]]
+        scores = np.asarray(self.algorithm.candidate_scores(row, np.array([customer]), known[listed]))[0] if personal else buyers
         # Best first. Candidates nothing bought points to (score 0) are popular items, as in the
         # top-N path's top-up: after those with evidence for them, before those with evidence
         # against, by popularity among themselves; other equal scores keep the given order.
         unsupported = (scores == 0) if personal else np.ones(len(listed), dtype=bool)
-        popularity = np.where(unsupported, self.popular.buyers[known[listed]], 0.0)
+        popularity = np.where(unsupported, buyers, 0.0)
         order = np.lexsort((listed, -popularity, -scores)) if len(listed) else np.zeros(0, dtype=np.int64)
         reasons = reasons_for_row(self.algorithm, row, customer, known[listed[order]]) if personal else [[] for _ in order]
-        shown = np.where(unsupported, self.popular.buyers[known[listed]], scores)  # a popular item's score: its buyers, as in top-ups
+        shown = np.where(unsupported, buyers, scores)  # a popular item's score: its buyers, as in top-ups
         items = [
             self.labels.item(int(known[listed[k]]), float(shown[k]), [] if unsupported[k] else because, place, popular=bool(unsupported[k]))
             for place, (k, because) in enumerate(zip(order.tolist(), reasons), 1)
