@@ -336,13 +336,23 @@ class KnownTrials:
                             per_customer=np.asarray(per_customer, dtype=np.float64), seconds=0.01)
 
 
-def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatch):
+@pytest.fixture
+def known_trials(monkeypatch):
+    """The choice module with :class:`KnownTrials` as its runner. Its round one takes microseconds of
+    wall clock, so the later rounds' time limit (a multiple of round one's) is lifted: one
+    context switch on a loaded machine would otherwise end the search before its rules are seen."""
     from recommender.selection import choice as choice_module
 
+    monkeypatch.setattr(choice_module, "TrialRunner", KnownTrials)
+    monkeypatch.setattr(choice_module, "LATER_ROUNDS_SHARE", 1e6)
+    return choice_module
+
+
+def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatch, known_trials):
+    choice_module = known_trials
     # Round one puts item-knn-bm25 at 0.20, ease at 0.165 (0.825 of it) and als at 0.155 (0.775).
     monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 50): 0.20, ("item-knn-bm25", 20): 0.21, ("ease", 1.0): 0.165,
                                                  ("ease", 2.0): 0.17, ("als", 1.0): 0.155, ("als", 2.0): 0.30})
-    monkeypatch.setattr(choice_module, "TrialRunner", KnownTrials)
     assert choice_module.CLOSE_ENOUGH == 0.8
     pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 20}]), Candidate("ease", [{"l2": 1.0}, {"l2": 2.0}]),
             Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
@@ -356,8 +366,8 @@ def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatc
 
 
 @pytest.mark.parametrize(("shortfall", "settled"), [(0.0, False), (0.01, True)])
-def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypatch, shortfall, settled):
-    from recommender.selection import choice as choice_module
+def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypatch, known_trials, shortfall, settled):
+    choice_module = known_trials
 
     # Over 100 customers als trails item-knn-bm25 by 0.0 and 0.2 in turn (+ shortfall): a mean
     # of 0.10 (0.11) with a paired standard error of 0.01005, so 9.95 (10.9) standard errors.
@@ -365,7 +375,6 @@ def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypat
     monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 20): 0.6, ("als", 2.0): 0.2})
     monkeypatch.setattr(KnownTrials, "PER_CUSTOMER", {("item-knn-bm25", 50): leader,
                                                       ("als", 1.0): leader - shortfall - np.tile([0.0, 0.2], 50)})
-    monkeypatch.setattr(choice_module, "TrialRunner", KnownTrials)
     assert choice_module.SETTLED_STANDARD_ERRORS == 10.0
     pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 20}]), Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
     fit, targets = taste_store(n_customers=50)
