@@ -14,6 +14,24 @@ class TestALS(AlgorithmContract):
     name = "als"
     params = {"factors": 2, "regularization": 0.1, "iterations": 15, "alpha": 1.0}
 
+    def test_a_remembered_fold_in_serves_only_the_same_history(self, known_answer_matrix):
+        import scipy.sparse as sp
+
+        fitted = create_algorithm(self.name, self.params).fit(known_answer_matrix)
+        def fresh_contributions(row):  # a model that never solved another history
+            return create_algorithm(self.name, self.params).fit(known_answer_matrix).contributions(row, items)
+
+        first = sp.csr_matrix(np.array([[1.0, 1.0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=np.float32))
+        same_items_other_weights = sp.csr_matrix(np.array([[1.0, 3.0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=np.float32))
+        other_items = sp.csr_matrix(np.array([[0, 0, 0, 0, 0, 1.0, 1.0, 0, 0, 0]], dtype=np.float32))
+        items = np.arange(10)
+        rows = (first, same_items_other_weights, other_items)
+        expected = [fresh_contributions(row) for row in rows]
+        for before in rows:
+            for row, answer in zip(rows, expected):
+                fitted.customer_vectors(before)  # leaves that history's factorisation behind
+                np.testing.assert_allclose(fitted.contributions(row, items), answer, rtol=1e-6)
+
 
 class TestGraphFilter(AlgorithmContract):
     # Rank 6: three directions per 5-item group, so the sharpening step (which leaves out

@@ -30,11 +30,14 @@ def test_block_top_k_equals_exact_selection_with_ties_and_exclusions(columns):
     assert (fast[10:15, 5:] == -1).all()
 
 
-@pytest.mark.parametrize("head_share", [0.05, 0.4, 1.0])
-def test_norm_pruned_search_equals_scoring_every_item(head_share):
+@pytest.mark.parametrize(("head_share", "one_by_one"), [(0.05, False), (0.4, False), (1.0, False), (0.4, True)])
+def test_norm_pruned_search_equals_scoring_every_item(monkeypatch, head_share, one_by_one):
     import scipy.sparse as sp
 
+    from recommender.algorithms import inner_product_search
     from recommender.algorithms.inner_product_search import NormOrderedItems
+
+    monkeypatch.setattr(inner_product_search, "ROW_BLOCK", 256)  # a dozen blocks for top_k_each
 
     rng = np.random.default_rng(3)
     # Skewed norms, like popular items in a factor model, so some customers stop early
@@ -44,7 +47,7 @@ def test_norm_pruned_search_equals_scoring_every_item(head_share):
     vectors[:5] = 0.0  # all-zero customers: every score ties at 0
     seen = sp.random(200, 3000, density=0.01, format="csr", random_state=4, dtype=np.float32)
     search = NormOrderedItems(items, head_share)
-    found, found_scores = search.top_k(vectors, 20, seen)
+    found, found_scores = (search.top_k_each if one_by_one else search.top_k)(vectors, 20, seen)
     scores = vectors @ items.T
     scores[np.repeat(np.arange(200), np.diff(seen.indptr)), seen.indices] = -np.inf
     expected, expected_scores = _top_k_exact(scores, 20)
@@ -53,6 +56,28 @@ def test_norm_pruned_search_equals_scoring_every_item(head_share):
     above_cut = expected_scores > expected_scores[:, -1:] + 1e-5
     np.testing.assert_array_equal(np.where(above_cut, found, -2), np.where(above_cut, expected, -2))
     assert not (set(found[7].tolist()) & set(seen[7].indices.tolist()))
+
+
+def test_one_customer_at_a_time_search_never_reads_items_whose_norm_cannot_reach_the_top(monkeypatch):
+    from recommender.algorithms import inner_product_search
+    from recommender.algorithms.inner_product_search import NormOrderedItems
+
+    rng = np.random.default_rng(5)
+    # 300 items of norm about 10 along the customer's direction, 2,700 of norm at most 1.
+    strong = np.hstack([np.full((300, 1), 10.0), rng.standard_normal((300, 3)) * 0.1])
+    weak = rng.standard_normal((2700, 4))
+    weak /= np.linalg.norm(weak, axis=1, keepdims=True) * rng.uniform(1.0, 2.0, (2700, 1))
+    search = NormOrderedItems(np.vstack([strong, weak]).astype(np.float32))
+    search.factors[512:] = np.nan  # were they read, NaN scores would enter the answer
+    customer = np.array([[1.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    # After the strong items' blocks the 10th best (about 10) beats every weak item's reach (at most 1).
+    for block in (256, 64):
+        monkeypatch.setattr(inner_product_search, "ROW_BLOCK", block)
+        found, found_scores = search.top_k_each(customer, 10, None)
+        assert (found < 300).all() and np.isfinite(found_scores).all() and (found_scores > 9).all()
+    monkeypatch.setattr(inner_product_search, "ROW_BLOCK", 1024)  # one block holds the NaNs: read, they spoil it
+    found, found_scores = search.top_k_each(customer, 10, None)
+    assert not (np.isfinite(found_scores).all() and (found < 300).all())
 
 
 @pytest.fixture

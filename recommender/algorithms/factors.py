@@ -29,8 +29,8 @@ from .inner_product_search import NormOrderedItems
 # (batch x factors x factors) systems to tens of MB.
 _ATTRIBUTION_CUSTOMERS = 256
 _ATTRIBUTION_PURCHASES = 16384
-# Fewer rows than this are scored plainly (a served request): the pruned search pays off
-# only when its second product is shared by many customers.
+# Fewer rows than this (a served request) are searched one by one: the batch search's
+# shared tail product pays off only for many customers.
 _PRUNED_MIN_ROWS = 64
 
 
@@ -73,9 +73,15 @@ class FactorModel(Algorithm):
 
     def _fold_in_solve(self, items: np.ndarray, confidence: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """Apply A⁻¹ of this one history to ``rhs`` (a Cholesky solve: A is positive definite)."""
-        vectors = self.item_factors_[items].astype(np.float64)
-        system = self._fold_in_systems(vectors[None], confidence[None])[0]
-        factor = scipy.linalg.cho_factor(system, check_finite=False, overwrite_a=True)
+        key = (np.asarray(items).tobytes(), confidence.tobytes())
+        last = getattr(self, "_last_fold_in", None)  # one tuple, read once: threads never see a key with another's factor
+        if last is not None and last[0] == key:
+            factor = last[1]  # a served answer's reasons solve the system its scores just did
+        else:
+            vectors = self.item_factors_[items].astype(np.float64)
+            system = self._fold_in_systems(vectors[None], confidence[None])[0]
+            factor = scipy.linalg.cho_factor(system, check_finite=False, overwrite_a=True)
+            self._last_fold_in = (key, factor)
         return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
     def customer_vectors(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
@@ -100,12 +106,14 @@ class FactorModel(Algorithm):
         return self.customer_vectors(history, customers) @ self.item_factors_.T
 
     def recommend(self, history, n=10, *, customers=None, exclude_seen=True, allowed=None):
-        if allowed is not None or history.shape[0] < _PRUNED_MIN_ROWS:
+        if allowed is not None:
             return super().recommend(history, n, customers=customers, exclude_seen=exclude_seen, allowed=allowed)
-        # Many customers at once (batch scoring, top lists): most skip the low-norm items.
+        # Most customers skip the low-norm items.
         self.check_fitted()
         history = sp.csr_matrix(history, dtype=np.float32)
-        return self._norm_ordered_items().top_k(self.customer_vectors(history, customers), n, history if exclude_seen else None)
+        search = self._norm_ordered_items()
+        find = search.top_k if history.shape[0] >= _PRUNED_MIN_ROWS else search.top_k_each
+        return find(self.customer_vectors(history, customers), n, history if exclude_seen else None)
 
     def _norm_ordered_items(self) -> NormOrderedItems:
         if getattr(self, "_norm_order_cache", None) is None:
@@ -205,6 +213,7 @@ class FactorModel(Algorithm):
         self.customer_factors_ = np.ascontiguousarray(customer_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
         self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
+        self._last_fold_in = None  # (history's items and confidences, its Cholesky factor)
 
 
 @dataclasses.dataclass
