@@ -145,6 +145,7 @@ def test_listed_customers_in_any_order_are_scored_from_their_own_history(model, 
 
 
 def test_short_lists_are_topped_up_from_popular_items_as_the_api_does(tmp_path):
+    from recommender.topn.reasons import POPULAR_REASON
     from tests.test_artifacts import build_model
 
     model = build_model()  # item-kNN scores only a customer's co-bought items: lists come out short
@@ -153,5 +154,14 @@ def test_short_lists_are_topped_up_from_popular_items_as_the_api_does(tmp_path):
     rows = read(tmp_path / "full.csv")
     for customer in listed:
         scored = [r["item_id"] for r in rows if r["customer_id"] == customer]
-        assert scored == [r.item_id for r in model.recommend(customer, 7).items]
+        answer = model.recommend(customer, 7).items
+        assert scored == [r.item_id for r in answer]
         assert len(scored) == 7 and not set(scored) & set(model.purchased(customer))
+        # Each row says where it came from, as the API's reason does; a popular item's score is its buyers.
+        sources = [r["source"] for r in rows if r["customer_id"] == customer]
+        assert sources == ["popular" if r.reason == POPULAR_REASON else "personalised" for r in answer]
+        for row in rows:
+            if row["customer_id"] == customer and row["source"] == "popular":
+                assert row["score"] == model.popular.buyers[model.items.get(row["item_id"])]
+    assert {r["source"] for r in rows if r["customer_id"] == "stranger"} == {"popular"}
+    assert {r["source"] for r in rows if r["customer_id"] == "c00"} == {"personalised", "popular"}

@@ -54,7 +54,7 @@ def test_score_writes_top_n_for_every_customer(trained, suffix):
         rows = pq.read_table(out).to_pylist()
     else:
         rows = [json.loads(line) for line in out.open()]
-    assert set(rows[0]) == {"customer_id", "item_id", "rank", "score"}
+    assert set(rows[0]) == {"customer_id", "item_id", "rank", "score", "source"}
     assert len({r["customer_id"] for r in rows}) == 300
     assert len(rows) == 300 * 5
     manifest = json.loads((folder / f"scores.{suffix}.manifest.json").read_text())

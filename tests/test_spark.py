@@ -97,12 +97,13 @@ def test_spark_scoring_gives_unknown_customers_popular_items_like_local_scoring(
     listed = [str(model.customers.ids[3]), "never-seen", str(model.customers.ids[0]), "also-new"]
     manifest = score_with_spark(spark_model, str(tmp_path / "spark.parquet"), n=4, customers=listed)
     score_all(model, tmp_path / "local.parquet", n=4, customers=listed, threads=1)
-    columns = ["customer_id", "rank", "item_id"]
+    columns = ["customer_id", "rank", "item_id", "source"]
     spark_rows = pq.read_table(tmp_path / "spark.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]]).to_pylist()
     local_rows = pq.read_table(tmp_path / "local.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]]).to_pylist()
     assert manifest["customers_unknown_to_model"] == 2 and spark_rows == local_rows
     popular = [r.item_id for r in model.recommend("never-seen", 4).items]
     assert [r["item_id"] for r in spark_rows if r["customer_id"] == "never-seen"] == popular
+    assert {r["source"] for r in spark_rows if r["customer_id"] in ("never-seen", "also-new")} == {"popular"}
 
 
 def test_spark_training_applies_the_id_rules_of_the_file_loader(tmp_path):

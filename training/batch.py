@@ -26,8 +26,8 @@ from threadpoolctl import threadpool_limits
 
 from recommender.files import write_json_atomic
 from recommender.model import Model
-from recommender.topn import candidate_mask, history_rows, rank_rows
-from training.batch_writers import FORMATS, SCHEMA, ChunkWriter, json_strings, output_format
+from recommender.topn import Ranked, candidate_mask, history_rows, rank_rows
+from training.batch_writers import FORMATS, SCHEMA, ChunkWriter, json_strings, output_format, source_column
 
 __all__ = ["FORMATS", "SCORES_PER_CHUNK", "chunk_rows_for", "output_format", "score_all"]
 
@@ -80,8 +80,8 @@ def score_all(
     writer = ChunkWriter(temporary, file_format)
     try:
         chunks = (np.arange(start, min(start + rows_per_chunk, len(rows))) for start in range(0, len(rows), rows_per_chunk))
-        for positions, items, scores in _score_chunks(model, rows, chunks, n, exclude_purchased, allowed, workers):
-            rows_written += _write_chunk(writer, ids, rows[positions], positions, items, scores)
+        for positions, ranked in _score_chunks(model, rows, chunks, n, exclude_purchased, allowed, workers):
+            rows_written += _write_chunk(writer, ids, rows[positions], positions, ranked)
             if progress:
                 progress(len(positions))
         writer.close()
@@ -110,7 +110,7 @@ def score_all(
 
 
 def _score_chunks(model: Model, rows: np.ndarray, chunks: Iterator[np.ndarray], n: int, exclude_purchased: bool, allowed, workers: int):
-    """Yield (positions in ``rows``, items, scores) per chunk, in order, with ``workers`` chunks in flight."""
+    """Yield (positions in ``rows``, their :class:`Ranked` lists) per chunk, in order, with ``workers`` chunks in flight."""
 
     def score(positions: np.ndarray):
         customers = rows[positions]
@@ -118,7 +118,7 @@ def _score_chunks(model: Model, rows: np.ndarray, chunks: Iterator[np.ndarray], 
             model.algorithm, model.popular, history_rows(model.history, customers), customers, n,
             allowed=allowed, exclude_purchased=exclude_purchased,
         )
-        return positions, ranked.items, ranked.scores
+        return positions, ranked
 
     # One BLAS thread per worker: the parallelism is across chunks, never oversubscribed.
     with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
@@ -146,7 +146,8 @@ class _ArrowIds:
         return self.listed[positions] if len(self.listed) else self.customers[customers]
 
 
-def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, customers: np.ndarray, positions: np.ndarray, items: np.ndarray, scores: np.ndarray) -> int:
+def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, customers: np.ndarray, positions: np.ndarray, ranked: Ranked) -> int:
+    items, scores = ranked.items, ranked.scores
     valid = items >= 0
     counts = valid.sum(axis=1)
     if not counts.sum():
@@ -163,6 +164,7 @@ def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, customers: np.ndarray, pos
             "item_id": ids.items.take(item_positions),
             "rank": ranks,
             "score": scores[valid].astype(np.float32, copy=False),
+            "source": source_column(ranked.topped_up[valid]),
         },
         schema=SCHEMA,
     )

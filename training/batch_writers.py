@@ -16,8 +16,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from recommender.topn.answers import PERSONALISED, POPULAR
+
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
-SCHEMA = pa.schema([("customer_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()), ("score", pa.float32())])
+SCHEMA = pa.schema([("customer_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()), ("score", pa.float32()), ("source", pa.string())])
+#: A row's ``source``: the algorithm's own item, or a popular item filling a list it left short
+#: (its score is then the item's buyer count, as the API's popular items are).
+SOURCES = pa.array([PERSONALISED, POPULAR], pa.string())
+
+
+def source_column(topped_up: np.ndarray) -> pa.Array:
+    """The ``source`` of each row, from the mask of topped-up slots (one ``take``, no Python loop)."""
+    return SOURCES.take(pa.array(topped_up.astype(np.int8)))
 
 
 def output_format(path) -> str:
@@ -34,7 +44,7 @@ def json_strings(ids: np.ndarray) -> pa.Array:
 
 
 class ChunkWriter:
-    """Appends (customer, item, rank, score) tables to one CSV, Parquet or JSONL file."""
+    """Appends (customer, item, rank, score, source) tables to one CSV, Parquet or JSONL file."""
 
     def __init__(self, path: Path, file_format: str):
         self.format = file_format
@@ -65,7 +75,9 @@ class ChunkWriter:
             ', "score": ',
             # float32 -> shortest text that parses back to the same float32.
             pc.cast(table["score"].chunk(0), pa.string()),
-            "}\n",
+            ', "source": "',
+            table["source"].chunk(0),
+            '"}\n',
             "",
         )
         lines = lines.combine_chunks() if isinstance(lines, pa.ChunkedArray) else lines

@@ -35,6 +35,7 @@ from recommender.spark_support import index_ids, purchase_weights, read_purchase
 from recommender.store_format import StoreFormat
 from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
+from training.batch_writers import source_column
 
 CUSTOMERS_PER_TASK_BATCH = 1024
 SPARK_CATALOG = "--engine spark reads names and prices from a --catalog file only: give one, or leave name, category and price out of --columns"
@@ -150,7 +151,7 @@ def score_with_spark(
     partitions = partitions or max(1, spark.sparkContext.defaultParallelism)
     frame = spark.createDataFrame(pa.table({"customer": rows, "customer_id": pa.array(listed, pa.string())}))
     frame = frame.repartitionByRange(partitions, "customer")
-    schema = "customer_id string, item_id string, rank int, score float"
+    schema = "customer_id string, item_id string, rank int, score float, source string"
 
     def score_partition(batches):
         from recommender.artifacts import load_model as load_on_executor
@@ -178,6 +179,7 @@ def score_with_spark(
                         "item_id": item_ids.take(pa.array(indices[valid])),
                         "rank": pa.array(ranks, pa.int32()),
                         "score": pa.array(scores[valid].astype(np.float32), pa.float32()),
+                        "source": source_column(ranked.topped_up[valid]),
                     }
                 )
 
