@@ -33,6 +33,20 @@ class TestALS(AlgorithmContract):
                 np.testing.assert_allclose(fitted.contributions(row, items), answer, rtol=1e-6)
 
 
+    def test_a_served_answer_copies_the_factors_in_norm_order_only_below_the_limit(self, known_answer_matrix, monkeypatch):
+        from recommender.algorithms import factors
+        from recommender.algorithms.base import Algorithm
+
+        row = known_answer_matrix[:1]
+        for limit, copied in ((2**30, True), (0, False)):
+            monkeypatch.setattr(factors, "_SERVED_COPY_LIMIT_BYTES", limit)
+            fitted = create_algorithm(self.name, self.params).fit(known_answer_matrix)
+            fitted.warm_up()
+            answer = fitted.recommend(row, 4)
+            assert (fitted._norm_order_cache is not None) == copied
+            np.testing.assert_array_equal(answer[0], Algorithm.recommend(fitted, row, 4)[0])  # scoring every item
+
+
 class TestGraphFilter(AlgorithmContract):
     # Rank 6: three directions per 5-item group, so the sharpening step (which leaves out
     # each group's stationary direction) has something to subtract.
