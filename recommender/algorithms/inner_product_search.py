@@ -27,8 +27,9 @@ from ..ranking import top_k
 HEAD_SHARE = 0.4
 #: Float32 products can exceed the exact inner product by rounding; the bound keeps a margin.
 _ROUNDING_MARGIN = 1e-4
-#: Items per block of :meth:`NormOrderedItems.top_k_each`: one block is 2 MB of 128 float32
-#: factors, and a finer step saves less than the extra calls cost (benchmarks/bench_live.py).
+#: Items per block of :meth:`NormOrderedItems.top_k_each`. A live answer on Gowalla's ALS model
+#: cost the same within noise with 1,024 to 8,192 (1.3-1.4 ms in process, against 1.8 ms with
+#: the whole catalog as one block); a block is 2 MB of 128 float32 factors.
 ROW_BLOCK = 4096
 
 
