@@ -62,6 +62,13 @@ class TestEASE(AlgorithmContract):
         np.testing.assert_allclose(fitted.weights_, expected, atol=1e-5)
 
 
+class TestBlend(AlgorithmContract):
+    # The contract's small settings of two parts that score on unrelated scales.
+    name = "blend"
+    params = {"first": "graph-filter", "first_params": {"rank": 6}, "second": "als",
+              "second_params": TestALS.params, "weight": 0.4}
+
+
 class TestMostPopular(AlgorithmContract):
     name = "popular"
     personalised = False

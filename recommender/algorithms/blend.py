@@ -1,0 +1,174 @@
+"""Two algorithms' scores mixed per customer: the automatic choice's blend of its two best.
+
+    score = (1 - w) · A / σ_A + w · B / σ_B
+
+A and B are the parts' scores of one customer over the whole catalogue and σ their
+standard deviation over it. The parts' scores live on unrelated scales (a graph walk's
+mass, a dot product of factors, a sum of similarities), so each is put on the customer's own
+spread first: a z-score, less the mean, which is the same for every item of a row and so
+changes no ranking, and whose absence keeps the score 0 for an item neither part supports
+(where the top-N path cuts to popular items). On the stores of ``benchmarks/bench_stores.py``
+this beat a rank-based normalisation on three of four (``research/store_blend.py``).
+
+Everything else is the parts': both are fitted on the same matrix, a new purchase is folded
+in by each, reasons are each part's contributions on the same scale as the score, and the
+saved state is both parts' arrays under the prefixes ``first.`` and ``second.``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..ranking import strongest_purchases
+from .base import Algorithm, AlgorithmConfig
+from .parameters import parse_config_params
+from .standalone import STANDALONE
+
+PARTS = ("first", "second")
+
+
+@dataclass
+class BlendConfig(AlgorithmConfig):
+    first: str = "graph-filter"
+    first_params: dict = field(default_factory=dict)
+    second: str = "als"
+    second_params: dict = field(default_factory=dict)
+    # The second part's share. The automatic choice picks it on its validation split; 0.3
+    # is about where that landed on the demo stores (0.3-0.5), the first part being the winner.
+    weight: float = 0.3
+
+
+class Blend(Algorithm):
+    """A mix of two fitted algorithms' per-customer standardised scores (see the module)."""
+
+    name = "blend"
+    Config = BlendConfig
+
+    def validate_config(self) -> None:
+        config = self.config
+        for name in (config.first, config.second):
+            if name not in STANDALONE:
+                raise ValueError(f"a blend's parts must be other algorithms, one of: {', '.join(sorted(STANDALONE))}; not {name!r}")
+        _part_params(config.first, config.first_params)
+        _part_params(config.second, config.second_params)
+        if not 0.0 <= config.weight <= 1.0:
+            raise ValueError(f"weight must be between 0 and 1 (the second part's share), not {config.weight}")
+
+    def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
+        config = self.config
+        for slot, name, params in zip(PARTS, (config.first, config.second), (config.first_params, config.second_params)):
+            part = STANDALONE[name](STANDALONE[name].Config(**_part_params(name, params)))
+            setattr(self, f"{slot}_", part.fit(customer_items, show_progress=show_progress))
+
+    @property
+    def parts(self) -> tuple[Algorithm, Algorithm]:
+        return self.first_, self.second_
+
+    # -- scoring ----------------------------------------------------------------------
+    def part_scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each part's scores of the rows, divided by the row's standard deviation (a row a part
+        cannot tell apart, all one value, gets zeros from it: it says nothing)."""
+        return tuple(standardised(np.asarray(part.scores(history, customers), dtype=np.float32)) for part in self.parts)
+
+    def mix(self, first: np.ndarray, second: np.ndarray, weight: float | None = None) -> np.ndarray:
+        """(1 - w) · first + w · second of :meth:`part_scores`' two arrays (w: the config's weight)."""
+        weight = self.config.weight if weight is None else weight
+        return ((1.0 - weight) * first + weight * second).astype(np.float32)
+
+    def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
+        return self.mix(*self.part_scores(history, customers))
+
+    # -- explanations -----------------------------------------------------------------
+    def _scales(self, history: sp.csr_matrix, customers: np.ndarray | None) -> np.ndarray:
+        """(rows, 2): the factor each part's scores (and so its contributions) are multiplied by."""
+        weights = (1.0 - self.config.weight, self.config.weight)
+        columns = []
+        for part, weight in zip(self.parts, weights):
+            spread = np.asarray(part.scores(history, customers), dtype=np.float32).std(axis=1, dtype=np.float64)
+            columns.append(np.divide(weight, spread, out=np.zeros_like(spread), where=spread > 0))
+        return np.stack(columns, axis=1)
+
+    def _mixed_contributions(self, row: sp.csr_matrix, items: np.ndarray, customer: int, scales: np.ndarray) -> np.ndarray:
+        first, second = (part.contributions(row, items, customer) for part in self.parts)
+        return (scales[0] * np.asarray(first, dtype=np.float64) + scales[1] * np.asarray(second, dtype=np.float64)).astype(np.float32)
+
+    def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
+        # The score is linear in each part's score, so each part's contributions scale the same way.
+        row = sp.csr_matrix(history_row, dtype=np.float32)
+        return self._mixed_contributions(row, np.asarray(items), customer, self._scales(row, np.array([customer]))[0])
+
+    def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
+        # As the base class's loop, with every row's scales from one batched scoring per part
+        # (the loop would score each row again for its σ). The top purchases of the sum are
+        # not the parts' top purchases, so each row's mixed contributions are ranked whole.
+        history = sp.csr_matrix(history, dtype=np.float32)
+        items, customers = np.asarray(items), np.asarray(customers)
+        found = np.full((*items.shape, per_item), -1, dtype=np.int32)
+        step = max(1, (1 << 22) // max(self.n_items_, 1))
+        for start in range(0, history.shape[0], step):
+            rows = slice(start, min(start + step, history.shape[0]))
+            scales = self._scales(history[rows], customers[rows])
+            for offset, row in enumerate(range(rows.start, rows.stop)):
+                begin, end = history.indptr[row], history.indptr[row + 1]
+                listed = np.flatnonzero(items[row] >= 0)
+                if begin == end or not len(listed):
+                    continue
+                weights = self._mixed_contributions(history[row], items[row, listed], int(customers[row]), scales[offset])
+                found[row, listed] = strongest_purchases(weights, history.indices[begin:end], per_item)
+        return found
+
+    def item_similarities(self, items: np.ndarray) -> np.ndarray:
+        """The parts' similarities mixed as their scores are (one part alone if the other has none)."""
+        found = []
+        for part in self.parts:
+            try:
+                found.append(standardised(np.asarray(part.item_similarities(items), dtype=np.float32)))
+            except NotImplementedError:
+                found.append(None)
+        if found[0] is None and found[1] is None:
+            raise NotImplementedError(f"neither part of this blend ({self.config.first}, {self.config.second}) has a notion of item-to-item similarity.")
+        if found[0] is None or found[1] is None:
+            return found[0] if found[1] is None else found[1]
+        return self.mix(found[0], found[1])
+
+    # -- persistence and the rest -----------------------------------------------------
+    def _fitted_arrays(self) -> dict[str, np.ndarray]:
+        return {f"{slot}.{name}": array for slot, part in zip(PARTS, self.parts) for name, array in part.fitted_arrays().items()}
+
+    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        config = self.config
+        for slot, name, params in zip(PARTS, (config.first, config.second), (config.first_params, config.second_params)):
+            own = {key[len(slot) + 1:]: array for key, array in arrays.items() if key.startswith(f"{slot}.")}
+            setattr(self, f"{slot}_", STANDALONE[name].from_arrays(_part_params(name, params), own, self.n_items_))
+
+    def fitted_settings(self) -> dict:
+        """Each part's own choices while fitting (graph-filter's rank and sharpening), merged into
+        its parameters, so a refit from these settings does not choose them again."""
+        config, settings = self.config, {}
+        for slot, part, params in zip(PARTS, self.parts, (config.first_params, config.second_params)):
+            chosen = part.fitted_settings()
+            fields = type(part).Config.__dataclass_fields__
+            if chosen:
+                settings[f"{slot}_params"] = {**params, **{k: v for k, v in chosen.items() if k in fields}}
+        return settings
+
+    def forget_customers(self, keep: np.ndarray) -> None:
+        for part in self.parts:
+            part.forget_customers(keep)
+
+    def warm_up(self) -> None:
+        for part in self.parts:
+            part.warm_up()
+
+
+def _part_params(name: str, params: dict) -> dict:
+    return parse_config_params(name, STANDALONE[name].Config, params)
+
+
+def standardised(scores: np.ndarray) -> np.ndarray:
+    """Each row divided by its standard deviation over the columns; rows of one value become 0."""
+    spread = scores.std(axis=1, dtype=np.float64, keepdims=True)
+    return np.divide(scores, spread, out=np.zeros(scores.shape, dtype=np.float32), where=spread > 0).astype(np.float32, copy=False)
