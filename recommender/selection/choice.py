@@ -16,7 +16,8 @@ split of the store's own data, within a time budget, and keep the best.
    one still running when the budget ends is stopped (:mod:`.trials`). The default budget
    is a multiple of round one's estimated cost (:func:`default_budget`).
 5. After the later rounds, unless round one settled the algorithm, the blend of the two best
-   algorithms (:mod:`recommender.algorithms.blend`, each part at its best trial's settings)
+   algorithms (:mod:`recommender.algorithms.blend`, each part at its best trial's settings,
+   both under the best one's history weighting: a blend reads one history per customer)
    is tried if what its parts' trials took fits the budget left; its weight is chosen on the
    same validation customers among :data:`BLEND_WEIGHTS`, and it is kept only if it wins.
 6. The winner is the best validation figure (ties: the faster trial). The caller refits
@@ -85,7 +86,7 @@ DEFAULT_METRIC = "ndcg@20"
 # little margin when the algorithm's speed was measured in this choice, and room for
 # error when the estimate still rests on the prior (a skip is final, a stop only costs time).
 _MEASURED_MARGIN, _PRIOR_MARGIN = 1.1, 0.67
-WEIGHTING_STEP = ("weighting",)
+WEIGHTING_STEP = ("weighting",)  # a pending step: (WEIGHTING_STEP, index of the weighting)
 BLEND = "blend"
 # The runner-up's shares the blend's trial compares. On the demo stores of docs/benchmarks.md
 # validation chose 0.3-0.5 of a graph-filter beside a winning ALS, and the blend gained 3.6%
@@ -93,7 +94,7 @@ BLEND = "blend"
 BLEND_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # A blend's trial fits and scores both parts: their own trials' seconds, plus this share for
 # scoring the mixes at every weight.
-BLEND_MIXING_SHARE = 0.25  # a pending step: (WEIGHTING_STEP, index of the weighting)
+BLEND_MIXING_SHARE = 0.25
 
 
 def round_one_seconds(shape: DataShape, pool: list[Candidate]) -> float:
