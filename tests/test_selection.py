@@ -396,9 +396,30 @@ def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatc
     # The blend's parts are each algorithm's best trial; it won, so it is refitted with its weight.
     assert choice.algorithm == "blend" and choice.params == {
         "first": "item-knn-bm25", "first_params": {"neighbours": 20}, "second": "ease", "second_params": {"l2": 2.0}, "weight": 0.3}
-    assert choice.record()["blend"] == {"parts": ["item-knn-bm25", "ease"], "status": DONE, "kept": True, "weight": 0.3,
-                                        "ndcg@20": 0.25, "first_alone": 0.21}
+    blend = choice.record()["blend"]
+    assert {k: blend[k] for k in ("parts", "status", "kept", "weight", "ndcg@20", "first_alone")} == {
+        "parts": ["item-knn-bm25", "ease"], "status": DONE, "kept": True, "weight": 0.3, "ndcg@20": 0.25, "first_alone": 0.21}
+    assert blend["lead"] == pytest.approx(0.04) and blend["lead"] > 3 * blend["standard_error"]
     assert choice.reason.startswith("the blend of item-knn-bm25 and ease (weight 0.3 on the second) had the best validation ndcg@20, 0.2500")
+
+
+def test_a_blend_ahead_by_less_than_three_standard_errors_is_not_kept(monkeypatch, known_trials):
+    # Over 100 customers the blend beats item-knn-bm25 by 0.2 on every fifth customer and
+    # loses 0.1 on another fifth: a lead of +0.02, standard error 0.0099 (2.0): within the noise.
+    single = np.full(100, 0.5)
+    lead = np.tile([0.2, -0.1, 0.0, 0.0, 0.0], 20)
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("als", 1.0): 0.48})  # 4 standard errors behind: not settled
+    monkeypatch.setattr(KnownTrials, "PER_CUSTOMER", {("item-knn-bm25", 50): single, ("blend", "item-knn-bm25"): single + lead})
+    assert known_trials.BLEND_STANDARD_ERRORS == 3.0
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}]), Candidate("als", [{"regularization": 1.0}])]
+    fit, targets = taste_store(n_customers=50)
+    choice = choose(fit, targets, budget_seconds=60, pool=pool)
+    assert choice.algorithm == "item-knn-bm25" and choice.params == {"neighbours": 50}
+    blend = choice.record()["blend"]
+    assert blend["kept"] is False and blend["lead"] == pytest.approx(0.02) and blend["standard_error"] == pytest.approx(0.00985, abs=1e-5)
+    assert choice.reason.startswith("item-knn-bm25 had the best validation ndcg@20, 0.5000: 1.042x the next algorithm, als")
+    assert choice.reason.endswith("the blend of item-knn-bm25 and als scored 0.5200 (+0.0200 ± 0.0098 s.e.), "
+                                  "not more than 3 standard errors ahead: not kept")
 
 
 @pytest.mark.parametrize(("shortfall", "settled"), [(0.0, False), (0.01, True)])
