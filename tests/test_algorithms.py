@@ -220,3 +220,17 @@ def test_graph_filter_batched_attribution_through_the_cached_gram_rows(known_ans
     assert model._gram_rows_cache is None  # one customer (a server's live answer) never builds it
     np.testing.assert_array_equal(model.top_contributors(known_answer_matrix, np.arange(20), items), direct)
     assert model._gram_rows_cache is not None
+
+
+def test_graph_filter_batches_the_contributions_it_gives_one_row_at_a_time(known_answer_matrix):
+    import numpy as np
+
+    from recommender.algorithms.base import Algorithm
+
+    model = create_algorithm("graph-filter", {"rank": 6}).fit(known_answer_matrix)
+    customers = np.arange(20)
+    items, _ = model.recommend(known_answer_matrix, 3, customers=customers)
+    items[3, 1] = -1  # a padded slot: no contributions
+    batched = model.contribution_weights(known_answer_matrix, customers, items)
+    assert batched.shape == (20, 3, 3) and not batched[3, 1].any()
+    np.testing.assert_allclose(batched, Algorithm.contribution_weights(model, known_answer_matrix, customers, items), rtol=1e-5, atol=1e-7)

@@ -28,6 +28,8 @@ from .parameters import parse_config_params
 from .standalone import STANDALONE
 
 PARTS = ("first", "second")
+# Attribution batches for the top lists: at most this many purchases, and rows, at once.
+ATTRIBUTION_PURCHASES, ATTRIBUTION_ROWS = 16384, 256
 
 
 @dataclass
@@ -91,33 +93,39 @@ class Blend(Algorithm):
             columns.append(np.divide(weight, spread, out=np.zeros_like(spread), where=spread > 0))
         return np.stack(columns, axis=1)
 
-    def _mixed_contributions(self, row: sp.csr_matrix, items: np.ndarray, customer: int, scales: np.ndarray) -> np.ndarray:
-        first, second = (part.contributions(row, items, customer) for part in self.parts)
-        return (scales[0] * np.asarray(first, dtype=np.float64) + scales[1] * np.asarray(second, dtype=np.float64)).astype(np.float32)
-
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
         # The score is linear in each part's score, so each part's contributions scale the same way.
         row = sp.csr_matrix(history_row, dtype=np.float32)
-        return self._mixed_contributions(row, np.asarray(items), customer, self._scales(row, np.array([customer]))[0])
+        scales = self._scales(row, np.array([customer]))[0]
+        first, second = (np.asarray(part.contributions(row, items, customer), dtype=np.float64) for part in self.parts)
+        return (scales[0] * first + scales[1] * second).astype(np.float32)
 
     def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
-        # As the base class's loop, with every row's scales from one batched scoring per part
-        # (the loop would score each row again for its σ). The top purchases of the sum are
-        # not the parts' top purchases, so each row's mixed contributions are ranked whole.
+        # The top purchases of the sum are not the parts' top purchases, so each part's
+        # contributions are mixed whole, in batches of rows of similar length (little padding),
+        # each part batching its own where it can (graph-filter: about 3x its one-row calls).
         history = sp.csr_matrix(history, dtype=np.float32)
         items, customers = np.asarray(items), np.asarray(customers)
         found = np.full((*items.shape, per_item), -1, dtype=np.int32)
-        step = max(1, (1 << 22) // max(self.n_items_, 1))
-        for start in range(0, history.shape[0], step):
-            rows = slice(start, min(start + step, history.shape[0]))
-            scales = self._scales(history[rows], customers[rows])
-            for offset, row in enumerate(range(rows.start, rows.stop)):
-                begin, end = history.indptr[row], history.indptr[row + 1]
-                listed = np.flatnonzero(items[row] >= 0)
-                if begin == end or not len(listed):
-                    continue
-                weights = self._mixed_contributions(history[row], items[row, listed], int(customers[row]), scales[offset])
-                found[row, listed] = strongest_purchases(weights, history.indices[begin:end], per_item)
+        lengths = np.diff(history.indptr)
+        order = np.argsort(lengths, kind="stable")
+        order = order[lengths[order] > 0]
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= ATTRIBUTION_PURCHASES and stop - start < ATTRIBUTION_ROWS:
+                stop += 1
+            rows, start = order[start:stop], stop
+            batch, asked = history[rows], items[rows]
+            scales = self._scales(batch, customers[rows])
+            first, second = (part.contribution_weights(batch, customers[rows], asked) for part in self.parts)
+            weights = scales[:, 0, None, None] * first + scales[:, 1, None, None] * second
+            weights[asked < 0] = 0.0
+            purchased = np.full((len(rows), weights.shape[2]), -1, dtype=np.int64)
+            slot = np.arange(batch.nnz) - np.repeat(batch.indptr[:-1], np.diff(batch.indptr))
+            purchased[np.repeat(np.arange(len(rows)), np.diff(batch.indptr)), slot] = batch.indices
+            found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
+        found[items < 0] = -1
         return found
 
     def item_similarities(self, items: np.ndarray) -> np.ndarray:
