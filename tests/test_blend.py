@@ -98,3 +98,22 @@ def test_a_part_that_chose_settings_while_fitting_is_refitted_with_them():
     blend = create_algorithm("blend", {"first": "graph-filter", "second": "item-knn"}).fit(train)
     chosen = blend.first_.fitted_settings()
     assert blend.fitted_settings() == {"first_params": {"rank": chosen["rank"], "sharpening": chosen["sharpening"]}}
+
+
+def test_the_top_lists_reasons_reuse_the_spreads_their_scoring_just_computed(monkeypatch):
+    from recommender.algorithms.blend import RecentSpreads
+
+    train, _ = two_signal_store()
+    blend = create_algorithm("blend", {**KNN_AND_POPULAR, "weight": 0.3}).fit(train)
+    customers = np.arange(train.shape[0])
+    items, _ = blend.recommend(train, 3, customers=customers)
+    scored = []
+    for part in blend.parts:
+        monkeypatch.setattr(part, "scores", lambda *args, _scores=part.scores: scored.append(1) or _scores(*args))
+    remembered = blend.top_contributors(train, customers, items)
+    assert not scored  # no part scored again
+    blend._recent_spreads = RecentSpreads()  # forgotten: the same reasons, from a second scoring
+    np.testing.assert_array_equal(blend.top_contributors(train, customers, items), remembered)
+    assert scored
+    # A pair's buyer is told of the pair's first item behind its second.
+    assert remembered[50 + 6 * 10 + 30, 0, 0] == 1 and items[50 + 6 * 10 + 30, 0] == 2
