@@ -5,10 +5,11 @@
 A and B are the parts' scores of one customer over the whole catalogue and σ their
 standard deviation over it. The parts' scores live on unrelated scales (a graph walk's
 mass, a dot product of factors, a sum of similarities), so each is put on the customer's own
-spread first: a z-score, less the mean, which is the same for every item of a row and so
+spread first: a z-score without its mean, which is the same for every item of a row and so
 changes no ranking, and whose absence keeps the score 0 for an item neither part supports
-(where the top-N path cuts to popular items). On the stores of ``benchmarks/bench_stores.py``
-this beat a rank-based normalisation on three of four (``research/store_blend.py``).
+(where the top-N path cuts to popular items). On the four stores of
+``benchmarks/bench_stores.py`` but Gowalla this beat a rank-based normalisation on test, by
+0.0002-0.0009 NDCG@20 (``research/store_blend.py``).
 
 Everything else is the parts': both are fitted on the same matrix, a new purchase is folded
 in by each, reasons are each part's contributions on the same scale as the score, and the
@@ -70,6 +71,7 @@ class Blend(Algorithm):
         for slot, name, params in zip(PARTS, (config.first, config.second), (config.first_params, config.second_params)):
             part = STANDALONE[name](STANDALONE[name].Config(**_part_params(name, params)))
             setattr(self, f"{slot}_", part.fit(customer_items, show_progress=show_progress))
+        self._recent_spreads = RecentSpreads()
 
     @property
     def parts(self) -> tuple[Algorithm, Algorithm]:
@@ -179,6 +181,7 @@ class Blend(Algorithm):
     def forget_customers(self, keep: np.ndarray) -> None:
         for part in self.parts:
             part.forget_customers(keep)
+        self._recent_spreads = RecentSpreads()  # remembered by customer numbers, which have changed
 
     def warm_up(self) -> None:
         for part in self.parts:
