@@ -93,12 +93,19 @@ def fit_and_score(algorithm, params, train, test):
     return evaluate(model, train, test, (20,)), seconds, model
 
 
-def bench(name, logs, budget, threads, peers=True):
-    train_log, test_log = logs
+def judged_parts(train_log, test_log):
+    """The training matrix (plain weights) and the test part as it is judged: items new to
+    each customer who bought before."""
     train, test = split_matrices(train_log, test_log)
     test = (test - test.multiply(train > 0)).tocsr()  # judged on items new to each customer...
     test = (sp.diags((np.diff(train.indptr) > 0).astype(np.float32)) @ test).tocsr()  # ...who bought before
     test.eliminate_zeros()
+    return train, test
+
+
+def bench(name, logs, budget, threads, peers=True):
+    train_log, test_log = logs
+    train, test = judged_parts(train_log, test_log)
     split = validation_split(train_log)  # the split the choice makes (same seed): the peers are tuned on it
     print(f"\n## {name}: {train.shape[0]:,} customers, {train.shape[1]:,} items, {train.nnz:,} training interactions, "
           f"{int((np.diff(test.indptr) > 0).sum()):,} test customers; validation {split.describe()}", flush=True)

@@ -95,6 +95,13 @@ class TestEASE(AlgorithmContract):
         np.testing.assert_allclose(fitted.weights_, expected, atol=1e-5)
 
 
+class TestBlend(AlgorithmContract):
+    # The contract's small settings of two parts that score on unrelated scales.
+    name = "blend"
+    params = {"first": "graph-filter", "first_params": {"rank": 6}, "second": "als",
+              "second_params": TestALS.params, "weight": 0.4}
+
+
 class TestMostPopular(AlgorithmContract):
     name = "popular"
     personalised = False
@@ -246,3 +253,33 @@ def test_graph_filter_batched_attribution_through_the_cached_gram_rows(known_ans
     assert model._gram_rows_cache is None  # one customer (a server's live answer) never builds it
     np.testing.assert_array_equal(model.top_contributors(known_answer_matrix, np.arange(20), items), direct)
     assert model._gram_rows_cache is not None
+
+
+def test_graph_filter_batches_the_contributions_it_gives_one_row_at_a_time(known_answer_matrix):
+    import numpy as np
+
+    from recommender.algorithms.base import Algorithm
+
+    model = create_algorithm("graph-filter", {"rank": 6}).fit(known_answer_matrix)
+    customers = np.arange(20)
+    items, _ = model.recommend(known_answer_matrix, 3, customers=customers)
+    items[3, 1] = -1  # a padded slot: no contributions
+    batched = model.contribution_weights(known_answer_matrix, customers, items)
+    assert batched.shape == (20, 3, 3) and not batched[3, 1].any()
+    np.testing.assert_allclose(batched, Algorithm.contribution_weights(model, known_answer_matrix, customers, items), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_factor_models_batch_the_contributions_they_give_one_row_at_a_time(known_answer_matrix, name):
+    import numpy as np
+
+    from recommender.algorithms.base import Algorithm
+
+    params = {"als": TestALS.params, "bpr": TestBPR.params}[name]
+    model = create_algorithm(name, params).fit(known_answer_matrix * 3)  # weights above 1: confidence matters
+    customers = np.arange(20)
+    matrix = known_answer_matrix * 3
+    items, _ = model.recommend(matrix, 3, customers=customers)
+    items[3, 1] = -1
+    np.testing.assert_allclose(model.contribution_weights(matrix, customers, items),
+                               Algorithm.contribution_weights(model, matrix, customers, items), rtol=1e-4, atol=1e-7)

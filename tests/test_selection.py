@@ -134,7 +134,9 @@ def test_the_search_stops_early_and_searches_only_the_best_contenders(monkeypatc
     # Later rounds get at most LATER_ROUNDS_SHARE times round one's seconds: none at all with 0.
     monkeypatch.setattr(choice_module, "LATER_ROUNDS_SHARE", 0.0)
     quick = choose(fit, targets, budget_seconds=300, pool=pool)
-    assert len(quick.trials) == len(pool) and quick.ending.startswith("stopped early: later rounds took 0 times")
+    assert quick.ending.startswith("stopped early: later rounds took 0 times")
+    # ...then the blend of the two best algorithms, which the budget still allows.
+    assert len(quick.trials) == len(pool) + 1 and quick.trials[-1].algorithm == "blend" and quick.record()["blend"]["status"] == DONE
     # Without the early stop (a benchmark's tuned peer), every configuration is tried.
     every = choose(fit, targets, budget_seconds=300, pool=pool, stop_early=False)
     assert len(every.trials) == 6 * len(pool) and every.ending == "every alternative of the contenders was tried"
@@ -306,6 +308,30 @@ def test_graph_filter_trials_share_their_basis_in_the_choices_worker(monkeypatch
     assert [c[0] for c in computed] == [20, 20, 20, 10, 20, 20]
 
 
+def test_the_choice_keeps_the_blend_of_its_two_best_when_it_wins():
+    from recommender.algorithms import create_algorithm
+    from recommender.evaluation import evaluate
+    from recommender.selection.choice import BLEND_WEIGHTS
+    from tests.test_blend import two_signal_store
+
+    # Item-kNN finds the 11 pairs' customers' answers, popularity the other 10's, a blend at
+    # weight 0.3 (popularity's share) everyone's first (tests/test_blend.py); judged at 2.
+    fit, targets = two_signal_store(pair_customers=11)
+    pool = [Candidate("popular", [{}]), Candidate("item-knn", [{}])]
+    choice = choose(fit, targets, budget_seconds=120, pool=pool, metric="ndcg@2")
+    alone = {t.algorithm: t.metrics["ndcg@2"] for t in choice.trials}
+    assert alone["item-knn"] == pytest.approx(11 / 21) and alone["popular"] == pytest.approx(10 / 21)
+    assert choice.algorithm == "blend" and choice.params == {"first": "item-knn", "first_params": {}, "second": "popular",
+                                                             "second_params": {}, "weight": 0.3}
+    assert 0.3 in BLEND_WEIGHTS and alone["blend"] == pytest.approx(1.0)
+    record = choice.record()
+    assert record["blend"]["kept"] and record["blend"]["weight"] == 0.3 and record["winner"]["algorithm"] == "blend"
+    assert "0.3: 1.0000" in record["blend"]["note"]  # every weight's figure is in the record
+    # Refitted with the recorded settings, the blend gives the validation figure again.
+    refit = create_algorithm(choice.algorithm, choice.params).fit(fit)
+    assert evaluate(refit, fit, targets, (2,))["ndcg@2"] == pytest.approx(1.0)
+
+
 class KnownTrials:
     """A stand-in for the trial runner whose trials give known figures, so the search's rules
     are what is tested: ``FIGURES[(algorithm, first setting's value)]`` is the trial's NDCG@20,
@@ -313,6 +339,8 @@ class KnownTrials:
 
     FIGURES: dict = {}
     PER_CUSTOMER: dict = {}
+    BLEND_WEIGHT = 0.3  # the weight a blend's trial says it chose
+
 
     def __init__(self, *args, **kwargs):
         pass
@@ -333,7 +361,8 @@ class KnownTrials:
             spread = np.random.default_rng(zlib.crc32(repr(key).encode())).normal(0.0, 0.05, 100)
             per_customer = self.FIGURES[key] + spread - spread.mean()
         return TrialOutcome(algorithm, dict(params), DONE, metrics={"ndcg@20": float(np.mean(per_customer))},
-                            per_customer=np.asarray(per_customer, dtype=np.float64), seconds=0.01)
+                            per_customer=np.asarray(per_customer, dtype=np.float64), seconds=0.01,
+                            fitted_settings={"weight": self.BLEND_WEIGHT} if kwargs.get("weights") else {})
 
 
 @pytest.fixture
@@ -350,9 +379,11 @@ def known_trials(monkeypatch):
 
 def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatch, known_trials):
     choice_module = known_trials
-    # Round one puts item-knn-bm25 at 0.20, ease at 0.165 (0.825 of it) and als at 0.155 (0.775).
+    # Round one puts item-knn-bm25 at 0.20, ease at 0.165 (0.825 of it) and als at 0.155 (0.775);
+    # the blend of the two best (item-knn-bm25 first) reaches 0.25.
     monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 50): 0.20, ("item-knn-bm25", 20): 0.21, ("ease", 1.0): 0.165,
-                                                 ("ease", 2.0): 0.17, ("als", 1.0): 0.155, ("als", 2.0): 0.30})
+                                                 ("ease", 2.0): 0.17, ("als", 1.0): 0.155, ("als", 2.0): 0.30,
+                                                 ("blend", "item-knn-bm25"): 0.25})
     assert choice_module.CLOSE_ENOUGH == 0.8
     pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 20}]), Candidate("ease", [{"l2": 1.0}, {"l2": 2.0}]),
             Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
@@ -361,8 +392,34 @@ def test_later_rounds_search_only_candidates_close_enough_to_the_best(monkeypatc
     tried = [(t.algorithm, next(iter(t.params.values()))) for t in choice.trials]
     # als, below 0.8 of the best, gets no alternative (here one that would have won: the rule's price).
     assert sorted(tried[:3]) == [("als", 1.0), ("ease", 1.0), ("item-knn-bm25", 50)]  # round one, cheapest first
-    assert tried[3:] == [("item-knn-bm25", 20), ("ease", 2.0)]
-    assert choice.algorithm == "item-knn-bm25" and choice.params == {"neighbours": 20}
+    assert tried[3:] == [("item-knn-bm25", 20), ("ease", 2.0), ("blend", "item-knn-bm25")]
+    # The blend's parts are each algorithm's best trial; it won, so it is refitted with its weight.
+    assert choice.algorithm == "blend" and choice.params == {
+        "first": "item-knn-bm25", "first_params": {"neighbours": 20}, "second": "ease", "second_params": {"l2": 2.0}, "weight": 0.3}
+    blend = choice.record()["blend"]
+    assert {k: blend[k] for k in ("parts", "status", "kept", "weight", "ndcg@20", "first_alone")} == {
+        "parts": ["item-knn-bm25", "ease"], "status": DONE, "kept": True, "weight": 0.3, "ndcg@20": 0.25, "first_alone": 0.21}
+    assert blend["lead"] == pytest.approx(0.04) and blend["lead"] > 3 * blend["standard_error"]
+    assert choice.reason.startswith("the blend of item-knn-bm25 and ease (weight 0.3 on the second) had the best validation ndcg@20, 0.2500")
+
+
+def test_a_blend_ahead_by_less_than_three_standard_errors_is_not_kept(monkeypatch, known_trials):
+    # Over 100 customers the blend beats item-knn-bm25 by 0.2 on every fifth customer and
+    # loses 0.1 on another fifth: a lead of +0.02, standard error 0.0099 (2.0): within the noise.
+    single = np.full(100, 0.5)
+    lead = np.tile([0.2, -0.1, 0.0, 0.0, 0.0], 20)
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("als", 1.0): 0.48})  # 4 standard errors behind: not settled
+    monkeypatch.setattr(KnownTrials, "PER_CUSTOMER", {("item-knn-bm25", 50): single, ("blend", "item-knn-bm25"): single + lead})
+    assert known_trials.BLEND_STANDARD_ERRORS == 3.0
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}]), Candidate("als", [{"regularization": 1.0}])]
+    fit, targets = taste_store(n_customers=50)
+    choice = choose(fit, targets, budget_seconds=60, pool=pool)
+    assert choice.algorithm == "item-knn-bm25" and choice.params == {"neighbours": 50}
+    blend = choice.record()["blend"]
+    assert blend["kept"] is False and blend["lead"] == pytest.approx(0.02) and blend["standard_error"] == pytest.approx(0.00985, abs=1e-5)
+    assert choice.reason.startswith("item-knn-bm25 had the best validation ndcg@20, 0.5000: 1.042x the next algorithm, als")
+    assert choice.reason.endswith("the blend of item-knn-bm25 and als scored 0.5200 (+0.0200 ± 0.0098 s.e.), "
+                                  "not more than 3 standard errors ahead: not kept")
 
 
 @pytest.mark.parametrize(("shortfall", "settled"), [(0.0, False), (0.01, True)])
@@ -372,7 +429,7 @@ def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypat
     # Over 100 customers als trails item-knn-bm25 by 0.0 and 0.2 in turn (+ shortfall): a mean
     # of 0.10 (0.11) with a paired standard error of 0.01005, so 9.95 (10.9) standard errors.
     leader = np.tile([0.5, 0.5], 50)
-    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 20): 0.6, ("als", 2.0): 0.2})
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 20): 0.6, ("als", 2.0): 0.2, ("blend", "item-knn-bm25"): 0.55})
     monkeypatch.setattr(KnownTrials, "PER_CUSTOMER", {("item-knn-bm25", 50): leader,
                                                       ("als", 1.0): leader - shortfall - np.tile([0.0, 0.2], 50)})
     assert choice_module.SETTLED_STANDARD_ERRORS == 10.0
@@ -380,10 +437,11 @@ def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypat
     fit, targets = taste_store(n_customers=50)
     choice = choose(fit, targets, budget_seconds=60, pool=pool)
     if settled:
-        assert len(choice.trials) == 2 and choice.params == {"neighbours": 50}
+        assert len(choice.trials) == 2 and choice.params == {"neighbours": 50} and "blend" not in choice.record()
         assert choice.ending == "stopped after round one: item-knn-bm25 led the next algorithm, als, by 10.9 standard errors (more than 10)"
-    else:  # within 10 standard errors: later rounds as before (als, below 0.8 of the best, has none)
-        assert len(choice.trials) == 3 and choice.params == {"neighbours": 20}
+    else:  # within 10 standard errors: later rounds as before (als, below 0.8 of the best, has none), then the blend
+        assert len(choice.trials) == 4 and choice.algorithm == "item-knn-bm25" and choice.params == {"neighbours": 20}
+        assert choice.record()["blend"]["kept"] is False and choice.record()["blend"]["ndcg@20"] == 0.55
     assert choice.record()["ending"] == choice.ending
     # A benchmark's exhaustive search (no early stop) is never cut short by it.
     assert len(choose(fit, targets, budget_seconds=60, pool=pool, stop_early=False).trials) == 3

@@ -1,6 +1,7 @@
 """Every algorithm behind one interface, and a registry to create them by name."""
 
 from .base import Algorithm, AlgorithmConfig
+from .blend import Blend
 from .ease import EASE
 from .factors import ALS, BPR
 from .graph_filter import GraphFilter
@@ -15,6 +16,7 @@ __all__ = [
     "Algorithm",
     "AlgorithmConfig",
     "BM25ItemKNN",
+    "Blend",
     "BPR",
     "DEFAULT_ALGORITHM",
     "EASE",

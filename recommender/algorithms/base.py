@@ -164,6 +164,21 @@ class Algorithm(ABC):
             found[row, listed] = strongest_purchases(weights, history.indices[start:end], per_item)
         return found
 
+    def contribution_weights(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """:meth:`contributions` of many rows at once: (rows, k, longest history), row r's
+        purchases in its index order and 0 past its own length, and 0 for item -1 (a blend
+        mixes its parts' with this). This loop is exact for every algorithm; subclasses may
+        batch it, giving the same answer faster."""
+        history = sp.csr_matrix(history, dtype=np.float32)
+        items = np.asarray(items)
+        lengths = np.diff(history.indptr)
+        weights = np.zeros((*items.shape, int(lengths.max(initial=0))), dtype=np.float64)
+        for row in np.flatnonzero(lengths > 0):
+            listed = np.flatnonzero(items[row] >= 0)
+            if len(listed):
+                weights[row, listed, : lengths[row]] = self.contributions(history[row], items[row, listed], int(customers[row]))
+        return weights
+
     def explain(self, history_row: sp.csr_matrix, item: int, n: int = 3) -> list[tuple[int, float]]:
         """The history items that drove ``item``'s score, strongest first, as (index, share)."""
         self.check_fitted()

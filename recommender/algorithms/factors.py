@@ -159,20 +159,25 @@ class FactorModel(Algorithm):
         history = sp.csr_matrix(history, dtype=np.float32)
         items = np.asarray(items)
         found = np.full((*items.shape, per_item), -1, dtype=np.int32)
-        lengths = np.diff(history.indptr)
         with threadpool_limits(1):
-            for length in np.unique(lengths[lengths > 0]):
-                rows = np.flatnonzero(lengths == length)
-                batches = max(-(-len(rows) // _ATTRIBUTION_CUSTOMERS), -(-len(rows) * int(length) // _ATTRIBUTION_PURCHASES))
-                for batch in np.array_split(rows, batches):
-                    positions = history.indptr[batch][:, None] + np.arange(length)
-                    purchased = history.indices[positions]
-                    confidence = self.confidence(history.data[positions].astype(np.float64))
-                    weights = self._attribution_weights(purchased, confidence, np.maximum(items[batch], 0))
-                    weights[items[batch] < 0] = 0.0  # padded slots must not set the noise scale
-                    found[batch] = strongest_purchases(weights, purchased[:, None, :], per_item)
+            for batch, purchased, raw in _equal_length_batches(history):
+                weights = self._attribution_weights(purchased, self.confidence(raw.astype(np.float64)), np.maximum(items[batch], 0))
+                weights[items[batch] < 0] = 0.0  # padded slots must not set the noise scale
+                found[batch] = strongest_purchases(weights, purchased[:, None, :], per_item)
         found[items < 0] = -1
         return found
+
+    def contribution_weights(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray) -> np.ndarray:
+        # Batched as top_contributors is (a blend mixes these with its other part's).
+        history = sp.csr_matrix(history, dtype=np.float32)
+        items = np.asarray(items)
+        weights = np.zeros((*items.shape, int(np.diff(history.indptr).max(initial=0))), dtype=np.float64)
+        with threadpool_limits(1):
+            for batch, purchased, raw in _equal_length_batches(history):
+                confidence = self.confidence(raw.astype(np.float64))
+                weights[batch, :, : purchased.shape[1]] = self._attribution_weights(purchased, confidence, np.maximum(items[batch], 0))
+        weights[items < 0] = 0.0
+        return weights
 
     def _attribution_weights(self, purchased: np.ndarray, confidence: np.ndarray, asked: np.ndarray) -> np.ndarray:
         """c_j · y_iᵀ A⁻¹ y_j for a batch of equal-length histories: (batch, asked, purchases)."""
@@ -221,6 +226,19 @@ class FactorModel(Algorithm):
         self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
         self._gram_cache = self._ridge_gram_cache = self._through_shared_cache = self._norm_order_cache = None
         self._last_fold_in = None  # (history's items and confidences, its Cholesky factor)
+
+
+def _equal_length_batches(history: sp.csr_matrix):
+    """(rows, their purchases, their raw weights) for groups of rows with histories of one
+    length, each group small enough for a batched solve (at most _ATTRIBUTION_CUSTOMERS rows
+    and _ATTRIBUTION_PURCHASES purchases)."""
+    lengths = np.diff(history.indptr)
+    for length in np.unique(lengths[lengths > 0]):
+        rows = np.flatnonzero(lengths == length)
+        batches = max(-(-len(rows) // _ATTRIBUTION_CUSTOMERS), -(-len(rows) * int(length) // _ATTRIBUTION_PURCHASES))
+        for batch in np.array_split(rows, batches):
+            positions = history.indptr[batch][:, None] + np.arange(length)
+            yield batch, history.indices[positions], history.data[positions]
 
 
 @dataclasses.dataclass

@@ -299,6 +299,9 @@ class GraphFilter(Algorithm):
     def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         return attribution.top_contributors(self, history, customers, items, per_item)
 
+    def contribution_weights(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return attribution.contribution_weights(self, history, customers, items)
+
     def fitted_settings(self) -> dict[str, float]:
         self.check_fitted()
         return {"rank": int(self.singular_vectors_.shape[1]), "sharpening": self.sharpening_}

@@ -59,6 +59,22 @@ def top_contributors(model, history: sp.csr_matrix, customers: np.ndarray, items
     return found
 
 
+def contribution_weights(model, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """GraphFilter.contribution_weights: every row's shares in one batch (callers bound its
+    size, as :func:`top_contributors` does)."""
+    history = sp.csr_matrix(history, dtype=np.float32)
+    items, customers = np.asarray(items), np.asarray(customers)
+    lengths = np.diff(history.indptr)
+    weights = np.zeros((*items.shape, int(lengths.max(initial=0))), dtype=np.float64)
+    rows = np.flatnonzero(lengths > 0)
+    if len(rows):
+        walk_norms, smooth_norms = part_norms(model, history[rows], customers[rows])
+        _, found = batch_contributions(model, history[rows], items[rows], walk_norms, smooth_norms)
+        weights[rows, :, : found.shape[2]] = found
+    weights[items < 0] = 0.0
+    return weights
+
+
 def batch_contributions(
     model, history: sp.csr_matrix, asked: np.ndarray, walk_norms: np.ndarray, smooth_norms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

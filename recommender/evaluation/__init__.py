@@ -1,6 +1,6 @@
 """Offline evaluation: splits, metrics, and one ``evaluate`` for every algorithm."""
 
-from .evaluate import EvaluationRun, evaluate, repeat_purchases, run_evaluation, split_matrices
+from .evaluate import EvaluationRun, evaluate, repeat_purchases, run_blend_evaluations, run_evaluation, split_matrices
 from .metrics import ACCURACY_METRICS, accuracy_at_k, hit_matrix
 from .splits import leave_last_n_split, load_lightgcn, random_split, time_split
 
@@ -9,6 +9,7 @@ __all__ = [
     "accuracy_at_k",
     "EvaluationRun",
     "evaluate",
+    "run_blend_evaluations",
     "run_evaluation",
     "hit_matrix",
     "leave_last_n_split",

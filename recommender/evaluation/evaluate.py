@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from ..interactions import Interactions
 from ..purchases import PurchaseLog
+from ..ranking import top_k
 from ..topn import PopularItems, rank_rows
 from ..weights import HistoryWeighting
 from .metrics import accuracy_at_k, catalog_coverage, hit_matrix, mean_popularity
@@ -61,6 +62,51 @@ def run_evaluation(
         if progress:
             progress(len(chunk))
     return EvaluationRun(customers, recommended, hit_matrix(recommended, test[customers]), n_relevant[customers], train)
+
+
+def run_blend_evaluations(
+    blend, train: sp.csr_matrix, test: sp.csr_matrix, k_max: int, weights: Iterable[float]
+) -> dict[float, EvaluationRun]:
+    """:func:`run_evaluation` of a fitted :class:`~recommender.algorithms.Blend` at each of
+    ``weights`` (the second part's share), through the same top-N path, with each part
+    scored once per batch of customers for all the weights: how the automatic choice picks
+    a blend's weight without fitting or scoring its parts once per weight."""
+    weights = [float(w) for w in weights]
+    n_relevant = np.diff(test.indptr)
+    customers = np.flatnonzero(n_relevant > 0)
+    # Both parts' scores, a mix and its filtered copy are held at once: a quarter of the batch.
+    batch = max(1, SCORES_PER_BATCH // 4 // max(train.shape[1], 1))
+    popular = PopularItems(train)
+    recommended = {w: np.full((len(customers), k_max), -1, dtype=np.int64) for w in weights}
+    for start in range(0, len(customers), batch):
+        chunk = customers[start : start + batch]
+        rows = train[chunk]
+        first, second = blend.part_scores(rows, chunk)
+        for weight in weights:
+            found = rank_rows(_ScoredRows(blend.mix(first, second, weight), chunk), popular, rows, chunk, k_max).items
+            recommended[weight][start : start + len(chunk), : found.shape[1]] = found
+    return {
+        w: EvaluationRun(customers, found, hit_matrix(found, test[customers]), n_relevant[customers], train)
+        for w, found in recommended.items()
+    }
+
+
+class _ScoredRows:
+    """Scores already computed for the rows of ``customers``, behind the one method the top-N
+    path calls: :meth:`Algorithm.recommend`'s unfiltered branch (purchases out, then top-k)."""
+
+    personalised = True
+
+    def __init__(self, scores: np.ndarray, customers: np.ndarray):
+        self.table, self.customers = scores, customers
+
+    def recommend(self, history, n, *, customers, exclude_seen=True, allowed=None):
+        if allowed is not None:
+            raise ValueError("a filtered evaluation scores through the algorithm itself")
+        scores = np.array(self.table[np.searchsorted(self.customers, customers)], dtype=np.float32)
+        if exclude_seen:
+            scores[np.repeat(np.arange(history.shape[0]), np.diff(history.indptr)), history.indices] = -np.inf
+        return top_k(scores, n)
 
 
 def repeat_purchases(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, float]:

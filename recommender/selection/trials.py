@@ -103,10 +103,12 @@ class TrialRunner:
         metric: str = "ndcg",
         fit: str = "fit",
         waiting: Callable[[], None] | None = None,
+        weights: list[float] | None = None,
     ) -> TrialOutcome:
         """Run one trial; stop it when ``deadline`` (``time.monotonic()``) passes first.
 
         ``waiting`` is called about twice a second while the trial runs (progress bars).
+        ``weights``: a blend's weights, the best of which the trial keeps (:mod:`.worker`).
         """
         outcome = TrialOutcome(algorithm, dict(params), STOPPED)
         if time.monotonic() >= deadline:
@@ -114,6 +116,8 @@ class TrialRunner:
         if fit not in self._fits:
             raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
         request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads}
+        if weights:
+            request["weights"] = list(weights)
         started = time.monotonic()
         try:
             process = self._worker(deadline, waiting)
@@ -143,6 +147,8 @@ class TrialRunner:
         outcome.per_customer = np.asarray(answer["per_customer"], dtype=np.float64)
         outcome.fit_seconds = answer["fit_seconds"]
         outcome.fitted_settings = answer.get("fitted_settings") or {}
+        if answer.get("weights"):
+            outcome.note = f"weights tried ({metric}@{cut_off}): " + ", ".join(f"{w:g}: {figure:.4f}" for w, figure in answer["weights"])
         return outcome
 
     # -- the worker process ------------------------------------------------------------

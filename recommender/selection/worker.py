@@ -8,6 +8,10 @@ then reads one JSON request per line on stdin and answers one JSON line on stdou
 
     {"algorithm": "als", "params": {...}, "fit": "fit", "cut_off": 20, "metric": "ndcg", "threads": 2}
     -> {"ok": true, "metrics": {...}, "per_customer": [...], "fit_seconds": ..., "score_seconds": ..., "fitted_settings": {...}}
+
+A blend's request may list ``"weights"``: the blend is fitted once, scored at each, and the
+best kept (its figures, ``"weight"`` in its fitted settings, every weight's figure under
+``"weights"``).
     -> {"ok": false, "error": "one line"}
 
 It writes no file, so killing it at any moment (the parent does when a trial overruns
@@ -43,27 +47,37 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
     from threadpoolctl import threadpool_limits
 
     from ..algorithms import create_algorithm
-    from ..evaluation.evaluate import run_evaluation
+    from ..evaluation.evaluate import run_blend_evaluations, run_evaluation
     from ..evaluation.metrics import accuracy_at_k, per_customer_accuracy
 
-    cut_off = int(request.get("cut_off", 20))
+    cut_off, metric = int(request.get("cut_off", 20)), request.get("metric", "ndcg")
+    weights = request.get("weights")  # a blend's weights to choose from on these targets
     with threadpool_limits(int(request.get("threads", 1)), "blas"):
         algorithm = create_algorithm(request["algorithm"], request.get("params") or {})
         started = time.perf_counter()
         algorithm.fit(fit)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        run = run_evaluation(algorithm, fit, targets, cut_off)
+        if weights:
+            runs = run_blend_evaluations(algorithm, fit, targets, cut_off, weights)
+            figures = {w: accuracy_at_k(run.hits, run.n_relevant, cut_off)[metric] for w, run in runs.items()}
+            chosen = max(figures, key=lambda w: (figures[w], -w))  # ties: the smaller share of the runner-up
+            algorithm.config.weight, run = chosen, runs[chosen]
+        else:
+            run = run_evaluation(algorithm, fit, targets, cut_off)
         score_seconds = time.perf_counter() - started
-    per_customer = per_customer_accuracy(run.hits, run.n_relevant, cut_off)[request.get("metric", "ndcg")]
-    return {
+    per_customer = per_customer_accuracy(run.hits, run.n_relevant, cut_off)[metric]
+    answer = {
         "ok": True,
         "metrics": {f"{name}@{cut_off}": value for name, value in accuracy_at_k(run.hits, run.n_relevant, cut_off).items()},
         "per_customer": np.round(per_customer, 6).tolist(),
         "fit_seconds": fit_seconds,
         "score_seconds": score_seconds,
-        "fitted_settings": algorithm.fitted_settings(),
+        "fitted_settings": algorithm.fitted_settings() | ({"weight": algorithm.config.weight} if weights else {}),
     }
+    if weights:
+        answer["weights"] = [[w, figure] for w, figure in figures.items()]
+    return answer
 
 
 def _die_with_parent() -> None:
