@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -33,6 +34,28 @@ def test_train_prints_the_model_path_last_and_promotes(trained):
     assert (folder / "models" / "current").resolve() == (folder / "models" / model_path.split("/")[-1]).resolve()
     listing = run("models", "--models-dir", folder / "models", "list").stdout
     assert "*" in listing and "item-knn-bm25" in listing
+
+
+def test_models_marks_metrics_of_an_older_evaluation_as_not_comparable(trained, tmp_path):
+    import shutil
+
+    folder, _ = trained
+    models = tmp_path / "models"
+    path = run("train", "--data", folder / "data/purchases.csv", "--algorithm", "item-knn-bm25", "--models-dir", models,
+               "--evaluate", "--top-lists", 0).stdout.strip().splitlines()[-1]
+    manifest = json.loads((Path(path) / "manifest.json").read_text())
+    assert manifest["evaluation"]["lists"] == "served" and manifest["metrics"]
+    # The same model as a folder written before evaluation scored the served lists.
+    older = models / "20260101T000000Z-old"
+    shutil.copytree(path, older)
+    manifest.update(version=older.name, created_at="2026-01-01T00:00:00+00:00")
+    del manifest["evaluation"]["lists"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    lines = run("models", "--models-dir", models, "list").stdout.splitlines()
+    old_line = next(line for line in lines if older.name in line)
+    new_line = next(line for line in lines if Path(path).name in line)
+    assert "(raw lists: not comparable)" in old_line and "ndcg" not in old_line.split("(raw")[1]
+    assert "not comparable" not in new_line and "=" in new_line
 
 
 def test_train_says_what_graph_filter_chose_for_itself(trained, tmp_path):

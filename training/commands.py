@@ -511,6 +511,7 @@ def convert_lightgcn(args) -> int:
 
 def models(args) -> int:
     from recommender import artifacts
+    from recommender.evaluation import EVALUATED_LISTS
 
     if args.action == "promote":
         path = artifacts.promote(args.models_dir, args.version)
@@ -524,6 +525,8 @@ def models(args) -> int:
         for manifest in artifacts.list_models(args.models_dir):
             metrics = manifest.get("metrics") or {}
             shown = ", ".join(f"{k}={v:.4f}" for k, v in list(metrics.items())[:2] if isinstance(v, (int, float)))
+            if shown and (manifest.get("evaluation") or {}).get("lists") != EVALUATED_LISTS:
+                shown += " (raw lists: not comparable)"  # evaluated before the served lists were
             rows.append(("*" if manifest["version"] == current else "", manifest["version"], manifest["algorithm"], str(manifest["customers"]), str(manifest["items"]), f"{manifest.get('training_seconds', 0):.1f}s", shown))
         if not rows:
             print(f"no models in {args.models_dir}")

@@ -15,6 +15,7 @@ from recommender.algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from recommender.artifacts import promote as promote_version
 from recommender.artifacts import save_model
 from recommender.catalog import Catalog, catalog_from_purchases, load_catalog
+from recommender.evaluation import EVALUATED_LISTS
 from recommender.evaluation.holdout import SplitSpec, evaluate_holdout, split_log
 from recommender.evaluation.report import render_choice_page
 from recommender.events import forget_erased_customers, merge_stored_events, redacted
@@ -234,7 +235,7 @@ def train(
             "training_seconds": round(fit_seconds, 3),
             "pipeline_seconds": round(time.perf_counter() - started, 3),
             **({"choice": choice.record()} if choice else {}),
-            **({"metrics": metrics, "evaluation": vars(evaluation), "repeat_purchases": repeats} if metrics else {}),
+            **({"metrics": metrics, "evaluation": {**vars(evaluation), "lists": EVALUATED_LISTS}, "repeat_purchases": repeats} if metrics else {}),
         },
         extra_files=extra_files,
     )

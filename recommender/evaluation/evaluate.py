@@ -38,6 +38,12 @@ class EvaluationRun:
         return results
 
 
+#: What :func:`run_evaluation` ranks, recorded beside a model's metrics: the lists as served
+#: (since 2026-12-02). Manifests without it scored raw lists, which read lower where lists
+#: were short or customers new (online-retail NDCG@20 up to a fifth: docs/benchmarks.md).
+EVALUATED_LISTS = "served"
+
+
 def run_evaluation(
     recommender, train: sp.csr_matrix, test: sp.csr_matrix, k_max: int, *, progress: Callable[[int], None] | None = None
 ) -> EvaluationRun:
