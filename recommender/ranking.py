@@ -21,6 +21,8 @@ finite scores) are recomputed by the exact path, so results never depend on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 #: Columns per block set; 32 keeps the candidate set (k * 32) tiny and the block
@@ -114,3 +116,21 @@ def strongest_purchases(weights: np.ndarray, purchased: np.ndarray, per_item: in
 
 
 _NOISE = 1e-5  # relative size below which a contribution is rounding error
+
+#: Bounds of one batched attribution (rows x asked items x purchases, dense): tens of MB.
+ATTRIBUTION_PURCHASES, ATTRIBUTION_ROWS = 16384, 256
+
+
+def similar_length_batches(lengths: np.ndarray) -> Iterator[np.ndarray]:
+    """The rows with a history (``lengths`` > 0) in batches of similar history length, shortest
+    first, so that stacking a batch padded to its longest wastes little: each batch has at most
+    ATTRIBUTION_ROWS rows and, once padded, ATTRIBUTION_PURCHASES purchases (or is one row)."""
+    order = np.argsort(lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    start = 0
+    while start < len(order):
+        stop = start + 1
+        while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= ATTRIBUTION_PURCHASES and stop - start < ATTRIBUTION_ROWS:
+            stop += 1
+        yield order[start:stop]
+        start = stop

@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ..ranking import strongest_purchases
+from ..ranking import similar_length_batches, strongest_purchases
 from .base import Algorithm, AlgorithmConfig
 from .parameters import parse_config_params
 from .standalone import STANDALONE
 
 PARTS = ("first", "second")
-# Attribution batches for the top lists: at most this many purchases, and rows, at once.
-ATTRIBUTION_PURCHASES, ATTRIBUTION_ROWS = 16384, 256
 
 
 @dataclass
@@ -122,15 +120,7 @@ class Blend(Algorithm):
         found = np.full((*items.shape, per_item), -1, dtype=np.int32)
         # The top lists explain the rows they have just scored: their spreads are remembered.
         spreads = self._recent_spreads.recall(history, customers)
-        lengths = np.diff(history.indptr)
-        order = np.argsort(lengths, kind="stable")
-        order = order[lengths[order] > 0]
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= ATTRIBUTION_PURCHASES and stop - start < ATTRIBUTION_ROWS:
-                stop += 1
-            rows, start = order[start:stop], stop
+        for rows in similar_length_batches(np.diff(history.indptr)):
             batch, asked = history[rows], items[rows]
             scales = self._scales(batch, customers[rows], None if spreads is None else spreads[rows])
             first, second = (part.contribution_weights(batch, customers[rows], asked) for part in self.parts)

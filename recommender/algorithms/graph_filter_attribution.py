@@ -14,10 +14,9 @@ from collections import OrderedDict
 import numpy as np
 import scipy.sparse as sp
 
-from ..ranking import strongest_purchases
+from ..ranking import similar_length_batches, strongest_purchases
 
 FEW_PURCHASES = 1024  # up to this many, attribution multiplies rows by G instead of caching V G
-ATTRIBUTION_PURCHASES = 16384  # purchases per batched attribution: bounds the dense blocks
 
 
 def contributions(model, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
@@ -41,20 +40,10 @@ def top_contributors(model, history: sp.csr_matrix, customers: np.ndarray, items
     found = np.full((*items.shape, per_item), -1, dtype=np.int32)
     # For the whole batch at once: when it has just been scored, its |I(r)|₁ are remembered.
     walk_norms, smooth_norms = part_norms(model, history, customers)
-    lengths = np.diff(history.indptr)
-    order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
-    start = 0
-    while start < len(order):
-        stop = start + 1
-        while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= ATTRIBUTION_PURCHASES and stop - start < 256:
-            stop += 1
-        rows = order[start:stop]
-        start = stop
-        rows = rows[lengths[rows] > 0]
-        if len(rows):
-            purchased, weights = batch_contributions(model, history[rows], items[rows], walk_norms[rows], smooth_norms[rows])
-            weights[items[rows] < 0] = 0.0
-            found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
+    for rows in similar_length_batches(np.diff(history.indptr)):
+        purchased, weights = batch_contributions(model, history[rows], items[rows], walk_norms[rows], smooth_norms[rows])
+        weights[items[rows] < 0] = 0.0
+        found[rows] = strongest_purchases(weights, purchased[:, None, :], per_item)
     found[items < 0] = -1
     return found
 
