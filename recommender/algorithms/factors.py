@@ -21,14 +21,10 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from ..ranking import strongest_purchases
+from ..ranking import ATTRIBUTION_PURCHASES, ATTRIBUTION_ROWS, strongest_purchases
 from .base import Algorithm, AlgorithmConfig
 from .inner_product_search import NormOrderedItems
 
-# Customers per batched attribution solve, and purchases per batch: bounds the stacked
-# (batch x factors x factors) systems to tens of MB.
-_ATTRIBUTION_CUSTOMERS = 256
-_ATTRIBUTION_PURCHASES = 16384
 # Fewer rows than this (a served request) are searched one by one: the batch search's
 # shared tail product pays off only for many customers.
 _PRUNED_MIN_ROWS = 64
@@ -155,29 +151,32 @@ class FactorModel(Algorithm):
     def top_contributors(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray, per_item: int = 2) -> np.ndarray:
         # Histories of equal length are stacked, so one batched solve serves many customers
         # (the loop in the base class pays a Python round trip and a factorisation each).
-        # One BLAS thread: threads only add overhead on these small matrices (measured 12x slower).
-        history = sp.csr_matrix(history, dtype=np.float32)
         items = np.asarray(items)
         found = np.full((*items.shape, per_item), -1, dtype=np.int32)
-        with threadpool_limits(1):
-            for batch, purchased, raw in _equal_length_batches(history):
-                weights = self._attribution_weights(purchased, self.confidence(raw.astype(np.float64)), np.maximum(items[batch], 0))
-                weights[items[batch] < 0] = 0.0  # padded slots must not set the noise scale
-                found[batch] = strongest_purchases(weights, purchased[:, None, :], per_item)
+        for batch, purchased, weights in self._batched_attribution(history, items):
+            found[batch] = strongest_purchases(weights, purchased[:, None, :], per_item)
         found[items < 0] = -1
         return found
 
     def contribution_weights(self, history: sp.csr_matrix, customers: np.ndarray, items: np.ndarray) -> np.ndarray:
         # Batched as top_contributors is (a blend mixes these with its other part's).
-        history = sp.csr_matrix(history, dtype=np.float32)
         items = np.asarray(items)
         weights = np.zeros((*items.shape, int(np.diff(history.indptr).max(initial=0))), dtype=np.float64)
+        for batch, purchased, found in self._batched_attribution(history, items):
+            weights[batch, :, : purchased.shape[1]] = found
+        return weights
+
+    def _batched_attribution(self, history: sp.csr_matrix, items: np.ndarray):
+        """(rows, their purchases, their :meth:`_attribution_weights` for ``items`` of those rows)
+        per batch of equal-length histories; weights of padded slots (item -1) are 0, so they
+        never set the noise scale of :func:`strongest_purchases`."""
+        history = sp.csr_matrix(history, dtype=np.float32)
+        # One BLAS thread: threads only add overhead on these small matrices (measured 12x slower).
         with threadpool_limits(1):
             for batch, purchased, raw in _equal_length_batches(history):
-                confidence = self.confidence(raw.astype(np.float64))
-                weights[batch, :, : purchased.shape[1]] = self._attribution_weights(purchased, confidence, np.maximum(items[batch], 0))
-        weights[items < 0] = 0.0
-        return weights
+                weights = self._attribution_weights(purchased, self.confidence(raw.astype(np.float64)), np.maximum(items[batch], 0))
+                weights[items[batch] < 0] = 0.0
+                yield batch, purchased, weights
 
     def _attribution_weights(self, purchased: np.ndarray, confidence: np.ndarray, asked: np.ndarray) -> np.ndarray:
         """c_j · y_iᵀ A⁻¹ y_j for a batch of equal-length histories: (batch, asked, purchases)."""
@@ -230,12 +229,12 @@ class FactorModel(Algorithm):
 
 def _equal_length_batches(history: sp.csr_matrix):
     """(rows, their purchases, their raw weights) for groups of rows with histories of one
-    length, each group small enough for a batched solve (at most _ATTRIBUTION_CUSTOMERS rows
-    and _ATTRIBUTION_PURCHASES purchases)."""
+    length, each group small enough for a batched solve (at most ATTRIBUTION_ROWS rows and
+    ATTRIBUTION_PURCHASES purchases: the stacked factors x factors systems stay at tens of MB)."""
     lengths = np.diff(history.indptr)
     for length in np.unique(lengths[lengths > 0]):
         rows = np.flatnonzero(lengths == length)
-        batches = max(-(-len(rows) // _ATTRIBUTION_CUSTOMERS), -(-len(rows) * int(length) // _ATTRIBUTION_PURCHASES))
+        batches = max(-(-len(rows) // ATTRIBUTION_ROWS), -(-len(rows) * int(length) // ATTRIBUTION_PURCHASES))
         for batch in np.array_split(rows, batches):
             positions = history.indptr[batch][:, None] + np.arange(length)
             yield batch, history.indices[positions], history.data[positions]
