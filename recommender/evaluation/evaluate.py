@@ -55,19 +55,10 @@ def run_evaluation(
     ``recommender`` is an :class:`~recommender.algorithms.Algorithm` (or anything with its
     ``recommend(history, n, customers=...)`` and ``personalised``).
     """
-    n_relevant = np.diff(test.indptr)
-    customers = np.flatnonzero(n_relevant > 0)
-    batch = max(1, SCORES_PER_BATCH // max(train.shape[1], 1))
-    popular = PopularItems(train)
-    # -1 padded: a catalogue smaller than k_max gives shorter lists, and those slots are no hit.
-    recommended = np.full((len(customers), k_max), -1, dtype=np.int64)
-    for start in range(0, len(customers), batch):
-        chunk = customers[start : start + batch]
-        found = rank_rows(recommender, popular, train[chunk], chunk, k_max).items
-        recommended[start : start + len(chunk), : found.shape[1]] = found
-        if progress:
-            progress(len(chunk))
-    return EvaluationRun(customers, recommended, hit_matrix(recommended, test[customers]), n_relevant[customers], train)
+    def ranked(popular: PopularItems, rows: sp.csr_matrix, chunk: np.ndarray) -> dict:
+        return {None: rank_rows(recommender, popular, rows, chunk, k_max).items}
+
+    return _served_runs(ranked, [None], train, test, k_max, SCORES_PER_BATCH // max(train.shape[1], 1), progress)[None]
 
 
 def run_blend_evaluations(
@@ -78,23 +69,33 @@ def run_blend_evaluations(
     scored once per batch of customers for all the weights: how the automatic choice picks
     a blend's weight without fitting or scoring its parts once per weight."""
     weights = [float(w) for w in weights]
+
+    def ranked(popular: PopularItems, rows: sp.csr_matrix, chunk: np.ndarray) -> dict:
+        first, second = blend.part_scores(rows, chunk)
+        return {w: rank_rows(_ScoredRows(blend.mix(first, second, w), chunk), popular, rows, chunk, k_max).items for w in weights}
+
+    # Both parts' scores, a mix and its filtered copy are held at once: a quarter of the batch.
+    return _served_runs(ranked, weights, train, test, k_max, SCORES_PER_BATCH // 4 // max(train.shape[1], 1))
+
+
+def _served_runs(ranked, keys: list, train: sp.csr_matrix, test: sp.csr_matrix, k_max: int, batch: int,
+                 progress: Callable[[int], None] | None = None) -> dict:
+    """The evaluation protocol, once: every customer with test items, in batches of ``batch``
+    rows, ranked by ``ranked(popular, train rows, customers)`` into one top-``k_max`` list per
+    key of ``keys``; an :class:`EvaluationRun` per key."""
     n_relevant = np.diff(test.indptr)
     customers = np.flatnonzero(n_relevant > 0)
-    # Both parts' scores, a mix and its filtered copy are held at once: a quarter of the batch.
-    batch = max(1, SCORES_PER_BATCH // 4 // max(train.shape[1], 1))
+    batch = max(1, batch)
     popular = PopularItems(train)
-    recommended = {w: np.full((len(customers), k_max), -1, dtype=np.int64) for w in weights}
+    # -1 padded: a catalogue smaller than k_max gives shorter lists, and those slots are no hit.
+    recommended = {key: np.full((len(customers), k_max), -1, dtype=np.int64) for key in keys}
     for start in range(0, len(customers), batch):
         chunk = customers[start : start + batch]
-        rows = train[chunk]
-        first, second = blend.part_scores(rows, chunk)
-        for weight in weights:
-            found = rank_rows(_ScoredRows(blend.mix(first, second, weight), chunk), popular, rows, chunk, k_max).items
-            recommended[weight][start : start + len(chunk), : found.shape[1]] = found
-    return {
-        w: EvaluationRun(customers, found, hit_matrix(found, test[customers]), n_relevant[customers], train)
-        for w, found in recommended.items()
-    }
+        for key, found in ranked(popular, train[chunk], chunk).items():
+            recommended[key][start : start + len(chunk), : found.shape[1]] = found
+        if progress:
+            progress(len(chunk))
+    return {key: EvaluationRun(customers, found, hit_matrix(found, test[customers]), n_relevant[customers], train) for key, found in recommended.items()}
 
 
 class _ScoredRows:
