@@ -8,11 +8,11 @@ then reads one JSON request per line on stdin and answers one JSON line on stdou
 
     {"algorithm": "als", "params": {...}, "fit": "fit", "cut_off": 20, "metric": "ndcg", "threads": 2}
     -> {"ok": true, "metrics": {...}, "per_customer": [...], "fit_seconds": ..., "score_seconds": ..., "fitted_settings": {...}}
+    -> {"ok": false, "error": "one line"}
 
 A blend's request may list ``"weights"``: the blend is fitted once, scored at each, and the
 best kept (its figures, ``"weight"`` in its fitted settings, every weight's figure under
 ``"weights"``).
-    -> {"ok": false, "error": "one line"}
 
 It writes no file, so killing it at any moment (the parent does when a trial overruns
 the budget) leaves nothing half-written.
