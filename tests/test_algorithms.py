@@ -149,10 +149,8 @@ def test_params_are_typed_and_checked():
 
 
 def test_graph_filter_keeps_a_share_of_the_spectrum_unless_told_a_rank():
-    import numpy as np
-    import scipy.sparse as sp
 
-    matrix = sp.random(300, 500, density=0.05, format="csr", random_state=np.random.default_rng(0), dtype=np.float32)
+    matrix = sp_random_store()
     def kept(**params):
         fitted = create_algorithm("graph-filter", params).fit(matrix)
         assert fitted.fitted_settings()["rank"] == fitted.singular_vectors_.shape[1]
@@ -190,13 +188,48 @@ def test_graph_filter_explains_a_training_customer_the_same_by_index_or_by_histo
         np.testing.assert_allclose(model.contributions(row, items, customer), model.contributions(row, items), rtol=1e-4, atol=1e-7)
 
 
+def older_graph_filter(model):
+    """The same fitted model as a folder written before 2026-12-03 loads it: the low-pass
+    part divided by its L1 norm, w as configured."""
+    newer = ("norm_ratio", "norm_gram")
+    arrays = {name: array for name, array in model.fitted_arrays().items() if name not in newer}
+    return type(model).from_arrays(model.params(), arrays, model.n_items_)
+
+
+def test_graph_filter_divides_the_low_pass_part_by_a_norm_known_in_the_basis(known_answer_matrix):
+    """c·|I(r)|₂ from the rank x rank matrix equals the norm of the dense low-pass part, and an
+    older folder still divides by |I(r)|₁."""
+    import numpy as np
+
+    model = create_algorithm("graph-filter", {"rank": 3, "sharpening": 0.0}).fit(known_answer_matrix)
+    binary = (known_answer_matrix > 0).astype(np.float64).toarray()
+    smooth = ((binary * model.low_rank_in_) @ model.singular_vectors_ @ model.singular_vectors_.T) * model.low_rank_out_
+    walk, walk_norm = model._walk(known_answer_matrix)
+    l2 = np.linalg.norm(smooth, axis=1)
+    assert model.norm_ratio_ > 1  # a median |I|₁ / |I|₂
+    np.testing.assert_allclose(model.smooth_norms(known_answer_matrix), model.norm_ratio_ * l2, rtol=1e-4)
+    expected = walk / walk_norm + 0.5 * smooth / (model.norm_ratio_ * l2[:, None])
+    np.testing.assert_allclose(model.scores(known_answer_matrix), expected, rtol=1e-4, atol=1e-6)
+    older = older_graph_filter(model)
+    l1 = np.abs(smooth).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(older.scores(known_answer_matrix), walk / walk_norm + 0.5 * smooth / l1, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(older.scores(known_answer_matrix[:1]), (walk / walk_norm + 0.5 * smooth / l1)[:1], rtol=1e-4, atol=1e-6)
+
+
+def sp_random_store():
+    import numpy as np
+    import scipy.sparse as sp
+
+    return sp.random(300, 500, density=0.05, format="csr", random_state=np.random.default_rng(0), dtype=np.float32)
+
+
 def test_graph_filter_reasons_for_a_batch_just_scored_reuse_its_norms(known_answer_matrix):
-    """The top lists score a batch, then explain it: |I(r)|₁ is not computed a second time."""
+    """An older folder's top lists score a batch, then explain it: |I(r)|₁ is not computed a second time."""
     import numpy as np
 
     from recommender.algorithms.graph_filter_attribution import RecentNorms
 
-    model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
+    model = older_graph_filter(create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix))
     customers = np.arange(known_answer_matrix.shape[0])
     history = known_answer_matrix[customers]
     items, _ = model.recommend(history, 4, customers=customers)
@@ -212,9 +245,10 @@ def test_graph_filter_loads_folders_that_stored_training_norms(known_answer_matr
     """Folders written from 2026-11-23 to 2026-11-30 carry every training customer's |I(r)|₁."""
     import numpy as np
 
-    model = create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix)
+    model = older_graph_filter(create_algorithm("graph-filter", {"rank": 3}).fit(known_answer_matrix))
     arrays = model.fitted_arrays()
     assert "smooth_norms" not in arrays
+    arrays = {name: array for name, array in arrays.items() if name not in ("norm_ratio", "norm_gram")}
     arrays["smooth_norms"] = model.smooth_norms(known_answer_matrix).astype(np.float32)
     older = type(model).from_arrays(model.params(), arrays, 10)
     assert len(older.smooth_norms_) == known_answer_matrix.shape[0]

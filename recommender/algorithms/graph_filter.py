@@ -4,13 +4,20 @@ For a customer's history row r (any positive weight counts as one purchase):
 
     L(r) = (r D_i^-a) Rᵀ D_u^-b R D_i^-c      a normalised two-hop walk item -> co-buyers -> items
     I(r) = (r D_i^-½ V) Vᵀ D_i^c2             the "ideal low-pass" of GF-CF (Shen et al. 2021)
-    B(r) = L(r) / |L(r)|₁  +  w · I(r) / |I(r)|₁       the blend ("blurred" scores)
+    B(r) = L(r) / |L(r)|₁  +  w · I(r) / (c · |I(r)|₂)     the blend ("blurred" scores)
     score(r) = B(r) - s · B(r) V Σ₁² Vᵀ                BSPM-style sharpening (s = 0: off)
 
 R is the binary customer x item matrix, D_u and D_i its customer and item degrees,
 V Σ Uᵀ the top ``rank`` singular triplets of Ñ = D_u^-½ R D_i^-½ (randomised SVD).
 ``a`` damps popular items in the history, ``b`` busy co-buyers, ``c`` popular results
 (a generalised RP3beta); the low-rank part adds smooth, global structure.
+
+Why the low-pass part is divided by its L2 norm (times c, the median ratio |I|₁/|I|₂ of the
+store's customers, so that w weighs it as an L1 norm would on average): |I(r)|₂² =
+x Vᵀ D_i^2c2 V xᵀ with x = r D_i^-½ V is a rank x rank product, so both parts' weights are
+known without a pass over the catalogue and a customer who has just bought can be answered
+from what changed (:mod:`.graph_filter_live`); |I(r)|₁ needs every item's score. Accuracy on
+Gowalla was the same (docs/benchmarks.md). Folders fitted before 2026-12-03 keep the L1 norm.
 
 Why the sharpening step uses V Σ² Vᵀ, the rank-k part of the item graph P = ÑᵀÑ,
 rather than P itself (as BSPM, Choi et al. 2023, does): it sharpens as well, and it
@@ -35,13 +42,14 @@ Public surface (what other modules, among them the one-row "live answer" path of
 :mod:`.graph_filter_live`, may rely on):
 the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
 ``contributions``, ``top_contributors``, ``item_similarities``, ``fitted_settings``,
-``warm_up``); ``smooth_norms(history)`` (|I(r)|₁ per row), ``walk_mass()`` and
+``warm_up``); ``smooth_norms(history)`` and ``basis_norms(x)`` (the low-pass divisor per row), ``walk_mass()`` and
 ``gram_rows()`` (cached per-item quantities of the attribution); the fitted arrays
 ``buyers_`` / ``bought_by_`` (binary R and Rᵀ), ``singular_vectors_`` (V, items x rank),
 ``step_weights_`` (Σ₁²), ``history_weight_``, ``co_buyer_weight_``, ``result_weight_``,
-``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W) and
-``low_rank_gram_`` (G), ``sharpening_``, ``smooth_norms_`` (stored training |I(r)|₁, older
-folders only) and ``recent_smooth_norms`` (|I(r)|₁ of the rows just scored); and
+``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W),
+``low_rank_gram_`` (G), ``norm_gram_`` (G₂ = Vᵀ D_i^2c2 V), ``norm_ratio_`` (c; 0 in older folders, whose low-pass part is divided by |I(r)|₁),
+``sharpening_``, ``smooth_norms_`` (stored training |I(r)|₁, older folders only) and
+``recent_smooth_norms`` (|I(r)|₁ of the rows just scored, older folders); and
 :func:`item_basis`, the randomised basis, and :func:`remember_last_basis` (for the automatic
 choice's trial worker).
 Everything else (names starting with ``_``) may change.
@@ -65,6 +73,7 @@ log = logging.getLogger(__name__)
 
 AUTOMATIC_RANK_CAP = 1024
 SHARPENING_CHOICES = (0.0, 0.35, 0.7)
+NORM_SAMPLE = 256  # customers whose |I|₁/|I|₂ give c
 SMALL_SVD_WORK = 10**8  # purchases x rank up to which a second SVD costs a second or two
 _STATIONARY = 1 - 1e-3  # a singular value this close to 1 is a connected part's stationary walk
 
@@ -137,11 +146,12 @@ class GraphFilter(Algorithm):
         small = binary.nnz * rank <= SMALL_SVD_WORK
         unused = c.low_rank_weight == 0 and self.sharpening_ == 0  # then no SVD at all
         basis = (self.singular_vectors_[:, :rank].copy(), self.step_weights_[:rank].copy())
-        self._fit_on(binary, basis=None if small or unused else basis, rank=rank)
+        self._fit_on(binary, basis=None if small or unused else basis, rank=rank, norm_ratio=self.norm_ratio_)
 
-    def _fit_on(self, binary: sp.csr_matrix, *, basis=None, rank: int | None = None) -> None:
+    def _fit_on(self, binary: sp.csr_matrix, *, basis=None, rank: int | None = None, norm_ratio: float | None = None) -> None:
         """Everything but the held-out choices; ``basis``: (V, Σ₁²) to keep instead of a new SVD;
-        ``rank``: the number of directions (None: the configured or automatic rank)."""
+        ``rank``: the number of directions (None: the configured or automatic rank);
+        ``norm_ratio``: c, when the held-out choices were made with it (None: measured here)."""
         self._walk_mass_cache = self._gram_rows_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
         self.buyers_ = binary  # customers x items
@@ -176,6 +186,11 @@ class GraphFilter(Algorithm):
             self.singular_vectors_ = np.zeros((binary.shape[1], 0), dtype=np.float32)
             self.step_weights_ = np.zeros(0, dtype=np.float32)
         self._fit_sharpening_basis()
+        vectors = self.singular_vectors_
+        self.norm_gram_ = np.ascontiguousarray(vectors.T @ (vectors * self.low_rank_out_[:, None] ** 2), dtype=np.float32)
+        if norm_ratio is None and vectors.shape[1] and c.normalise_parts:
+            norm_ratio = self._typical_norm_ratio(binary)
+        self.norm_ratio_ = norm_ratio or 1.0
         # |I(r)|₁ of every training customer is not stored: computing them all costs as much
         # as the rest of a fit, and the one pass that needs them all, the top lists, has
         # just computed them while scoring.
@@ -195,11 +210,28 @@ class GraphFilter(Algorithm):
         self.walk_basis_ = np.ascontiguousarray(self.bought_by_ @ per_customer, dtype=np.float32)
         self.low_rank_gram_ = np.ascontiguousarray(vectors.T @ (vectors * self.low_rank_out_[:, None]), dtype=np.float32)
 
+    def _typical_norm_ratio(self, binary: sp.csr_matrix) -> float:
+        """c: the median |I(r)|₁ / |I(r)|₂ of a seeded sample of customers (so w keeps the
+        weight it had when the part was divided by its L1 norm)."""
+        lengths = np.diff(binary.indptr)
+        buyers = np.flatnonzero(lengths)
+        if not len(buyers):
+            return 1.0
+        sample = np.random.default_rng(self.config.random_state).choice(buyers, min(NORM_SAMPLE, len(buyers)), replace=False)
+        projected = binary[np.sort(sample)].multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
+        smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
+        l2 = np.linalg.norm(smooth, axis=1)
+        kept = l2 > 0
+        return float(np.median(np.abs(smooth[kept]).sum(axis=1) / l2[kept])) if kept.any() else 1.0
+
     def smooth_norms(self, history: sp.csr_matrix, chunk_rows: int = 256) -> np.ndarray:
-        """|I(r)|₁ per row, remembered from scoring these rows or else computed (a pass over
-        the whole catalog, ``chunk_rows`` dense rows at a time); 1 where it is 0."""
+        """The divisor of the low-pass part per row, c·|I(r)|₂ (older folders: |I(r)|₁,
+        remembered from scoring these rows or else computed over the whole catalog,
+        ``chunk_rows`` dense rows at a time); 1 where it is 0."""
         binary = sp.csr_matrix(history, dtype=np.float32, copy=True)
         binary.data[:] = 1.0
+        if self.norm_ratio_:
+            return self.basis_norms(binary.multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_)
         known = self.recent_smooth_norms.recall(binary)
         if known is not None:
             return known
@@ -210,6 +242,14 @@ class GraphFilter(Algorithm):
             norms[first : first + chunk_rows] = np.abs((projected @ self.singular_vectors_.T) * self.low_rank_out_).sum(axis=1)
         norms[norms == 0] = 1.0
         return norms
+
+    def basis_norms(self, projected: np.ndarray) -> np.ndarray:
+        """c·|I(r)|₂ of rows given in the basis (x = r D_i^-½ V, any leading rank of it):
+        |I(r)|₂² = x G₂ xᵀ, no pass over the catalogue; 1 where it is 0."""
+        rank = projected.shape[-1]
+        squared = np.einsum("...i,...i->...", projected @ self.norm_gram_[:rank, :rank], projected, dtype=np.float64)
+        norms = np.sqrt(np.maximum(squared, 0.0)) * self.norm_ratio_
+        return np.where(norms > 0, norms, 1.0)
 
     # -- scoring ------------------------------------------------------------------------
     def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
@@ -241,9 +281,14 @@ class GraphFilter(Algorithm):
             return walk / walk_norm, None
         projected = binary.multiply(self.low_rank_in_[None, :]).tocsr() @ vectors
         smooth = (projected @ vectors.T) * self.low_rank_out_
-        smooth_norm = _l1(smooth) if self.config.normalise_parts else np.ones((len(smooth), 1))
-        if rank is None:
-            self.recent_smooth_norms.remember(binary, smooth_norm.ravel())  # for explaining these rows next
+        if not self.config.normalise_parts:
+            smooth_norm = np.ones((len(smooth), 1))
+        elif self.norm_ratio_:
+            smooth_norm = self.basis_norms(projected)[:, None]
+        else:  # an older folder: the L1 norm, remembered for explaining these rows next
+            smooth_norm = _l1(smooth)
+            if rank is None:
+                self.recent_smooth_norms.remember(binary, smooth_norm.ravel())
         w = self.config.low_rank_weight
         blend = walk / walk_norm + w * smooth / smooth_norm
         if not self.sharpening_ or not walk_basis.shape[1]:
@@ -334,6 +379,8 @@ class GraphFilter(Algorithm):
             "sharpening": np.array([self.sharpening_], dtype=np.float64),
             "walk_basis": self.walk_basis_,
             "low_rank_gram": self.low_rank_gram_,
+            "norm_ratio": np.array([self.norm_ratio_], dtype=np.float64),
+            "norm_gram": self.norm_gram_,
         }
 
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -355,6 +402,9 @@ class GraphFilter(Algorithm):
         self.step_weights_ = arrays.get("step_weights", np.zeros(rank, dtype=np.float32))
         self.walk_basis_ = arrays.get("walk_basis", np.zeros((self.n_items_, 0), dtype=np.float32))
         self.low_rank_gram_ = arrays.get("low_rank_gram", np.zeros((0, 0), dtype=np.float32))
+        # Folders from before 2026-12-03 divide the low-pass part by |I(r)|₁ (c = 0 here).
+        self.norm_ratio_ = float(arrays["norm_ratio"][0]) if "norm_ratio" in arrays else 0.0
+        self.norm_gram_ = arrays.get("norm_gram", np.zeros((0, 0), dtype=np.float32))
         self._walk_mass_cache = self._gram_rows_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
 

@@ -69,7 +69,6 @@ def batch_contributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per customer, their purchases (-1 padded) and contributions (customers, asked, purchases);
     the norms are the rows' :meth:`_part_norms`."""
-    c = model.config
     rows, k = asked.shape
     lengths = np.diff(history.indptr)
     width = int(lengths.max())
@@ -105,14 +104,14 @@ def batch_contributions(
     smooth = (vectors[asked_safe] @ vectors[safe_purchased].transpose(0, 2, 1)).astype(np.float64)
     smooth *= model.low_rank_in_[safe_purchased][:, None, :] * model.low_rank_out_[asked_safe][:, :, None]
     walk /= walk_norms[:, None, None]
-    smooth *= c.low_rank_weight / smooth_norms[:, None, None]
+    smooth *= model.config.low_rank_weight / smooth_norms[:, None, None]
     weights = walk + smooth
     if model.sharpening_ and model.walk_basis_.shape[1]:
         # Purchase j's share of the step: its own blend row in the basis, (B_j V) Σ₁² V_iᵀ.
         own = model.walk_basis_[safe_purchased] * (model.history_weight_[safe_purchased] / walk_norms[:, None])[..., None]
         batched = history.nnz > FEW_PURCHASES and rows > 1
         gram_rows = model.gram_rows()[safe_purchased] if batched else vectors[safe_purchased] @ model.low_rank_gram_
-        own += gram_rows * (model.low_rank_in_[safe_purchased] * (c.low_rank_weight / smooth_norms[:, None]))[..., None]
+        own += gram_rows * (model.low_rank_in_[safe_purchased] * (model.config.low_rank_weight / smooth_norms[:, None]))[..., None]
         step = (vectors[asked_safe] * model.step_weights_) @ own.transpose(0, 2, 1)  # rows x asked x purchases
         weights -= model.sharpening_ * step
     weights[np.broadcast_to((purchased < 0)[:, None, :], weights.shape)] = 0.0
@@ -120,9 +119,10 @@ def batch_contributions(
 
 
 def part_norms(model, history: sp.csr_matrix, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """|L(r)|₁ and |I(r)|₁ per row (ones when the parts are not normalised), without the
-    walk: |L(r)|₁ = Σ_j a_j · mass_j. |I(r)|₁ comes from the scoring of these rows just
-    before, when there was one (or, in older model folders, from stored training norms)."""
+    """|L(r)|₁ and the low-pass divisor per row (ones when the parts are not normalised),
+    without the walk: |L(r)|₁ = Σ_j a_j · mass_j. The divisor c·|I(r)|₂ is computed in the
+    basis; an older folder's |I(r)|₁ comes from the scoring of these rows just before, when
+    there was one, or from its stored training norms."""
     rows = history.shape[0]
     if not model.config.normalise_parts:
         return np.ones(rows), np.ones(rows)

@@ -73,16 +73,25 @@ def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
         return (walked / walk_norm).astype(np.float32)[None, :]
     projected = model.low_rank_in_[items] @ vectors[items]  # x = r D_i^-½ V
     sharpened = bool(model.sharpening_) and model.walk_basis_.shape[1] > 0
+    step_weights = model.step_weights_
+    walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] if sharpened else None  # (r D_i^-a) W
+    if model.norm_ratio_ or not normalise:
+        # The low-pass divisor is known in the basis: the step is one vector, two products in all.
+        share = model.config.low_rank_weight / (float(model.basis_norms(projected)) if normalise else 1.0)
+        if not sharpened:
+            return (walked / walk_norm + share * (vectors @ projected) * model.low_rank_out_).astype(np.float32)[None, :]
+        step = (walk_in_basis / walk_norm + share * (projected @ model.low_rank_gram_)) * step_weights
+        dense = products(vectors, np.stack([projected, step]))
+        scores = walked / walk_norm + share * (dense[0] * model.low_rank_out_) - model.sharpening_ * dense[1]
+        return scores.astype(np.float32)[None, :]
+    # An older folder: |I(r)|₁ needs the low-pass part over every item first, so three products.
     if sharpened:
-        step_weights = model.step_weights_
-        walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items]  # (r D_i^-a) W
         stacked = np.stack([projected, walk_in_basis * step_weights, (projected @ model.low_rank_gram_) * step_weights])
     else:
         stacked = projected[None, :]
     dense = products(vectors, stacked)  # (1 or 3) x items, V read once
     smooth = dense[0] * model.low_rank_out_
-    smooth_norm = float(np.abs(smooth).sum(dtype=np.float64)) if normalise else 1.0
-    smooth_norm = smooth_norm or 1.0
+    smooth_norm = float(np.abs(smooth).sum(dtype=np.float64)) or 1.0
     model.recent_smooth_norms.remember(_binary(row), np.array([smooth_norm]))  # for explaining this row next
     share = model.config.low_rank_weight / smooth_norm
     scores = walked / walk_norm + share * smooth
