@@ -65,7 +65,13 @@ def full_scoring(algorithm, row: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.
         {"rank": None},  # rank and sharpening chosen on held-out purchases, as by default
     ],
 )
-def test_a_live_answer_has_the_items_scores_and_reasons_of_full_scoring(params):
+@pytest.mark.parametrize("pruned", [False, True], ids=["one-pass", "pruned"])
+def test_a_live_answer_has_the_items_scores_and_reasons_of_full_scoring(params, pruned, monkeypatch):
+    if pruned:  # every answer through row_top: a head of 4 of the 8 directions, however many items it leaves
+        monkeypatch.setattr(live, "HEAD_DIRECTIONS", 4)
+        monkeypatch.setattr(live, "PRUNED_SHARE_LIMIT", 1.0)
+    else:
+        monkeypatch.setattr(live, "can_prune", lambda model: False)
     model = build(params)
     rng = np.random.default_rng(11)
     compared = 0
@@ -115,3 +121,69 @@ def test_items_no_walk_reaches_are_scored_and_explained_like_full_scoring(known_
     assert shares.dtype == np.float32 and shares.shape == (2, 1)
     np.testing.assert_allclose(shares, attribution.contributions(algorithm, row, other_group), rtol=1e-5, atol=1e-7)
     assert np.all(live.walk_paths(algorithm, np.array([0]), other_group) == 0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"rank": 12, "sharpening": 0.7}, {"rank": 12, "sharpening": 0.0}, {"rank": 12, "sharpening": 0.35, "normalise_parts": False}],
+)
+def test_a_pruned_live_answer_has_the_items_and_scores_of_full_scoring(params, monkeypatch):
+    """The bound rules items out, never an item of the answer (with or without a filter)."""
+    monkeypatch.setattr(live, "HEAD_DIRECTIONS", 6)  # the product's 64 need a larger basis
+    monkeypatch.setattr(live, "PRUNED_SHARE_LIMIT", 1.0)  # every answer pruned, however many items the bound leaves
+    algorithm = build(params).algorithm
+    assert live.can_prune(algorithm)
+    rng = np.random.default_rng(5)
+    compared = pruned = 0
+    for draw in range(60):
+        bought = rng.choice(algorithm.n_items_, 1 + draw % 6, replace=False)
+        row = sp.csr_matrix((np.ones(len(bought), np.float32), np.sort(bought), [0, len(bought)]), shape=(1, algorithm.n_items_))
+        allowed = None if draw % 3 else rng.random(algorithm.n_items_) < 0.6
+        full = algorithm.scores(row)[0].astype(np.float64)
+        full[row.indices] = -np.inf
+        if allowed is not None:
+            full[~allowed] = -np.inf
+        order = np.lexsort((np.arange(len(full)), -full))[: N + 1]
+        found = live.row_top(algorithm, row, N, True, allowed)
+        if found is None:
+            continue  # the bound left too many items: scored in full
+        pruned += 1
+        if np.isclose(full[order[N - 1]], full[order[N]], rtol=1e-5, atol=1e-7):
+            continue  # two items tied at the cut
+        assert found[0][0].tolist() == order[:N].tolist()
+        np.testing.assert_allclose(found[1][0], full[order[:N]], rtol=1e-5, atol=1e-7)
+        compared += 1
+    assert pruned == 60 and compared >= 30, compared
+
+
+def long_tail_store(customers: int = 2000, items: int = 1500) -> sp.csr_matrix:
+    """Item popularity falling as 1/rank, as in real stores, and eight taste groups."""
+    rng = np.random.default_rng(3)
+    popularity = 1.0 / np.arange(1, items + 1)
+    group, item_group = rng.integers(0, 8, customers), rng.integers(0, 8, items)
+    rows, columns = [], []
+    for customer in range(customers):
+        weights = popularity * np.where(item_group == group[customer], 6.0, 1.0)
+        bought = rng.choice(items, 1 + rng.poisson(12), replace=False, p=weights / weights.sum())
+        rows += [customer] * len(bought)
+        columns += bought.tolist()
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=(customers, items))
+
+
+def test_the_bound_leaves_a_small_share_of_a_long_tailed_catalogue():
+    """With the product's head (64 directions) of a 200-direction basis, live answers score under
+    a quarter of the items in full (row_top answers instead of handing back to full scoring)."""
+    matrix = long_tail_store()
+    algorithm = create_algorithm("graph-filter", {"rank": 200, "sharpening": 0.7}).fit(matrix)
+    rng = np.random.default_rng(8)
+    answered = 0
+    for customer in rng.choice(matrix.shape[0], 40, replace=False):
+        row = matrix[customer]
+        found = live.row_top(algorithm, row, N, True, None)
+        if found is None:
+            continue
+        answered += 1
+        full = algorithm.scores(row)[0]
+        full[row.indices] = -np.inf
+        assert set(found[0][0].tolist()) == set(top_k(full[None], N)[0][0].tolist())
+    assert answered >= 35, answered

@@ -43,7 +43,8 @@ Public surface (what other modules, among them the one-row "live answer" path of
 the :class:`~.base.Algorithm` methods (``fit``, ``scores``, ``recommend``,
 ``contributions``, ``top_contributors``, ``item_similarities``, ``fitted_settings``,
 ``warm_up``); ``smooth_norms(history)`` and ``basis_norms(x)`` (the low-pass divisor per row), ``walk_mass()`` and
-``gram_rows()`` (cached per-item quantities of the attribution); the fitted arrays
+``gram_rows()`` (cached per-item quantities of the attribution), ``pruned_items()`` (the
+live answers' head of V); the fitted arrays
 ``buyers_`` / ``bought_by_`` (binary R and Rᵀ), ``singular_vectors_`` (V, items x rank),
 ``step_weights_`` (Σ₁²), ``history_weight_``, ``co_buyer_weight_``, ``result_weight_``,
 ``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W),
@@ -152,7 +153,7 @@ class GraphFilter(Algorithm):
         """Everything but the held-out choices; ``basis``: (V, Σ₁²) to keep instead of a new SVD;
         ``rank``: the number of directions (None: the configured or automatic rank);
         ``norm_ratio``: c, when the held-out choices were made with it (None: measured here)."""
-        self._walk_mass_cache = self._gram_rows_cache = None
+        self._walk_mass_cache = self._gram_rows_cache = self._pruned_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
         self.buyers_ = binary  # customers x items
         self.bought_by_ = binary.T.tocsr()  # items x customers
@@ -335,8 +336,24 @@ class GraphFilter(Algorithm):
             self._gram_rows_cache = self.singular_vectors_ @ self.low_rank_gram_
         return self._gram_rows_cache
 
+    def pruned_items(self) -> live.PrunedItems:
+        """The head of V and its rows' tail norms, for live answers (cached; 10 MB on Gowalla)."""
+        if getattr(self, "_pruned_cache", None) is None:
+            self._pruned_cache = live.PrunedItems(self.singular_vectors_)
+        return self._pruned_cache
+
     def warm_up(self) -> None:
         self.walk_mass()
+        if live.can_prune(self):
+            self.pruned_items()
+
+    def recommend(self, history, n=10, *, customers=None, exclude_seen=True, allowed=None):
+        self.check_fitted()
+        if history.shape[0] == 1 and live.can_prune(self):  # a live answer: most items ruled out by a bound
+            found = live.row_top(self, sp.csr_matrix(history, dtype=np.float32), n, exclude_seen, allowed)
+            if found is not None:
+                return found
+        return super().recommend(history, n, customers=customers, exclude_seen=exclude_seen, allowed=allowed)
 
     def contributions(self, history_row: sp.csr_matrix, items: np.ndarray, customer: int = -1) -> np.ndarray:
         return live.row_contributions(self, history_row, items, customer)
@@ -362,7 +379,7 @@ class GraphFilter(Algorithm):
         self.co_buyer_weight_ = self.co_buyer_weight_[keep]
         if len(self.smooth_norms_):
             self.smooth_norms_ = self.smooth_norms_[keep]
-        self._walk_mass_cache = self._gram_rows_cache = None
+        self._walk_mass_cache = self._gram_rows_cache = self._pruned_cache = None
 
     # -- persistence --------------------------------------------------------------------
     def _fitted_arrays(self) -> dict[str, np.ndarray]:
@@ -405,7 +422,7 @@ class GraphFilter(Algorithm):
         # Folders from before 2026-12-03 divide the low-pass part by |I(r)|₁ (c = 0 here).
         self.norm_ratio_ = float(arrays["norm_ratio"][0]) if "norm_ratio" in arrays else 0.0
         self.norm_gram_ = arrays.get("norm_gram", np.zeros((0, 0), dtype=np.float32))
-        self._walk_mass_cache = self._gram_rows_cache = None
+        self._walk_mass_cache = self._gram_rows_cache = self._pruned_cache = None
         self.recent_smooth_norms = attribution.RecentNorms()
 
 

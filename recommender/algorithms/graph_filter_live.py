@@ -2,23 +2,20 @@
 
 A live answer (a customer with events newer than the model) is one history row. The
 batch formulas of :mod:`.graph_filter` and :mod:`.graph_filter_attribution` are right
-for thousands of rows, but for one row their cost is two passes over V (41k x 820 float32,
-134 MB on Gowalla: the low-pass product and the sharpening step) and dozens of scipy
-calls. Here the same sums are taken in another order:
+for thousands of rows, but for one row their cost is passes over V (41k x 820 float32,
+134 MB on Gowalla) and dozens of scipy calls. Here the same sums are taken in another order:
 
-- every dense part of the score is a product with Vᵀ: the low-pass part (x Vᵀ), the walk's
-  share of the step (u Σ₁² Vᵀ) and the low-pass share of the step (x G Σ₁² Vᵀ); all three
-  are taken block by block of V's rows (:func:`products`), so V is read from memory once;
+- the top-n (:func:`row_top`) reads V's first HEAD_DIRECTIONS columns for every item and
+  bounds the rest of each score (Cauchy-Schwarz); only items whose bound reaches the n-th
+  best score get their whole row read. On Gowalla that is a median 3% of the catalogue
+  (docs/benchmarks.md), so no pass over V at all. It needs both parts' weights before any
+  pass, so it serves models whose low-pass part is divided by its L2 norm (known in the
+  basis); an older folder's |I(r)|₁ is a sum over every item, and its answers take
+  :func:`row_scores`, which reads V once (every dense part of the score is a product with
+  Vᵀ, taken block by block of V's rows by :func:`products`);
 - the walk L(r) is two gathers over the purchase lists (numpy, no sparse products);
 - the reasons are computed only for the shown items, and the step's share needs
   (V_i Σ₁²) G for those items (shown x rank²), never V G for the whole catalog.
-
-Why not fewer than one pass: |I(r)|₁, the low-pass part's L1 norm, scales every score, and
-it is a sum over every item of a vector with 40% of its mass negative; with one to five new
-purchases it moved by a median 5% and about 3,800 of 41k items changed sign, so no cached
-norm or bound gives it (Gowalla, 2026-12-02: ``research/live_norm.py``; an L2 norm would,
-``research/live_l2_norm.py`` and ``research/live_incremental.py``, docs/benchmarks.md). The
-pass over V is the floor of an exact answer of this model.
 
 The results are those of the batch formulas up to float32 rounding (the sums run in a
 different order); tests/test_graph_filter_live.py compares items, scores and reasons.
@@ -28,6 +25,15 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+# Leading directions of V a pruned live answer scores for every item (:func:`row_top`); the
+# rest of each score is bounded. On Gowalla (rank 820, n = 20) a median 1,494 of 40,981 items
+# (p90 4,686) then needed their whole row with 64, 581 with 256, 18,130 with none
+# (``research/live_prune.py``, 2026-12-02); the head is an items x 64 float32 copy (10 MB).
+HEAD_DIRECTIONS = 64
+# Above this share of the catalogue a gather of whole rows costs more than one pass over V.
+PRUNED_SHARE_LIMIT = 0.25
+FIRST_GUESS = 4  # times n: the items scored in full first, for the threshold
 
 # Rows of V per block of :func:`products`: 256 x 820 float32 is 840 kB, inside a 1 MB L2 cache
 # (measured on the 2-core EPYC: 128-512 about equal, 2048 and above as slow as separate passes).
@@ -100,6 +106,85 @@ def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
     return scores.astype(np.float32)[None, :]
 
 
+def can_prune(model) -> bool:
+    """Whether :func:`row_top` applies: both parts' weights are known in the basis (an L2-normed
+    low-pass part, or no normalisation) and the basis is larger than its head."""
+    known_weights = bool(model.norm_ratio_) or not model.config.normalise_parts
+    return known_weights and model.singular_vectors_.shape[1] > HEAD_DIRECTIONS
+
+
+class PrunedItems:
+    """What :func:`row_top` keeps per model: the leading directions of V, contiguous, and the
+    norm of the rest of each item's row."""
+
+    def __init__(self, vectors: np.ndarray):
+        self.head = np.ascontiguousarray(vectors[:, :HEAD_DIRECTIONS])
+        self.tail_norms = np.linalg.norm(vectors[:, HEAD_DIRECTIONS:].astype(np.float64), axis=1).astype(np.float32)
+
+
+def row_top(model, row: sp.csr_matrix, n: int, exclude_seen: bool, allowed: np.ndarray | None):
+    """The top-``n`` items and scores of one history row (1 x n each) without a pass over V, or
+    None when pruning would not pay (the caller scores the row in full).
+
+    Every score is walk_i + V_i·(out_i y - z) with y (the low-pass part's weight times x) and z
+    (the sharpening step) known before any pass. The first HEAD_DIRECTIONS terms of the dot
+    product are taken for every item; the rest lies within ±|V_i,tail| |out_i y_tail - z_tail|
+    (Cauchy-Schwarz; the norm is a quadratic in out_i, so a few vector operations over the
+    catalogue). The n-th best score among any items is at most the n-th best of all, so only
+    items whose upper bound reaches it can be in the answer: only they are scored in full."""
+    items = history_items(row)
+    normalise = model.config.normalise_parts
+    walked = walk(model, items)
+    walk_norm = _norm(walked) if normalise else 1.0
+    walked /= walk_norm
+    vectors, out = model.singular_vectors_, model.low_rank_out_
+    projected = model.low_rank_in_[items] @ vectors[items]
+    share = model.config.low_rank_weight / (float(model.basis_norms(projected)) if normalise else 1.0)
+    y = (share * projected).astype(np.float32)
+    z = np.zeros_like(y)
+    if model.sharpening_ and model.walk_basis_.shape[1]:
+        walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] / walk_norm
+        z = (model.sharpening_ * (walk_in_basis + share * (projected @ model.low_rank_gram_)) * model.step_weights_).astype(np.float32)
+    pruned = model.pruned_items()
+    k = pruned.head.shape[1]
+    both = np.stack([y, z], axis=1)  # rank x 2: one matrix product per gather
+    walked = walked.astype(np.float32)
+    # Two matrix-vector products over the 10 MB head: 1.3 ms against 1.8 ms for one matrix product.
+    base = walked + out * (pruned.head @ y[:k]) - pruned.head @ z[:k]
+    y_tail, z_tail = y[k:].astype(np.float64), z[k:].astype(np.float64)
+    a, b, c = (np.float32(v) for v in (y_tail @ y_tail, y_tail @ z_tail, z_tail @ z_tail))
+    slack = pruned.tail_norms * np.sqrt(np.maximum(out * (out * a - 2 * b) + c, 0.0))
+    # Room for float32 rounding of the head and of the bound itself.
+    slack = slack * np.float32(1 + 1e-4) + np.float32(1e-6 * float(np.abs(base).max(initial=0.0)))
+    upper = base + slack
+    blocked = np.zeros(len(base), dtype=bool) if allowed is None else ~allowed
+    if exclude_seen:
+        blocked[row.indices] = True
+    upper[blocked] = -np.inf
+    if len(base) - int(blocked.sum()) < FIRST_GUESS * n:
+        return None  # few eligible items: the full path scores them (and pads a short list)
+
+    def exact(candidates: np.ndarray) -> np.ndarray:
+        dense = np.take(vectors, candidates, axis=0) @ both  # take: a third faster than indexing
+        return walked[candidates] + out[candidates] * dense[:, 0] - dense[:, 1]
+
+    # The items with the best head-and-walk estimates, scored in full, give a threshold at most
+    # the n-th best score; then every other item whose upper bound reaches it.
+    estimate = base.copy()
+    estimate[blocked] = -np.inf
+    guessed = np.argpartition(estimate, len(base) - FIRST_GUESS * n)[len(base) - FIRST_GUESS * n :]
+    guessed_scores = exact(guessed)
+    threshold = np.partition(guessed_scores, len(guessed) - n)[len(guessed) - n]
+    upper[guessed] = -np.inf
+    more = np.flatnonzero(upper >= threshold)
+    if len(more) > PRUNED_SHARE_LIMIT * len(base):
+        return None
+    candidates = np.concatenate([guessed, more])
+    scores = np.concatenate([guessed_scores, exact(more)])
+    order = np.lexsort((candidates, -scores))[:n]  # the best first; ties by item index, as top_k
+    return candidates[order][None, :].astype(np.int64), scores[order].astype(np.float32)[None, :]
+
+
 def products(vectors: np.ndarray, stacked: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
     """``stacked @ vectors.T`` for a few rows of ``stacked``, reading ``vectors`` from memory once:
     block by block, each block's matrix-vector products while it is in the core's cache.
@@ -165,12 +250,15 @@ def walk_paths(model, purchased: np.ndarray, asked: np.ndarray) -> np.ndarray:
 
 
 def _part_norms(model, row: sp.csr_matrix, purchased: np.ndarray, customer: int) -> tuple[float, float]:
-    """|L(r)|₁ and |I(r)|₁ of one row, as :func:`.graph_filter_attribution.part_norms` gives them."""
+    """|L(r)|₁ and the low-pass divisor of one row, as :func:`.graph_filter_attribution.part_norms` gives them."""
     if not model.config.normalise_parts:
         return 1.0, 1.0
     walk_norm = float(model.history_weight_[purchased].astype(np.float64) @ model.walk_mass()[purchased]) or 1.0
     if not model.singular_vectors_.shape[1]:
         return walk_norm, 1.0
+    if model.norm_ratio_:  # in the basis, from the row's items (no sparse product: a third of the reasons' time)
+        items = history_items(row)
+        return walk_norm, float(model.basis_norms(model.low_rank_in_[items] @ model.singular_vectors_[items]))
     if customer >= 0 and len(model.smooth_norms_):
         return walk_norm, float(model.smooth_norms_[customer])
     return walk_norm, float(model.smooth_norms(row)[0])
