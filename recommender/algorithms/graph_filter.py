@@ -218,12 +218,15 @@ class GraphFilter(Algorithm):
         buyers = np.flatnonzero(lengths)
         if not len(buyers):
             return 1.0
-        sample = np.random.default_rng(self.config.random_state).choice(buyers, min(NORM_SAMPLE, len(buyers)), replace=False)
-        projected = binary[np.sort(sample)].multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
-        smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
-        l2 = np.linalg.norm(smooth, axis=1)
-        kept = l2 > 0
-        return float(np.median(np.abs(smooth[kept]).sum(axis=1) / l2[kept])) if kept.any() else 1.0
+        sample = np.sort(np.random.default_rng(self.config.random_state).choice(buyers, min(NORM_SAMPLE, len(buyers)), replace=False))
+        ratios = []
+        for first in range(0, len(sample), 64):  # 64 dense rows at a time: 51 MB on a 200k-item catalogue
+            projected = binary[sample[first : first + 64]].multiply(self.low_rank_in_[None, :]).tocsr() @ self.singular_vectors_
+            smooth = (projected @ self.singular_vectors_.T) * self.low_rank_out_
+            l2 = np.linalg.norm(smooth, axis=1)
+            ratios.append(np.abs(smooth[l2 > 0]).sum(axis=1) / l2[l2 > 0])
+        ratios = np.concatenate(ratios)
+        return float(np.median(ratios)) if len(ratios) else 1.0
 
     def smooth_norms(self, history: sp.csr_matrix, chunk_rows: int = 256) -> np.ndarray:
         """The divisor of the low-pass part per row, c·|I(r)|₂ (older folders: |I(r)|₁,

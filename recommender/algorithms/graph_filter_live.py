@@ -149,8 +149,10 @@ def row_top(model, row: sp.csr_matrix, n: int, exclude_seen: bool, allowed: np.n
     k = pruned.head.shape[1]
     both = np.stack([y, z], axis=1)  # rank x 2: one matrix product per gather
     walked = walked.astype(np.float32)
-    # Two matrix-vector products over the 10 MB head: 1.3 ms against 1.8 ms for one matrix product.
-    base = walked + out * (pruned.head @ y[:k]) - pruned.head @ z[:k]
+    # One product with both vectors reads the 10 MB head once: from a cold cache, as a server
+    # meets it, 2.1 ms against 2.4 ms for two matrix-vector products (warm, the two are faster).
+    head = pruned.head @ both[:k]
+    base = walked + out * head[:, 0] - head[:, 1]
     y_tail, z_tail = y[k:].astype(np.float64), z[k:].astype(np.float64)
     a, b, c = (np.float32(v) for v in (y_tail @ y_tail, y_tail @ z_tail, z_tail @ z_tail))
     slack = pruned.tail_norms * np.sqrt(np.maximum(out * (out * a - 2 * b) + c, 0.0))
