@@ -77,20 +77,19 @@ def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
     vectors = model.singular_vectors_
     if not vectors.shape[1]:
         return (walked / walk_norm).astype(np.float32)[None, :]
-    projected = model.low_rank_in_[items] @ vectors[items]  # x = r D_i^-½ V
-    sharpened = bool(model.sharpening_) and model.walk_basis_.shape[1] > 0
-    step_weights = model.step_weights_
-    walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] if sharpened else None  # (r D_i^-a) W
-    if model.norm_ratio_ or not normalise:
+    if weights_known(model):
         # The low-pass divisor is known in the basis: the step is one vector, two products in all.
-        share = model.config.low_rank_weight / (float(model.basis_norms(projected)) if normalise else 1.0)
-        if not sharpened:
+        projected, share, step = _in_basis(model, items, walk_norm)
+        if step is None:
             return (walked / walk_norm + share * (vectors @ projected) * model.low_rank_out_).astype(np.float32)[None, :]
-        step = (walk_in_basis / walk_norm + share * (projected @ model.low_rank_gram_)) * step_weights
         dense = products(vectors, np.stack([projected, step]))
         scores = walked / walk_norm + share * (dense[0] * model.low_rank_out_) - model.sharpening_ * dense[1]
         return scores.astype(np.float32)[None, :]
     # An older folder: |I(r)|₁ needs the low-pass part over every item first, so three products.
+    projected = model.low_rank_in_[items] @ vectors[items]  # x = r D_i^-½ V
+    sharpened = bool(model.sharpening_) and model.walk_basis_.shape[1] > 0
+    step_weights = model.step_weights_
+    walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] if sharpened else None  # (r D_i^-a) W
     if sharpened:
         stacked = np.stack([projected, walk_in_basis * step_weights, (projected @ model.low_rank_gram_) * step_weights])
     else:
@@ -106,11 +105,28 @@ def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
     return scores.astype(np.float32)[None, :]
 
 
+def weights_known(model) -> bool:
+    """Whether both parts' weights are known in the basis, before any pass over V: the low-pass
+    part is divided by its L2 norm (or not normalised at all)."""
+    return bool(model.norm_ratio_) or not model.config.normalise_parts
+
+
 def can_prune(model) -> bool:
-    """Whether :func:`row_top` applies: both parts' weights are known in the basis (an L2-normed
-    low-pass part, or no normalisation) and the basis is larger than its head."""
-    known_weights = bool(model.norm_ratio_) or not model.config.normalise_parts
-    return known_weights and model.singular_vectors_.shape[1] > HEAD_DIRECTIONS
+    """Whether :func:`row_top` applies: weights known, and a basis larger than its head."""
+    return weights_known(model) and model.singular_vectors_.shape[1] > HEAD_DIRECTIONS
+
+
+def _in_basis(model, items: np.ndarray, walk_norm: float) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """For a model whose weights are known: x = r D_i^-½ V, the low-pass part's weight
+    w / (c·|I(r)|₂), and the sharpening step in the basis, (L(r)/|L|₁ + share·I(r)) V Σ₁²
+    (None when sharpening is off), of the binary history with ``items``."""
+    vectors = model.singular_vectors_
+    projected = model.low_rank_in_[items] @ vectors[items]
+    share = model.config.low_rank_weight / (float(model.basis_norms(projected)) if model.config.normalise_parts else 1.0)
+    if not model.sharpening_ or not model.walk_basis_.shape[1]:
+        return projected, share, None
+    walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] / walk_norm  # (r D_i^-a) W / |L|₁
+    return projected, share, (walk_in_basis + share * (projected @ model.low_rank_gram_)) * model.step_weights_
 
 
 class PrunedItems:
@@ -138,13 +154,9 @@ def row_top(model, row: sp.csr_matrix, n: int, exclude_seen: bool, allowed: np.n
     walk_norm = _norm(walked) if normalise else 1.0
     walked /= walk_norm
     vectors, out = model.singular_vectors_, model.low_rank_out_
-    projected = model.low_rank_in_[items] @ vectors[items]
-    share = model.config.low_rank_weight / (float(model.basis_norms(projected)) if normalise else 1.0)
+    projected, share, step = _in_basis(model, items, walk_norm)
     y = (share * projected).astype(np.float32)
-    z = np.zeros_like(y)
-    if model.sharpening_ and model.walk_basis_.shape[1]:
-        walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] / walk_norm
-        z = (model.sharpening_ * (walk_in_basis + share * (projected @ model.low_rank_gram_)) * model.step_weights_).astype(np.float32)
+    z = np.zeros_like(y) if step is None else (model.sharpening_ * step).astype(np.float32)
     pruned = model.pruned_items()
     k = pruned.head.shape[1]
     both = np.stack([y, z], axis=1)  # rank x 2: one matrix product per gather
