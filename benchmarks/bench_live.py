@@ -131,7 +131,8 @@ def main() -> None:
     print(f"cached answer (top lists)     {line('cached')}")
     print(f"one pass over V (the floor)   {line('floor')}")
     pruned = algorithm.pruned_items()
-    print(f"state kept for live answers: V's head and tail norms, {(pruned.head.nbytes + pruned.tail_norms.nbytes) / 1e6:.1f} MB")
+    kept = pruned.head.nbytes + sum(norms.nbytes for norms in pruned.rest_norms)
+    print(f"state kept for live answers: V's head and the norms of the rest of its rows, {kept / 1e6:.1f} MB")
     if tied:
         print(f"{tied} answers have full scoring's scores at every place but differ in the order of equal-scored items or in a"
               " reason (on a 300-customer store, checked by hand: items or purchases whose shares tie exactly, ordered by rounding)")

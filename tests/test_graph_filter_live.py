@@ -67,8 +67,9 @@ def full_scoring(algorithm, row: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.
 )
 @pytest.mark.parametrize("pruned", [False, True], ids=["one-pass", "pruned"])
 def test_a_live_answer_has_the_items_scores_and_reasons_of_full_scoring(params, pruned, monkeypatch):
-    if pruned:  # every answer through row_top: a head of 4 of the 8 directions, however many items it leaves
+    if pruned:  # every answer through row_top: a head of 4 of the 8 directions, later looks at 5 and 6, however many items it leaves
         monkeypatch.setattr(live, "HEAD_DIRECTIONS", 4)
+        monkeypatch.setattr(live, "LATER_LOOKS", (5, 6))
         monkeypatch.setattr(live, "PRUNED_SHARE_LIMIT", 1.0)
     else:
         monkeypatch.setattr(live, "can_prune", lambda model: False)
@@ -129,7 +130,8 @@ def test_items_no_walk_reaches_are_scored_and_explained_like_full_scoring(known_
 )
 def test_a_pruned_live_answer_has_the_items_and_scores_of_full_scoring(params, monkeypatch):
     """The bound rules items out, never an item of the answer (with or without a filter)."""
-    monkeypatch.setattr(live, "HEAD_DIRECTIONS", 6)  # the product's 64 need a larger basis
+    monkeypatch.setattr(live, "HEAD_DIRECTIONS", 6)  # the product's 64, 256 and 512 need a larger basis
+    monkeypatch.setattr(live, "LATER_LOOKS", (9,))
     monkeypatch.setattr(live, "PRUNED_SHARE_LIMIT", 1.0)  # every answer pruned, however many items the bound leaves
     algorithm = build(params).algorithm
     assert live.can_prune(algorithm)
