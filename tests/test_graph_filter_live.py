@@ -129,7 +129,7 @@ def test_items_no_walk_reaches_are_scored_and_explained_like_full_scoring(known_
     [{"rank": 12, "sharpening": 0.7}, {"rank": 12, "sharpening": 0.0}, {"rank": 12, "sharpening": 0.35, "normalise_parts": False}],
 )
 def test_a_pruned_live_answer_has_the_items_and_scores_of_full_scoring(params, monkeypatch):
-    """The bound rules items out, never an item of the answer (with or without a filter)."""
+    """The bound rules items out, never an item of the answer (with or without a filter or the history)."""
     monkeypatch.setattr(live, "HEAD_DIRECTIONS", 6)  # the product's 64, 256 and 512 need a larger basis
     monkeypatch.setattr(live, "LATER_LOOKS", (9,))
     monkeypatch.setattr(live, "PRUNED_SHARE_LIMIT", 1.0)  # every answer pruned, however many items the bound leaves
@@ -141,12 +141,14 @@ def test_a_pruned_live_answer_has_the_items_and_scores_of_full_scoring(params, m
         bought = rng.choice(algorithm.n_items_, 1 + draw % 6, replace=False)
         row = sp.csr_matrix((np.ones(len(bought), np.float32), np.sort(bought), [0, len(bought)]), shape=(1, algorithm.n_items_))
         allowed = None if draw % 3 else rng.random(algorithm.n_items_) < 0.6
+        exclude_seen = draw % 4 != 1  # include_purchased asks for the history too
         full = algorithm.scores(row)[0].astype(np.float64)
-        full[row.indices] = -np.inf
+        if exclude_seen:
+            full[row.indices] = -np.inf
         if allowed is not None:
             full[~allowed] = -np.inf
         order = np.lexsort((np.arange(len(full)), -full))[: N + 1]
-        found = live.row_top(algorithm, row, N, True, allowed)
+        found = live.row_top(algorithm, row, N, exclude_seen, allowed)
         if found is None:
             continue  # the bound left too many items: scored in full
         pruned += 1
