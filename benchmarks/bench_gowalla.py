@@ -57,16 +57,17 @@ def main() -> int:
     train_log, test_log = load_lightgcn(args.data_dir / "train.txt", args.data_dir / "test.txt")
     train, test = split_matrices(train_log, test_log)
     with threadpool_limits(args.threads, "blas"):
-        choice_seconds, algorithm = 0.0, args.algorithm
+        choice_seconds, algorithm, start_state = 0.0, args.algorithm, {}
         if algorithm == AUTO:
             started = time.perf_counter()
             choice = choose_for_log(train_log, threads=args.threads)
             choice_seconds = time.perf_counter() - started
-            algorithm, params = choice.algorithm, choice.params
+            algorithm, params, start_state = choice.algorithm, choice.params, choice.start_state
             print(f"chose {algorithm} {params} in {choice_seconds:.1f} s (budget {choice.budget_seconds:.0f} s): {choice.reason}", file=sys.stderr)
         else:
             params.update(parse_params(algorithm, args.param))
         model = create_algorithm(algorithm, params)
+        model.start_from(start_state)  # as `recommender train` does: the winning trial's basis, if any
         started = time.perf_counter()
         model.fit(train)
         fit_seconds = time.perf_counter() - started
@@ -76,6 +77,8 @@ def main() -> int:
     print(f"Gowalla ({int(metrics['customers'])} test users, {train.shape[1]} items), {args.threads} threads")
     chosen = "".join(f", chose {name} {value}" for name, value in model.fitted_settings().items())
     spent = f"choice {choice_seconds:.1f} s + fit {fit_seconds:.1f} s" if args.algorithm == AUTO else f"fit {fit_seconds:.1f} s"
+    if model.warm_started_:
+        spent += " (the fit started from the winning trial's basis)"
     print(f"| this project: {args.algorithm} ({algorithm}) | {metrics['recall@20']:.4f} / {metrics['ndcg@20']:.4f} | {spent}{chosen} (scoring all test users {score_seconds:.1f} s) |")
     print()
     print("\n".join(published_table(args.data_dir / "README.md")))

@@ -216,6 +216,30 @@ def test_graph_filter_divides_the_low_pass_part_by_a_norm_known_in_the_basis(kno
     np.testing.assert_allclose(older.scores(known_answer_matrix[:1]), (walk / walk_norm + 0.5 * smooth / l1)[:1], rtol=1e-4, atol=1e-6)
 
 
+def test_graph_filter_starts_its_basis_from_another_fits_basis():
+    """Started from the exact top singular vectors of the same items, one product and
+    Rayleigh-Ritz keep them (the start's span is invariant under the item graph); a start for
+    other items is ignored."""
+    import numpy as np
+
+    matrix = sp_random_store()
+    settings = {"rank": 10, "sharpening": 0.0}
+    exact = create_algorithm("graph-filter", {**settings, "svd_solver": "exact"}).fit(matrix)
+    assert not exact.warm_started_
+    warm = create_algorithm("graph-filter", settings)
+    warm.start_from(exact.start_state())
+    warm.fit(matrix)
+    assert warm.warm_started_
+    # The same subspace: every principal angle between the two bases is zero.
+    np.testing.assert_allclose(np.linalg.svd(exact.singular_vectors_.T @ warm.singular_vectors_, compute_uv=False), 1.0, atol=1e-4)
+    elsewhere = create_algorithm("graph-filter", settings)
+    elsewhere.start_from({"singular_vectors": exact.singular_vectors_[:-1]})  # one item fewer
+    elsewhere.fit(matrix)
+    cold = create_algorithm("graph-filter", settings).fit(matrix)
+    assert not elsewhere.warm_started_
+    np.testing.assert_array_equal(elsewhere.singular_vectors_, cold.singular_vectors_)
+
+
 def sp_random_store():
     import numpy as np
     import scipy.sparse as sp

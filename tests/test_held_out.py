@@ -55,7 +55,7 @@ def test_best_setting_picks_the_setting_that_finds_the_held_out_items():
     # all found (Recall 1), each discounted by 1 / log2(place + 1).
     assert figures[0] == pytest.approx(1 + np.mean([1 / np.log2(place + 1) for place in (10, 11, 12)]))
     # Equal figures: the earlier setting wins.
-    assert best_setting([0.3, 0.7], lambda rows: lambda s: noise, history, targets)[0] == 0.3
+    assert best_setting([0.3, 0.7], lambda rows: lambda s: noise.copy(), history, targets)[0] == 0.3
 
 
 def test_graph_filter_chooses_its_sharpening_and_keeps_it_through_save_and_load():

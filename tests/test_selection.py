@@ -3,6 +3,7 @@
 import json
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,30 @@ def test_a_trial_slower_than_the_budget_is_stopped_in_time():
         quick = runner.run("item-knn-bm25", {"neighbours": 20}, deadline=time.monotonic() + 60)
         assert quick.status == DONE and quick.metrics["ndcg@20"] > 0
     assert not folder.exists(), "the trial files are removed when the runner closes"
+
+
+def test_the_winning_trials_start_state_reaches_the_choice_and_the_others_are_dropped():
+    """Graph-filter's trials save their basis for the refit; the choice keeps the winner's (the
+    basis a fit of the same settings computes) and deletes the files of beaten trials."""
+    from recommender.algorithms import create_algorithm
+
+    fit, targets = taste_store(n_customers=300)
+    settings = [{"rank": 6, "sharpening": 0.0}, {"rank": 6, "sharpening": 0.0, "low_rank_weight": 0.1}]
+    with TrialRunner(fit, targets) as runner:
+        first, second = (runner.run("graph-filter", params, deadline=time.monotonic() + 60) for params in settings)
+        knn = runner.run("item-knn-bm25", {"neighbours": 20}, deadline=time.monotonic() + 60)
+        assert first.status == second.status == knn.status == DONE
+        assert knn.state_file == "" and runner.load_state(knn) == {}  # item-kNN has no start state
+        state = runner.load_state(first)
+        expected = create_algorithm("graph-filter", settings[0]).fit(fit).singular_vectors_
+        np.testing.assert_allclose(state["singular_vectors"], expected, atol=1e-4)
+        saved = first.state_file
+        runner.drop_state(first)
+        assert not Path(saved).exists() and runner.load_state(first) == {}
+    choice = choose(fit, targets, budget_seconds=120, pool=[Candidate("graph-filter", settings)], threads=1, stop_early=False)
+    assert choice.algorithm == "graph-filter" and [t.status for t in choice.trials] == [DONE, DONE]
+    assert choice.start_state["singular_vectors"].shape == (fit.shape[1], 6)
+    assert all(t.state_file == "" for t in choice.trials)  # read into memory; the files went with the runner
 
 
 def test_the_choice_keeps_its_budget_and_skips_what_cannot_fit():
@@ -195,6 +220,8 @@ def test_train_chooses_by_default_and_records_why(tmp_path):
     assert {t["algorithm"] for t in choice["trials"]} >= {"item-knn-bm25"}
     assert f"chose {manifest['algorithm']}: {choice['reason']}" in result.stderr
     assert choice["seconds"] <= 10 + 5 and choice["validation"]["kind"] == "time"
+    # A graph-filter winner's published fit starts from its trial's basis (no other algorithm has a start state).
+    assert choice["refit_started_from_trial"] == (manifest["algorithm"] == "graph-filter")
     page = (folder / "choice.html").read_text()
     assert choice["reason"].split(":")[0] in page and "<img" in page
     usage = run("train", "--data", tmp_path / "data/purchases.csv", "--param", "factors=8", check=False)
@@ -350,6 +377,9 @@ class KnownTrials:
 
     def __exit__(self, *exc):
         pass
+
+    def load_state(self, trial):
+        return {}  # stand-in trials fit nothing, so they have no start state
 
     def run(self, algorithm, params, **kwargs):
         from recommender.selection import TrialOutcome

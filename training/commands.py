@@ -302,6 +302,7 @@ def evaluate(args) -> int:
         train_log, test_log, algorithm=algorithm, params=params, ks=ks,
         settings={"data": str(args.data), "split": split, "store_format": store_format.to_dict()},
         show_progress=not args.quiet, weighting=weighting, choice=choice.record() if choice else None,
+        start_state=choice.start_state if choice else None,
     )
     folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)

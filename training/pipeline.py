@@ -102,6 +102,7 @@ def train_from_log(
     top_lists: int = 50,
     weighting: HistoryWeighting | None = None,
     catalog_source: Callable[[IdVocabulary], Catalog] | None = None,
+    start_state: dict | None = None,
 ) -> tuple[Model, float]:
     """Fit ``algorithm`` on an in-memory purchase log; returns the model and fit seconds.
 
@@ -109,10 +110,14 @@ def train_from_log(
     ``top_lists`` > 0 also caches each customer's best items, so the server answers
     customers whose history is unchanged without scoring. The catalog comes from
     ``catalog_path``, else from ``catalog_source`` (given the model's items), else none.
+    ``start_state``: where the fit may start (an automatic choice's winning trial on this
+    log or a subset of it: the same vocabularies, so the same item order).
     """
     weighting = weighting or HistoryWeighting()
     interactions = Interactions.from_log(log, weighting)
     fitted = create_algorithm(algorithm, params)
+    if start_state:
+        fitted.start_from(start_state)
     started = time.perf_counter()
     fitted.fit(interactions.matrix, show_progress=show_progress)
     seconds = time.perf_counter() - started
@@ -201,6 +206,7 @@ def train(
             settings={"data": str(data_path), "split": vars(evaluation)},
             choice=choice.record() if choice else None,
             weighting=weighting,
+            start_state=choice.start_state if choice else None,
         )
         extra_files.update(result.files())
         metrics, repeats = result.metrics, result.report.get("repeat_purchases")
@@ -209,7 +215,7 @@ def train(
         catalog_source = lambda items: catalog_from_purchases(data_path, items, store_format, on_bad_rows=on_bad_rows)  # noqa: E731
     model, fit_seconds = train_from_log(
         log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress, top_lists=top_lists,
-        weighting=weighting, catalog_source=catalog_source,
+        weighting=weighting, catalog_source=catalog_source, start_state=choice.start_state if choice else None,
     )
     data = dict(model.manifest["data"])
     data.update(
@@ -234,7 +240,8 @@ def train(
             "history_weighting": model.manifest["history_weighting"],
             "training_seconds": round(fit_seconds, 3),
             "pipeline_seconds": round(time.perf_counter() - started, 3),
-            **({"choice": choice.record()} if choice else {}),
+            # Whether the published fit started from the winning trial's state (graph-filter's basis).
+            **({"choice": {**choice.record(), "refit_started_from_trial": model.algorithm.warm_started_}} if choice else {}),
             **({"metrics": metrics, "evaluation": {**vars(evaluation), "lists": EVALUATED_LISTS}, "repeat_purchases": repeats} if metrics else {}),
         },
         extra_files=extra_files,

@@ -55,6 +55,7 @@ class Algorithm(ABC):
             raise ValueError("customer_items holds negative weights; weights must be positive")
         self.validate_config()
         self.n_items_ = customer_items.shape[1]
+        self.warm_started_ = False  # set by an algorithm that used its start state (start_from)
         self._fit(customer_items, show_progress=show_progress)
         return self
 
@@ -213,6 +214,16 @@ class Algorithm(ABC):
         """Keep learned per-customer state only for the training customers where the boolean
         mask ``keep`` is true, renumbered in order (``recommender forget --rewrite-models``).
         Item-side arrays keep what the others taught them until the next training."""
+
+    def start_state(self) -> dict[str, np.ndarray]:
+        """What a later fit on nearly the same data (the same items, in the same order) may
+        start from to converge sooner: the automatic choice hands its winning trial's to the
+        final fit. {}: nothing (most algorithms fit in one go, or start from random)."""
+        return {}
+
+    def start_from(self, state: dict[str, np.ndarray]) -> None:  # noqa: B027 - only iterative fits act
+        """Start the next :meth:`fit` from another fit's :meth:`start_state`; a state that does
+        not match the data is ignored. ``warm_started_`` says after the fit whether it was used."""
 
     def warm_up(self) -> None:  # noqa: B027 - optional hook
         """Build lazily cached state now (servers call this before taking traffic)."""

@@ -59,7 +59,8 @@ def best_setting(
 ) -> tuple[object, list[float]]:
     """The setting whose top-20 lists find most held-out purchases (Recall@20 + NDCG@20),
     and each setting's figure. ``scores_for(rows)`` prepares a batch once and returns a
-    function from a setting to its dense scores, so the settings share the costly part.
+    function from a setting to its dense scores, so the settings share the costly part; a
+    float32 array it returns is the caller's to change (the purchases are set to -inf in it).
     Ties go to the earlier setting."""
     from ..evaluation.metrics import accuracy_at_k, hit_matrix  # here: evaluation imports the algorithms
 
@@ -70,7 +71,7 @@ def best_setting(
         scored = scores_for(rows)
         seen_rows = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
         for k, setting in enumerate(settings):
-            scores = np.array(scored(setting), dtype=np.float32)
+            scores = np.asarray(scored(setting), dtype=np.float32)  # a copy unless float32 already
             scores[seen_rows, rows.indices] = -np.inf
             recommended, _ = top_k(scores, cut_off)
             figures = accuracy_at_k(hit_matrix(recommended, wanted), np.diff(wanted.indptr), cut_off)

@@ -64,13 +64,17 @@ def evaluate_holdout(
     show_progress: bool = False,
     weighting: HistoryWeighting | None = None,
     choice: dict | None = None,
+    start_state: dict | None = None,
 ) -> EvaluationResult:
     """Fit on ``train_log`` (weighted by ``weighting``), evaluate on ``test_log`` (same
     vocabularies), build the report, with the share of test purchases that are repeats.
-    ``choice``: the record of an automatic choice made on ``train_log``, shown in the report."""
+    ``choice``: the record of an automatic choice made on ``train_log``, shown in the report;
+    ``start_state``: its winning trial's start state, where the fit may start."""
     weighting = weighting or HistoryWeighting()
     train, test = split_matrices(train_log, test_log, weighting=weighting)
     fitted = create_algorithm(algorithm, params)
+    if start_state:
+        fitted.start_from(start_state)
     started = time.perf_counter()
     fitted.fit(train, show_progress=show_progress)
     fit_seconds = time.perf_counter() - started

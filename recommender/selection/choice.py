@@ -22,7 +22,9 @@ split of the store's own data, within a time budget, and keep the best.
    same validation customers among :data:`BLEND_WEIGHTS`, and it is kept only if it beats
    the best single trial by more than :data:`BLEND_STANDARD_ERRORS` paired standard errors.
 6. The winner is the best validation figure (ties: the faster trial). The caller refits
-   it on all the data with the settings its trial chose while fitting (:func:`refit_params`);
+   it on all the data with the settings its trial chose while fitting (:func:`refit_params`),
+   starting from its trial's start state where it has one (``Choice.start_state``:
+   graph-filter's basis, fitted on the same items less the validation purchases);
    :class:`Choice` records every trial and why the winner won.
 """
 
@@ -161,6 +163,8 @@ class Choice:
     ending: str = ""  # why the search ended: early stop, budget, or nothing left to try
     trial_params: dict | None = None  # None: the same as params
     blend: dict = field(default_factory=dict)  # the blend's trial: parts, outcome, weight, kept or not ({}: not tried)
+    # The winner's trial's start state (Algorithm.start_state), for the refit; not recorded.
+    start_state: dict = field(default_factory=dict, repr=False)
 
     def record(self) -> dict:
         """JSON-able summary for the manifest and the report."""
@@ -220,8 +224,8 @@ def choose(
     speed: dict[str, float] = {}  # measured seconds per work unit, per algorithm
     trials: list[TrialOutcome] = []
 
-    def best_of(algorithm: str | None = None) -> TrialOutcome | None:
-        done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm)]
+    def best_of(algorithm: str | None = None, *, blends: bool = True) -> TrialOutcome | None:
+        done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm) and (blends or t.algorithm != BLEND)]
         return max(done, key=lambda t: (t.metrics[metric], -t.seconds)) if done else None
 
     weightings = weightings or [(HistoryWeighting(), fit)]
@@ -246,6 +250,11 @@ def choose(
         trial.weighting = weightings[weighting][0].to_dict() if len(weightings) > 1 or not weightings[0][0].is_plain else {}
         chosen_weighting[id(trial)] = weighting
         trials.append(trial)
+        if trial.state_file:  # only the best trial of each algorithm keeps its start state on disk
+            kept = best_of(algorithm)
+            for other in trials:
+                if other.algorithm == algorithm and other is not kept:
+                    runner.drop_state(other)
         if on_trial:
             on_trial(trial, best_of())
         return trial
@@ -281,6 +290,11 @@ def choose(
                 BLEND, {"first": first.algorithm, "first_params": refit_params(first), "second": second.algorithm, "second_params": refit_params(second)},
                 chosen_weighting[id(first)], estimate=TRIAL_OVERHEAD_SECONDS + (1 + BLEND_MIXING_SHARE) * (first.seconds + second.seconds),
                 weights=list(BLEND_WEIGHTS))
+        # Read before the runner's folder goes: a blend has no start state, so only the best single trial's can serve.
+        single, start_state = best_of(blends=False), {}
+        if single is not None:
+            start_state = runner.load_state(single)
+            runner.drop_state(single)  # now in memory
     winner = best_of()
     if parts and winner is blended and not _clear_lead(blended, first, metric):
         winner = first  # the best single trial: the blend's lead is within the noise
@@ -298,7 +312,7 @@ def choose(
     return Choice(
         winner.algorithm, refit_params(winner), metric, trials, budget_seconds, seconds, validation or {},
         reason, winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
-        trial_params=winner.params, blend=blend,
+        trial_params=winner.params, blend=blend, start_state=start_state if winner is single else {},
     )
 
 

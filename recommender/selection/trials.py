@@ -3,8 +3,8 @@
 A fit cannot be interrupted from inside (it runs in BLAS, LAPACK and implicit's
 threads), so each trial runs in a worker process (:mod:`.worker`) and the parent waits
 for its answer only until the deadline; a trial still running then is killed with its
-whole process group. The worker writes no file, so a kill loses nothing but the
-trial. The matrices go to the worker through .npy files it maps copy-on-write, not
+whole process group. The worker writes only a finished trial's start state, complete
+or not at all (:mod:`.worker`), so a kill loses nothing but the trial. The matrices go to the worker through .npy files it maps copy-on-write, not
 through a pipe: nothing large is copied, and a restarted worker maps them again in
 milliseconds. One worker serves trial after trial (imports paid once) until a kill.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .worker import save_matrix
+from .worker import load_state, save_matrix
 
 DONE, STOPPED, FAILED, SKIPPED = "done", "stopped", "failed", "skipped"
 _POLL_SECONDS = 0.5
@@ -47,6 +47,7 @@ class TrialOutcome:
     fitted_settings: dict = field(default_factory=dict)
     note: str = ""
     weighting: dict = field(default_factory=dict)  # the history weighting the trial fitted on ({}: plain)
+    state_file: str = ""  # the fitted algorithm's start state, while the runner keeps it ("": none)
 
     def record(self) -> dict:
         """The trial as JSON-able data for manifests and reports."""
@@ -73,6 +74,7 @@ class TrialRunner:
         save_matrix(self._folder, "fit", sp.csr_matrix(fit, dtype=np.float32))
         save_matrix(self._folder, "targets", sp.csr_matrix(targets, dtype=np.float32))
         self._fits = {"fit"}
+        self._trials_run = 0
         self._process: subprocess.Popen | None = None
         self._log = None
 
@@ -115,7 +117,9 @@ class TrialRunner:
             return outcome
         if fit not in self._fits:
             raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
-        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads}
+        self._trials_run += 1
+        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads,
+                   "state": str(self._folder / f"state-{self._trials_run}.npz")}
         if weights:
             request["weights"] = list(weights)
         started = time.monotonic()
@@ -147,9 +151,20 @@ class TrialRunner:
         outcome.per_customer = np.asarray(answer["per_customer"], dtype=np.float64)
         outcome.fit_seconds = answer["fit_seconds"]
         outcome.fitted_settings = answer.get("fitted_settings") or {}
+        outcome.state_file = answer.get("state") or ""
         if answer.get("weights"):
             outcome.note = f"weights tried ({metric}@{cut_off}): " + ", ".join(f"{w:g}: {figure:.4f}" for w, figure in answer["weights"])
         return outcome
+
+    def load_state(self, trial: TrialOutcome) -> dict[str, np.ndarray]:
+        """The start state ``trial`` saved ({} when none or dropped), read into memory."""
+        return load_state(trial.state_file) if trial.state_file and os.path.exists(trial.state_file) else {}
+
+    def drop_state(self, trial: TrialOutcome) -> None:
+        """Delete ``trial``'s start state (graph-filter's is as large as its basis)."""
+        if trial.state_file:
+            Path(trial.state_file).unlink(missing_ok=True)
+            trial.state_file = ""
 
     # -- the worker process ------------------------------------------------------------
     def _worker(self, deadline: float, waiting) -> subprocess.Popen | None:

@@ -12,10 +12,14 @@ then reads one JSON request per line on stdin and answers one JSON line on stdou
 
 A blend's request may list ``"weights"``: the blend is fitted once, scored at each, and the
 best kept (its figures, ``"weight"`` in its fitted settings, every weight's figure under
-``"weights"``).
+``"weights"``). A request may name a ``"state"`` file: the fitted algorithm's start state
+(:meth:`~recommender.algorithms.base.Algorithm.start_state`, graph-filter's basis), if it has
+one, is saved there (.npz) and the answer names it, so the final fit can start from the
+winner's.
 
-It writes no file, so killing it at any moment (the parent does when a trial overruns
-the budget) leaves nothing half-written.
+The only file it writes is that state, under a temporary name renamed when complete, inside
+FOLDER: killing it at any moment (the parent does when a trial overruns the budget) leaves
+nothing half-written that anyone reads, and the parent removes FOLDER.
 """
 
 from __future__ import annotations
@@ -77,7 +81,23 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
     }
     if weights:
         answer["weights"] = [[w, figure] for w, figure in figures.items()]
+    if request.get("state") and (state := algorithm.start_state()):
+        answer["state"] = save_state(Path(request["state"]), state)
     return answer
+
+
+def save_state(path: Path, state: dict[str, np.ndarray]) -> str:
+    """Write a start state as plain arrays (.npz, no pickles), complete or not at all."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as file:
+        np.savez(file, **state)
+    os.replace(partial, path)
+    return str(path)
+
+
+def load_state(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as arrays:
+        return {name: arrays[name] for name in arrays.files}
 
 
 def _die_with_parent() -> None:
