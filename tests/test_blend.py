@@ -100,6 +100,24 @@ def test_a_part_that_chose_settings_while_fitting_is_refitted_with_them():
     assert blend.fitted_settings() == {"first_params": {"rank": chosen["rank"], "sharpening": chosen["sharpening"]}}
 
 
+def test_a_blend_hands_its_parts_start_states_on_by_slot():
+    """The automatic choice refits a winning blend from its trial's state: each part starts
+    from its own (graph-filter's basis, under "second."); item-kNN has none."""
+    train, _ = two_signal_store()
+    params = {"first": "item-knn", "second": "graph-filter", "second_params": {"rank": 4, "sharpening": 0.0}}
+    trial = create_algorithm("blend", params).fit(train)
+    state = trial.start_state()
+    assert list(state) == ["second.singular_vectors"] and state["second.singular_vectors"].shape == (51, 4)
+    refit = create_algorithm("blend", params)
+    refit.start_from(state)
+    refit.fit(train)
+    assert refit.warm_started_ and refit.second_.warm_started_ and not refit.first_.warm_started_
+    # Started from the very basis, one product keeps its span.
+    overlap = np.linalg.svd(trial.second_.singular_vectors_.T @ refit.second_.singular_vectors_, compute_uv=False)
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-3)
+    assert not create_algorithm("blend", params).fit(train).warm_started_
+
+
 def test_the_top_lists_reasons_reuse_the_spreads_their_scoring_just_computed(monkeypatch):
     from recommender.algorithms.blend import RecentSpreads
 

@@ -381,6 +381,9 @@ class KnownTrials:
     def load_state(self, trial):
         return {}  # stand-in trials fit nothing, so they have no start state
 
+    def drop_state(self, trial):
+        pass
+
     def run(self, algorithm, params, **kwargs):
         from recommender.selection import TrialOutcome
 

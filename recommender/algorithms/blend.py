@@ -66,10 +66,19 @@ class Blend(Algorithm):
 
     def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None:
         config = self.config
+        start = getattr(self, "_start", {})
         for slot, name, params in zip(PARTS, (config.first, config.second), (config.first_params, config.second_params)):
             part = STANDALONE[name](STANDALONE[name].Config(**_part_params(name, params)))
+            part.start_from(_slot_arrays(start, slot))
             setattr(self, f"{slot}_", part.fit(customer_items, show_progress=show_progress))
+        self.warm_started_ = any(part.warm_started_ for part in self.parts)
         self._recent_spreads = RecentSpreads()
+
+    def start_state(self) -> dict[str, np.ndarray]:
+        return {f"{slot}.{name}": array for slot, part in zip(PARTS, self.parts) for name, array in part.start_state().items()}
+
+    def start_from(self, state: dict[str, np.ndarray]) -> None:
+        self._start = dict(state)
 
     @property
     def parts(self) -> tuple[Algorithm, Algorithm]:
@@ -154,8 +163,7 @@ class Blend(Algorithm):
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         config = self.config
         for slot, name, params in zip(PARTS, (config.first, config.second), (config.first_params, config.second_params)):
-            own = {key[len(slot) + 1:]: array for key, array in arrays.items() if key.startswith(f"{slot}.")}
-            setattr(self, f"{slot}_", STANDALONE[name].from_arrays(_part_params(name, params), own, self.n_items_))
+            setattr(self, f"{slot}_", STANDALONE[name].from_arrays(_part_params(name, params), _slot_arrays(arrays, slot), self.n_items_))
 
     def fitted_settings(self) -> dict:
         """Each part's own choices while fitting (graph-filter's rank and sharpening), merged into
@@ -176,6 +184,11 @@ class Blend(Algorithm):
     def warm_up(self) -> None:
         for part in self.parts:
             part.warm_up()
+
+
+def _slot_arrays(arrays: dict[str, np.ndarray], slot: str) -> dict[str, np.ndarray]:
+    """One part's arrays out of the blend's, whose names carry the part's slot ("first.", "second.")."""
+    return {key[len(slot) + 1:]: array for key, array in arrays.items() if key.startswith(f"{slot}.")}
 
 
 def _part_params(name: str, params: dict) -> dict:

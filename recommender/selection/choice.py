@@ -224,8 +224,8 @@ def choose(
     speed: dict[str, float] = {}  # measured seconds per work unit, per algorithm
     trials: list[TrialOutcome] = []
 
-    def best_of(algorithm: str | None = None, *, blends: bool = True) -> TrialOutcome | None:
-        done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm) and (blends or t.algorithm != BLEND)]
+    def best_of(algorithm: str | None = None) -> TrialOutcome | None:
+        done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm)]
         return max(done, key=lambda t: (t.metrics[metric], -t.seconds)) if done else None
 
     weightings = weightings or [(HistoryWeighting(), fit)]
@@ -290,14 +290,13 @@ def choose(
                 BLEND, {"first": first.algorithm, "first_params": refit_params(first), "second": second.algorithm, "second_params": refit_params(second)},
                 chosen_weighting[id(first)], estimate=TRIAL_OVERHEAD_SECONDS + (1 + BLEND_MIXING_SHARE) * (first.seconds + second.seconds),
                 weights=list(BLEND_WEIGHTS))
-        # Read before the runner's folder goes: a blend has no start state, so only the best single trial's can serve.
-        single, start_state = best_of(blends=False), {}
-        if single is not None:
-            start_state = runner.load_state(single)
-            runner.drop_state(single)  # now in memory
-    winner = best_of()
-    if parts and winner is blended and not _clear_lead(blended, first, metric):
-        winner = first  # the best single trial: the blend's lead is within the noise
+        winner = best_of()
+        if parts and winner is blended and not _clear_lead(blended, first, metric):
+            winner = first  # the best single trial: the blend's lead is within the noise
+        start_state = {}
+        if winner is not None:  # read into memory before the runner's folder goes
+            start_state = runner.load_state(winner)
+            runner.drop_state(winner)
     blend = _blend_record(blended, first, second, winner, metric) if parts else {}
     seconds = time.monotonic() - started
     if winner is None:
@@ -312,7 +311,7 @@ def choose(
     return Choice(
         winner.algorithm, refit_params(winner), metric, trials, budget_seconds, seconds, validation or {},
         reason, winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
-        trial_params=winner.params, blend=blend, start_state=start_state if winner is single else {},
+        trial_params=winner.params, blend=blend, start_state=start_state,
     )
 
 
