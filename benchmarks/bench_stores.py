@@ -84,9 +84,11 @@ def demo(shape):
     return time_split(log, parse_timestamp("2025-11-01T00:00:00"))
 
 
-def fit_and_score(algorithm, params, train, test):
-    """Fit on ``train`` (a matrix), score ``test``; (metrics, fit seconds, model)."""
+def fit_and_score(algorithm, params, train, test, start_state=None):
+    """Fit on ``train`` (a matrix), score ``test``; (metrics, fit seconds, model). ``start_state``:
+    where the fit may start, as `recommender train` hands it the winning trial's."""
     model = create_algorithm(algorithm, params)
+    model.start_from(start_state or {})
     started = time.perf_counter()
     model.fit(train)
     seconds = time.perf_counter() - started
@@ -118,10 +120,11 @@ def bench(name, logs, budget, threads, peers=True):
               f"{trial.metrics.get('ndcg@20', float('nan')):.4f} {trial.seconds:.1f}s {trial.note}")
     print(f"   search ended: {choice.ending or 'round one only'}")
     weighted = Interactions.from_log(train_log, choice.weighting).matrix
-    metrics, refit, _ = fit_and_score(choice.algorithm, choice.params, weighted, test)
+    metrics, refit, model = fit_and_score(choice.algorithm, choice.params, weighted, test, choice.start_state)
     shown = f"{choice.algorithm} {choice.params}" + ("" if choice.weighting.is_plain else f", {choice.weighting.describe()}")
     rows = {"default": (metrics, choice_seconds + refit, shown)}
-    print(f"   default chose {shown} in {choice_seconds:.1f}s (budget {choice.budget_seconds:.0f}s), refit {refit:.1f}s: "
+    warm = " (from the winning trial's state)" if model.warm_started_ else ""
+    print(f"   default chose {shown} in {choice_seconds:.1f}s (budget {choice.budget_seconds:.0f}s), refit {refit:.1f}s{warm}: "
           f"test NDCG@20 {metrics['ndcg@20']:.4f} Recall@20 {metrics['recall@20']:.4f}", flush=True)
     if not peers:
         print(f"| {name} | {metrics['ndcg@20']:.4f} / {metrics['recall@20']:.4f} | {rows['default'][1]:.1f} s "
