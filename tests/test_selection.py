@@ -102,9 +102,11 @@ def test_the_winning_trials_start_state_reaches_the_choice_and_the_others_are_dr
     fit, targets = taste_store(n_customers=300)
     settings = [{"rank": 6, "sharpening": 0.0}, {"rank": 6, "sharpening": 0.0, "low_rank_weight": 0.1}]
     with TrialRunner(fit, targets) as runner:
-        first, second = (runner.run("graph-filter", params, deadline=time.monotonic() + 60) for params in settings)
-        knn = runner.run("item-knn-bm25", {"neighbours": 20}, deadline=time.monotonic() + 60)
-        assert first.status == second.status == knn.status == DONE
+        first, second = (runner.run("graph-filter", params, deadline=time.monotonic() + 60, keep_state=True) for params in settings)
+        knn = runner.run("item-knn-bm25", {"neighbours": 20}, deadline=time.monotonic() + 60, keep_state=True)
+        unkept = runner.run("graph-filter", settings[0], deadline=time.monotonic() + 60)  # as `tune` runs trials
+        assert first.status == second.status == knn.status == unkept.status == DONE
+        assert unkept.state_file == "" and sorted(path.name for path in runner._folder.glob("state-*")) == ["state-1.npz", "state-2.npz"]
         assert knn.state_file == "" and runner.load_state(knn) == {}  # item-kNN has no start state
         state = runner.load_state(first)
         expected = create_algorithm("graph-filter", settings[0]).fit(fit).singular_vectors_

@@ -244,7 +244,8 @@ def choose(
             matrix_name = "fit" if weighting == 0 else f"fit-{weighting}"
             if weighting:
                 runner.add_fit(matrix_name, weightings[weighting][1])
-            trial = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, fit=matrix_name, waiting=waiting, weights=weights)
+            trial = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, fit=matrix_name, waiting=waiting,
+                               weights=weights, keep_state=True)
             if trial.status == DONE and trial.seconds > 0 and units:
                 speed[algorithm] = max(trial.seconds - TRIAL_OVERHEAD_SECONDS, 0.0) / max(units, 1.0)
         trial.weighting = weightings[weighting][0].to_dict() if len(weightings) > 1 or not weightings[0][0].is_plain else {}

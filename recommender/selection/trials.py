@@ -106,11 +106,15 @@ class TrialRunner:
         fit: str = "fit",
         waiting: Callable[[], None] | None = None,
         weights: list[float] | None = None,
+        keep_state: bool = False,
     ) -> TrialOutcome:
         """Run one trial; stop it when ``deadline`` (``time.monotonic()``) passes first.
 
         ``waiting`` is called about twice a second while the trial runs (progress bars).
         ``weights``: a blend's weights, the best of which the trial keeps (:mod:`.worker`).
+        ``keep_state``: the worker saves the fitted algorithm's start state, if it has one,
+        until :meth:`drop_state` or the runner closes (the caller drops what it will not use:
+        graph-filter's is as large as its basis).
         """
         outcome = TrialOutcome(algorithm, dict(params), STOPPED)
         if time.monotonic() >= deadline:
@@ -118,8 +122,9 @@ class TrialRunner:
         if fit not in self._fits:
             raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
         self._trials_run += 1
-        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads,
-                   "state": str(self._folder / f"state-{self._trials_run}.npz")}
+        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads}
+        if keep_state:
+            request["state"] = str(self._folder / f"state-{self._trials_run}.npz")
         if weights:
             request["weights"] = list(weights)
         started = time.monotonic()
