@@ -4,9 +4,10 @@ A fit cannot be interrupted from inside (it runs in BLAS, LAPACK and implicit's
 threads), so each trial runs in a worker process (:mod:`.worker`) and the parent waits
 for its answer only until the deadline; a trial still running then is killed with its
 whole process group. The worker writes only a finished trial's start state, complete
-or not at all (:mod:`.worker`), so a kill loses nothing but the trial. The matrices go to the worker through .npy files it maps copy-on-write, not
-through a pipe: nothing large is copied, and a restarted worker maps them again in
-milliseconds. One worker serves trial after trial (imports paid once) until a kill.
+or not at all (:mod:`.worker`), so a kill loses nothing but the trial. The matrices go
+to the worker through .npy files it maps copy-on-write, not through a pipe: nothing
+large is copied, and a restarted worker maps them again in milliseconds. One worker
+serves trial after trial (imports paid once) until a kill.
 """
 
 from __future__ import annotations
