@@ -205,7 +205,7 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(server):
     resets, now, deadline = 0, set(), time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            now = pids_answering(server, 12)
+            now |= pids_answering(server, 12)  # gathered: one warm worker may take a round alone
         except OSError:
             resets += 1
             time.sleep(0.1)
@@ -214,6 +214,9 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(server):
             break
         time.sleep(0.3)
     assert len(now) == 2 and victim not in now and resets <= 2
-    assert pids_answering(server, 40) == now  # nothing reset once the replacement is in place
+    # Nothing is reset once the replacement is in place. Which live worker takes each of the
+    # 40 requests is the kernel's choice (one warm worker may take them all), so only the
+    # victim's absence is asserted, not that both answer.
+    assert pids_answering(server, 40) <= now
     metrics = server.request("GET", "/metrics")[1]["text"]
     assert f'pid="{victim}"' not in metrics  # the dead worker's live gauges are gone
