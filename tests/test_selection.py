@@ -226,6 +226,8 @@ def test_train_chooses_by_default_and_records_why(tmp_path):
     assert choice["refit_started_from_trial"] == (manifest["algorithm"] == "graph-filter")
     page = (folder / "choice.html").read_text()
     assert choice["reason"].split(":")[0] in page and "<img" in page
+    started = choice["refit_started_from_trial"]
+    assert ("starting from its trial's fitted state" in page) == started and ("fitted on all the data, from scratch" in page) == (not started)
     usage = run("train", "--data", tmp_path / "data/purchases.csv", "--param", "factors=8", check=False)
     assert usage.returncode == 2 and "--algorithm auto searches them" in usage.stderr
 
@@ -480,3 +482,20 @@ def test_the_search_ends_after_round_one_when_the_algorithm_is_settled(monkeypat
     assert choice.record()["ending"] == choice.ending
     # A benchmark's exhaustive search (no early stop) is never cut short by it.
     assert len(choose(fit, targets, budget_seconds=60, pool=pool, stop_early=False).trials) == 3
+
+
+def test_the_choice_page_tells_trials_apart_by_history_weighting():
+    from recommender.evaluation.report import choice_section
+
+    trial = {"algorithm": "ease", "params": {"l2": 25.0}, "status": "done", "metrics": {"ndcg@20": 0.2}, "seconds": 1.0}
+    record = {
+        "winner": {"algorithm": "ease", "params": {"l2": 25.0}}, "metric": "ndcg@20", "reason": "ease won",
+        "budget_seconds": 60, "seconds": 5, "validation": {},
+        "trials": [trial, {**trial, "history_weighting": {"half_life_days": 30.0, "repeats": "once"}}],
+    }
+    page = choice_section(record)
+    assert "<th>history</th>" in page
+    assert page.count("no recency decay, repeats count") == 1 and page.count("half-life 30 days, repeats once") == 1
+    assert "from scratch" not in page  # an evaluation's record, from before the refit: nothing said
+    plain = choice_section({**record, "trials": [trial], "refit_started_from_trial": False})
+    assert "<th>history</th>" not in plain and "fitted on all the data, from scratch." in plain

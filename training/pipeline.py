@@ -196,7 +196,6 @@ def train(
     if algorithm == AUTO:
         choice = choose_model(evaluation_split[0] if evaluation_split else log, choice_settings or ChoiceSettings(), show_progress=show_progress)
         algorithm, params, weighting = choice.algorithm, choice.params, choice.weighting
-        extra_files["choice.html"] = render_choice_page(choice.record()).encode()
     if evaluation_split is not None:
         result = evaluate_holdout(
             *evaluation_split,
@@ -217,6 +216,10 @@ def train(
         log, algorithm=algorithm, params=params, catalog_path=catalog_path, show_progress=show_progress, top_lists=top_lists,
         weighting=weighting, catalog_source=catalog_source, start_state=choice.start_state if choice else None,
     )
+    # Recorded after the refit: whether it started from the winning trial's state (graph-filter's basis).
+    chosen = {**choice.record(), "refit_started_from_trial": model.algorithm.warm_started_} if choice else None
+    if chosen:
+        extra_files["choice.html"] = render_choice_page(chosen).encode()
     data = dict(model.manifest["data"])
     data.update(
         source=str(data_path),
@@ -240,8 +243,7 @@ def train(
             "history_weighting": model.manifest["history_weighting"],
             "training_seconds": round(fit_seconds, 3),
             "pipeline_seconds": round(time.perf_counter() - started, 3),
-            # Whether the published fit started from the winning trial's state (graph-filter's basis).
-            **({"choice": {**choice.record(), "refit_started_from_trial": model.algorithm.warm_started_}} if choice else {}),
+            **({"choice": chosen} if chosen else {}),
             **({"metrics": metrics, "evaluation": {**vars(evaluation), "lists": EVALUATED_LISTS}, "repeat_purchases": repeats} if metrics else {}),
         },
         extra_files=extra_files,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from ..plots import new_figure, png_base64
+from ..weights import HistoryWeighting
 from .evaluate import EvaluationRun
 from .metrics import accuracy_at_k
 
@@ -108,6 +109,8 @@ def choice_section(choice: dict) -> str:
     """Every candidate's validation figures and seconds, the winner, and why it won."""
     metric = choice["metric"]
     validation = choice.get("validation") or {}
+    # Trials that differ only in how history counts would show the same settings otherwise.
+    weighted = any(trial.get("history_weighting") for trial in choice["trials"])
     rows = []
     for trial in choice["trials"]:
         figure = trial["metrics"].get(metric)
@@ -117,7 +120,8 @@ def choice_section(choice: dict) -> str:
         style = ' style="font-weight:bold"' if winner else ""
         rows.append(
             f"<tr{style}><td class=text>{html.escape(trial['algorithm'])}</td>"
-            f"<td class=text>{html.escape(params)}</td><td class=text>{html.escape(trial['status'])}</td>"
+            f"<td class=text>{html.escape(params)}</td>{_weighting_cell(trial) if weighted else ''}"
+            f"<td class=text>{html.escape(trial['status'])}</td>"
             f"<td>{'' if figure is None else f'{figure:.4f}'}</td><td>{'' if recall is None else f'{recall:.4f}'}</td>"
             f"<td>{trial['seconds']:.1f}</td><td class=text>{html.escape(trial.get('note', ''))}</td></tr>"
         )
@@ -127,16 +131,27 @@ def choice_section(choice: dict) -> str:
 <p>Validation: {html.escape(str(validation.get('kind', '')))} split of the training data,
 {validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
 budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s{'; ' + html.escape(choice['ending']) if choice.get('ending') else ''}.
-The winner was then fitted on all the data{_refit_text(choice['winner'])}.</p>
+The winner was then fitted on all the data{_refit_text(choice)}.</p>
 {f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
-<table><tr><th>algorithm</th><th>settings</th><th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
+<table><tr><th>algorithm</th><th>settings</th>{'<th>history</th>' if weighted else ''}<th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
 {"".join(rows)}</table>"""
 
 
-def _refit_text(winner: dict) -> str:
-    """The settings its trial chose while fitting, which the refit kept (older records: none)."""
+def _weighting_cell(trial: dict) -> str:
+    """How the trial counted history: recency half-life and repeats ({}: the plain weighting)."""
+    return f"<td class=text>{html.escape(HistoryWeighting.from_dict(trial.get('history_weighting')).describe())}</td>"
+
+
+def _refit_text(choice: dict) -> str:
+    """The settings the winner's trial chose while fitting, which the refit kept, and whether
+    the refit started from the trial's fitted state (known once the model is fitted)."""
+    winner = choice["winner"]
     chosen = {k: v for k, v in (winner.get("refit_params") or {}).items() if winner["params"].get(k) != v}
-    return f", keeping what its trial chose while fitting ({html.escape(', '.join(f'{k}={v}' for k, v in chosen.items()))})" if chosen else ""
+    text = f", keeping what its trial chose while fitting ({html.escape(', '.join(f'{k}={v}' for k, v in chosen.items()))})" if chosen else ""
+    started = choice.get("refit_started_from_trial")
+    if started is None:
+        return text
+    return text + (", starting from its trial's fitted state (graph-filter's basis) instead of from scratch" if started else ", from scratch")
 
 
 def _plot_choice(choice: dict) -> str:
