@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from recommender.files import write_json_atomic
 from recommender.model import Model
 from recommender.topn import Ranked, candidate_mask, history_rows, rank_rows
-from training.batch_writers import FORMATS, SCHEMA, ChunkWriter, json_strings, output_format, source_column
+from training.batch_writers import FORMATS, ChunkWriter, json_strings, output_format, ranked_table
 
 __all__ = ["FORMATS", "SCORES_PER_CHUNK", "chunk_rows_for", "output_format", "score_all"]
 
@@ -147,29 +147,11 @@ class _ArrowIds:
 
 
 def _write_chunk(writer: ChunkWriter, ids: _ArrowIds, customers: np.ndarray, positions: np.ndarray, ranked: Ranked) -> int:
-    items, scores = ranked.items, ranked.scores
-    valid = items >= 0
-    counts = valid.sum(axis=1)
-    if not counts.sum():
-        return 0
     # Only the chunk's customer ids are converted to Arrow (the vocabulary may hold millions).
     chunk_ids = ids.customer_ids(customers, positions)
-    chunk_customers = pa.array(chunk_ids, pa.string())
-    repeat = pa.array(np.repeat(np.arange(len(customers)), counts))
-    item_positions = pa.array(items[valid])
-    ranks = np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)[valid]
-    table = pa.table(
-        {
-            "customer_id": chunk_customers.take(repeat),
-            "item_id": ids.items.take(item_positions),
-            "rank": ranks,
-            "score": scores[valid].astype(np.float32, copy=False),
-            "source": source_column(ranked.topped_up[valid]),
-        },
-        schema=SCHEMA,
-    )
+    table, customer_rows, item_positions = ranked_table(ranked, pa.array(chunk_ids, pa.string()), ids.items)
     if ids.jsonl:
-        writer.write(table, json_customers=json_strings(chunk_ids).take(repeat), json_items=ids.items_json.take(item_positions))
+        writer.write(table, json_customers=json_strings(chunk_ids).take(pa.array(customer_rows)), json_items=ids.items_json.take(pa.array(item_positions)))
     else:
         writer.write(table)
     return table.num_rows

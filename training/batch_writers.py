@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from recommender.topn import Ranked
 from recommender.topn.answers import PERSONALISED, POPULAR
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
@@ -28,6 +29,27 @@ SOURCES = pa.array([PERSONALISED, POPULAR], pa.string())
 def source_column(topped_up: np.ndarray) -> pa.Array:
     """The ``source`` of each row, from the mask of topped-up slots (one ``take``, no Python loop)."""
     return SOURCES.take(pa.array(topped_up.astype(np.int8)))
+
+
+def ranked_table(ranked: Ranked, customer_ids: pa.Array, item_ids: pa.Array) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """Top-N lists (one per customer of ``customer_ids``; item -1 past a short list's end) as
+    output rows: one per recommended item, ranks from 1, in :data:`SCHEMA` (what batch files
+    and Spark's output hold). ``item_ids`` is the model's item vocabulary. Also returns each
+    row's customer position and item index, for the JSONL writer's quoted ids."""
+    items, valid = ranked.items, ranked.items >= 0
+    customer_rows = np.repeat(np.arange(len(customer_ids)), valid.sum(axis=1))
+    item_positions = items[valid]
+    table = pa.table(
+        {
+            "customer_id": customer_ids.take(pa.array(customer_rows)),
+            "item_id": item_ids.take(pa.array(item_positions)),
+            "rank": np.broadcast_to(np.arange(1, items.shape[1] + 1, dtype=np.int32), items.shape)[valid],
+            "score": ranked.scores[valid].astype(np.float32, copy=False),
+            "source": source_column(ranked.topped_up[valid]),
+        },
+        schema=SCHEMA,
+    )
+    return table, customer_rows, item_positions
 
 
 def output_format(path) -> str:

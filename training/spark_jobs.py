@@ -35,7 +35,7 @@ from recommender.spark_support import index_ids, purchase_weights, read_purchase
 from recommender.store_format import StoreFormat
 from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
-from training.batch_writers import source_column
+from training.batch_writers import ranked_table
 
 CUSTOMERS_PER_TASK_BATCH = 1024
 SPARK_CATALOG = "--engine spark reads names and prices from a --catalog file only: give one, or leave name, category and price out of --columns"
@@ -169,19 +169,7 @@ def score_with_spark(
                     local.algorithm, local.popular, history_rows(local.history, chunk_customers), chunk_customers, n,
                     allowed=allowed, exclude_purchased=exclude_purchased,
                 )
-                indices, scores = ranked.items, ranked.scores
-                valid = indices >= 0
-                counts = valid.sum(axis=1)
-                ranks = np.broadcast_to(np.arange(1, indices.shape[1] + 1, dtype=np.int32), indices.shape)[valid]
-                yield pa.RecordBatch.from_pydict(
-                    {
-                        "customer_id": pa.array(np.repeat(ids_in_batch[chunk], counts), pa.string()),
-                        "item_id": item_ids.take(pa.array(indices[valid])),
-                        "rank": pa.array(ranks, pa.int32()),
-                        "score": pa.array(scores[valid].astype(np.float32), pa.float32()),
-                        "source": source_column(ranked.topped_up[valid]),
-                    }
-                )
+                yield from ranked_table(ranked, pa.array(ids_in_batch[chunk], pa.string()), item_ids)[0].to_batches()
 
     scored = frame.mapInArrow(score_partition, schema)
     scored.write.mode("overwrite").parquet(str(out_path))
