@@ -225,8 +225,7 @@ def choose(
     trials: list[TrialOutcome] = []
 
     def best_of(algorithm: str | None = None) -> TrialOutcome | None:
-        done = [t for t in trials if t.status == DONE and (algorithm is None or t.algorithm == algorithm)]
-        return max(done, key=lambda t: (t.metrics[metric], -t.seconds)) if done else None
+        return _best(trials, metric, lambda t: algorithm is None or t.algorithm == algorithm)
 
     weightings = weightings or [(HistoryWeighting(), fit)]
 
@@ -316,15 +315,17 @@ def choose(
     )
 
 
+def _best(trials: list[TrialOutcome], metric: str, among: Callable[[TrialOutcome], bool] = lambda trial: True) -> TrialOutcome | None:
+    """The best finished trial ``among`` those given: the highest ``metric``, ties to the faster."""
+    done = [t for t in trials if t.status == DONE and among(t)]
+    return max(done, key=lambda t: (t.metrics[metric], -t.seconds)) if done else None
+
+
 def _blend_parts(trials: list[TrialOutcome], metric: str) -> tuple[TrialOutcome, TrialOutcome] | None:
     """The best trial of each of the two best algorithms (None with fewer than two)."""
-    best: dict[str, TrialOutcome] = {}
-    for trial in trials:
-        if trial.status == DONE and trial.algorithm != BLEND:
-            if trial.algorithm not in best or trial.metrics[metric] > best[trial.algorithm].metrics[metric]:
-                best[trial.algorithm] = trial
-    ranked = sorted(best.values(), key=lambda t: (-t.metrics[metric], t.seconds))
-    return (ranked[0], ranked[1]) if len(ranked) >= 2 else None
+    first = _best(trials, metric, lambda t: t.algorithm != BLEND)
+    second = None if first is None else _best(trials, metric, lambda t: t.algorithm not in (BLEND, first.algorithm))
+    return None if second is None else (first, second)
 
 
 def _clear_lead(blend: TrialOutcome, single: TrialOutcome, metric: str) -> bool:
@@ -392,8 +393,7 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
 def _runner_up(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> TrialOutcome | None:
     """The best finished trial of any other algorithm than the winner's (a blend that was not
     kept is none: the record says why, :func:`_blend_record`)."""
-    others = [t for t in trials if t.status == DONE and t.algorithm not in (winner.algorithm, BLEND)]
-    return max(others, key=lambda t: t.metrics[metric]) if others else None
+    return _best(trials, metric, lambda t: t.algorithm not in (winner.algorithm, BLEND))
 
 
 def _paired_gap(winner: TrialOutcome, other: TrialOutcome) -> tuple[float, float]:
@@ -407,11 +407,8 @@ def _paired_gap(winner: TrialOutcome, other: TrialOutcome) -> tuple[float, float
 def _settled(trials: list[TrialOutcome], metric: str) -> str:
     """Why round one settled the choice ("" when it did not): its best trial leads every other
     algorithm by more than :data:`SETTLED_STANDARD_ERRORS` paired standard errors."""
-    done = [t for t in trials if t.status == DONE]
-    if not done:
-        return ""
-    leader = max(done, key=lambda t: (t.metrics[metric], -t.seconds))
-    runner_up = _runner_up(leader, trials, metric)
+    leader = _best(trials, metric)
+    runner_up = None if leader is None else _runner_up(leader, trials, metric)
     if runner_up is None:
         return ""
     gap, error = _paired_gap(leader, runner_up)
