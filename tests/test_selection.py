@@ -499,3 +499,50 @@ def test_the_choice_page_tells_trials_apart_by_history_weighting():
     assert "from scratch" not in page  # an evaluation's record, from before the refit: nothing said
     plain = choice_section({**record, "trials": [trial], "refit_started_from_trial": False})
     assert "<th>history</th>" not in plain and "fitted on all the data, from scratch." in plain
+
+
+def test_two_lanes_run_trials_at_once_in_their_own_processes_with_their_own_threads():
+    """The same trials give the same figures on two lanes at once as one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fit, targets = taste_store(n_customers=300)
+    settings = [{"neighbours": 20}, {"neighbours": 5}]
+    with TrialRunner(fit, targets, threads=2) as runner:
+        alone = [runner.run("item-knn-bm25", params, deadline=time.monotonic() + 60) for params in settings]
+        with ThreadPoolExecutor(2) as pool:
+            beside = list(pool.map(lambda lane: runner.run("item-knn-bm25", settings[lane], deadline=time.monotonic() + 60,
+                                                           lane=lane, threads=1, keep_state=True), [0, 1]))
+        workers = runner._workers
+        assert sorted(workers) == [0, 1] and workers[0].threads == workers[1].threads == 1  # lane 0 restarted with 1 thread
+        assert workers[0]._process.pid != workers[1]._process.pid
+    assert [t.status for t in beside] == [DONE, DONE]
+    assert [t.metrics for t in beside] == [t.metrics for t in alone]
+
+
+def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in_order(monkeypatch, known_trials):
+    import threading
+
+    choice_module = known_trials
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 50): 0.20, ("ease", 1.0): 0.165, ("als", 1.0): 0.155,
+                                                 ("blend", "item-knn-bm25"): 0.19})
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}]), Candidate("ease", [{"l2": 1.0}]), Candidate("als", [{"regularization": 1.0}])]
+    fit, targets = taste_store(n_customers=50)
+    one_by_one = choose(fit, targets, budget_seconds=60, pool=pool, threads=1)
+    met, calls = threading.Barrier(2, timeout=20), []
+    run = KnownTrials.run
+
+    def meeting(self, algorithm, params, **kwargs):
+        calls.append((algorithm, kwargs.get("lane"), kwargs.get("threads")))
+        if len(calls) <= 2:
+            met.wait()  # the first two trials wait for each other: they run at the same time
+        return run(self, algorithm, params, **kwargs)
+
+    monkeypatch.setattr(KnownTrials, "run", meeting)
+    in_lanes = choose(fit, targets, budget_seconds=60, pool=pool, threads=2)
+    round_one = calls[:3]  # then the blend's trial, on every thread (lane 0, the runner's count)
+    assert not met.broken and {lane for _, lane, _ in round_one} == {0, 1} and {threads for *_, threads in round_one} == {1}
+    assert calls[3:] == [("blend", 0, None)]
+    order = [(t.algorithm, t.params) for t in one_by_one.trials]
+    assert calls[0][0] == order[2][0]  # the costliest of round one first
+    assert [(t.algorithm, t.params) for t in in_lanes.trials] == order  # recorded cheapest first, as one after another
+    assert in_lanes.algorithm == one_by_one.algorithm == "item-knn-bm25"

@@ -4,7 +4,8 @@ split of the store's own data, within a time budget, and keep the best.
 1. Hold out validation purchases (:mod:`.validation`: time-based when there are times).
 2. Round one fits every candidate's defaults, cheapest first, so a short budget still
    compares them all (a candidate whose defaults would not fit the budget tries its
-   cheapest configuration instead); later rounds try the alternatives of the best
+   cheapest configuration instead); with two threads or more, two at a time, the costliest
+   first (:data:`ROUND_ONE_LANES`); later rounds try the alternatives of the best
    :data:`CONTENDERS` candidates (if within :data:`CLOSE_ENOUGH` of the best), best first,
    one step each per round: a setting, then another history weighting, in turn.
 3. The search stops early: a contender whose last :data:`PATIENCE` trials did not beat
@@ -31,8 +32,10 @@ split of the store's own data, within a time budget, and keep the best.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +109,14 @@ BLEND_MIXING_SHARE = 0.25
 # 1.9 on online-retail and demo-dense, where it lost 1.9% and gained 0.1%. Three separates
 # them; it was set knowing those test figures, on four stores: a rule to re-check on the next.
 BLEND_STANDARD_ERRORS = 3.0
+# Round one's trials are independent, so with two or more threads they run two at a time,
+# each on half of them, the costliest first. Much of a graph-filter trial runs on one thread
+# whatever it is given (scipy's sparse products, the LU and QR steps: 16 of its 40 s on
+# Gowalla), and the other core then fits the others: Gowalla's round one took 59.6 s one
+# trial after another on two threads (item-kNN 4.3, ALS 14.2, graph-filter 39.6 s) against
+# 4.2, 22.3 and 44.0 s on one thread each (docs/benchmarks.md). Later rounds depend on the
+# best so far, so they run one trial at a time on every thread.
+ROUND_ONE_LANES = 2
 
 
 def round_one_seconds(shape: DataShape, pool: list[Candidate]) -> float:
@@ -229,9 +240,11 @@ def choose(
 
     weightings = weightings or [(HistoryWeighting(), fit)]
 
-    def attempt(algorithm: str, params: dict, weighting: int = 0, estimate: float | None = None, weights=None) -> TrialOutcome:
+    def attempt(algorithm: str, params: dict, weighting: int = 0, estimate: float | None = None, weights=None,
+                lane: int = 0, lane_threads: int | None = None) -> TrialOutcome:
         """One trial if its estimated seconds (from the measured speed, the prior, or ``estimate``
-        when given from measured trials) fit what is left of the budget."""
+        when given from measured trials) fit what is left of the budget. ``lane_threads``: the
+        trial runs beside another, on ``lane`` with that many threads (round one)."""
         units = work_units(algorithm, params, shape) if estimate is None else 0.0
         measured = algorithm in speed or estimate is not None
         if estimate is None:
@@ -243,35 +256,49 @@ def choose(
             matrix_name = "fit" if weighting == 0 else f"fit-{weighting}"
             if weighting:
                 runner.add_fit(matrix_name, weightings[weighting][1])
-            trial = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, fit=matrix_name, waiting=waiting,
-                               weights=weights, keep_state=True)
+            beside = lane_threads is not None  # then the caller ticks ``waiting``, not two lanes at once
+            trial = runner.run(algorithm, params, deadline=deadline, cut_off=cut_off, metric=name, fit=matrix_name,
+                               waiting=None if beside else waiting, weights=weights, keep_state=True, lane=lane, threads=lane_threads)
+        with bookkeeping:
             if trial.status == DONE and trial.seconds > 0 and units:
+                # Measured on a lane's share of the threads in round one: later rounds' estimates err long.
                 speed[algorithm] = max(trial.seconds - TRIAL_OVERHEAD_SECONDS, 0.0) / max(units, 1.0)
-        trial.weighting = weightings[weighting][0].to_dict() if len(weightings) > 1 or not weightings[0][0].is_plain else {}
-        chosen_weighting[id(trial)] = weighting
-        trials.append(trial)
-        if trial.state_file:  # only the best trial of each algorithm keeps its start state on disk
-            kept = best_of(algorithm)
-            for other in trials:
-                if other.algorithm == algorithm and other is not kept:
-                    runner.drop_state(other)
-        if on_trial:
-            on_trial(trial, best_of())
+            trial.weighting = weightings[weighting][0].to_dict() if len(weightings) > 1 or not weightings[0][0].is_plain else {}
+            chosen_weighting[id(trial)] = weighting
+            trials.append(trial)
+            if trial.state_file:  # only the best trial of each algorithm keeps its start state on disk
+                kept = best_of(algorithm)
+                for other in trials:
+                    if other.algorithm == algorithm and other is not kept:
+                        runner.drop_state(other)
+            if on_trial:
+                on_trial(trial, best_of())
         return trial
 
     chosen_weighting: dict[int, int] = {}  # trial -> index of its weighting
+    bookkeeping = threading.Lock()  # round one's lanes finish trials from two threads
 
     with TrialRunner(fit, targets, threads=threads) as runner:
-        # Round one: every candidate's defaults, cheapest first.
+        # Round one: every candidate's defaults, cheapest first (in lanes: the costliest first).
         order = sorted(pool, key=lambda c: work_units(c.algorithm, c.configurations[0], shape))
         pending = {c.algorithm: list(c.configurations[1:]) for c in pool}
-        for candidate in order:
-            if attempt(candidate.algorithm, candidate.configurations[0]).status == SKIPPED and pending[candidate.algorithm]:
+
+        def defaults_of(candidate: Candidate, lane: int = 0, lane_threads: int | None = None) -> None:
+            if attempt(candidate.algorithm, candidate.configurations[0], lane=lane, lane_threads=lane_threads).status == SKIPPED and pending[candidate.algorithm]:
                 # Too slow for the budget with its defaults: its cheapest configuration may fit.
                 cheapest = min(pending[candidate.algorithm], key=lambda p: work_units(candidate.algorithm, p, shape))
                 if work_units(candidate.algorithm, cheapest, shape) < work_units(candidate.algorithm, candidate.configurations[0], shape):
                     pending[candidate.algorithm].remove(cheapest)
-                    attempt(candidate.algorithm, cheapest)
+                    attempt(candidate.algorithm, cheapest, lane=lane, lane_threads=lane_threads)
+
+        lanes = min(ROUND_ONE_LANES, max(1, int(threads)), len(order))
+        if lanes > 1:
+            _in_lanes(order[::-1], defaults_of, lanes, max(1, int(threads)) // lanes, waiting)
+            rank = {candidate.algorithm: k for k, candidate in enumerate(order)}
+            trials.sort(key=lambda t: rank[t.algorithm])  # recorded as if one after another (stable within a candidate)
+        else:
+            for candidate in order:
+                defaults_of(candidate)
         # Each other history weighting, tried on the best configuration so far of every
         # candidate that reads the weights (graph-filter counts only which items were bought),
         # in turn with its other settings: a setting first, then a weighting, and so on.
@@ -279,7 +306,10 @@ def choose(
             if candidate.algorithm not in VALUE_BLIND:
                 pending[candidate.algorithm] = _in_turn(
                     pending[candidate.algorithm], [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))])
-        later_end = time.monotonic() + LATER_ROUNDS_SHARE * (time.monotonic() - started) if stop_early else deadline
+        # Round one's seconds are its trials' (in lanes, more than its wall time): the later rounds,
+        # one trial at a time, get the same allowance whether round one ran in lanes or not.
+        round_one = max(time.monotonic() - started, sum(t.seconds for t in trials))
+        later_end = time.monotonic() + LATER_ROUNDS_SHARE * round_one if stop_early else deadline
         settled = _settled(trials, metric) if stop_early else ""
         ending = settled or _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
         # Not in a benchmark's exhaustive search (stop_early False): a tuned peer stays one algorithm.
@@ -313,6 +343,30 @@ def choose(
         reason, winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
         trial_params=winner.params, blend=blend, start_state=start_state,
     )
+
+
+def _in_lanes(queue: list[Candidate], run: Callable[..., None], lanes: int, lane_threads: int, waiting) -> None:
+    """``run(candidate, lane, lane_threads)`` for every candidate of ``queue``, in its order,
+    ``lanes`` at a time (each lane takes the next as it becomes free); ``waiting`` is ticked
+    here meanwhile. An exception in a lane is raised here once the lanes have stopped."""
+    queue = list(queue)
+    taking = threading.Lock()
+
+    def lane_loop(lane: int) -> None:
+        while True:
+            with taking:
+                if not queue:
+                    return
+                candidate = queue.pop(0)
+            run(candidate, lane, lane_threads)
+
+    with ThreadPoolExecutor(lanes, thread_name_prefix="trial-lane") as pool:
+        futures = [pool.submit(lane_loop, lane) for lane in range(lanes)]
+        while wait(futures, timeout=0.5).not_done:
+            if waiting:
+                waiting()
+        for future in futures:
+            future.result()
 
 
 def _best(trials: list[TrialOutcome], metric: str, among: Callable[[TrialOutcome], bool] = lambda trial: True) -> TrialOutcome | None:

@@ -12,6 +12,7 @@ serves trial after trial (imports paid once) until a kill.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import selectors
@@ -67,7 +68,11 @@ class TrialOutcome:
 
 
 class TrialRunner:
-    """Runs trials in a worker process against fixed fitting data and validation targets."""
+    """Runs trials in worker processes against fixed fitting data and validation targets.
+
+    Trials on different lanes run in different worker processes, so two threads of the
+    caller may run two trials at once (the choice's round one does); the matrices and the
+    start states are shared through the one folder."""
 
     def __init__(self, fit: sp.csr_matrix, targets: sp.csr_matrix, *, threads: int = 1):
         self.threads = max(1, int(threads))
@@ -75,9 +80,8 @@ class TrialRunner:
         save_matrix(self._folder, "fit", sp.csr_matrix(fit, dtype=np.float32))
         save_matrix(self._folder, "targets", sp.csr_matrix(targets, dtype=np.float32))
         self._fits = {"fit"}
-        self._trials_run = 0
-        self._process: subprocess.Popen | None = None
-        self._log = None
+        self._state_numbers = itertools.count(1)  # next() is atomic: lanes never share a file name
+        self._workers: dict[int, _Worker] = {}
 
     def add_fit(self, name: str, matrix: sp.csr_matrix) -> None:
         """Another fitting matrix (the same data under another history weighting) that trials
@@ -93,7 +97,8 @@ class TrialRunner:
         self.close()
 
     def close(self) -> None:
-        self._stop_worker()
+        for worker in self._workers.values():
+            worker.stop()
         shutil.rmtree(self._folder, ignore_errors=True)
 
     def run(
@@ -108,6 +113,8 @@ class TrialRunner:
         waiting: Callable[[], None] | None = None,
         weights: list[float] | None = None,
         keep_state: bool = False,
+        lane: int = 0,
+        threads: int | None = None,
     ) -> TrialOutcome:
         """Run one trial; stop it when ``deadline`` (``time.monotonic()``) passes first.
 
@@ -116,37 +123,42 @@ class TrialRunner:
         ``keep_state``: the worker saves the fitted algorithm's start state, if it has one,
         until :meth:`drop_state` or the runner closes (the caller drops what it will not use:
         graph-filter's is as large as its basis).
+        ``lane``: which worker process runs it (one trial at a time each); ``threads``: its
+        BLAS and OpenMP threads (default: the runner's), fixed when its process starts, so a
+        lane asked for another count starts a new one.
         """
         outcome = TrialOutcome(algorithm, dict(params), STOPPED)
         if time.monotonic() >= deadline:
             return outcome
         if fit not in self._fits:
             raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
-        self._trials_run += 1
-        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": self.threads}
+        threads = max(1, int(threads or self.threads))
+        request = {"algorithm": algorithm, "params": params, "fit": fit, "cut_off": cut_off, "metric": metric, "threads": threads}
         if keep_state:
-            request["state"] = str(self._folder / f"state-{self._trials_run}.npz")
+            request["state"] = str(self._folder / f"state-{next(self._state_numbers)}.npz")
         if weights:
             request["weights"] = list(weights)
+        worker = self._workers.get(lane)
+        if worker is None or worker.threads != threads:
+            if worker is not None:
+                worker.stop()
+            worker = self._workers[lane] = _Worker(self._folder, threads)
         started = time.monotonic()
         try:
-            process = self._worker(deadline, waiting)
-            if process is None:
+            if not worker.start(deadline, waiting):
                 outcome.note = "the budget ran out while the trial process started"
                 return outcome
             # A trial's seconds leave out the worker's start (imports), paid once per worker.
             started = time.monotonic()
-            process.stdin.write(json.dumps(request) + "\n")
-            process.stdin.flush()
-            answer = self._answer(deadline, waiting)
+            answer = worker.ask(request, deadline, waiting)
         except (BrokenPipeError, OSError):
             answer = None
-            self._stop_worker()
-            outcome.status, outcome.note = FAILED, f"the trial process ended unexpectedly: {self._log_tail()}"
+            worker.stop()
+            outcome.status, outcome.note = FAILED, f"the trial process ended unexpectedly: {worker.log_tail()}"
         outcome.seconds = time.monotonic() - started
         if answer is None:
             if outcome.status == STOPPED:
-                self._stop_worker()
+                worker.stop()
                 outcome.note = f"stopped after {outcome.seconds:.1f} s: the budget ran out"
             return outcome
         if not answer.get("ok"):
@@ -172,11 +184,20 @@ class TrialRunner:
             Path(trial.state_file).unlink(missing_ok=True)
             trial.state_file = ""
 
-    # -- the worker process ------------------------------------------------------------
-    def _worker(self, deadline: float, waiting) -> subprocess.Popen | None:
+
+class _Worker:
+    """One worker process (:mod:`.worker`) with a fixed thread count, started when first asked."""
+
+    def __init__(self, folder: Path, threads: int):
+        self.folder, self.threads = folder, threads
+        self._process: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, deadline: float, waiting) -> bool:
+        """Start the process unless it runs; False when the deadline passes before it is ready."""
         if self._process is not None and self._process.poll() is None:
-            return self._process
-        self._stop_worker()
+            return True
+        self.stop()
         environment = dict(os.environ)
         # The worker imports this very package, wherever the parent found it.
         package_root = str(Path(__file__).resolve().parents[2])
@@ -185,15 +206,20 @@ class TrialRunner:
             environment[name] = str(self.threads)
         self._log = tempfile.TemporaryFile(prefix="recommender-trial-log-")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "recommender.selection.worker", str(self._folder)],
+            [sys.executable, "-m", "recommender.selection.worker", str(self.folder)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, env=environment,
             start_new_session=True,  # its own process group: a kill reaches every thread and child
         )
-        ready = self._answer(deadline, waiting)
-        if ready is None:
-            self._stop_worker()
-            return None
-        return self._process
+        if self._answer(deadline, waiting) is None:
+            self.stop()
+            return False
+        return True
+
+    def ask(self, request: dict, deadline: float, waiting) -> dict | None:
+        """Send one request; its answer, or None when the deadline passes first."""
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        return self._answer(deadline, waiting)
 
     def _answer(self, deadline: float, waiting) -> dict | None:
         """The worker's next JSON line, or None when the deadline passes first.
@@ -214,7 +240,7 @@ class TrialRunner:
                 if waiting:
                     waiting()
 
-    def _stop_worker(self) -> None:
+    def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:
             return
@@ -230,7 +256,7 @@ class TrialRunner:
             except OSError:
                 pass
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
         if self._log is None:
             return "no log"
         self._log.seek(0)
