@@ -226,6 +226,10 @@ def test_train_chooses_by_default_and_records_why(tmp_path):
     assert choice["refit_started_from_trial"] == (manifest["algorithm"] == "graph-filter")
     page = (folder / "choice.html").read_text()
     assert choice["reason"].split(":")[0] in page and "<img" in page
+    from recommender.selection.trials import weightings_differ
+
+    header = next(line for line in result.stderr.splitlines() if line.startswith("algorithm "))
+    assert ("history" in header.split()) == ("<th>history</th>" in page) == weightings_differ(choice["trials"])
     started = choice["refit_started_from_trial"]
     assert ("starting from its trial's fitted state" in page) == started and ("fitted on all the data, from scratch" in page) == (not started)
     usage = run("train", "--data", tmp_path / "data/purchases.csv", "--param", "factors=8", check=False)

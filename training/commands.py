@@ -234,17 +234,20 @@ def train(args) -> int:
 
 def _choice_table(choice: dict) -> str:
     """Every trial of an automatic choice: settings, validation figures, seconds."""
+    from recommender.selection.trials import history_text, settings_text, weightings_differ
+
     metric = choice["metric"]
+    weighted = weightings_differ(choice["trials"])
     rows = []
     for trial in choice["trials"]:
-        settings = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
         figure = trial["metrics"].get(metric)
         recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
         rows.append((
-            trial["algorithm"], settings, trial["status"], "" if figure is None else f"{figure:.4f}",
-            "" if recall is None else f"{recall:.4f}", f"{trial['seconds']:.1f}s", trial.get("note", ""),
+            trial["algorithm"], settings_text(trial["params"]), *((history_text(trial),) if weighted else ()), trial["status"],
+            "" if figure is None else f"{figure:.4f}", "" if recall is None else f"{recall:.4f}", f"{trial['seconds']:.1f}s",
+            trial.get("note", ""),
         ))
-    return _table(("algorithm", "settings", "trial", metric, "recall", "time", "note"), rows)
+    return _table(("algorithm", "settings", *(("history",) if weighted else ()), "trial", metric, "recall", "time", "note"), rows)
 
 
 def _history_text(weighting, data: dict) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from ..plots import new_figure, png_base64
-from ..weights import HistoryWeighting
+from ..selection.trials import history_text, settings_text, weightings_differ
 from .evaluate import EvaluationRun
 from .metrics import accuracy_at_k
 
@@ -109,13 +109,12 @@ def choice_section(choice: dict) -> str:
     """Every candidate's validation figures and seconds, the winner, and why it won."""
     metric = choice["metric"]
     validation = choice.get("validation") or {}
-    # Trials that differ only in how history counts would show the same settings otherwise.
-    weighted = any(trial.get("history_weighting") for trial in choice["trials"])
+    weighted = weightings_differ(choice["trials"])
     rows = []
     for trial in choice["trials"]:
         figure = trial["metrics"].get(metric)
         recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
-        params = ", ".join(f"{k}={v}" for k, v in trial["params"].items() if k != "memory_limit_gb") or "defaults"
+        params = settings_text(trial["params"])
         winner = trial["algorithm"] == choice["winner"]["algorithm"] and trial["params"] == choice["winner"]["params"]
         style = ' style="font-weight:bold"' if winner else ""
         rows.append(
@@ -138,8 +137,7 @@ The winner was then fitted on all the data{_refit_text(choice)}.</p>
 
 
 def _weighting_cell(trial: dict) -> str:
-    """How the trial counted history: recency half-life and repeats ({}: the plain weighting)."""
-    return f"<td class=text>{html.escape(HistoryWeighting.from_dict(trial.get('history_weighting')).describe())}</td>"
+    return f"<td class=text>{html.escape(history_text(trial))}</td>"
 
 
 def _refit_text(choice: dict) -> str:
@@ -163,7 +161,7 @@ def _plot_choice(choice: dict) -> str:
     plt, (figure, axes) = new_figure(8, 4)
     algorithms = sorted({t["algorithm"] for t in done})
     colours = {name: f"C{k}" for k, name in enumerate(algorithms)}
-    labels = [t["algorithm"] + "\n" + (", ".join(f"{k}={v}" for k, v in t["params"].items() if k != "memory_limit_gb") or "defaults") for t in done]
+    labels = [t["algorithm"] + "\n" + settings_text(t["params"]) for t in done]
     axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
     axes.set_yticks(range(len(done)), labels, fontsize=7)
     axes.invert_yaxis()

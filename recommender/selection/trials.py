@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ..weights import HistoryWeighting
 from .worker import load_state, save_matrix
 
 DONE, STOPPED, FAILED, SKIPPED = "done", "stopped", "failed", "skipped"
@@ -65,6 +66,23 @@ class TrialOutcome:
         if self.note:
             shown["note"] = self.note
         return shown
+
+
+def settings_text(params: dict) -> str:
+    """A trial's settings as people read them ("defaults" when none; EASE's memory limit,
+    the same for every trial, left out)."""
+    return ", ".join(f"{k}={v}" for k, v in params.items() if k != "memory_limit_gb") or "defaults"
+
+
+def history_text(record: dict) -> str:
+    """How a recorded trial (:meth:`TrialOutcome.record`) counted history."""
+    return HistoryWeighting.from_dict(record.get("history_weighting")).describe()
+
+
+def weightings_differ(records: list[dict]) -> bool:
+    """Whether recorded trials differ in history weighting (then tables show it: otherwise
+    two trials of one algorithm and settings would look the same)."""
+    return len({history_text(record) for record in records}) > 1
 
 
 class TrialRunner:
