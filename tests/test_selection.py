@@ -389,6 +389,9 @@ class KnownTrials:
     def load_state(self, trial):
         return {}  # stand-in trials fit nothing, so they have no start state
 
+    def stop_workers(self):
+        pass
+
     def drop_state(self, trial):
         pass
 
@@ -526,7 +529,6 @@ def test_two_lanes_run_trials_at_once_in_their_own_processes_with_their_own_thre
 def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in_order(monkeypatch, known_trials):
     import threading
 
-    choice_module = known_trials
     monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 50): 0.20, ("ease", 1.0): 0.165, ("als", 1.0): 0.155,
                                                  ("blend", "item-knn-bm25"): 0.19})
     pool = [Candidate("item-knn-bm25", [{"neighbours": 50}]), Candidate("ease", [{"l2": 1.0}]), Candidate("als", [{"regularization": 1.0}])]
@@ -550,3 +552,31 @@ def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in
     assert calls[0][0] == order[2][0]  # the costliest of round one first
     assert [(t.algorithm, t.params) for t in in_lanes.trials] == order  # recorded cheapest first, as one after another
     assert in_lanes.algorithm == one_by_one.algorithm == "item-knn-bm25"
+
+
+def test_an_interrupted_choice_stops_the_trials_running_in_its_lanes():
+    """Ctrl-C (here: an exception from the progress tick) during round one in lanes ends the
+    choice at once, killing both lanes' trials, instead of waiting for them to finish."""
+    import subprocess
+
+    class Interrupted(Exception):
+        pass
+
+    started = time.monotonic()
+
+    def tick():
+        if time.monotonic() - started > 3.0:
+            raise Interrupted
+
+    fit, targets = taste_store(n_customers=300)
+
+    def workers() -> set[str]:
+        return set(subprocess.run(["pgrep", "-f", "recommender.selection.worker"], capture_output=True, text=True).stdout.split())
+
+    before = workers()
+    # A million epochs of BPR and of ALS: hours of work, in two lanes at once.
+    pool = [Candidate("bpr", [{"iterations": 1_000_000, "factors": 8}]), Candidate("als", [{"iterations": 1_000_000, "factors": 8}])]
+    with pytest.raises(Interrupted):
+        choose(fit, targets, budget_seconds=3600, pool=pool, threads=2, waiting=tick)
+    assert time.monotonic() - started < 20.0  # generous margin for a loaded machine
+    assert not workers() - before, "no trial process outlives the choice"

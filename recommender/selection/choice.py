@@ -293,7 +293,7 @@ def choose(
 
         lanes = min(ROUND_ONE_LANES, max(1, int(threads)), len(order))
         if lanes > 1:
-            _in_lanes(order[::-1], defaults_of, lanes, max(1, int(threads)) // lanes, waiting)
+            _in_lanes(order[::-1], defaults_of, lanes, max(1, int(threads)) // lanes, waiting, runner.stop_workers)
             rank = {candidate.algorithm: k for k, candidate in enumerate(order)}
             trials.sort(key=lambda t: rank[t.algorithm])  # recorded as if one after another (stable within a candidate)
         else:
@@ -345,10 +345,12 @@ def choose(
     )
 
 
-def _in_lanes(queue: list[Candidate], run: Callable[..., None], lanes: int, lane_threads: int, waiting) -> None:
+def _in_lanes(queue: list[Candidate], run: Callable[..., None], lanes: int, lane_threads: int, waiting, abort: Callable[[], None]) -> None:
     """``run(candidate, lane, lane_threads)`` for every candidate of ``queue``, in its order,
     ``lanes`` at a time (each lane takes the next as it becomes free); ``waiting`` is ticked
-    here meanwhile. An exception in a lane is raised here once the lanes have stopped."""
+    here meanwhile. An exception in a lane is raised here once the lanes have stopped. One
+    here (Ctrl-C, or from ``waiting``) empties the queue and calls ``abort`` (which kills the
+    running trials' processes), so the lanes end at once instead of finishing their trials."""
     queue = list(queue)
     taking = threading.Lock()
 
@@ -362,9 +364,15 @@ def _in_lanes(queue: list[Candidate], run: Callable[..., None], lanes: int, lane
 
     with ThreadPoolExecutor(lanes, thread_name_prefix="trial-lane") as pool:
         futures = [pool.submit(lane_loop, lane) for lane in range(lanes)]
-        while wait(futures, timeout=0.5).not_done:
-            if waiting:
-                waiting()
+        try:
+            while wait(futures, timeout=0.5).not_done:
+                if waiting:
+                    waiting()
+        except BaseException:
+            with taking:
+                queue.clear()
+            abort()
+            raise
         for future in futures:
             future.result()
 

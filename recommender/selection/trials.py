@@ -115,9 +115,14 @@ class TrialRunner:
         self.close()
 
     def close(self) -> None:
-        for worker in self._workers.values():
-            worker.stop()
+        self.stop_workers()
         shutil.rmtree(self._folder, ignore_errors=True)
+
+    def stop_workers(self) -> None:
+        """Kill every worker process: a trial running in one ends as failed at once (any
+        thread may call this; the next trial on a lane starts a new process)."""
+        for worker in list(self._workers.values()):
+            worker.stop()
 
     def run(
         self,
