@@ -389,7 +389,7 @@ class KnownTrials:
     def load_state(self, trial):
         return {}  # stand-in trials fit nothing, so they have no start state
 
-    def stop_workers(self):
+    def abort(self):
         pass
 
     def drop_state(self, trial):

@@ -293,7 +293,7 @@ def choose(
 
         lanes = min(ROUND_ONE_LANES, max(1, int(threads)), len(order))
         if lanes > 1:
-            _in_lanes(order[::-1], defaults_of, lanes, max(1, int(threads)) // lanes, waiting, runner.stop_workers)
+            _in_lanes(order[::-1], defaults_of, lanes, max(1, int(threads)) // lanes, waiting, runner.abort)
             rank = {candidate.algorithm: k for k, candidate in enumerate(order)}
             trials.sort(key=lambda t: rank[t.algorithm])  # recorded as if one after another (stable within a candidate)
         else:

@@ -100,6 +100,7 @@ class TrialRunner:
         self._fits = {"fit"}
         self._state_numbers = itertools.count(1)  # next() is atomic: lanes never share a file name
         self._workers: dict[int, _Worker] = {}
+        self._aborted = False
 
     def add_fit(self, name: str, matrix: sp.csr_matrix) -> None:
         """Another fitting matrix (the same data under another history weighting) that trials
@@ -123,6 +124,11 @@ class TrialRunner:
         thread may call this; the next trial on a lane starts a new process)."""
         for worker in list(self._workers.values()):
             worker.stop()
+
+    def abort(self) -> None:
+        """Kill every worker and start no trial any more (from any thread: an interrupted choice)."""
+        self._aborted = True
+        self.stop_workers()
 
     def run(
         self,
@@ -153,6 +159,9 @@ class TrialRunner:
         outcome = TrialOutcome(algorithm, dict(params), STOPPED)
         if time.monotonic() >= deadline:
             return outcome
+        interrupted = TrialOutcome(algorithm, dict(params), FAILED, note="interrupted")
+        if self._aborted:
+            return interrupted
         if fit not in self._fits:
             raise ValueError(f"no fitting matrix named {fit!r}; add it with add_fit first")
         threads = max(1, int(threads or self.threads))
@@ -171,6 +180,9 @@ class TrialRunner:
             if not worker.start(deadline, waiting):
                 outcome.note = "the budget ran out while the trial process started"
                 return outcome
+            if self._aborted:  # while it started: abort() may have missed the new process
+                worker.stop()
+                return interrupted
             # A trial's seconds leave out the worker's start (imports), paid once per worker.
             started = time.monotonic()
             answer = worker.ask(request, deadline, waiting)
@@ -240,26 +252,42 @@ class _Worker:
 
     def ask(self, request: dict, deadline: float, waiting) -> dict | None:
         """Send one request; its answer, or None when the deadline passes first."""
-        self._process.stdin.write(json.dumps(request) + "\n")
-        self._process.stdin.flush()
+        process = self._process
+        if process is None:
+            raise BrokenPipeError("the worker was stopped")
+        try:
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+        except ValueError:  # closed by stop() in another thread
+            raise BrokenPipeError("the worker was stopped") from None
         return self._answer(deadline, waiting)
 
     def _answer(self, deadline: float, waiting) -> dict | None:
         """The worker's next JSON line, or None when the deadline passes first.
-        Raises BrokenPipeError when the worker dies (killed by the kernel for memory, say)."""
+        Raises BrokenPipeError when the worker dies (killed by the kernel for memory, say, or
+        by :meth:`stop` from another thread: that also closes the pipe being watched, which
+        epoll then silently forgets, so the process is checked on every poll too)."""
         process = self._process
+        if process is None:
+            raise BrokenPipeError("the worker was stopped")
         with selectors.DefaultSelector() as selector:
             selector.register(process.stdout, selectors.EVENT_READ)
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                if selector.select(min(_POLL_SECONDS, remaining)):
-                    line = process.stdout.readline()
-                    if not line:
-                        process.wait()
-                        raise BrokenPipeError(f"exit code {process.returncode}")
+                try:
+                    ready = selector.select(min(_POLL_SECONDS, remaining))
+                    line = process.stdout.readline() if ready else None
+                except ValueError:  # the pipe was closed by stop() in another thread
+                    raise BrokenPipeError("the worker was stopped") from None
+                if line == "":
+                    process.wait()
+                    raise BrokenPipeError(f"exit code {process.returncode}")
+                if line is not None:
                     return json.loads(line)
+                if process.poll() is not None:
+                    raise BrokenPipeError(f"exit code {process.returncode}")
                 if waiting:
                     waiting()
 
