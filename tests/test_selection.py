@@ -495,14 +495,18 @@ def test_the_choice_page_tells_trials_apart_by_history_weighting():
     from recommender.evaluation.report import choice_section
 
     trial = {"algorithm": "ease", "params": {"l2": 25.0}, "status": "done", "metrics": {"ndcg@20": 0.2}, "seconds": 1.0}
+    weighting = {"half_life_days": 30.0, "repeats": "once"}
     record = {
-        "winner": {"algorithm": "ease", "params": {"l2": 25.0}}, "metric": "ndcg@20", "reason": "ease won",
-        "budget_seconds": 60, "seconds": 5, "validation": {},
-        "trials": [trial, {**trial, "history_weighting": {"half_life_days": 30.0, "repeats": "once"}}],
+        "winner": {"algorithm": "ease", "params": {"l2": 25.0}, "history_weighting": weighting}, "metric": "ndcg@20",
+        "reason": "ease won", "budget_seconds": 60, "seconds": 5, "validation": {},
+        "trials": [trial, {**trial, "metrics": {"ndcg@20": 0.21}, "history_weighting": weighting}],
     }
     page = choice_section(record)
     assert "<th>history</th>" in page
     assert page.count("no recency decay, repeats count") == 1 and page.count("half-life 30 days, repeats once") == 1
+    # Only the winner's row is bold: the same algorithm and settings under the other weighting is not.
+    bold = [row for row in page.split("<tr") if row.startswith(' style="font-weight:bold"')]
+    assert len(bold) == 1 and "half-life 30 days" in bold[0]
     assert "from scratch" not in page  # an evaluation's record, from before the refit: nothing said
     plain = choice_section({**record, "trials": [trial], "refit_started_from_trial": False})
     assert "<th>history</th>" not in plain and "fitted on all the data, from scratch." in plain

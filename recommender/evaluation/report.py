@@ -115,8 +115,7 @@ def choice_section(choice: dict) -> str:
         figure = trial["metrics"].get(metric)
         recall = next((v for k, v in trial["metrics"].items() if k.startswith("recall@")), None)
         params = settings_text(trial["params"])
-        winner = trial["algorithm"] == choice["winner"]["algorithm"] and trial["params"] == choice["winner"]["params"]
-        style = ' style="font-weight:bold"' if winner else ""
+        style = ' style="font-weight:bold"' if _is_winner(trial, choice["winner"]) else ""
         rows.append(
             f"<tr{style}><td class=text>{html.escape(trial['algorithm'])}</td>"
             f"<td class=text>{html.escape(params)}</td>{_weighting_cell(trial) if weighted else ''}"
@@ -134,6 +133,13 @@ The winner was then fitted on all the data{_refit_text(choice)}.</p>
 {f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
 <table><tr><th>algorithm</th><th>settings</th>{'<th>history</th>' if weighted else ''}<th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
 {"".join(rows)}</table>"""
+
+
+def _is_winner(trial: dict, winner: dict) -> bool:
+    """Whether a trial's record is the winner's: the same algorithm, settings and history weighting
+    (one algorithm and settings may be tried under several weightings)."""
+    return (trial["algorithm"], trial["params"], history_text(trial)) == (
+        winner["algorithm"], winner["params"], history_text({"history_weighting": winner.get("history_weighting")}))
 
 
 def _weighting_cell(trial: dict) -> str:
@@ -161,7 +167,8 @@ def _plot_choice(choice: dict) -> str:
     plt, (figure, axes) = new_figure(8, 4)
     algorithms = sorted({t["algorithm"] for t in done})
     colours = {name: f"C{k}" for k, name in enumerate(algorithms)}
-    labels = [t["algorithm"] + "\n" + settings_text(t["params"]) for t in done]
+    weighted = weightings_differ(choice["trials"])
+    labels = [t["algorithm"] + "\n" + settings_text(t["params"]) + ("\n" + history_text(t) if weighted else "") for t in done]
     axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
     axes.set_yticks(range(len(done)), labels, fontsize=7)
     axes.invert_yaxis()
@@ -169,7 +176,7 @@ def _plot_choice(choice: dict) -> str:
     axes.set_xlim(0.9 * min(figures), 1.02 * max(figures))  # the differences are what matters
     axes.set_xlabel(f"validation {metric}")
     axes.grid(axis="x", alpha=0.3)
-    figure.set_size_inches(8, max(3, 0.35 * len(done) + 1))
+    figure.set_size_inches(8, max(3, (0.5 if weighted else 0.35) * len(done) + 1))
     return png_base64(plt, figure)
 
 
