@@ -556,6 +556,11 @@ def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in
     assert calls[0][0] == order[2][0]  # the costliest of round one first
     assert [(t.algorithm, t.params) for t in in_lanes.trials] == order  # recorded cheapest first, as one after another
     assert in_lanes.algorithm == one_by_one.algorithm == "item-knn-bm25"
+    from recommender.evaluation.report import choice_section
+
+    assert (in_lanes.record()["round_one_lanes"], one_by_one.record()["round_one_lanes"]) == (2, 1)
+    assert "Round one ran 2 trials at a time, each on 1 thread; later trials one at a time on 2." in choice_section(in_lanes.record())
+    assert "Round one ran" not in choice_section(one_by_one.record())
 
 
 def test_an_interrupted_choice_stops_the_trials_running_in_its_lanes():

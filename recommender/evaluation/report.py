@@ -129,10 +129,20 @@ def choice_section(choice: dict) -> str:
 <p>Validation: {html.escape(str(validation.get('kind', '')))} split of the training data,
 {validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
 budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s{'; ' + html.escape(choice['ending']) if choice.get('ending') else ''}.
-The winner was then fitted on all the data{_refit_text(choice)}.</p>
+{_lanes_text(choice)}The winner was then fitted on all the data{_refit_text(choice)}.</p>
 {f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
 <table><tr><th>algorithm</th><th>settings</th>{'<th>history</th>' if weighted else ''}<th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
 {"".join(rows)}</table>"""
+
+
+def _lanes_text(choice: dict) -> str:
+    """How round one ran, when its trials ran two at a time (their seconds are on fewer threads)."""
+    lanes, threads = choice.get("round_one_lanes", 1), choice.get("threads", 1)
+    if lanes <= 1:
+        return ""
+    share = threads // lanes
+    return (f"Round one ran {lanes} trials at a time, each on {share} thread{'s' if share > 1 else ''}; "
+            f"later trials one at a time on {threads}. ")
 
 
 def _is_winner(trial: dict, winner: dict) -> bool:

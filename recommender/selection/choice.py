@@ -173,6 +173,8 @@ class Choice:
     weighting: HistoryWeighting = field(default_factory=HistoryWeighting)
     ending: str = ""  # why the search ended: early stop, budget, or nothing left to try
     trial_params: dict | None = None  # None: the same as params
+    threads: int = 1  # BLAS and OpenMP threads the choice had
+    round_one_lanes: int = 1  # round one's trials at a time, each on threads // round_one_lanes
     blend: dict = field(default_factory=dict)  # the blend's trial: parts, outcome, weight, kept or not ({}: not tried)
     # The winner's trial's start state (Algorithm.start_state), for the refit; not recorded.
     start_state: dict = field(default_factory=dict, repr=False)
@@ -188,6 +190,8 @@ class Choice:
             "budget_seconds": round(self.budget_seconds, 1),
             "seconds": round(self.seconds, 1),
             "ending": self.ending,
+            "threads": self.threads,
+            "round_one_lanes": self.round_one_lanes,
             "validation": self.validation,
             "trials": [trial.record() for trial in self.trials],
             **({"blend": self.blend} if self.blend else {}),
@@ -332,7 +336,7 @@ def choose(
     if winner is None:
         reason = f"no candidate finished within the budget of {budget_seconds:.0f} s; fell back to {FALLBACK_ALGORITHM} with its defaults"
         return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason,
-                      weighting=weightings[0][0], ending=ending)
+                      weighting=weightings[0][0], ending=ending, threads=max(1, int(threads)), round_one_lanes=lanes)
     reason = _reason(winner, trials, metric)
     if blend and not blend["kept"] and blend["status"] == DONE and blended.metrics[metric] > winner.metrics[metric]:
         reason += (f"; the blend of {first.algorithm} and {second.algorithm} scored {blended.metrics[metric]:.4f} "
@@ -341,7 +345,7 @@ def choose(
     return Choice(
         winner.algorithm, refit_params(winner), metric, trials, budget_seconds, seconds, validation or {},
         reason, winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
-        trial_params=winner.params, blend=blend, start_state=start_state,
+        trial_params=winner.params, blend=blend, start_state=start_state, threads=max(1, int(threads)), round_one_lanes=lanes,
     )
 
 
