@@ -232,6 +232,7 @@ def choose(
     (a benchmark's tuned peer), instead of the early stop of the module's step 3, and no blend.
     """
     name, cut_off = parse_metric(metric)
+    threads = max(1, int(threads))
     started = time.monotonic()
     deadline = started + budget_seconds
     shape = DataShape.of(fit, int((np.diff(targets.indptr) > 0).sum()))
@@ -295,9 +296,9 @@ def choose(
                     pending[candidate.algorithm].remove(cheapest)
                     attempt(candidate.algorithm, cheapest, lane=lane, lane_threads=lane_threads)
 
-        lanes = min(ROUND_ONE_LANES, max(1, int(threads)), len(order))
+        lanes = min(ROUND_ONE_LANES, threads, len(order))
         if lanes > 1:
-            _in_lanes(order[::-1], defaults_of, lanes, max(1, int(threads)) // lanes, waiting, runner.abort)
+            _in_lanes(order[::-1], defaults_of, lanes, threads // lanes, waiting, runner.abort)
             rank = {candidate.algorithm: k for k, candidate in enumerate(order)}
             trials.sort(key=lambda t: rank[t.algorithm])  # recorded as if one after another (stable within a candidate)
         else:
@@ -336,7 +337,7 @@ def choose(
     if winner is None:
         reason = f"no candidate finished within the budget of {budget_seconds:.0f} s; fell back to {FALLBACK_ALGORITHM} with its defaults"
         return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason,
-                      weighting=weightings[0][0], ending=ending, threads=max(1, int(threads)), round_one_lanes=lanes)
+                      weighting=weightings[0][0], ending=ending, threads=threads, round_one_lanes=lanes)
     reason = _reason(winner, trials, metric)
     if blend and not blend["kept"] and blend["status"] == DONE and blended.metrics[metric] > winner.metrics[metric]:
         reason += (f"; the blend of {first.algorithm} and {second.algorithm} scored {blended.metrics[metric]:.4f} "
@@ -345,7 +346,7 @@ def choose(
     return Choice(
         winner.algorithm, refit_params(winner), metric, trials, budget_seconds, seconds, validation or {},
         reason, winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
-        trial_params=winner.params, blend=blend, start_state=start_state, threads=max(1, int(threads)), round_one_lanes=lanes,
+        trial_params=winner.params, blend=blend, start_state=start_state, threads=threads, round_one_lanes=lanes,
     )
 
 
