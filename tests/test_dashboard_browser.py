@@ -129,13 +129,19 @@ def navigating(driver, action) -> None:
 
 
 def _stale(element) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.tag_name  # noqa: B018 - touching it tells whether the page it belonged to is gone
         return False
     except StaleElementReferenceException:
         return True
+    except WebDriverException as error:
+        # Touched mid-navigation, Chromium may answer that the node no longer belongs to the
+        # document instead of "stale" (CI, 2026-12-03): the old page is gone all the same.
+        if "does not belong to the document" in str(error):
+            return True
+        raise
 
 
 def text(driver) -> str:
