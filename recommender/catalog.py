@@ -21,6 +21,8 @@ from .tables import read_table, row_label
 from .vocabulary import IdVocabulary
 
 CATALOG_COLUMNS = ("item_id", "name", "category", "price")
+# A price given as text: a decimal number (no thousands separators, no currency sign).
+PRICE_TEXT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
 @dataclass
@@ -130,7 +132,7 @@ def _prices(path: Path, column: pa.ChunkedArray, shown: str) -> tuple[np.ndarray
         return np.nan_to_num(values, nan=0.0), np.isfinite(values)
     text = pc.utf8_trim_whitespace(column)
     given = pc.fill_null(pc.greater(pc.utf8_length(text), 0), False).to_numpy(zero_copy_only=False)
-    numeric = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), False).to_numpy(zero_copy_only=False)
+    numeric = pc.fill_null(pc.match_substring_regex(text, PRICE_TEXT), False).to_numpy(zero_copy_only=False)
     bad = given & ~numeric
     if bad.any():
         row = int(np.argmax(bad))
@@ -154,6 +156,18 @@ def _most_common(item_of_row: np.ndarray, values, valid: np.ndarray) -> tuple[np
     item = best.column("item").to_numpy()
     first = np.concatenate([[True], item[1:] != item[:-1]])
     return item[first], np.asarray(best.column("value").to_pylist(), dtype=object)[first].tolist()
+
+
+def catalog_of(items: IdVocabulary, values: dict[str, dict[str, object]]) -> Catalog:
+    """A catalog from per-item values found elsewhere (a Spark job's aggregates): ``values``
+    maps a field (name, category, price) to {item id: value}; ids the vocabulary lacks are left out."""
+    names, categories, prices = items.ids.astype(object), np.full(len(items), "", dtype=object), np.full(len(items), np.nan)
+    for field, target in (("name", names), ("category", categories), ("price", prices)):
+        found = values.get(field) or {}
+        positions = items.lookup(list(found))
+        known = positions >= 0
+        target[positions[known]] = np.asarray(list(found.values()), dtype=object)[known]
+    return _aligned(items, names, categories, prices)
 
 
 def _aligned(items: IdVocabulary, names: np.ndarray, categories: np.ndarray, prices: np.ndarray) -> Catalog:

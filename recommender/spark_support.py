@@ -18,10 +18,13 @@ import tempfile
 
 import numpy as np
 
+from .catalog import PRICE_TEXT, Catalog, catalog_of
 from .errors import DataError
 from .ids import WHOLE_FLOAT_TEXT, spark_id_is_invalid
 from .store_format import PURCHASE_FIELDS, StoreFormat
-from .weights import DEFAULT_EVENT_WEIGHTS, spark_weigh_events
+from .timestamps import spark_parse_timestamps
+from .vocabulary import IdVocabulary
+from .weights import DEFAULT_EVENT_WEIGHTS, MOST_HALVINGS, SECONDS_PER_DAY, HistoryWeighting, spark_weigh_events
 
 MASTER_ENV = "RECOMMENDER_SPARK_MASTER"
 SPARK_MISSING = "Apache Spark support needs pyspark and Java 17: pip install 'recommender[spark]' (see README, 'Spark')"
@@ -69,6 +72,8 @@ def spark_session(master: str | None = None, app_name: str = "recommender"):
         builder = builder.config("spark.driver.extraJavaOptions", "-Xss64m")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    # Purchase times without an offset are UTC, as the file loader reads them.
+    session.conf.set("spark.sql.session.timeZone", "UTC")
     if master and master.startswith("local") and not session.sparkContext.getCheckpointDir():
         # Checkpoints cut ALS's lineage every few iterations (Spark ignores the
         # interval without a checkpoint folder).
@@ -76,32 +81,42 @@ def spark_session(master: str | None = None, app_name: str = "recommender"):
     return session
 
 
-def read_purchases(spark, path: str, file_format: str | None = None, store_format: StoreFormat | None = None):
+def read_purchases(spark, path: str, file_format: str | None = None, store_format: StoreFormat | None = None,
+                   fields: tuple[str, ...] = PURCHASE_FIELDS):
     """Purchases as a DataFrame with the loader's field names and string ids (Parquet, or CSV with a header).
 
     ``store_format`` maps the fields to the file's own columns; ids stored as floats become
     whole numbers as in :func:`recommender.ids.arrow_float_ids` (a value that is not whole
-    becomes an invalid id, a bad row).
+    becomes an invalid id, a bad row). ``fields``: the ones to read when the file has them
+    (:data:`recommender.catalog.CATALOG_COLUMNS` for the catalog on the same lines).
     """
     from pyspark.sql import functions as F
 
     store_format = store_format or StoreFormat()
     file_format = file_format or ("csv" if str(path).lower().rstrip("/").endswith((".csv", ".csv.gz")) else "parquet")
-    if file_format == "csv":
-        # Every column as a string: ids are never cast to numbers ("007" stays "007").
-        frame = spark.read.option("header", True).option("inferSchema", False).csv(str(path))
-    elif file_format == "parquet":
-        frame = spark.read.parquet(str(path))
-    else:
+    if file_format not in ("csv", "parquet"):
         raise ValueError(f"file format must be csv or parquet, not {file_format!r}")
+    from pyspark.errors import AnalysisException
+
+    try:
+        if file_format == "csv":
+            # Every column as a string: ids are never cast to numbers ("007" stays "007").
+            frame = spark.read.option("header", True).option("inferSchema", False).csv(str(path))
+        else:
+            frame = spark.read.parquet(str(path))
+    except AnalysisException as error:
+        if error.getCondition() == "PATH_NOT_FOUND":  # a path on HDFS or S3 can only be checked by Spark
+            raise DataError("does not exist", path=path) from None
+        raise
     taken = set(store_format.columns.values())
-    for name in ("customer_id", "item_id", *store_format.columns):
-        if name in PURCHASE_FIELDS and store_format.source(name) not in frame.columns:
+    ids = [name for name in ("customer_id", "item_id") if name in fields]
+    for name in (*ids, *store_format.columns):
+        if name in fields and store_format.source(name) not in frame.columns:
             raise DataError(f"required column is missing (found: {', '.join(frame.columns)})", path=path, column=store_format.source(name))
-    fields = [name for name in PURCHASE_FIELDS if (name in store_format.columns or name not in taken) and store_format.source(name) in frame.columns]
+    fields = [name for name in fields if (name in store_format.columns or name not in taken) and store_format.source(name) in frame.columns]
     frame = frame.select(*[F.col(f"`{store_format.source(name)}`").alias(name) for name in fields])
     types = dict(frame.dtypes)
-    for name in ("customer_id", "item_id"):
+    for name in ids:
         column = F.col(name)
         if types[name] in ("float", "double"):
             whole = ~F.isnan(column) & (column == F.floor(column)) & (F.abs(column) < 2.0**53)
@@ -123,26 +138,35 @@ def _written_as_floats(frame, name: str) -> bool:
 
 
 def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_bad_rows: str = "error", path=None,
-                     store_format: StoreFormat | None = None):
+                     store_format: StoreFormat | None = None, weighting: HistoryWeighting | None = None):
     """Aggregate events into (customer_id, item_id, weight) with the library's weight rule.
 
-    Rows with an invalid id (empty, too long, control characters), an unknown event type
-    or a quantity that is not a positive number stop the job (``on_bad_rows='error'``) or
-    are dropped (``'skip'``). ``store_format`` as in the file loader: with ``returns='net'``
-    a negative quantity is a return, netted out (``max(0, bought - returned)``); with
+    Rows with an invalid id (empty, too long, control characters), an unknown event type,
+    a quantity that is not a positive number or a time that is neither ISO 8601 nor epoch
+    seconds stop the job (``on_bad_rows='error'``) or are dropped (``'skip'``).
+    ``store_format`` as in the file loader: with ``returns='net'`` a negative quantity is a
+    return, netted out (:func:`recommender.weights.net_returns`); with
     ``rows_without_customer='skip'`` rows without a customer id are dropped and counted, and
-    so are rows of the ``not_products`` codes.
-    Returns the DataFrame and the rows dropped, by reason.
+    so are rows of the ``not_products`` codes. ``weighting`` (recency, repeats) as
+    :meth:`recommender.interactions.Interactions.from_log` applies it.
+    Returns the DataFrame, the rows dropped by reason, and the newest event's epoch
+    seconds (None when the data has no times).
     """
     from pyspark.sql import functions as F
 
     store_format = store_format or StoreFormat()
+    weighting = weighting or HistoryWeighting()
     weights = dict(DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
     column = lambda name: F.col(name) if name in frame.columns else None  # noqa: E731
     returns = store_format.returns == "net"
     weight = spark_weigh_events(column("event_type"), column("quantity"), weights, returns=returns)
+    timed = "timestamp" in frame.columns
+    if weighting.half_life_days is not None and not timed:
+        raise DataError("a half-life needs event times: the purchase data has no timestamp column", path=path)
+    seconds = spark_parse_timestamps(F.col("timestamp"), dict(frame.dtypes)["timestamp"]) if timed else F.lit(0).cast("long")
     events = frame.select(
-        F.col("customer_id").cast("string").alias("customer_id"), F.col("item_id").cast("string").alias("item_id"), weight.alias("weight")
+        F.col("customer_id").cast("string").alias("customer_id"), F.col("item_id").cast("string").alias("item_id"),
+        weight.alias("weight"), seconds.alias("seconds"),
     )
     guest = F.lit(False)
     if store_format.rows_without_customer == "skip":
@@ -151,24 +175,75 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     if store_format.not_products:  # a guest row of such a code counts as a guest row, as in the file loader
         not_product = F.coalesce(F.col("item_id").isin(list(store_format.not_products)), F.lit(False)) & ~guest
     bad = spark_id_is_invalid(F.col("customer_id")) | spark_id_is_invalid(F.col("item_id"))
-    bad = bad | F.col("weight").isNull() | F.isnan("weight")
+    bad = bad | F.col("weight").isNull() | F.isnan("weight") | F.col("seconds").isNull()
     events = events.withColumn("_guest", guest).withColumn("_not_product", not_product)
     events = events.withColumn("_bad", ~F.col("_guest") & ~F.col("_not_product") & bad).cache()
     counts = events.agg(*(F.sum(F.col(flag).cast("long")).alias(flag) for flag in ("_guest", "_not_product", "_bad"))).first()
     guests, not_products, dropped = (int(counts[flag] or 0) for flag in ("_guest", "_not_product", "_bad"))
     if dropped and on_bad_rows == "error":
         quantity = "a zero quantity" if returns else "a quantity that is not a positive number"
+        time = ", a time that is neither ISO 8601 nor epoch seconds" if timed else ""
         raise DataError(
-            f"{dropped} rows have an invalid id, an unknown event type or {quantity}; use --on-bad-rows skip to drop them",
+            f"{dropped} rows have an invalid id, an unknown event type{time} or {quantity}; use --on-bad-rows skip to drop them",
             path=path,
         )
     skipped = {reason: count for reason, count in (("no customer", guests), ("not a product", not_products), ("bad rows", dropped)) if count}
-    events = events.filter(~F.col("_guest") & ~F.col("_not_product"))
-    good = events.filter(~F.col("_bad") & (F.col("weight") != 0))
-    bought = F.sum(F.when(F.col("weight") > 0, F.col("weight")).otherwise(0.0))
-    returned = F.sum(F.when(F.col("weight") < 0, -F.col("weight")).otherwise(0.0))
-    summed = good.groupBy("customer_id", "item_id").agg(F.greatest(bought - returned, F.lit(0.0)).alias("weight"))
-    return summed.filter(F.col("weight") > 0), skipped
+    kept = events.filter(~F.col("_guest") & ~F.col("_not_product") & ~F.col("_bad"))
+    # Recency is measured from the newest kept event, whatever its weight, as in the file loader.
+    newest = kept.agg(F.max("seconds")).first()[0] if timed else None
+    good = kept.filter(F.col("weight") != 0)
+    summed = good.groupBy("customer_id", "item_id").agg(_cell_weight(weighting, newest).alias("weight"))
+    if weighting.repeats == "log":
+        summed = summed.withColumn("weight", F.log2(F.col("weight") + 1.0))
+    elif weighting.repeats == "once":
+        summed = summed.withColumn("weight", F.least(F.col("weight"), F.lit(1.0)))
+    return summed.filter(F.col("weight") > 0), skipped, newest
+
+
+def _cell_weight(weighting: HistoryWeighting, newest: int | None):
+    """A customer-item cell's summed weight, returns netted and purchases decayed
+    (:func:`recommender.weights.net_returns` and :meth:`HistoryWeighting.decay`, as aggregates)."""
+    from pyspark.sql import functions as F
+
+    positive = F.when(F.col("weight") > 0, F.col("weight")).otherwise(0.0)
+    bought, returned = F.sum(positive), F.sum(F.when(F.col("weight") < 0, -F.col("weight")).otherwise(0.0))
+    if weighting.half_life_days is None:
+        return F.greatest(bought - returned, F.lit(0.0))
+    age_days = (F.lit(newest) - F.col("seconds")).cast("double") / SECONDS_PER_DAY
+    decay = F.pow(F.lit(2.0), F.greatest(-age_days / weighting.half_life_days, F.lit(MOST_HALVINGS)))
+    kept_share = F.when(bought > 0, F.least(F.greatest(1.0 - returned / bought, F.lit(0.0)), F.lit(1.0))).otherwise(0.0)
+    return F.sum(positive * decay) * kept_share
+
+
+def catalog_from_purchases(frame, items: IdVocabulary, path=None) -> Catalog:
+    """The catalog on a purchase file's own lines, by :func:`recommender.catalog.catalog_from_purchases`'
+    rule: per item the name, category and positive price on most of its lines, a tie to the
+    later line (in the order Spark reads the file). ``frame``: :func:`read_purchases` with
+    ``fields=CATALOG_COLUMNS``. Only one row per item and field leaves Spark."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    frame = frame.withColumn("_line", F.monotonically_increasing_id()).where(~spark_id_is_invalid(F.col("item_id")))
+    values = {}
+    for field in ("name", "category", "price"):
+        if field not in frame.columns:
+            continue
+        value = F.trim(F.col(field).cast("string"))
+        given = F.length(value) > 0
+        if field == "price":
+            if dict(frame.dtypes)["price"] == "string":
+                bad = frame.where(given & ~value.rlike(PRICE_TEXT)).count()
+                if bad:
+                    raise DataError(f"{bad} lines have a price that is not a number", path=path, column="price")
+                value = value.try_cast("double")
+            else:
+                value = F.col("price").cast("double")
+            given = value.isNotNull() & ~F.isnan(value) & (value > 0)
+        counted = frame.where(given).groupBy("item_id", value.alias("value")).agg(F.count("*").alias("lines"), F.max("_line").alias("last"))
+        most = Window.partitionBy("item_id").orderBy(F.desc("lines"), F.desc("last"))
+        best = counted.withColumn("_rank", F.row_number().over(most)).where(F.col("_rank") == 1).select("item_id", "value")
+        values[field] = {row["item_id"]: row["value"] for row in best.collect()}
+    return catalog_of(items, values)
 
 
 def index_ids(weights):

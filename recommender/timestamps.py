@@ -130,3 +130,26 @@ def _iso_to_epoch(value: str) -> int | None:
 def iso_time(seconds: int) -> str:
     """Epoch seconds as ISO 8601 text in UTC (``2011-08-31T17:00:00Z``), for manifests and reports."""
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Spark's own text-to-time cast is more lenient than ``datetime.fromisoformat`` (it reads
+# "2025-3-1" and "2025-03" as dates): only text that starts with a full date goes to it.
+_SPARK_ISO_DATE = r"^\d{4}-\d\d-\d\d([T ]|$)"
+
+
+def spark_parse_timestamps(column, column_type: str):
+    """The same rule as a Spark column expression: int epoch seconds (long), null where the
+    value is no time or out of range. ``column_type`` is the column's Spark type name
+    (``frame.dtypes``); naive times are read as UTC, so the session's time zone must be UTC
+    (:func:`recommender.spark_support.spark_session` sets it)."""
+    from pyspark.sql import functions as F
+
+    if column_type.startswith("timestamp"):  # timestamp_ntz (naive) becomes one in the session's zone, UTC, first
+        seconds = column.cast("timestamp").cast("long").cast("double")
+    elif column_type == "string":
+        text = F.trim(column)
+        as_time = F.when(text.rlike(_SPARK_ISO_DATE), text.try_cast("timestamp").cast("long").cast("double"))
+        seconds = F.when(text.rlike(_NUMERIC), text.try_cast("double")).otherwise(as_time)
+    else:
+        seconds = column.try_cast("double")
+    return F.when(F.abs(seconds) < MAX_ABS_EPOCH_SECONDS, seconds.cast("long"))

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.artifacts import load_model
+from recommender.errors import DataError
 from recommender.evaluation import evaluate, random_split, split_matrices
 from recommender.purchases import load_purchases
 from training.batch import score_all
@@ -132,12 +133,112 @@ def test_spark_reads_a_store_export_as_the_file_loader_does(tmp_path, local_spar
     expected = {(local.customers.ids[r], local.items.ids[c]): v for r, c, v in zip(*sp.find(local.matrix))}
     assert expected == {("17850", "85123A"): 4.0, ("13047", "85123A"): 3.0, ("13047", "22728"): 3.0}
     for path in (csv_path, parquet_path):
-        weights, skipped = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store)
+        weights, skipped, _ = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store)
         got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()}
         assert got == expected and skipped == {"no customer": 1}
     with_postage = tmp_path / "with-postage.csv"
     with_postage.write_text(RETAIL_CSV + POSTAGE_LINES)
     store = StoreFormat.from_dict({**store.to_dict(), "not_products": ["POST"]})
-    weights, skipped = purchase_weights(read_purchases(local_spark, str(with_postage), store_format=store), store_format=store)
+    weights, skipped, _ = purchase_weights(read_purchases(local_spark, str(with_postage), store_format=store), store_format=store)
     assert {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()} == expected
     assert skipped == load_purchases(with_postage, store_format=store).skipped == {"no customer": 2, "not a product": 1}
+
+
+@pytest.mark.parametrize("weighting", [(2.0, "log"), (None, "once"), (0.5, "count"), (None, "count")])
+def test_spark_weighs_history_as_the_file_loader_does(tmp_path, local_spark, weighting):
+    """Recency from the newest event, returns netted against decayed purchases, repeats: the same cells."""
+    from recommender.interactions import Interactions
+    from recommender.spark_support import purchase_weights, read_purchases
+    from recommender.store_format import StoreFormat, parse_columns
+    from recommender.weights import HistoryWeighting
+    from tests.test_store_data import COLUMNS, RETAIL_CSV
+
+    path = tmp_path / "export.csv"
+    path.write_text(RETAIL_CSV)
+    store = StoreFormat(parse_columns(COLUMNS), returns="net", rows_without_customer="skip")
+    weighting = HistoryWeighting(*weighting)
+    local = Interactions.from_log(load_purchases(path, store_format=store), weighting)
+    expected = {(local.customers.ids[r], local.items.ids[c]): v for r, c, v in zip(*sp.find(local.matrix))}
+    weights, _, newest = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store, weighting=weighting)
+    got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()}
+    assert newest == 1291629600  # 2010-12-06 10:00:00 UTC, the newest line
+    assert got.keys() == expected.keys() and all(got[cell] == pytest.approx(expected[cell], rel=1e-6) for cell in got)
+    if weighting.half_life_days == 2.0:  # 13047's two units 97 hours before the newest line, and one at it
+        assert got[("13047", "85123A")] == pytest.approx(np.log2(1 + 2 * 0.5 ** (97 / 24 / 2) + 1))
+
+
+TIMES = ["2025-03-01T10:00:00Z", "2025-03-01", " 2025-03-01 10:00 ", "2025-03-01 10:00:00+01:00", "2025-03-01T10:00:00.5",
+         "2025-03-01T10:00:00+0100", "1700000000", "1700000000.7", "+1700000000", "-5", "2025", "2025-3-1", "2025-03",
+         "12/1/2010 8:26", "", "abc", "2025-03-01T25:00:00", "1e9", "99999999999999"]
+
+
+def test_spark_reads_times_by_the_file_loaders_rule(local_spark):
+    from recommender.timestamps import parse_timestamp, spark_parse_timestamps
+
+    frame = local_spark.createDataFrame([(text,) for text in TIMES], "t string")
+    got = [row[0] for row in frame.select(spark_parse_timestamps(frame["t"], "string")).collect()]
+    assert got == [parse_timestamp(text) for text in TIMES]
+    assert got[:2] == [1740823200, 1740787200] and got[-1] is None  # ISO text is UTC; beyond the year 5138: no time
+
+
+def test_spark_training_reads_a_store_export_from_the_command_line(tmp_path, capsys):
+    """`train --engine spark` with the export's columns, catalog on its lines, --half-life and --repeats:
+    the model's history, catalog and manifest as local training's."""
+    from tests.test_store_data import COLUMNS, RETAIL_CSV, run
+
+    data = tmp_path / "export.csv"
+    data.write_text(RETAIL_CSV)
+    options = ["--data", data, "--columns", COLUMNS + ",name=Description,price=UnitPrice", "--returns", "net",
+               "--rows-without-customer", "skip", "--half-life", "2", "--repeats", "log"]
+    code, out, err = run(capsys, "train", *options, "--engine", "spark", "--param", "factors=2", "--models-dir", tmp_path / "spark")
+    assert code == 0 and "half-life 2 days, repeats log; skipped 1 row without a customer" in err
+    spark = load_model(out.strip().splitlines()[-1])
+    code, out, _ = run(capsys, "train", *options, "--algorithm", "item-knn", "--models-dir", tmp_path / "local")
+    local = load_model(out.strip().splitlines()[-1])
+    assert spark.manifest["history_weighting"] == local.manifest["history_weighting"] == {
+        "half_life_days": 2.0, "repeats": "log", "newest_event": "2010-12-06T10:00:00Z"}
+    assert spark.weighting == local.weighting
+    for field in ("events", "skipped_rows", "store_format"):
+        assert spark.manifest["data"][field] == local.manifest["data"][field]
+    assert spark.manifest["data"]["catalog"] == local.manifest["data"]["catalog"] == str(data)  # names and prices from its lines
+    assert spark.catalog.names[spark.items.index("85123A")] == "WHITE HANGING HEART T-LIGHT HOLDER"
+    assert spark.catalog.prices[spark.items.index("85123A")] == local.catalog.prices[local.items.index("85123A")] == 2.95
+    cells = lambda model: {(model.customers.ids[r], model.items.ids[c]): v for r, c, v in zip(*sp.find(model.history))}  # noqa: E731
+    spark_cells, local_cells = cells(spark), cells(local)
+    assert spark_cells.keys() == local_cells.keys() and all(spark_cells[k] == pytest.approx(local_cells[k], rel=1e-6) for k in spark_cells)
+    # Served, a new purchase folds in as training would have: log2(1 + s + 1).
+    row, _ = spark.history_row("13047", [("85123A", 1.0)])
+    assert row[0, spark.items.index("85123A")] == pytest.approx(np.log2(2 * 0.5 ** (97 / 24 / 2) + 3), rel=1e-6)
+
+
+# Lines that make the most-common rule matter: a one-off name, a free sample, a new category.
+CATALOG_LINES = """536390,85123A,HEART HOLDER (DAMAGED),1,2010-12-06 11:00:00,0,13047.0,United Kingdom
+536391,71053,WHITE METAL LANTERN,2,2010-12-06 12:00:00,3.39,13047.0,United Kingdom
+"""
+
+
+def test_spark_takes_the_catalog_from_the_purchase_lines_as_the_file_loader_does(tmp_path, local_spark):
+    from recommender.catalog import catalog_from_purchases as local_catalog
+    from recommender.spark_support import catalog_from_purchases, read_purchases
+    from recommender.vocabulary import IdVocabulary
+    from tests.test_store_data import RETAIL, RETAIL_CSV
+
+    csv_path = tmp_path / "export.csv"
+    csv_path.write_text(RETAIL_CSV + CATALOG_LINES)
+    parquet_path = tmp_path / "export.parquet"
+    pq.write_table(pa_csv.read_csv(csv_path), parquet_path)  # UnitPrice a double column
+    items = IdVocabulary(["22728", "71053", "85123A", "NEVER-SOLD"])
+    expected = local_catalog(csv_path, items, RETAIL)
+    # 2.55 and 2.95 on two lines each: the tie goes to the later line; a price of 0 is no price.
+    assert expected.prices.tolist()[:3] == [3.75, 3.39, 2.95] and np.isnan(expected.prices[3])
+    assert expected.names.tolist() == ["ALARM CLOCK BAKELIKE PINK", "WHITE METAL LANTERN", "WHITE HANGING HEART T-LIGHT HOLDER", "NEVER-SOLD"]
+    for path in (csv_path, parquet_path):
+        frame = read_purchases(local_spark, str(path), store_format=RETAIL, fields=("item_id", "name", "category", "price"))
+        got = catalog_from_purchases(frame, items, path)
+        assert got.names.tolist() == expected.names.tolist() and got.categories.tolist() == expected.categories.tolist()
+        np.testing.assert_array_equal(got.prices, expected.prices)
+    bad = tmp_path / "bad-price.csv"
+    bad.write_text(RETAIL_CSV + "536392,71053,WHITE METAL LANTERN,1,2010-12-07 10:00:00,cheap,13047.0,United Kingdom\n")
+    frame = read_purchases(local_spark, str(bad), store_format=RETAIL, fields=("item_id", "name", "category", "price"))
+    with pytest.raises(DataError, match="1 lines have a price that is not a number"):
+        catalog_from_purchases(frame, items, bad)

@@ -7,19 +7,22 @@ import sys
 from training.batch_writers import output_format
 
 
-def train_command(args, event_weights: dict[str, float] | None, params: dict, store_format=None) -> int:
+def train_command(args, event_weights: dict[str, float] | None, params: dict, store_format=None, weighting=None) -> int:
     """Train spark-als as a Spark job; print the model folder last, like local training."""
     from training.spark_jobs import train_with_spark
 
     path, model, seconds = train_with_spark(
         str(args.data), params=params, catalog_path=args.catalog, models_dir=args.models_dir, promote=args.promote,
         on_bad_rows=args.on_bad_rows, event_weights=event_weights, data_format=args.data_format, master=args.spark_master,
-        store_format=store_format,
+        store_format=store_format, weighting=weighting,
     )
+    from recommender.purchases import describe_skipped
+
     data = model.manifest["data"]
     print(
         f"trained spark-als with Spark on {data['events']} events ({data['customers']} customers, {data['items']} items) "
-        f"in {seconds:.1f}s" + ("; promoted to current" if args.promote else ""),
+        f"in {seconds:.1f}s; {model.weighting.describe()}; {describe_skipped(data['skipped_rows'])}"
+        + ("; promoted to current" if args.promote else ""),
         file=sys.stderr,
     )
     print(path)

@@ -184,13 +184,7 @@ def train(args) -> int:
 
         if args.events:  # said, not silently ignored: its events and erasure list would be left out
             raise UsageError("--engine spark does not read the event store yet: leave out --events (the local engine reads it)")
-        if not weighting.is_plain:
-            raise UsageError("--engine spark does not weigh history yet: leave out --half-life and --repeats (spark-als counts repeats)")
-        if store_format.catalog_in_data and not args.catalog:
-            from training.spark_jobs import SPARK_CATALOG
-
-            raise UsageError(SPARK_CATALOG)
-        return train_command(args, weights, _params(args), store_format)  # parameters checked before Spark starts
+        return train_command(args, weights, _params(args), store_format, weighting)  # parameters checked before Spark starts
     result = train_pipeline(
         args.data,
         catalog_path=args.catalog,

@@ -28,17 +28,18 @@ from recommender.algorithms import parse_params
 from recommender.algorithms.spark_als import SparkALS, fit_spark_als
 from recommender.artifacts import load_model, save_model
 from recommender.artifacts import promote as promote_version
-from recommender.catalog import Catalog, load_catalog
+from recommender.catalog import CATALOG_COLUMNS, Catalog, load_catalog
 from recommender.interactions import Interactions
 from recommender.model import Model
-from recommender.spark_support import index_ids, purchase_weights, read_purchases, spark_session
+from recommender.spark_support import catalog_from_purchases, index_ids, purchase_weights, read_purchases, spark_session
 from recommender.store_format import StoreFormat
+from recommender.timestamps import iso_time
 from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
+from recommender.weights import HistoryWeighting
 from training.batch_writers import ranked_table
 
 CUSTOMERS_PER_TASK_BATCH = 1024
-SPARK_CATALOG = "--engine spark reads names and prices from a --catalog file only: give one, or leave name, category and price out of --columns"
 
 
 def train_with_spark(
@@ -53,24 +54,26 @@ def train_with_spark(
     data_format: str | None = None,
     master: str | None = None,
     store_format: StoreFormat | None = None,
+    weighting: HistoryWeighting | None = None,
 ) -> tuple[Path, Model, float]:
     """Train Spark implicit ALS from ``data_path``; save (and promote) the model folder.
 
     ``store_format`` maps the file's own columns and its returns and guest rows, as for
-    local training; the catalog comes from ``catalog_path`` only (names and prices in the
-    purchase file are not read by Spark). Returns the folder, the model and the fit seconds.
+    local training; the catalog comes from ``catalog_path``, else from the purchase lines
+    when the mapping names their name, category or price columns. ``weighting`` says how history counts (recency,
+    repeats), as for local training. Returns the folder, the model and the fit seconds.
     """
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
     store_format = store_format or StoreFormat()
-    if store_format.catalog_in_data and not catalog_path:
-        raise ValueError(SPARK_CATALOG)
+    weighting = weighting or HistoryWeighting()
     spark = spark_session(master)
     algorithm = SparkALS(SparkALS.Config(**parse_params(SparkALS.name, params or {})))
     algorithm.validate_config()
     frame = read_purchases(spark, data_path, data_format, store_format)
-    weights, skipped = purchase_weights(frame, event_weights, on_bad_rows, path=data_path, store_format=store_format)
+    weights, skipped, newest = purchase_weights(frame, event_weights, on_bad_rows, path=data_path, store_format=store_format,
+                                                weighting=weighting)
     indexed, customer_ids, item_ids = index_ids(weights)
     indexed = indexed.cache()
     ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
@@ -94,21 +97,28 @@ def train_with_spark(
     history.sum_duplicates()
     history.sort_indices()
     customers, items = IdVocabulary(customer_ids), IdVocabulary(item_ids)
-    catalog = load_catalog(catalog_path, items) if catalog_path else Catalog.empty(items)
-    model = Model(algorithm, customers, items, history, catalog)
+    if catalog_path:
+        catalog = load_catalog(catalog_path, items)
+    elif store_format.catalog_in_data:  # names and prices on the purchase lines, as the UCI log has them
+        catalog = catalog_from_purchases(read_purchases(spark, data_path, data_format, store_format, CATALOG_COLUMNS), items, data_path)
+    else:
+        catalog = Catalog.empty(items)
+    model = Model(algorithm, customers, items, history, catalog, weighting=weighting)
     data = {
         "fingerprint": Interactions(customers, items, history).fingerprint(),
-        "events": int(frame.count()),
+        "events": int(frame.count()) - sum(skipped.values()),  # the rows read, as local training counts them
         "customers": len(customers),
         "items": len(items),
         "interactions": int(history.nnz),
         "source": str(data_path),
-        "catalog": str(catalog_path) if catalog_path else None,
+        "catalog": str(catalog_path) if catalog_path else (str(data_path) if store_format.catalog_in_data else None),
         "store_format": store_format.to_dict(),
         "skipped_rows": {reason: int(count) for reason, count in skipped.items() if count},
     }
     info = {
         "data": data,
+        # Recency is measured from the newest event: recorded, so the weights can be explained.
+        "history_weighting": {**weighting.to_dict(), "newest_event": None if newest is None else iso_time(int(newest))},
         "engine": {"name": "spark", "master": spark.sparkContext.master, "spark_version": spark.version},
         "training_seconds": round(fit_seconds, 3),
         "pipeline_seconds": round(time.perf_counter() - started, 3),
