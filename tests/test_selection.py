@@ -375,6 +375,7 @@ class KnownTrials:
     FIGURES: dict = {}
     PER_CUSTOMER: dict = {}
     BLEND_WEIGHT = 0.3  # the weight a blend's trial says it chose
+    SECONDS = 0.01  # what every trial says it took
 
 
     def __init__(self, *args, **kwargs):
@@ -405,7 +406,7 @@ class KnownTrials:
             spread = np.random.default_rng(zlib.crc32(repr(key).encode())).normal(0.0, 0.05, 100)
             per_customer = self.FIGURES[key] + spread - spread.mean()
         return TrialOutcome(algorithm, dict(params), DONE, metrics={"ndcg@20": float(np.mean(per_customer))},
-                            per_customer=np.asarray(per_customer, dtype=np.float64), seconds=0.01,
+                            per_customer=np.asarray(per_customer, dtype=np.float64), seconds=self.SECONDS,
                             fitted_settings={"weight": self.BLEND_WEIGHT} if kwargs.get("weights") else {})
 
 
@@ -530,6 +531,18 @@ def test_two_lanes_run_trials_at_once_in_their_own_processes_with_their_own_thre
     assert [t.metrics for t in beside] == [t.metrics for t in alone]
 
 
+def test_a_lanes_trial_process_serves_it_again_in_a_later_round():
+    """Real trial processes: a later round's steps run on the lanes that round one started.
+    (A trial process dies with the thread that started it, so the lanes' threads must outlive
+    round one: before they did, both of the round's trials failed at once.)"""
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 20}, {"neighbours": 10}]), Candidate("item-knn", [{"neighbours": 20}, {"neighbours": 10}])]
+    fit, targets = taste_store(n_customers=300)
+    side_by_side = choose(fit, targets, budget_seconds=120, pool=pool, threads=2, stop_early=False)
+    one_by_one = choose(fit, targets, budget_seconds=120, pool=pool, threads=1, stop_early=False)
+    assert [(t.algorithm, t.params, t.status) for t in side_by_side.trials] == [(t.algorithm, t.params, DONE) for t in one_by_one.trials]
+    assert len(side_by_side.trials) == 4 and [t.metrics for t in side_by_side.trials] == [t.metrics for t in one_by_one.trials]
+
+
 def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in_order(monkeypatch, known_trials):
     import threading
 
@@ -558,9 +571,54 @@ def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in
     assert in_lanes.algorithm == one_by_one.algorithm == "item-knn-bm25"
     from recommender.evaluation.report import choice_section
 
-    assert (in_lanes.record()["round_one_lanes"], one_by_one.record()["round_one_lanes"]) == (2, 1)
-    assert "Round one ran 2 trials at a time, each on 1 thread; later trials one at a time on 2." in choice_section(in_lanes.record())
-    assert "Round one ran" not in choice_section(one_by_one.record())
+    assert (in_lanes.record()["lanes"], one_by_one.record()["lanes"]) == (2, 1)
+    assert "ran 2 at a time, each on 1 thread; the others on 2." in choice_section(in_lanes.record())
+    assert "at a time" not in choice_section(one_by_one.record())
+
+
+def test_a_later_rounds_steps_of_different_contenders_run_side_by_side(monkeypatch, known_trials):
+    """Each contender's next step starts from its own best, so given two threads one round's
+    steps run at the same time; the search and its record are those of one after another."""
+    import threading
+
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", 50): 0.20, ("item-knn-bm25", 100): 0.21,
+                                                 ("als", 1.0): 0.19, ("als", 2.0): 0.198, ("blend", "item-knn-bm25"): 0.2})
+    pool = [Candidate("item-knn-bm25", [{"neighbours": 50}, {"neighbours": 100}]), Candidate("als", [{"regularization": 1.0}, {"regularization": 2.0}])]
+    fit, targets = taste_store(n_customers=50)
+    one_by_one = choose(fit, targets, budget_seconds=60, pool=pool, threads=1)
+    met, calls = threading.Barrier(2, timeout=20), []
+    run = KnownTrials.run
+
+    def meeting(self, algorithm, params, **kwargs):
+        calls.append((algorithm, next(iter(params.values())), kwargs.get("lane"), kwargs.get("threads")))
+        if len(calls) in (3, 4):
+            met.wait()  # the later round's two steps wait for each other: they run at the same time
+        return run(self, algorithm, params, **kwargs)
+
+    monkeypatch.setattr(KnownTrials, "run", meeting)
+    side_by_side = choose(fit, targets, budget_seconds=60, pool=pool, threads=2)
+    assert not met.broken and {call[2:] for call in calls[2:4]} == {(0, 1), (1, 1)}
+    assert {call[:2] for call in calls[2:4]} == {("item-knn-bm25", 100), ("als", 2.0)}
+    assert calls[4:] == [("blend", "item-knn-bm25", 0, None)]  # the blend alone, on every thread
+    assert [(t.algorithm, t.params) for t in side_by_side.trials] == [(t.algorithm, t.params) for t in one_by_one.trials]
+    assert [t.algorithm for t in side_by_side.trials[2:4]] == ["item-knn-bm25", "als"]  # the best contender's step first
+    assert side_by_side.algorithm == one_by_one.algorithm == "item-knn-bm25" and side_by_side.params == {"neighbours": 100}
+
+
+def test_later_rounds_end_when_their_trials_took_one_and_a_half_times_round_ones(monkeypatch, known_trials):
+    """The later rounds' allowance counts trial seconds (two trials side by side count twice), so
+    the search is as long whether trials ran side by side or not, and the budget is not touched."""
+    monkeypatch.setattr(known_trials, "LATER_ROUNDS_SHARE", 1.5)
+    monkeypatch.setattr(known_trials, "PATIENCE", 100)
+    monkeypatch.setattr(KnownTrials, "SECONDS", 2.0)  # each trial says it took 2 s (it takes microseconds)
+    monkeypatch.setattr(KnownTrials, "FIGURES", {("item-knn-bm25", n): 0.2 + n / 1e4 for n in range(10, 200, 10)}
+                        | {("als", 1): 0.2, ("blend", "item-knn-bm25"): 0.2})
+    pool = [Candidate("item-knn-bm25", [{"neighbours": n} for n in range(10, 200, 10)]), Candidate("als", [{"regularization": 1}])]
+    fit, targets = taste_store(n_customers=50)
+    chosen = choose(fit, targets, budget_seconds=600, pool=pool, threads=1)
+    # Round one: 2 trials, 4 s; later rounds start trials while theirs took under 6 s: three of them.
+    assert [t.algorithm for t in chosen.trials] == ["item-knn-bm25", "als", "item-knn-bm25", "item-knn-bm25", "item-knn-bm25", "blend"]
+    assert chosen.ending == "stopped early: later rounds took 1.5 times round one's time"
 
 
 def test_an_interrupted_choice_stops_the_trials_running_in_its_lanes():

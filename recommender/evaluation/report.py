@@ -136,13 +136,13 @@ budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s{'; ' + 
 
 
 def _lanes_text(choice: dict) -> str:
-    """How round one ran, when its trials ran two at a time (their seconds are on fewer threads)."""
-    lanes, threads = choice.get("round_one_lanes", 1), choice.get("threads", 1)
+    """How the trials ran, when some ran side by side (their seconds are on fewer threads)."""
+    lanes, threads = choice.get("lanes", 1), choice.get("threads", 1)
     if lanes <= 1:
         return ""
     share = threads // lanes
-    return (f"Round one ran {lanes} trials at a time, each on {share} thread{'s' if share > 1 else ''}; "
-            f"later trials one at a time on {threads}. ")
+    return (f"Trials that did not depend on each other (round one's, and a later round's steps of different "
+            f"algorithms) ran {lanes} at a time, each on {share} thread{'s' if share > 1 else ''}; the others on {threads}. ")
 
 
 def _is_winner(trial: dict, winner: dict) -> bool:

@@ -4,14 +4,15 @@ split of the store's own data, within a time budget, and keep the best.
 1. Hold out validation purchases (:mod:`.validation`: time-based when there are times).
 2. Round one fits every candidate's defaults, cheapest first, so a short budget still
    compares them all (a candidate whose defaults would not fit the budget tries its
-   cheapest configuration instead); with two threads or more, two at a time, the costliest
-   first (:data:`ROUND_ONE_LANES`); later rounds try the alternatives of the best
+   cheapest configuration instead); later rounds try the alternatives of the best
    :data:`CONTENDERS` candidates (if within :data:`CLOSE_ENOUGH` of the best), best first,
-   one step each per round: a setting, then another history weighting, in turn.
+   one step each per round: a setting, then another history weighting, in turn. With two
+   threads or more, trials that do not depend on each other (round one's, and one later
+   round's steps of different contenders) run two at a time (:data:`LANES`).
 3. The search stops early: a contender whose last :data:`PATIENCE` trials did not beat
    its own best by :data:`MIN_GAIN` gets no more, and the choice ends when no contender is
-   left, however much budget remains (on small stores most of it), or once later rounds
-   have taken :data:`LATER_ROUNDS_SHARE` times round one's seconds. No later round at all
+   left, however much budget remains (on small stores most of it), or once later rounds'
+   trials have taken :data:`LATER_ROUNDS_SHARE` times round one's trials' seconds. No later round at all
    when round one settled the algorithm (:func:`_settled`).
 4. A trial is started only if its estimated time fits what is left of the budget, and
    one still running when the budget ends is stopped (:mod:`.trials`). The default budget
@@ -73,8 +74,10 @@ SETTLED_STANDARD_ERRORS = 10.0
 CONTENDERS = 3  # ...and only the best this many of them (on the online-retail log the third of round one won)
 PATIENCE = 2  # a contender's search ends after this many trials in a row without a gain...
 MIN_GAIN = 0.005  # ...of at least this share over its best so far
-# Later rounds start no trial once they have taken this many times round one's own seconds:
-# the search's length follows what trials cost on this store and this machine, not a fixed floor.
+# Later rounds start no trial once their trials have taken this many times round one's trials'
+# seconds: the search's length follows what trials cost on this store and this machine, not a
+# fixed floor. Trial seconds, not wall time: two trials at a time count twice, so running them
+# side by side shortens the choice without lengthening the search.
 LATER_ROUNDS_SHARE = 1.5
 # The default budget: this many times round one's estimated cost (every candidate's
 # defaults, at the prior speeds), at least MIN_BUDGET_SECONDS. Round one's estimate rests on
@@ -109,14 +112,15 @@ BLEND_MIXING_SHARE = 0.25
 # 1.9 on online-retail and demo-dense, where it lost 1.9% and gained 0.1%. Three separates
 # them; it was set knowing those test figures, on four stores: a rule to re-check on the next.
 BLEND_STANDARD_ERRORS = 3.0
-# Round one's trials are independent, so with two or more threads they run two at a time,
-# each on half of them, the costliest first. Much of a graph-filter trial runs on one thread
-# whatever it is given (scipy's sparse products, the LU and QR steps: 16 of its 40 s on
-# Gowalla), and the other core then fits the others: Gowalla's round one took 59.6 s one
-# trial after another on two threads (item-kNN 4.3, ALS 14.2, graph-filter 39.6 s) against
-# 4.2, 22.3 and 44.0 s on one thread each (docs/benchmarks.md). Later rounds depend on the
-# best so far, so they run one trial at a time on every thread.
-ROUND_ONE_LANES = 2
+# Round one's trials are independent, and so are one later round's steps of different
+# contenders (each starts from its own algorithm's best), so with two or more threads they run
+# two at a time, each on half of them, the costliest first. Much of a graph-filter trial runs
+# on one thread whatever it is given (scipy's sparse products, the LU and QR steps: 16 of its
+# 40 s on Gowalla), and the other core then fits the others: Gowalla's round one took 59.6 s
+# one trial after another on two threads (item-kNN 4.3, ALS 14.2, graph-filter 39.6 s) against
+# 35.8 s two at a time (docs/benchmarks.md). A round with one contender, and the blend, run on
+# every thread.
+LANES = 2
 
 
 def round_one_seconds(shape: DataShape, pool: list[Candidate]) -> float:
@@ -174,7 +178,7 @@ class Choice:
     ending: str = ""  # why the search ended: early stop, budget, or nothing left to try
     trial_params: dict | None = None  # None: the same as params
     threads: int = 1  # BLAS and OpenMP threads the choice had
-    round_one_lanes: int = 1  # round one's trials at a time, each on threads // round_one_lanes
+    lanes: int = 1  # independent trials at a time, each on threads // lanes (1: one after another)
     blend: dict = field(default_factory=dict)  # the blend's trial: parts, outcome, weight, kept or not ({}: not tried)
     # The winner's trial's start state (Algorithm.start_state), for the refit; not recorded.
     start_state: dict = field(default_factory=dict, repr=False)
@@ -191,7 +195,7 @@ class Choice:
             "seconds": round(self.seconds, 1),
             "ending": self.ending,
             "threads": self.threads,
-            "round_one_lanes": self.round_one_lanes,
+            "lanes": self.lanes,
             "validation": self.validation,
             "trials": [trial.record() for trial in self.trials],
             **({"blend": self.blend} if self.blend else {}),
@@ -281,9 +285,12 @@ def choose(
         return trial
 
     chosen_weighting: dict[int, int] = {}  # trial -> index of its weighting
-    bookkeeping = threading.Lock()  # round one's lanes finish trials from two threads
+    bookkeeping = threading.Lock()  # trials side by side finish from two threads
 
-    with TrialRunner(fit, targets, threads=threads) as runner:
+    # The lanes' threads live as long as the runner: a trial process dies with the thread that
+    # started it (the worker's parent-death signal is per thread), and a lane's next trial,
+    # a round later, reuses its process.
+    with TrialRunner(fit, targets, threads=threads) as runner, ThreadPoolExecutor(LANES, thread_name_prefix="trial-lane") as lane_pool:
         # Round one: every candidate's defaults, cheapest first (in lanes: the costliest first).
         order = sorted(pool, key=lambda c: work_units(c.algorithm, c.configurations[0], shape))
         pending = {c.algorithm: list(c.configurations[1:]) for c in pool}
@@ -296,14 +303,22 @@ def choose(
                     pending[candidate.algorithm].remove(cheapest)
                     attempt(candidate.algorithm, cheapest, lane=lane, lane_threads=lane_threads)
 
-        lanes = min(ROUND_ONE_LANES, threads, len(order))
-        if lanes > 1:
-            _in_lanes(order[::-1], defaults_of, lanes, threads // lanes, waiting, runner.abort)
-            rank = {candidate.algorithm: k for k, candidate in enumerate(order)}
-            trials.sort(key=lambda t: rank[t.algorithm])  # recorded as if one after another (stable within a candidate)
-        else:
-            for candidate in order:
-                defaults_of(candidate)
+        def side_by_side(items: list, run: Callable[..., None], recorded: list[str]) -> None:
+            """``run(item, lane, lane_threads)`` for every item, :data:`LANES` at a time in
+            ``items``' order where threads allow, else one after another on every thread;
+            their trials are recorded in the order of ``recorded`` (algorithms), as if one
+            after another (stable within an algorithm)."""
+            lanes = min(LANES, threads, len(items))
+            first = len(trials)
+            if lanes > 1:
+                _in_lanes(items, run, lanes, threads // lanes, waiting, runner.abort, lane_pool)
+            else:
+                for item in items:
+                    run(item)
+            trials[first:] = sorted(trials[first:], key=lambda t: recorded.index(t.algorithm))
+
+        # Round one: the costliest first, recorded cheapest first.
+        side_by_side(order[::-1], defaults_of, [candidate.algorithm for candidate in order])
         # Each other history weighting, tried on the best configuration so far of every
         # candidate that reads the weights (graph-filter counts only which items were bought),
         # in turn with its other settings: a setting first, then a weighting, and so on.
@@ -311,12 +326,15 @@ def choose(
             if candidate.algorithm not in VALUE_BLIND:
                 pending[candidate.algorithm] = _in_turn(
                     pending[candidate.algorithm], [WEIGHTING_STEP + (k,) for k in range(1, len(weightings))])
-        # Round one's seconds are its trials' (in lanes, more than its wall time): the later rounds,
-        # one trial at a time, get the same allowance whether round one ran in lanes or not.
-        round_one = max(time.monotonic() - started, sum(t.seconds for t in trials))
-        later_end = time.monotonic() + LATER_ROUNDS_SHARE * round_one if stop_early else deadline
+        # Round one's seconds are its trials' (in lanes, more than its wall time), and so are the
+        # later rounds': the same search whether trials ran side by side or not.
+        round_one, later_from = sum(t.seconds for t in trials), len(trials)
+
+        def later_left() -> bool:
+            return not stop_early or sum(t.seconds for t in trials[later_from:]) < LATER_ROUNDS_SHARE * round_one
+
         settled = _settled(trials, metric) if stop_early else ""
-        ending = settled or _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_end, stop_early)
+        ending = settled or _search(pool, pending, best_of, attempt, chosen_weighting, metric, deadline, later_left, side_by_side, stop_early)
         # Not in a benchmark's exhaustive search (stop_early False): a tuned peer stays one algorithm.
         parts = _blend_parts(trials, metric) if stop_early and not settled else None
         if parts:
@@ -333,11 +351,11 @@ def choose(
             start_state = runner.load_state(winner)
             runner.drop_state(winner)
     blend = _blend_record(blended, first, second, winner, metric) if parts else {}
-    seconds = time.monotonic() - started
+    seconds, lanes = time.monotonic() - started, min(LANES, threads)
     if winner is None:
         reason = f"no candidate finished within the budget of {budget_seconds:.0f} s; fell back to {FALLBACK_ALGORITHM} with its defaults"
         return Choice(FALLBACK_ALGORITHM, {}, metric, trials, budget_seconds, seconds, validation or {}, reason,
-                      weighting=weightings[0][0], ending=ending, threads=threads, round_one_lanes=lanes)
+                      weighting=weightings[0][0], ending=ending, threads=threads, lanes=lanes)
     reason = _reason(winner, trials, metric)
     if blend and not blend["kept"] and blend["status"] == DONE and blended.metrics[metric] > winner.metrics[metric]:
         reason += (f"; the blend of {first.algorithm} and {second.algorithm} scored {blended.metrics[metric]:.4f} "
@@ -346,13 +364,14 @@ def choose(
     return Choice(
         winner.algorithm, refit_params(winner), metric, trials, budget_seconds, seconds, validation or {},
         reason, winner.fitted_settings, weightings[chosen_weighting[id(winner)]][0], ending,
-        trial_params=winner.params, blend=blend, start_state=start_state, threads=threads, round_one_lanes=lanes,
+        trial_params=winner.params, blend=blend, start_state=start_state, threads=threads, lanes=lanes,
     )
 
 
-def _in_lanes(queue: list[Candidate], run: Callable[..., None], lanes: int, lane_threads: int, waiting, abort: Callable[[], None]) -> None:
-    """``run(candidate, lane, lane_threads)`` for every candidate of ``queue``, in its order,
-    ``lanes`` at a time (each lane takes the next as it becomes free); ``waiting`` is ticked
+def _in_lanes(queue: list, run: Callable[..., None], lanes: int, lane_threads: int, waiting, abort: Callable[[], None],
+              executor: ThreadPoolExecutor) -> None:
+    """``run(item, lane, lane_threads)`` for every item of ``queue``, in its order,
+    ``lanes`` at a time on ``executor``'s threads (each lane takes the next as it becomes free); ``waiting`` is ticked
     here meanwhile. An exception in a lane is raised here once the lanes have stopped. One
     here (Ctrl-C, or from ``waiting``) empties the queue and calls ``abort`` (which kills the
     running trials' processes), so the lanes end at once instead of finishing their trials."""
@@ -364,22 +383,22 @@ def _in_lanes(queue: list[Candidate], run: Callable[..., None], lanes: int, lane
             with taking:
                 if not queue:
                     return
-                candidate = queue.pop(0)
-            run(candidate, lane, lane_threads)
+                item = queue.pop(0)
+            run(item, lane, lane_threads)
 
-    with ThreadPoolExecutor(lanes, thread_name_prefix="trial-lane") as pool:
-        futures = [pool.submit(lane_loop, lane) for lane in range(lanes)]
-        try:
-            while wait(futures, timeout=0.5).not_done:
-                if waiting:
-                    waiting()
-        except BaseException:
-            with taking:
-                queue.clear()
-            abort()
-            raise
-        for future in futures:
-            future.result()
+    futures = [executor.submit(lane_loop, lane) for lane in range(lanes)]
+    try:
+        while wait(futures, timeout=0.5).not_done:
+            if waiting:
+                waiting()
+    except BaseException:
+        with taking:
+            queue.clear()
+        abort()
+        wait(futures)
+        raise
+    for future in futures:
+        future.result()
 
 
 def _best(trials: list[TrialOutcome], metric: str, among: Callable[[TrialOutcome], bool] = lambda trial: True) -> TrialOutcome | None:
@@ -421,11 +440,31 @@ def _in_turn(first: list, second: list) -> list:
     return merged
 
 
-def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, deadline: float, later_end: float, stop_early: bool) -> str:
-    """The rounds after the first: each contender's next step in turn, best contender first,
-    until the budget ends, ``later_end`` passes or no contender is left. Returns why it ended."""
+def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, deadline: float, later_left: Callable[[], bool],
+            side_by_side: Callable[..., None], stop_early: bool) -> str:
+    """The rounds after the first: each contender's next step, best contender first (side by
+    side: each starts from its own algorithm's best), until the budget ends, ``later_left()``
+    is false or no contender is left. Returns why it ended."""
     stale = {c.algorithm: 0 for c in pool}  # trials in a row without a gain, per algorithm
-    while time.monotonic() < min(deadline, later_end):
+
+    def time_left() -> bool:
+        return time.monotonic() < deadline and later_left()
+
+    def step(algorithm: str, lane: int = 0, lane_threads: int | None = None) -> None:
+        if not time_left():
+            return
+        step, best = pending[algorithm].pop(0), best_of(algorithm)
+        if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
+            outcome = attempt(algorithm, best.params, step[1], lane=lane, lane_threads=lane_threads)
+        else:  # other settings under the best weighting so far
+            outcome = attempt(algorithm, step, chosen_weighting[id(best)], lane=lane, lane_threads=lane_threads)
+        if outcome.status == FAILED:
+            pending[algorithm].clear()
+        elif outcome.status == DONE:
+            gained = outcome.metrics[metric] > best.metrics[metric] * (1 + MIN_GAIN)
+            stale[algorithm] = 0 if gained else stale[algorithm] + 1
+
+    while time_left():
         leader = best_of()
         if leader is None:
             return "no candidate finished a trial"
@@ -439,19 +478,7 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
             if any(pending[a] for a in ranked):
                 return f"stopped early: the last {PATIENCE} trials of each contender ({', '.join(ranked)}) gained less than {MIN_GAIN:.1%}"
             return "every alternative of the contenders was tried"
-        for algorithm in contenders:
-            if time.monotonic() >= min(deadline, later_end):
-                break
-            step, best = pending[algorithm].pop(0), best_of(algorithm)
-            if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
-                outcome = attempt(algorithm, best.params, step[1])
-            else:  # other settings under the best weighting so far
-                outcome = attempt(algorithm, step, chosen_weighting[id(best)])
-            if outcome.status == FAILED:
-                pending[algorithm].clear()
-            elif outcome.status == DONE:
-                gained = outcome.metrics[metric] > best.metrics[metric] * (1 + MIN_GAIN)
-                stale[algorithm] = 0 if gained else stale[algorithm] + 1
+        side_by_side(contenders, step, contenders)
     if time.monotonic() < deadline:
         return f"stopped early: later rounds took {LATER_ROUNDS_SHARE:g} times round one's time"
     return "the budget ran out"

@@ -89,8 +89,10 @@ class TrialRunner:
     """Runs trials in worker processes against fixed fitting data and validation targets.
 
     Trials on different lanes run in different worker processes, so two threads of the
-    caller may run two trials at once (the choice's round one does); the matrices and the
-    start states are shared through the one folder."""
+    caller may run two trials at once (the choice does); the matrices and the start states
+    are shared through the one folder. A worker process dies with the *thread* that started
+    it (Linux's parent-death signal, :mod:`.worker`), so a lane must be driven from threads
+    that outlive its use: the choice keeps its lanes' threads for the runner's lifetime."""
 
     def __init__(self, fit: sp.csr_matrix, targets: sp.csr_matrix, *, threads: int = 1):
         self.threads = max(1, int(threads))
