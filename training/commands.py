@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from recommender.errors import UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
+from recommender.parallel import blas_threads
 from recommender.weights import check_event_weights
 
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
@@ -26,13 +27,6 @@ class UsageError(Exception):
 
 def _progress(args, total: int, unit: str, desc: str):
     return tqdm(total=total, unit=unit, desc=desc, disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
-
-
-def _blas_threads() -> int:
-    """The BLAS thread count in force (--threads), for the trials' worker process."""
-    from threadpoolctl import threadpool_info
-
-    return max([pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"], default=1)
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -366,7 +360,7 @@ def tune(args) -> int:
 
         trials = run_search(
             log, args.algorithm, space, metric=args.metric, budget_seconds=args.budget, max_trials=args.trials,
-            seed=args.seed, threads=_blas_threads(), on_trial=finished, on_skip=not_finished, waiting=tick,
+            seed=args.seed, threads=blas_threads(), on_trial=finished, on_skip=not_finished, waiting=tick,
         )
     varied = [name for name in space] or ["(defaults)"]
     rows = [

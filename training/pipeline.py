@@ -21,6 +21,7 @@ from recommender.evaluation.report import render_choice_page
 from recommender.events import forget_erased_customers, merge_stored_events, redacted
 from recommender.interactions import Interactions
 from recommender.model import Model
+from recommender.parallel import blas_threads
 from recommender.purchases import PurchaseLog, load_purchases
 from recommender.selection import AUTO, DEFAULT_METRIC, Choice, choose_for_log
 from recommender.store_format import StoreFormat
@@ -85,7 +86,7 @@ def choose_model(log: PurchaseLog, settings: ChoiceSettings, *, show_progress: b
     try:
         return choose_for_log(
             log, budget_seconds=settings.budget_seconds, metric=settings.metric, memory_limit_gb=settings.memory_limit_gb,
-            seed=settings.seed, threads=_blas_threads(), weighting=settings.weighting, on_start=start, on_trial=trial_done, waiting=tick,
+            seed=settings.seed, threads=blas_threads(), weighting=settings.weighting, on_start=start, on_trial=trial_done, waiting=tick,
         )
     finally:
         if bar is not None:
@@ -130,7 +131,7 @@ def train_from_log(
         if interactions.shape[0] * interactions.shape[1] <= TOP_LIST_SCORE_LIMIT:
             with tqdm(total=len(model.customers), unit="customers", desc="top lists and reasons", disable=not show_progress,
                       file=sys.stderr, dynamic_ncols=True) as bar:
-                model.top_lists = compute_top_lists(fitted, model.history, top_lists, progress=bar.update, workers=_blas_threads())
+                model.top_lists = compute_top_lists(fitted, model.history, top_lists, progress=bar.update, workers=blas_threads())
         else:
             # Scoring every customer against every item would cost as much as a batch
             # job; at this size the server scores live and batch jobs use `score`.
@@ -251,11 +252,3 @@ def train(
     if promote:
         promote_version(models_dir, path.name)
     return TrainResult(path, model, fit_seconds, log.skipped, log.notes, choice)
-
-
-def _blas_threads() -> int:
-    """The BLAS thread count in force (the CLI's --threads): how many chunks to score at once."""
-    from threadpoolctl import threadpool_info
-
-    counts = [pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(counts, default=1)

@@ -65,6 +65,7 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
+from ..parallel import blas_threads, sparse_times_dense
 from . import graph_filter_attribution as attribution
 from . import graph_filter_live as live
 from .base import Algorithm, AlgorithmConfig
@@ -231,9 +232,10 @@ class GraphFilter(Algorithm):
             self.walk_basis_ = np.zeros((vectors.shape[0], 0), dtype=np.float32)
             self.low_rank_gram_ = np.zeros((0, 0), dtype=np.float32)
             return
-        per_customer = self.buyers_ @ (vectors * self.result_weight_[:, None])  # customers x rank
+        threads = blas_threads()
+        per_customer = sparse_times_dense(self.buyers_, vectors * self.result_weight_[:, None], threads)  # customers x rank
         per_customer *= self.co_buyer_weight_[:, None]
-        self.walk_basis_ = np.ascontiguousarray(self.bought_by_ @ per_customer, dtype=np.float32)
+        self.walk_basis_ = np.ascontiguousarray(sparse_times_dense(self.bought_by_, per_customer, threads), dtype=np.float32)
         self.low_rank_gram_ = np.ascontiguousarray(vectors.T @ (vectors * self.low_rank_out_[:, None]), dtype=np.float32)
 
     def _typical_norm_ratio(self, binary: sp.csr_matrix) -> float:
@@ -517,14 +519,15 @@ def item_basis(
     if start is not None:
         block[:, : start.shape[1]] = start
     transposed = normalised.T.tocsr()
+    threads = blas_threads()  # the sparse products, on one core each in scipy, split among them
     for step in range(iterations + 1):
         if step:  # keep the columns apart between products: LU is half the cost of QR and enough here
             with threadpool_limits(1, "blas"):
                 block = scipy.linalg.lu(block, permute_l=True, overwrite_a=True, check_finite=False)[0]
-        block = transposed @ (normalised @ block)  # P Q, items x width
+        block = sparse_times_dense(transposed, sparse_times_dense(normalised, block, threads), threads)  # P Q, items x width
     with threadpool_limits(1, "blas"):
         basis, _ = scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)
-    projected = normalised @ basis  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
+    projected = sparse_times_dense(normalised, basis, threads)  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
     small = (projected.T @ projected).astype(np.float64)
     with threadpool_limits(1, "blas"):
         eigenvalues, rotation = scipy.linalg.eigh(small, check_finite=False)

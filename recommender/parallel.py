@@ -1,0 +1,44 @@
+"""Work spread over this process's threads: how many the BLAS may use, and sparse products.
+
+The thread count is the one in force for the BLAS (``recommender --threads N``, a trial
+worker's share, a server worker's one), so one setting says how many cores a job may take.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+# Below this many multiply-adds (stored entries x dense columns) a product is too short for
+# threads to pay: about 30 ms of work on one core.
+MIN_SPLIT_WORK = 2**25
+
+
+def blas_threads() -> int:
+    """The BLAS thread count in force (at least 1)."""
+    from threadpoolctl import threadpool_info
+
+    return max([pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"], default=1)
+
+
+def sparse_times_dense(matrix: sp.csr_matrix, dense: np.ndarray, threads: int) -> np.ndarray:
+    """``matrix @ dense`` for a CSR matrix and a 2-D array, its rows split among ``threads``
+    threads by stored entries. scipy's product runs on one core but releases the GIL, so
+    the parts run at once: a Gowalla item-graph product (29,858 x 40,981, 810k entries,
+    times 1,025 columns) took 0.63-0.71 s on two threads against 1.13-1.17 s on one. Each
+    row is summed as in one product, so the result is the same to the bit."""
+    if threads <= 1 or dense.ndim != 2 or matrix.nnz * dense.shape[1] < MIN_SPLIT_WORK or matrix.shape[0] < threads:
+        return matrix @ dense
+    matrix = sp.csr_matrix(matrix)
+    dense = np.ascontiguousarray(dense)  # once here, not once per part inside scipy (an LU's factor is Fortran-ordered)
+    out = np.empty((matrix.shape[0], dense.shape[1]), dtype=np.result_type(matrix.dtype, dense.dtype))
+    cuts = [0, *np.searchsorted(matrix.indptr, matrix.nnz * np.arange(1, threads) / threads).tolist(), matrix.shape[0]]
+
+    def part(k: int) -> None:
+        out[cuts[k] : cuts[k + 1]] = matrix[cuts[k] : cuts[k + 1]] @ dense
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="sparse-product") as pool:
+        list(pool.map(part, range(threads)))
+    return out
