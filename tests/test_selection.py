@@ -550,9 +550,16 @@ def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in
                                                  ("blend", "item-knn-bm25"): 0.19})
     pool = [Candidate("item-knn-bm25", [{"neighbours": 50}]), Candidate("ease", [{"l2": 1.0}]), Candidate("als", [{"regularization": 1.0}])]
     fit, targets = taste_store(n_customers=50)
+    run, started = KnownTrials.run, []
+
+    def recording(self, algorithm, params, **kwargs):
+        started.append(algorithm)
+        return run(self, algorithm, params, **kwargs)
+
+    monkeypatch.setattr(KnownTrials, "run", recording)
     one_by_one = choose(fit, targets, budget_seconds=60, pool=pool, threads=1)
+    assert started[:3] == [t.algorithm for t in one_by_one.trials[:3]]  # one after another: run cheapest first
     met, calls = threading.Barrier(2, timeout=20), []
-    run = KnownTrials.run
 
     def meeting(self, algorithm, params, **kwargs):
         calls.append((algorithm, kwargs.get("lane"), kwargs.get("threads")))

@@ -303,22 +303,23 @@ def choose(
                     pending[candidate.algorithm].remove(cheapest)
                     attempt(candidate.algorithm, cheapest, lane=lane, lane_threads=lane_threads)
 
-        def side_by_side(items: list, run: Callable[..., None], recorded: list[str]) -> None:
-            """``run(item, lane, lane_threads)`` for every item, :data:`LANES` at a time in
-            ``items``' order where threads allow, else one after another on every thread;
-            their trials are recorded in the order of ``recorded`` (algorithms), as if one
-            after another (stable within an algorithm)."""
+        def side_by_side(items: list, run: Callable[..., None], recorded: list[str], lane_order: list | None = None) -> None:
+            """``run(item, lane, lane_threads)`` for every item, :data:`LANES` at a time (in
+            ``lane_order``, default ``items``') where threads allow, else one after another in
+            ``items``' order on every thread; their trials are recorded in the order of
+            ``recorded`` (their algorithms), as if one after another (stable within an algorithm)."""
             lanes = min(LANES, threads, len(items))
             first = len(trials)
             if lanes > 1:
-                _in_lanes(items, run, lanes, threads // lanes, waiting, runner.abort, lane_pool)
+                _in_lanes(lane_order or items, run, lanes, threads // lanes, waiting, runner.abort, lane_pool)
             else:
                 for item in items:
                     run(item)
             trials[first:] = sorted(trials[first:], key=lambda t: recorded.index(t.algorithm))
 
-        # Round one: the costliest first, recorded cheapest first.
-        side_by_side(order[::-1], defaults_of, [candidate.algorithm for candidate in order])
+        # Round one: cheapest first (a short budget still compares them all), or in lanes the
+        # costliest first (the others fill the other lane meanwhile); recorded cheapest first.
+        side_by_side(order, defaults_of, [candidate.algorithm for candidate in order], lane_order=order[::-1])
         # Each other history weighting, tried on the best configuration so far of every
         # candidate that reads the weights (graph-filter counts only which items were bought),
         # in turn with its other settings: a setting first, then a weighting, and so on.
