@@ -24,6 +24,6 @@ def png_base64(plt, figure, *, dates_on_x: bool = False) -> str:
     if dates_on_x:
         figure.autofmt_xdate()
     figure.tight_layout()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")  # long tick labels (a trial's settings and history) stay whole
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import textwrap
 from datetime import UTC, datetime
 
 import numpy as np
@@ -178,7 +179,9 @@ def _plot_choice(choice: dict) -> str:
     algorithms = sorted({t["algorithm"] for t in done})
     colours = {name: f"C{k}" for k, name in enumerate(algorithms)}
     weighted = weightings_differ(choice["trials"])
-    labels = [t["algorithm"] + "\n" + settings_text(t["params"]) + ("\n" + history_text(t) if weighted else "") for t in done]
+    # Settings cut short on the chart (a blend's name both parts' settings): the table has them whole.
+    labels = [t["algorithm"] + "\n" + textwrap.shorten(settings_text(t["params"]), 48, placeholder=" ...")
+              + ("\n" + history_text(t) if weighted else "") for t in done]
     axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
     axes.set_yticks(range(len(done)), labels, fontsize=7)
     axes.invert_yaxis()
