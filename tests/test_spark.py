@@ -242,3 +242,36 @@ def test_spark_takes_the_catalog_from_the_purchase_lines_as_the_file_loader_does
     frame = read_purchases(local_spark, str(bad), store_format=RETAIL, fields=("item_id", "name", "category", "price"))
     with pytest.raises(DataError, match="1 lines have a price that is not a number"):
         catalog_from_purchases(frame, items, bad)
+
+
+def test_spark_scoring_of_a_blend_with_a_history_weighting_is_local_scoring(split, tmp_path):
+    """Any model folder scores the same through Spark: here a blend of two algorithms, trained
+    on compressed repeats (both read by the executors from the folder, as the API reads them)."""
+    from recommender.artifacts import save_model
+    from recommender.weights import HistoryWeighting
+    from training.spark_jobs import score_with_spark
+
+    _, train_log, _, _, _ = split
+    params = {"first": "als", "first_params": {"factors": 8, "iterations": 5}, "second": "item-knn", "second_params": {}, "weight": 0.4}
+    model, _ = train_from_log(train_log, algorithm="blend", params=params, weighting=HistoryWeighting(None, "log"), top_lists=0)
+    path = save_model(model, tmp_path / "models")
+    listed = [str(c) for c in model.customers.ids[:300]] + ["never-seen"]
+    score_with_spark(str(path), str(tmp_path / "spark.parquet"), n=5, customers=listed)
+    score_all(load_model(path), tmp_path / "local.parquet", n=5, customers=listed, threads=1)
+    columns = ["customer_id", "rank", "item_id", "source"]
+    spark_rows = pq.read_table(tmp_path / "spark.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]]).to_pylist()
+    local_rows = pq.read_table(tmp_path / "local.parquet").select(columns).sort_by([(c, "ascending") for c in columns[:2]]).to_pylist()
+    assert len(spark_rows) == 301 * 5 and spark_rows == local_rows
+    assert load_model(path).manifest["algorithm"] == "blend"
+
+
+def test_spark_refuses_a_half_life_without_event_times(tmp_path, local_spark):
+    from recommender.spark_support import purchase_weights, read_purchases
+    from recommender.weights import HistoryWeighting
+
+    path = tmp_path / "untimed.csv"
+    path.write_text("customer_id,item_id\nc1,a\nc2,b\n")
+    with pytest.raises(DataError, match="a half-life needs event times: the purchase data has no timestamp column"):
+        purchase_weights(read_purchases(local_spark, str(path)), weighting=HistoryWeighting(30.0))
+    weights, _, newest = purchase_weights(read_purchases(local_spark, str(path)), weighting=HistoryWeighting(None, "once"))
+    assert newest is None and sorted((r["customer_id"], r["item_id"], r["weight"]) for r in weights.collect()) == [("c1", "a", 1.0), ("c2", "b", 1.0)]
