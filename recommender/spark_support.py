@@ -178,7 +178,10 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     bad = bad | F.col("weight").isNull() | F.isnan("weight") | F.col("seconds").isNull()
     events = events.withColumn("_guest", guest).withColumn("_not_product", not_product)
     events = events.withColumn("_bad", ~F.col("_guest") & ~F.col("_not_product") & bad).cache()
-    counts = events.agg(*(F.sum(F.col(flag).cast("long")).alias(flag) for flag in ("_guest", "_not_product", "_bad"))).first()
+    # Recency is measured from the newest kept event, whatever its weight, as in the file loader.
+    kept_row = ~F.col("_guest") & ~F.col("_not_product") & ~F.col("_bad")
+    counts = events.agg(*(F.sum(F.col(flag).cast("long")).alias(flag) for flag in ("_guest", "_not_product", "_bad")),
+                        F.max(F.when(kept_row, F.col("seconds"))).alias("newest")).first()
     guests, not_products, dropped = (int(counts[flag] or 0) for flag in ("_guest", "_not_product", "_bad"))
     if dropped and on_bad_rows == "error":
         quantity = "a zero quantity" if returns else "a quantity that is not a positive number"
@@ -188,10 +191,8 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
             path=path,
         )
     skipped = {reason: count for reason, count in (("no customer", guests), ("not a product", not_products), ("bad rows", dropped)) if count}
-    kept = events.filter(~F.col("_guest") & ~F.col("_not_product") & ~F.col("_bad"))
-    # Recency is measured from the newest kept event, whatever its weight, as in the file loader.
-    newest = kept.agg(F.max("seconds")).first()[0] if timed else None
-    good = kept.filter(F.col("weight") != 0)
+    newest = counts["newest"] if timed else None
+    good = events.filter(kept_row & (F.col("weight") != 0))
     summed = good.groupBy("customer_id", "item_id").agg(_cell_weight(weighting, newest).alias("weight"))
     if weighting.repeats == "log":
         summed = summed.withColumn("weight", F.log2(F.col("weight") + 1.0))
@@ -223,7 +224,8 @@ def catalog_from_purchases(frame, items: IdVocabulary, path=None) -> Catalog:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    frame = frame.withColumn("_line", F.monotonically_increasing_id()).where(~spark_id_is_invalid(F.col("item_id")))
+    # Cached: each field below is one pass over the lines (and a price's check another).
+    frame = frame.withColumn("_line", F.monotonically_increasing_id()).where(~spark_id_is_invalid(F.col("item_id"))).cache()
     values = {}
     for field in ("name", "category", "price"):
         if field not in frame.columns:
@@ -243,6 +245,7 @@ def catalog_from_purchases(frame, items: IdVocabulary, path=None) -> Catalog:
         most = Window.partitionBy("item_id").orderBy(F.desc("lines"), F.desc("last"))
         best = counted.withColumn("_rank", F.row_number().over(most)).where(F.col("_rank") == 1).select("item_id", "value")
         values[field] = {row["item_id"]: row["value"] for row in best.collect()}
+    frame.unpersist()
     return catalog_of(items, values)
 
 

@@ -210,6 +210,13 @@ class HistoryWeighting:
     def to_dict(self) -> dict:
         return {"half_life_days": self.half_life_days, "repeats": self.repeats}
 
+    def record(self, newest_event: int | None) -> dict:
+        """:meth:`to_dict` with the newest training event (epoch seconds; None: no times), as a
+        model's manifest keeps it: recency is measured from it, so the weights can be explained."""
+        from .timestamps import iso_time
+
+        return {**self.to_dict(), "newest_event": None if newest_event is None else iso_time(int(newest_event))}
+
     @classmethod
     def from_dict(cls, values: Mapping | None) -> HistoryWeighting:
         """From :meth:`to_dict`'s shape (a model manifest); None or {} is the plain weighting."""

@@ -25,7 +25,6 @@ from recommender.parallel import blas_threads
 from recommender.purchases import PurchaseLog, load_purchases
 from recommender.selection import AUTO, DEFAULT_METRIC, Choice, choose_for_log
 from recommender.store_format import StoreFormat
-from recommender.timestamps import iso_time
 from recommender.topn import compute_top_lists
 from recommender.vocabulary import IdVocabulary
 from recommender.weights import DEFAULT_EVENT_WEIGHTS, HistoryWeighting
@@ -144,9 +143,7 @@ def train_from_log(
         "items": len(interactions.items),
         "interactions": interactions.nnz,
     }
-    # Recency is measured from the newest event: recorded, so the weights can be explained.
-    newest = None if log.timestamp is None or not len(log) else iso_time(int(log.timestamp.max()))
-    model.manifest["history_weighting"] = {**weighting.to_dict(), "newest_event": newest}
+    model.manifest["history_weighting"] = weighting.record(None if log.timestamp is None or not len(log) else log.timestamp.max())
     return model, seconds
 
 

@@ -33,7 +33,6 @@ from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.spark_support import catalog_from_purchases, index_ids, purchase_weights, read_purchases, spark_session
 from recommender.store_format import StoreFormat
-from recommender.timestamps import iso_time
 from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
 from recommender.weights import HistoryWeighting
@@ -117,8 +116,7 @@ def train_with_spark(
     }
     info = {
         "data": data,
-        # Recency is measured from the newest event: recorded, so the weights can be explained.
-        "history_weighting": {**weighting.to_dict(), "newest_event": None if newest is None else iso_time(int(newest))},
+        "history_weighting": weighting.record(newest),
         "engine": {"name": "spark", "master": spark.sparkContext.master, "spark_version": spark.version},
         "training_seconds": round(fit_seconds, 3),
         "pipeline_seconds": round(time.perf_counter() - started, 3),

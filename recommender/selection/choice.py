@@ -454,11 +454,11 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
     def step(algorithm: str, lane: int = 0, lane_threads: int | None = None) -> None:
         if not time_left():
             return
-        step, best = pending[algorithm].pop(0), best_of(algorithm)
-        if isinstance(step, tuple) and step[:1] == WEIGHTING_STEP:  # the best settings under another weighting
-            outcome = attempt(algorithm, best.params, step[1], lane=lane, lane_threads=lane_threads)
+        taken, best = pending[algorithm].pop(0), best_of(algorithm)
+        if isinstance(taken, tuple) and taken[:1] == WEIGHTING_STEP:  # the best settings under another weighting
+            outcome = attempt(algorithm, best.params, taken[1], lane=lane, lane_threads=lane_threads)
         else:  # other settings under the best weighting so far
-            outcome = attempt(algorithm, step, chosen_weighting[id(best)], lane=lane, lane_threads=lane_threads)
+            outcome = attempt(algorithm, taken, chosen_weighting[id(best)], lane=lane, lane_threads=lane_threads)
         if outcome.status == FAILED:
             pending[algorithm].clear()
         elif outcome.status == DONE:
