@@ -216,6 +216,61 @@ def test_graph_filter_divides_the_low_pass_part_by_a_norm_known_in_the_basis(kno
     np.testing.assert_allclose(older.scores(known_answer_matrix[:1]), (walk / walk_norm + 0.5 * smooth / l1)[:1], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "dense_items, sparse_entries, route",
+    [(10**6, 10**9, np.ndarray), (10**6, 7, np.ndarray), (0, 10**9, "sparse"), (0, 0, None)],
+    ids=["dense", "dense-in-groups", "sparse", "through-customers"],
+)
+def test_graph_filter_walks_the_same_through_items_or_customers(known_answer_matrix, monkeypatch, dense_items, sparse_entries, route):
+    """L(r) = (r D_i^-a) Rᵀ D_u^-b R D_i^-c by every route: the co-buying matrix held dense
+    (built in one product or summed over groups of customers), held sparse, or none (too large)."""
+    import scipy.sparse as sp
+
+    from recommender.algorithms import graph_filter
+
+    monkeypatch.setattr(graph_filter, "DENSE_WALK_ITEMS", dense_items)
+    monkeypatch.setattr(graph_filter, "SPARSE_WALK_ENTRIES", sparse_entries)
+    params = {"rank": 3, "sharpening": 0.0, "history_exponent": 0.4, "co_buyer_exponent": 0.8, "popularity_exponent": 0.3}
+    model = create_algorithm("graph-filter", params).fit(known_answer_matrix)
+    binary = (known_answer_matrix > 0).astype(np.float64).toarray()
+    item_degree, customer_degree = binary.sum(axis=0), binary.sum(axis=1)
+    expected = (binary * item_degree**-0.4) @ binary.T @ (binary * customer_degree[:, None] ** -0.8) * item_degree**-0.3
+    walk, walk_norm = model._walk(known_answer_matrix)
+    np.testing.assert_allclose(walk, expected, rtol=1e-5)
+    np.testing.assert_allclose(walk_norm.ravel(), expected.sum(axis=1), rtol=1e-5)
+    found = model.item_walk()
+    if route == "sparse":
+        assert sp.issparse(found)
+    else:
+        assert found is None if route is None else isinstance(found, route)
+
+
+@pytest.mark.parametrize("sparse_held", [False, True], ids=["dense", "sparse"])
+def test_graph_filter_explains_the_same_through_the_co_buying_matrix(known_answer_matrix, monkeypatch, sparse_held):
+    """Reasons read from the co-buying matrix equal those walked through the customers."""
+    from recommender.algorithms import graph_filter
+
+    model = create_algorithm("graph-filter", {"rank": 6, "sharpening": 0.35}).fit(known_answer_matrix)
+    customers = np.arange(known_answer_matrix.shape[0])
+    items, _ = model.recommend(known_answer_matrix, 4, customers=customers)
+
+    def explained():
+        model._forget_derived()
+        return (model.contribution_weights(known_answer_matrix, customers, items),
+                model.contributions(known_answer_matrix[5], items[5]), model.item_walk())
+
+    monkeypatch.setattr(graph_filter, "DENSE_WALK_ITEMS", 0)
+    monkeypatch.setattr(graph_filter, "SPARSE_WALK_ENTRIES", 10**9 if sparse_held else 0)
+    batch, one, held = explained()
+    assert (held is not None) == sparse_held
+    monkeypatch.setattr(graph_filter, "DENSE_WALK_ITEMS", 10**6)
+    batch_held, one_held, held = explained()
+    assert isinstance(held, np.ndarray)
+    np.testing.assert_allclose(batch_held, batch, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(one_held, one, rtol=1e-5, atol=1e-8)
+    assert np.abs(batch).max() > 0
+
+
 def test_graph_filter_starts_its_basis_from_another_fits_basis():
     """Started from the exact top singular vectors of the same items, one product and
     Rayleigh-Ritz keep them (the start's span is invariant under the item graph); a start for

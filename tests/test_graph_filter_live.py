@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.algorithms import create_algorithm
+from recommender.algorithms import create_algorithm, graph_filter
 from recommender.algorithms import graph_filter_attribution as attribution
 from recommender.algorithms import graph_filter_live as live
 from recommender.catalog import Catalog
@@ -66,7 +66,11 @@ def full_scoring(algorithm, row: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.
     ],
 )
 @pytest.mark.parametrize("pruned", [False, True], ids=["one-pass", "pruned"])
-def test_a_live_answer_has_the_items_scores_and_reasons_of_full_scoring(params, pruned, monkeypatch):
+@pytest.mark.parametrize("co_buying", [True, False], ids=["co-buying-held", "through-customers"])
+def test_a_live_answer_has_the_items_scores_and_reasons_of_full_scoring(params, pruned, co_buying, monkeypatch):
+    if not co_buying:  # as on a large catalogue: both paths walk through the customers, each its own way
+        monkeypatch.setattr(graph_filter, "DENSE_WALK_ITEMS", 0)
+        monkeypatch.setattr(graph_filter, "SPARSE_WALK_ENTRIES", 0)
     if pruned:  # every answer through row_top: a head of 4 of the 8 directions, later looks at 5 and 6, however many items it leaves
         monkeypatch.setattr(live, "HEAD_DIRECTIONS", 4)
         monkeypatch.setattr(live, "LATER_LOOKS", (5, 6))

@@ -77,28 +77,10 @@ def batch_contributions(
     purchased = np.full((rows, width), -1, dtype=np.int64)
     purchased[owner, slot] = history.indices
     asked_safe = np.maximum(asked, 0)
-    # Walk: Σ_v R_vj b_v R_vi. Co-buyer columns are offset per row (row * V + v), so one
-    # sparse product pairs each purchase only with its own row's asked items.
-    customers = np.int64(model.bought_by_.shape[1])
-    from_purchase = model.bought_by_[history.indices].multiply(model.co_buyer_weight_[None, :]).tocsr()
-    from_asked = model.bought_by_[asked_safe.ravel()].tocsr()
-    asked_owner = np.repeat(np.arange(rows), k)
-    left = sp.csr_matrix(
-        (
-            from_purchase.data,
-            np.repeat(owner * customers, np.diff(from_purchase.indptr)) + from_purchase.indices,
-            from_purchase.indptr,
-        ),
-        shape=(history.nnz, rows * customers),
-    )
-    right = sp.csr_matrix(
-        (from_asked.data, np.repeat(asked_owner * customers, np.diff(from_asked.indptr)) + from_asked.indices, from_asked.indptr),
-        shape=(rows * k, rows * customers),
-    )
-    paths = (left @ right.T).tocoo()
-    walk = np.zeros((rows, k, width), dtype=np.float64)
-    walk[owner[paths.row], paths.col % k, slot[paths.row]] = paths.data
     safe_purchased = np.maximum(purchased, 0)
+    walk = model.co_buying_paths(safe_purchased[:, None, :], asked_safe[:, :, None])  # rows x asked x purchases
+    if walk is None:
+        walk = _walk_paths(model, history, asked_safe, owner, slot, width)
     walk *= model.history_weight_[safe_purchased][:, None, :] * model.result_weight_[asked_safe][:, :, None]
     vectors = model.singular_vectors_
     smooth = (vectors[asked_safe] @ vectors[safe_purchased].transpose(0, 2, 1)).astype(np.float64)
@@ -116,6 +98,34 @@ def batch_contributions(
         weights -= model.sharpening_ * step
     weights[np.broadcast_to((purchased < 0)[:, None, :], weights.shape)] = 0.0
     return purchased, weights
+
+
+def _walk_paths(model, history: sp.csr_matrix, asked: np.ndarray, owner: np.ndarray, slot: np.ndarray, width: int) -> np.ndarray:
+    """Σ_v R_vj b_v R_vi per row, asked item and purchase slot, through the customers (for
+    catalogues whose co-buying matrix is not held)."""
+    rows, k = asked.shape
+    # Co-buyer columns are offset per row (row * V + v), so one sparse product pairs each
+    # purchase only with its own row's asked items.
+    customers = np.int64(model.bought_by_.shape[1])
+    from_purchase = model.bought_by_[history.indices].multiply(model.co_buyer_weight_[None, :]).tocsr()
+    from_asked = model.bought_by_[asked.ravel()].tocsr()
+    asked_owner = np.repeat(np.arange(rows), k)
+    left = sp.csr_matrix(
+        (
+            from_purchase.data,
+            np.repeat(owner * customers, np.diff(from_purchase.indptr)) + from_purchase.indices,
+            from_purchase.indptr,
+        ),
+        shape=(history.nnz, rows * customers),
+    )
+    right = sp.csr_matrix(
+        (from_asked.data, np.repeat(asked_owner * customers, np.diff(from_asked.indptr)) + from_asked.indices, from_asked.indptr),
+        shape=(rows * k, rows * customers),
+    )
+    paths = (left @ right.T).tocoo()
+    walk = np.zeros((rows, k, width), dtype=np.float64)
+    walk[owner[paths.row], paths.col % k, slot[paths.row]] = paths.data
+    return walk
 
 
 def part_norms(model, history: sp.csr_matrix, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

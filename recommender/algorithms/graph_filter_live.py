@@ -262,8 +262,12 @@ def row_contributions(model, row: sp.csr_matrix, asked: np.ndarray, customer: in
 
 def walk_paths(model, purchased: np.ndarray, asked: np.ndarray) -> np.ndarray:
     """Σ_v R_vj b_v R_vi for each asked item i and purchase j (asked x purchases, float64):
-    the co-buyers of both, joined on the customer by sorting (a handful of numpy calls
-    where sparse products cost a dozen scipy calls)."""
+    read from the co-buying matrix where the model holds one (a small catalogue), else the
+    co-buyers of both, joined on the customer by sorting (a handful of numpy calls where
+    sparse products cost a dozen scipy calls)."""
+    held = model.co_buying_paths(purchased[None, :], asked[:, None])
+    if held is not None:
+        return held
     asked_buyers, counts = _gather(model.bought_by_, asked)
     order = np.argsort(asked_buyers, kind="stable")
     asked_buyers, asked_owner = asked_buyers[order], np.repeat(np.arange(len(asked)), counts)[order]
