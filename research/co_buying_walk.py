@@ -40,10 +40,14 @@ def co_buying_held(held: bool):
         graph_filter.DENSE_WALK_ITEMS, graph_filter.SPARSE_WALK_ENTRIES = limits
 
 
-def seconds(work) -> float:
+def seconds(work, *args) -> float:
     started = time.perf_counter()
-    work()
+    work(*args)
     return time.perf_counter() - started
+
+
+def answer_with_reasons(model, row) -> None:
+    model.contributions(row, model.recommend(row, 20)[0][0])
 
 
 def main() -> None:
@@ -65,12 +69,11 @@ def main() -> None:
                 with co_buying_held(held):
                     model._forget_derived()
                     built = seconds(model.item_walk)
-                    walk = seconds(lambda: model._walk(binary))
-                    lists = seconds(lambda: compute_top_lists(model, matrix, 50))
+                    walk = seconds(model._walk, binary)
+                    lists = seconds(compute_top_lists, model, matrix, 50)
                     answers = []
                     for customer in customers:
-                        row = matrix[int(customer)]
-                        answers.append(seconds(lambda: model.contributions(row, model.recommend(row, 20)[0][0])))
+                        answers.append(seconds(answer_with_reasons, model, matrix[int(customer)]))
                     found = model.item_walk()
                     kind = "not held" if found is None else f"{type(found).__name__} {getattr(found, 'nnz', found.size):,} entries"
                     log(f"{store} {matrix.shape}: C {kind} (built in {built:.2f} s); walk of every customer {walk:.2f} s; "
