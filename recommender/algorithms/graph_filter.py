@@ -584,7 +584,9 @@ def _co_buying(buyers: sp.csr_matrix, co_buyer_weight: np.ndarray, dense: bool) 
     SPARSE_WALK_ENTRIES paths each, so no group's sparse product outgrows that bound."""
     weighted = sp.csr_matrix(buyers.multiply(co_buyer_weight[:, None]), dtype=np.float32)
     if not dense:
-        return (buyers.T.tocsr() @ weighted).tocsr()
+        co_buying = (buyers.T.tocsr() @ weighted).tocsr()
+        co_buying.sort_indices()  # a lookup is then a binary search in the row, not a scan (reasons: 13 s -> 1 s on demo-sparse)
+        return co_buying
     lengths = np.diff(buyers.indptr).astype(np.int64)
     group = np.cumsum(lengths**2) // max(SPARSE_WALK_ENTRIES, 1)
     cuts = [0, *(np.flatnonzero(np.diff(group)) + 1).tolist(), len(lengths)]
