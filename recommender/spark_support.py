@@ -1,4 +1,4 @@
-"""Apache Spark helpers: sessions, reading purchases, weights, id indexing, factors.
+"""Apache Spark helpers: sessions, reading purchases and the event store, weights, id indexing, factors.
 
 pyspark is an optional extra (``pip install .[spark]``, Java 17); it is imported
 inside the functions only, so ``import recommender`` never needs it. Everything
@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tempfile
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .ids import WHOLE_FLOAT_TEXT, spark_id_is_invalid
 from .store_format import PURCHASE_FIELDS, StoreFormat
 from .timestamps import spark_parse_timestamps
 from .vocabulary import IdVocabulary
-from .weights import DEFAULT_EVENT_WEIGHTS, MOST_HALVINGS, SECONDS_PER_DAY, HistoryWeighting, spark_weigh_events
+from .weights import DEFAULT_EVENT_WEIGHTS, MOST_HALVINGS, SECONDS_PER_DAY, HistoryWeighting, spark_weigh_events, weigh_events
 
 MASTER_ENV = "RECOMMENDER_SPARK_MASTER"
 SPARK_MISSING = "Apache Spark support needs pyspark and Java 17: pip install 'recommender[spark]' (see README, 'Spark')"
@@ -137,8 +138,52 @@ def _written_as_floats(frame, name: str) -> bool:
     return frame.where((F.length(column) > 0) & ~column.rlike(WHOLE_FLOAT_TEXT)).limit(1).count() == 0
 
 
+class Weighed(NamedTuple):
+    """What :func:`purchase_weights` returns."""
+
+    frame: object  # DataFrame (customer_id, item_id, weight): one row per cell with a weight left
+    skipped: dict  # rows dropped, by reason
+    newest: int | None  # the newest kept event's epoch seconds (None: the data has no times)
+    events: int  # the rows kept (the file's and the event store's), as local training counts them
+    erased: int  # customers left out because the erasure list names them
+
+
+def stored_events(spark, location, event_weights: dict[str, float] | None = None):
+    """The event store's events at ``location`` as rows :func:`purchase_weights` adds to a
+    file's, (customer_id, item_id, weight, seconds), each weighed by its type and quantity;
+    only those with a positive weight, as :func:`recommender.events.merge_stored_events`
+    keeps them. Read here, not by the executors: the store is the API's database. Returns
+    the DataFrame and the newest event id read (0: none), for the manifest's ``events_through_id``."""
+    import pyarrow as pa
+
+    from .events.training_data import read_events
+
+    events = read_events(location)
+    weights = weigh_events(events["event_type"], events["quantity"], DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+    keep = weights > 0
+    table = pa.table({
+        "customer_id": pa.array(events["customer_id"][keep].tolist(), pa.string()),
+        "item_id": pa.array(events["item_id"][keep].tolist(), pa.string()),
+        "weight": pa.array(weights[keep], pa.float64()),
+        "seconds": pa.array(events["timestamp"][keep], pa.int64()),
+    })
+    return spark.createDataFrame(table), int(events["id"].max()) if len(events["id"]) else 0
+
+
+def erasure_keys(spark, location):
+    """The store's erasure list as a one-column DataFrame (``key``: the SHA-256 of a customer
+    id, :func:`recommender.events.records.customer_key`), and the newest erasure id (0: none)."""
+    import pyarrow as pa
+
+    from .events.training_data import read_erasures
+
+    keys, through = read_erasures(location)
+    return spark.createDataFrame(pa.table({"key": pa.array(sorted(keys), pa.string())})), through
+
+
 def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_bad_rows: str = "error", path=None,
-                     store_format: StoreFormat | None = None, weighting: HistoryWeighting | None = None):
+                     store_format: StoreFormat | None = None, weighting: HistoryWeighting | None = None,
+                     stored=None, erased=None) -> Weighed:
     """Aggregate events into (customer_id, item_id, weight) with the library's weight rule.
 
     Rows with an invalid id (empty, too long, control characters), an unknown event type,
@@ -149,8 +194,9 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     ``rows_without_customer='skip'`` rows without a customer id are dropped and counted, and
     so are rows of the ``not_products`` codes. ``weighting`` (recency, repeats) as
     :meth:`recommender.interactions.Interactions.from_log` applies it.
-    Returns the DataFrame, the rows dropped by reason, and the newest event's epoch
-    seconds (None when the data has no times).
+    ``stored``: the event store's rows (:func:`stored_events`), added to the file's (their
+    times dropped when the file has none, as locally); ``erased``: the erasure list's keys
+    (:func:`erasure_keys`), whose customers' rows are left out before anything is weighed.
     """
     from pyspark.sql import functions as F
 
@@ -176,12 +222,23 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
         not_product = F.coalesce(F.col("item_id").isin(list(store_format.not_products)), F.lit(False)) & ~guest
     bad = spark_id_is_invalid(F.col("customer_id")) | spark_id_is_invalid(F.col("item_id"))
     bad = bad | F.col("weight").isNull() | F.isnan("weight") | F.col("seconds").isNull()
-    events = events.withColumn("_guest", guest).withColumn("_not_product", not_product)
-    events = events.withColumn("_bad", ~F.col("_guest") & ~F.col("_not_product") & bad).cache()
-    # Recency is measured from the newest kept event, whatever its weight, as in the file loader.
+    events = events.withColumn("_guest", guest).withColumn("_not_product", not_product).withColumn("_bad", ~F.col("_guest") & ~F.col("_not_product") & bad)
+    if stored is not None:  # the API checked these rows' ids when it took them
+        added = stored.withColumn("seconds", F.col("seconds") if timed else F.lit(0).cast("long"))
+        events = events.unionByName(added.select(*(F.lit(False).alias(flag) if flag.startswith("_") else F.col(flag) for flag in events.columns)))
     kept_row = ~F.col("_guest") & ~F.col("_not_product") & ~F.col("_bad")
+    if erased is not None:
+        named = erased.select(F.col("key").alias("_key"), F.lit(True).alias("_erased"))
+        events = events.join(F.broadcast(named), F.sha2(F.col("customer_id"), 256) == F.col("_key"), "left").drop("_key")
+        events = events.withColumn("_erased", F.coalesce(F.col("_erased"), F.lit(False)) & kept_row)
+    else:
+        events = events.withColumn("_erased", F.lit(False))
+    events = events.cache()
+    # Recency is measured from the newest kept event, whatever its weight, as in the file loader.
+    kept_row = kept_row & ~F.col("_erased")
     counts = events.agg(*(F.sum(F.col(flag).cast("long")).alias(flag) for flag in ("_guest", "_not_product", "_bad")),
-                        F.max(F.when(kept_row, F.col("seconds"))).alias("newest")).first()
+                        F.max(F.when(kept_row, F.col("seconds"))).alias("newest"), F.sum(kept_row.cast("long")).alias("kept"),
+                        F.countDistinct(F.when(F.col("_erased"), F.col("customer_id"))).alias("erased")).first()
     guests, not_products, dropped = (int(counts[flag] or 0) for flag in ("_guest", "_not_product", "_bad"))
     if dropped and on_bad_rows == "error":
         quantity = "a zero quantity" if returns else "a quantity that is not a positive number"
@@ -198,7 +255,7 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
         summed = summed.withColumn("weight", F.log2(F.col("weight") + 1.0))
     elif weighting.repeats == "once":
         summed = summed.withColumn("weight", F.least(F.col("weight"), F.lit(1.0)))
-    return summed.filter(F.col("weight") > 0), skipped, newest
+    return Weighed(summed.filter(F.col("weight") > 0), skipped, newest, int(counts["kept"] or 0), int(counts["erased"] or 0))
 
 
 def _cell_weight(weighting: HistoryWeighting, newest: int | None):

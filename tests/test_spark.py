@@ -133,15 +133,15 @@ def test_spark_reads_a_store_export_as_the_file_loader_does(tmp_path, local_spar
     expected = {(local.customers.ids[r], local.items.ids[c]): v for r, c, v in zip(*sp.find(local.matrix))}
     assert expected == {("17850", "85123A"): 4.0, ("13047", "85123A"): 3.0, ("13047", "22728"): 3.0}
     for path in (csv_path, parquet_path):
-        weights, skipped, _ = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store)
-        got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()}
-        assert got == expected and skipped == {"no customer": 1}
+        weighed = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store)
+        got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weighed.frame.collect()}
+        assert got == expected and weighed.skipped == {"no customer": 1}
     with_postage = tmp_path / "with-postage.csv"
     with_postage.write_text(RETAIL_CSV + POSTAGE_LINES)
     store = StoreFormat.from_dict({**store.to_dict(), "not_products": ["POST"]})
-    weights, skipped, _ = purchase_weights(read_purchases(local_spark, str(with_postage), store_format=store), store_format=store)
-    assert {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()} == expected
-    assert skipped == load_purchases(with_postage, store_format=store).skipped == {"no customer": 2, "not a product": 1}
+    weighed = purchase_weights(read_purchases(local_spark, str(with_postage), store_format=store), store_format=store)
+    assert {(row["customer_id"], row["item_id"]): row["weight"] for row in weighed.frame.collect()} == expected
+    assert weighed.skipped == load_purchases(with_postage, store_format=store).skipped == {"no customer": 2, "not a product": 1}
 
 
 @pytest.mark.parametrize("weighting", [(2.0, "log"), (None, "once"), (0.5, "count"), (None, "count")])
@@ -159,9 +159,9 @@ def test_spark_weighs_history_as_the_file_loader_does(tmp_path, local_spark, wei
     weighting = HistoryWeighting(*weighting)
     local = Interactions.from_log(load_purchases(path, store_format=store), weighting)
     expected = {(local.customers.ids[r], local.items.ids[c]): v for r, c, v in zip(*sp.find(local.matrix))}
-    weights, _, newest = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store, weighting=weighting)
-    got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weights.collect()}
-    assert newest == 1291629600  # 2010-12-06 10:00:00 UTC, the newest line
+    weighed = purchase_weights(read_purchases(local_spark, str(path), store_format=store), store_format=store, weighting=weighting)
+    got = {(row["customer_id"], row["item_id"]): row["weight"] for row in weighed.frame.collect()}
+    assert weighed.newest == 1291629600  # 2010-12-06 10:00:00 UTC, the newest line
     assert got.keys() == expected.keys() and all(got[cell] == pytest.approx(expected[cell], rel=1e-6) for cell in got)
     if weighting.half_life_days == 2.0:  # 13047's two units 97 hours before the newest line, and one at it
         assert got[("13047", "85123A")] == pytest.approx(np.log2(1 + 2 * 0.5 ** (97 / 24 / 2) + 1))
@@ -209,6 +209,50 @@ def test_spark_training_reads_a_store_export_from_the_command_line(tmp_path, cap
     # Served, a new purchase folds in as training would have: log2(1 + s + 1).
     row, _ = spark.history_row("13047", [("85123A", 1.0)])
     assert row[0, spark.items.index("85123A")] == pytest.approx(np.log2(2 * 0.5 ** (97 / 24 / 2) + 3), rel=1e-6)
+
+
+def test_spark_training_reads_the_event_store_as_local_training_does(tmp_path, capsys):
+    """`train --engine spark --events`: the API's events join the export's lines (weighed by
+    type, their times in the recency), an erased customer leaves (their lines and events), and
+    the manifest records what serving needs, as local training's."""
+    from recommender.events import Event, EventStore
+    from tests.test_store_data import COLUMNS, RETAIL_CSV, run
+
+    data = tmp_path / "export.csv"
+    data.write_text(RETAIL_CSV)
+    events = tmp_path / "events.sqlite3"
+    store = EventStore(events)
+    day = 86_400
+    newest = 1291629600 + 2 * day  # two days after the export's newest line
+    store.add([
+        Event("13047", "22728", timestamp=newest - day),  # a cell the export has
+        Event("13047", "71053", "cart", timestamp=newest),  # half a purchase, and the newest event
+        Event("13047", "85123A", "view", timestamp=newest - 3 * day),  # a tenth
+        Event("new-customer", "85123A", quantity=2.0, timestamp=newest - day),
+        Event("17850", "22728", timestamp=newest - day),  # erased below, events and lines alike
+        Event("13047", "99999", "impression", timestamp=newest + day),  # weight 0: neither a cell nor the newest
+    ])
+    store.forget("17850")
+    options = ["--data", data, "--columns", COLUMNS, "--returns", "net", "--rows-without-customer", "skip",
+               "--half-life", "2", "--repeats", "log", "--events", events]
+    code, out, err = run(capsys, "train", *options, "--engine", "spark", "--param", "factors=2", "--models-dir", tmp_path / "spark")
+    assert code == 0, err
+    spark = load_model(out.strip().splitlines()[-1])
+    code, out, _ = run(capsys, "train", *options, "--algorithm", "item-knn", "--models-dir", tmp_path / "local")
+    local = load_model(out.strip().splitlines()[-1])
+    assert "17850" not in spark.customers and "new-customer" in spark.customers and "99999" not in spark.items
+    assert spark.manifest["history_weighting"] == local.manifest["history_weighting"] == {
+        "half_life_days": 2.0, "repeats": "log", "newest_event": "2010-12-08T10:00:00Z"}
+    for field in ("events", "skipped_rows", "event_store", "event_weights", "events_through_id", "erasures_through",
+                  "erased_customers_left_out"):
+        assert spark.manifest["data"][field] == local.manifest["data"][field], field
+    assert spark.manifest["data"]["events_through_id"] == 6 and spark.manifest["data"]["erased_customers_left_out"] == 1
+    cells = lambda model: {(model.customers.ids[r], model.items.ids[c]): v for r, c, v in zip(*sp.find(model.history))}  # noqa: E731
+    spark_cells, local_cells = cells(spark), cells(local)
+    assert spark_cells.keys() == local_cells.keys() and all(spark_cells[k] == pytest.approx(local_cells[k], rel=1e-6) for k in spark_cells)
+    # 22728: three on the export's line 4 days before the newest event, one a day before it.
+    assert spark_cells[("13047", "22728")] == pytest.approx(np.log2(1 + 3 * 0.5 ** (4 / 2) + 0.5 ** (1 / 2)), rel=1e-6)
+    assert spark_cells[("13047", "71053")] == pytest.approx(np.log2(1.5), rel=1e-6)
 
 
 # Lines that make the most-common rule matter: a one-off name, a free sample, a new category.
@@ -273,5 +317,6 @@ def test_spark_refuses_a_half_life_without_event_times(tmp_path, local_spark):
     path.write_text("customer_id,item_id\nc1,a\nc2,b\n")
     with pytest.raises(DataError, match="a half-life needs event times: the purchase data has no timestamp column"):
         purchase_weights(read_purchases(local_spark, str(path)), weighting=HistoryWeighting(30.0))
-    weights, _, newest = purchase_weights(read_purchases(local_spark, str(path)), weighting=HistoryWeighting(None, "once"))
-    assert newest is None and sorted((r["customer_id"], r["item_id"], r["weight"]) for r in weights.collect()) == [("c1", "a", 1.0), ("c2", "b", 1.0)]
+    weighed = purchase_weights(read_purchases(local_spark, str(path)), weighting=HistoryWeighting(None, "once"))
+    assert weighed.newest is None and weighed.events == 2
+    assert sorted((r["customer_id"], r["item_id"], r["weight"]) for r in weighed.frame.collect()) == [("c1", "a", 1.0), ("c2", "b", 1.0)]

@@ -7,14 +7,14 @@ import sys
 from training.batch_writers import output_format
 
 
-def train_command(args, event_weights: dict[str, float] | None, params: dict, store_format=None, weighting=None) -> int:
+def train_command(args, event_weights: dict[str, float] | None, params: dict, store_format=None, weighting=None, events_path=None) -> int:
     """Train spark-als as a Spark job; print the model folder last, like local training."""
     from training.spark_jobs import train_with_spark
 
     path, model, seconds = train_with_spark(
         str(args.data), params=params, catalog_path=args.catalog, models_dir=args.models_dir, promote=args.promote,
         on_bad_rows=args.on_bad_rows, event_weights=event_weights, data_format=args.data_format, master=args.spark_master,
-        store_format=store_format, weighting=weighting,
+        store_format=store_format, weighting=weighting, events_path=events_path,
     )
     from recommender.purchases import describe_skipped
 

@@ -176,9 +176,8 @@ def train(args) -> int:
     if args.engine == "spark":
         from training.cli_spark import train_command
 
-        if args.events:  # said, not silently ignored: its events and erasure list would be left out
-            raise UsageError("--engine spark does not read the event store yet: leave out --events (the local engine reads it)")
-        return train_command(args, weights, _params(args), store_format, weighting)  # parameters checked before Spark starts
+        events_path = existing_event_store(args.events) if args.events else None  # checked before Spark starts, as the parameters
+        return train_command(args, weights, _params(args), store_format, weighting, events_path)
     result = train_pipeline(
         args.data,
         catalog_path=args.catalog,

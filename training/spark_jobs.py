@@ -29,13 +29,22 @@ from recommender.algorithms.spark_als import SparkALS, fit_spark_als
 from recommender.artifacts import load_model, save_model
 from recommender.artifacts import promote as promote_version
 from recommender.catalog import CATALOG_COLUMNS, Catalog, load_catalog
+from recommender.events import redacted
 from recommender.interactions import Interactions
 from recommender.model import Model
-from recommender.spark_support import catalog_from_purchases, index_ids, purchase_weights, read_purchases, spark_session
+from recommender.spark_support import (
+    catalog_from_purchases,
+    erasure_keys,
+    index_ids,
+    purchase_weights,
+    read_purchases,
+    spark_session,
+    stored_events,
+)
 from recommender.store_format import StoreFormat
 from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
-from recommender.weights import HistoryWeighting
+from recommender.weights import DEFAULT_EVENT_WEIGHTS, HistoryWeighting
 from training.batch_writers import ranked_table
 
 CUSTOMERS_PER_TASK_BATCH = 1024
@@ -54,13 +63,16 @@ def train_with_spark(
     master: str | None = None,
     store_format: StoreFormat | None = None,
     weighting: HistoryWeighting | None = None,
+    events_path=None,
 ) -> tuple[Path, Model, float]:
     """Train Spark implicit ALS from ``data_path``; save (and promote) the model folder.
 
     ``store_format`` maps the file's own columns and its returns and guest rows, as for
     local training; the catalog comes from ``catalog_path``, else from the purchase lines
     when the mapping names their name, category or price columns. ``weighting`` says how history counts (recency,
-    repeats), as for local training. Returns the folder, the model and the fit seconds.
+    repeats), as for local training. With ``events_path``, the API's event store is read
+    alongside the purchase file and its erasure list honoured, as local training does.
+    Returns the folder, the model and the fit seconds.
     """
     from pyspark.sql import functions as F
 
@@ -71,9 +83,13 @@ def train_with_spark(
     algorithm = SparkALS(SparkALS.Config(**parse_params(SparkALS.name, params or {})))
     algorithm.validate_config()
     frame = read_purchases(spark, data_path, data_format, store_format)
-    weights, skipped, newest = purchase_weights(frame, event_weights, on_bad_rows, path=data_path, store_format=store_format,
-                                                weighting=weighting)
-    indexed, customer_ids, item_ids = index_ids(weights)
+    stored, erased, events_through_id, erasures_through = None, None, 0, 0
+    if events_path is not None:
+        stored, events_through_id = stored_events(spark, events_path, event_weights)
+        erased, erasures_through = erasure_keys(spark, events_path)
+    weighed = purchase_weights(frame, event_weights, on_bad_rows, path=data_path, store_format=store_format,
+                               weighting=weighting, stored=stored, erased=erased)
+    indexed, customer_ids, item_ids = index_ids(weighed.frame)
     indexed = indexed.cache()
     ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
     fit_started = time.perf_counter()
@@ -105,18 +121,24 @@ def train_with_spark(
     model = Model(algorithm, customers, items, history, catalog, weighting=weighting)
     data = {
         "fingerprint": Interactions(customers, items, history).fingerprint(),
-        "events": int(frame.count()) - sum(skipped.values()),  # the rows read, as local training counts them
+        "events": weighed.events,  # the rows kept, as local training counts them
         "customers": len(customers),
         "items": len(items),
         "interactions": int(history.nnz),
         "source": str(data_path),
         "catalog": str(catalog_path) if catalog_path else (str(data_path) if store_format.catalog_in_data else None),
         "store_format": store_format.to_dict(),
-        "skipped_rows": {reason: int(count) for reason, count in skipped.items() if count},
+        "skipped_rows": {reason: int(count) for reason, count in weighed.skipped.items() if count},
+        # As local training records them: serving folds in only newer events, and honours newer erasures.
+        "event_store": redacted(events_path) if events_path else None,
+        "event_weights": dict(event_weights or DEFAULT_EVENT_WEIGHTS),
+        "events_through_id": events_through_id,
+        "erasures_through": erasures_through,
+        "erased_customers_left_out": weighed.erased,
     }
     info = {
         "data": data,
-        "history_weighting": weighting.record(newest),
+        "history_weighting": weighting.record(weighed.newest),
         "engine": {"name": "spark", "master": spark.sparkContext.master, "spark_version": spark.version},
         "training_seconds": round(fit_seconds, 3),
         "pipeline_seconds": round(time.perf_counter() - started, 3),
