@@ -514,21 +514,26 @@ def test_the_choice_page_tells_trials_apart_by_history_weighting():
 
 
 def test_two_lanes_run_trials_at_once_in_their_own_processes_with_their_own_threads():
-    """The same trials give the same figures on two lanes at once as one after another."""
+    """The same trials give the same figures on two lanes at once as one after another; a
+    lane's process runs a trial on one thread, then one on two, without starting again."""
     from concurrent.futures import ThreadPoolExecutor
 
     fit, targets = taste_store(n_customers=300)
     settings = [{"neighbours": 20}, {"neighbours": 5}]
     with TrialRunner(fit, targets, threads=2) as runner:
         alone = [runner.run("item-knn-bm25", params, deadline=time.monotonic() + 60) for params in settings]
+        first = runner._workers[0]._process.pid
         with ThreadPoolExecutor(2) as pool:
             beside = list(pool.map(lambda lane: runner.run("item-knn-bm25", settings[lane], deadline=time.monotonic() + 60,
                                                            lane=lane, threads=1, keep_state=True), [0, 1]))
+        again = runner.run("als", {"factors": 4, "iterations": 2}, deadline=time.monotonic() + 60)
         workers = runner._workers
-        assert sorted(workers) == [0, 1] and workers[0].threads == workers[1].threads == 1  # lane 0 restarted with 1 thread
-        assert workers[0]._process.pid != workers[1]._process.pid
-    assert [t.status for t in beside] == [DONE, DONE]
+        assert sorted(workers) == [0, 1] and workers[0]._process.pid == first != workers[1]._process.pid
+    assert [t.status for t in beside] == [DONE, DONE] and again.status == DONE
     assert [t.metrics for t in beside] == [t.metrics for t in alone]
+    # Each trial's own count, in the BLAS and in implicit's OpenMP runtime alike.
+    assert [t.threads for t in alone] == [{"blas": 2, "openmp": 2}] * 2 and again.threads == {"blas": 2, "openmp": 2}
+    assert [t.threads for t in beside] == [{"blas": 1, "openmp": 1}] * 2
 
 
 def test_a_lanes_trial_process_serves_it_again_in_a_later_round():

@@ -51,6 +51,7 @@ class TrialOutcome:
     note: str = ""
     weighting: dict = field(default_factory=dict)  # the history weighting the trial fitted on ({}: plain)
     state_file: str = ""  # the fitted algorithm's start state, while the runner keeps it ("": none)
+    threads: dict = field(default_factory=dict)  # the threads in force during the trial, per runtime ("blas", "openmp")
 
     def record(self) -> dict:
         """The trial as JSON-able data for manifests and reports."""
@@ -63,6 +64,8 @@ class TrialOutcome:
             shown["history_weighting"] = self.weighting
         if self.fitted_settings:
             shown["fitted_settings"] = self.fitted_settings
+        if self.threads:
+            shown["threads"] = self.threads
         if self.note:
             shown["note"] = self.note
         return shown
@@ -155,8 +158,9 @@ class TrialRunner:
         until :meth:`drop_state` or the runner closes (the caller drops what it will not use:
         graph-filter's is as large as its basis).
         ``lane``: which worker process runs it (one trial at a time each); ``threads``: its
-        BLAS and OpenMP threads (default: the runner's), fixed when its process starts, so a
-        lane asked for another count starts a new one.
+        BLAS and OpenMP threads (default: the runner's), set for this trial inside the lane's
+        process, which keeps running (and keeps graph-filter's remembered basis) when the
+        next trial asks for another count.
         """
         outcome = TrialOutcome(algorithm, dict(params), STOPPED)
         if time.monotonic() >= deadline:
@@ -173,10 +177,8 @@ class TrialRunner:
         if weights:
             request["weights"] = list(weights)
         worker = self._workers.get(lane)
-        if worker is None or worker.threads != threads:
-            if worker is not None:
-                worker.stop()
-            worker = self._workers[lane] = _Worker(self._folder, threads)
+        if worker is None:
+            worker = self._workers[lane] = _Worker(self._folder, self.threads)
         started = time.monotonic()
         try:
             if not worker.start(deadline, waiting):
@@ -207,6 +209,7 @@ class TrialRunner:
         outcome.fit_seconds = answer["fit_seconds"]
         outcome.fitted_settings = answer.get("fitted_settings") or {}
         outcome.state_file = answer.get("state") or ""
+        outcome.threads = answer.get("threads") or {}
         if answer.get("weights"):
             outcome.note = f"weights tried ({metric}@{cut_off}): " + ", ".join(f"{w:g}: {figure:.4f}" for w, figure in answer["weights"])
         return outcome
@@ -223,7 +226,8 @@ class TrialRunner:
 
 
 class _Worker:
-    """One worker process (:mod:`.worker`) with a fixed thread count, started when first asked."""
+    """One worker process (:mod:`.worker`), started when first asked; ``threads``: the most any
+    of its trials may use (each request sets its own count, up to that)."""
 
     def __init__(self, folder: Path, threads: int):
         self.folder, self.threads = folder, threads

@@ -7,8 +7,15 @@ them (copy-on-write, so the pages are shared with the page cache, not duplicated
 then reads one JSON request per line on stdin and answers one JSON line on stdout:
 
     {"algorithm": "als", "params": {...}, "fit": "fit", "cut_off": 20, "metric": "ndcg", "threads": 2}
-    -> {"ok": true, "metrics": {...}, "per_customer": [...], "fit_seconds": ..., "score_seconds": ..., "fitted_settings": {...}}
+    -> {"ok": true, "metrics": {...}, "per_customer": [...], "fit_seconds": ..., "score_seconds": ..., "fitted_settings": {...},
+        "threads": {"blas": 2, "openmp": 2}}
     -> {"ok": false, "error": "one line"}
+
+``"threads"`` is set for that trial alone, in the BLAS and the OpenMP runtimes (the answer
+says what was in force), so one process serves trials of any thread count: a lane of the
+choice runs one-thread trials beside another lane, then trials on every thread alone, without
+a new process (a second's imports on a small store) or the loss of graph-filter's remembered
+basis (its SVD, most of a large store's trial).
 
 A blend's request may list ``"weights"``: the blend is fitted once, scored at each, and the
 best kept (its figures, ``"weight"`` in its fitted settings, every weight's figure under
@@ -56,7 +63,8 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
 
     cut_off, metric = int(request.get("cut_off", 20)), request.get("metric", "ndcg")
     weights = request.get("weights")  # a blend's weights to choose from on these targets
-    with threadpool_limits(int(request.get("threads", 1)), "blas"):
+    with threadpool_limits(int(request.get("threads", 1))):  # BLAS and OpenMP (implicit's threads) alike
+        in_force = threads_in_force()
         algorithm = create_algorithm(request["algorithm"], request.get("params") or {})
         started = time.perf_counter()
         algorithm.fit(fit)
@@ -78,12 +86,29 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
         "fit_seconds": fit_seconds,
         "score_seconds": score_seconds,
         "fitted_settings": algorithm.fitted_settings() | ({"weight": algorithm.config.weight} if weights else {}),
+        "threads": in_force,
     }
     if weights:
         answer["weights"] = [[w, figure] for w, figure in figures.items()]
     if request.get("state") and (state := algorithm.start_state()):
         answer["state"] = save_state(Path(request["state"]), state)
     return answer
+
+
+def threads_in_force() -> dict[str, int]:
+    """The thread count each loaded runtime ("blas", "openmp") uses now (the most, if several)."""
+    from threadpoolctl import threadpool_info
+
+    found: dict[str, int] = {}
+    for pool in threadpool_info():
+        found[pool["user_api"]] = max(found.get(pool["user_api"], 0), int(pool["num_threads"]))
+    return found
+
+
+def load_thread_runtimes() -> None:
+    """Load implicit's compiled code, and with it its OpenMP runtime, before any trial: a
+    request's thread limit reaches only the runtimes loaded when it is set."""
+    import implicit.cpu.als  # noqa: F401
 
 
 def save_state(path: Path, state: dict[str, np.ndarray]) -> str:
@@ -118,6 +143,7 @@ def main(folder: str) -> int:
 
     # Trials of graph-filter's alternatives share its costly basis (same matrix, rank and seed).
     remember_last_basis()
+    load_thread_runtimes()
     # Answers travel on the original stdout; anything a library prints goes to stderr.
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
