@@ -659,3 +659,18 @@ def test_an_interrupted_choice_stops_the_trials_running_in_its_lanes():
         choose(fit, targets, budget_seconds=120, pool=pool, threads=2, waiting=tick)  # a hang would end with the budget
     assert time.monotonic() - started < 20.0  # generous margin for a loaded machine
     assert not workers() - before, "no trial process outlives the choice"
+
+
+def test_a_trial_process_whose_pipe_closed_before_the_wait_counts_as_stopped():
+    """Stopped from another thread between starting and watching its pipe: a failed trial
+    (BrokenPipeError, which the runner reports), not a ValueError out of the choice."""
+    from recommender.selection.trials import _Worker
+
+    fit, targets = taste_store(n_customers=50)
+    with TrialRunner(fit, targets) as runner:
+        worker = _Worker(runner._folder, 1)
+        assert worker.start(time.monotonic() + 60, None)
+        worker._process.stdout.close()  # what stop() in another thread does first
+        with pytest.raises(BrokenPipeError, match="stopped"):
+            worker._answer(time.monotonic() + 60, None)
+        worker.stop()

@@ -277,7 +277,10 @@ class _Worker:
         if process is None:
             raise BrokenPipeError("the worker was stopped")
         with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
+            try:
+                selector.register(process.stdout, selectors.EVENT_READ)
+            except ValueError:  # closed by stop() in another thread before we looked
+                raise BrokenPipeError("the worker was stopped") from None
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
