@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
+from recommender.algorithms.spark_als import SparkALS
 from recommender.artifacts import load_model
 from recommender.errors import DataError
 from recommender.evaluation import evaluate, random_split, split_matrices
@@ -198,6 +199,7 @@ def test_spark_training_reads_a_store_export_from_the_command_line(tmp_path, cap
     assert spark.manifest["history_weighting"] == local.manifest["history_weighting"] == {
         "half_life_days": 2.0, "repeats": "log", "newest_event": "2010-12-06T10:00:00Z"}
     assert spark.weighting == local.weighting
+    assert "choice" not in spark.manifest and spark.algorithm.config.factors == 2  # settings given: nothing chosen
     for field in ("events", "skipped_rows", "store_format"):
         assert spark.manifest["data"][field] == local.manifest["data"][field]
     assert spark.manifest["data"]["catalog"] == local.manifest["data"]["catalog"] == str(data)  # names and prices from its lines
@@ -253,6 +255,37 @@ def test_spark_training_reads_the_event_store_as_local_training_does(tmp_path, c
     # 22728: three on the export's line 4 days before the newest event, one a day before it.
     assert spark_cells[("13047", "22728")] == pytest.approx(np.log2(1 + 3 * 0.5 ** (4 / 2) + 0.5 ** (1 / 2)), rel=1e-6)
     assert spark_cells[("13047", "71053")] == pytest.approx(np.log2(1.5), rel=1e-6)
+
+
+def test_spark_chooses_its_als_settings_on_validation_when_none_are_given(demo_files, tmp_path):
+    """Every setting fitted by Spark and judged on a held-out fifth of a quarter of the
+    customers' purchases; the best refitted on everything and recorded."""
+    from training.spark_choice import SETTINGS
+    from training.spark_jobs import train_with_spark
+
+    path, model, _ = train_with_spark(str(demo_files["purchases"]), catalog_path=demo_files["catalog"], models_dir=tmp_path / "models",
+                                      choose=True)
+    choice = load_model(path).manifest["choice"]
+    assert [t["params"] for t in choice["trials"]] == [dict(s) for s in SETTINGS] and {t["status"] for t in choice["trials"]} == {"done"}
+    assert choice["validation"]["customers"] == 100  # 400 customers, a quarter of them, each with three purchases or more
+    best = max(choice["trials"], key=lambda t: t["metrics"]["ndcg@20"])
+    assert choice["params"] == best["params"] and choice["metric"] == "ndcg@20"
+    assert len({t["metrics"]["ndcg@20"] for t in choice["trials"]}) > 1  # the settings do differ on this store
+    defaults = SparkALS.Config()
+    for name in ("factors", "regularization", "alpha", "iterations"):
+        assert getattr(model.algorithm.config, name) == best["params"].get(name, getattr(defaults, name))
+
+
+def test_spark_keeps_the_choices_budget_from_the_command_line(demo_files, tmp_path, capsys):
+    """With --budget below one fit, only the defaults are fitted: the others are not started."""
+    from tests.test_store_data import run
+
+    code, out, err = run(capsys, "train", "--engine", "spark", "--data", demo_files["purchases"], "--budget", "0.001",
+                         "--models-dir", tmp_path / "models")
+    assert code == 0 and "chose spark-als the defaults: validation ndcg@20" in err and "the best of 1 fitted" in err
+    choice = load_model(out.strip().splitlines()[-1]).manifest["choice"]
+    assert [t["status"] for t in choice["trials"]] == ["done"] + ["skipped"] * 4 and choice["params"] == {}
+    assert choice["trials"][1]["note"].startswith("the slowest fit so far took")
 
 
 # Lines that make the most-common rule matter: a one-off name, a free sample, a new category.

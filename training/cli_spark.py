@@ -7,18 +7,31 @@ import sys
 from training.batch_writers import output_format
 
 
-def train_command(args, event_weights: dict[str, float] | None, params: dict, store_format=None, weighting=None, events_path=None) -> int:
-    """Train spark-als as a Spark job; print the model folder last, like local training."""
+def train_command(args, event_weights: dict[str, float] | None, params: dict, store_format=None, weighting=None, events_path=None,
+                  choose: bool = False) -> int:
+    """Train spark-als as a Spark job (``choose``: its settings chosen on validation first);
+    print the model folder last, like local training."""
     from training.spark_jobs import train_with_spark
+
+    def shown(trial: dict) -> None:
+        settings = ", ".join(f"{k}={v:g}" for k, v in trial["params"].items()) or "defaults"
+        figures = (", ".join(f"{key} {value:.4f}" for key, value in trial["metrics"].items()) + f" in {trial['seconds']:.1f}s"
+                   if trial["status"] == "done" else f"{trial['status']}: {trial.get('note', '')}")
+        print(f"spark-als {settings}: {figures}", file=sys.stderr, flush=True)
 
     path, model, seconds = train_with_spark(
         str(args.data), params=params, catalog_path=args.catalog, models_dir=args.models_dir, promote=args.promote,
         on_bad_rows=args.on_bad_rows, event_weights=event_weights, data_format=args.data_format, master=args.spark_master,
         store_format=store_format, weighting=weighting, events_path=events_path,
+        choose=choose, metric=args.metric, budget_seconds=args.budget, seed=args.seed, on_trial=None if args.quiet else shown,
     )
     from recommender.purchases import describe_skipped
 
     data = model.manifest["data"]
+    if choose:
+        choice = model.manifest["choice"]
+        print(f"chose spark-als {choice['reason']} (validation: {choice['validation']['customers']} customers' held-out purchases)",
+              file=sys.stderr)
     print(
         f"trained spark-als with Spark on {data['events']} events ({data['customers']} customers, {data['items']} items) "
         f"in {seconds:.1f}s; {model.weighting.describe()}; {describe_skipped(data['skipped_rows'])}"

@@ -155,9 +155,14 @@ def train(args) -> int:
     from training.pipeline import ChoiceSettings
     from training.pipeline import train as train_pipeline
 
+    spark_choice = False
     if args.engine == "spark":
         if args.algorithm not in (None, "spark-als"):
             raise UsageError(f"--engine spark trains Spark MLlib ALS (spark-als), not {args.algorithm}")
+        # Without settings the job chooses spark-als's own on validation, as auto does locally.
+        spark_choice = args.algorithm is None and not (args.param or args.params_file)
+        if spark_choice:
+            _check_budget_and_metric(args)
         args.algorithm = "spark-als"
     args.algorithm = args.algorithm or AUTO
     choice_settings = None
@@ -177,7 +182,7 @@ def train(args) -> int:
         from training.cli_spark import train_command
 
         events_path = existing_event_store(args.events) if args.events else None  # checked before Spark starts, as the parameters
-        return train_command(args, weights, _params(args), store_format, weighting, events_path)
+        return train_command(args, weights, _params(args), store_format, weighting, events_path, spark_choice)
     result = train_pipeline(
         args.data,
         catalog_path=args.catalog,

@@ -46,6 +46,7 @@ from recommender.topn import candidate_mask, history_rows, rank_rows
 from recommender.vocabulary import IdVocabulary
 from recommender.weights import DEFAULT_EVENT_WEIGHTS, HistoryWeighting
 from training.batch_writers import ranked_table
+from training.spark_choice import choose_settings
 
 CUSTOMERS_PER_TASK_BATCH = 1024
 
@@ -64,6 +65,11 @@ def train_with_spark(
     store_format: StoreFormat | None = None,
     weighting: HistoryWeighting | None = None,
     events_path=None,
+    choose: bool = False,
+    metric: str = "ndcg@20",
+    budget_seconds: float | None = None,
+    seed: int = 42,
+    on_trial=None,
 ) -> tuple[Path, Model, float]:
     """Train Spark implicit ALS from ``data_path``; save (and promote) the model folder.
 
@@ -72,7 +78,9 @@ def train_with_spark(
     when the mapping names their name, category or price columns. ``weighting`` says how history counts (recency,
     repeats), as for local training. With ``events_path``, the API's event store is read
     alongside the purchase file and its erasure list honoured, as local training does.
-    Returns the folder, the model and the fit seconds.
+    ``choose``: the settings are chosen on a validation split first (:mod:`training.spark_choice`,
+    ``metric``, ``seed``, ``budget_seconds``, ``on_trial(trial)``; recorded in the manifest's ``choice``)
+    instead of ``params``. Returns the folder, the model and the final fit's seconds.
     """
     from pyspark.sql import functions as F
 
@@ -91,13 +99,6 @@ def train_with_spark(
                                weighting=weighting, stored=stored, erased=erased)
     indexed, customer_ids, item_ids = index_ids(weighed.frame)
     indexed = indexed.cache()
-    ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
-    fit_started = time.perf_counter()
-    algorithm.customer_factors_, algorithm.item_factors_ = fit_spark_als(ratings, algorithm.config, len(customer_ids), len(item_ids))
-    fit_seconds = time.perf_counter() - fit_started
-    algorithm.n_items_ = len(item_ids)
-    algorithm._gram_cache = None
-
     # The artifact carries the training history (for exclusion and fold-in): one
     # (customer, item, weight) triple per interaction, collected through Arrow.
     history_table = indexed.toArrow()
@@ -111,6 +112,15 @@ def train_with_spark(
     )
     history.sum_duplicates()
     history.sort_indices()
+    choice = None
+    if choose:
+        choice = choose_settings(indexed, history, metric=metric, seed=seed, budget_seconds=budget_seconds, on_trial=on_trial)
+        algorithm = SparkALS(SparkALS.Config(**choice.params))
+    ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
+    fit_started = time.perf_counter()
+    algorithm._set_factors(*fit_spark_als(ratings, algorithm.config, len(customer_ids), len(item_ids)))
+    fit_seconds = time.perf_counter() - fit_started
+    algorithm.n_items_ = len(item_ids)
     customers, items = IdVocabulary(customer_ids), IdVocabulary(item_ids)
     if catalog_path:
         catalog = load_catalog(catalog_path, items)
@@ -142,6 +152,7 @@ def train_with_spark(
         "engine": {"name": "spark", "master": spark.sparkContext.master, "spark_version": spark.version},
         "training_seconds": round(fit_seconds, 3),
         "pipeline_seconds": round(time.perf_counter() - started, 3),
+        **({"choice": choice.record()} if choice else {}),
     }
     path = save_model(model, models_dir, info=info)
     if promote:
