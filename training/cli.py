@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, type=Path, help="purchase history (.csv or .parquet)")
     train.add_argument("--catalog", type=Path, help="item catalog with item_id,name,category")
     train.add_argument("--algorithm", choices=[AUTO, *sorted(ALGORITHMS)], help=f"default: {AUTO} (choose and tune the algorithm on a validation split of --data); spark-als with --engine spark")
-    train.add_argument("--budget", type=float, metavar="SECONDS", help="with auto: seconds for the choice (default: 4x the first round's estimated cost, at least 10 s, printed; the search may stop sooner)")
+    train.add_argument("--budget", type=float, metavar="SECONDS", help="with auto: seconds for the choice (default: 4x the first round's estimated cost, at least 10 s, printed; the search may stop sooner); with --engine spark and no --param: for its choice of settings (default: none)")
     train.add_argument("--metric", default=DEFAULT_METRIC, help="with auto: the validation metric the choice maximises (default: %(default)s)")
     train.add_argument("--memory-limit-gb", type=float, default=DEFAULT_MEMORY_LIMIT_GB, help="with auto: largest dense items x items matrix a candidate may hold (default: %(default)s GB; EASE needs one)")
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
