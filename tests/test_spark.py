@@ -276,6 +276,16 @@ def test_spark_chooses_its_als_settings_on_validation_when_none_are_given(demo_f
         assert getattr(model.algorithm.config, name) == best["params"].get(name, getattr(defaults, name))
 
 
+def test_spark_keeps_the_defaults_when_no_customer_has_purchases_to_hold_out():
+    """Customers with two purchases each: nothing can be held out, so nothing is fitted to choose."""
+    from training.spark_choice import choose_settings
+
+    history = sp.csr_matrix(np.kron(np.eye(8, dtype=np.float32), np.ones((1, 2), dtype=np.float32)))
+    choice = choose_settings(None, history)  # the job's DataFrame is not read: no fit runs
+    assert choice.params == {} and choice.trials == [] and choice.validation["customers"] == 0
+    assert choice.reason.startswith("the defaults: too few customers")
+
+
 def test_spark_keeps_the_choices_budget_from_the_command_line(demo_files, tmp_path, capsys):
     """With --budget below one fit, only the defaults are fitted: the others are not started."""
     from tests.test_store_data import run

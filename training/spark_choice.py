@@ -65,7 +65,7 @@ def choose_settings(indexed, history: sp.csr_matrix, *, metric: str = DEFAULT_ME
     kept, customers, targets = hold_out(history, seed)
     validation = {"kind": "random", "customers": int(len(customers)), "held_out_purchases": int(targets.nnz), "seed": seed}
     if not len(customers):
-        return SparkChoice({}, metric, [], validation, time.monotonic() - started, "too few customers with three purchases to hold any out: the defaults")
+        return SparkChoice({}, metric, [], validation, time.monotonic() - started, "the defaults: too few customers with three purchases or more to hold any out")
     rows = customers[np.repeat(np.arange(len(customers)), np.diff(targets.indptr))]
     judged = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, targets.indices)), shape=history.shape)
     held = indexed.sparkSession.createDataFrame(pa.table({"customer": rows.astype(np.int32), "item": targets.indices.astype(np.int32)}))
