@@ -48,6 +48,7 @@ def test_forget_erases_the_store_then_training_then_published_models(tmp_path, m
     assert rewritten.manifest["data"]["erasures_through"] == 2 and rewritten.manifest["rewritten"][-1]["customers_removed"] == 2
     assert rewritten.recommend("c1", 3).items == before.items  # everyone else answered as before
     assert not list(models_dir.glob(".*"))  # no staging or retired folder left behind
+    store.close()  # PostgreSQL's pool, closed here rather than by the garbage collector
 
 
 @pytest.mark.parametrize("algorithm", ["als", "graph-filter"])
