@@ -25,7 +25,7 @@ from .ids import WHOLE_FLOAT_TEXT, spark_id_is_invalid
 from .store_format import PURCHASE_FIELDS, StoreFormat
 from .timestamps import spark_parse_timestamps
 from .vocabulary import IdVocabulary
-from .weights import DEFAULT_EVENT_WEIGHTS, MOST_HALVINGS, SECONDS_PER_DAY, HistoryWeighting, spark_weigh_events, weigh_events
+from .weights import DEFAULT_EVENT_WEIGHTS, MOST_HALVINGS, SECONDS_PER_DAY, HistoryWeighting, spark_weigh_events
 
 MASTER_ENV = "RECOMMENDER_SPARK_MASTER"
 SPARK_MISSING = "Apache Spark support needs pyspark and Java 17: pip install 'recommender[spark]' (see README, 'Spark')"
@@ -150,24 +150,22 @@ class Weighed(NamedTuple):
 
 def stored_events(spark, location, event_weights: dict[str, float] | None = None):
     """The event store's events at ``location`` as rows :func:`purchase_weights` adds to a
-    file's, (customer_id, item_id, weight, seconds), each weighed by its type and quantity;
-    only those with a positive weight, as :func:`recommender.events.merge_stored_events`
-    keeps them. Read here, not by the executors: the store is the API's database. Returns
-    the DataFrame and the newest event id read (0: none), for the manifest's ``events_through_id``."""
+    file's, (customer_id, item_id, weight, seconds): the events local training takes
+    (:func:`recommender.events.training_data.weighed_events`), weighed as it weighs them.
+    Read here, not by the executors: the store is the API's database. Returns the DataFrame
+    and the newest event id read (0: none), for the manifest's ``events_through_id``."""
     import pyarrow as pa
 
-    from .events.training_data import read_events
+    from .events.training_data import weighed_events
 
-    events = read_events(location)
-    weights = weigh_events(events["event_type"], events["quantity"], DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
-    keep = weights > 0
+    events, weights, through = weighed_events(location, DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
     table = pa.table({
-        "customer_id": pa.array(events["customer_id"][keep].tolist(), pa.string()),
-        "item_id": pa.array(events["item_id"][keep].tolist(), pa.string()),
-        "weight": pa.array(weights[keep], pa.float64()),
-        "seconds": pa.array(events["timestamp"][keep], pa.int64()),
+        "customer_id": pa.array(events["customer_id"].tolist(), pa.string()),
+        "item_id": pa.array(events["item_id"].tolist(), pa.string()),
+        "weight": pa.array(weights, pa.float64()),
+        "seconds": pa.array(events["timestamp"], pa.int64()),
     })
-    return spark.createDataFrame(table), int(events["id"].max()) if len(events["id"]) else 0
+    return spark.createDataFrame(table), through
 
 
 def erasure_keys(spark, location):

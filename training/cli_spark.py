@@ -11,10 +11,11 @@ def train_command(args, event_weights: dict[str, float] | None, params: dict, st
                   choose: bool = False) -> int:
     """Train spark-als as a Spark job (``choose``: its settings chosen on validation first);
     print the model folder last, like local training."""
+    from recommender.selection.trials import settings_text
     from training.spark_jobs import train_with_spark
 
     def shown(trial: dict) -> None:
-        settings = ", ".join(f"{k}={v:g}" for k, v in trial["params"].items()) or "defaults"
+        settings = settings_text(trial["params"])
         figures = (", ".join(f"{key} {value:.4f}" for key, value in trial["metrics"].items()) + f" in {trial['seconds']:.1f}s"
                    if trial["status"] == "done" else f"{trial['status']}: {trial.get('note', '')}")
         print(f"spark-als {settings}: {figures}", file=sys.stderr, flush=True)

@@ -27,9 +27,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.algorithms.held_out import hold_out
-from recommender.algorithms.spark_als import SparkALS, fit_spark_als
+from recommender.algorithms.spark_als import SparkALS, fit_spark_als, spark_ratings
 from recommender.evaluation import evaluate
 from recommender.selection import DEFAULT_METRIC, parse_metric
+from recommender.selection.trials import settings_text
 
 # The defaults first (so the choice is never worse than them on validation), then Spark's
 # ALS-WR regularisation a decade either way, then the confidence of a purchase.
@@ -69,8 +70,7 @@ def choose_settings(indexed, history: sp.csr_matrix, *, metric: str = DEFAULT_ME
     rows = customers[np.repeat(np.arange(len(customers)), np.diff(targets.indptr))]
     judged = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, targets.indices)), shape=history.shape)
     held = indexed.sparkSession.createDataFrame(pa.table({"customer": rows.astype(np.int32), "item": targets.indices.astype(np.int32)}))
-    ratings = (indexed.join(F.broadcast(held), ["customer", "item"], "left_anti")
-               .select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating")).cache())
+    ratings = spark_ratings(indexed.join(F.broadcast(held), ["customer", "item"], "left_anti")).cache()
     trials, slowest = [], 0.0
     for params in SETTINGS:
         trial = {"params": params, "status": "done"}
@@ -92,6 +92,6 @@ def choose_settings(indexed, history: sp.csr_matrix, *, metric: str = DEFAULT_ME
     ratings.unpersist()
     done = [t for t in trials if t["status"] == "done"]
     best = max(done, key=lambda t: t["metrics"][metric])  # the first (the defaults) on a tie
-    shown = ", ".join(f"{k}={v:g}" for k, v in best["params"].items()) or "the defaults"
+    shown = settings_text(best["params"]) if best["params"] else "the defaults"
     reason = f"{shown}: validation {metric} {best['metrics'][metric]:.4f}, the best of {len(done)} fitted"
     return SparkChoice(dict(best["params"]), metric, trials, validation, time.monotonic() - started, reason)

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.algorithms import parse_params
-from recommender.algorithms.spark_als import SparkALS, fit_spark_als
+from recommender.algorithms.spark_als import SparkALS, fit_spark_als, spark_ratings
 from recommender.artifacts import load_model, save_model
 from recommender.artifacts import promote as promote_version
 from recommender.catalog import CATALOG_COLUMNS, Catalog, load_catalog
@@ -82,8 +82,6 @@ def train_with_spark(
     ``metric``, ``seed``, ``budget_seconds``, ``on_trial(trial)``; recorded in the manifest's ``choice``)
     instead of ``params``. Returns the folder, the model and the final fit's seconds.
     """
-    from pyspark.sql import functions as F
-
     started = time.perf_counter()
     store_format = store_format or StoreFormat()
     weighting = weighting or HistoryWeighting()
@@ -116,9 +114,8 @@ def train_with_spark(
     if choose:
         choice = choose_settings(indexed, history, metric=metric, seed=seed, budget_seconds=budget_seconds, on_trial=on_trial)
         algorithm = SparkALS(SparkALS.Config(**choice.params))
-    ratings = indexed.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
     fit_started = time.perf_counter()
-    algorithm._set_factors(*fit_spark_als(ratings, algorithm.config, len(customer_ids), len(item_ids)))
+    algorithm._set_factors(*fit_spark_als(spark_ratings(indexed), algorithm.config, len(customer_ids), len(item_ids)))
     fit_seconds = time.perf_counter() - fit_started
     algorithm.n_items_ = len(item_ids)
     customers, items = IdVocabulary(customer_ids), IdVocabulary(item_ids)

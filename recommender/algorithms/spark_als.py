@@ -80,6 +80,14 @@ class SparkALS(ALS):
         self._set_factors(*fit_spark_als(ratings, self.config, customer_items.shape[0], customer_items.shape[1]))
 
 
+def spark_ratings(cells):
+    """A DataFrame of (customer, item, weight) cells as Spark's ratings: (customer, item,
+    rating float), the rating :meth:`SparkALS.rating` gives, log2(1 + weight)."""
+    from pyspark.sql import functions as F
+
+    return cells.select("customer", "item", F.log2(F.col("weight") + 1.0).cast("float").alias("rating"))
+
+
 def fit_spark_als(ratings, config: SparkALSConfig, n_customers: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Train Spark implicit ALS on a DataFrame of (customer int, item int, rating float).
 

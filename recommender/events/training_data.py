@@ -68,34 +68,43 @@ def read_events(path, *, after_id: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> tuple[PurchaseLog, int]:
-    """``log`` plus every event in the store at ``path``; returns it and the last event id merged.
-
-    New customers and items extend the vocabularies (existing indices keep), so items
-    first seen through the API are learned by the next training run. Events of a type
-    without a positive weight (impressions, "not interested", unknown types) are left out.
-    """
+def weighed_events(path, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """The stored events training takes, as :func:`read_events` gives them: those whose type
+    and quantity weigh above 0 (impressions, "not interested" and unknown types are left
+    out); their weights (float64); and the last event id read (0: none)."""
     events = read_events(path)
-    if len(events["id"]) == 0:
-        return log, 0
     weights = weigh_events(events["event_type"], events["quantity"], event_weights)
     keep = weights > 0
-    customers = log.customers.extended(events["customer_id"][keep].tolist())
-    items = log.items.extended(events["item_id"][keep].tolist())
+    through = int(events["id"].max()) if len(events["id"]) else 0
+    return {name: values[keep] for name, values in events.items()}, weights[keep], through
+
+
+def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> tuple[PurchaseLog, int]:
+    """``log`` plus every event in the store at ``path`` that training takes
+    (:func:`weighed_events`); returns it and the last event id read.
+
+    New customers and items extend the vocabularies (existing indices keep), so items
+    first seen through the API are learned by the next training run.
+    """
+    events, weights, through = weighed_events(path, event_weights)
+    if not through:
+        return log, 0
+    customers = log.customers.extended(events["customer_id"].tolist())
+    items = log.items.extended(events["item_id"].tolist())
     timestamp = None
     if log.timestamp is not None:
-        timestamp = np.concatenate([log.timestamp, events["timestamp"][keep]])
+        timestamp = np.concatenate([log.timestamp, events["timestamp"]])
     merged = PurchaseLog(
         customers,
         items,
-        np.concatenate([log.customer_index, customers.lookup(events["customer_id"][keep].tolist()).astype(np.int32)]),
-        np.concatenate([log.item_index, items.lookup(events["item_id"][keep].tolist()).astype(np.int32)]),
-        np.concatenate([log.weight, weights[keep].astype(np.float32)]),
+        np.concatenate([log.customer_index, customers.lookup(events["customer_id"].tolist()).astype(np.int32)]),
+        np.concatenate([log.item_index, items.lookup(events["item_id"].tolist()).astype(np.int32)]),
+        np.concatenate([log.weight, weights.astype(np.float32)]),
         timestamp,
         dict(log.skipped),
         list(log.notes),
     )
-    return merged, int(events["id"].max())
+    return merged, through
 
 
 def read_erasures(path) -> tuple[set[str], int]:
