@@ -31,7 +31,8 @@ Why no item x item matrix in the model: L is two sparse products (history -> co-
 items), so memory grows with the purchases, not the square of the catalogue; and every score
 is a function of the history row alone, so a new purchase changes the next answer
 without refitting. Scoring many rows of a small store is the exception (:meth:`item_walk`):
-there the co-buying matrix Rᵀ D_u^-b R is small, and one product with it replaces the two. Every term is linear in r, so a score splits exactly over the
+there the co-buying matrix Rᵀ D_u^-b R is small, and one product with it replaces the two,
+held in memory only. Every term is linear in r, so a score splits exactly over the
 purchases that drove it (:mod:`.graph_filter_attribution`).
 
 The strength s and the rank (the automatic share, its half or its quarter) are chosen
