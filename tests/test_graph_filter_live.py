@@ -106,6 +106,22 @@ def test_one_row_scores_equal_the_batch_formulas_on_every_item():
         np.testing.assert_allclose(model.algorithm.scores(rows[r]), batch[r : r + 1], rtol=1e-5, atol=1e-7)
 
 
+def test_explaining_the_row_just_scored_reuses_its_low_pass_divisor():
+    model = build({"rank": 8, "sharpening": 0.7})
+    algorithm, row = model.algorithm, model.history[[5]]
+    items = live.history_items(row)
+    fresh = float(algorithm.basis_norms(algorithm.low_rank_in_[items] @ algorithm.singular_vectors_[items]))
+    asked = np.arange(10)
+    unscored = live.row_contributions(algorithm, row, asked)  # nothing remembered: computed here
+    assert algorithm.recent_smooth_norms.recall(row) is None
+    algorithm.scores(row)  # one row: scored in the basis, its divisor remembered
+    assert algorithm.recent_smooth_norms.recall(row)[0] == pytest.approx(fresh, rel=1e-6)
+    np.testing.assert_allclose(live.row_contributions(algorithm, row, asked), unscored, rtol=1e-6, atol=1e-9)
+    weighted = sp.csr_matrix(row, copy=True)
+    weighted.data *= 3.0  # other weights, the same items: the same divisor (the low-pass part reads items only)
+    assert algorithm.recent_smooth_norms.recall(weighted)[0] == pytest.approx(fresh, rel=1e-6)
+
+
 def test_products_read_in_blocks_equal_the_plain_product():
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((103, 16)).astype(np.float32)

@@ -53,7 +53,7 @@ live answers' head of V); the fitted arrays
 ``low_rank_in_``, ``low_rank_out_`` (the degree scalings), ``walk_basis_`` (W),
 ``low_rank_gram_`` (G), ``norm_gram_`` (G₂ = Vᵀ D_i^2c2 V), ``norm_ratio_`` (c; 0 in older folders, whose low-pass part is divided by |I(r)|₁),
 ``sharpening_``, ``smooth_norms_`` (stored training |I(r)|₁, older folders only) and
-``recent_smooth_norms`` (|I(r)|₁ of the rows just scored, older folders); and
+``recent_smooth_norms`` (the low-pass divisors of the rows just scored); and
 :func:`item_basis`, the randomised basis, and :func:`remember_last_basis` (for the automatic
 choice's trial worker).
 Everything else (names starting with ``_``) may change.

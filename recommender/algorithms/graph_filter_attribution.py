@@ -150,12 +150,14 @@ def part_norms(model, history: sp.csr_matrix, customers: np.ndarray) -> tuple[np
 
 
 class RecentNorms:
-    """|I(r)|₁ of the last few histories scored (one customer's, or a batch), by history.
+    """The low-pass divisors of the last few histories scored (one customer's, or a batch),
+    by which items they hold.
 
-    Explaining an answer needs the norms its scoring has just computed; recomputing them
-    is another pass over V (a quarter of a live answer's time, and for the top lists of
-    every customer about as long as the rest of the fit). Thread-safe: the top lists are
-    scored and explained by several threads, each remembering its own batches."""
+    Explaining an answer needs the divisors its scoring has just computed. An older folder's
+    |I(r)|₁ is another pass over V to recompute (a quarter of a live answer's time, and for
+    the top lists of every customer about as long as the rest of the fit); c·|I(r)|₂ is two
+    small products in the basis, still a twentieth of a live answer on Gowalla. Thread-safe:
+    the top lists are scored and explained by several threads, each remembering its own batches."""
 
     KEPT = 64
 

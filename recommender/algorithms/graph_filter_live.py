@@ -84,7 +84,7 @@ def row_scores(model, row: sp.csr_matrix) -> np.ndarray:
         return (walked / walk_norm).astype(np.float32)[None, :]
     if weights_known(model):
         # The low-pass divisor is known in the basis: the step is one vector, two products in all.
-        projected, share, step = _in_basis(model, items, walk_norm)
+        projected, share, step = _in_basis(model, row, items, walk_norm)
         if step is None:
             return (walked / walk_norm + share * (vectors @ projected) * model.low_rank_out_).astype(np.float32)[None, :]
         dense = products(vectors, np.stack([projected, step]))
@@ -121,13 +121,18 @@ def can_prune(model) -> bool:
     return weights_known(model) and model.singular_vectors_.shape[1] > HEAD_DIRECTIONS
 
 
-def _in_basis(model, items: np.ndarray, walk_norm: float) -> tuple[np.ndarray, float, np.ndarray | None]:
+def _in_basis(model, row: sp.csr_matrix, items: np.ndarray, walk_norm: float) -> tuple[np.ndarray, float, np.ndarray | None]:
     """For a model whose weights are known: x = r D_i^-½ V, the low-pass part's weight
     w / (c·|I(r)|₂), and the sharpening step in the basis, (L(r)/|L|₁ + share·I(r)) V Σ₁²
-    (None when sharpening is off), of the binary history with ``items``."""
+    (None when sharpening is off), of ``row``'s binary history (``items``). The divisor
+    c·|I(r)|₂ is remembered for explaining this row next (:func:`_part_norms`)."""
     vectors = model.singular_vectors_
     projected = model.low_rank_in_[items] @ vectors[items]
-    share = model.config.low_rank_weight / (float(model.basis_norms(projected)) if model.config.normalise_parts else 1.0)
+    divisor = 1.0
+    if model.config.normalise_parts:
+        divisor = float(model.basis_norms(projected))
+        model.recent_smooth_norms.remember(row, np.array([divisor]))  # the key reads only which items, not weights
+    share = model.config.low_rank_weight / divisor
     if not model.sharpening_ or not model.walk_basis_.shape[1]:
         return projected, share, None
     walk_in_basis = model.history_weight_[items] @ model.walk_basis_[items] / walk_norm  # (r D_i^-a) W / |L|₁
@@ -163,7 +168,7 @@ def row_top(model, row: sp.csr_matrix, n: int, exclude_seen: bool, allowed: np.n
     walk_norm = _norm(walked) if normalise else 1.0
     walked /= walk_norm
     vectors, out = model.singular_vectors_, model.low_rank_out_
-    projected, share, step = _in_basis(model, items, walk_norm)
+    projected, share, step = _in_basis(model, row, items, walk_norm)
     y = (share * projected).astype(np.float32)
     z = np.zeros_like(y) if step is None else (model.sharpening_ * step).astype(np.float32)
     pruned = model.pruned_items()
@@ -291,6 +296,9 @@ def _part_norms(model, row: sp.csr_matrix, purchased: np.ndarray, customer: int)
     if not model.singular_vectors_.shape[1]:
         return walk_norm, 1.0
     if model.norm_ratio_:  # in the basis, from the row's items (no sparse product: a third of the reasons' time)
+        known = model.recent_smooth_norms.recall(row)  # the row just scored by row_top or row_scores
+        if known is not None:
+            return walk_norm, float(known[0])
         items = history_items(row)
         return walk_norm, float(model.basis_norms(model.low_rank_in_[items] @ model.singular_vectors_[items]))
     if customer >= 0 and len(model.smooth_norms_):
