@@ -37,6 +37,8 @@ ADJECTIVES = [
     "Modern", "Cozy", "Bright", "Wild", "Silver", "Velvet", "Sunny", "Misty", "Royal", "Humble",
 ]
 TIERS = ("budget", "classic", "premium")
+TASTE_CONCENTRATION = 0.15  # Dirichlet prior of each customer's category tastes: most love a few categories
+PREFERRED_TIER_CHANCE = 0.7  # a purchase is in the customer's preferred tier, else any tier at random
 YEAR_START = np.datetime64("2025-01-01T00:00:00", "s")
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
@@ -65,7 +67,7 @@ class LatentTastes:
         item's share of its (category, tier) pool."""
         customers, items = np.asarray(customers), np.asarray(items)
         category, tier = self.item_category[items], self.item_tier[items]
-        tier_chance = 0.7 * (tier == self.tier_preference[customers]) + 0.3 / len(TIERS)
+        tier_chance = PREFERRED_TIER_CHANCE * (tier == self.tier_preference[customers]) + (1 - PREFERRED_TIER_CHANCE) / len(TIERS)
         pool = self._pool_weight()[category * len(TIERS) + tier]
         return self.taste[customers, category] * tier_chance * self.item_weight[items] / pool
 
@@ -98,7 +100,7 @@ def generate_store(customers: int = 5000, items: int = 2000, purchases: int = 15
         ranks = rng.permutation(len(members)) + 1
         item_weight[members] = ranks ** -1.1
 
-    taste = rng.dirichlet(np.full(n_categories, 0.15), size=customers)
+    taste = rng.dirichlet(np.full(n_categories, TASTE_CONCENTRATION), size=customers)
     tier_preference = rng.integers(0, len(TIERS), size=customers)
     activity = rng.lognormal(mean=0.0, sigma=1.0, size=customers)
 
@@ -106,7 +108,7 @@ def generate_store(customers: int = 5000, items: int = 2000, purchases: int = 15
     # Everyone in the store bought at least once.
     buyer[: min(customers, purchases)] = rng.permutation(customers)[: min(customers, purchases)]
     category = _sample_rows(np.cumsum(taste, axis=1), buyer, rng)
-    wants_tier = np.where(rng.random(purchases) < 0.7, tier_preference[buyer], rng.integers(0, len(TIERS), purchases))
+    wants_tier = np.where(rng.random(purchases) < PREFERRED_TIER_CHANCE, tier_preference[buyer], rng.integers(0, len(TIERS), purchases))
     item = _sample_items(item_category, item_tier, item_weight, category, wants_tier, rng)
 
     quantity = rng.choice([1, 2, 3], size=purchases, p=[0.85, 0.11, 0.04])
