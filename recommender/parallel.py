@@ -6,6 +6,7 @@ worker's share, a server worker's one), so one setting says how many cores a job
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,11 +17,44 @@ import scipy.sparse as sp
 MIN_SPLIT_WORK = 2**25
 
 
+# Threads lent to this process while it runs (a trial whose lane-mate has finished), 0: none.
+_lent_threads = 0
+
+
 def blas_threads() -> int:
-    """The BLAS thread count in force (at least 1)."""
+    """The BLAS thread count in force (at least 1), after applying any threads lent meanwhile."""
     from threadpoolctl import threadpool_info
 
-    return max([pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"], default=1)
+    in_force = max([pool.get("num_threads", 1) for pool in threadpool_info() if pool.get("user_api") == "blas"], default=1)
+    if _lent_threads > in_force and threading.current_thread() is threading.main_thread():
+        # Lent during a block that keeps LAPACK on one thread, whose end put the lane's count back.
+        # (Only from the main thread: the lend's own, where no other thread is inside the BLAS.)
+        _set_threads(_lent_threads)
+        return _lent_threads
+    return in_force
+
+
+def lend_threads(threads: int) -> None:
+    """Let this process use ``threads`` for the rest of its current work, in the BLAS and in
+    OpenMP: the next products take them, and so does every later :func:`blas_threads` call
+    (which is where sparse products count theirs). Undone by :func:`end_lending`. Call it from
+    the main thread between library calls (a signal handler is), never while another thread
+    is inside the BLAS."""
+    global _lent_threads
+    _lent_threads = max(1, int(threads))
+    _set_threads(_lent_threads)
+
+
+def end_lending() -> None:
+    """Forget the lent threads (the enclosing thread limit then restores its own count)."""
+    global _lent_threads
+    _lent_threads = 0
+
+
+def _set_threads(threads: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)  # not as a context: in force until the enclosing limit ends
 
 
 def sparse_times_dense(matrix: sp.csr_matrix, dense: np.ndarray, threads: int) -> np.ndarray:

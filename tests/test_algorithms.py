@@ -217,25 +217,28 @@ def test_graph_filter_divides_the_low_pass_part_by_a_norm_known_in_the_basis(kno
 
 
 @pytest.mark.parametrize(
-    "dense_items, sparse_entries, route",
-    [(10**6, 10**9, np.ndarray), (10**6, 7, np.ndarray), (0, 10**9, "sparse"), (0, 0, None)],
-    ids=["dense", "dense-in-groups", "sparse", "through-customers"],
+    "dense_items, sparse_entries, dense_reach, route",
+    [(10**6, 10**9, 0, np.ndarray), (10**6, 7, 0, np.ndarray), (0, 10**9, 0, "sparse"), (0, 0, 0, None), (0, 0, 10**9, None)],
+    ids=["dense", "dense-in-groups", "sparse", "through-customers", "through-customers-reach-held-dense"],
 )
-def test_graph_filter_walks_the_same_through_items_or_customers(known_answer_matrix, monkeypatch, dense_items, sparse_entries, route):
+def test_graph_filter_walks_the_same_through_items_or_customers(known_answer_matrix, monkeypatch, dense_items, sparse_entries, dense_reach, route):
     """L(r) = (r D_i^-a) Rᵀ D_u^-b R D_i^-c by every route: the co-buying matrix held dense
-    (built in one product or summed over groups of customers), held sparse, or none (too large)."""
+    (built in one product or summed over groups of customers), held sparse, or none (too large),
+    then with the co-buyers' reach in a sparse or a dense matrix."""
     import scipy.sparse as sp
 
     from recommender.algorithms import graph_filter
 
     monkeypatch.setattr(graph_filter, "DENSE_WALK_ITEMS", dense_items)
     monkeypatch.setattr(graph_filter, "SPARSE_WALK_ENTRIES", sparse_entries)
+    monkeypatch.setattr(graph_filter, "DENSE_REACH_GAIN", dense_reach)  # 0: never dense, 10**9: always (within its memory cap)
     params = {"rank": 3, "sharpening": 0.0, "history_exponent": 0.4, "co_buyer_exponent": 0.8, "popularity_exponent": 0.3}
     model = create_algorithm("graph-filter", params).fit(known_answer_matrix)
     binary = (known_answer_matrix > 0).astype(np.float64).toarray()
     item_degree, customer_degree = binary.sum(axis=0), binary.sum(axis=1)
     expected = (binary * item_degree**-0.4) @ binary.T @ (binary * customer_degree[:, None] ** -0.8) * item_degree**-0.3
     walk, walk_norm = model._walk(known_answer_matrix)
+    assert walk.flags["C_CONTIGUOUS"]
     np.testing.assert_allclose(walk, expected, rtol=1e-5)
     np.testing.assert_allclose(walk_norm.ravel(), expected.sum(axis=1), rtol=1e-5)
     found = model.item_walk()

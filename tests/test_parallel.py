@@ -23,3 +23,25 @@ def test_a_split_sparse_product_is_the_product_to_the_bit():
 def test_the_thread_count_is_the_blas_one_in_force():
     with threadpool_limits(1, "blas"):
         assert blas_threads() == 1
+
+
+def test_threads_lent_hold_until_lending_ends_even_past_a_one_thread_block():
+    from threadpoolctl import threadpool_info
+
+    from recommender import parallel
+
+    def blas_in_force():
+        return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+    with threadpool_limits(1):
+        try:
+            with threadpool_limits(1, "blas"):  # as around an LU: its end puts back what was in force at its start
+                parallel.lend_threads(2)  # the lend arrives inside it
+                assert blas_in_force() == 2
+            assert blas_in_force() == 1
+            assert parallel.blas_threads() == 2 and blas_in_force() == 2  # asked again: the lend applied again
+        finally:
+            parallel.end_lending()
+        assert parallel.blas_threads() == 2  # no longer lent: what is in force (the lend's, until the limit ends)
+    with threadpool_limits(1):
+        assert parallel.blas_threads() == 1

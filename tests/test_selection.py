@@ -393,6 +393,9 @@ class KnownTrials:
     def abort(self):
         pass
 
+    def lend(self, lane):
+        pass  # stand-in trials end at once: nothing to lend threads to
+
     def drop_state(self, trial):
         pass
 
@@ -674,3 +677,49 @@ def test_a_trial_process_whose_pipe_closed_before_the_wait_counts_as_stopped():
         with pytest.raises(BrokenPipeError, match="stopped"):
             worker._answer(time.monotonic() + 60, None)
         worker.stop()
+
+
+def test_a_trial_is_lent_the_threads_of_a_lane_that_has_finished():
+    """A real trial process, started on one of two threads, takes both when the runner lends
+    them (the lane beside it has nothing more to run), and gives the same figures as unlent;
+    a lend to a process between trials does nothing (it ignores the signal there)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fit, targets = taste_store(n_customers=300)
+    slow = {"factors": 32, "iterations": 400}  # a few seconds on one thread: long enough to be lent to
+    with TrialRunner(fit, targets, threads=2) as runner:
+        unlent = runner.run("als", slow, deadline=time.monotonic() + 120, lane=1, threads=1)
+        pid = runner._workers[1]._process.pid
+        runner.lend(1)  # between trials: ignored
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(runner.run, "als", slow, deadline=time.monotonic() + 120, lane=1, threads=1)
+            time.sleep(max(0.5, unlent.seconds / 4))
+            runner.lend(1)
+            lent = running.result()
+        assert runner._workers[1]._process.pid == pid
+    assert unlent.status == lent.status == DONE
+    assert unlent.lent_threads == 0 and "lent_threads" not in unlent.record()
+    assert lent.threads == {"blas": 1, "openmp": 1} and lent.lent_threads == 2 and lent.record()["lent_threads"] == 2
+    assert lent.metrics == pytest.approx(unlent.metrics, rel=1e-4)
+
+
+def test_a_lane_with_nothing_left_lends_its_threads_to_the_lanes_still_running():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recommender.selection.choice import _in_lanes
+
+    released, lent, done = threading.Event(), [], []
+
+    def run(item, lane, lane_threads):
+        if item == "slow":
+            assert released.wait(10)  # until the other lane has lent its threads
+        done.append((item, lane))
+
+    def lend(lane):
+        lent.append(lane)
+        released.set()
+
+    with ThreadPoolExecutor(2) as executor:
+        _in_lanes(["slow", "quick", "quicker"], run, 2, 1, None, lambda: None, executor, lend)
+    assert lent == [0] and done[-1] == ("slow", 0) and sorted(done) == [("quick", 1), ("quicker", 1), ("slow", 0)]

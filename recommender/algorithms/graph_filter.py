@@ -94,6 +94,15 @@ _STATIONARY = 1 - 1e-3  # a singular value this close to 1 is a connected part's
 # (0.9M entries). Gowalla's C has 42M entries (340 MB) for 14% less time, so it walks as before.
 DENSE_WALK_ITEMS = 4096  # C dense up to this many items: 64 MB of float32
 SPARSE_WALK_ENTRIES = 16_000_000  # else sparse while Σ_v |R_v|², the most entries C can have, stays below (~130 MB)
+# Without C, a batch's walk goes history -> co-buyers -> items. The second step is a sparse x
+# sparse product (scipy, one core) whose result is dense in all but name on a dense store
+# (Gowalla: 409 rows reach 2,554 co-buyers and 21,405 items each), about 19 ns per path. Held
+# dense, the co-buyers' reach times Rᵀ is a sparse x dense product, about 0.9 ns per stored
+# entry of R per row, split among the threads: Gowalla's batch 536 ms -> 285 ms on one thread.
+# Taken when its work (rows x entries of R) is under DENSE_REACH_GAIN times the paths', and
+# the dense reach (rows x customers) under DENSE_REACH_ENTRIES (128 MB of float32).
+DENSE_REACH_GAIN = 10
+DENSE_REACH_ENTRIES = 1 << 25
 
 
 @dataclasses.dataclass
@@ -298,8 +307,9 @@ class GraphFilter(Algorithm):
             return live.row_scores(self, history)
         blend, step = self._blend_and_step(history)
         if step is not None:
-            blend -= self.sharpening_ * step
-        return blend.astype(np.float32)
+            step *= np.float32(self.sharpening_)
+            blend -= step
+        return blend.astype(np.float32, copy=False)
 
     def _walk(self, binary: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """L(r) (dense) and |L(r)|₁ of binary history rows."""
@@ -307,7 +317,13 @@ class GraphFilter(Algorithm):
         co_buying = self.item_walk()
         if co_buying is None:
             co_buyers = weighted @ self.bought_by_  # rows x customers
-            walk = (sp.csr_matrix(co_buyers.multiply(self.co_buyer_weight_[None, :])) @ self.buyers_).toarray()
+            if _dense_reach_pays(co_buyers, self.buyers_):
+                reach = co_buyers.toarray()
+                reach *= self.co_buyer_weight_
+                # (reach R) = (Rᵀ reachᵀ)ᵀ: Rᵀ is bought_by_, rows of items split among the threads.
+                walk = np.ascontiguousarray(sparse_times_dense(self.bought_by_, np.ascontiguousarray(reach.T), blas_threads()).T)
+            else:
+                walk = (sp.csr_matrix(co_buyers.multiply(self.co_buyer_weight_[None, :])) @ self.buyers_).toarray()
         elif sp.issparse(co_buying):
             walk = (weighted @ co_buying).toarray()
         else:
@@ -338,7 +354,11 @@ class GraphFilter(Algorithm):
             if rank is None:
                 self.recent_smooth_norms.remember(binary, smooth_norm.ravel())
         w = self.config.low_rank_weight
-        blend = walk / walk_norm + w * smooth / smooth_norm
+        # float32 and in place where the arrays are this call's own (``walked`` is shared between
+        # ranks): three passes over rows x items, where float64 temporaries took five.
+        blend = walk / walk_norm
+        smooth *= (w / smooth_norm).astype(np.float32)
+        blend += smooth
         if not self.sharpening_ or not walk_basis.shape[1]:
             return blend, None
         # B(r) V without forming it from the dense blend: both parts are known in the basis,
@@ -563,15 +583,17 @@ def item_basis(
     if start is not None:
         block[:, : start.shape[1]] = start
     transposed = normalised.T.tocsr()
-    threads = blas_threads()  # the sparse products, on one core each in scipy, split among them
     for step in range(iterations + 1):
         if step:  # keep the columns apart between products: LU is half the cost of QR and enough here
             with threadpool_limits(1, "blas"):
                 block = scipy.linalg.lu(block, permute_l=True, overwrite_a=True, check_finite=False)[0]
+        # The sparse products, on one core each in scipy, split among the threads in force, asked
+        # at each step: a choice's trial may be lent more once the trial beside it has ended.
+        threads = blas_threads()
         block = sparse_times_dense(transposed, sparse_times_dense(normalised, block, threads), threads)  # P Q, items x width
     with threadpool_limits(1, "blas"):
         basis, _ = scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)
-    projected = sparse_times_dense(normalised, basis, threads)  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
+    projected = sparse_times_dense(normalised, basis, blas_threads())  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
     small = (projected.T @ projected).astype(np.float64)
     with threadpool_limits(1, "blas"):
         eigenvalues, rotation = scipy.linalg.eigh(small, check_finite=False)
@@ -595,6 +617,15 @@ def _co_buying(buyers: sp.csr_matrix, co_buyer_weight: np.ndarray, dense: bool) 
     for first, last in zip(cuts[:-1], cuts[1:]):
         result += (buyers[first:last].T.tocsr() @ weighted[first:last]).toarray()
     return result
+
+
+def _dense_reach_pays(co_buyers: sp.csr_matrix, buyers: sp.csr_matrix) -> bool:
+    """Whether the walk's second step is cheaper from the co-buyers' reach held dense (see DENSE_REACH_GAIN)."""
+    rows, customers = co_buyers.shape
+    if rows * customers > DENSE_REACH_ENTRIES:
+        return False
+    paths = int(np.diff(buyers.indptr)[co_buyers.indices].sum())  # what the sparse product visits
+    return rows * buyers.nnz < DENSE_REACH_GAIN * paths
 
 
 def _l1(parts: np.ndarray) -> np.ndarray:

@@ -52,6 +52,7 @@ class TrialOutcome:
     weighting: dict = field(default_factory=dict)  # the history weighting the trial fitted on ({}: plain)
     state_file: str = ""  # the fitted algorithm's start state, while the runner keeps it ("": none)
     threads: dict = field(default_factory=dict)  # the threads in force during the trial, per runtime ("blas", "openmp")
+    lent_threads: int = 0  # the threads it was lent once the trial beside it had ended (0: none)
 
     def record(self) -> dict:
         """The trial as JSON-able data for manifests and reports."""
@@ -66,6 +67,8 @@ class TrialOutcome:
             shown["fitted_settings"] = self.fitted_settings
         if self.threads:
             shown["threads"] = self.threads
+        if self.lent_threads:
+            shown["lent_threads"] = self.lent_threads
         if self.note:
             shown["note"] = self.note
         return shown
@@ -129,6 +132,13 @@ class TrialRunner:
         thread may call this; the next trial on a lane starts a new process)."""
         for worker in list(self._workers.values()):
             worker.stop()
+
+    def lend(self, lane: int) -> None:
+        """Let the trial running on ``lane`` take every thread the runner has, for the rest of
+        it (the caller's lane beside it has nothing more to run); nothing when it has ended."""
+        worker = self._workers.get(lane)
+        if worker is not None:
+            worker.lend()
 
     def abort(self) -> None:
         """Kill every worker and start no trial any more (from any thread: an interrupted choice)."""
@@ -210,6 +220,7 @@ class TrialRunner:
         outcome.fitted_settings = answer.get("fitted_settings") or {}
         outcome.state_file = answer.get("state") or ""
         outcome.threads = answer.get("threads") or {}
+        outcome.lent_threads = int(answer.get("lent_threads") or 0)
         if answer.get("weights"):
             outcome.note = f"weights tried ({metric}@{cut_off}): " + ", ".join(f"{w:g}: {figure:.4f}" for w, figure in answer["weights"])
         return outcome
@@ -232,6 +243,7 @@ class _Worker:
     def __init__(self, folder: Path, threads: int):
         self.folder, self.threads = folder, threads
         self._process: subprocess.Popen | None = None
+        self._ready = False  # it said it was ready: SIGUSR1 no longer ends it (it ignores it between trials)
         self._log = None
 
     def start(self, deadline: float, waiting) -> bool:
@@ -254,6 +266,7 @@ class _Worker:
         if self._answer(deadline, waiting) is None:
             self.stop()
             return False
+        self._ready = True
         return True
 
     def ask(self, request: dict, deadline: float, waiting) -> dict | None:
@@ -300,8 +313,18 @@ class _Worker:
                 if waiting:
                     waiting()
 
+    def lend(self) -> None:
+        """SIGUSR1: the running trial may use all of this worker's threads (ignored between trials)."""
+        process = self._process
+        if process is not None and self._ready and process.poll() is None:
+            try:
+                os.kill(process.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+
     def stop(self) -> None:
         process, self._process = self._process, None
+        self._ready = False
         if process is None:
             return
         if process.poll() is None:

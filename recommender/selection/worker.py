@@ -12,7 +12,8 @@ then reads one JSON request per line on stdin and answers one JSON line on stdou
     -> {"ok": false, "error": "one line"}
 
 ``"threads"`` is set for that trial alone, in the BLAS and the OpenMP runtimes (the answer
-says what was in force), so one process serves trials of any thread count: a lane of the
+says what was in force; ``"lent_threads"`` what the parent lent it later with SIGUSR1, once
+the trial beside it had ended), so one process serves trials of any thread count: a lane of the
 choice runs one-thread trials beside another lane, then trials on every thread alone, without
 a new process (a second's imports on a small store) or the loss of graph-filter's remembered
 basis (its SVD, most of a large store's trial).
@@ -31,14 +32,18 @@ nothing half-written that anyone reads, and the parent removes FOLDER.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from .. import parallel
 
 
 def load_matrix(folder: Path, name: str) -> sp.csr_matrix:
@@ -63,7 +68,7 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
 
     cut_off, metric = int(request.get("cut_off", 20)), request.get("metric", "ndcg")
     weights = request.get("weights")  # a blend's weights to choose from on these targets
-    with threadpool_limits(int(request.get("threads", 1))):  # BLAS and OpenMP (implicit's threads) alike
+    with threadpool_limits(int(request.get("threads", 1))), _lendable() as lent:  # BLAS and OpenMP (implicit's threads) alike
         in_force = threads_in_force()
         algorithm = create_algorithm(request["algorithm"], request.get("params") or {})
         started = time.perf_counter()
@@ -88,11 +93,35 @@ def run_trial(request: dict, fit: sp.csr_matrix, targets: sp.csr_matrix) -> dict
         "fitted_settings": algorithm.fitted_settings() | ({"weight": algorithm.config.weight} if weights else {}),
         "threads": in_force,
     }
+    if lent:
+        answer["lent_threads"] = lent[0]
     if weights:
         answer["weights"] = [[w, figure] for w, figure in figures.items()]
     if request.get("state") and (state := algorithm.start_state()):
         answer["state"] = save_state(Path(request["state"]), state)
     return answer
+
+
+@contextlib.contextmanager
+def _lendable():
+    """While a trial runs, SIGUSR1 (from the parent, once the trial beside it in the other lane
+    has ended) lends it every thread this process was started with (its OPENBLAS_NUM_THREADS).
+    Python runs the handler in the main thread between library calls, so no BLAS call is cut
+    into. Yields a list that holds, once lent, the BLAS's thread count after the lend."""
+    lent: list[int] = []
+    most = int(os.environ.get("OPENBLAS_NUM_THREADS", "1"))
+
+    def lend(signum, frame) -> None:
+        if not lent:
+            parallel.lend_threads(most)
+            lent.append(threads_in_force().get("blas", most))  # what the BLAS took, as the answer says
+
+    previous = signal.signal(signal.SIGUSR1, lend)
+    try:
+        yield lent
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        parallel.end_lending()
 
 
 def threads_in_force() -> dict[str, int]:
@@ -139,6 +168,7 @@ def _die_with_parent() -> None:
 
 def main(folder: str) -> int:
     _die_with_parent()
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # threads lent between trials: nothing to lend them to
     from ..algorithms.graph_filter import remember_last_basis
 
     # Trials of graph-filter's alternatives share its costly basis (same matrix, rank and seed).
