@@ -142,8 +142,11 @@ def _lanes_text(choice: dict) -> str:
     if lanes <= 1:
         return ""
     share = threads // lanes
+    lent = sum(1 for trial in choice.get("trials", []) if trial.get("lent_threads"))
+    lending = (f" {lent} of them took all {threads} once the trial beside {'it' if lent == 1 else 'them'} had ended."
+               if lent else "")
     return (f"Trials that did not depend on each other (round one's, and a later round's steps of different "
-            f"algorithms) ran {lanes} at a time, each on {share} thread{'s' if share > 1 else ''}; the others on {threads}. ")
+            f"algorithms) ran {lanes} at a time, each on {share} thread{'s' if share > 1 else ''}; the others on {threads}.{lending} ")
 
 
 def _is_winner(trial: dict, winner: dict) -> bool:
