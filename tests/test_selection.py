@@ -591,7 +591,7 @@ def test_round_one_runs_two_trials_at_once_given_two_threads_and_records_them_in
     assert "took all" not in choice_section(in_lanes.record())  # stand-in trials end at once: none was lent threads
     lent = in_lanes.record()
     lent["trials"][0]["lent_threads"] = 2
-    assert "the others on 2. 1 of them took all 2 once the trial beside it had ended." in choice_section(lent)
+    assert "the others on 2. 1 of them took all 2 threads once the trial beside it had ended." in choice_section(lent)
     assert "at a time" not in choice_section(one_by_one.record())
 
 

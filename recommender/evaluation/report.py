@@ -143,7 +143,7 @@ def _lanes_text(choice: dict) -> str:
         return ""
     share = threads // lanes
     lent = sum(1 for trial in choice.get("trials", []) if trial.get("lent_threads"))
-    lending = (f" {lent} of them took all {threads} once the trial beside {'it' if lent == 1 else 'them'} had ended."
+    lending = (f" {lent} of them took all {threads} threads once the trial beside {'it' if lent == 1 else 'them'} had ended."
                if lent else "")
     return (f"Trials that did not depend on each other (round one's, and a later round's steps of different "
             f"algorithms) ran {lanes} at a time, each on {share} thread{'s' if share > 1 else ''}; the others on {threads}.{lending} ")
