@@ -77,10 +77,18 @@ def online_retail():
 
 
 def demo(shape):
-    from recommender.demo import generate_store, write_store
+    from recommender.demo import generate_store
+
+    return demo_parts(generate_store(*shape, seed=42))
+
+
+def demo_parts(store):
+    """A generated demo store's purchases as the product reads them, split in time: trained
+    before 2025-11-01, judged on the last two months."""
+    from recommender.demo import write_store
 
     with tempfile.TemporaryDirectory() as folder:
-        log = load_purchases(write_store(generate_store(*shape, seed=42), folder, "parquet")["purchases"])
+        log = load_purchases(write_store(store, folder, "parquet")["purchases"])
     return time_split(log, parse_timestamp("2025-11-01T00:00:00"))
 
 

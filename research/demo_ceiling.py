@@ -24,22 +24,18 @@ against what is possible at all.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.demo import CATEGORIES, PREFERRED_TIER_CHANCE, TASTE_CONCENTRATION, TIERS, generate_store, write_store
-from recommender.evaluation import time_split
+from recommender.demo import CATEGORIES, PREFERRED_TIER_CHANCE, TASTE_CONCENTRATION, TIERS, generate_store
 from recommender.evaluation.metrics import accuracy_at_k
-from recommender.purchases import load_purchases
-from recommender.timestamps import parse_timestamp
 
 from .common import K, hits, parser, run_log
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_stores import DEMO_SHAPES, judged_parts  # noqa: E402  (the benchmark's own stores and test rule)
+from bench_stores import DEMO_SHAPES, demo_parts, judged_parts  # noqa: E402  (the benchmark's own stores and test rule)
 
 BATCH = 2000  # customers scored at a time (a batch x items float64 block)
 
@@ -48,9 +44,7 @@ def ceilings(shape: tuple[int, int, int]) -> tuple[dict[str, float], dict[str, f
     """The test metrics of the generator's odds and of the odds with tastes estimated, on the
     demo store of ``shape``, and the number of customers judged."""
     store = generate_store(*shape, seed=42)
-    with tempfile.TemporaryDirectory() as folder:
-        log = load_purchases(write_store(store, folder, "parquet")["purchases"])
-    train_log, test_log = time_split(log, parse_timestamp("2025-11-01T00:00:00"))
+    train_log, test_log = demo_parts(store)  # the benchmark's own store and split, latent tastes kept
     train, test = judged_parts(train_log, test_log)
     latent = store.latent
     # The matrices' rows and columns are the log's vocabularies; the generator's are its id arrays.
