@@ -298,6 +298,37 @@ def test_graph_filter_starts_its_basis_from_another_fits_basis():
     np.testing.assert_array_equal(elsewhere.singular_vectors_, cold.singular_vectors_)
 
 
+def test_graph_filter_basis_is_the_top_singular_subspace_by_gram_matrix_or_by_qr(monkeypatch):
+    """The basis's Rayleigh-Ritz step works from the block's Gram matrix where its columns are
+    well apart, and falls back to QR where they are not (a catalogue no wider than the block,
+    with items nobody bought): both give the exact top singular values and an orthonormal basis
+    of the exact top singular subspace."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from recommender.algorithms import graph_filter
+
+    monkeypatch.setattr(graph_filter, "GRAM_RITZ_WORK", 0)  # small blocks too (by default they take the QR)
+    routes = []
+    by_gram = graph_filter._ritz_by_gram
+    monkeypatch.setattr(graph_filter, "_ritz_by_gram", lambda *a: routes.append(found := by_gram(*a)) or found)
+    # Twenty strong directions (singular values 20 down to 8) over random purchases (about 5):
+    # the top 20 are well apart from the rest, so a few iterations find them to 1e-3.
+    rng = np.random.default_rng(1)
+    strong = np.linalg.qr(rng.standard_normal((300, 20)))[0] @ np.diag(np.linspace(20, 8, 20)) @ np.linalg.qr(rng.standard_normal((500, 20)))[0].T
+    wide = sp.csr_matrix((sp_random_store().toarray() + strong).astype(np.float32))
+    narrow = sp_random_store()[:, :40].tolil()
+    narrow[:, :5] = 0  # five items nobody bought: the item graph is singular
+    for matrix, rank in ((wide, 20), (narrow.tocsr(), 12)):
+        values, vectors = graph_filter.item_basis(matrix, rank, 8, 0)
+        left, exact_values, exact_vectors = np.linalg.svd(matrix.toarray().astype(np.float64))
+        np.testing.assert_allclose(values, exact_values[:rank], rtol=1e-3)
+        np.testing.assert_allclose(vectors.T @ vectors, np.eye(rank), atol=1e-5)
+        angles = np.linalg.svd(exact_vectors[:rank] @ vectors, compute_uv=False)
+        np.testing.assert_allclose(angles, 1.0, atol=1e-3)
+    assert routes[0] is not None and routes[1] is None  # the Gram matrix, then QR
+
+
 def sp_random_store():
     import numpy as np
     import scipy.sparse as sp
