@@ -309,6 +309,7 @@ def test_graph_filter_basis_is_the_top_singular_subspace_by_gram_matrix_or_by_qr
     from recommender.algorithms import graph_filter
 
     monkeypatch.setattr(graph_filter, "GRAM_RITZ_WORK", 0)  # small blocks too (by default they take the QR)
+    monkeypatch.setattr(graph_filter, "GRAM_ROWS", 64)  # the Gram matrix summed over several slices of items
     routes = []
     by_gram = graph_filter._ritz_by_gram
     monkeypatch.setattr(graph_filter, "_ritz_by_gram", lambda *a: routes.append(found := by_gram(*a)) or found)

@@ -94,6 +94,7 @@ WARM_START_ITERATIONS = 0
 # share of its length outside the others' span would lose digits in float32.
 GRAM_RITZ_WORK = 10**9
 GRAM_PIVOT_FLOOR = 1e-3
+GRAM_ROWS = 8192  # items per float64 slice of the Gram matrix's product (84 MB at width 1,280)
 _STATIONARY = 1 - 1e-3  # a singular value this close to 1 is a connected part's stationary walk
 # When batch scoring walks through the co-buying matrix C = Rᵀ D_u^-b R instead of customers
 # (:meth:`GraphFilter.item_walk`). Walking through customers repeats every path's customer:
@@ -631,9 +632,10 @@ def _ritz_by_gram(normalised: sp.csr_matrix, block: np.ndarray) -> tuple[np.ndar
     if not (lengths > 0).all():
         return None
     block /= lengths
-    wide = block.astype(np.float64)
-    gram = wide.T @ wide
-    del wide
+    gram = np.zeros((block.shape[1], block.shape[1]))
+    for first in range(0, len(block), GRAM_ROWS):  # in float64 a few rows at a time: no float64 copy of the block
+        part = block[first : first + GRAM_ROWS].astype(np.float64)
+        gram += part.T @ part
     projected = sparse_times_dense(normalised, block, blas_threads())  # customers x width
     small = (projected.T @ projected).astype(np.float64)
     with threadpool_limits(1, "blas"):
