@@ -605,8 +605,7 @@ def item_basis(
     if found is None:
         with threadpool_limits(1, "blas"):
             block, _ = scipy.linalg.qr(block, mode="economic", overwrite_a=True, check_finite=False)
-        projected = sparse_times_dense(normalised, block, blas_threads())  # customers x width: Qᵀ P Q = (N Q)ᵀ (N Q)
-        small = (projected.T @ projected).astype(np.float64)
+        small = _projected_gram(normalised, block)  # Qᵀ P Q
         with threadpool_limits(1, "blas"):
             eigenvalues, rotation = scipy.linalg.eigh(small, check_finite=False)
     else:
@@ -636,19 +635,26 @@ def _ritz_by_gram(normalised: sp.csr_matrix, block: np.ndarray) -> tuple[np.ndar
     for first in range(0, len(block), GRAM_ROWS):  # in float64 a few rows at a time: no float64 copy of the block
         part = block[first : first + GRAM_ROWS].astype(np.float64)
         gram += part.T @ part
-    projected = sparse_times_dense(normalised, block, blas_threads())  # customers x width
-    small = (projected.T @ projected).astype(np.float64)
     with threadpool_limits(1, "blas"):
         try:
             factor = scipy.linalg.cholesky(gram, lower=True, check_finite=False)
         except np.linalg.LinAlgError:
             return None
-        if factor.diagonal().min() < GRAM_PIVOT_FLOOR:
-            return None
+    if factor.diagonal().min() < GRAM_PIVOT_FLOOR:
+        return None  # before the product below: the caller's QR route makes its own
+    small = _projected_gram(normalised, block)  # Bᵀ P B
+    with threadpool_limits(1, "blas"):
         # L⁻¹ A L⁻ᵀ, a symmetric standard problem; its eigenvectors y give x = L⁻ᵀ y.
         whitened = scipy.linalg.solve_triangular(factor, scipy.linalg.solve_triangular(factor, small, lower=True).T, lower=True)
         eigenvalues, turned = scipy.linalg.eigh((whitened + whitened.T) / 2, check_finite=False)
         return eigenvalues, scipy.linalg.solve_triangular(factor, turned, lower=True, trans="T")
+
+
+def _projected_gram(normalised: sp.csr_matrix, block: np.ndarray) -> np.ndarray:
+    """(N B)ᵀ (N B) = Bᵀ P B in float64 for an items x width ``block``: N B is customers x
+    width, split among the threads in force."""
+    projected = sparse_times_dense(normalised, block, blas_threads())
+    return (projected.T @ projected).astype(np.float64)
 
 
 def _co_buying(buyers: sp.csr_matrix, co_buyer_weight: np.ndarray, dense: bool) -> np.ndarray | sp.csr_matrix:
