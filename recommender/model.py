@@ -17,10 +17,12 @@ from .algorithms import Algorithm, algorithm_class
 from .catalog import Catalog
 from .topn import (
     PERSONALISED,
+    TOP_LISTS,
     Labels,
     PopularItems,
     Recommendation,
     RecommendationList,
+    RememberedAnswers,
     TopLists,
     answer_source,
     candidate_mask,
@@ -32,10 +34,6 @@ from .topn import (
 from .topn.reasons import reasons_for_row, similar_sentence
 from .vocabulary import IdVocabulary
 from .weights import HistoryWeighting
-
-# Answers scored from new events kept per model (and server worker): 1,024 answers of up to
-# MAX_N (100) items stay under about 50 MB; at n=10 about 5 MB.
-LIVE_ANSWERS_KEPT = 1024
 
 
 class Model:
@@ -146,11 +144,11 @@ class Model:
         else:
             answer = [item(i, s, because, k) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
         if len(answer) >= n:
-            return RecommendationList(customer_id, PERSONALISED, answer)
+            return RecommendationList(customer_id, PERSONALISED, answer, TOP_LISTS)
         # A list cut short holds every item with evidence: popular items fill the rest.
         items, filled, topped_up = self._topped_up(self.history[customer], indices, scores, n, allowed)
         answer += [item(int(i), float(s), [], k, popular=True) for k, (i, s) in enumerate(zip(items[0], filled[0]), 1) if topped_up[0, k - 1]]
-        return RecommendationList(customer_id, answer_source(True, topped_up[0][items[0] >= 0]), answer)
+        return RecommendationList(customer_id, answer_source(True, topped_up[0][items[0] >= 0]), answer, TOP_LISTS)
 
     def _topped_up(self, row: sp.csr_matrix, indices: list[int], scores: list[float], n: int, allowed: np.ndarray | None):
         """A cached head as :func:`rank_rows` returns lists: (items, scores, topped-up slots),
@@ -162,10 +160,10 @@ class Model:
         return items, filled, self.popular.fill(items, filled, row, allowed, skip_history=True)
 
     @functools.cached_property
-    def _remembered_live_answers(self):
-        """:meth:`_live` behind a thread-safe LRU cache. Every input is in the key, new
-        events included, so an event makes a new key: never a stale answer."""
-        return functools.lru_cache(maxsize=LIVE_ANSWERS_KEPT)(self._live)
+    def _remembered_live_answers(self) -> RememberedAnswers:
+        """:meth:`_live` behind a thread-safe LRU bounded by listed items. Every input is in
+        the key, new events included, so an event makes a new key: never a stale answer."""
+        return RememberedAnswers(self._live)
 
     def _live(self, customer_id, customer, added, n, include, exclude, category, include_purchased, with_reasons) -> RecommendationList:
         row, customer = history_row(self.history, customer, list(added), self.weighting)

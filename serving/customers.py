@@ -58,6 +58,7 @@ def find_recommendations(state: ServingState, config: Mapping[str, Any], custome
 def served_recommendations(state: ServingState, customer_id: str, route: Route, result: RecommendationList) -> dict:
     """The answer's JSON body, counted and traced (a recommendation id, a row in the answer log)."""
     state.metrics.recommendations_by_source[result.source].inc()
+    state.metrics.answers_by_origin[result.origin].inc()
     return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)
 
 

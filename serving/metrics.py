@@ -26,7 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from recommender.topn import PERSONALISED, POPULAR
+from recommender.topn import PERSONALISED, POPULAR, REMEMBERED, SCORED, TOP_LISTS
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -90,6 +90,14 @@ class ServingMetrics:
         )
         # Children bound once: labels() costs microseconds on every recommendation answer.
         self.recommendations_by_source = {source: self.recommendations.labels(source) for source in (PERSONALISED, POPULAR)}
+        self.answer_origins = Counter(
+            "recommender_answer_origins",
+            "Recommendation lists by origin: the top lists computed at training, scored for the request, "
+            "or remembered (a live answer kept from the customer's previous request, no event since)",
+            ["origin"],
+            registry=self.registry,
+        )
+        self.answers_by_origin = {origin: self.answer_origins.labels(origin) for origin in (TOP_LISTS, SCORED, REMEMBERED)}
         self.events_stored = Counter("recommender_events_stored", "Events written to the event store", registry=self.registry)
         self.model_reloads = Counter("recommender_model_reloads", "Model loads by outcome", ["outcome"], registry=self.registry)
         self.erasures = Counter("recommender_customer_erasures", "Customers erased (DELETE /v1/customers/<id>)", registry=self.registry)

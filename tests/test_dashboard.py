@@ -88,6 +88,16 @@ def test_new_events_show_and_change_the_recommendations(client):
     assert "1 stored event newer than the model" in html and "no longer listed" in html
 
 
+def test_overview_shows_the_answers_scored_live_and_remembered(client):
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3"})
+    for _ in range(4):  # scored once, then remembered until c0's next event
+        client.get("/v1/customers/c0/recommendations?n=2")
+    html = page(client, "/dashboard/")
+    # This model has no top lists: every answer is scored or remembered.
+    assert "<dt>Not from the top lists</dt><dd>100.0% of them" in html
+    assert "75.0% of those remembered from the customer's previous request" in html
+
+
 def test_customer_known_only_from_events(client):
     client.post("/v1/events", json={"customer_id": "newcomer", "item_id": "b0"})
     html = page(client, "/dashboard/customers/newcomer")

@@ -33,12 +33,15 @@ def test_histogram_quantile_interpolates_inside_the_bucket_as_prometheus_does():
     assert histogram_quantile(0.5, {0.001: 0, INF: 0}) == (None, False)
 
 
-def _registry(requests: int, slow: int, popular: int, personalised: int):
+def _registry(requests: int, slow: int, popular: int, personalised: int, origins: tuple[int, int, int] = (0, 0, 0)):
     registry = CollectorRegistry()
     counter = Counter("recommender_http_requests", "", ["endpoint", "method", "status"], registry=registry)
     latency = Histogram("recommender_http_request_duration_seconds", "", ["endpoint", "method", "status"], buckets=(0.001, 0.01), registry=registry)
     answers = Counter("recommender_recommendations", "", ["source"], registry=registry)
     events = Counter("recommender_events_stored", "", registry=registry)
+    by_origin = Counter("recommender_answer_origins", "", ["origin"], registry=registry)
+    for origin, count in zip(("top_lists", "scored", "remembered"), origins):
+        by_origin.labels(origin).inc(count)
     for k in range(requests):
         status = "500" if k < slow else "200"
         counter.labels("/v1/x", "GET", status).inc()
@@ -51,8 +54,8 @@ def _registry(requests: int, slow: int, popular: int, personalised: int):
 
 
 def test_readings_sum_statuses_and_a_window_gives_rates():
-    earlier = read_metrics(_registry(requests=10, slow=0, popular=1, personalised=1), at=100.0)
-    later = read_metrics(_registry(requests=30, slow=10, popular=2, personalised=6), at=110.0)
+    earlier = read_metrics(_registry(requests=10, slow=0, popular=1, personalised=1, origins=(2, 0, 0)), at=100.0)
+    later = read_metrics(_registry(requests=30, slow=10, popular=2, personalised=6, origins=(4, 1, 3)), at=110.0)
     assert later.requests[("/v1/x", "GET")] == 30 and later.server_errors[("/v1/x", "GET")] == 10
     traffic = difference(earlier, later)
     (route,) = traffic.endpoints  # the dashboard's own pages are left out
@@ -60,6 +63,8 @@ def test_readings_sum_statuses_and_a_window_gives_rates():
     # In the window: 10 fast (<= 1 ms) and 10 slow (1-10 ms) requests.
     assert route.p50 == pytest.approx(0.001) and route.p99 == pytest.approx(0.001 + 0.009 * 9.8 / 10)
     assert traffic.recommendations == 6 and traffic.popular_share == pytest.approx(1 / 6)
+    # 6 answers in the window: 2 from the top lists, 1 scored, 3 remembered.
+    assert traffic.live_share == pytest.approx(4 / 6) and traffic.remembered_share == pytest.approx(3 / 4)
     assert traffic.events_stored == 0
 
 

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from recommender.algorithms import create_algorithm
 from recommender.catalog import Catalog
 from recommender.model import Model
-from recommender.topn import TopLists, compute_top_lists, rank_rows
+from recommender.topn import REMEMBERED, SCORED, TOP_LISTS, TopLists, compute_top_lists, rank_rows
 from recommender.vocabulary import IdVocabulary
 from tests.test_artifacts import build_model
 
@@ -50,6 +50,7 @@ def test_an_answer_scored_from_new_events_is_reused_until_the_next_event():
     assert ids(again) == ids(first) and len(scored) == 1  # the same request is not scored twice
     later = model.recommend("c00", 2, new_events=[("i3", 1.0), ("i4", 1.0)])
     assert len(scored) == 2 and not {"i3", "i4"} & set(ids(later))  # a new event is a new key: never stale
+    assert (first.origin, again.origin, later.origin) == (SCORED, REMEMBERED, SCORED)
     other_filters = model.recommend("c00", 2, new_events=[("i3", 1.0)], exclude=["i4"])
     assert len(scored) == 3 and "i4" not in ids(other_filters)
 
@@ -179,6 +180,7 @@ def test_cached_top_lists_answer_like_live_scoring(tmp_path, algorithm, params):
         assert answers(cached.recommend(customer, 3, with_reasons=False))[1] == [
             (item_id, "matches your purchase history", []) for item_id, *_ in answers(live.recommend(customer, 3))[1]
         ]
+    assert (cached.recommend("c00", 3).origin, live.recommend("c00", 3).origin) == (TOP_LISTS, SCORED)
     # A new purchase bypasses the cache: the bought item disappears at once.
     first = ids(cached.recommend("c00", 1))[0]
     assert first not in ids(cached.recommend("c00", 3, new_events=[(first, 1.0)]))

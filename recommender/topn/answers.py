@@ -14,6 +14,12 @@ from .reasons import POPULAR_REASON, because_sentence
 PERSONALISED = "personalised"
 POPULAR = "popular"
 
+# Where an answer came from, for the operators' metrics: the top lists computed at training,
+# scored for this request, or a live answer kept from the customer's previous request.
+TOP_LISTS = "top_lists"
+SCORED = "scored"
+REMEMBERED = "remembered"
+
 
 @dataclass  # not slots: orjson encodes a __dict__ dataclass about 4x faster
 class Recommendation:
@@ -40,6 +46,7 @@ class RecommendationList:
     customer_id: str
     source: str  # PERSONALISED or POPULAR
     items: list[Recommendation]
+    origin: str = SCORED  # TOP_LISTS, SCORED or REMEMBERED
 
 
 class Labels:

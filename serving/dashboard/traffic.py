@@ -1,6 +1,7 @@
 """Traffic figures for the overview, read from the app's own Prometheus metrics (what
 ``/metrics`` shows, every worker summed): requests per second and p50/p99 latency per
-endpoint, the popular-fallback share of recommendation answers, events stored.
+endpoint, the popular-fallback share of recommendation answers, the share scored for the
+request (and of those, remembered from the customer's previous request), events stored.
 
 Counters only grow, so a rate needs two readings. Each worker keeps the readings its
 overview pages took in the last :data:`WINDOW_SECONDS` and compares the newest with the
@@ -25,6 +26,7 @@ KEEP_EVERY_SECONDS = 5.0  # a reading is kept at most this often, so a page relo
 _REQUESTS = "recommender_http_requests"
 _LATENCY = "recommender_http_request_duration_seconds"
 _RECOMMENDATIONS = "recommender_recommendations"
+_ORIGINS = "recommender_answer_origins"
 _EVENTS = "recommender_events_stored"
 _HIDDEN_PREFIX = "/dashboard"  # the dashboard's own pages are not the store's traffic
 
@@ -40,6 +42,7 @@ class Reading:
     server_errors: dict[Route, float] = field(default_factory=dict)  # status 5xx
     buckets: dict[Route, dict[float, float]] = field(default_factory=dict)  # upper bound -> cumulative count
     recommendations: dict[str, float] = field(default_factory=dict)  # source -> answers
+    origins: dict[str, float] = field(default_factory=dict)  # top_lists / scored / remembered -> answers
     events_stored: float = 0.0
 
 
@@ -63,6 +66,8 @@ class Traffic:
     recommendations: float
     popular_share: float | None  # popular-fallback answers / all recommendation answers
     events_stored: float
+    live_share: float | None = None  # answers not from the top lists (scored or remembered) / all
+    remembered_share: float | None = None  # remembered / (scored + remembered)
 
 
 def read_metrics(registry: CollectorRegistry, at: float | None = None) -> Reading:
@@ -81,6 +86,8 @@ def read_metrics(registry: CollectorRegistry, at: float | None = None) -> Readin
                 bounds[float(labels["le"])] += sample.value
             elif family.name == _RECOMMENDATIONS and sample.name.endswith("_total"):
                 reading.recommendations[labels["source"]] = reading.recommendations.get(labels["source"], 0.0) + sample.value
+            elif family.name == _ORIGINS and sample.name.endswith("_total"):
+                reading.origins[labels["origin"]] = reading.origins.get(labels["origin"], 0.0) + sample.value
             elif family.name == _EVENTS and sample.name.endswith("_total"):
                 reading.events_stored += sample.value
     return reading
@@ -125,12 +132,16 @@ def difference(earlier: Reading, later: Reading) -> Traffic:
         endpoints.append(EndpointTraffic(route[0], route[1], count, count / seconds, errors, p50, p99, above))
     answers = {source: grown(value, earlier.recommendations.get(source, 0.0)) for source, value in later.recommendations.items()}
     total = sum(answers.values())
+    origins = {origin: grown(value, earlier.origins.get(origin, 0.0)) for origin, value in later.origins.items()}
+    live = origins.get("scored", 0.0) + origins.get("remembered", 0.0)
     return Traffic(
         seconds=seconds,
         since_start=False,
         endpoints=endpoints,
         recommendations=total,
         popular_share=answers.get("popular", 0.0) / total if total else None,
+        live_share=live / sum(origins.values()) if live else (0.0 if sum(origins.values()) else None),
+        remembered_share=origins.get("remembered", 0.0) / live if live else None,
         events_stored=grown(later.events_stored, earlier.events_stored),
     )
 
