@@ -165,6 +165,11 @@ class Model:
         the key, new events included, so an event makes a new key: never a stale answer."""
         return RememberedAnswers(self._live)
 
+    def forget_live_answers(self, customer_id: str) -> int:
+        """Drop the live answers remembered for the customer (an erasure); returns how many."""
+        remembered = self.__dict__.get("_remembered_live_answers")  # not built: nothing kept
+        return remembered.forget(customer_id) if remembered is not None else 0
+
     def _live(self, customer_id, customer, added, n, include, exclude, category, include_purchased, with_reasons) -> RecommendationList:
         row, customer = history_row(self.history, customer, list(added), self.weighting)
         allowed = candidate_mask(self.items, self.catalog, include=include, exclude=exclude, category=category)

@@ -138,6 +138,11 @@ class ExperimentHolder:
             return Route(None, None, current)
         return Route(experiment.name, variant.name, model)
 
+    def held_models(self) -> list[Model]:
+        """The variants' models loaded in this worker (the served model and the popular
+        baseline not included)."""
+        return [holder.model for holder in self._running.holders.values() if holder.model is not None]
+
     @property
     def experiments(self) -> ExperimentSet:
         return self._running.experiments

@@ -43,6 +43,15 @@ def test_the_bound_counts_listed_items_and_the_least_recently_asked_go_first():
     assert remembered.items <= 10 and len(remembered) == 2
 
 
+def test_forgetting_a_customer_drops_only_their_answers():
+    remembered = RememberedAnswers(lambda customer, events: answer_of(3, customer), items_kept=100)
+    for customer, events in (("c1", 1), ("c1", 2), ("c2", 1)):
+        remembered(customer, events)
+    assert remembered.forget("c1") == 2
+    assert len(remembered) == 1 and remembered.items == 3
+    assert remembered("c2", 1).origin == REMEMBERED and remembered("c1", 1).origin == SCORED
+
+
 def test_kept_answers_are_invisible_to_the_garbage_collector():
     """A full collection walks every tracked object: kept answers must not add to it."""
     import gc
@@ -73,3 +82,15 @@ def test_the_api_counts_answers_by_origin_and_a_posted_event_is_never_answered_f
     assert 'recommender_answer_origins_total{origin="scored"} 3.0' in text
     assert 'recommender_answer_origins_total{origin="remembered"} 1.0' in text
     assert 'recommender_answer_origins_total{origin="top_lists"} 0.0' in text
+
+
+def test_an_erased_customers_remembered_answers_leave_the_worker_that_erased_them(app, client):
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3"})
+    client.post("/v1/events", json={"customer_id": "c1", "item_id": "a0"})
+    for customer in ("c0", "c0", "c1"):
+        client.get(f"/v1/customers/{customer}/recommendations?n=3")
+    remembered = app.extensions["recommender"].models.model._remembered_live_answers
+    assert len(remembered) == 2
+    assert client.delete("/v1/customers/c0").status_code == 200
+    assert len(remembered) == 1  # c1's stays
+    assert client.get("/v1/customers/c0/recommendations?n=3").get_json()["source"] == "popular"

@@ -32,7 +32,8 @@ ITEMS_KEPT = 100_000
 
 class RememberedAnswers:
     """``score(*key)`` behind a thread-safe LRU of answers holding at most ``items_kept``
-    listed items in all; the least recently asked answers go first."""
+    listed items in all; the least recently asked answers go first. Keys begin with the
+    customer id (:meth:`forget`)."""
 
     def __init__(self, score: Callable[..., RecommendationList], items_kept: int = ITEMS_KEPT):
         self._score = score
@@ -74,6 +75,15 @@ class RememberedAnswers:
     def items(self) -> int:
         """Listed items kept now."""
         return self._items
+
+    def forget(self, customer_id: str) -> int:
+        """Drop the customer's answers (keys begin with the customer id); returns how many.
+        A scan of every key: for an erasure, not for a request."""
+        with self._lock:
+            theirs = [key for key in self._answers if key[0] == customer_id]
+            for key in theirs:
+                self._items -= max(len(self._answers.pop(key)[2]), 1)
+        return len(theirs)
 
     def cache_clear(self) -> None:
         with self._lock:
