@@ -696,26 +696,29 @@ def test_a_trial_process_whose_pipe_closed_before_the_wait_counts_as_stopped():
 
 def test_a_trial_is_lent_the_threads_of_a_lane_that_has_finished():
     """A real trial process, started on one of two threads, takes both when the runner lends
-    them (the lane beside it has nothing more to run), and gives the same figures as unlent;
+    them (the lane beside it has nothing more to run), and gives the same figures as unlent
+    up to the summation order;
     a lend to a process between trials does nothing (it ignores the signal there)."""
     from concurrent.futures import ThreadPoolExecutor
 
     fit, targets = taste_store(n_customers=300)
-    slow = {"factors": 32, "iterations": 400}  # a few seconds on one thread: long enough to be lent to
+    slow = {"factors": 32, "iterations": 400}  # 0.25 s on one thread on a fast VM, seconds on others
     with TrialRunner(fit, targets, threads=2) as runner:
         unlent = runner.run("als", slow, deadline=time.monotonic() + 120, lane=1, threads=1)
         pid = runner._workers[1]._process.pid
         runner.lend(1)  # between trials: ignored
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(runner.run, "als", slow, deadline=time.monotonic() + 120, lane=1, threads=1)
-            time.sleep(max(0.5, unlent.seconds / 4))
+            time.sleep(unlent.seconds / 3)  # inside the fit: a floor of 0.5 s came after its end on a fast VM
             runner.lend(1)
             lent = running.result()
         assert runner._workers[1]._process.pid == pid
     assert unlent.status == lent.status == DONE
     assert unlent.lent_threads == 0 and "lent_threads" not in unlent.record()
     assert lent.threads == {"blas": 1, "openmp": 1} and lent.lent_threads == 2 and lent.record()["lent_threads"] == 2
-    assert lent.metrics == pytest.approx(unlent.metrics, rel=1e-4)
+    # Two BLAS threads sum ALS's Gram matrices in another order, and 400 iterations carry that
+    # on: on a 2-core EPYC one of the 300 customers' hits moved (recall 0.5300 against 0.5267).
+    assert lent.metrics == pytest.approx(unlent.metrics, rel=0.02)
 
 
 def test_a_lane_with_nothing_left_lends_its_threads_to_the_lanes_still_running():
