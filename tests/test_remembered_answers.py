@@ -43,6 +43,23 @@ def test_the_bound_counts_listed_items_and_the_least_recently_asked_go_first():
     assert remembered.items <= 10 and len(remembered) == 2
 
 
+def test_threads_asking_at_once_keep_the_bound_and_the_count_of_items():
+    from concurrent.futures import ThreadPoolExecutor
+
+    remembered = RememberedAnswers(lambda key, length: answer_of(length, str(key)), items_kept=50)
+
+    def ask(seed: int) -> None:
+        for k in range(500):
+            key = (seed * 7 + k * 13) % 40
+            remembered(key, 1 + key % 5)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(ask, range(8)))
+    kept = remembered._answers
+    assert remembered.items == sum(len(packed[2]) for packed in kept.values()) <= 50
+    assert remembered.hits + remembered.misses == 8 * 500
+
+
 def test_forgetting_a_customer_drops_only_their_answers():
     remembered = RememberedAnswers(lambda customer, events: answer_of(3, customer), items_kept=100)
     for customer, events in (("c1", 1), ("c1", 2), ("c2", 1)):

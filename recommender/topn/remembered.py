@@ -50,9 +50,10 @@ class RememberedAnswers:
             if packed is not None:
                 self._answers.move_to_end(key)
                 self.hits += 1
+            else:
+                self.misses += 1
         if packed is not None:
             return unpacked(packed)
-        self.misses += 1
         # Scored outside the lock: another thread may score the same key meanwhile (the
         # same answer, kept once), but never waits behind someone else's scoring.
         answer = self._score(*key)
