@@ -109,8 +109,9 @@ def forget(customer_id: str):
     customer_id = checked_id(customer_id, "customer_id")
     state.answer_log.flush()  # this worker's answers to them still in memory go too
     erasure = state.events.forget(customer_id)
-    for model in {id(m): m for m in [state.models.model, *state.experiments.held_models()] if m is not None}.values():
-        model.forget_live_answers(customer_id)  # this worker's; the others' are never served again (docs/privacy.md)
+    for model in [state.models.model, *state.experiments.held_models()]:
+        if model is not None:  # this worker's; the others' are never served again (docs/privacy.md)
+            model.forget_live_answers(customer_id)
     state.metrics.erasures.inc()
     return {
         "customer_id": customer_id,

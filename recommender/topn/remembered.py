@@ -57,16 +57,15 @@ class RememberedAnswers:
         # Scored outside the lock: another thread may score the same key meanwhile (the
         # same answer, kept once), but never waits behind someone else's scoring.
         answer = self._score(*key)
-        size = max(len(answer.items), 1)
+        packed = packed_answer(answer)
+        size = listed(packed)
         if size <= self.items_kept:
-            packed = packed_answer(answer)
             with self._lock:
                 if key not in self._answers:
                     self._answers[key] = packed
                     self._items += size
                     while self._items > self.items_kept:
-                        _, dropped = self._answers.popitem(last=False)
-                        self._items -= max(len(dropped[2]), 1)
+                        self._items -= listed(self._answers.popitem(last=False)[1])
         return answer
 
     def __len__(self) -> int:
@@ -83,7 +82,7 @@ class RememberedAnswers:
         with self._lock:
             theirs = [key for key in self._answers if key[0] == customer_id]
             for key in theirs:
-                self._items -= max(len(self._answers.pop(key)[2]), 1)
+                self._items -= listed(self._answers.pop(key))
         return len(theirs)
 
     def cache_clear(self) -> None:
@@ -96,6 +95,11 @@ def packed_answer(answer: RecommendationList) -> tuple:
     """The answer as nested tuples of strings and numbers (untracked by the collector)."""
     items = tuple((r.item_id, r.score, r.name, r.category, r.reason, tuple(r.because), r.position) for r in answer.items)
     return answer.customer_id, answer.source, items
+
+
+def listed(packed: tuple) -> int:
+    """What a packed answer counts against the bound: its items (an empty answer as one)."""
+    return max(len(packed[2]), 1)
 
 
 def unpacked(packed: tuple) -> RecommendationList:

@@ -133,14 +133,14 @@ def difference(earlier: Reading, later: Reading) -> Traffic:
     answers = {source: grown(value, earlier.recommendations.get(source, 0.0)) for source, value in later.recommendations.items()}
     total = sum(answers.values())
     origins = {origin: grown(value, earlier.origins.get(origin, 0.0)) for origin, value in later.origins.items()}
-    live = origins.get("scored", 0.0) + origins.get("remembered", 0.0)
+    live, by_origin = origins.get("scored", 0.0) + origins.get("remembered", 0.0), sum(origins.values())
     return Traffic(
         seconds=seconds,
         since_start=False,
         endpoints=endpoints,
         recommendations=total,
         popular_share=answers.get("popular", 0.0) / total if total else None,
-        live_share=live / sum(origins.values()) if live else (0.0 if sum(origins.values()) else None),
+        live_share=live / by_origin if by_origin else None,
         remembered_share=origins.get("remembered", 0.0) / live if live else None,
         events_stored=grown(later.events_stored, earlier.events_stored),
     )
