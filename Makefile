@@ -109,6 +109,8 @@ serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foregrou
 
 serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid, log in out/server.log) and wait until it is ready
 	@$(MAKE) --no-print-directory stop >/dev/null
+	@if $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1; then \
+		echo "error: a server not started by make serve-background already answers on $(ADDRESS) (make serve in another shell?); stop it or choose another ADDRESS=host:port"; exit 1; fi
 	@mkdir -p out
 	@RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) RECOMMENDER_PID_FILE=out/server.pid \
 		setsid nohup $(BIN)/python -m serving.production --server $(SERVER) >> out/server.log 2>&1 < /dev/null &
@@ -121,7 +123,10 @@ dashboard: $(STAMP) ## start the demo server in the background if needed and pri
 	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
 
 stop: ## stop the background server started by make demo / make serve-background
-	@if [ -f out/server.pid ]; then kill $$(cat out/server.pid) 2>/dev/null || true; rm -f out/server.pid; echo "server stopped"; fi
+	@if [ -f out/server.pid ]; then pid=$$(cat out/server.pid); kill $$pid 2>/dev/null || true; \
+		for attempt in $$(seq 1 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
+		rm -f out/server.pid; echo "server stopped"; \
+	else echo "no background server to stop (no out/server.pid); a foreground make serve stops with Ctrl-C"; fi
 
 STRESS_SECONDS ?= 10
 HOSTS ?= 1

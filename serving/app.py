@@ -32,6 +32,14 @@ from .operations import operations
 from .state import EXTENSION, ServingState
 
 
+# Said once per worker at start: with no token the write endpoints are open (fine on a laptop,
+# not behind a storefront), and nothing else would tell an operator.
+OPEN_WRITES_WARNING = (
+    "API_TOKEN is not set: POST /v1/events, DELETE /v1/customers/<id>, /v1/admin/* and the dashboard's "
+    "promotions accept any caller; set RECOMMENDER_API_TOKEN in production"
+)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app. ``config`` overrides defaults, RECOMMENDER_CONFIG and RECOMMENDER_* env.
 
@@ -42,6 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json = OrjsonProvider(app)
     app.config.update(load_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    if not app.config["API_TOKEN"]:
+        app.logger.warning(OPEN_WRITES_WARNING)
 
     metrics = ServingMetrics()
     metrics.init_app(app)

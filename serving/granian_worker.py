@@ -27,8 +27,8 @@ def create_worker_app():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     # gunicorn's workers exit with their master; granian's do not, and an orphan would keep
-    # taking a share of the port's connections (each worker listens with SO_REUSEPORT), even
-    # from the next server started on it. The kernel sends SIGTERM when the master dies.
+    # the inherited listening socket open and answering, so no server could start on the port
+    # again. The kernel sends SIGTERM when the master dies.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:
         raise SystemExit("the granian master exited before this worker started")

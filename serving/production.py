@@ -28,6 +28,7 @@ of dead ones are dropped (granian has no child-exit hook: the dead are found by 
 from __future__ import annotations
 
 import argparse
+import errno
 import http.client
 import os
 import shutil
@@ -53,7 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.server == "gunicorn":  # its config file prepares the environment
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)])
     prepare_environment()
-    run_granian()
+    try:
+        run_granian()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        sys.exit(f"error: {os.environ.get('RECOMMENDER_BIND', '127.0.0.1:8000')} is already in use by another process "
+                 "(a server still running? `make stop`, or choose another ADDRESS)")
 
 
 def prepare_environment() -> None:
@@ -115,21 +122,27 @@ def _shared_socket_granian():
     a stopping worker's share is accepted by the others. granian builds the shared socket
     this way on other systems; this takes its code path on Linux too, through its internal
     names (tests/test_real_server.py's reload under traffic fails if a granian changes them).
+
+    The socket is bound here, by Python, without SO_REUSEPORT (granian's own sets it): with
+    it, a second server started on a port in use binds too, and the kernel splits the
+    connections between two servers, possibly of two models, with no error anywhere. Now
+    that start fails with "address already in use", as gunicorn's does.
     """
     import socket
 
-    from granian.net import SocketSpec
+    from granian.net import SocketHolder
     from granian.server import Server
 
     class SharedSocketServer(Server):
         def _init_shared_socket(self):
             if self.bind_uds:
                 return super()._init_shared_socket()
-            self._shd = SocketSpec(self.bind_addr, self.bind_port, self.backlog).build()
-            self._sfd = self._shd.get_fd()
-            self._ssp = None
-            self._sso = socket.socket(fileno=self._sfd)
+            family = socket.AF_INET6 if ":" in self.bind_addr else socket.AF_INET
+            self._sso = socket.create_server((self.bind_addr, self.bind_port), family=family, backlog=self.backlog)  # SO_REUSEADDR only
             self._sso.set_inheritable(True)
+            self._sfd = self._sso.fileno()
+            self._shd = SocketHolder(self._sfd, False, self.backlog)
+            self._ssp = None
 
     return SharedSocketServer
 

@@ -56,3 +56,15 @@ def test_the_event_store_is_named_by_events_url_over_events_db(app_config, tmp_p
     assert isinstance(store, SQLiteEventStore) and store.path == tmp_path / "by-url.sqlite3"
     with pytest.raises(ConfigError, match="EVENTS_URL: 'mysql://db/x': not an event store"):
         create_app({**app_config, "EVENTS_URL": "mysql://db/x"})
+
+
+def test_a_server_with_open_write_endpoints_says_so_at_start(app_config, caplog):
+    from serving.app import OPEN_WRITES_WARNING
+
+    with caplog.at_level("WARNING"):
+        create_app({**app_config, "API_TOKEN": ""})
+    assert OPEN_WRITES_WARNING in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        create_app({**app_config, "API_TOKEN": "s3cret"})
+    assert "API_TOKEN is not set" not in caplog.text

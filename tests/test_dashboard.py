@@ -264,6 +264,18 @@ def test_evaluation_report_is_served_under_a_sandbox(tmp_path, models_dir, make_
     assert "no evaluation report" in page(client, "/dashboard/models/nothing/report", 404)
 
 
+def test_evaluation_report_is_served_when_the_model_path_is_relative(models_dir, make_client, monkeypatch):
+    """As every Makefile target gives it (MODEL=models/current): relative to the working
+    folder, not to the package's (Flask's send_file reads a relative path from there)."""
+    version = current_version(models_dir)
+    (models_dir / version / "report.html").write_text("<html><body><h1>Report</h1></body></html>")
+    _add_document(models_dir / version, "report.html")
+    monkeypatch.chdir(models_dir.parent)
+    client = make_client(MODEL_PATH=f"{models_dir.name}/{CURRENT}")
+    response = client.get(f"/dashboard/models/{version}/report")
+    assert response.status_code == 200 and b"<h1>Report</h1>" in response.data
+
+
 def _add_document(folder, name):
     import hashlib
     import json

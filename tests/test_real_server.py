@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -32,9 +33,10 @@ pytestmark = pytest.mark.slow
 class Server:
     """A server process serving the app; requests use a fresh connection each time."""
 
-    def __init__(self, port: int, process: subprocess.Popen):
+    def __init__(self, port: int, process: subprocess.Popen, name: str):
         self.port = port
         self.process = process
+        self.name = name  # granian or gunicorn
 
     def request(self, method: str, path: str, body=None) -> tuple[int, dict, dict]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -59,7 +61,7 @@ def server(request, models_dir, tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     process = start_server(port, tmp_path / "server.log", settings, server=request.param)
-    yield Server(port, process)
+    yield Server(port, process, request.param)
     stop_server(process)
 
 
@@ -195,13 +197,39 @@ def test_a_graceful_reload_during_traffic_fails_no_request(server):
     assert {pid for pid, _ in answers} > before  # answers came from old and new workers
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (/proc/net/tcp: state 0A is LISTEN)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            next(lines)
+            count += sum(1 for line in lines if line.split()[3] == "0A" and int(line.split()[1].rsplit(":", 1)[1], 16) == port)
+    return count
+
+
+def test_a_second_server_on_a_port_in_use_does_not_start_and_the_first_keeps_it(server, models_dir, tmp_path):
+    """A port shared by two servers would split the storefront's requests between two
+    models with no error anywhere: the second must fail to start, saying why."""
+    environment = {
+        **os.environ, "RECOMMENDER_BIND": f"127.0.0.1:{server.port}", "RECOMMENDER_WORKERS": "1",
+        "RECOMMENDER_MODEL_PATH": str(models_dir / "current"), "RECOMMENDER_EVENTS_DB": str(tmp_path / "second.sqlite3"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "second-metrics"),
+    }
+    second = subprocess.run([sys.executable, "-m", "serving.production", "--server", server.name], env=environment,
+                            capture_output=True, text=True, timeout=90)
+    assert second.returncode != 0
+    if server.name == "granian":  # gunicorn logs its own message ("Connection in use") and retries first
+        assert "already in use" in second.stderr and "Traceback" not in second.stderr
+    assert listening_sockets(server.port) == 1  # the first server's, shared by its workers
+    assert server.request("GET", "/health")[0] == 200
+
+
 def test_a_killed_worker_is_replaced_and_the_others_keep_serving(server):
     before = worker_pids(server)
     victim = sorted(before)[0]
     os.kill(int(victim), signal.SIGKILL)
-    # Connections the kernel had already queued at the dead worker are reset (granian's
-    # workers each listen on their own SO_REUSEPORT socket; set net.ipv4.tcp_migrate_req=1
-    # in production to hand them to a live one); after that, every request is answered.
+    # A connection the dead worker had accepted and not answered is reset; after that,
+    # every request is answered (the workers share one listening socket).
     resets, now, deadline = 0, set(), time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -10,6 +10,8 @@ MODEL_CHECK_SECONDS, as after any promotion.
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 from flask import current_app, redirect, render_template, request, send_file, url_for
@@ -33,7 +35,9 @@ CHARTED = ("recall", "ndcg")
 def models_folder() -> tuple[Path, bool]:
     """The folder of published models, and whether promoting there changes what this server
     serves (it does when MODEL_PATH is that folder's ``current`` link)."""
-    path = Path(current_app.config["MODEL_PATH"])
+    # Absolute, as the model loader reads it (from the working folder): Flask's send_file would
+    # read a relative path from the package's folder. abspath keeps the ``current`` link unresolved.
+    path = Path(os.path.abspath(current_app.config["MODEL_PATH"]))
     return path.parent, path.name == CURRENT
 
 
