@@ -31,7 +31,6 @@ from .model_holder import ModelHolder
 from .operations import operations
 from .state import EXTENSION, ServingState
 
-
 # Said once per worker at start: with no token the write endpoints are open (fine on a laptop,
 # not behind a storefront), and nothing else would tell an operator.
 OPEN_WRITES_WARNING = (

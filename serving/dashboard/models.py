@@ -11,7 +11,6 @@ MODEL_CHECK_SECONDS, as after any promotion.
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 from flask import current_app, redirect, render_template, request, send_file, url_for
