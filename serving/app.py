@@ -29,6 +29,7 @@ from .lookups import current_figures
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
 from .operations import operations
+from .prepared import PreparedAnswers
 from .state import EXTENSION, ServingState
 
 # Said once per worker at start: with no token the write endpoints are open (fine on a laptop,
@@ -73,7 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         experiments = ExperimentHolder(app.config["EXPERIMENTS"], Path(app.config["MODEL_PATH"]).parent, check_seconds=app.config["MODEL_CHECK_SECONDS"])
     except ExperimentConfigError as error:  # a bad file stops the start, like any bad setting
         raise ConfigError(f"EXPERIMENTS: {error}") from None
-    state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]))
+    prepared = PreparedAnswers(int(app.config["PREPARED_ANSWERS_MB"] * 1e6), app.json.encode)
+    state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]), prepared)
     app.extensions[EXTENSION] = state
     metrics.watch_experiments(lambda: current_figures(state, app.config))
     models.current()
@@ -136,16 +138,17 @@ class OrjsonProvider(DefaultJSONProvider):
     def dumps(self, obj, **kwargs) -> str:
         if kwargs:
             return super().dumps(obj, **kwargs)
-        return self._encode(obj).decode()
+        return self.encode(obj).decode()
 
     def response(self, *args, **kwargs):
         return self._app.response_class(self.body(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)
 
     def body(self, obj) -> bytes:
         """A reply's body: ``obj`` as JSON, then a line feed."""
-        return self._encode(obj) + b"\n"
+        return self.encode(obj) + b"\n"
 
-    def _encode(self, obj) -> bytes:
+    def encode(self, obj) -> bytes:
+        """``obj`` as JSON bytes, as replies carry it."""
         try:
             return orjson.dumps(obj, option=self._OPTIONS)
         except TypeError:

@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "ANSWER_LOG_FLUSH_SECONDS": 0.2,  # answers are logged in batches this often (a crash loses at most this much)
     "ANSWER_LOG_DAYS": 90.0,  # logged answers older than this are deleted (0 = kept for ever)
     "EXPERIMENT_FIGURES_SECONDS": 10.0,  # a worker recomputes experiment figures at most this often
+    "PREPARED_ANSWERS_MB": 64.0,  # per worker: plain top-list answers kept encoded (serving/prepared.py); 0 = off
 }
 
 
@@ -138,7 +139,7 @@ def _check_ranges(settings: dict[str, Any]) -> None:
     settings["DEFAULT_N"] = min(settings["DEFAULT_N"], settings["MAX_N"])
     if settings["MODEL_CHECK_SECONDS"] < 0:
         raise ConfigError("MODEL_CHECK_SECONDS must be 0 (check on every request) or more")
-    for key in ("ANSWER_LOG_DAYS", "EXPERIMENT_FIGURES_SECONDS"):
+    for key in ("ANSWER_LOG_DAYS", "EXPERIMENT_FIGURES_SECONDS", "PREPARED_ANSWERS_MB"):
         if settings[key] < 0:
             raise ConfigError(f"{key} must be 0 or more, not {settings[key]}")
     for key in ("ATTRIBUTION_HOURS", "ANSWER_LOG_FLUSH_SECONDS"):

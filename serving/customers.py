@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from flask import Blueprint, current_app
 
 from recommender.topn import RecommendationList
@@ -19,6 +20,7 @@ from .auth import require_read_token, require_write_token
 from .errors import bad_request
 from .experiment_holder import Route
 from .lookups import customer_history, iso_utc, recommend_for
+from .prepared import Prepared
 from .state import ServingState, customer_feedback, erased_since, served_model, serving_state
 from .tracing import traced_answer
 from .validation import QueryParameters, bounded_list, checked_id, json_body
@@ -35,31 +37,39 @@ def recommendations(customer_id: str):
     customer_id = checked_id(customer_id, "customer_id", config["MAX_ID_LENGTH"])
     query = QueryParameters(config)
     n = query.count()
-    include = query.id_list("include")
-    exclude = query.id_list("exclude") or []
-    category = query.text("category")
-    include_purchased = query.flag("include_purchased")
-    found = find_recommendations(
-        state, config, customer_id, n, include=include, exclude=exclude, category=category, include_purchased=include_purchased
-    )
+    options = {"include": query.id_list("include"), "exclude": query.id_list("exclude"), "category": query.text("category")}
+    options = {name: value for name, value in options.items() if value is not None}  # only those given
+    if query.flag("include_purchased"):
+        options["include_purchased"] = True
+    found = find_recommendations(state, config, customer_id, n, **options)
     return served_recommendations(state, customer_id, *found)
 
 
 # The view in two halves, which serving.hot_routes calls too: the first has no side effect
 # (so the hot route can leave any failure of it to this view), the second counts and logs.
-def find_recommendations(state: ServingState, config: Mapping[str, Any], customer_id: str, n: int, **options) -> tuple[Route, RecommendationList]:
+def find_recommendations(
+    state: ServingState, config: Mapping[str, Any], customer_id: str, n: int, **options
+) -> tuple[Route, RecommendationList | Prepared]:
     """The experiment route and the answer for a checked customer id and count (``options``:
-    the checked filters)."""
+    the checked filters, given only when set). A plain request of a customer with no feedback
+    may be answered from the encoded answers kept (:mod:`serving.prepared`)."""
     route = state.experiments.route("recommendations", customer_id, served_model(state))
     feedback = customer_feedback(route.model, customer_id, state, config)
+    if not (options or feedback.new_events or feedback.rejected or feedback.erasure_id):
+        return route, state.prepared.answer(route.model, customer_id, n, config["WITH_REASONS"])
     return route, recommend_for(route.model, customer_id, n, feedback, with_reasons=config["WITH_REASONS"], **options)
 
 
-def served_recommendations(state: ServingState, customer_id: str, route: Route, result: RecommendationList) -> dict:
+def served_recommendations(state: ServingState, customer_id: str, route: Route, result: RecommendationList | Prepared) -> dict:
     """The answer's JSON body, counted and traced (a recommendation id, a row in the answer log)."""
-    state.metrics.recommendations_by_source[result.source].inc()
-    state.metrics.answers_by_origin[result.origin].inc()
-    return traced_answer(state, "recommendations", customer_id, route, result.source, result.items)
+    if isinstance(result, RecommendationList):
+        source, origin, items, item_ids = result.source, result.origin, result.items, None
+    else:
+        source, origin, item_ids, encoded = result
+        items = orjson.Fragment(encoded)  # the kept JSON, spliced in as it is
+    state.metrics.recommendations_by_source[source].inc()
+    state.metrics.answers_by_origin[origin].inc()
+    return traced_answer(state, "recommendations", customer_id, route, source, items, item_ids=item_ids)
 
 
 @customers.post("/customers/<customer_id>/rank")
@@ -109,6 +119,7 @@ def forget(customer_id: str):
     customer_id = checked_id(customer_id, "customer_id")
     state.answer_log.flush()  # this worker's answers to them still in memory go too
     erasure = state.events.forget(customer_id)
+    state.prepared.forget(customer_id)
     for model in [state.models.model, *state.experiments.held_models()]:
         if model is not None:  # this worker's; the others' are never served again (docs/privacy.md)
             model.forget_live_answers(customer_id)

@@ -22,6 +22,7 @@ from .errors import ApiError
 from .experiment_holder import ExperimentHolder, FiguresCache
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
+from .prepared import PreparedAnswers
 
 log = logging.getLogger(__name__)
 EXTENSION = "recommender"
@@ -38,6 +39,7 @@ class ServingState:
     answer_log: AnswerLog
     answer_ids: AnswerIds
     figures: FiguresCache
+    prepared: PreparedAnswers  # plain top-list answers, kept encoded
 
 
 def serving_state() -> ServingState:

@@ -13,12 +13,17 @@ from .experiment_holder import Route
 from .state import ServingState
 
 
-def traced_answer(state: ServingState, endpoint: str, customer_id: str | None, route: Route, source: str, items: list, **head) -> dict:
+def traced_answer(state: ServingState, endpoint: str, customer_id: str | None, route: Route, source: str, items, *,
+                  item_ids: tuple[str, ...] | None = None, **head) -> dict:
     """The JSON body of an answer, logged: ``head`` fields (``item_id`` for similar items)
-    come first, then the customer, model version, source, id, experiment, variant and items."""
+    come first, then the customer, model version, source, id, experiment, variant and items.
+    ``items``: Recommendation objects, or their JSON already encoded (an ``orjson.Fragment``)
+    with ``item_ids`` naming them."""
     recommendation_id = state.answer_ids.next()
     model_version = route.model.version
-    state.answer_log.record(recommendation_id, customer_id, endpoint, route.experiment, route.variant, model_version, items)
+    if item_ids is None:
+        item_ids = tuple([item.item_id for item in items])
+    state.answer_log.record(recommendation_id, customer_id, endpoint, route.experiment, route.variant, model_version, item_ids)
     return {
         **head,
         "customer_id": customer_id,

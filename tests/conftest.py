@@ -27,6 +27,7 @@ from recommender.demo import generate_store, write_store
 from recommender.interactions import Interactions
 from recommender.model import Model
 from recommender.purchases import load_purchases
+from recommender.topn import compute_top_lists
 from serving import create_app
 
 # Property tests draw examples at random; under CI they draw the same ones every run
@@ -92,13 +93,16 @@ def write_two_group_store(folder: Path) -> tuple[Path, Path]:
     return purchases, catalog
 
 
-def train_model(data_folder: Path, models_dir: Path, *, make_current: bool = True) -> Path:
-    """Train item-kNN on the two-group store with the library (no training/ imports) and save it."""
+def train_model(data_folder: Path, models_dir: Path, *, make_current: bool = True, top_lists: int = 0) -> Path:
+    """Train item-kNN on the two-group store with the library (no training/ imports) and save it,
+    with each customer's top ``top_lists`` items and their reasons when given (as training keeps)."""
     purchases, catalog_path = write_two_group_store(data_folder)
     interactions = Interactions.from_log(load_purchases(purchases))
     algorithm = create_algorithm("item-knn").fit(interactions.matrix)
     catalog = load_catalog(catalog_path, interactions.items)
     model = Model(algorithm, interactions.customers, interactions.items, interactions.matrix, catalog)
+    if top_lists:
+        model.top_lists = compute_top_lists(algorithm, interactions.matrix, top_lists)
     path = save_model(model, models_dir, info={"data": {"fingerprint": interactions.fingerprint()}})
     if make_current:
         promote(models_dir, path.name)

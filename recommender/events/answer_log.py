@@ -88,8 +88,8 @@ class AnswerLog:
         self._started = False
 
     def record(self, recommendation_id: str, customer_id: str | None, endpoint: str, experiment: str | None,
-               variant: str | None, model_version: str, items: Sequence) -> None:
-        """Queue one answer (``items``: objects with an ``item_id``, such as Recommendation). The hot path:
+               variant: str | None, model_version: str, item_ids: tuple[str, ...]) -> None:
+        """Queue one answer (``item_ids``: the listed items' ids, in order). The hot path:
         one tuple of strings and numbers, appended. Only the ids are kept, not the answer's
         objects: objects held until the flush outlive the garbage collector's youngest
         generation, and every collection then walks them (that slowed every request by a
@@ -99,8 +99,7 @@ class AnswerLog:
         if len(self._buffer) >= self.capacity:
             self._drop(1)
             return
-        ids = tuple([item.item_id for item in items])
-        self._buffer.append((recommendation_id, customer_id, endpoint, experiment, variant, model_version, ids, int(time.time())))
+        self._buffer.append((recommendation_id, customer_id, endpoint, experiment, variant, model_version, item_ids, int(time.time())))
 
     def flush(self) -> int:
         """Write what is buffered now, in one transaction; returns how many rows. Rows that

@@ -1,0 +1,97 @@
+"""Top-list answers kept encoded, so the storefront's usual request builds no answer at all.
+
+A plain request (``GET /v1/customers/<id>/recommendations``, at most ``n``, no filter) for a
+training customer with no feedback since the model is answered from the top lists: the same
+items, scores, names and reasons every time until the model changes. Building those ten
+items as objects and encoding them was about half of the request's CPU in a worker
+(docs/benchmarks.md, "Serving", 2026-12-04 evening), and a stored body served by the same
+HTTP server costs no more than ``/health``. So the first such answer is encoded once and
+kept; later ones reuse its JSON (an ``orjson.Fragment``), with a fresh recommendation id,
+experiment and variant around it, and the answer log still gets every answer's item ids.
+
+What is kept is keyed by everything the answer depends on: the model's version (a promoted
+model never serves its predecessor's answers), the customer, ``n`` and whether reasons are
+shown. Any feedback (a new event, a "not interested", an erasure) sends the request down the
+ordinary path, and only answers that came from the top lists (``origin == top_lists``) are
+kept: a live answer depends on the events, and is remembered by the model instead.
+
+Entries are plain tuples of strings and bytes, which the garbage collector stops tracking,
+so a full store adds nothing to a collection's pause (see :mod:`recommender.topn.remembered`).
+The store is bounded by the bytes it holds (``PREPARED_ANSWERS_MB`` per worker; 0 turns it
+off), least recently used first out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from recommender.model import Model
+from recommender.topn import RecommendationList
+from recommender.topn.answers import TOP_LISTS
+
+# (source, origin, item ids, the items' JSON): how an answer is kept and handed on.
+Prepared = tuple[str, str, tuple[str, ...], bytes]
+# Per kept answer beyond its JSON: the key, the tuple and the dict's slot (measured with
+# tracemalloc over 20,000 Gowalla answers: 1.8 kB of JSON and about 0.4 kB around it).
+_OVERHEAD_BYTES = 400
+
+
+class PreparedAnswers:
+    """An LRU of encoded top-list answers, bounded by ``max_bytes``; ``encode`` turns a list
+    of :class:`~recommender.topn.Recommendation` into the JSON the API would send."""
+
+    def __init__(self, max_bytes: int, encode: Callable[[list], bytes]):
+        self.max_bytes = max_bytes
+        self._encode = encode
+        self._kept: OrderedDict[tuple, Prepared] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.encoded = 0  # answers encoded and kept since the start (the misses)
+
+    def answer(self, model: Model, customer_id: str, n: int, with_reasons: bool) -> Prepared | RecommendationList:
+        """The plain answer for a customer with no feedback: kept, or made now (and kept when
+        it came from the top lists)."""
+        key = (model.version, customer_id, n, with_reasons)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        result = model.recommend(customer_id, n, with_reasons=with_reasons)
+        if result.origin != TOP_LISTS or not self.max_bytes:
+            return result
+        prepared = (result.source, result.origin, tuple([item.item_id for item in result.items]), self._encode(result.items))
+        self._keep(key, prepared)
+        return prepared
+
+    def _keep(self, key: tuple, prepared: Prepared) -> None:
+        size = len(prepared[3]) + _OVERHEAD_BYTES
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._kept:  # another thread made it meanwhile
+                return
+            self._kept[key] = prepared
+            self._bytes += size
+            self.encoded += 1
+            while self._bytes > self.max_bytes:
+                _, dropped = self._kept.popitem(last=False)
+                self._bytes -= len(dropped[3]) + _OVERHEAD_BYTES
+
+    def forget(self, customer_id: str) -> int:
+        """Drop the customer's kept answers (an erasure); returns how many."""
+        with self._lock:
+            keys = [key for key in self._kept if key[1] == customer_id]
+            for key in keys:
+                self._bytes -= len(self._kept.pop(key)[3]) + _OVERHEAD_BYTES
+        return len(keys)
+
+    @property
+    def kept(self) -> int:
+        return len(self._kept)
+
+    @property
+    def bytes_kept(self) -> int:
+        return self._bytes
