@@ -1,0 +1,77 @@
+"""What one logged answer costs SQLite when every worker writes the same file (issue 20).
+
+    python -m research.answer_log_cost [--rows 2000] [--batches 25]
+
+Two processes, as two server workers, each insert batches of answer rows (the answers table of
+recommender/events/sqlite.py, 500 rows per INSERT as the store does) into one WAL database, with
+and without the customer index that erasure reads, and print each process's CPU per row. A
+single writer is printed first for comparison.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import sqlite3
+import tempfile
+import time
+
+from research.common import parser, run_log
+
+COLUMNS = "recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at"
+TABLE = ("CREATE TABLE answers (id INTEGER PRIMARY KEY, recommendation_id TEXT NOT NULL, customer_id TEXT, endpoint TEXT NOT NULL, "
+         "experiment TEXT, variant TEXT, model_version TEXT NOT NULL, items TEXT NOT NULL, served_at INTEGER NOT NULL)")
+PER_INSERT = 500
+
+
+def answer_rows(count: int, first: int, seed: int) -> list[tuple]:
+    """Rows shaped like bench-serve's: 30,000 customers, ten of 40,000 items each."""
+    draw, now = random.Random(seed), int(time.time())
+    return [(f"{draw.getrandbits(64):016x}-{first + k}", f"u{draw.randrange(30000)}", "recommendations", None, None,
+             "20261204T152756Z-als-3cf9bd", "\x1f".join(f"i{draw.randrange(40000)}" for _ in range(10)), now) for k in range(count)]
+
+
+def writer(path: str, seed: int, rows: int, batches: int, results) -> None:
+    connection = sqlite3.connect(path, isolation_level=None, timeout=10)
+    connection.execute("PRAGMA synchronous = NORMAL")
+    statement = f"INSERT INTO answers ({COLUMNS}) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * PER_INSERT)
+    seconds = 0.0
+    for batch in range(batches):
+        data = answer_rows(rows, batch * rows, seed * 1000 + batch)
+        started = time.process_time()
+        connection.execute("BEGIN IMMEDIATE")
+        for start in range(0, rows - rows % PER_INSERT, PER_INSERT):
+            connection.execute(statement, [value for row in data[start : start + PER_INSERT] for value in row])
+        connection.execute("COMMIT")
+        seconds += time.process_time() - started
+        time.sleep(0.05)  # the other writer's turn, as workers flushing every 0.2 s interleave
+    results.put(seconds / (batches * (rows - rows % PER_INSERT)) * 1e6)
+
+
+def main() -> None:
+    cli = parser(__doc__)
+    cli.add_argument("--rows", type=int, default=2000)
+    cli.add_argument("--batches", type=int, default=25)
+    args = cli.parse_args()
+    log = run_log(__file__)
+    for writers, indexed in ((1, True), (2, True), (2, False)):
+        path = tempfile.mkdtemp(prefix="answer-log-") + "/events.sqlite3"
+        setup = sqlite3.connect(path, isolation_level=None)
+        setup.execute("PRAGMA journal_mode = WAL")
+        setup.execute(TABLE)
+        if indexed:
+            setup.execute("CREATE INDEX answers_by_customer ON answers (customer_id)")
+        setup.close()
+        results = multiprocessing.Queue()
+        processes = [multiprocessing.Process(target=writer, args=(path, seed, args.rows, args.batches, results)) for seed in range(writers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        costs = sorted(results.get() for _ in processes)
+        log(f"{writers} writer(s), {'with' if indexed else 'without'} the customer index: "
+            + ", ".join(f"{cost:.2f}" for cost in costs) + " µs of CPU per row")
+
+
+if __name__ == "__main__":
+    main()
