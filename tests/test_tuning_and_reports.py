@@ -98,3 +98,13 @@ def test_every_algorithm_has_a_search_space_of_its_own_parameters():
         space = json.loads((spaces / f"{name}.json").read_text())
         for seed in range(5):
             parse_params(name, sample_params(space, np.random.default_rng(seed)))
+
+
+def test_evaluate_chooses_with_the_options_train_takes(demo_files, tmp_path):
+    """--budget, --metric and --memory-limit-gb reach evaluate's automatic choice, as train's."""
+    run("evaluate", "--data", demo_files["purchases"], "--budget", "30", "--metric", "recall@10", "--memory-limit-gb", "0.5",
+        "--k", "10", "--report", tmp_path / "r")
+    choice = json.loads((tmp_path / "r" / "report.json").read_text())["choice"]
+    assert choice["budget_seconds"] == 30 and choice["metric"] == "recall@10"
+    assert all("recall@10" in trial["metrics"] for trial in choice["trials"] if trial["status"] == "done")
+    assert run("evaluate", "--data", demo_files["purchases"], "--budget", "0", check=False).returncode == 2

@@ -66,9 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, type=Path, help="purchase history (.csv or .parquet)")
     train.add_argument("--catalog", type=Path, help="item catalog with item_id,name,category")
     train.add_argument("--algorithm", choices=[AUTO, *sorted(ALGORITHMS)], help=f"default: {AUTO} (choose and tune the algorithm on a validation split of --data); spark-als with --engine spark")
-    train.add_argument("--budget", type=float, metavar="SECONDS", help="with auto: seconds for the choice (default: 4x the first round's estimated cost, at least 10 s, printed; the search may stop sooner); with --engine spark and no --param: for its choice of settings (default: none)")
-    train.add_argument("--metric", default=DEFAULT_METRIC, help="with auto: the validation metric the choice maximises (default: %(default)s)")
-    train.add_argument("--memory-limit-gb", type=float, default=DEFAULT_MEMORY_LIMIT_GB, help="with auto: largest dense items x items matrix a candidate may hold (default: %(default)s GB; EASE needs one)")
+    _add_choice_arguments(train, spark=True)
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     train.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="where model folders are published (default: %(default)s)")
     train.add_argument("--promote", action="store_true", help="make the new model current")
@@ -114,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     evaluate.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
     evaluate.add_argument("--k", default="10,20", help="cut-offs, comma separated (default 10,20)")
+    _add_choice_arguments(evaluate)
     evaluate.add_argument("--report", type=Path, help="report folder (default reports/<algorithm>-<time>)")
     _add_store_format_arguments(evaluate)
     _add_history_arguments(evaluate)
@@ -176,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_engine_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--engine", choices=("local", "spark"), default="local", help="run on this machine (default) or as an Apache Spark job")
     command.add_argument("--spark-master", metavar="URL", help="with --engine spark: local[N], spark://host:7077, yarn, k8s://... (default: spark-submit's, else local[*])")
+
+
+def _add_choice_arguments(parser: argparse.ArgumentParser, spark: bool = False) -> None:
+    """The automatic choice's options (train and evaluate choose the same way)."""
+    spark_note = "; with --engine spark and no --param: for its choice of settings (default: none)" if spark else ""
+    parser.add_argument("--budget", type=float, metavar="SECONDS", help="with auto: seconds for the choice (default: 4x the first round's "
+                        f"estimated cost, at least 10 s, printed; the search may stop sooner){spark_note}")
+    parser.add_argument("--metric", default=DEFAULT_METRIC, help="with auto: the validation metric the choice maximises (default: %(default)s)")
+    parser.add_argument("--memory-limit-gb", type=float, default=DEFAULT_MEMORY_LIMIT_GB,
+                        help="with auto: largest dense items x items matrix a candidate may hold (default: %(default)s GB; EASE needs one)")
 
 
 def _add_store_format_arguments(parser: argparse.ArgumentParser) -> None:

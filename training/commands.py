@@ -152,7 +152,6 @@ def _parse_ks(text: str) -> list[int]:
 def train(args) -> int:
     from recommender.purchases import describe_skipped
     from recommender.selection import AUTO
-    from training.pipeline import ChoiceSettings
     from training.pipeline import train as train_pipeline
 
     spark_choice = False
@@ -170,11 +169,7 @@ def train(args) -> int:
         if args.param or args.params_file:
             raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them "
                              "itself (name the algorithm, e.g. --algorithm als, to set them)")
-        _check_budget_and_metric(args)
-        if args.memory_limit_gb <= 0:
-            raise UsageError(f"--memory-limit-gb must be above 0, not {args.memory_limit_gb:g}")
-        choice_settings = ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed,
-                                         _weighting(args) if _weighting_given(args) else None)
+        choice_settings = _choice_settings(args, _weighting(args))
     weights = _event_weights(args.event_weight)
     store_format, weighting = _store_format(args), _weighting(args)
     _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
@@ -286,11 +281,10 @@ def evaluate(args) -> int:
         split = vars(spec)
     algorithm, choice = args.algorithm, None
     if algorithm == AUTO:
-        from training.pipeline import ChoiceSettings, choose_model
+        from training.pipeline import choose_model
 
         # Chosen on the training part only: the test purchases never influence the choice.
-        choice = choose_model(train_log, ChoiceSettings(seed=args.seed, weighting=weighting if _weighting_given(args) else None),
-                              show_progress=not args.quiet)
+        choice = choose_model(train_log, _choice_settings(args, weighting), show_progress=not args.quiet)
         algorithm, params, weighting = choice.algorithm, choice.params, choice.weighting
         print(f"chose {algorithm} ({weighting.describe()}): {choice.reason}", file=sys.stderr)
     result = evaluate_holdout(
@@ -529,6 +523,17 @@ def models(args) -> int:
         else:
             print(_table(("", "version", "algorithm", "customers", "items", "training", "metrics"), rows))
     return 0
+
+
+def _choice_settings(args, weighting):
+    """The automatic choice's settings from train's or evaluate's options, checked; a weighting
+    given on the command line is kept for every trial, else the choice picks one."""
+    from training.pipeline import ChoiceSettings
+
+    _check_budget_and_metric(args)
+    if args.memory_limit_gb <= 0:
+        raise UsageError(f"--memory-limit-gb must be above 0, not {args.memory_limit_gb:g}")
+    return ChoiceSettings(args.budget, args.metric, args.memory_limit_gb, args.seed, weighting if _weighting_given(args) else None)
 
 
 def _check_budget_and_metric(args) -> None:
