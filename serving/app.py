@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     metrics = ServingMetrics()
     metrics.init_app(app)
+    metrics.blas_threads.set(blas_threads())
     models = ModelHolder(
         app.config["MODEL_PATH"],
         check_seconds=app.config["MODEL_CHECK_SECONDS"],
@@ -91,6 +92,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard, url_prefix="/dashboard")
     app.wsgi_app = HotRoutes(app, app.wsgi_app, headers)
     return app
+
+
+def blas_threads() -> int:
+    """The most threads any BLAS library loaded in this process would use (0: none loaded)."""
+    from threadpoolctl import threadpool_info
+
+    return max((library["num_threads"] for library in threadpool_info() if library.get("user_api") == "blas"), default=0)
 
 
 def _logging_answers(store: EventStore, keep_days: float):

@@ -106,6 +106,12 @@ class ServingMetrics:
         )
         self._experiment_figures: Callable[[], dict] | None = None
         self._by_request: dict[tuple[str, str, int], tuple] = {}
+        self.blas_threads = Gauge(
+            "recommender_worker_blas_threads",
+            "BLAS threads a worker's numpy uses (1 in the production server: one per worker, the cores shared by workers)",
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
         self.model_info = Gauge(
             "recommender_model_info",
             "The model a worker serves (value 1), labelled with its version and algorithm",

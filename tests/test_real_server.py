@@ -156,6 +156,16 @@ def test_metrics_add_up_every_worker(server):
     assert body["text"].count("recommender_model_info{") >= 2  # one per live worker
 
 
+def test_every_worker_runs_numpy_on_one_blas_thread(server):
+    """Two workers on two cores: a BLAS pool per worker would oversubscribe them."""
+    workers = {pid for pid, _ in answers_from_both_workers(server, "/health", at_least=4)}
+    metrics = server.request("GET", "/metrics")[1]["text"]
+    threads = {line.split('pid="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+               for line in metrics.splitlines() if line.startswith("recommender_worker_blas_threads{")}
+    assert set(threads) >= workers and len(workers) == 2
+    assert all(threads[pid] == 1 for pid in workers)
+
+
 def test_several_promotions_and_a_rollback_during_traffic_fail_no_request(server, models_dir, tmp_path):
     from recommender.artifacts import rollback
 
