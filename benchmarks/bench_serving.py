@@ -15,8 +15,10 @@ requests/s on a shared machine), and how many of the mix's live answers were rem
 from the customer's previous request (Prometheus metrics). Then, on the idle server, 200
 customers in turn post a purchase of their top item and ask again at once: the item must
 be gone, and that first answer after a purchase (always scored live) is timed; then (with
-wrk) 200 more the same way while wrk keeps the server busy with plain recommendations. It ends
-with one line:
+wrk) 200 more the same way while wrk keeps the server busy with plain recommendations. The
+production server's workers' resident memory after warm-up and at the end shows whether
+they grow with requests (what recycling workers after N requests would guard against). It
+ends with one line:
 
     recommendations X% of ceiling, p99 Y ms; after-purchase mix p99 Z ms; ceiling C req/s (other server D req/s)
 
@@ -325,6 +327,7 @@ def main() -> None:
         # Interleaved rounds: the machine's speed drifts by tens of percent from minute to
         # minute (shared cores), so each figure is compared with its neighbours in time.
         rounds = {server: [] for server in servers}
+        memory = {"after warm-up": workers_memory(processes[servers[0]].pid)}
         origins_before = answer_origins(ports[servers[0]])
         for _ in range(args.rounds):
             for server in servers:
@@ -336,11 +339,12 @@ def main() -> None:
         if wrk:
             loaded = check_events_reflected_under_load(ports[servers[0]], plain[REFLECTED_CUSTOMERS : 2 * REFLECTED_CUSTOMERS], wrk,
                                                        args.workdir / f"{servers[0]}-recommendations.lua", args.connections)
+        memory["at the end"] = workers_memory(processes[servers[0]].pid)
     finally:
         for process in processes.values():
             process.terminate()
             process.wait(timeout=30)
-    _report(args, servers, rounds, reflected, loaded, origins, model, "wrk" if wrk else "python driver")
+    _report(args, servers, rounds, reflected, loaded, origins, model, "wrk" if wrk else "python driver", memory)
 
 
 def _measurements(server: str, port: int, pid: int, wrk: str | None, args, plain: list[str], purchased: list[str]) -> dict:
@@ -372,7 +376,23 @@ def _measurements(server: str, port: int, pid: int, wrk: str | None, args, plain
     return {name: with_server_cpu(pid, run, args.duration) for name, run in runs.items()}
 
 
-def _report(args, servers: list[str], rounds: dict, reflected: dict, loaded: dict | None, origins: dict, model: Path, driver: str) -> None:
+def workers_memory(pid: int) -> list[float]:
+    """Resident memory (MB) of each worker process of the server whose master is ``pid``: what
+    recycling workers after N requests would guard against, if it grew."""
+    sizes = []
+    for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except FileNotFoundError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        if found:
+            sizes.append(int(found.group(1)) / 1024)
+    return sorted(sizes)
+
+
+def _report(args, servers: list[str], rounds: dict, reflected: dict, loaded: dict | None, origins: dict, model: Path, driver: str,
+            memory: dict[str, list[float]]) -> None:
     print(f"\nserving benchmark: {driver}, {args.connections} connections, {args.rounds} interleaved rounds of {args.duration}s "
           f"per endpoint and server, {args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, model {model.resolve().name}")
     print(f"{'server':<10}{'endpoint':<20}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'server CPU/req':>16}")
@@ -395,6 +415,10 @@ def _report(args, servers: list[str], rounds: dict, reflected: dict, loaded: dic
         print(f"the same for {loaded['customers']} more customers while wrk kept {production} busy with plain recommendations "
               f"on {args.connections - 1} connections: gone for {loaded['gone']}; that answer p50 {loaded['p50_ms']:.1f} ms, "
               f"p99 {loaded['p99_ms']:.1f} ms")
+    total = sum(r["rps"] * args.duration for run in rounds[production] for r in run.values())
+    print(f"{production} workers' resident memory: " + "; ".join(f"{moment} " + ", ".join(f"{mb:.0f}" for mb in sizes) + " MB"
+                                                          for moment, sizes in memory.items())
+          + f" (about {total:,.0f} requests between, the checks after the rounds not counted)")
     ratio = ratios[len(ratios) // 2]
     ceiling, other_ceiling = results[production]["health"]["rps"], results[other]["health"]["rps"]
     print(f"goals: recommendations >= 80% of the ceiling, p99 <= 10 ms plain and after-purchase, ceiling >= 2.5x {other}'s "
