@@ -76,3 +76,26 @@ class Interactions:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
+
+def repeat_purchases(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, float]:
+    """How much of the test period's buying is buying again: test (customer, item) pairs
+    whose item the customer already has in train, and customers with at least one such.
+
+    Recommendations exclude what a customer bought, so these pairs cannot be hit unless
+    purchased items are allowed (``include_purchased``): on a time split, their share is
+    what a store would win from "buy again" lists, and a ceiling on recall without them.
+    """
+    test = sp.csr_matrix(test, dtype=bool)
+    again = test.multiply(sp.csr_matrix(train, dtype=bool)).tocsr()
+    again.eliminate_zeros()
+    customers = np.diff(test.indptr) > 0
+    pairs, repeats = int(test.nnz), int(again.nnz)
+    with_repeats = int((np.diff(again.indptr) > 0).sum())
+    return {
+        "test_pairs": pairs,
+        "repeat_pairs": repeats,
+        "repeat_share": repeats / pairs if pairs else 0.0,
+        "test_customers": int(customers.sum()),
+        "customers_with_repeats": with_repeats,
+        "customers_with_repeats_share": with_repeats / int(customers.sum()) if customers.any() else 0.0,
+    }

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.evaluation.evaluate import repeat_purchases
-from recommender.interactions import Interactions
+from recommender.interactions import Interactions, repeat_purchases
 from recommender.purchases import PurchaseLog
 from recommender.topn import history_row
 from recommender.vocabulary import IdVocabulary

@@ -205,10 +205,15 @@ def test_validation_split_holds_out_each_sampled_customers_latest_new_purchases(
     # The last fifth of customer 0's six events (round(1.2) = 1: the rebuy of a at time 6) is
     # held out, but a was bought before: nothing new to ask for. So nothing is judged...
     assert split.targets.nnz == 0
+    # The held-out pair was buying again: the store's owner sees its share (1 of 1 pairs).
+    assert split.describe()["repeat_purchases"]["repeat_share"] == 1.0 and split.repeats["test_customers"] == 1
     log.timestamp = np.array([1, 2, 3, 4, 6, 6, 1], np.int64)  # ...unless e is bought in the last basket too
     split = validation_split(log)
     assert split.targets[0].indices.tolist() == [4] and split.fit[0].indices.tolist() == [0, 1, 2, 3]
     assert split.fit[1].indices.tolist() == [5]  # one purchase: kept for fitting
+    assert (split.repeats["repeat_pairs"], split.repeats["test_pairs"]) == (1, 2)  # a again, e new
+    log.timestamp = None
+    assert "repeat_purchases" not in validation_split(log).describe()  # a random split holds out no next period
 
 
 def test_train_chooses_by_default_and_records_why(tmp_path):

@@ -210,11 +210,16 @@ def train(args) -> int:
         file=sys.stderr,
     )
     metrics = result.model.manifest.get("metrics")
+    repeats = result.model.manifest.get("repeat_purchases") or {}
     if metrics:
         print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
-        repeats = result.model.manifest.get("repeat_purchases") or {}
-        if args.split == "time" and repeats.get("test_pairs"):
-            print(_buy_again_line(repeats), file=sys.stderr)
+    if metrics and args.split == "time" and repeats.get("test_pairs"):
+        print(_buy_again_line(repeats), file=sys.stderr)
+    elif result.choice is not None and (result.choice.validation or {}).get("repeat_purchases", {}).get("test_pairs"):
+        # Without a time-split evaluation, the choice's own validation (each customer's latest
+        # purchases) shows how much this store lives on buying again.
+        print(_buy_again_line(result.choice.validation["repeat_purchases"], "the held-out latest fifth of each customer's purchases"),
+              file=sys.stderr)
     print(result.path)
     return 0
 
@@ -242,9 +247,9 @@ def _history_text(weighting, data: dict) -> str:
     return weighting.describe() + (f", {returns} returns netted out" if returns else "")
 
 
-def _buy_again_line(repeats: dict) -> str:
+def _buy_again_line(repeats: dict, period: str = "the test period's purchases") -> str:
     return (
-        f"buy again: {repeats['repeat_share']:.1%} of the test period's purchases are items the customer had already bought "
+        f"buy again: {repeats['repeat_share']:.1%} of {period} are items the customer had already bought "
         "(recommendations leave them out unless --include-purchased / include_purchased=true)"
     )
 

@@ -4,7 +4,6 @@ from .evaluate import (
     EVALUATED_LISTS,
     EvaluationRun,
     evaluate,
-    repeat_purchases,
     run_blend_evaluations,
     run_evaluation,
     split_matrices,
@@ -24,7 +23,6 @@ __all__ = [
     "leave_last_n_split",
     "load_lightgcn",
     "random_split",
-    "repeat_purchases",
     "split_matrices",
     "time_split",
 ]

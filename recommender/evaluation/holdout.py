@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..algorithms import create_algorithm
+from ..interactions import repeat_purchases
 from ..purchases import PurchaseLog
 from ..timestamps import parse_timestamp
 from ..weights import HistoryWeighting
-from .evaluate import repeat_purchases, run_evaluation, split_matrices
+from .evaluate import run_evaluation, split_matrices
 from .report import build_report, render_html
 from .splits import leave_last_n_split, random_split, time_split
 

@@ -27,7 +27,7 @@ PLOTTED_METRICS = ("recall", "ndcg", "precision", "hit_rate")
 
 def build_report(run: EvaluationRun, ks: list[int], *, title: str, settings: dict, repeats: dict | None = None) -> dict:
     """Everything the report shows, as plain JSON-able data (``repeats``: from
-    :func:`~recommender.evaluation.evaluate.repeat_purchases`)."""
+    :func:`~recommender.interactions.repeat_purchases`)."""
     ks = sorted(set(ks))
     k_curve = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= run.recommended.shape[1]]
     history_lengths = np.diff(run.train.indptr)[run.customers]
@@ -131,9 +131,23 @@ def choice_section(choice: dict) -> str:
 {validation.get('held_out_purchases', 0):,} purchases of {validation.get('customers', 0):,} customers held out;
 budget {choice['budget_seconds']:.0f} s, spent {choice['seconds']:.0f} s{'; ' + html.escape(choice['ending']) if choice.get('ending') else ''}.
 {_lanes_text(choice)}The winner was then fitted on all the data{_refit_text(choice)}.</p>
+{_validation_repeats_text(validation)}
 {f'<img alt="validation {html.escape(metric)} of every trial" src="data:image/png;base64,{plot}">' if plot else ''}
 <table><tr><th>algorithm</th><th>settings</th>{'<th>history</th>' if weighted else ''}<th>trial</th><th>{html.escape(metric)}</th><th>recall</th><th>seconds</th><th>note</th></tr>
 {"".join(rows)}</table>"""
+
+
+def _validation_repeats_text(validation: dict) -> str:
+    """How much of the held-out latest purchases were buying again (time splits only)."""
+    repeats = validation.get("repeat_purchases") or {}
+    if not repeats.get("test_pairs"):
+        return ""
+    return (
+        f"<p>Buying again: <b>{repeats['repeat_share']:.1%}</b> of the held-out latest purchases ({repeats['repeat_pairs']:,} of "
+        f"{repeats['test_pairs']:,} customer-item pairs) were items the customer had bought before, and "
+        f"{repeats['customers_with_repeats_share']:.1%} of those customers bought something again. The lists leave such items "
+        "out unless <code>include_purchased</code> is asked for; the choice is judged on the new items only.</p>"
+    )
 
 
 def _lanes_text(choice: dict) -> str:

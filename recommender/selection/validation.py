@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ..interactions import Interactions
+from ..interactions import Interactions, repeat_purchases
 from ..purchases import PurchaseLog
 from ..weights import HistoryWeighting
 
@@ -31,6 +31,9 @@ class ValidationSplit:
     fit_log: PurchaseLog
     targets: sp.csr_matrix
     kind: str  # "time" or "random"
+    # With a time split: how much of the held-out period's buying was buying again (the held-out
+    # pairs before the repeats were taken out; repeat_purchases' figures), else None.
+    repeats: dict | None = None
     _fits: dict = field(default_factory=dict, repr=False)
 
     def fit_matrix(self, weighting: HistoryWeighting | None = None) -> sp.csr_matrix:
@@ -49,12 +52,15 @@ class ValidationSplit:
         return int((np.diff(self.targets.indptr) > 0).sum())
 
     def describe(self) -> dict:
-        return {
+        described = {
             "kind": self.kind,
             "customers": self.customers,
             "held_out_purchases": int(self.targets.nnz),
             "fraction": VALIDATION_FRACTION,
         }
+        if self.repeats is not None:
+            described["repeat_purchases"] = self.repeats
+        return described
 
 
 def validation_split(log: PurchaseLog, *, seed: int = 42, customers: int = VALIDATION_CUSTOMERS) -> ValidationSplit:
@@ -73,6 +79,8 @@ def validation_split(log: PurchaseLog, *, seed: int = 42, customers: int = VALID
     split = ValidationSplit(log.subset(~held), sp.csr_matrix((len(log.customers), len(log.items)), dtype=np.float32), kind)
     targets = Interactions.from_log(log.subset(held)).matrix
     targets.data[:] = 1.0
+    if kind == "time":  # the next period's buying again, which no list of new items can hit
+        split.repeats = repeat_purchases(split.fit, targets)
     # Only items new to the customer are asked for: the fitted lists exclude what they bought.
     targets = targets - targets.multiply(split.fit > 0)
     targets.eliminate_zeros()
