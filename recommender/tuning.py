@@ -25,6 +25,7 @@ from .evaluation import random_split, split_matrices
 from .evaluation.metrics import ACCURACY_METRICS
 from .purchases import PurchaseLog
 from .selection import DONE, DataShape, TrialOutcome, TrialRunner, work_units
+from .selection.candidates import fits_in, trial_estimate
 
 
 @dataclass
@@ -99,9 +100,11 @@ def tune(
             seen.add(key)
             units = work_units(algorithm, params, shape)
             left = deadline - time.monotonic()
-            if seconds_per_unit is not None and units * seconds_per_unit * 1.1 > left:
+            # The choice's rule: the first trial is estimated at the prior speed, later ones at the measured one.
+            estimate = trial_estimate(algorithm, params, shape, seconds_per_unit)
+            if not fits_in(estimate, left, measured=seconds_per_unit is not None):
                 if on_skip:
-                    on_skip(TrialOutcome(algorithm, params, "skipped", note=f"estimated {units * seconds_per_unit:.0f} s, {left:.0f} s left"))
+                    on_skip(TrialOutcome(algorithm, params, "skipped", note=f"estimated {estimate:.0f} s, {max(left, 0):.0f} s left"))
                 continue
             outcome = runner.run(algorithm, params, deadline=deadline, cut_off=int(cut), metric=name, waiting=waiting)
             if outcome.status != DONE:
@@ -110,7 +113,10 @@ def tune(
                 if outcome.status == "failed":
                     raise ValueError(f"{algorithm} {params}: {outcome.note}")
                 continue
-            seconds_per_unit = outcome.seconds / max(units, 1.0) if seconds_per_unit is None else max(seconds_per_unit, outcome.seconds / max(units, 1.0))
+            # The whole trial's seconds per unit, overhead included: on a small store the overhead is
+            # most of a trial, and a speed without it would let a million-epoch trial start.
+            measured = outcome.seconds / max(units, 1.0)
+            seconds_per_unit = measured if seconds_per_unit is None else max(seconds_per_unit, measured)
             trial = Trial({**defaults, **params}, outcome.metrics, outcome.seconds)
             trials.append(trial)
             if on_trial:

@@ -45,12 +45,20 @@ def test_tune_keeps_its_budget(demo_files, tmp_path):
     assert [s.status for s in stopped] == ["skipped"] and "estimated" in stopped[0].note
     assert time.monotonic() - started < 30 + 10
     # BPR's defaults on 200,000 purchases take seconds (3.5 s on an idle fast machine), so
-    # even the first trial is stopped when a budget of half a second ends.
+    # even the first trial is stopped when a budget of a second ends (or, estimated at the
+    # prior speed as the automatic choice estimates it, not started at all).
     larger = load_purchases(write_store(generate_store(customers=4000, items=1000, purchases=200_000, seed=1), tmp_path)["purchases"])
-    started = time.monotonic()
-    with pytest.raises(ValueError, match="no trial finished within the budget of 0.5 s"):
-        tune(larger, "bpr", {}, budget_seconds=0.5)
-    assert time.monotonic() - started < 0.5 + 5
+    started, stopped = time.monotonic(), []
+    with pytest.raises(ValueError, match="no trial finished within the budget of 1 s"):
+        tune(larger, "bpr", {}, budget_seconds=1, on_skip=stopped.append)
+    assert time.monotonic() - started < 1 + 5 and [s.status for s in stopped] in (["skipped"], ["stopped"])
+    # The first trial's prior estimate (a trial's overhead alone is 0.5 s) is over the budget:
+    # it is not started, as the automatic choice would not start it.
+    skipped, started = [], time.monotonic()
+    with pytest.raises(ValueError, match="no trial finished"):
+        tune(larger, "item-knn-bm25", {}, budget_seconds=0.1, on_skip=skipped.append)
+    assert [s.status for s in skipped] == ["skipped"] and "estimated" in skipped[0].note
+    assert time.monotonic() - started < 0.1 + 5
 
 
 def test_tune_cli_writes_params_that_train_picks_up(demo_files, tmp_path):

@@ -32,6 +32,22 @@ from ..algorithms.graph_filter import SMALL_SVD_WORK
 PRIOR_SECONDS_PER_UNIT = {"als": 4e-10, "item-knn-bm25": 2e-9, "item-knn": 2e-9, "graph-filter": 8e-11, "ease": 2e-10}
 TRIAL_OVERHEAD_SECONDS = 0.5  # handing a trial to the worker and scoring setup, whatever the size
 UNKNOWN_SECONDS_PER_UNIT = 1e-8
+# A trial estimated to need more than the time left divided by this is not started (by the
+# automatic choice, and by ``recommender tune``): a little margin when the algorithm's speed
+# was measured, and room for error while the estimate rests on the prior (a skip is final, a
+# stop only costs time).
+MEASURED_MARGIN, PRIOR_MARGIN = 1.1, 0.67
+
+
+def trial_estimate(algorithm: str, params: dict, shape: DataShape, seconds_per_unit: float | None = None) -> float:
+    """A trial's seconds: at ``seconds_per_unit`` when measured, else at the prior speed."""
+    speed = seconds_per_unit if seconds_per_unit is not None else PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT)
+    return TRIAL_OVERHEAD_SECONDS + work_units(algorithm, params, shape) * speed
+
+
+def fits_in(estimate: float, seconds_left: float, measured: bool) -> bool:
+    """Whether a trial estimated at ``estimate`` seconds may start with ``seconds_left`` of the budget."""
+    return estimate * (MEASURED_MARGIN if measured else PRIOR_MARGIN) <= seconds_left
 
 
 #: Algorithms whose scores ignore the matrix's values (they count which items were bought),

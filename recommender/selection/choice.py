@@ -47,13 +47,13 @@ from ..algorithms import algorithm_class
 from ..algorithms.ease import DEFAULT_MEMORY_LIMIT_GB
 from ..weights import HistoryWeighting
 from .candidates import (
-    PRIOR_SECONDS_PER_UNIT,
     TRIAL_OVERHEAD_SECONDS,
-    UNKNOWN_SECONDS_PER_UNIT,
     VALUE_BLIND,
     Candidate,
     DataShape,
     candidates,
+    fits_in,
+    trial_estimate,
     work_units,
 )
 from .trials import DONE, FAILED, SKIPPED, TrialOutcome, TrialRunner
@@ -96,10 +96,6 @@ MIN_BUDGET_SECONDS = 10.0
 # runs only if the budget happens to allow it.
 _OUTLIER_SHARE = 4.0
 DEFAULT_METRIC = "ndcg@20"
-# A trial estimated to need more than the time left divided by this is not started: a
-# little margin when the algorithm's speed was measured in this choice, and room for
-# error when the estimate still rests on the prior (a skip is final, a stop only costs time).
-_MEASURED_MARGIN, _PRIOR_MARGIN = 1.1, 0.67
 WEIGHTING_STEP = ("weighting",)  # a pending step: (WEIGHTING_STEP, index of the weighting)
 BLEND = "blend"
 # The runner-up's shares the blend's trial compares. On the demo stores of docs/benchmarks.md
@@ -152,7 +148,7 @@ def default_budget(
 
 
 def _prior_estimate(algorithm: str, params: dict, shape: DataShape) -> float:
-    return TRIAL_OVERHEAD_SECONDS + work_units(algorithm, params, shape) * PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT)
+    return trial_estimate(algorithm, params, shape)
 
 
 def refit_params(trial: TrialOutcome) -> dict:
@@ -262,9 +258,9 @@ def choose(
         units = work_units(algorithm, params, shape) if estimate is None else 0.0
         measured = algorithm in speed or estimate is not None
         if estimate is None:
-            estimate = TRIAL_OVERHEAD_SECONDS + units * (speed[algorithm] if measured else PRIOR_SECONDS_PER_UNIT.get(algorithm, UNKNOWN_SECONDS_PER_UNIT))
+            estimate = trial_estimate(algorithm, params, shape, speed.get(algorithm))
         left = deadline - time.monotonic()
-        if estimate * (_MEASURED_MARGIN if measured else _PRIOR_MARGIN) > left:
+        if not fits_in(estimate, left, measured):
             trial = TrialOutcome(algorithm, params, SKIPPED, note=f"estimated {estimate:.0f} s, {max(left, 0):.0f} s of the budget left")
         else:
             matrix_name = "fit" if weighting == 0 else f"fit-{weighting}"
