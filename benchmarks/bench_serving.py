@@ -42,7 +42,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -101,7 +100,8 @@ def start_server(model: Path, workdir: Path, port: int, workers: int, threads: i
         "RECOMMENDER_MODEL_PATH": str(model),
         "RECOMMENDER_EVENTS_DB": str(workdir / "events.sqlite3"),
         "RECOMMENDER_LOG_LEVEL": "warning",
-        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix=f"bench-metrics-{server}-"),
+        # In the work folder, not /tmp: the server empties it at start, so runs leave nothing behind.
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{server}"),
     }
     return spawn(settings, server=server, log_path=workdir / f"{server}.log", ready_seconds=60, root=ROOT)
 
