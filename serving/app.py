@@ -14,6 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from recommender.events import AnswerIds, AnswerLog, EventStore, open_event_store
 from recommender.experiments import ExperimentConfigError
+from recommender.parallel import blas_threads
 
 from .admin import admin
 from .config import ConfigError, load_config
@@ -92,13 +93,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard, url_prefix="/dashboard")
     app.wsgi_app = HotRoutes(app, app.wsgi_app, headers)
     return app
-
-
-def blas_threads() -> int:
-    """The most threads any BLAS library loaded in this process would use (0: none loaded)."""
-    from threadpoolctl import threadpool_info
-
-    return max((library["num_threads"] for library in threadpool_info() if library.get("user_api") == "blas"), default=0)
 
 
 def _logging_answers(store: EventStore, keep_days: float):
