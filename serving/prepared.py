@@ -18,18 +18,18 @@ kept: a live answer depends on the events, and is remembered by the model instea
 Entries are plain tuples of strings and bytes, which the garbage collector stops tracking,
 so a full store adds nothing to a collection's pause (see :mod:`recommender.topn.remembered`).
 The store is bounded by the bytes it holds (``PREPARED_ANSWERS_MB`` per worker; 0 turns it
-off), least recently used first out.
+off), least recently used first out (:class:`recommender.topn.lru.BoundedLRU`, as the live
+answers the model remembers).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 from recommender.model import Model
 from recommender.topn import RecommendationList
 from recommender.topn.answers import TOP_LISTS
+from recommender.topn.lru import BoundedLRU
 
 # (source, origin, item ids, the items' JSON): how an answer is kept and handed on.
 Prepared = tuple[str, str, tuple[str, ...], bytes]
@@ -43,50 +43,35 @@ class PreparedAnswers:
     of :class:`~recommender.topn.Recommendation` into the JSON the API would send."""
 
     def __init__(self, max_bytes: int, encode: Callable[[list], bytes]):
-        self.max_bytes = max_bytes
         self._encode = encode
-        self._kept: OrderedDict[tuple, Prepared] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.encoded = 0  # answers encoded and kept since the start (the misses)
+        self._kept = BoundedLRU(max_bytes, _weight)
 
     def answer(self, model: Model, customer_id: str, n: int, with_reasons: bool) -> Prepared | RecommendationList:
         """The plain answer for a customer with no feedback: kept, or made now (and kept when
         it came from the top lists)."""
         key = (model.version, customer_id, n, with_reasons)
-        with self._lock:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-                return found
+        found = self._kept.get(key)
+        if found is not None:
+            return found
         result = model.recommend(customer_id, n, with_reasons=with_reasons)
         if result.origin != TOP_LISTS or not self.max_bytes:
             return result
         prepared = (result.source, result.origin, tuple([item.item_id for item in result.items]), self._encode(result.items))
-        self._keep(key, prepared)
+        self._kept.put(key, prepared)
         return prepared
-
-    def _keep(self, key: tuple, prepared: Prepared) -> None:
-        size = len(prepared[3]) + _OVERHEAD_BYTES
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            if key in self._kept:  # another thread made it meanwhile
-                return
-            self._kept[key] = prepared
-            self._bytes += size
-            self.encoded += 1
-            while self._bytes > self.max_bytes:
-                _, dropped = self._kept.popitem(last=False)
-                self._bytes -= len(dropped[3]) + _OVERHEAD_BYTES
 
     def forget(self, customer_id: str) -> int:
         """Drop the customer's kept answers (an erasure); returns how many."""
-        with self._lock:
-            keys = [key for key in self._kept if key[1] == customer_id]
-            for key in keys:
-                self._bytes -= len(self._kept.pop(key)[3]) + _OVERHEAD_BYTES
-        return len(keys)
+        return self._kept.forget(lambda key: key[1] == customer_id)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._kept.bound
+
+    @property
+    def encoded(self) -> int:
+        """Answers encoded and kept since the start (the misses)."""
+        return self._kept.added
 
     @property
     def kept(self) -> int:
@@ -94,4 +79,8 @@ class PreparedAnswers:
 
     @property
     def bytes_kept(self) -> int:
-        return self._bytes
+        return self._kept.total
+
+
+def _weight(prepared: Prepared) -> int:
+    return len(prepared[3]) + _OVERHEAD_BYTES

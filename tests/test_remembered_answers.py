@@ -55,8 +55,8 @@ def test_threads_asking_at_once_keep_the_bound_and_the_count_of_items():
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(ask, range(8)))
-    kept = remembered._answers
-    assert remembered.items == sum(len(packed[2]) for packed in kept.values()) <= 50
+    kept = remembered.kept_answers()
+    assert remembered.items == sum(len(packed[2]) for packed in kept) <= 50
     assert remembered.hits + remembered.misses == 8 * 500
 
 

@@ -8,6 +8,7 @@
 - :mod:`.popular`: the fallback and top-up;
 - :mod:`.top_lists`: the answers computed at training for customers with nothing new;
 - :mod:`.remembered`: live answers kept until the customer's next event;
+- :mod:`.lru`: the LRU bounded by weight that kept answers live in;
 - :mod:`.reasons` and :mod:`.answers`: the purchases behind each item, and the answer
   in the customer's terms.
 """

@@ -18,11 +18,10 @@ tuples, 0.4 ms.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from .answers import REMEMBERED, Recommendation, RecommendationList
+from .lru import BoundedLRU
 
 # About 310 bytes per listed item with its reasons and key (tracemalloc, 2,000 ten-item
 # answers of Gowalla's ALS model): 100,000 items are about 31 MB per model and server
@@ -37,58 +36,49 @@ class RememberedAnswers:
 
     def __init__(self, score: Callable[..., RecommendationList], items_kept: int = ITEMS_KEPT):
         self._score = score
-        self.items_kept = items_kept
-        self._answers: OrderedDict[Hashable, tuple] = OrderedDict()
-        self._items = 0
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
+        self._kept = BoundedLRU(items_kept, listed)
 
     def __call__(self, *key) -> RecommendationList:
         """The answer; its ``origin`` is REMEMBERED when it was kept from an earlier request."""
-        with self._lock:
-            packed = self._answers.get(key)
-            if packed is not None:
-                self._answers.move_to_end(key)
-                self.hits += 1
-            else:
-                self.misses += 1
+        packed = self._kept.get(key)
         if packed is not None:
             return unpacked(packed)
         # Scored outside the lock: another thread may score the same key meanwhile (the
         # same answer, kept once), but never waits behind someone else's scoring.
         answer = self._score(*key)
-        packed = packed_answer(answer)
-        size = listed(packed)
-        if size <= self.items_kept:
-            with self._lock:
-                if key not in self._answers:
-                    self._answers[key] = packed
-                    self._items += size
-                    while self._items > self.items_kept:
-                        self._items -= listed(self._answers.popitem(last=False)[1])
+        self._kept.put(key, packed_answer(answer))
         return answer
 
     def __len__(self) -> int:
-        return len(self._answers)
+        return len(self._kept)
+
+    @property
+    def items_kept(self) -> int:
+        return self._kept.bound
 
     @property
     def items(self) -> int:
         """Listed items kept now."""
-        return self._items
+        return self._kept.total
+
+    @property
+    def hits(self) -> int:
+        return self._kept.hits
+
+    @property
+    def misses(self) -> int:
+        return self._kept.misses
+
+    def kept_answers(self) -> list[tuple]:
+        """The packed answers kept now (for tests of the bound)."""
+        return self._kept.values()
 
     def forget(self, customer_id: str) -> int:
-        """Drop the customer's answers (keys begin with the customer id); returns how many.
-        A scan of every key: for an erasure, not for a request."""
-        with self._lock:
-            theirs = [key for key in self._answers if key[0] == customer_id]
-            for key in theirs:
-                self._items -= listed(self._answers.pop(key))
-        return len(theirs)
+        """Drop the customer's answers (keys begin with the customer id); returns how many."""
+        return self._kept.forget(lambda key: key[0] == customer_id)
 
     def cache_clear(self) -> None:
-        with self._lock:
-            self._answers.clear()
-            self._items = 0
+        self._kept.clear()
 
 
 def packed_answer(answer: RecommendationList) -> tuple:
