@@ -4,8 +4,10 @@
 
 Two processes, as two server workers, each insert batches of answer rows (the answers table of
 recommender/events/sqlite.py, 500 rows per INSERT as the store does) into one WAL database, with
-and without the customer index that erasure reads, and print each process's CPU per row. A
-single writer is printed first for comparison.
+and without the customer index that erasure read until 2026-12-05, and print each process's CPU
+per row; then the same rows through the store itself (``SQLiteEventStore.add_answers``: no index,
+the day tables of recommender/events/answer_days.py). A single writer is printed first for
+comparison. ``--batches 100`` (400,000 rows) shows the index's cost growing with the log.
 """
 
 from __future__ import annotations
@@ -48,30 +50,53 @@ def writer(path: str, seed: int, rows: int, batches: int, results) -> None:
     results.put(seconds / (batches * (rows - rows % PER_INSERT)) * 1e6)
 
 
+def store_writer(path: str, seed: int, rows: int, batches: int, results) -> None:
+    """The same rows through the product's store, timed the same way."""
+    from recommender.events import AnswerRecord, SQLiteEventStore
+
+    store, seconds = SQLiteEventStore(path), 0.0
+    for batch in range(batches):
+        records = [AnswerRecord(*row[:6], tuple(row[6].split("\x1f")), row[7]) for row in answer_rows(rows, batch * rows, seed * 1000 + batch)]
+        started = time.process_time()
+        store.add_answers(records)
+        seconds += time.process_time() - started
+        time.sleep(0.05)
+    results.put(seconds / (batches * rows) * 1e6)
+
+
+def _run(target, path: str, writers: int, args) -> list[float]:
+    results = multiprocessing.Queue()
+    processes = [multiprocessing.Process(target=target, args=(path, seed, args.rows, args.batches, results)) for seed in range(writers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    return sorted(results.get() for _ in processes)
+
+
 def main() -> None:
     cli = parser(__doc__)
     cli.add_argument("--rows", type=int, default=2000)
     cli.add_argument("--batches", type=int, default=25)
     args = cli.parse_args()
     log = run_log(__file__)
-    for writers, indexed in ((1, True), (2, True), (2, False)):
+    for writers, indexed in ((1, True), (2, True), (2, False), (2, "store")):
         path = tempfile.mkdtemp(prefix="answer-log-") + "/events.sqlite3"
+        if indexed == "store":
+            costs = _run(store_writer, path, writers, args)
+            log(f"{writers} writer(s), through SQLiteEventStore.add_answers: " + ", ".join(f"{cost:.2f}" for cost in costs) + " µs of CPU per row")
+            continue
         setup = sqlite3.connect(path, isolation_level=None)
         setup.execute("PRAGMA journal_mode = WAL")
         setup.execute(TABLE)
         if indexed:
             setup.execute("CREATE INDEX answers_by_customer ON answers (customer_id)")
         setup.close()
-        results = multiprocessing.Queue()
-        processes = [multiprocessing.Process(target=writer, args=(path, seed, args.rows, args.batches, results)) for seed in range(writers)]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        costs = sorted(results.get() for _ in processes)
+        costs = _run(writer, path, writers, args)
         log(f"{writers} writer(s), {'with' if indexed else 'without'} the customer index: "
             + ", ".join(f"{cost:.2f}" for cost in costs) + " µs of CPU per row")
 
 
 if __name__ == "__main__":
     main()
+

@@ -131,6 +131,26 @@ def test_forgetting_deletes_events_and_answers_and_keeps_the_key(open_store):
     assert [a.recommendation_id for a in store.answers()] == ["r2"]
 
 
+def test_an_erasure_deletes_answers_of_every_day_also_after_another_worker_erased_before(open_store):
+    """Answers on three days, two of them long past, and two rounds of erasure by another
+    worker: the writer, which remembers whom it logged today, must log the day again after
+    the first erasure for the second to find today's new answer."""
+    writer, eraser, now = open_store(), open_store(), int(time.time())
+    day = 86_400
+
+    def answer(rid, customer, served_at):
+        return AnswerRecord(rid, customer, "recommendations", None, None, "v1", ("a1",), served_at)
+
+    writer.add_answers([answer("r1", "c1", day + 5), answer("r2", "c2", day + 6), answer("r3", "c1", 3 * day)])
+    writer.add_answers([answer("r4", "c1", now), answer("r5", "c2", now), answer("r6", None, now)])
+    writer.add_answers([answer("r7", "c1", now)])
+    assert eraser.forget("c1").answers_deleted == 4
+    writer.add_answers([answer("r8", "c1", now + 5), answer("r9", "c2", now + 5)])  # after the erasure
+    assert eraser.forget("c1").answers_deleted == 1
+    assert [a.recommendation_id for a in eraser.answers()] == ["r2", "r5", "r6", "r9"]
+    assert eraser.forget("c2").answers_deleted == 3 and eraser.forget("c3").answers_deleted == 0
+
+
 def test_the_answer_log_reads_by_time_experiment_and_id_and_prunes(open_store):
     store = open_store()
     assert store.add_answers([AnswerRecord(f"r{t}", "c1", "recommendations", "exp" if t > 15 else None, "b" if t > 15 else None, "v", ("a", "b"), t)
@@ -260,3 +280,32 @@ def test_a_store_from_before_answers_were_traced_is_migrated(tmp_path):
     store.add([Event("c1", "b", "click", 1.0, 6, "r-1")])
     assert store.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5, None), Event("c1", "b", "click", 1.0, 6, "r-1")]
     assert store.answers() == [] and store.erasures() == []
+
+
+def test_a_store_whose_answers_were_indexed_by_customer_is_migrated(tmp_path):
+    """The log of a store from before 2026-12-05 had an index by customer; opening it fills
+    the tables erasure reads instead and drops the index, so its old answers are erased too."""
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(path)
+    store.add_answers([AnswerRecord(f"r{k}", f"c{k % 2}", "recommendations", None, None, "v1", ("a",), 86_400 * k) for k in range(4)])
+    store.close()
+    with sqlite3.connect(path) as connection:  # as that release left it
+        connection.execute("DELETE FROM customer_answer_days")
+        connection.execute("DELETE FROM answer_day_ids")
+        connection.execute("CREATE INDEX answers_by_customer ON answers (customer_id)")
+    migrated = EventStore(path)
+    assert migrated.forget("c1").answers_deleted == 2
+    assert [a.recommendation_id for a in migrated.answers()] == ["r0", "r2"]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'answers_by_customer'").fetchall() == []
+        assert connection.execute("SELECT day, customer_id FROM customer_answer_days ORDER BY day").fetchall() == [(0, "c0"), (2, "c0")]
+
+
+def test_pruning_the_log_drops_the_days_erasure_reads_but_not_yesterdays_or_todays(tmp_path):
+    store, today = EventStore(tmp_path / "events.sqlite3"), int(time.time()) // 86_400
+    store.add_answers([AnswerRecord(f"r{day}", "c1", "recommendations", None, None, "v1", ("a",), 86_400 * day + 1)
+                       for day in (today - 40, today - 2, today - 1, today)])
+    assert store.prune_answers(before=86_400 * (today + 1)) == 4  # every answer, as a zero-day log would
+    with sqlite3.connect(tmp_path / "events.sqlite3") as connection:
+        assert [day for (day,) in connection.execute("SELECT day FROM customer_answer_days ORDER BY day")] == [today - 1, today]
+        assert [day for (day,) in connection.execute("SELECT day FROM answer_day_ids ORDER BY day")] == [today - 1, today]

@@ -27,6 +27,7 @@ from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
 from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, register_backend
 from .index import ChangeSignal, CustomersWithEvents
 from .records import ITEM_SEPARATOR, NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
+from . import answer_days
 from .sqlite import Connections, transaction
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class SQLiteEventStore(EventStore):
         resolved = self.path.resolve()
         self.signal = ChangeSignal(resolved.with_name(resolved.name + "-signal"))
         self._index = CustomersWithEvents(self.signal)
+        self._answered_today = answer_days.AnsweredToday()
 
     def _connection(self):
         return self._connections.get()
@@ -149,32 +151,38 @@ class SQLiteEventStore(EventStore):
         held them in memory when another worker erased the customer)."""
         if not answers:
             return 0
-        join = ITEM_SEPARATOR.join
         connection = self._connection()
         # Without an fsync per batch: the log already accepts losing its last moments on a crash,
         # and an fsync on every flush cost the serving workers more CPU than the rows themselves
         # (on this VM). A later event's commit (FULL) makes these rows durable too.
         connection.execute("PRAGMA synchronous = NORMAL")
         try:
-            return self._insert_answers(connection, answers, join)
+            with transaction(connection):
+                rows = self._answer_rows(connection, answers)
+                if not rows:
+                    return 0
+                (first_id,) = connection.execute("SELECT IFNULL(MAX(id), 0) + 1 FROM answers").fetchone()
+                for start in range(0, len(rows), _ANSWERS_PER_INSERT):
+                    chunk = rows[start : start + _ANSWERS_PER_INSERT]
+                    last_id = connection.execute(_insert_answers_statement(len(chunk)), [value for row in chunk for value in row]).lastrowid
+                written_today = self._answered_today.days_to_write(connection, rows, first_id, last_id)
+            self._answered_today.remember(written_today)
+            return len(rows)
         finally:
             connection.execute("PRAGMA synchronous = FULL")
 
     @staticmethod
-    def _insert_answers(connection, answers: Sequence[AnswerRecord], join) -> int:
-        with transaction(connection):
-            first = min(a.served_at for a in answers)
-            erased = dict(connection.execute(
-                "SELECT customer_key, MAX(erased_at) FROM erasures WHERE erased_at >= ? GROUP BY customer_key", (first,)
-            ).fetchall())
-            if erased:
-                answers = [a for a in answers if a.customer_id is None or erased.get(customer_key(a.customer_id), -1) < a.served_at]
-            rows = [(rid, customer, endpoint, experiment, variant, version, join(items), int(served))
-                    for rid, customer, endpoint, experiment, variant, version, items, served in answers]
-            for start in range(0, len(rows), _ANSWERS_PER_INSERT):
-                chunk = rows[start : start + _ANSWERS_PER_INSERT]
-                connection.execute(_insert_answers_statement(len(chunk)), [value for row in chunk for value in row])
-        return len(rows)
+    def _answer_rows(connection, answers: Sequence[AnswerRecord]) -> list[tuple]:
+        """The rows to insert: answers served before their customer's erasure are left out."""
+        first = min(a.served_at for a in answers)
+        erased = dict(connection.execute(
+            "SELECT customer_key, MAX(erased_at) FROM erasures WHERE erased_at >= ? GROUP BY customer_key", (first,)
+        ).fetchall())
+        if erased:
+            answers = [a for a in answers if a.customer_id is None or erased.get(customer_key(a.customer_id), -1) < a.served_at]
+        join = ITEM_SEPARATOR.join
+        return [(rid, customer, endpoint, experiment, variant, version, join(items), int(served))
+                for rid, customer, endpoint, experiment, variant, version, items, served in answers]
 
     def answers(self, *, experiment: str | None = None, since: int = 0, until: int | None = None) -> list[AnswerRecord]:
         """Logged answers served from ``since`` to ``until``, oldest first; of one experiment
@@ -199,6 +207,7 @@ class SQLiteEventStore(EventStore):
         kept = connection.execute("SELECT id FROM answers WHERE served_at >= ? ORDER BY id LIMIT 1", (before,)).fetchone()
         first_kept = None if kept is None else kept[0]
         with transaction(connection):
+            answer_days.prune(connection, before)
             if first_kept is None:
                 return connection.execute("DELETE FROM answers WHERE served_at < ?", (before,)).rowcount
             return connection.execute("DELETE FROM answers WHERE id < ? AND served_at < ?", (first_kept, before)).rowcount
@@ -217,7 +226,7 @@ class SQLiteEventStore(EventStore):
         def write(connection) -> None:
             connection.execute("PRAGMA secure_delete = ON")
             counts["events"] = connection.execute("DELETE FROM events WHERE customer_id = ?", (customer_id,)).rowcount
-            counts["answers"] = connection.execute("DELETE FROM answers WHERE customer_id = ?", (customer_id,)).rowcount
+            counts["answers"] = answer_days.erase(connection, customer_id)
             counts["id"] = connection.execute("INSERT INTO erasures (customer_key, erased_at) VALUES (?, ?)", (key, erased_at)).lastrowid
 
         self._announced(write)
