@@ -24,10 +24,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
+from . import answer_days
 from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, register_backend
 from .index import ChangeSignal, CustomersWithEvents
 from .records import ITEM_SEPARATOR, NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
-from . import answer_days
 from .sqlite import Connections, transaction
 
 log = logging.getLogger(__name__)
