@@ -309,3 +309,23 @@ def test_pruning_the_log_drops_the_days_erasure_reads_but_not_yesterdays_or_toda
     with sqlite3.connect(tmp_path / "events.sqlite3") as connection:
         assert [day for (day,) in connection.execute("SELECT day FROM customer_answer_days ORDER BY day")] == [today - 1, today]
         assert [day for (day,) in connection.execute("SELECT day FROM answer_day_ids ORDER BY day")] == [today - 1, today]
+
+
+def test_a_batch_remembered_after_an_erasure_was_seen_does_not_count_as_written(tmp_path):
+    """Two threads of one worker logging: a batch committed before another worker's erasure
+    but remembered after this worker saw it must not mark its customers as written today."""
+    from recommender.events.answer_days import AnsweredToday
+
+    path, now = tmp_path / "events.sqlite3", int(time.time())
+    EventStore(path).count()  # creates the file
+    connection, answered = sqlite3.connect(path, isolation_level=None), AnsweredToday()
+
+    def row(rid, customer):
+        return (rid, customer, "recommendations", None, None, "v1", "a", now)
+
+    before_erasure = answered.days_to_write(connection, [row("r1", "c1")], 1, 1)
+    EventStore(path).forget("c1")
+    after_erasure = answered.days_to_write(connection, [row("r2", "c2")], 2, 2)
+    answered.remember(before_erasure)  # late
+    answered.remember(after_erasure)
+    assert answered.days_to_write(connection, [row("r3", "c1"), row("r4", "c2")], 3, 4)[0] == {"c1"}

@@ -54,10 +54,11 @@ class AnsweredToday:
         self._day = -1
         self._last_erasure = -1
 
-    def days_to_write(self, connection: sqlite3.Connection, rows: Sequence[tuple], first_id: int, last_id: int) -> set[str]:
+    def days_to_write(self, connection: sqlite3.Connection, rows: Sequence[tuple], first_id: int, last_id: int) -> tuple[set[str], int]:
         """Inside the transaction that inserted ``rows`` (as the answers table's columns,
         ids ``first_id`` to ``last_id``): record their days' id ranges and their customers'
-        days. Returns today's customers newly written, to :meth:`remember` once committed."""
+        days. Returns today's customers newly written and the latest erasure's id then,
+        to :meth:`remember` once committed."""
         (last_erasure,) = connection.execute("SELECT IFNULL(MAX(id), 0) FROM erasures").fetchone()
         today = int(time.time()) // DAY_SECONDS
         if last_erasure != self._last_erasure or today != self._day or len(self._customers) > self.bound:
@@ -68,10 +69,12 @@ class AnsweredToday:
         connection.executemany(_DAY_IDS, [(day, first_id, last_id) for day in {row[-1] // DAY_SECONDS for row in rows}])
         if pairs:
             connection.executemany("INSERT OR IGNORE INTO customer_answer_days (day, customer_id) VALUES (?, ?)", pairs)
-        return {customer for day, customer in pairs if day == today}
+        return {customer for day, customer in pairs if day == today}, last_erasure
 
-    def remember(self, customers: set[str]) -> None:
-        self._customers |= customers
+    def remember(self, written: tuple[set[str], int]) -> None:
+        customers, last_erasure = written
+        if last_erasure == self._last_erasure:  # not if an erasure was seen meanwhile (another thread's batch)
+            self._customers |= customers
 
 
 def erase(connection: sqlite3.Connection, customer_id: str) -> int:
