@@ -227,13 +227,17 @@ def _median_run(runs: list[dict]) -> dict:
 
 def answer_origins(port: int) -> dict[str, float]:
     """The server's recommendation lists so far by origin (top lists, scored, remembered),
-    all workers together, from its Prometheus metrics."""
+    and how many answers it encoded and kept (``encoded``), all workers together, from its
+    Prometheus metrics."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     connection.request("GET", "/metrics")
     text = connection.getresponse().read().decode()
     connection.close()
     found = re.findall(r'^recommender_answer_origins_total\{origin="(\w+)"\} (\S+)$', text, flags=re.MULTILINE)
-    return {origin: float(count) for origin, count in found}
+    counts = {origin: float(count) for origin, count in found}
+    encoded = re.search(r"^recommender_prepared_answers_encoded_total (\S+)$", text, flags=re.MULTILINE)
+    counts["encoded"] = float(encoded.group(1)) if encoded else 0.0
+    return counts
 
 
 def check_events_reflected(port: int, customers: list[str]) -> dict:
@@ -402,8 +406,11 @@ def _report(args, servers: list[str], rounds: dict, reflected: dict, loaded: dic
         for name, r in results[server].items():
             print(f"{server:<10}{name:<20}{r['rps']:>12.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}{r['cpu_us']:>13.0f} µs")
     production, other = servers[0], servers[-1]
-    ratios = sorted(r["recommendations"]["rps"] / r["health"]["rps"] for r in rounds[production])
-    print(f"({production}: per-round ratios of recommendations to /health " + ", ".join(f"{r:.0%}" for r in ratios) + ")")
+    ratios = [r["recommendations"]["rps"] / r["health"]["rps"] for r in rounds[production]]
+    print(f"({production}: ratios of recommendations to /health, round by round: " + ", ".join(f"{r:.0%}" for r in ratios) + ")")
+    top_lists = origins.get("top_lists", 0)
+    print(f"({production}, the rounds: {top_lists:.0f} answers from the top lists, {1 - origins.get('encoded', 0) / max(top_lists, 1):.1%} "
+          f"of them served from the answers each worker keeps encoded)")
     live = origins.get("scored", 0) + origins.get("remembered", 0)
     print(f"({production}, the mix's rounds: {live:.0f} answers for customers with new events, "
           f"{origins.get('remembered', 0) / max(live, 1):.0%} of them remembered from the customer's previous request, "
@@ -419,7 +426,7 @@ def _report(args, servers: list[str], rounds: dict, reflected: dict, loaded: dic
     print(f"{production} workers' resident memory: " + "; ".join(f"{moment} " + ", ".join(f"{mb:.0f}" for mb in sizes) + " MB"
                                                           for moment, sizes in memory.items())
           + f" (about {total:,.0f} requests between, the checks after the rounds not counted)")
-    ratio = ratios[len(ratios) // 2]
+    ratio = sorted(ratios)[len(ratios) // 2]  # the median round
     ceiling, other_ceiling = results[production]["health"]["rps"], results[other]["health"]["rps"]
     print(f"goals: recommendations >= 80% of the ceiling, p99 <= 10 ms plain and after-purchase, ceiling >= 2.5x {other}'s "
           f"({ceiling / other_ceiling:.1f}x here)")

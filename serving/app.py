@@ -76,7 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         experiments = ExperimentHolder(app.config["EXPERIMENTS"], Path(app.config["MODEL_PATH"]).parent, check_seconds=app.config["MODEL_CHECK_SECONDS"])
     except ExperimentConfigError as error:  # a bad file stops the start, like any bad setting
         raise ConfigError(f"EXPERIMENTS: {error}") from None
-    prepared = PreparedAnswers(int(app.config["PREPARED_ANSWERS_MB"] * 1e6), app.json.encode)
+    prepared = PreparedAnswers(int(app.config["PREPARED_ANSWERS_MB"] * 1e6), app.json.encode, metrics.prepared_answers_encoded.inc)
     state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]), prepared)
     app.extensions[EXTENSION] = state
     metrics.watch_experiments(lambda: current_figures(state, app.config))

@@ -98,6 +98,11 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.answers_by_origin = {origin: self.answer_origins.labels(origin) for origin in (TOP_LISTS, SCORED, REMEMBERED)}
+        self.prepared_answers_encoded = Counter(
+            "recommender_prepared_answers_encoded",
+            "Plain top-list answers encoded and kept by a worker (PREPARED_ANSWERS_MB); the other top_lists answers were served from them",
+            registry=self.registry,
+        )
         self.events_stored = Counter("recommender_events_stored", "Events written to the event store", registry=self.registry)
         self.model_reloads = Counter("recommender_model_reloads", "Model loads by outcome", ["outcome"], registry=self.registry)
         self.erasures = Counter("recommender_customer_erasures", "Customers erased (DELETE /v1/customers/<id>)", registry=self.registry)

@@ -40,10 +40,12 @@ _OVERHEAD_BYTES = 400
 
 class PreparedAnswers:
     """An LRU of encoded top-list answers, bounded by ``max_bytes``; ``encode`` turns a list
-    of :class:`~recommender.topn.Recommendation` into the JSON the API would send."""
+    of :class:`~recommender.topn.Recommendation` into the JSON the API would send;
+    ``on_encoded`` is told of every answer encoded and kept (a metric)."""
 
-    def __init__(self, max_bytes: int, encode: Callable[[list], bytes]):
+    def __init__(self, max_bytes: int, encode: Callable[[list], bytes], on_encoded: Callable[[], None] | None = None):
         self._encode = encode
+        self._on_encoded = on_encoded
         self._kept = BoundedLRU(max_bytes, _weight)
 
     def answer(self, model: Model, customer_id: str, n: int, with_reasons: bool) -> Prepared | RecommendationList:
@@ -58,6 +60,8 @@ class PreparedAnswers:
             return result
         prepared = (result.source, result.origin, tuple([item.item_id for item in result.items]), self._encode(result.items))
         self._kept.put(key, prepared)
+        if self._on_encoded is not None:
+            self._on_encoded()
         return prepared
 
     def forget(self, customer_id: str) -> int:

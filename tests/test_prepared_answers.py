@@ -49,6 +49,9 @@ def test_kept_answers_equal_answers_built_each_time(clients):
             assert built["items"] and built["source"] == "personalised"
     prepared = app.extensions["recommender"].prepared
     assert prepared.kept == prepared.encoded == 3 * len(CUSTOMERS)  # one per customer and n, no more
+    metrics = kept.get("/metrics").get_data(as_text=True)
+    assert f"recommender_prepared_answers_encoded_total {3 * len(CUSTOMERS)}.0" in metrics
+    assert f'recommender_answer_origins_total{{origin="top_lists"}} {6 * len(CUSTOMERS)}.0' in metrics
 
 
 def test_a_filter_or_feedback_takes_the_ordinary_path(clients):
