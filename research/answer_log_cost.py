@@ -5,9 +5,9 @@
 Two processes, as two server workers, each insert batches of answer rows (the answers table of
 recommender/events/sqlite.py, 500 rows per INSERT as the store does) into one WAL database, with
 and without the customer index that erasure read until 2026-12-05, and print each process's CPU
-per row; then the same rows through the store itself (``SQLiteEventStore.add_answers``: no index,
-the day tables of recommender/events/answer_days.py). A single writer is printed first for
-comparison. ``--batches 100`` (400,000 rows) shows the index's cost growing with the log.
+per row; then the same rows through the store itself (``SQLiteEventStore.add_answers``, no
+index, its Python included). A single writer is printed first for comparison. ``--batches 100``
+(400,000 rows) shows the index's cost growing with the log.
 """
 
 from __future__ import annotations

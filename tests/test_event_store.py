@@ -133,8 +133,7 @@ def test_forgetting_deletes_events_and_answers_and_keeps_the_key(open_store):
 
 def test_an_erasure_deletes_answers_of_every_day_also_after_another_worker_erased_before(open_store):
     """Answers on three days, two of them long past, and two rounds of erasure by another
-    worker: the writer, which remembers whom it logged today, must log the day again after
-    the first erasure for the second to find today's new answer."""
+    worker: the second finds the answer the writer logged after the first."""
     writer, eraser, now = open_store(), open_store(), int(time.time())
     day = 86_400
 
@@ -282,50 +281,25 @@ def test_a_store_from_before_answers_were_traced_is_migrated(tmp_path):
     assert store.answers() == [] and store.erasures() == []
 
 
-def test_a_store_whose_answers_were_indexed_by_customer_is_migrated(tmp_path):
-    """The log of a store from before 2026-12-05 had an index by customer; opening it fills
-    the tables erasure reads instead and drops the index, so its old answers are erased too."""
+
+def test_an_erasure_finds_every_row_of_a_long_log_without_an_index(tmp_path):
+    """1,201 of the customer's answers among 2,402: more than one DELETE statement's worth of ids."""
+    store = EventStore(tmp_path / "events.sqlite3")
+    store.add_answers([AnswerRecord(f"r{k}", "c1" if k % 2 else "c2", "recommendations", None, None, "v1", ("a",), 5) for k in range(1, 2403)])
+    assert store.forget("c1").answers_deleted == 1201
+    assert [a.recommendation_id for a in store.answers()] == [f"r{k}" for k in range(2, 2403, 2)]
+
+
+def test_a_store_whose_answers_were_indexed_by_customer_loses_the_index(tmp_path):
+    """Until 2026-12-05 the log had an index by customer, which every logged answer paid for."""
     path = tmp_path / "events.sqlite3"
     store = EventStore(path)
-    store.add_answers([AnswerRecord(f"r{k}", f"c{k % 2}", "recommendations", None, None, "v1", ("a",), 86_400 * k) for k in range(4)])
+    store.add_answers([AnswerRecord(f"r{k}", f"c{k % 2}", "recommendations", None, None, "v1", ("a",), 5) for k in range(4)])
     store.close()
     with sqlite3.connect(path) as connection:  # as that release left it
-        connection.execute("DELETE FROM customer_answer_days")
-        connection.execute("DELETE FROM answer_day_ids")
         connection.execute("CREATE INDEX answers_by_customer ON answers (customer_id)")
-    migrated = EventStore(path)
-    assert migrated.forget("c1").answers_deleted == 2
-    assert [a.recommendation_id for a in migrated.answers()] == ["r0", "r2"]
+    reopened = EventStore(path)
+    assert reopened.forget("c1").answers_deleted == 2
+    assert [a.recommendation_id for a in reopened.answers()] == ["r0", "r2"]
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'answers_by_customer'").fetchall() == []
-        assert connection.execute("SELECT day, customer_id FROM customer_answer_days ORDER BY day").fetchall() == [(0, "c0"), (2, "c0")]
-
-
-def test_pruning_the_log_drops_the_days_erasure_reads_but_not_yesterdays_or_todays(tmp_path):
-    store, today = EventStore(tmp_path / "events.sqlite3"), int(time.time()) // 86_400
-    store.add_answers([AnswerRecord(f"r{day}", "c1", "recommendations", None, None, "v1", ("a",), 86_400 * day + 1)
-                       for day in (today - 40, today - 2, today - 1, today)])
-    assert store.prune_answers(before=86_400 * (today + 1)) == 4  # every answer, as a zero-day log would
-    with sqlite3.connect(tmp_path / "events.sqlite3") as connection:
-        assert [day for (day,) in connection.execute("SELECT day FROM customer_answer_days ORDER BY day")] == [today - 1, today]
-        assert [day for (day,) in connection.execute("SELECT day FROM answer_day_ids ORDER BY day")] == [today - 1, today]
-
-
-def test_a_batch_remembered_after_an_erasure_was_seen_does_not_count_as_written(tmp_path):
-    """Two threads of one worker logging: a batch committed before another worker's erasure
-    but remembered after this worker saw it must not mark its customers as written today."""
-    from recommender.events.answer_days import AnsweredToday
-
-    path, now = tmp_path / "events.sqlite3", int(time.time())
-    EventStore(path).count()  # creates the file
-    connection, answered = sqlite3.connect(path, isolation_level=None), AnsweredToday()
-
-    def row(rid, customer):
-        return (rid, customer, "recommendations", None, None, "v1", "a", now)
-
-    before_erasure = answered.days_to_write(connection, [row("r1", "c1")], 1, 1)
-    EventStore(path).forget("c1")
-    after_erasure = answered.days_to_write(connection, [row("r2", "c2")], 2, 2)
-    answered.remember(before_erasure)  # late
-    answered.remember(after_erasure)
-    assert answered.days_to_write(connection, [row("r3", "c1"), row("r4", "c2")], 3, 4)[0] == {"c1"}
+        assert connection.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'answers'").fetchall() == []
