@@ -290,6 +290,34 @@ def test_an_erasure_finds_every_row_of_a_long_log_without_an_index(tmp_path):
     assert [a.recommendation_id for a in store.answers()] == [f"r{k}" for k in range(2, 2403, 2)]
 
 
+@pytest.mark.parametrize("meanwhile", ["a batch logged", "the newest row erased, its id given again"])
+def test_an_erasure_deletes_what_was_logged_between_its_read_and_its_transaction(tmp_path, monkeypatch, meanwhile):
+    """The erasure reads the log for the customer's rows before its transaction; another worker
+    logs (and erases) in between. Whatever of the customer's was logged meanwhile goes too."""
+    import recommender.events.store as sqlite_store
+
+    path = tmp_path / "events.sqlite3"
+    store, other = EventStore(path), EventStore(path)
+
+    def answer(rid, customer):
+        return AnswerRecord(rid, customer, "recommendations", None, None, "v1", ("a",), 5)
+
+    store.add_answers([answer("r1", "c1"), answer("r2", "c2"), answer("r3", "c9")])
+    read_first = sqlite_store._logged_answers_of
+
+    def read_then_another_worker_writes(connection, customer_id):
+        newest, found = read_first(connection, customer_id)
+        if customer_id == "c1":  # not the other worker's own erasure, which reads too
+            if meanwhile == "the newest row erased, its id given again":
+                assert other.forget("c9").answers_deleted == 1
+            other.add_answers([answer("r4", "c1")])
+        return newest, found
+
+    monkeypatch.setattr(sqlite_store, "_logged_answers_of", read_then_another_worker_writes)
+    assert store.forget("c1").answers_deleted == 2
+    assert [a.recommendation_id for a in store.answers()] == ["r2"] + (["r3"] if meanwhile == "a batch logged" else [])
+
+
 def test_a_store_whose_answers_were_indexed_by_customer_loses_the_index(tmp_path):
     """Until 2026-12-05 the log had an index by customer, which every logged answer paid for."""
     path = tmp_path / "events.sqlite3"

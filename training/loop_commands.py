@@ -20,7 +20,11 @@ def forget(args) -> int:
     problem = id_problem(args.customer_id)
     if problem:
         raise UsageError(f"CUSTOMER_ID {problem}")
-    erasure = open_event_store(existing_event_store(args.events)).forget(args.customer_id)
+    store = open_event_store(existing_event_store(args.events))
+    try:
+        erasure = store.forget(args.customer_id)
+    finally:
+        store.close()  # PostgreSQL's pool, closed here rather than by the garbage collector on its own thread
     print(
         f"forgot customer {args.customer_id}: {erasure.events_deleted} stored events and {erasure.answers_deleted} logged answers deleted; "
         f"erasure list entry {erasure.erasure_id} in {redacted(args.events)} (training leaves them out from now on)",

@@ -105,7 +105,9 @@ def prepare(path: Path) -> None:
             if columns and "recommendation_id" not in columns:  # a store from before answers were traced
                 connection.execute("ALTER TABLE events ADD COLUMN recommendation_id TEXT")
             connection.executescript(SCHEMA)
-            connection.execute("DROP INDEX IF EXISTS answers_by_customer")  # the log's index until 2026-12-05
+            if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'answers_by_customer'").fetchone():
+                connection.execute("PRAGMA secure_delete = ON")  # its freed pages held every answered customer's id
+                connection.execute("DROP INDEX answers_by_customer")  # the log's index until 2026-12-05
         finally:
             connection.close()
 

@@ -27,7 +27,7 @@ from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
 from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, register_backend
 from .index import ChangeSignal, CustomersWithEvents
 from .records import ITEM_SEPARATOR, NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
-from .sqlite import Connections, transaction
+from .sqlite import BUSY_TIMEOUT_MS, Connections, transaction
 
 log = logging.getLogger(__name__)
 _EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id"
@@ -42,6 +42,32 @@ _ANSWERS_PER_INSERT = 500 if sqlite3.sqlite_version_info >= (3, 32) else 120
 @functools.lru_cache(maxsize=8)
 def _insert_answers_statement(rows: int) -> str:
     return f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+
+
+def _logged_answers_of(connection, customer_id: str) -> tuple[tuple[int, str] | None, list[int]]:
+    """The answer log's newest row then (id, recommendation id) and the ids of the customer's
+    rows up to it, read without a write lock."""
+    newest = connection.execute("SELECT id, recommendation_id FROM answers ORDER BY id DESC LIMIT 1").fetchone()
+    if newest is None:
+        return None, []
+    return newest, [row[0] for row in connection.execute("SELECT id FROM answers WHERE id <= ? AND customer_id = ?", (newest[0], customer_id))]
+
+
+def _delete_answers(connection, customer_id: str, newest: tuple[int, str] | None, found: list[int]) -> int:
+    """Delete the customer's logged answers, inside the erasure's transaction, given what
+    :func:`_logged_answers_of` read before it: those rows by id, and the customer's rows
+    logged since, all above the newest row then, as long as that row is still there (SQLite
+    gives a new row the highest id plus one). If it was deleted meanwhile (another erasure),
+    ids may have been given again: then the whole log is read, under the lock."""
+    if newest is None or connection.execute("SELECT recommendation_id FROM answers WHERE id = ?", (newest[0],)).fetchone() != (newest[1],):
+        return connection.execute("DELETE FROM answers WHERE customer_id = ?", (customer_id,)).rowcount
+    deleted = connection.execute("DELETE FROM answers WHERE id > ? AND customer_id = ?", (newest[0], customer_id)).rowcount
+    for start in range(0, len(found), _ANSWERS_PER_INSERT):
+        ids = found[start : start + _ANSWERS_PER_INSERT]
+        deleted += connection.execute(
+            f"DELETE FROM answers WHERE customer_id = ? AND id IN ({', '.join('?' * len(ids))})", (customer_id, *ids)
+        ).rowcount
+    return deleted
 
 
 @register_backend("sqlite")
@@ -206,46 +232,40 @@ class SQLiteEventStore(EventStore):
     # -- forgetting -----------------------------------------------------------------
     def forget(self, customer_id: str) -> Erasure:
         """Delete the customer's events and logged answers and add them to the erasure list,
-        announced to every process.
+        in one transaction, announced to every process.
 
-        The erasure is recorded, and the events deleted, in one transaction first: from then
-        on no answer served before it can be logged (:meth:`add_answers` drops them). The
-        answer log has no index by customer (every logged answer would pay for one), so its
-        rows up to then are scanned for the customer's, outside any write transaction (a
-        reader of a WAL file blocks no writer; 3.6 million rows took 0.2-0.3 s with the file
-        in memory), and those rows deleted by id in a second, short one. Should the process
-        die in between, the caller got no reply and repeats the request, which deletes the rest.
+        The answer log has no index by customer (every logged answer would pay for one), so
+        its rows are read for the customer's first, outside any write transaction (a reader
+        of a WAL file blocks no writer; 3 million rows took 0.25-0.3 s in memory,
+        ``research/erasure_cost.py``). The transaction then deletes them by id, and whatever
+        of theirs was logged since. From its commit on, no answer served before the erasure
+        can be logged (:meth:`add_answers` drops them).
 
         Deleted rows are overwritten in the database file (``secure_delete``) and the
         write-ahead log is checkpointed and truncated afterwards, so their text does not
-        linger in either file (when no reader holds the log at that moment, the next
+        linger in either file (when a reader holds the log at that moment, the next
         checkpoint truncates it)."""
         key, erased_at, counts = customer_key(customer_id), int(time.time()), {}
+        newest, found = _logged_answers_of(self._connection(), customer_id)
 
         def write(connection) -> None:
             connection.execute("PRAGMA secure_delete = ON")
             counts["events"] = connection.execute("DELETE FROM events WHERE customer_id = ?", (customer_id,)).rowcount
+            counts["answers"] = _delete_answers(connection, customer_id, newest, found)
             counts["id"] = connection.execute("INSERT INTO erasures (customer_key, erased_at) VALUES (?, ?)", (key, erased_at)).lastrowid
-            # Every answer logged until now; later rows are answers served after the erasure
-            # (the odd one may reuse an id when another erasure deleted the newest rows: it
-            # goes too, an answer lost from the log rather than a forgotten one kept).
-            counts["last_answer_id"] = connection.execute("SELECT IFNULL(MAX(id), 0) FROM answers").fetchone()[0]
 
         self._announced(write)
         connection = self._connection()
-        found = [row[0] for row in connection.execute("SELECT id FROM answers WHERE id <= ? AND customer_id = ?", (counts["last_answer_id"], customer_id))]
-        answers_deleted = 0
-        with transaction(connection):
-            for start in range(0, len(found), _ANSWERS_PER_INSERT):
-                ids = found[start : start + _ANSWERS_PER_INSERT]
-                answers_deleted += connection.execute(  # by id, and only the customer's: an id may have been reused since
-                    f"DELETE FROM answers WHERE customer_id = ? AND id IN ({', '.join('?' * len(ids))})", (customer_id, *ids)
-                ).rowcount
+        connection.execute("PRAGMA busy_timeout = 100")  # a checkpoint waiting for readers holds writers up
         try:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except Exception as error:  # a busy reader: the next automatic checkpoint does it
-            log.warning("checkpoint after an erasure postponed: %s", error)
-        return Erasure(key, counts["id"], erased_at, counts["events"], answers_deleted)
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error as error:
+            busy = error
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if busy:  # a reader holds the log: the next automatic checkpoint writes it over
+            log.warning("checkpoint after an erasure postponed: %s", "a reader holds the write-ahead log" if busy == 1 else busy)
+        return Erasure(key, counts["id"], erased_at, counts["events"], counts["answers"])
 
     def erasures(self, *, after_id: int = 0) -> list[tuple[int, str, int]]:
         """The erasure list after ``after_id``: (erasure id, customer key, erased at), oldest first."""
