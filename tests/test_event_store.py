@@ -318,6 +318,23 @@ def test_an_erasure_deletes_what_was_logged_between_its_read_and_its_transaction
     assert [a.recommendation_id for a in store.answers()] == ["r2"] + (["r3"] if meanwhile == "a batch logged" else [])
 
 
+def test_an_answer_served_while_the_erasure_read_the_log_is_not_logged_after_it(tmp_path, monkeypatch):
+    """The erasure's time is its commit's, not its start's: the read may take a while."""
+    import recommender.events.store as sqlite_store
+
+    store, read_first, served = EventStore(tmp_path / "events.sqlite3"), sqlite_store._logged_answers_of, []
+
+    def slow_read(connection, customer_id):
+        found = read_first(connection, customer_id)
+        time.sleep(1.1)  # into the next second
+        served.append(int(time.time()))  # a worker answers the customer now, and logs it later
+        return found
+
+    monkeypatch.setattr(sqlite_store, "_logged_answers_of", slow_read)
+    store.forget("c1")
+    assert store.add_answers([AnswerRecord("late", "c1", "recommendations", None, None, "v1", ("a",), served[0])]) == 0
+
+
 def test_a_store_whose_answers_were_indexed_by_customer_loses_the_index(tmp_path):
     """Until 2026-12-05 the log had an index by customer, which every logged answer paid for."""
     path = tmp_path / "events.sqlite3"

@@ -245,14 +245,17 @@ class SQLiteEventStore(EventStore):
         write-ahead log is checkpointed and truncated afterwards, so their text does not
         linger in either file (when a reader holds the log at that moment, the next
         checkpoint truncates it)."""
-        key, erased_at, counts = customer_key(customer_id), int(time.time()), {}
+        key, counts = customer_key(customer_id), {}
         newest, found = _logged_answers_of(self._connection(), customer_id)
 
         def write(connection) -> None:
+            # Taken now, not before the read: an answer served while the log was read is one
+            # served before the erasure, and must be dropped if it is logged after it.
+            counts["erased_at"] = int(time.time())
             connection.execute("PRAGMA secure_delete = ON")
             counts["events"] = connection.execute("DELETE FROM events WHERE customer_id = ?", (customer_id,)).rowcount
             counts["answers"] = _delete_answers(connection, customer_id, newest, found)
-            counts["id"] = connection.execute("INSERT INTO erasures (customer_key, erased_at) VALUES (?, ?)", (key, erased_at)).lastrowid
+            counts["id"] = connection.execute("INSERT INTO erasures (customer_key, erased_at) VALUES (?, ?)", (key, counts["erased_at"])).lastrowid
 
         self._announced(write)
         connection = self._connection()
@@ -265,7 +268,7 @@ class SQLiteEventStore(EventStore):
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if busy:  # a reader holds the log: the next automatic checkpoint writes it over
             log.warning("checkpoint after an erasure postponed: %s", "a reader holds the write-ahead log" if busy == 1 else busy)
-        return Erasure(key, counts["id"], erased_at, counts["events"], counts["answers"])
+        return Erasure(key, counts["id"], counts["erased_at"], counts["events"], counts["answers"])
 
     def erasures(self, *, after_id: int = 0) -> list[tuple[int, str, int]]:
         """The erasure list after ``after_id``: (erasure id, customer key, erased at), oldest first."""
