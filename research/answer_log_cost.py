@@ -8,6 +8,11 @@ and without the customer index that erasure read until 2026-12-05, and print eac
 per row; then the same rows through the store itself (``SQLiteEventStore.add_answers``, no
 index, its Python included). A single writer is printed first for comparison. ``--batches 100``
 (400,000 rows) shows the index's cost growing with the log.
+
+``--postgres``: the same two writers through ``PostgresEventStore.add_answers`` into a throwaway
+cluster (as ``make stress`` starts one), with and without PostgreSQL's index by customer,
+printing the writers' CPU per row and the database server's (its processes and their exited
+connections).
 """
 
 from __future__ import annotations
@@ -74,12 +79,65 @@ def _run(target, path: str, writers: int, args) -> list[float]:
     return sorted(results.get() for _ in processes)
 
 
+def postgres_writer(url: str, seed: int, rows: int, batches: int, results) -> None:
+    from recommender.events import AnswerRecord, PostgresEventStore
+
+    store, seconds = PostgresEventStore(url), 0.0
+    for batch in range(batches):
+        records = [AnswerRecord(*row[:6], tuple(row[6].split("\x1f")), row[7]) for row in answer_rows(rows, batch * rows, seed * 1000 + batch)]
+        started = time.process_time()
+        store.add_answers(records)
+        seconds += time.process_time() - started
+    store.close()
+    results.put(seconds / (batches * rows) * 1e6)
+
+
+def postgres_seconds() -> float:
+    """CPU seconds of every PostgreSQL process so far, with their exited children (connections)."""
+    import os
+
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as command:
+                if b"postgres" not in command.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_costs(args, log) -> None:
+    from recommender.events import PostgresEventStore
+    from tests.postgres_cluster import ThrowawayCluster
+
+    with ThrowawayCluster() as cluster:
+        for indexed in (True, False, True, False):
+            store = PostgresEventStore(cluster.url)
+            store._run(lambda connection: connection.execute("TRUNCATE answers"), write=True)
+            statement = "CREATE INDEX IF NOT EXISTS answers_by_customer ON answers (customer_id)" if indexed else "DROP INDEX IF EXISTS answers_by_customer"
+            store._run(lambda connection, statement=statement: connection.execute(statement), write=True)
+            store.close()
+            server_before = postgres_seconds()
+            costs = _run(postgres_writer, cluster.url, 2, args)
+            server = (postgres_seconds() - server_before) / (2 * args.batches * args.rows) * 1e6
+            log(f"PostgreSQL, 2 writers, {'with' if indexed else 'without'} the index by customer: writers "
+                + ", ".join(f"{cost:.2f}" for cost in costs) + f" µs of CPU per row; database server {server:.2f} µs per row")
+
+
 def main() -> None:
     cli = parser(__doc__)
     cli.add_argument("--rows", type=int, default=2000)
     cli.add_argument("--batches", type=int, default=25)
+    cli.add_argument("--postgres", action="store_true", help="measure the PostgreSQL store instead")
     args = cli.parse_args()
     log = run_log(__file__)
+    if args.postgres:
+        postgres_costs(args, log)
+        return
     for writers, indexed in ((1, True), (2, True), (2, False), (2, "store")):
         path = tempfile.mkdtemp(prefix="answer-log-") + "/events.sqlite3"
         if indexed == "store":

@@ -150,6 +150,17 @@ def test_an_erasure_deletes_answers_of_every_day_also_after_another_worker_erase
     assert eraser.forget("c2").answers_deleted == 3 and eraser.forget("c3").answers_deleted == 0
 
 
+def test_logged_answers_keep_any_valid_id_as_it_was(open_store):
+    """Backslashes, COPY's NULL marker, quotes, commas and non-ASCII survive the log (PostgreSQL
+    writes it with COPY, whose text format escapes them)."""
+    store = open_store()
+    odd = ["a\\b", "\\N", "it's", 'say "hi"', "x,y", "Ærø ☕", "NULL", " padded "]
+    written = [AnswerRecord(f"r{k}", odd[k], "recommendations", None if k % 2 else "exp\\1", None if k % 2 else "b",
+                            odd[-1 - k], tuple(odd[k:] + odd[:k]), 10 + k) for k in range(len(odd))]
+    assert store.add_answers(written) == len(odd)
+    assert store.answers() == written
+
+
 def test_the_answer_log_reads_by_time_experiment_and_id_and_prunes(open_store):
     store = open_store()
     assert store.add_answers([AnswerRecord(f"r{t}", "c1", "recommendations", "exp" if t > 15 else None, "b" if t > 15 else None, "v", ("a", "b"), t)

@@ -244,8 +244,12 @@ class PostgresEventStore(EventStore):
             rows = [(rid, customer, endpoint, experiment, variant, version, ITEM_SEPARATOR.join(items), int(served))
                     for rid, customer, endpoint, experiment, variant, version, items, served in kept]
             if rows:
-                with connection.cursor() as cursor:
-                    cursor.executemany(f"INSERT INTO answers ({_ANSWER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                # COPY rather than executemany: 0.9-1.2 µs of the API worker's CPU a row against
+                # 8.6-9.4, and 8-10 µs of the database server's against 19-24 (two writers of
+                # 200,000 rows each, research/answer_log_cost.py --postgres --batches 100).
+                with connection.cursor() as cursor, cursor.copy(f"COPY answers ({_ANSWER_COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
             logged[0] = len(rows)
 
         self._run(write, write=True)
