@@ -55,17 +55,18 @@ def writer(path: str, seed: int, rows: int, batches: int, results) -> None:
     results.put(seconds / (batches * (rows - rows % PER_INSERT)) * 1e6)
 
 
-def store_writer(path: str, seed: int, rows: int, batches: int, results) -> None:
-    """The same rows through the product's store, timed the same way."""
-    from recommender.events import AnswerRecord, SQLiteEventStore
+def store_writer(location: str, seed: int, rows: int, batches: int, results) -> None:
+    """The same rows through the product's store (a SQLite path or a PostgreSQL URL), timed the same way."""
+    from recommender.events import AnswerRecord, open_event_store
 
-    store, seconds = SQLiteEventStore(path), 0.0
+    store, seconds = open_event_store(location), 0.0
     for batch in range(batches):
         records = [AnswerRecord(*row[:6], tuple(row[6].split("\x1f")), row[7]) for row in answer_rows(rows, batch * rows, seed * 1000 + batch)]
         started = time.process_time()
         store.add_answers(records)
         seconds += time.process_time() - started
         time.sleep(0.05)
+    store.close()
     results.put(seconds / (batches * rows) * 1e6)
 
 
@@ -77,19 +78,6 @@ def _run(target, path: str, writers: int, args) -> list[float]:
     for process in processes:
         process.join()
     return sorted(results.get() for _ in processes)
-
-
-def postgres_writer(url: str, seed: int, rows: int, batches: int, results) -> None:
-    from recommender.events import AnswerRecord, PostgresEventStore
-
-    store, seconds = PostgresEventStore(url), 0.0
-    for batch in range(batches):
-        records = [AnswerRecord(*row[:6], tuple(row[6].split("\x1f")), row[7]) for row in answer_rows(rows, batch * rows, seed * 1000 + batch)]
-        started = time.process_time()
-        store.add_answers(records)
-        seconds += time.process_time() - started
-    store.close()
-    results.put(seconds / (batches * rows) * 1e6)
 
 
 def postgres_seconds() -> float:
@@ -122,7 +110,7 @@ def postgres_costs(args, log) -> None:
             store._run(lambda connection, statement=statement: connection.execute(statement), write=True)
             store.close()
             server_before = postgres_seconds()
-            costs = _run(postgres_writer, cluster.url, 2, args)
+            costs = _run(store_writer, cluster.url, 2, args)
             server = (postgres_seconds() - server_before) / (2 * args.batches * args.rows) * 1e6
             log(f"PostgreSQL, 2 writers, {'with' if indexed else 'without'} the index by customer: writers "
                 + ", ".join(f"{cost:.2f}" for cost in costs) + f" µs of CPU per row; database server {server:.2f} µs per row")

@@ -244,8 +244,8 @@ class PostgresEventStore(EventStore):
             rows = [(rid, customer, endpoint, experiment, variant, version, ITEM_SEPARATOR.join(items), int(served))
                     for rid, customer, endpoint, experiment, variant, version, items, served in kept]
             if rows:
-                # COPY rather than executemany: 0.9-1.2 µs of the API worker's CPU a row against
-                # 8.6-9.4, and 8-10 µs of the database server's against 19-24 (two writers of
+                # COPY rather than executemany: 0.9-1.4 µs of the API worker's CPU a row against
+                # 8.6-9.4, and 8-13.5 µs of the database server's against 19-24 (two writers of
                 # 200,000 rows each, research/answer_log_cost.py --postgres --batches 100).
                 with connection.cursor() as cursor, cursor.copy(f"COPY answers ({_ANSWER_COLUMNS}) FROM STDIN") as copy:
                     for row in rows:
