@@ -25,6 +25,9 @@ ends with one line:
 The model (about 30k customers, 41k items, ALS with 128 factors, top lists and reasons
 precomputed by ``recommender train``) is built once under ``--workdir`` from the
 Gowalla split in ../shared/data/gowalla, or from synthetic demo data when that is absent.
+``--model FOLDER`` serves a trained model folder instead (``make bench-serve
+SERVE_MODEL=...``), e.g. the default graph-filter that ``make bench-live`` trains: the
+after-purchase mix then scores the product's default live, where ALS folds in cheaply.
 wrk comes from the Debian package (installed with apt-get when missing and possible);
 without it a Python load generator (threads, keep-alive) stands in, which is slower than
 the server and so understates throughput.
@@ -55,8 +58,13 @@ PURCHASED_SHARE = 0.1  # of the mix's requests: customers who have just posted a
 REFLECTED_CUSTOMERS = 200  # posted a purchase each after the rounds, then asked again at once
 
 
-def prepare_model(workdir: Path) -> tuple[Path, list[str]]:
-    """Train (once) and return models/current plus the known customer ids."""
+def prepare_model(workdir: Path, given: Path | None = None) -> tuple[Path, list[str]]:
+    """Train (once) and return models/current plus the known customer ids; or ``given``, a
+    trained model folder, and its customer ids."""
+    if given is not None:
+        if not (given / "manifest.json").exists():
+            raise SystemExit(f"--model {given}: not a model folder (no manifest.json)")
+        return given, _customer_ids(given)
     models = workdir / "models"
     purchases = workdir / "purchases.csv"
     if not purchases.exists():
@@ -79,10 +87,13 @@ def prepare_model(workdir: Path) -> tuple[Path, list[str]]:
              "--param", "factors=128", "--param", "iterations=5", "--models-dir", str(models), "--promote"],
             check=True,
         )
+    return models / "current", _customer_ids(models / "current")
+
+
+def _customer_ids(model: Path) -> list[str]:
     import numpy as np
 
-    customers = np.load(models / "current" / "customer_ids.npy", mmap_mode="r")
-    return models / "current", [str(c) for c in customers]
+    return [str(c) for c in np.load(model / "customer_ids.npy", mmap_mode="r")]
 
 
 def free_port() -> int:
@@ -305,12 +316,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument("--workdir", type=Path, default=ROOT / "out" / "bench-serving")
+    parser.add_argument("--model", type=Path, help="serve this trained model folder instead of the Gowalla-sized ALS built in --workdir")
     parser.add_argument("--servers", default=",".join(SERVERS), help="production server first, then the one to compare (default: %(default)s)")
     parser.add_argument("--python-driver", action="store_true", help="use the Python load generator even if wrk exists")
     args = parser.parse_args()
     servers = args.servers.split(",")
 
-    model, customers = prepare_model(args.workdir)
+    model, customers = prepare_model(args.workdir, args.model)
     for stale in args.workdir.glob("events.sqlite3*"):
         stale.unlink()  # every run starts with no stored events: all customers answer from the cache
     shuffled = random.Random(42).sample(customers, len(customers))
