@@ -34,7 +34,9 @@ export OMP_NUM_THREADS ?= 1
 help: ## list the targets with one line of help each
 	@echo "Usage: make TARGET [VAR=value ...]"
 	@echo
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+	@# Coloured names on a terminal only: piped or redirected, plain text.
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "}; {printf "  %s%-18s%s %s\n", on, $$1, off, $$2}'
 	@echo
 	@echo "Variables: DATA=$(DATA) ALGO=$(ALGO) PARAMS='key=value ...' MODEL=$(MODEL) OUT=$(OUT) N=$(N)"
 
@@ -73,7 +75,7 @@ install: $(STAMP) ## create .venv and install the package with its dev tools
 demo-data: $(STAMP) ## write the embedded demo store to data/demo (seeded)
 	$(BIN)/recommender --quiet demo-data --out $(DEMO_DIR)
 
-demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendations for three customers
+demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendations for three customers -> the API in the background (make stop)
 	$(BIN)/recommender --quiet demo-data --out $(DEMO_DIR)
 	$(BIN)/recommender train --data $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv --models-dir $(MODELS_DIR) --promote
 	$(BIN)/recommender score --model $(MODELS_DIR)/current --n 10 --out out/demo-recommendations.csv
@@ -139,8 +141,8 @@ SIM_SESSIONS ?= 4000
 simulate: $(STAMP) ## storefront simulator vs the real server (SERVER): experiment popular vs default model, "not interested", no lost event (SIM_SESSIONS)
 	$(BIN)/python benchmarks/simulate.py --sessions $(SIM_SESSIONS) --server $(SERVER)
 
-bench-serve: $(STAMP) ## serving throughput and p50/p99: granian vs gunicorn, /health vs recommendations vs an after-purchase mix (wrk, Gowalla-sized ALS)
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 5 --connections 16
+bench-serve: $(STAMP) ## serving throughput and p50/p99: granian vs gunicorn, /health vs recommendations vs an after-purchase mix (wrk, Gowalla-sized ALS; SERVE_MODEL=a model folder instead)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_serving.py --duration 10 --rounds 5 --connections 16 $(if $(SERVE_MODEL),--model $(SERVE_MODEL))
 
 train: $(STAMP) ## train on DATA plus the API's EVENTS_DB: ALGO=auto (default) chooses the model in CHOICE_BUDGET s; a named ALGO uses tuned/ALGO.json if present and PARAMS="k=v ..."; evaluate, promote
 	$(BIN)/recommender train --data $(DATA) $(if $(CATALOG),--catalog $(CATALOG),) --algorithm $(ALGO) \

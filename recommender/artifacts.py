@@ -68,6 +68,8 @@ def save_model(
     models_dir.mkdir(parents=True, exist_ok=True)
     info = dict(info or {})
     arrays = {name: get(model) for name, get in _CORE_ARRAYS.items()}
+    if model.browsed is not None:  # only stores whose history holds views, clicks or carts
+        arrays["browsed_indptr"], arrays["browsed_indices"] = model.browsed.indptr, model.browsed.indices
     if model.top_lists is not None:
         arrays["top_items"], arrays["top_scores"] = model.top_lists.items, model.top_lists.scores
         if model.top_lists.reasons is not None:
@@ -143,7 +145,11 @@ def load_model(path, *, verify: bool = True, mmap: bool = True) -> Model:
         algorithm = algorithm_class(manifest["algorithm"]).from_arrays(manifest["params"], learned, len(items))
         top_lists = _top_lists(arrays, len(customers))
         weighting = HistoryWeighting.from_dict(manifest.get("history_weighting"))
-        return Model(algorithm, customers, items, history, catalog, manifest, top_lists, weighting)
+        browsed = None
+        if "browsed_indptr" in arrays:  # absent: every training cell is a purchase (and older folders)
+            indices = arrays["browsed_indices"]
+            browsed = sp.csr_matrix((np.ones(len(indices), dtype=np.int8), indices, arrays["browsed_indptr"]), shape=history.shape)
+        return Model(algorithm, customers, items, history, catalog, manifest, top_lists, weighting, browsed)
     except (KeyError, ValueError, TypeError) as error:
         raise ArtifactError(f"{path}: model files are inconsistent ({error})") from None
 

@@ -94,5 +94,7 @@ def without_customers(model: Model, keep: np.ndarray) -> Model:
     if lists is not None:
         lists = TopLists(lists.items[rows], lists.scores[rows], None if lists.reasons is None else lists.reasons[rows])
     model.algorithm.forget_customers(keep)
-    return Model(model.algorithm, IdVocabulary(model.customers.ids[rows]), model.items, history, model.catalog, dict(model.manifest), lists, model.weighting)
+    browsed = None if model.browsed is None else model.browsed[rows]
+    return Model(model.algorithm, IdVocabulary(model.customers.ids[rows]), model.items, history, model.catalog, dict(model.manifest), lists,
+                 model.weighting, browsed)
 

@@ -35,6 +35,9 @@ class Interactions:
     customers: IdVocabulary
     items: IdVocabulary
     matrix: sp.csr_matrix
+    # The cells of ``matrix`` with no purchase among their events (only views, clicks or carts),
+    # same shape; None when there are none. Reasons call these items viewed, not bought.
+    browsed: sp.csr_matrix | None = None
 
     @classmethod
     def from_log(cls, log: PurchaseLog, weighting: HistoryWeighting | None = None) -> Interactions:
@@ -57,7 +60,7 @@ class Interactions:
             matrix.data = weighting.repeated(matrix.data).astype(np.float32)
         matrix.eliminate_zeros()  # events whose type weighs nothing, items fully returned: not interactions
         matrix.sort_indices()
-        return cls(log.customers, log.items, matrix)
+        return cls(log.customers, log.items, matrix, browsed_cells(log, matrix))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -99,3 +102,20 @@ def repeat_purchases(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, flo
         "customers_with_repeats": with_repeats,
         "customers_with_repeats_share": with_repeats / int(customers.sum()) if customers.any() else 0.0,
     }
+
+
+def browsed_cells(log: PurchaseLog, matrix: sp.csr_matrix) -> sp.csr_matrix | None:
+    """The cells of ``matrix`` (built from ``log``) that no purchase of ``log`` reached, as a
+    sorted CSR of ones (int8); None when every cell has a purchase."""
+    if log.bought is None:
+        return None
+    bought = sp.csr_matrix(
+        (np.ones(int(log.bought.sum()), dtype=np.int8), (log.customer_index[log.bought], log.item_index[log.bought])), shape=matrix.shape
+    )
+    present = sp.csr_matrix((np.ones(matrix.nnz, dtype=np.int8), matrix.indices, matrix.indptr), shape=matrix.shape)
+    browsed = present - present.multiply(bought > 0)
+    browsed.eliminate_zeros()
+    if not browsed.nnz:
+        return None
+    browsed.sort_indices()
+    return sp.csr_matrix(browsed, dtype=np.int8)

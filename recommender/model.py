@@ -49,6 +49,7 @@ class Model:
         manifest: dict | None = None,
         top_lists: TopLists | None = None,
         weighting: HistoryWeighting | None = None,
+        browsed: sp.csr_matrix | None = None,
     ):
         if history.shape != (len(customers), len(items)):
             raise ValueError(f"history shape {history.shape} does not match vocabularies ({len(customers)}, {len(items)})")
@@ -61,6 +62,9 @@ class Model:
         self.top_lists = top_lists
         # How the history was weighted at training; new events are folded in the same way.
         self.weighting = weighting or HistoryWeighting()
+        # Training history cells no purchase reached (views, clicks, carts): reasons say
+        # "viewed" of them (:class:`recommender.interactions.Interactions`); None: all bought.
+        self.browsed = browsed if browsed is not None and browsed.nnz else None
         self.popular = PopularItems(history)
         self.labels = Labels(items, self.catalog)
 
@@ -104,9 +108,12 @@ class Model:
         include_purchased: bool = False,
         with_reasons: bool = True,
         training_history: bool = True,
+        viewed: Sequence[str] = (),
     ) -> RecommendationList:
         """Top-``n`` items for one customer; customers with no history get popular items.
 
+        ``viewed``: the items of ``new_events`` that none of them bought (views, clicks,
+        carts), which reasons call viewed rather than bought.
         ``exclude`` is also how items the customer said "not interested" in are left out;
         ``training_history=False`` answers as if the model had never seen the customer (an
         erased customer whose model still holds them). The answer is shared with later
@@ -123,7 +130,7 @@ class Model:
             # customer asking again before their next event gets the same answer at once.
             return self._remembered_live_answers(
                 customer_id, customer, tuple(added), n, None if include is None else tuple(include), tuple(exclude),
-                category, include_purchased, with_reasons,
+                category, include_purchased, with_reasons, tuple(viewed),
             )
         return self._live(customer_id, customer, (), n, include, exclude, category, include_purchased, with_reasons)
 
@@ -142,7 +149,8 @@ class Model:
         if not with_reasons:
             answer = [item(i, s, [], k) for k, (i, s) in enumerate(zip(indices, scores), 1)]
         else:
-            answer = [item(i, s, because, k) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
+            viewed = self._viewed(customer) if self.browsed is not None else None
+            answer = [item(i, s, because, k, viewed=viewed) for k, (i, s, because) in enumerate(zip(indices, scores, lists.reasons_at(customer, places)), 1)]
         if len(answer) >= n:
             return RecommendationList(customer_id, PERSONALISED, answer, TOP_LISTS)
         # A list cut short holds every item with evidence: popular items fill the rest.
@@ -170,7 +178,21 @@ class Model:
         remembered = self.__dict__.get("_remembered_live_answers")  # not built: nothing kept
         return remembered.forget(customer_id) if remembered is not None else 0
 
-    def _live(self, customer_id, customer, added, n, include, exclude, category, include_purchased, with_reasons) -> RecommendationList:
+    def _viewed(self, customer: int, added: Sequence[tuple[int, float]] = (), viewed_since: Sequence[str] = ()) -> frozenset[int]:
+        """The items of the customer's history (training ``customer``, -1: none, plus the
+        ``added`` events) that no purchase reached: training cells in :attr:`browsed` that no
+        new event bought, and ``viewed_since`` items not bought in training."""
+        training_viewed = frozenset(self.browsed.indices[self.browsed.indptr[customer] : self.browsed.indptr[customer + 1]].tolist()) \
+            if customer >= 0 and self.browsed is not None else frozenset()
+        if not viewed_since:
+            return training_viewed - {item for item, _ in added}
+        new_views = frozenset(index for index in self.items.lookup(list(viewed_since)).tolist() if index >= 0)
+        trained = self.history.indices[self.history.indptr[customer] : self.history.indptr[customer + 1]].tolist() if customer >= 0 else []
+        bought_since = {item for item, _ in added} - new_views
+        return (training_viewed - bought_since) | (new_views - (frozenset(trained) - training_viewed))
+
+    def _live(self, customer_id, customer, added, n, include, exclude, category, include_purchased, with_reasons, viewed_since=()) -> RecommendationList:
+        viewed = self._viewed(customer, added, viewed_since) if with_reasons else frozenset()
         row, customer = history_row(self.history, customer, list(added), self.weighting)
         allowed = candidate_mask(self.items, self.catalog, include=include, exclude=exclude, category=category)
         cached = None
@@ -189,17 +211,20 @@ class Model:
         scored = indices[~popular]
         reasons = iter(reasons_for_row(self.algorithm, row, customer, scored) if with_reasons and personalised else [[] for _ in scored])
         answer = [
-            self.labels.item(int(i), float(s), [] if from_popular else next(reasons), k, popular=bool(from_popular))
+            self.labels.item(int(i), float(s), [] if from_popular else next(reasons), k, popular=bool(from_popular), viewed=viewed)
             for k, (i, s, from_popular) in enumerate(zip(indices, scores, popular), 1)
         ]
         return RecommendationList(customer_id, source, answer)
 
     def rank(
         self, customer_id: str, item_ids: Sequence[str], *, new_events: Iterable[tuple[str, float]] = (),
-        exclude: Sequence[str] = (), training_history: bool = True,
+        exclude: Sequence[str] = (), training_history: bool = True, viewed: Sequence[str] = (),
     ) -> RecommendationList:
         """The given candidates ordered best first for this customer; unknown items last.
-        Candidates in ``exclude`` (items the customer said "not interested" in) are left out."""
+        Candidates in ``exclude`` (items the customer said "not interested" in) are left out;
+        ``viewed`` as for :meth:`recommend`."""
+        trained = self.customers.get(customer_id) if training_history else -1
+        viewed_items = self._viewed(trained, known_events(self.items, new_events), viewed)
         row, customer = self.history_row(customer_id, new_events, training_history=training_history)
         if exclude:
             left_out = set(exclude)
@@ -218,7 +243,8 @@ class Model:
         reasons = reasons_for_row(self.algorithm, row, customer, known[listed[order]]) if personal else [[] for _ in order]
         shown = np.where(unsupported, buyers, scores)  # a popular item's score: its buyers, as in top-ups
         items = [
-            self.labels.item(int(known[listed[k]]), float(shown[k]), [] if unsupported[k] else because, place, popular=bool(unsupported[k]))
+            self.labels.item(int(known[listed[k]]), float(shown[k]), [] if unsupported[k] else because, place, popular=bool(unsupported[k]),
+                             viewed=viewed_items)
             for place, (k, because) in enumerate(zip(order.tolist(), reasons), 1)
         ]
         items += [self.labels.unknown_item(item_ids[k], len(items) + place) for place, k in enumerate(np.flatnonzero(known < 0).tolist(), 1)]
@@ -245,7 +271,7 @@ class Model:
         catalog, shared rather than copied, and a popularity algorithm."""
         algorithm = algorithm_class("popular").from_arrays({}, {"popularity": self.popular.buyers}, len(self.items))
         manifest = {**self.manifest, "version": f"popular+{self.version}", "algorithm": algorithm.name}
-        return Model(algorithm, self.customers, self.items, self.history, self.catalog, manifest, weighting=self.weighting)
+        return Model(algorithm, self.customers, self.items, self.history, self.catalog, manifest, weighting=self.weighting, browsed=self.browsed)
 
     def explain(self, customer_id: str, item_id: str, n: int = 3, *, new_events=()) -> list[tuple[str, float]]:
         """The customer's purchases that drove ``item_id``'s score, as (item_id, contribution)."""

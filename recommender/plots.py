@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 
 
 def new_figure(width: float = 8, height: float = 4):
@@ -13,6 +14,9 @@ def new_figure(width: float = 8, height: float = 4):
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers
+    # A font cache written by another matplotlib on the machine makes it warn, once per missing
+    # mathtext font, that it falls back to DejaVu Sans: twenty lines of noise under a report.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
 
     return plt, plt.subplots(figsize=(width, height), dpi=100)

@@ -27,7 +27,7 @@ from .store_format import StoreFormat
 from .tables import PLAIN, file_columns, read_table, row_label
 from .timestamps import parse_timestamps
 from .vocabulary import IdVocabulary
-from .weights import DEFAULT_EVENT_WEIGHTS, weigh_events
+from .weights import DEFAULT_EVENT_WEIGHTS, PURCHASE, weigh_events
 
 REQUIRED_COLUMNS = ("customer_id", "item_id")
 OPTIONAL_COLUMNS = ("timestamp", "quantity", "event_type")
@@ -48,6 +48,9 @@ class PurchaseLog:
     timestamp: np.ndarray | None = None  # int64 epoch seconds, or None when the file had none
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
     notes: list[str] = field(default_factory=list)  # what the loader read differently from the file's text
+    # bool per event: a purchase (or its return), not a view, click or cart; None when every
+    # event is one. Reasons name only these as "bought" (:func:`browsed_cells`).
+    bought: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.customer_index)
@@ -66,6 +69,7 @@ class PurchaseLog:
             self.item_index[mask],
             self.weight[mask],
             None if self.timestamp is None else self.timestamp[mask],
+            bought=None if self.bought is None else self.bought[mask],
         )
 
 
@@ -124,7 +128,17 @@ def load_purchases(
         timestamp=None if timestamp is None else timestamp[keep],
         skipped=skipped,
         notes=notes,
+        bought=_bought(event_type, keep),
     )
+
+
+def _bought(event_type, keep: np.ndarray) -> np.ndarray | None:
+    """Which kept rows are purchases (``event_type`` "purchase"); None when all are, or the
+    file has no event type column (every row a purchase)."""
+    if event_type is None:
+        return None
+    bought = pc.fill_null(pc.equal(event_type, PURCHASE), False).to_numpy(zero_copy_only=False)[keep]
+    return None if bought.all() else bought
 
 
 def _check_columns(path: Path, table: pa.Table, store_format: StoreFormat) -> None:
@@ -180,8 +194,9 @@ def _quantities(table: pa.Table, checks: _RowChecks, shown: str, returns: bool) 
         checks.add(shown, "must be a non-zero number (negative for a return)", ~unparsable & ~usable, column)
     else:
         usable = np.isfinite(quantity) & (quantity > 0)
-        negative = "; a negative quantity is a return only with --returns net"
-        checks.add(shown, "must be a positive number", ~unparsable & ~usable, column, hint=negative)
+        negative = ~unparsable & (quantity < 0)
+        checks.add(shown, "must be a positive number", negative, column, hint="; a negative quantity is a return only with --returns net")
+        checks.add(shown, "must be a positive number, not 0 or infinite", ~unparsable & ~usable & ~negative, column)
     return np.where(unparsable, 0.0, quantity)
 
 

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-IMPRESSION, CLICK, NOT_INTERESTED = "impression", "click", "not_interested"
+PURCHASE, IMPRESSION, CLICK, NOT_INTERESTED = "purchase", "impression", "click", "not_interested"
 #: Types that can never weigh more than 0 in training.
 NOT_POSITIVE = (IMPRESSION, NOT_INTERESTED)
 #: Types every event store accepts whatever the weight table says: the feedback on answers.
 FEEDBACK_TYPES = (IMPRESSION, CLICK, NOT_INTERESTED)
-DEFAULT_EVENT_WEIGHTS: dict[str, float] = {"purchase": 1.0, "cart": 0.5, "view": 0.1, CLICK: 0.1, IMPRESSION: 0.0, NOT_INTERESTED: 0.0}
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {PURCHASE: 1.0, "cart": 0.5, "view": 0.1, CLICK: 0.1, IMPRESSION: 0.0, NOT_INTERESTED: 0.0}
 
 
 def check_event_weights(weights: Mapping[str, float]) -> dict[str, float]:

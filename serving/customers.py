@@ -86,7 +86,7 @@ def rank(customer_id: str):
     route = state.experiments.route("rank", customer_id, served_model(state))
     feedback = customer_feedback(route.model, customer_id, state, config)
     result = route.model.rank(
-        customer_id, candidates, new_events=feedback.new_events, exclude=feedback.rejected,
+        customer_id, candidates, new_events=feedback.new_events, viewed=feedback.viewed, exclude=feedback.rejected,
         training_history=not erased_since(route.model, feedback),
     )
     return traced_answer(state, "rank", customer_id, route, result.source, result.items)

@@ -46,7 +46,7 @@ class CustomerHistory:
     customer_id: str
     known_to_model: bool
     purchases: list[Purchase]
-    events: list[Event]  # oldest first, only those newer than the model
+    events: list[Event]  # in the order stored, only those newer than the model
 
 
 def recommend_for(
@@ -59,6 +59,7 @@ def recommend_for(
         customer_id,
         n,
         new_events=feedback.new_events,
+        viewed=feedback.viewed,
         exclude=exclude + feedback.rejected if feedback.rejected else exclude,
         training_history=not (feedback.erasure_id and erased_since(model, feedback)),
         **options,

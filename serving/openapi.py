@@ -75,7 +75,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             "name": {"type": "string"},
             "category": {"type": "string"},
             "reason": {"type": "string"},
-            "because": {"type": "array", "items": {"type": "string"}, "description": "Ids of the purchases the reason names."},
+            "because": {"type": "array", "items": {"type": "string"}, "description": "Ids of the customer's items the reason names (bought, or only viewed: the reason says which)."},
             "position": {"type": "integer", "minimum": 1, "description": "1-based place in the answer."},
         },
         ["item_id", "score", "name", "category", "reason", "because", "position"],

@@ -23,7 +23,7 @@ from .errors import ApiError, bad_request
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 RECOMMENDATION_ID_LENGTH = 64  # ours are 16 + 1 + up to 16 characters
-_COUNT = re.compile(r"\s*\+?\d{1,9}\s*")
+_COUNT = re.compile(r"[0-9]{1,9}")  # ASCII digits only (int() would also take " +3" and full-width digits)
 _COUNT_ONLY = re.compile(rb"n=\d{1,9}")  # a whole query string that werkzeug would read as {"n": digits}
 
 

@@ -79,6 +79,15 @@ def test_unknown_customer_with_events_gets_personalised_items(client):
     assert set(ids(body)) == set(KITCHEN) - {"b0"}
 
 
+def test_an_item_only_viewed_is_named_as_viewed(client):
+    # The helper's report: a view was explained as "because you bought ...".
+    client.post("/v1/events", json={"customer_id": "browser", "item_id": "b0", "event_type": "view"})
+    body = recommended(client, "browser", "?n=3")
+    assert body["source"] == "personalised" and all(item["reason"] == "because you viewed Whisk b0" for item in body["items"])
+    client.post("/v1/events", json={"customer_id": "browser", "item_id": "b0", "event_type": "purchase"})
+    assert all(item["reason"] == "because you bought Whisk b0" for item in recommended(client, "browser", "?n=3")["items"])
+
+
 def test_events_for_unknown_items_are_stored_and_harmless(client):
     response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "brand-new-item"})
     assert response.status_code == 202

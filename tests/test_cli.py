@@ -55,7 +55,10 @@ def test_models_marks_metrics_of_an_older_evaluation_as_not_comparable(trained, 
     old_line = next(line for line in lines if older.name in line)
     new_line = next(line for line in lines if Path(path).name in line)
     assert "(raw lists: not comparable)" in old_line and "ndcg" not in old_line.split("(raw")[1]
-    assert "not comparable" not in new_line and "=" in new_line
+    assert "not comparable" not in new_line
+    # The choice's metric and recall, as the manifest holds them (not the evaluated-customer count).
+    metrics = manifest["metrics"]
+    assert f"ndcg@20={metrics['ndcg@20']:.4f}, recall@20={metrics['recall@20']:.4f}" in new_line and "customers=" not in new_line
 
 
 def test_train_says_what_graph_filter_chose_for_itself(trained, tmp_path):
@@ -214,3 +217,22 @@ def test_score_filters_from_the_command_line(trained, tmp_path):
     assert {r["item_id"] for r in csv.DictReader((tmp_path / "i.csv").open())} <= set(model.items.ids[:4])
     bad = run("score", "--model", model_path, "--out", tmp_path / "z.csv", "--category", "No Such Thing", check=False)
     assert bad.returncode == 2 and "known categories" in bad.stderr
+
+
+def test_quiet_is_taken_before_or_after_the_command():
+    from training.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["score", "--model", "m", "--out", "o.csv", "--quiet"]).quiet
+    assert parser.parse_args(["-q", "score", "--model", "m", "--out", "o.csv"]).quiet
+    assert not parser.parse_args(["score", "--model", "m", "--out", "o.csv"]).quiet
+
+
+def test_a_reader_that_goes_away_is_not_reported_as_an_error(trained):
+    # `recommender recommend ... | head`: the pipe is closed before the answer is written.
+    _, model_path = trained
+    process = subprocess.Popen([sys.executable, "-m", "training", "--quiet", "recommend", "--model", model_path, "--json", "0001"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    stderr = process.communicate(timeout=120)[1].decode()
+    assert process.returncode == 1 and "Broken pipe" not in stderr and "Traceback" not in stderr and "error" not in stderr

@@ -23,7 +23,7 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     return body
 
 
-@pytest.mark.parametrize("query", ["n=abc", "n=0", "n=101", "n=1.5", "n=-3", "n=", "n=99999999999999999999"])
+@pytest.mark.parametrize("query", ["n=abc", "n=0", "n=101", "n=1.5", "n=-3", "n=", "n=99999999999999999999", "n=%2B3", "n=%EF%BC%93", "n=%203"])
 def test_bad_n_is_400(client, query):
     body = assert_error(client.get(f"{RECOMMEND}?{query}"), 400, "bad_request")
     assert "n must be an integer from 1 to 100" in body["error"]["message"]

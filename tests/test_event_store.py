@@ -85,6 +85,16 @@ def test_after_id_skips_events_the_model_was_trained_on_but_never_a_rejection(op
     assert store.customer_feedback("c1", {"purchase": 5.0}).new_events == [("old", 5.0)]  # the caller's weights
 
 
+def test_feedback_names_the_new_items_only_viewed(open_store):
+    store = open_store()
+    store.add([Event("c1", "looked", "view"), Event("c1", "carted", "cart"), Event("c1", "got", "view"), Event("c1", "got"),
+               Event("c1", "shown", "impression"), Event("c1", "looked", "click")])
+    feedback = store.customer_feedback("c1")
+    # "got" was viewed and then bought; an impression weighs nothing, so it is no history at all.
+    assert feedback.viewed == ("looked", "carted") and [item for item, _ in feedback.new_events] == ["looked", "carted", "got", "got", "looked"]
+    assert store.customer_feedback("nobody").viewed == ()
+
+
 def test_hostile_ids_are_data_not_sql(open_store):
     store = open_store()
     evil = "x'); DROP TABLE events; --"

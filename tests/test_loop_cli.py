@@ -92,3 +92,23 @@ def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsy
     assert "homepage" in page and "default is leading" in page and page.count("<img") == 3
     assert "delta method" in page and "<td>control</td>" in page
     assert capsys.readouterr().out.strip() == str(out)
+
+
+def test_training_keeps_which_stored_events_were_only_views(tmp_path, events_location):
+    store = EventStore(events_location)
+    store.add([Event("browser", "b0", "view"), Event("browser", "b1"), Event("c1", "a4", "view")])
+    purchases, catalog = write_two_group_store(tmp_path / "data")
+    models_dir = tmp_path / "models"
+    model = train(purchases, catalog_path=catalog, algorithm="item-knn", models_dir=models_dir, events_path=events_location, promote=True).model
+    assert model.top_lists is not None and model.top_lists.reasons is not None
+
+    def reasons(loaded) -> list[str]:
+        return [item.reason for item in loaded.recommend("browser", 3).items]
+
+    served = reasons(load_model(models_dir / "current"))  # from the top lists, as the server answers
+    assert any("viewed Whisk b0" in reason for reason in served), served
+    assert not any("bought Whisk b0" in reason for reason in served)
+    # Erasing another customer rewrites the folder; the browser's viewed item stays viewed.
+    assert main(["forget", "c0", "--events", str(events_location), "--models-dir", str(models_dir), "--rewrite-models"]) == 0
+    assert reasons(load_model(models_dir / "current")) == served
+    store.close()

@@ -280,3 +280,48 @@ def test_a_list_without_stored_reasons_is_topped_up_when_explained_live(tmp_path
     for kwargs in ({}, {"category": "b"}):
         result = cached.recommend("c00", 5, **kwargs)
         assert len(result.items) == 5 and answers(result) == answers(live.recommend("c00", 5, **kwargs)), kwargs
+
+
+@pytest.fixture
+def viewing_store(tmp_path):
+    """Six customers bought i0, i1 and i2 together; "v" bought i0 and only viewed (and clicked) i1."""
+    from recommender.interactions import Interactions
+    from recommender.purchases import load_purchases
+
+    lines = ["customer_id,item_id,event_type"]
+    lines += [f"c{c},i{i},purchase" for c in range(6) for i in range(3)]
+    lines += ["v,i0,purchase", "v,i1,view", "v,i1,click", "w,i1,view", "w,i1,purchase", "w,i3,purchase"]
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n")
+    interactions = Interactions.from_log(load_purchases(tmp_path / "events.csv"))
+    catalog = Catalog(np.array([f"Item {i}" for i in interactions.items.ids]), np.array(["A"] * len(interactions.items)))
+    algorithm = create_algorithm("item-knn").fit(interactions.matrix)
+    return Model(algorithm, interactions.customers, interactions.items, interactions.matrix, catalog, browsed=interactions.browsed)
+
+
+def test_reasons_say_viewed_of_what_was_only_viewed(viewing_store, tmp_path):
+    from recommender.artifacts import load_model, save_model
+
+    model = viewing_store
+    # Only v's i1 has no purchase among its events (w viewed i1, then bought it).
+    assert {(model.customers.ids[c], model.items.ids[i]) for c, i in zip(*model.browsed.nonzero())} == {("v", "i1")}
+    live = model.recommend("v", 1)
+    assert ids(live) == ["i2"] and live.items[0].because == ["i0", "i1"]
+    assert live.items[0].reason == "because you bought Item i0 and viewed Item i1"
+    model.top_lists = compute_top_lists(model.algorithm, model.history, 3)
+    cached = model.recommend("v", 1)
+    assert cached.origin == TOP_LISTS and cached.items[0].reason == live.items[0].reason
+    assert model.recommend("c0", 1).items[0].reason.startswith("because you bought")  # bought: never "viewed"
+    loaded = load_model(save_model(model, tmp_path / "models"))
+    assert loaded.recommend("v", 1).items[0].reason == live.items[0].reason
+    # A purchase since the model makes the viewed item a bought one.
+    assert model.recommend("v", 1, new_events=[("i1", 1.0)]).items[0].reason == "because you bought Item i1 and Item i0"  # i1 now weighs more
+
+
+def test_new_views_are_named_as_viewed(viewing_store):
+    model = viewing_store
+    answer = model.recommend("stranger", 1, new_events=[("i1", 0.1), ("i0", 1.0)], viewed=["i1"])
+    assert ids(answer) == ["i2"] and answer.items[0].reason == "because you bought Item i0 and viewed Item i1"
+    # Viewed since the model, but bought in training: still bought.
+    assert model.recommend("c0", 1, new_events=[("i9", 0.1)], viewed=["i0"]).items[0].reason.startswith("because you bought Item i")
+    ranked = model.rank("stranger", ["i2"], new_events=[("i1", 0.1)], viewed=["i1"])
+    assert ranked.items[0].reason == "because you viewed Item i1"

@@ -58,6 +58,8 @@ def test_custom_event_weights(tmp_path):
         ("customer_id,item_id,quantity\na,x,1\nb,y,-2\n", 3, "quantity", "positive"),
         ("customer_id,item_id,quantity\na,x,lots\n", 2, "quantity", "not a number"),
         ("customer_id,item_id,event_type\na,x,purchase\na,y,wishlist\n", 3, "event_type", "unknown event type"),
+        ("customer_id,item_id,quantity\na,x,1\na,y,0\n", 3, "quantity", r"must be a positive number, not 0 or infinite \(value '0'\); fix"),
+        ("customer_id,item_id,quantity\na,x,-2\n", 2, "quantity", "must be a positive number .value '-2'.; a negative quantity is a return only with --returns net"),
         ("customer_id,item_id\na,x\n,y\n", 3, "customer_id", "is empty"),
     ],
 )

@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as error:
             print(f"recommender {args.command}: error: {error}", file=sys.stderr)
             return 2
+        except BrokenPipeError:
+            # The reader went away (`recommender recommend ... | head`): not an error to report.
+            # stdout is pointed at /dev/null so the interpreter's last flush cannot fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
         except (RecommenderError, ValueError, OSError, sqlite3.Error) as error:  # sqlite3.Error: every event store outage
             print(f"recommender {args.command}: error: {error}", file=sys.stderr)
             return 1
@@ -169,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("version", help="a version listed by `recommender models list`")
     actions.add_parser("rollback", help="go back to the previously promoted model")
     models.set_defaults(handler=commands.models)
+    for command in sub.choices.values():
+        # Also after the command (`recommender score ... --quiet`), as people type it; not set
+        # there unless given, so a --quiet before the command still counts.
+        command.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     return parser
 
 

@@ -325,7 +325,7 @@ def _given_split(train_path: Path, test_path: Path, store_format=None):
     def remap(log: PurchaseLog) -> PurchaseLog:
         c = customers.lookup(log.customers.ids.tolist())[log.customer_index].astype(np.int32)
         i = items.lookup(log.items.ids.tolist())[log.item_index].astype(np.int32)
-        return PurchaseLog(customers, items, c, i, log.weight, log.timestamp)
+        return PurchaseLog(customers, items, c, i, log.weight, log.timestamp, bought=log.bought)
 
     return remap(train), remap(test)
 
@@ -443,7 +443,8 @@ def recommend(args) -> int:
         feedback = store.customer_feedback(args.customer_id, weights, after_id=model.events_trained_through)
     # As the API answers: new events folded in, "not interested" left out, an erased customer's history unused.
     remembered = feedback.erasure_id <= model.erasures_through
-    result = model.recommend(args.customer_id, args.n, new_events=feedback.new_events, exclude=feedback.rejected, training_history=remembered)
+    result = model.recommend(args.customer_id, args.n, new_events=feedback.new_events, viewed=feedback.viewed, exclude=feedback.rejected,
+                             training_history=remembered)
     if args.json:
         print(json.dumps({"customer_id": result.customer_id, "source": result.source, "model_version": model.version, "items": [r.to_dict() for r in result.items]}, indent=2))
         return 0
@@ -519,7 +520,7 @@ def models(args) -> int:
         rows = []
         for manifest in artifacts.list_models(args.models_dir):
             metrics = manifest.get("metrics") or {}
-            shown = ", ".join(f"{k}={v:.4f}" for k, v in list(metrics.items())[:2] if isinstance(v, (int, float)))
+            shown = ", ".join(f"{k}={metrics[k]:.4f}" for k in _listed_metrics(metrics))
             if shown and (manifest.get("evaluation") or {}).get("lists") != EVALUATED_LISTS:
                 shown += " (raw lists: not comparable)"  # evaluated before the served lists were
             rows.append(("*" if manifest["version"] == current else "", manifest["version"], manifest["algorithm"], str(manifest["customers"]), str(manifest["items"]), f"{manifest.get('training_seconds', 0):.1f}s", shown))
@@ -528,6 +529,17 @@ def models(args) -> int:
         else:
             print(_table(("", "version", "algorithm", "customers", "items", "training", "metrics"), rows))
     return 0
+
+
+# What `models list` shows of each model's evaluation: the automatic choice's default metric
+# first, then recall; any two others when a model was evaluated without them.
+LISTED_METRICS = ("ndcg@20", "recall@20")
+
+
+def _listed_metrics(metrics: dict) -> list[str]:
+    numeric = [name for name, value in metrics.items() if name != "customers" and isinstance(value, (int, float))]
+    preferred = [name for name in LISTED_METRICS if name in numeric]
+    return preferred or numeric[:2]
 
 
 def _choice_settings(args, weighting):

@@ -125,7 +125,7 @@ def train_from_log(
         catalog = load_catalog(catalog_path, interactions.items)
     else:
         catalog = catalog_source(interactions.items) if catalog_source else Catalog.empty(interactions.items)
-    model = Model(fitted, interactions.customers, interactions.items, interactions.matrix, catalog, weighting=weighting)
+    model = Model(fitted, interactions.customers, interactions.items, interactions.matrix, catalog, weighting=weighting, browsed=interactions.browsed)
     if top_lists > 0 and fitted.personalised:
         if interactions.shape[0] * interactions.shape[1] <= TOP_LIST_SCORE_LIMIT:
             with tqdm(total=len(model.customers), unit="customers", desc="top lists and reasons", disable=not show_progress,

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, weigh_event
+from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, PURCHASE, weigh_event
 from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event
 
 SQLITE_SCHEME = "sqlite://"
@@ -63,7 +63,7 @@ class EventStore(metaclass=_ChoosesBackend):
 
     @abc.abstractmethod
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
-        """The customer's events, oldest first; ``after_id`` skips those already trained on."""
+        """The customer's events in the order they were stored (not by their own timestamps); ``after_id`` skips those already trained on."""
 
     @abc.abstractmethod
     def customer_feedback(
@@ -130,7 +130,7 @@ class EventStore(metaclass=_ChoosesBackend):
 
 def feedback_from_rows(rows: Iterable[tuple], after_id: int, event_weights: Mapping[str, float], erasure_id: int) -> CustomerFeedback:
     """A :class:`CustomerFeedback` from (id, item_id, event_type, quantity) rows, oldest first."""
-    new_events, rejected = [], []
+    new_events, rejected, bought, looked_at = [], [], set(), {}
     for event_id, item_id, event_type, quantity in rows:
         if event_type == NOT_INTERESTED:
             rejected.append(item_id)
@@ -138,7 +138,12 @@ def feedback_from_rows(rows: Iterable[tuple], after_id: int, event_weights: Mapp
             weight = weigh_event(event_type, quantity, event_weights)
             if weight > 0:
                 new_events.append((item_id, weight))
-    return CustomerFeedback(new_events, rejected, erasure_id)
+                if event_type == PURCHASE:
+                    bought.add(item_id)
+                else:
+                    looked_at[item_id] = None  # a dict keeps the events' order
+    viewed = tuple(item_id for item_id in looked_at if item_id not in bought)
+    return CustomerFeedback(new_events, rejected, erasure_id, viewed)
 
 
 def answer_from_row(row: tuple) -> AnswerRecord:

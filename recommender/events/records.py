@@ -74,11 +74,13 @@ class CustomerFeedback(NamedTuple):
     """What serving needs from the store about one customer, read in one query:
     ``new_events``: (item_id, weight) of positive events newer than the model;
     ``rejected``: items they said they are not interested in, ever;
-    ``erasure_id``: their latest erasure in the erasure list (0: never erased)."""
+    ``erasure_id``: their latest erasure in the erasure list (0: never erased);
+    ``viewed``: the items of ``new_events`` that none of them bought (views, clicks, carts)."""
 
     new_events: list[tuple[str, float]]
     rejected: list[str]
     erasure_id: int
+    viewed: tuple[str, ...] = ()
 
 
 NO_FEEDBACK = CustomerFeedback([], [], 0)  # the usual customer's: shared, never modified

@@ -123,7 +123,7 @@ class SQLiteEventStore(EventStore):
         return len(rows)
 
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
-        """The customer's events, oldest first; ``after_id`` skips those already trained on."""
+        """The customer's events in the order they were stored (not by their own timestamps); ``after_id`` skips those already trained on."""
         if not self._index.may_have_events(customer_id, after_id, self._connections.get_with_identity):
             return []
         cursor = self._connection().execute(

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..purchases import PurchaseLog
 from ..vocabulary import IdVocabulary
-from ..weights import DEFAULT_EVENT_WEIGHTS, weigh_events
+from ..weights import DEFAULT_EVENT_WEIGHTS, PURCHASE, weigh_events
 from .base import EventStore, backend_of, open_event_store
 from .records import customer_key
 from .sqlite import connect
@@ -103,8 +103,16 @@ def merge_stored_events(log: PurchaseLog, path, event_weights: Mapping[str, floa
         timestamp,
         dict(log.skipped),
         list(log.notes),
+        _bought_with(log, events["event_type"] == PURCHASE),
     )
     return merged, through
+
+
+def _bought_with(log: PurchaseLog, events_bought: np.ndarray) -> np.ndarray | None:
+    """:attr:`PurchaseLog.bought` of ``log`` followed by the stored events (None: all bought)."""
+    if log.bought is None and events_bought.all():
+        return None
+    return np.concatenate([np.ones(len(log), dtype=bool) if log.bought is None else log.bought, events_bought])
 
 
 def read_erasures(path) -> tuple[set[str], int]:
@@ -142,5 +150,6 @@ def forget_erased_customers(log: PurchaseLog, path) -> tuple[PurchaseLog, int, i
         None if log.timestamp is None else log.timestamp[rows],
         dict(log.skipped),
         list(log.notes),
+        None if log.bought is None else log.bought[rows],
     )
     return forgotten, through, int(erased.sum())

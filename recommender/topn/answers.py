@@ -60,12 +60,14 @@ class Labels:
     def lists(self) -> tuple[list[str], list[str], list[str]]:
         return self._items.ids.tolist(), self._catalog.names.tolist(), self._catalog.categories.tolist()
 
-    def item(self, index: int, score: float, because: list[int], position: int = 0, *, popular: bool = False, reason: str | None = None) -> Recommendation:
+    def item(self, index: int, score: float, because: list[int], position: int = 0, *, popular: bool = False, reason: str | None = None,
+             viewed: frozenset[int] | None = None) -> Recommendation:
         """One recommended item at ``position`` (1-based) of its answer; ``because`` holds the
-        indices of the purchases behind it."""
+        indices of the purchases behind it, ``viewed`` those of the customer's items that were
+        only viewed (or carted, or clicked), never bought."""
         ids, names, categories = self.lists
         if reason is None:
-            reason = POPULAR_REASON if popular and not because else because_sentence(names, because)
+            reason = POPULAR_REASON if popular and not because else because_sentence(names, because, viewed)
         because_ids = [ids[because[0]], ids[because[1]]] if len(because) == 2 else [ids[j] for j in because]
         return Recommendation(ids[index], score, names[index], categories[index], reason, because_ids, position)
 

@@ -1,4 +1,4 @@
-"""Why an item was recommended: the purchases behind it, and the sentence a customer reads.
+"""Why an item was recommended: the purchases (or views) behind it, and the sentence a customer reads.
 
 Every algorithm splits a score over the purchases that drove it
 (:meth:`recommender.algorithms.Algorithm.contributions`); the strongest
@@ -17,9 +17,12 @@ POPULAR_REASON = "popular with other customers"
 HISTORY_REASON = "matches your purchase history"  # personalised, but no single purchase stands out
 
 
-def because_sentence(names: list[str], because: list[int]) -> str:
-    """"because you bought A and B", naming the purchases at indices ``because`` (or the
-    general reason when none is named)."""
+def because_sentence(names: list[str], because: list[int], viewed: frozenset[int] | None = None) -> str:
+    """"because you bought A and B", naming the items at indices ``because`` (or the general
+    reason when none is named); items in ``viewed`` (the customer only viewed, clicked or
+    carted them) are said to be viewed: "because you bought A and viewed B"."""
+    if viewed and not viewed.isdisjoint(because):
+        return _mixed_sentence(names, because, viewed)
     if len(because) == 2:
         # The usual case, without a loop: this runs for every item of every answer, and a
         # comprehension costs more than the rest of the line.
@@ -27,6 +30,16 @@ def because_sentence(names: list[str], because: list[int]) -> str:
     if not because:
         return HISTORY_REASON
     return "because you bought " + " and ".join([names[j] for j in because])
+
+
+def _mixed_sentence(names: list[str], because: list[int], viewed: frozenset[int]) -> str:
+    """Each run of items with the same verb named once: "viewed A and B", "viewed A and bought B"."""
+    parts, verb = [], None
+    for j in because:
+        said = "viewed" if j in viewed else "bought"
+        parts.append(names[j] if said == verb else f"{said} {names[j]}")
+        verb = said
+    return "because you " + " and ".join(parts)
 
 
 def similar_sentence(item_name: str) -> str:
