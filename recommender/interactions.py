@@ -105,15 +105,17 @@ def repeat_purchases(train: sp.csr_matrix, test: sp.csr_matrix) -> dict[str, flo
 
 
 def browsed_cells(log: PurchaseLog, matrix: sp.csr_matrix) -> sp.csr_matrix | None:
-    """The cells of ``matrix`` (built from ``log``) that no purchase of ``log`` reached, as a
-    sorted CSR of ones (int8); None when every cell has a purchase."""
+    """The cells of ``matrix`` (built from ``log``) that no purchase reached, as a sorted CSR
+    of ones (int8); None when every cell has one. A cell counts as bought while its purchases
+    outweigh its returns (a fully returned item, viewed since, was only viewed)."""
     if log.bought is None:
         return None
-    bought = sp.csr_matrix(
-        (np.ones(int(log.bought.sum()), dtype=np.int8), (log.customer_index[log.bought], log.item_index[log.bought])), shape=matrix.shape
-    )
+    rows = log.bought
+    # float64 sums: purchases count up, returns (negative weights) down, and no count overflows.
+    purchased = sp.csr_matrix((log.weight[rows].astype(np.float64), (log.customer_index[rows], log.item_index[rows])), shape=matrix.shape)
+    purchased.sum_duplicates()
     present = sp.csr_matrix((np.ones(matrix.nnz, dtype=np.int8), matrix.indices, matrix.indptr), shape=matrix.shape)
-    browsed = present - present.multiply(bought > 0)
+    browsed = present - present.multiply(purchased > 0)
     browsed.eliminate_zeros()
     if not browsed.nnz:
         return None

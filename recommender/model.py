@@ -178,12 +178,17 @@ class Model:
         remembered = self.__dict__.get("_remembered_live_answers")  # not built: nothing kept
         return remembered.forget(customer_id) if remembered is not None else 0
 
+    def viewed_in_training(self, customer: int) -> frozenset[int]:
+        """The items of training customer ``customer``'s history that no purchase reached."""
+        return self._viewed(customer)
+
     def _viewed(self, customer: int, added: Sequence[tuple[int, float]] = (), viewed_since: Sequence[str] = ()) -> frozenset[int]:
         """The items of the customer's history (training ``customer``, -1: none, plus the
         ``added`` events) that no purchase reached: training cells in :attr:`browsed` that no
         new event bought, and ``viewed_since`` items not bought in training."""
-        training_viewed = frozenset(self.browsed.indices[self.browsed.indptr[customer] : self.browsed.indptr[customer + 1]].tolist()) \
-            if customer >= 0 and self.browsed is not None else frozenset()
+        browsed = self.browsed
+        training_viewed = frozenset(browsed.indices[browsed.indptr[customer] : browsed.indptr[customer + 1]].tolist()) \
+            if customer >= 0 and browsed is not None and browsed.indptr[customer] != browsed.indptr[customer + 1] else frozenset()
         if not viewed_since:
             return training_viewed - {item for item, _ in added}
         new_views = frozenset(index for index in self.items.lookup(list(viewed_since)).tolist() if index >= 0)
@@ -223,6 +228,7 @@ class Model:
         """The given candidates ordered best first for this customer; unknown items last.
         Candidates in ``exclude`` (items the customer said "not interested" in) are left out;
         ``viewed`` as for :meth:`recommend`."""
+        new_events = list(new_events)  # read twice below: an iterator would be empty the second time
         trained = self.customers.get(customer_id) if training_history else -1
         viewed_items = self._viewed(trained, known_events(self.items, new_events), viewed)
         row, customer = self.history_row(customer_id, new_events, training_history=training_history)

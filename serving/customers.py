@@ -104,7 +104,7 @@ def history(customer_id: str):
     return {
         "customer_id": customer_id,
         "model_version": model.version,
-        "purchases": [{"item_id": p.item_id, "name": p.name, "category": p.category} for p in remembered.purchases],
+        "purchases": [{"item_id": p.item_id, "name": p.name, "category": p.category, "viewed_only": p.viewed_only} for p in remembered.purchases],
         "events": [{**event.to_dict(), "timestamp": iso_utc(event.timestamp)} for event in remembered.events],
     }
 

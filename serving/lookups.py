@@ -37,6 +37,7 @@ class Purchase:
     name: str
     category: str
     weight: float  # the confidence weight training gave it (purchases x event weights)
+    viewed_only: bool = False  # only views, clicks or carts reached it (Model.browsed)
 
 
 @dataclass
@@ -75,8 +76,9 @@ def customer_history(model: Model, state: ServingState, customer_id: str, feedba
     if customer >= 0 and not erased_since(model, feedback):
         start, end = model.history.indptr[customer], model.history.indptr[customer + 1]
         ids, names, categories = model.labels.lists
+        viewed = model.viewed_in_training(customer)
         for item, weight in zip(model.history.indices[start:end].tolist(), model.history.data[start:end].tolist()):
-            purchases.append(Purchase(ids[item], names[item], categories[item], float(weight)))
+            purchases.append(Purchase(ids[item], names[item], categories[item], float(weight), item in viewed))
     events = state.events.for_customer(customer_id, after_id=model.events_trained_through)
     return CustomerHistory(customer_id, customer >= 0, purchases, events)
 

@@ -91,7 +91,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
         },
         ["customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id"],
     )
-    purchase = _object({"item_id": {"type": "string"}, "name": {"type": "string"}, "category": {"type": "string"}}, ["item_id"])
+    purchase = _object({"item_id": {"type": "string"}, "name": {"type": "string"}, "category": {"type": "string"},
+                        "viewed_only": {"type": "boolean", "description": "Learned from views, clicks or carts: never bought."}},
+                       ["item_id", "viewed_only"])
     return {
         "Id": identifier,
         "Error": _object(

@@ -109,6 +109,7 @@ def test_history_lists_training_purchases_and_events(client):
     body = client.get("/v1/customers/d0/history").get_json()
     assert sorted(p["item_id"] for p in body["purchases"]) == sorted(bought_by("d0"))
     assert body["purchases"][0]["category"] == "Kitchen"
+    assert not any(p["viewed_only"] for p in body["purchases"])  # a store of purchases only
     assert body["events"][0]["item_id"] == "b4" and body["events"][0]["event_type"] == "view"
 
 

@@ -105,7 +105,9 @@ def test_training_keeps_which_stored_events_were_only_views(tmp_path, events_loc
     def reasons(loaded) -> list[str]:
         return [item.reason for item in loaded.recommend("browser", 3).items]
 
-    served = reasons(load_model(models_dir / "current"))  # from the top lists, as the server answers
+    loaded = load_model(models_dir / "current")
+    assert [loaded.items.ids[i] for i in loaded.viewed_in_training(loaded.customers.get("browser"))] == ["b0"]  # what /history marks
+    served = reasons(loaded)  # from the top lists, as the server answers
     assert any("viewed Whisk b0" in reason for reason in served), served
     assert not any("bought Whisk b0" in reason for reason in served)
     # Erasing another customer rewrites the folder; the browser's viewed item stays viewed.

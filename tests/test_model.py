@@ -325,3 +325,24 @@ def test_new_views_are_named_as_viewed(viewing_store):
     assert model.recommend("c0", 1, new_events=[("i9", 0.1)], viewed=["i0"]).items[0].reason.startswith("because you bought Item i")
     ranked = model.rank("stranger", ["i2"], new_events=[("i1", 0.1)], viewed=["i1"])
     assert ranked.items[0].reason == "because you viewed Item i1"
+
+
+def test_a_cell_is_bought_while_its_purchases_outweigh_its_returns():
+    from recommender.interactions import Interactions
+    from recommender.purchases import PurchaseLog
+
+    # a bought x 200 times (more than a small integer type counts) and viewed y; b bought x,
+    # returned it, then viewed it; c bought y twice and returned one.
+    rows = [("a", "x", 1.0, True)] * 200 + [("a", "y", 0.1, False), ("b", "x", 1.0, True), ("b", "x", -1.0, True), ("b", "x", 0.1, False),
+                                            ("c", "y", 2.0, True), ("c", "y", -1.0, True)]
+    customers, items = IdVocabulary(["a", "b", "c"]), IdVocabulary(["x", "y"])
+    log = PurchaseLog(customers, items, customers.lookup([r[0] for r in rows]).astype(np.int32), items.lookup([r[1] for r in rows]).astype(np.int32),
+                      np.array([r[2] for r in rows], dtype=np.float32), bought=np.array([r[3] for r in rows]))
+    interactions = Interactions.from_log(log)
+    assert np.allclose(interactions.matrix.toarray(), [[200.0, 0.1], [0.1, 0.0], [0.0, 1.0]])
+    assert interactions.browsed.toarray().tolist() == [[0, 1], [1, 0], [0, 0]]
+
+
+def test_rank_takes_new_events_as_any_iterable(viewing_store):
+    ranked = viewing_store.rank("stranger", ["i2"], new_events=iter([("i0", 1.0)]))
+    assert ranked.source == "personalised" and ranked.items[0].reason == "because you bought Item i0"

@@ -248,6 +248,7 @@ def _history_text(weighting, data: dict) -> str:
 
 
 def _buy_again_line(repeats: dict, period: str = "the test period's purchases") -> str:
+    """How much of ``period`` (what was held out) the customers had bought before."""
     return (
         f"buy again: {repeats['repeat_share']:.1%} of {period} are items the customer had already bought "
         "(recommendations leave them out unless --include-purchased / include_purchased=true)"
@@ -306,7 +307,7 @@ def evaluate(args) -> int:
     print(_table(("metric", "value"), rows))
     repeats = result.report.get("repeat_purchases") or {}
     if split.get("kind") in ("time", "given") and repeats.get("test_pairs"):
-        print(_buy_again_line(repeats), file=sys.stderr)
+        print(_buy_again_line(repeats, "the test period's purchases" if split["kind"] == "time" else "the test file's purchases"), file=sys.stderr)
     print(f"{int(result.metrics['customers'])} customers evaluated; fit {result.fit_seconds:.1f}s; report: {folder / 'report.html'}", file=sys.stderr)
     return 0
 
