@@ -346,3 +346,15 @@ def test_a_cell_is_bought_while_its_purchases_outweigh_its_returns():
 def test_rank_takes_new_events_as_any_iterable(viewing_store):
     ranked = viewing_store.rank("stranger", ["i2"], new_events=iter([("i0", 1.0)]))
     assert ranked.source == "personalised" and ranked.items[0].reason == "because you bought Item i0"
+
+
+def test_the_reason_sentence_names_each_item_with_its_own_verb():
+    from recommender.topn.reasons import because_sentence
+
+    names = ["A", "B", "C"]
+    assert because_sentence(names, [0, 1]) == "because you bought A and B"
+    assert because_sentence(names, [0, 1], frozenset({2})) == "because you bought A and B"  # C viewed, not named
+    assert because_sentence(names, [1, 0], frozenset({1})) == "because you viewed B and bought A"
+    assert because_sentence(names, [0, 1, 2], frozenset({1, 2})) == "because you bought A and viewed B and C"
+    assert because_sentence(names, [], None) == "matches your purchase history"
+    assert because_sentence(names, [], frozenset({2})) == "matches your history"  # not all of it was bought

@@ -15,6 +15,7 @@ from ..ranking import strongest_purchases
 REASONS_PER_ITEM = 2
 POPULAR_REASON = "popular with other customers"
 HISTORY_REASON = "matches your purchase history"  # personalised, but no single purchase stands out
+VIEWED_HISTORY_REASON = "matches your history"  # the same, of a customer who also viewed items they never bought
 
 
 def because_sentence(names: list[str], because: list[int], viewed: frozenset[int] | None = None) -> str:
@@ -23,6 +24,8 @@ def because_sentence(names: list[str], because: list[int], viewed: frozenset[int
     carted them) are said to be viewed: "because you bought A and viewed B"."""
     if viewed and not viewed.isdisjoint(because):
         return _mixed_sentence(names, because, viewed)
+    if viewed and not because:
+        return VIEWED_HISTORY_REASON
     if len(because) == 2:
         # The usual case, without a loop: this runs for every item of every answer, and a
         # comprehension costs more than the rest of the line.
