@@ -74,6 +74,14 @@ def test_customer_page_shows_history_reasons_and_the_api_answer(client):
     assert "No stored events since the model was trained" in html
 
 
+def test_customer_page_says_viewed_of_an_item_only_viewed(client):
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "b0", "event_type": "view"})
+    html = page(client, "/dashboard/customers/c0?n=10")
+    # c0 bought garden items; the kitchen items now listed come from the view of b0.
+    assert re.search(r'because you viewed <a href="/dashboard/items/b0">Whisk b0</a>', html)
+    assert "bought <a href=\"/dashboard/items/b0\">" not in html
+
+
 @pytest.mark.parametrize("query", ["?n=10&category=Kitchen", "?n=10&include_purchased=true", "?n=2&category=garden"])
 def test_customer_page_filters_are_the_apis(client, query):
     assert recommended_ids(page(client, f"/dashboard/customers/c1{query}")) == api_ids(client, f"/v1/customers/c1/recommendations{query}")
