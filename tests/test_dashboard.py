@@ -326,3 +326,22 @@ def test_overview_shows_the_metrics_at_the_largest_k(models_dir, make_client):
     html = page(make_client(MODEL_PATH=str(models_dir / CURRENT)), "/dashboard/")
     assert re.search(r"recall@20</th><td class=\"num\">0.5000", html) and "ndcg@20" in html and "recall@10" not in html
     assert re.search(r"customers evaluated</th><td class=\"num\">12<", html)
+
+
+def test_training_items_only_viewed_are_marked_on_the_page_and_in_history(tmp_path, make_client):
+    from recommender.events import Event, EventStore
+    from tests.conftest import write_two_group_store
+    from training.pipeline import train
+
+    store = EventStore(tmp_path / "trained-events.sqlite3")
+    store.add([Event("browser", "b0", "view"), Event("browser", "b1")])
+    store.close()
+    purchases, catalog = write_two_group_store(tmp_path / "data")
+    model = train(purchases, catalog_path=catalog, algorithm="item-knn", models_dir=tmp_path / "viewing-models",
+                  events_path=tmp_path / "trained-events.sqlite3", top_lists=0).model
+    client = make_client(MODEL_PATH=str(tmp_path / "viewing-models" / model.version))
+    html = page(client, "/dashboard/customers/browser")
+    assert '>Whisk b0</a> <span class="muted">viewed, not bought</span>' in html
+    assert '>Whisk b1</a> <span class="muted">viewed' not in html
+    marked = {p["item_id"]: p["viewed_only"] for p in client.get("/v1/customers/browser/history").get_json()["purchases"]}
+    assert marked == {"b0": True, "b1": False}
