@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +35,9 @@ from .topn import (
 from .topn.reasons import reasons_for_row, similar_sentence
 from .vocabulary import IdVocabulary
 from .weights import HistoryWeighting
+
+if TYPE_CHECKING:
+    from .events import CustomerFeedback
 
 
 class Model:
@@ -228,10 +232,10 @@ class Model:
         """The given candidates ordered best first for this customer; unknown items last.
         Candidates in ``exclude`` (items the customer said "not interested" in) are left out;
         ``viewed`` as for :meth:`recommend`."""
-        new_events = list(new_events)  # read twice below: an iterator would be empty the second time
-        trained = self.customers.get(customer_id) if training_history else -1
-        viewed_items = self._viewed(trained, known_events(self.items, new_events), viewed)
-        row, customer = self.history_row(customer_id, new_events, training_history=training_history)
+        customer = self.customers.get(customer_id) if training_history else -1
+        added = known_events(self.items, new_events)
+        viewed_items = self._viewed(customer, added, viewed)
+        row, customer = history_row(self.history, customer, added, self.weighting)
         if exclude:
             left_out = set(exclude)
             item_ids = [item_id for item_id in item_ids if item_id not in left_out]
@@ -309,3 +313,22 @@ class Model:
         """Build lazily cached state now, so the first request after a load is not the slow one."""
         self.labels.lists  # noqa: B018 - evaluated for its caching side effect
         self.algorithm.warm_up()
+
+
+def erased_since(model: Model, feedback: CustomerFeedback) -> bool:
+    """True when the customer was erased after ``model`` learned them: their training
+    history must not be used (it still sits in the model's arrays)."""
+    return feedback.erasure_id > model.erasures_through
+
+
+def feedback_options(model: Model, feedback: CustomerFeedback, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    """:meth:`Model.recommend`'s and :meth:`Model.rank`'s keyword arguments for a customer's
+    stored feedback, as every answer (API, dashboard, CLI) folds it in: the new events and
+    which of them were only viewed, the "not interested" items left out besides ``exclude``,
+    and no training history once the customer was erased after the model learned them."""
+    return {
+        "new_events": feedback.new_events,
+        "viewed": feedback.viewed,
+        "exclude": [*exclude, *feedback.rejected] if feedback.rejected else exclude,
+        "training_history": not erased_since(model, feedback),
+    }

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from flask import Blueprint, current_app
 
+from recommender.model import feedback_options
 from recommender.topn import RecommendationList
 
 from .auth import require_read_token, require_write_token
@@ -21,7 +22,7 @@ from .errors import bad_request
 from .experiment_holder import Route
 from .lookups import customer_history, iso_utc, recommend_for
 from .prepared import Prepared
-from .state import ServingState, customer_feedback, erased_since, served_model, serving_state
+from .state import ServingState, customer_feedback, served_model, serving_state
 from .tracing import traced_answer
 from .validation import QueryParameters, bounded_list, checked_id, json_body
 
@@ -85,10 +86,7 @@ def rank(customer_id: str):
     candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
     route = state.experiments.route("rank", customer_id, served_model(state))
     feedback = customer_feedback(route.model, customer_id, state, config)
-    result = route.model.rank(
-        customer_id, candidates, new_events=feedback.new_events, viewed=feedback.viewed, exclude=feedback.rejected,
-        training_history=not erased_since(route.model, feedback),
-    )
+    result = route.model.rank(customer_id, candidates, **feedback_options(route.model, feedback))
     return traced_answer(state, "rank", customer_id, route, result.source, result.items)
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from recommender.events import CustomerFeedback, Event
 from recommender.experiments import read_figures
-from recommender.model import Model
+from recommender.model import Model, erased_since, feedback_options
 from recommender.topn import Recommendation, RecommendationList
 from recommender.topn.reasons import POPULAR_REASON
 
-from .state import ServingState, erased_since
+from .state import ServingState
 
 SIMILAR, POPULAR_INSTEAD = "similar", "popular"
 _MANIFEST_SUMMARY = (
@@ -55,16 +55,7 @@ def recommend_for(
 ) -> RecommendationList:
     """:meth:`Model.recommend` for a customer with their stored feedback (``options``: its keyword
     arguments, such as ``include``, ``category``, ``with_reasons``)."""
-    exclude = exclude or []
-    return model.recommend(
-        customer_id,
-        n,
-        new_events=feedback.new_events,
-        viewed=feedback.viewed,
-        exclude=exclude + feedback.rejected if feedback.rejected else exclude,
-        training_history=not (feedback.erasure_id and erased_since(model, feedback)),
-        **options,
-    )
+    return model.recommend(customer_id, n, **feedback_options(model, feedback, exclude or []), **options)
 
 
 def customer_history(model: Model, state: ServingState, customer_id: str, feedback: CustomerFeedback) -> CustomerHistory:

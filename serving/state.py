@@ -69,9 +69,3 @@ def customer_feedback(model: Model, customer_id: str, state: ServingState, confi
     except sqlite3.Error:
         log.exception("event store %s unreadable; answering from the model alone", state.events.location)
         return NO_FEEDBACK
-
-
-def erased_since(model: Model, feedback: CustomerFeedback) -> bool:
-    """True when the customer was erased after ``model`` learned them: their training
-    history must not be used (it still sits in the model's arrays)."""
-    return feedback.erasure_id > model.erasures_through

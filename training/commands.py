@@ -433,6 +433,7 @@ def _read_id_list(path: Path, header: str) -> list[str]:
 def recommend(args) -> int:
     from recommender.artifacts import load_model
     from recommender.events import NO_FEEDBACK, open_event_store
+    from recommender.model import feedback_options
     from recommender.weights import DEFAULT_EVENT_WEIGHTS
 
     _check_positive("n", args.n)
@@ -443,13 +444,12 @@ def recommend(args) -> int:
         weights = (model.manifest.get("data") or {}).get("event_weights") or DEFAULT_EVENT_WEIGHTS
         feedback = store.customer_feedback(args.customer_id, weights, after_id=model.events_trained_through)
     # As the API answers: new events folded in, "not interested" left out, an erased customer's history unused.
-    remembered = feedback.erasure_id <= model.erasures_through
-    result = model.recommend(args.customer_id, args.n, new_events=feedback.new_events, viewed=feedback.viewed, exclude=feedback.rejected,
-                             training_history=remembered)
+    options = feedback_options(model, feedback)
+    result = model.recommend(args.customer_id, args.n, **options)
     if args.json:
         print(json.dumps({"customer_id": result.customer_id, "source": result.source, "model_version": model.version, "items": [r.to_dict() for r in result.items]}, indent=2))
         return 0
-    bought = model.purchased(args.customer_id) if remembered else []
+    bought = model.purchased(args.customer_id) if options["training_history"] else []
     categories = Counter(str(model.catalog.categories[model.items.index(item)]) for item in bought)
     favourites = ", ".join(f"{name} ({count})" for name, count in categories.most_common(3) if name)
     print(
