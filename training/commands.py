@@ -442,7 +442,10 @@ def recommend(args) -> int:
     if args.events is not None:
         store = open_event_store(existing_event_store(args.events))
         weights = (model.manifest.get("data") or {}).get("event_weights") or DEFAULT_EVENT_WEIGHTS
-        feedback = store.customer_feedback(args.customer_id, weights, after_id=model.events_trained_through)
+        try:
+            feedback = store.customer_feedback(args.customer_id, weights, after_id=model.events_trained_through)
+        finally:
+            store.close()  # as `forget` does: PostgreSQL's pool closed here, not by the garbage collector
     # As the API answers: new events folded in, "not interested" left out, an erased customer's history unused.
     options = feedback_options(model, feedback)
     result = model.recommend(args.customer_id, args.n, **options)
