@@ -44,3 +44,8 @@ class UnknownIdError(RecommenderError, KeyError):
 
 class UnknownCategoryError(RecommenderError, ValueError):
     """A category filter that no item of the model has."""
+
+
+class NoKnownItemsError(RecommenderError, ValueError):
+    """A candidate list (``include``) none of whose ids the model knows: an empty answer
+    would look like "nothing to recommend" when the ids are wrong or the model is older."""

@@ -13,7 +13,7 @@ import sqlite3
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from recommender.errors import UnknownCategoryError
+from recommender.errors import NoKnownItemsError, UnknownCategoryError
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(UnknownCategoryError)
     def _unknown_category(error: UnknownCategoryError):
         return error_response(400, "unknown_category", str(error))
+
+    @app.errorhandler(NoKnownItemsError)
+    def _no_known_items(error: NoKnownItemsError):
+        return error_response(400, "unknown_items", str(error))
 
     @app.errorhandler(sqlite3.Error)
     def _event_store_error(error: sqlite3.Error):

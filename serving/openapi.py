@@ -186,7 +186,7 @@ def _document(limits: Mapping[str, Any]) -> dict:
                         customer,
                         n,
                         _query("exclude", "Comma-separated item ids never to return.", id_list),
-                        _query("include", "Comma-separated item ids: choose only among these.", id_list),
+                        _query("include", "Comma-separated item ids: choose only among these (ids the model does not know are ignored; 400 unknown_items when it knows none).", id_list),
                         _query("category", "Only items of this category.", _ref("Id")),
                         _query("include_purchased", "Allow items already bought.", {"type": "boolean", "default": False}),
                     ],

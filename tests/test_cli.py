@@ -217,6 +217,10 @@ def test_score_filters_from_the_command_line(trained, tmp_path):
     assert {r["item_id"] for r in csv.DictReader((tmp_path / "i.csv").open())} <= set(model.items.ids[:4])
     bad = run("score", "--model", model_path, "--out", tmp_path / "z.csv", "--category", "No Such Thing", check=False)
     assert bad.returncode == 2 and "known categories" in bad.stderr
+    (tmp_path / "strangers.txt").write_text("not-an-item\nnor-this\n")
+    strangers = run("score", "--model", model_path, "--out", tmp_path / "s.csv", "--include", tmp_path / "strangers.txt", check=False)
+    assert strangers.returncode == 2 and "strangers.txt: none of the 2 items to include is known to the model" in strangers.stderr
+    assert not (tmp_path / "s.csv").exists()
 
 
 def test_quiet_is_taken_before_or_after_the_command():

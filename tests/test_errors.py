@@ -87,6 +87,14 @@ def test_a_category_no_item_has_is_400_naming_the_known_ones(client):
     assert client.get(f"{RECOMMEND}?category=garden").status_code == 200  # case does not matter
 
 
+def test_an_include_list_of_only_unknown_items_is_400_not_an_empty_answer(client):
+    body = assert_error(client.get(f"{RECOMMEND}?include=zz1,zz2"), 400, "unknown_items")
+    assert body["error"]["message"] == "none of the 2 items to include is known to the model"
+    empty = assert_error(client.get(f"{RECOMMEND}?include=,"), 400, "unknown_items")
+    assert empty["error"]["message"] == "the list of items to include is empty"
+    assert [item["item_id"] for item in client.get(f"{RECOMMEND}?include=zz1,b1").get_json()["items"]] == ["b1"]  # unknown ids ignored
+
+
 def test_non_json_body_is_415(client):
     assert_error(client.post("/v1/events", data="customer_id=c0", content_type="text/plain"), 415)
     assert_error(client.post("/v1/customers/c0/rank", data="x"), 415)

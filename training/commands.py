@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from recommender.errors import UnknownCategoryError
+from recommender.errors import NoKnownItemsError, UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
 from recommender.parallel import blas_threads
 from recommender.weights import check_event_weights
@@ -383,6 +383,7 @@ def tune(args) -> int:
 
 def score(args) -> int:
     from recommender.artifacts import load_model
+    from recommender.topn import candidate_mask
     from training.batch import output_format, score_all
 
     _check_positive("n", args.n)
@@ -393,17 +394,15 @@ def score(args) -> int:
     model = load_model(args.model)
     customers = _read_id_list(args.customers, "customer_id") if args.customers else None
     include = _read_id_list(args.include, "item_id") if args.include else None
-    if include is not None:
-        unknown = int((model.items.lookup(include) < 0).sum())
-        if unknown == len(include):
-            raise UsageError(f"none of the {len(include)} items in {args.include} is known to the model")
-        if unknown:
-            print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
-    if args.category:
-        try:
-            model.catalog.check_category(args.category)
-        except UnknownCategoryError as error:
-            raise UsageError(str(error)) from None
+    try:  # the filters' own checks, before any work: the same rules as the API's
+        candidate_mask(model.items, model.catalog, include=include, category=args.category)
+    except NoKnownItemsError as error:
+        raise UsageError(f"{args.include}: {error}") from None
+    except UnknownCategoryError as error:
+        raise UsageError(str(error)) from None
+    unknown = 0 if include is None else int((model.items.lookup(include) < 0).sum())
+    if unknown:
+        print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
     if args.engine == "spark":
         from training.cli_spark import score_command
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..catalog import Catalog
+from ..errors import NoKnownItemsError
 from ..vocabulary import IdVocabulary
 
 
@@ -15,9 +16,11 @@ def candidate_mask(
 ) -> np.ndarray | None:
     """Boolean mask over the model's items allowed by the filters; None when nothing is filtered.
 
-    Ids the model does not know are ignored; a category matches case-insensitively, and
-    one that no item has raises :class:`~recommender.errors.UnknownCategoryError` (an empty
-    answer would not tell the caller that the name is wrong).
+    Ids the model does not know are ignored, but a candidate list none of whose ids it knows
+    raises :class:`~recommender.errors.NoKnownItemsError`; a category matches
+    case-insensitively, and one that no item has raises
+    :class:`~recommender.errors.UnknownCategoryError` (an empty answer would not tell the
+    caller that the names are wrong).
     """
     if include is None and not exclude and not category:
         return None
@@ -25,6 +28,8 @@ def candidate_mask(
     if include is not None:
         mask[:] = False
         known = items.lookup(include)
+        if not (known >= 0).any():
+            raise NoKnownItemsError(f"none of the {len(include)} items to include is known to the model" if len(include) else "the list of items to include is empty")
         mask[known[known >= 0]] = True
     if exclude:
         known = items.lookup(exclude)
