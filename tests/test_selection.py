@@ -94,6 +94,40 @@ def test_a_trial_slower_than_the_budget_is_stopped_in_time():
     assert not folder.exists(), "the trial files are removed when the runner closes"
 
 
+def test_two_lanes_asking_for_the_same_weighting_at_once_write_it_once(monkeypatch):
+    """Two lanes' trials may move to the same new history weighting in one round. The second
+    writer used to rewrite the matrix's files while the first lane's trial mapped them (an ALS
+    trial on the online-retail log failed on the half-written file); now one writes, the other waits."""
+    import threading
+
+    from recommender.selection import trials as trials_module
+
+    fit, targets = taste_store(n_customers=300)
+    writes, real_save = [], trials_module.save_matrix
+
+    def slow_save(folder, name, matrix):  # a large store's write, long enough for the other lane to arrive
+        writes.append(name)
+        time.sleep(0.3)
+        real_save(folder, name, matrix)
+
+    monkeypatch.setattr(trials_module, "save_matrix", slow_save)
+    with TrialRunner(fit, targets, threads=2) as runner:
+        start = threading.Barrier(2)
+
+        def lane():
+            start.wait()
+            runner.add_fit("fit-1", fit * 2)
+
+        lanes = [threading.Thread(target=lane) for _ in range(2)]
+        for thread in lanes:
+            thread.start()
+        for thread in lanes:
+            thread.join()
+        assert writes.count("fit-1") == 1
+        trial = runner.run("item-knn-bm25", {"neighbours": 20}, deadline=time.monotonic() + 60, fit="fit-1")
+        assert trial.status == DONE
+
+
 def test_the_winning_trials_start_state_reaches_the_choice_and_the_others_are_dropped():
     """Graph-filter's trials save their basis for the refit; the choice keeps the winner's (the
     basis a fit of the same settings computes) and deletes the files of beaten trials."""

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,16 +107,20 @@ class TrialRunner:
         save_matrix(self._folder, "fit", sp.csr_matrix(fit, dtype=np.float32))
         save_matrix(self._folder, "targets", sp.csr_matrix(targets, dtype=np.float32))
         self._fits = {"fit"}
+        self._fits_lock = threading.Lock()
         self._state_numbers = itertools.count(1)  # next() is atomic: lanes never share a file name
         self._workers: dict[int, _Worker] = {}
         self._aborted = False
 
     def add_fit(self, name: str, matrix: sp.csr_matrix) -> None:
         """Another fitting matrix (the same data under another history weighting) that trials
-        may name; written once, before a trial asks for it."""
-        if name not in self._fits:
-            save_matrix(self._folder, name, sp.csr_matrix(matrix, dtype=np.float32))
-            self._fits.add(name)
+        may name; written once, before a trial asks for it. Two lanes may ask for the same one
+        at once: without the lock the second rewrote the files while the first one's trial
+        mapped them, and that trial failed on a half-written matrix."""
+        with self._fits_lock:
+            if name not in self._fits:
+                save_matrix(self._folder, name, sp.csr_matrix(matrix, dtype=np.float32))
+                self._fits.add(name)
 
     def __enter__(self) -> TrialRunner:
         return self
