@@ -22,6 +22,7 @@ class AlgorithmContract:
     name: str = ""
     params: dict = {}
     personalised = True
+    fit_progress = False  # whether its fit shows a progress bar (when asked)
 
     @pytest.fixture
     def fitted(self, known_answer_matrix):
@@ -31,6 +32,15 @@ class AlgorithmContract:
         algorithm = create_algorithm(self.name, self.params)
         assert algorithm.fit(known_answer_matrix) is algorithm
         assert algorithm.n_items_ == 10
+
+    def test_a_fit_shows_progress_only_when_asked_and_names_itself(self, known_answer_matrix, capfd):
+        create_algorithm(self.name, self.params).fit(known_answer_matrix)
+        assert "%|" not in capfd.readouterr().err
+        create_algorithm(self.name, self.params).fit(known_answer_matrix, show_progress=True)
+        bars = [line.strip() for line in capfd.readouterr().err.replace("\r", "\n").splitlines() if "%|" in line]
+        # No bar without a name: the algorithm's own, or a blend's part's.
+        assert all(line.startswith(f"fitting {self.name}: ") or (self.name == "blend" and line.startswith("fitting ")) for line in bars), bars
+        assert bool(bars) == self.fit_progress
 
     def test_unfitted_model_says_so(self):
         with pytest.raises(NotFittedError, match="not fitted yet"):

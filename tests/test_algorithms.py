@@ -12,6 +12,7 @@ from tests.conftest import two_group_matrix
 
 class TestALS(AlgorithmContract):
     name = "als"
+    fit_progress = True
     params = {"factors": 2, "regularization": 0.1, "iterations": 15, "alpha": 1.0}
 
     def test_a_remembered_fold_in_serves_only_the_same_history(self, known_answer_matrix):
@@ -63,16 +64,19 @@ class TestGraphFilterUnsharpened(AlgorithmContract):
 
 class TestBPR(AlgorithmContract):
     name = "bpr"
+    fit_progress = True
     params = {"factors": 8, "iterations": 300, "learning_rate": 0.05}
 
 
 class TestItemKNNCosine(AlgorithmContract):
     name = "item-knn"
+    fit_progress = True
     params = {"neighbours": 10}
 
 
 class TestItemKNNBM25(AlgorithmContract):
     name = "item-knn-bm25"
+    fit_progress = True
     params = {"neighbours": 10}
 
 
@@ -98,6 +102,7 @@ class TestEASE(AlgorithmContract):
 class TestBlend(AlgorithmContract):
     # The contract's small settings of two parts that score on unrelated scales.
     name = "blend"
+    fit_progress = True  # its ALS part's bar
     params = {"first": "graph-filter", "first_params": {"rank": 6}, "second": "als",
               "second_params": TestALS.params, "weight": 0.4}
 

@@ -12,8 +12,11 @@ after training (a new purchase) is scored from the new history without retrainin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,6 +67,15 @@ class Algorithm(ABC):
 
     @abstractmethod
     def _fit(self, customer_items: sp.csr_matrix, *, show_progress: bool) -> None: ...
+
+    @contextlib.contextmanager
+    def _fit_progress(self, show: bool, steps: int, unit: str) -> Iterator[Callable[..., None]]:
+        """A progress bar named after the algorithm for a fit of ``steps`` steps; yields the
+        callback that advances it (implicit's own bars carry no name, so they are turned off)."""
+        from tqdm.auto import tqdm
+
+        with tqdm(total=steps, desc=f"fitting {self.name}", unit=unit, disable=not show, file=sys.stderr) as bar:
+            yield lambda *_: bar.update(1)
 
     # -- scoring ----------------------------------------------------------------------
     @abstractmethod

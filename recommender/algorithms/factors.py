@@ -284,7 +284,8 @@ class ALS(FactorModel):
                 iterations=self.config.iterations,
                 random_state=self.config.random_state,
             )
-            model.fit(confidences, show_progress=show_progress)
+            with self._fit_progress(show_progress, self.config.iterations, "iterations") as step:
+                model.fit(confidences, show_progress=False, callback=step)
         self._store_factors(model)
 
 
@@ -338,5 +339,6 @@ class BPR(FactorModel):
         )
         binary = customer_items.copy()
         binary.data[:] = 1.0
-        model.fit(binary, show_progress=show_progress)
+        with self._fit_progress(show_progress, self.config.iterations, "iterations") as step:
+            model.fit(binary, show_progress=False, callback=step)
         self._store_factors(model)

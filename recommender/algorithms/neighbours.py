@@ -48,7 +48,9 @@ class ItemKNN(Algorithm):
         with warnings.catch_warnings():
             # implicit converts its own intermediate COO matrix and warns about it.
             warnings.filterwarnings("ignore", message="Method expects CSR input")
-            model.fit(customer_items, show_progress=show_progress)
+            with self._fit_progress(show_progress, 1, "matrix") as step:  # one step: implicit reports none
+                model.fit(customer_items, show_progress=False)
+                step()
         self.similarity_ = sp.csr_matrix(model.similarity, dtype=np.float32)
 
     def scores(self, history: sp.csr_matrix, customers: np.ndarray | None = None) -> np.ndarray:
