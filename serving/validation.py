@@ -112,7 +112,10 @@ def json_body() -> Any:
     415 when it is not declared JSON, 400 when it does not parse."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
-    body = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
+    try:
+        body = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
+    except RecursionError:  # a few thousand '[' overflow the parser's stack, which silent= does not catch
+        raise bad_request("the body is not valid JSON: it is nested too deeply", code="malformed_json") from None
     if body is None and request.get_data().strip() != b"null":  # get_json gives None for both
         raise bad_request("the body is not valid JSON", code="malformed_json")
     return body

@@ -74,6 +74,14 @@ def test_malformed_json_is_400(client):
     assert_error(response, 400, "malformed_json")
 
 
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/customers/c0/rank"])
+def test_json_nested_too_deeply_is_400_not_500(client, path):
+    # 100,000 '[' in 100 kB: the parser's recursion overflows (a RecursionError, not a ValueError).
+    response = client.post(path, data='{"items": ' + "[" * 100_000, content_type="application/json")
+    body = assert_error(response, 400, "malformed_json")
+    assert "nested too deeply" in body["error"]["message"]
+
+
 def test_a_json_null_body_is_named_for_what_it_is(client):
     events = assert_error(client.post("/v1/events", data="null", content_type="application/json"), 400)
     assert "must be a JSON object" in events["error"]["message"] and "not valid JSON" not in events["error"]["message"]
