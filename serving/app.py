@@ -20,6 +20,7 @@ from .admin import admin
 from .config import ConfigError, load_config
 from .customers import customers
 from .dashboard import dashboard
+from .erasure_list import KnownErasures
 from .errors import register_error_handlers
 from .events import events
 from .experiment_holder import ExperimentHolder, FiguresCache
@@ -77,7 +78,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     except ExperimentConfigError as error:  # a bad file stops the start, like any bad setting
         raise ConfigError(f"EXPERIMENTS: {error}") from None
     prepared = PreparedAnswers(int(app.config["PREPARED_ANSWERS_MB"] * 1e6), app.json.encode, metrics.prepared_answers_encoded.inc)
-    state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]), prepared)
+    erasures = KnownErasures(lambda after_id: store.erasures(after_id=after_id))
+    state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]), prepared,
+                         erasures)
     app.extensions[EXTENSION] = state
     metrics.watch_experiments(lambda: current_figures(state, app.config))
     models.current()

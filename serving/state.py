@@ -15,9 +15,10 @@ from typing import Any
 
 from flask import current_app
 
-from recommender.events import NO_FEEDBACK, AnswerIds, AnswerLog, CustomerFeedback, EventStore
+from recommender.events import AnswerIds, AnswerLog, CustomerFeedback, EventStore
 from recommender.model import Model
 
+from .erasure_list import KnownErasures
 from .errors import ApiError
 from .experiment_holder import ExperimentHolder, FiguresCache
 from .metrics import ServingMetrics
@@ -40,6 +41,7 @@ class ServingState:
     answer_ids: AnswerIds
     figures: FiguresCache
     prepared: PreparedAnswers  # plain top-list answers, kept encoded
+    erasures: KnownErasures  # the erasure list as last read, for answering while the store is down
 
 
 def serving_state() -> ServingState:
@@ -62,10 +64,11 @@ def customer_feedback(model: Model, customer_id: str, state: ServingState, confi
     :meth:`recommender.events.EventStore.customer_feedback`).
 
     If the event store cannot be read the request is still answered from the model
-    alone (logged): a slightly stale list beats no list.
+    alone (logged): a slightly stale list beats no list. But an erased customer stays
+    erased: the erasure list as this worker last read it says who (:mod:`serving.erasure_list`).
     """
     try:
         return state.events.customer_feedback(customer_id, config["EVENT_WEIGHTS"], after_id=model.events_trained_through)
     except sqlite3.Error:
         log.exception("event store %s unreadable; answering from the model alone", state.events.location)
-        return NO_FEEDBACK
+        return state.erasures.during_outage(customer_id)

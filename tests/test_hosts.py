@@ -23,6 +23,7 @@ import pytest
 
 from recommender.artifacts import promote
 from recommender.events import open_event_store
+from serving.erasure_list import REFRESH_SECONDS
 from tests.conftest import GARDEN, KITCHEN, bought_by, free_port, train_model
 from tests.server_process import kill_group, start_server
 from tests.server_process import stop as stop_server
@@ -192,6 +193,31 @@ def test_a_database_restart_gives_503_while_down_then_both_hosts_recover_without
         assert any(host == name and at > up_at for host, at in record["acknowledged_at"]), f"host {name} did not recover"
     assert not any(down_at + 0.3 < at < up_at for _, at in record["acknowledged_at"])  # nothing acknowledged while down
     assert_nothing_acknowledged_was_lost(record, shared["url"])
+
+
+def test_an_erased_customer_stays_erased_on_both_hosts_while_the_database_is_down(hosts, postgres_cluster):
+    """The served model predates the erasure, so while no worker can ask the database, the
+    erasure list it last read must keep the customer's training history out of their answers;
+    "answered from the model alone" must not hand it back (a new user's trial found it did)."""
+    first, second = hosts
+    erased = "c3"
+    status, body = first.request("GET", f"/v1/customers/{erased}/recommendations?n=2")
+    assert status == 200 and body["source"] == "personalised", body
+    status, body = first.request("DELETE", f"/v1/customers/{erased}")
+    assert status == 200, body
+    time.sleep(REFRESH_SECONDS + 1.5)  # every worker of both hosts has read the erasure list since
+    postgres_cluster.stop()
+    try:
+        answers = [host.request("GET", f"/v1/customers/{erased}/recommendations?n=2") for host in hosts for _ in range(4)]
+        others = [host.request("GET", "/v1/customers/c1/recommendations?n=2") for host in hosts]
+    finally:
+        postgres_cluster.start()
+    assert [(status, body["source"]) for status, body in answers] == [(200, "popular")] * 8, answers
+    assert [(status, body["source"]) for status, body in others] == [(200, "personalised")] * 2  # the model alone, as before
+    deadline = time.monotonic() + 15
+    while second.request("POST", "/v1/events", {"customer_id": "d9", "item_id": "a1", "event_type": "view"})[0] != 202:
+        assert time.monotonic() < deadline, "the hosts did not recover after the database came back"
+        time.sleep(0.2)
 
 
 def test_a_promotion_reaches_both_hosts_with_no_failed_request(hosts, shared, tmp_path):
