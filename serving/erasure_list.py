@@ -71,6 +71,12 @@ class KnownErasures:
         erasure_id = latest.get(customer_key(customer_id), 0) if latest else 0
         return CustomerFeedback([], [], erasure_id) if erasure_id else NO_FEEDBACK
 
+    def erased_after(self, customer_id: str, erasures_through: int) -> bool:
+        """Whether the customer was erased after a model that read the list up to
+        ``erasures_through`` (True while the list was never read: nobody can be vouched for)."""
+        latest = self._latest
+        return latest is None or latest.get(customer_key(customer_id), 0) > erasures_through
+
     def close(self) -> None:
         self._stopping.set()
 

@@ -124,6 +124,23 @@ def test_item_page_shows_buyers_and_the_apis_similar_items(client):
     assert "no precomputed top lists" in html  # this test model has none
 
 
+def test_an_erased_customer_shows_on_no_page(client):
+    """After an erasure the model still holds the customer: the item page must not list them
+    among its buyers, and their own page must not show, as what their new events pushed out,
+    the list their erased history gave (a new user's trial saw both)."""
+    before = recommended_ids(page(client, "/dashboard/customers/c0?n=2"))
+    assert 'href="/dashboard/customers/c0"' in page(client, "/dashboard/items/a0")
+    assert client.delete("/v1/customers/c0").status_code == 200
+    assert client.post("/v1/events", json={"customer_id": "c0", "item_id": "b4"}).status_code == 202
+    html = page(client, "/dashboard/customers/c0?n=2")
+    dropped = re.findall(r'no longer listed: <a href="/dashboard/items/([^"]+)"', html)
+    assert not set(dropped) & set(before), (dropped, before)
+    assert recommended_ids(html) == api_ids(client, "/v1/customers/c0/recommendations?n=2")
+    item_page = page(client, "/dashboard/items/a0")
+    assert 'href="/dashboard/customers/c0"' not in item_page
+    assert 'href="/dashboard/customers/c4"' in item_page  # the other buyers stay
+
+
 def test_friendly_error_pages(client, make_client):
     assert "Unknown customer" in page(client, "/dashboard/customers/nobody", 404)
     assert "Unknown item" in page(client, "/dashboard/items/nothing", 404)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from flask import current_app, redirect, render_template, request, url_for
 
+from recommender.model import erased_since
+
 from ..lookups import customer_history, recommend_for
 from ..state import customer_feedback, served_model, serving_state
 from ..validation import QueryParameters, checked_id
@@ -70,9 +72,11 @@ def _customer_page(customer_id: str):
     if route.model is not model:
         feedback = customer_feedback(route.model, customer_id, state, config)  # that model's own cut-off
     now = recommend_for(route.model, customer_id, n, feedback, with_reasons=config["WITH_REASONS"], **options)
-    # What the model alone would show: the difference is what their stored events changed.
+    # What the model alone would show: the difference is what their stored events changed
+    # (without the training history of a customer erased since: the API never shows that).
     changed = feedback.new_events or feedback.rejected
-    before = route.model.recommend(customer_id, n, with_reasons=False, **options) if changed else None
+    alone = {**options, "training_history": not erased_since(route.model, feedback)}
+    before = route.model.recommend(customer_id, n, with_reasons=False, **alone) if changed else None
     return render_template(
         "dashboard/customer.html",
         section="customers",

@@ -3,11 +3,14 @@ in how many customers' precomputed top lists it appears."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 from flask import redirect, render_template, request, url_for
 
+from ..erasure_list import KnownErasures
 from ..lookups import similar_items
-from ..state import served_model
+from ..state import served_model, serving_state
 from ..validation import checked_id
 from .blueprint import dashboard, error_page
 from .paths import needs_query_form
@@ -56,7 +59,7 @@ def _item_page(item_id: str):
         buyers=int(model.popular.buyers[index]),
         popularity_rank=int(np.flatnonzero(model.popular.order == index)[0]) + 1,
         items_in_model=len(model.items),
-        some_buyers=_buyers(model, index, BUYERS_SHOWN),
+        some_buyers=_buyers(model, index, BUYERS_SHOWN, serving_state().erasures),
         similar=similar,
         similar_source=source,
         in_top_lists=None if appearances is None else int(appearances[index]),
@@ -65,8 +68,20 @@ def _item_page(item_id: str):
     )
 
 
-def _buyers(model, item: int, limit: int) -> list[str]:
-    """The first ``limit`` training customers who bought ``item`` (one pass over the history's indices)."""
-    positions = np.flatnonzero(model.history.indices == item)[:limit]
+def _buyers(model, item: int, limit: int, erasures: KnownErasures) -> list[str]:
+    """The first ``limit`` training customers who bought ``item`` (one pass over the history's
+    indices), less those erased since the model learned them: the erasure list is read up to
+    now first (as it last was, when the store cannot be read)."""
+    try:
+        erasures.refresh()
+    except sqlite3.Error:
+        pass
+    positions = np.flatnonzero(model.history.indices == item)
     rows = np.searchsorted(model.history.indptr, positions, side="right") - 1
-    return model.customers.ids[rows].tolist()
+    shown = []
+    for customer_id in model.customers.ids[rows].tolist():
+        if len(shown) == limit:
+            break
+        if not erasures.erased_after(customer_id, model.erasures_through):
+            shown.append(customer_id)
+    return shown
