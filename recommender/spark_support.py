@@ -11,6 +11,7 @@ applied to Spark columns.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -250,7 +251,7 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     good = events.filter(kept_row & (F.col("weight") != 0))
     summed = good.groupBy("customer_id", "item_id").agg(_cell_weight(weighting, newest).alias("weight"))
     if weighting.repeats == "log":
-        summed = summed.withColumn("weight", F.log2(F.col("weight") + 1.0))
+        summed = summed.withColumn("weight", F.log1p(F.col("weight")) / math.log(2.0))  # as HistoryWeighting.repeated: a faded cell stays above 0
     elif weighting.repeats == "once":
         summed = summed.withColumn("weight", F.least(F.col("weight"), F.lit(1.0)))
     return Weighed(summed.filter(F.col("weight") > 0), skipped, newest, int(counts["kept"] or 0), int(counts["erased"] or 0))

@@ -192,7 +192,9 @@ class HistoryWeighting:
         """The repeats rule on summed (netted, decayed) weights of customer-item cells."""
         summed = np.asarray(summed, dtype=np.float64)
         if self.repeats == "log":
-            return np.log2(1.0 + summed)
+            # log1p: log2(1 + w) of a faded purchase (w down to 2**-100) would round 1 + w to 1,
+            # and the cell to 0: no longer "bought".
+            return np.log1p(summed) / math.log(2.0)
         if self.repeats == "once":
             return np.minimum(summed, 1.0)
         return summed
@@ -202,7 +204,8 @@ class HistoryWeighting:
         summed weights, as if the events had been in the training data at full weight."""
         stored, added = np.asarray(stored, dtype=np.float64), np.asarray(added, dtype=np.float64)
         if self.repeats == "log":
-            return np.log2(np.exp2(stored) + added)  # log2(1 + s + a), s recovered from log2(1 + s)
+            # log2(1 + s + a), s recovered from log2(1 + s); expm1 and log1p keep a faded s above 0
+            return np.log1p(np.expm1(stored * math.log(2.0)) + added) / math.log(2.0)
         if self.repeats == "once":
             return np.minimum(stored + added, 1.0)  # exact: a capped cell stays capped
         return stored + added

@@ -58,9 +58,19 @@ def test_returns_take_their_share_off_decayed_purchases_and_never_more():
     np.testing.assert_allclose(net_returns([10, 1, 0], [2, 3, 1]), [8, 0, 0])
 
 
-def test_a_very_old_purchase_fades_but_still_counts_as_bought():
+@pytest.mark.parametrize("repeats", ["count", "log", "once"])
+def test_a_very_old_purchase_fades_but_still_counts_as_bought(repeats):
+    # With repeats "log", log2(1 + 2**-100) rounded to 0 and the cell was dropped (a new user's
+    # trial: one event dated 3,000 years ahead left one cell of the whole history).
     log = make_log([("u", "a", 1, 0), ("u", "b", 1, 3650)])
-    assert 0 < cells(log, HistoryWeighting(half_life_days=1))["u", "a"] < 1e-29
+    assert 0 < cells(log, HistoryWeighting(half_life_days=1, repeats=repeats))["u", "a"] < 1e-29
+
+
+def test_serving_keeps_a_faded_purchase_when_it_folds_new_events_in():
+    weighting = HistoryWeighting(half_life_days=1, repeats="log")
+    faded = weighting.repeated(np.array([2.0**-100]))
+    assert faded[0] > 0
+    assert weighting.fold_in(faded, np.zeros(1))[0] == pytest.approx(faded[0], rel=1e-6)  # no new event: unchanged
 
 
 def test_weighting_is_validated_and_travels_as_plain_json():
