@@ -55,7 +55,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             "item_id": identifier,
             "event_type": {"type": "string", "enum": accepted_event_types(limits["EVENT_WEIGHTS"]), "default": "purchase"},
             "timestamp": {
-                "description": "ISO 8601 text (naive = UTC) or epoch seconds; now when absent.",
+                "description": "ISO 8601 text (naive = UTC) or epoch seconds, from 1970 to a day after the server's clock (400 when later); now when absent.",
                 "anyOf": [{"type": "string", "format": "date-time", "maxLength": 64}, {"type": "number", "minimum": 0, "maximum": 1e11, "exclusiveMaximum": True}],
             },
             "quantity": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1e6, "default": 1},

@@ -16,7 +16,7 @@ from flask import current_app, request
 
 from recommender.events import Event
 from recommender.ids import EMPTY, id_problem
-from recommender.timestamps import MAX_ABS_EPOCH_SECONDS, parse_iso_timestamp
+from recommender.timestamps import MAX_ABS_EPOCH_SECONDS, iso_time, parse_iso_timestamp
 from recommender.weights import accepted_event_types
 
 from .errors import ApiError, bad_request
@@ -156,13 +156,24 @@ def parse_event(raw: Any, where: str) -> Event:
     return Event(customer_id, item_id, event_type, float(quantity), timestamp, recommendation_id)
 
 
+# How far ahead of the server's clock an event's time may be: a client's clock that is off,
+# or a local time sent without its offset (at most 14 hours). Anything later did not happen
+# yet, and one such event would become "now" for training's recency weights, fading every
+# real purchase to nothing.
+FUTURE_ALLOWANCE_SECONDS = 86_400
+
+
 def _timestamp(value: Any, field: str) -> int:
-    """Epoch seconds from ISO 8601 text or a JSON number, from 1970 on (the API's events happen now, not before)."""
+    """Epoch seconds from ISO 8601 text or a JSON number, from 1970 (the API's events happen
+    now, not before) to a day after the server's clock."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not (math.isfinite(value) and 0 <= value < MAX_ABS_EPOCH_SECONDS):
-            raise bad_request(f"{field} must be epoch seconds between 1970 and the year 5000")
-        return int(value)
-    seconds = parse_iso_timestamp(value) if isinstance(value, str) else None
+        seconds = int(value) if math.isfinite(value) and 0 <= value < MAX_ABS_EPOCH_SECONDS else None
+    else:
+        seconds = parse_iso_timestamp(value) if isinstance(value, str) else None
     if seconds is None or seconds < 0:
-        raise bad_request(f"{field} must be ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
+        raise bad_request(f"{field} must be a time from 1970 to now, as ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
+    now = int(time.time())
+    if seconds > now + FUTURE_ALLOWANCE_SECONDS:
+        raise bad_request(f"{field} is {iso_time(seconds)}, in the future (the server's clock says {iso_time(now)}): "
+                          "send the time the event happened, or leave it out for now")
     return seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -128,11 +129,21 @@ def test_oversized_body_is_413(make_client):
         ({"customer_id": "c0", "item_id": "a0", "timestamp": "yesterday"}, "timestamp"),
         ({"customer_id": "c0", "item_id": "a0", "timestamp": -5}, "timestamp"),
         ({"customer_id": "c0", "item_id": "a0", "timestamp": "0001-01-01T00:00:00"}, "timestamp"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": "9999-12-31T00:00:00Z"}, "must be a time from 1970 to now"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": "5001-01-01T00:00:00Z"}, "5001-01-01T00:00:00Z, in the future"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": 95617584000}, "in the future"),
+        ({"customer_id": "c0", "item_id": "a0", "timestamp": time.time() + 2 * 86_400}, "in the future"),
     ],
 )
 def test_bad_events_are_400_and_say_why(client, event, word):
     body = assert_error(client.post("/v1/events", json=event), 400)
     assert word in body["error"]["message"]
+
+
+def test_an_event_a_little_ahead_of_the_servers_clock_is_taken(client):
+    # A client's clock that is a few hours fast, or a local time sent without its offset.
+    event = {"customer_id": "c0", "item_id": "a0", "timestamp": int(time.time()) + 14 * 3600}
+    assert client.post("/v1/events", json=event).status_code == 202
 
 
 def test_bad_batches_store_nothing(client):
