@@ -32,10 +32,18 @@ def checked_id(value: Any, field: str, limit: int | None = None) -> str:
     characters (the app's MAX_ID_LENGTH when not given)."""
     if not isinstance(value, str):
         raise bad_request(f"{field} must be a string, not {type(value).__name__}")
-    problem = id_problem(value, current_app.config["MAX_ID_LENGTH"] if limit is None else limit)
+    problem = api_id_problem(value, current_app.config["MAX_ID_LENGTH"] if limit is None else limit)
     if problem is not None:
         raise bad_request(f"{field} must not be empty" if problem == EMPTY else f"{field} {problem}")
     return value
+
+
+def api_id_problem(value: str, limit: int) -> str | None:
+    """:func:`recommender.ids.id_problem`, and one rule of the API's own: werkzeug decodes a
+    path's invalid UTF-8 to U+FFFD, so every such id would name one and the same customer."""
+    if "\ufffd" in value:
+        return "holds U+FFFD, the mark of bytes that were not valid UTF-8"
+    return id_problem(value, limit)
 
 
 def plain_query(query: bytes) -> dict[str, str] | None:

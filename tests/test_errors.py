@@ -140,6 +140,12 @@ def test_bad_events_are_400_and_say_why(client, event, word):
     assert word in body["error"]["message"]
 
 
+@pytest.mark.parametrize("path", ["/v1/customers/%FF/recommendations", "/v1/customers/a%C3/history", "/v1/items/%FE%FF/similar"])
+def test_an_id_of_invalid_utf8_is_400_not_a_customer_named_by_the_replacement_character(client, path):
+    body = assert_error(client.get(path), 400)
+    assert "not valid UTF-8" in body["error"]["message"]
+
+
 def test_an_event_a_little_ahead_of_the_servers_clock_is_taken(client):
     # A client's clock that is a few hours fast, or a local time sent without its offset.
     event = {"customer_id": "c0", "item_id": "a0", "timestamp": int(time.time()) + 14 * 3600}
