@@ -244,6 +244,16 @@ def test_promote_needs_confirmation_and_the_api_token(two_models):
     assert f"Promoted <code>{second}</code>" in page(client, response.headers["Location"])
 
 
+def test_a_promotion_whose_form_and_address_name_different_versions_is_refused(two_models):
+    client, models_dir, first, second = two_models
+    form = {"version": "../../etc", "expected_current": first, "token": API}
+    response = client.post(f"/dashboard/models/promote?version={second}", data=form)
+    assert response.status_code == 400 and "different versions" in response.get_data(as_text=True)
+    assert current_version(models_dir) == first
+    confirmed = client.post(f"/dashboard/models/promote?version={second}", data={**form, "version": second})
+    assert confirmed.status_code == 303 and current_version(models_dir) == second  # the page's own form, as sent
+
+
 def test_a_stale_confirmation_or_another_site_is_refused(two_models):
     client, models_dir, first, second = two_models
     stale = client.post("/dashboard/models/promote", data={"version": second, "expected_current": "something-else", "token": API})

@@ -108,7 +108,11 @@ def model_report(version: str):
 def promote_model():
     """GET: the confirmation page; POST (with the API token): promote the chosen version."""
     folder, promotable = models_folder()
-    version = request.values.get("version", "")
+    # The confirmation posts to its own address: the form's version is what was confirmed,
+    # and one that differs from the address's is refused rather than one of them picked.
+    version = request.form.get("version", "") if request.method == "POST" else request.args.get("version", "")
+    if request.method == "POST" and request.args.get("version", version) != version:
+        return error_page(400, "Two versions", "The form and the address name different versions: open the models page and promote again.")
     known = {m["version"]: m for m in list_models(folder)}
     if version not in known:
         return error_page(404, "Unknown model", f"There is no model {version!r} in {folder}.")
