@@ -372,3 +372,16 @@ def test_training_items_only_viewed_are_marked_on_the_page_and_in_history(tmp_pa
     assert '>Whisk b1</a> <span class="muted">viewed' not in html
     marked = {p["item_id"]: p["viewed_only"] for p in client.get("/v1/customers/browser/history").get_json()["purchases"]}
     assert marked == {"b0": True, "b1": False}
+
+
+def test_the_weight_column_says_how_this_model_weighed_history(tmp_path, make_client, client):
+    from recommender.weights import HistoryWeighting
+    from tests.conftest import write_two_group_store
+    from training.pipeline import train
+
+    assert "history weighting" not in page(client, "/dashboard/customers/c0")  # plain sums: nothing more to say
+    purchases, catalog = write_two_group_store(tmp_path / "data")
+    model = train(purchases, catalog_path=catalog, algorithm="item-knn", models_dir=tmp_path / "log-models",
+                  weighting=HistoryWeighting(None, "log"), top_lists=0).model
+    html = page(make_client(MODEL_PATH=str(tmp_path / "log-models" / model.version)), "/dashboard/customers/c0")
+    assert "then this model's history weighting (no recency decay, repeats log)" in html

@@ -84,6 +84,7 @@ def _customer_page(customer_id: str):
         model_version=model.version,
         route=route,
         history=remembered,
+        weighting=None if model.weighting.is_plain else model.weighting.describe(),
         events=[_event_row(model, event) for event in remembered.events],
         recommendations=now,
         reasons=[_reason_parts(item, route.model) for item in now.items],
