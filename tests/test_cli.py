@@ -240,3 +240,17 @@ def test_a_reader_that_goes_away_is_not_reported_as_an_error(trained):
     process.stdout.close()
     stderr = process.communicate(timeout=120)[1].decode()
     assert process.returncode == 1 and "Broken pipe" not in stderr and "Traceback" not in stderr and "error" not in stderr
+
+
+def test_train_names_the_history_weightings_the_search_did_not_reach():
+    from training.commands import _untried_weightings
+
+    plain, log, recent = ({"half_life_days": None, "repeats": "count"}, {"half_life_days": None, "repeats": "log"},
+                          {"half_life_days": 30.0, "repeats": "log"})
+    choice = {"validation": {"history_weightings": [plain, log, recent]},
+              "trials": [{"status": "done", "history_weighting": plain}, {"status": "done", "history_weighting": log},
+                         {"status": "skipped", "history_weighting": recent}]}
+    assert _untried_weightings(choice) == ["half-life 30 days, repeats log"]  # a skipped trial did not try it
+    choice["trials"][2]["status"] = "done"
+    assert _untried_weightings(choice) == []
+    assert _untried_weightings({"validation": {"history_weightings": [plain]}, "trials": [{"status": "done"}]}) == []

@@ -199,6 +199,9 @@ def train(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     if result.choice is not None:
         print(_choice_table(result.choice.record()), file=sys.stderr)
+        untried = _untried_weightings(result.choice.record())
+        if untried:
+            print(f"history weightings not tried before the search ended: {'; '.join(untried)}", file=sys.stderr)
         print(f"chose {result.choice.algorithm}: {result.choice.reason}", file=sys.stderr)
         weighting = result.choice.weighting
     data = result.model.manifest["data"]
@@ -240,6 +243,16 @@ def _choice_table(choice: dict) -> str:
             trial.get("note", ""),
         ))
     return _table(("algorithm", "settings", *(("history",) if weighted else ()), "trial", metric, "recall", "time", "note"), rows)
+
+
+def _untried_weightings(choice: dict) -> list[str]:
+    """The history weightings the choice set out to compare that no trial used (the search
+    ended first), as people read them."""
+    from recommender.weights import HistoryWeighting
+
+    compared = [HistoryWeighting.from_dict(w) for w in (choice.get("validation") or {}).get("history_weightings") or []]
+    tried = {HistoryWeighting.from_dict(t.get("history_weighting")) for t in choice["trials"] if t["status"] != "skipped"}
+    return [w.describe() for w in compared if w not in tried] if len(compared) > 1 else []
 
 
 def _history_text(weighting, data: dict) -> str:
