@@ -254,3 +254,20 @@ def test_train_names_the_history_weightings_the_search_did_not_reach():
     choice["trials"][2]["status"] = "done"
     assert _untried_weightings(choice) == []
     assert _untried_weightings({"validation": {"history_weightings": [plain]}, "trials": [{"status": "done"}]}) == []
+
+
+def test_recommend_says_when_the_customer_is_unknown_and_how_the_model_spells_a_close_id(trained):
+    _, model_path = trained
+    known = run("recommend", "--model", model_path, "--n", 3, "0001")
+    assert "items bought" in known.stdout and "note:" not in known.stderr
+    spreadsheet = run("recommend", "--model", model_path, "--n", 3, "0001.0")  # as a spreadsheet writes the id
+    assert "0 items bought — popular" in spreadsheet.stdout
+    assert "note: customer 0001.0 is not in the model's training data; it knows 0001" in spreadsheet.stderr
+    stranger = run("recommend", "--model", model_path, "--n", 3, "nobody")
+    assert stranger.stderr.strip().endswith("note: customer nobody is not in the model's training data")
+
+
+def test_large_scores_are_printed_as_whole_numbers():
+    from training.commands import _score_text
+
+    assert [_score_text(v) for v in (39320.0, 1356004.4, 0.12345, 4.0)] == ["39,320", "1,356,004", "0.1235", "4"]

@@ -467,13 +467,33 @@ def recommend(args) -> int:
     bought = model.purchased(args.customer_id) if options["training_history"] else []
     categories = Counter(str(model.catalog.categories[model.items.index(item)]) for item in bought)
     favourites = ", ".join(f"{name} ({count})" for name, count in categories.most_common(3) if name)
+    if model.customers.get(args.customer_id) < 0 and not feedback.new_events:
+        print(f"note: customer {args.customer_id} is not in the model's training data{_id_hint(model, args.customer_id)}", file=sys.stderr)
     print(
-        f"customer {args.customer_id} — {len(bought)} past purchases" + (f", mostly {favourites}" if favourites else "")
+        f"customer {args.customer_id} — {len(bought)} item{'s' if len(bought) != 1 else ''} bought" + (f", mostly {favourites}" if favourites else "")
         + f" — {result.source} recommendations from {model.version}"
     )
-    rows = [(str(rank), r.name, r.category, f"{r.score:.4g}", r.reason) for rank, r in enumerate(result.items, 1)]
-    print(_table(("#", "item", "category", "score", "why"), rows))
+    with_category = any(r.category for r in result.items)  # no column of blanks for a store without a catalog
+    rows = [(str(rank), r.name, *((r.category,) if with_category else ()), _score_text(r.score), r.reason) for rank, r in enumerate(result.items, 1)]
+    print(_table(("#", "item", *(("category",) if with_category else ()), "score", "why"), rows))
     return 0
+
+
+def _id_hint(model, customer_id: str) -> str:
+    """Where the id as typed differs from the model's by the loader's rule for ids stored as
+    whole floating-point numbers (a spreadsheet's 17850.0 is read as 17850)."""
+    import re
+
+    from recommender.ids import WHOLE_FLOAT_TEXT
+
+    if re.match(WHOLE_FLOAT_TEXT, customer_id) and model.customers.get(re.sub(r"\.0+$", "", customer_id)) >= 0:
+        return f"; it knows {re.sub(r'[.]0+$', '', customer_id)} (ids written as whole floating-point numbers are read without '.0')"
+    return ""
+
+
+def _score_text(score: float) -> str:
+    """Scores as people read them: a popular item's score is its number of buyers (39,320, not 3.932e+04)."""
+    return f"{score:,.0f}" if abs(score) >= 1000 else f"{score:.4g}"
 
 
 def existing_event_store(location: str) -> str:
