@@ -236,6 +236,7 @@ class Model:
         added = known_events(self.items, new_events)
         viewed_items = self._viewed(customer, added, viewed)
         row, customer = history_row(self.history, customer, added, self.weighting)
+        item_ids = list(dict.fromkeys(item_ids))  # a candidate listed twice is ranked once, where it first appears
         if exclude:
             left_out = set(exclude)
             item_ids = [item_id for item_id in item_ids if item_id not in left_out]

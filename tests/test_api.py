@@ -126,6 +126,9 @@ def test_rank_orders_candidates_and_puts_unknown_items_last(client):
     assert response.status_code == 200 and body["source"] == "personalised"
     assert ids(body) == ["a3", "b0", "nonexistent"]
     assert body["items"][2]["score"] is None
+    twice = client.post("/v1/customers/c0/rank", json={"items": ["b0", "a3", "b0", "nonexistent", "nonexistent"]}).get_json()
+    assert ids(twice) == ["a3", "b0", "nonexistent"]  # each candidate once
+    assert [item["position"] for item in twice["items"]] == [1, 2, 3]
 
 
 def test_model_summary(client):
