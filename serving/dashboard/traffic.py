@@ -1,6 +1,6 @@
 """Traffic figures for the overview, read from the app's own Prometheus metrics (what
 ``/metrics`` shows, every worker summed): requests per second and p50/p99 latency per
-endpoint, the popular-fallback share of recommendation answers, the share scored for the
+endpoint, the share of recommendation answers that are popular items, the share scored for the
 request (and of those, remembered from the customer's previous request), events stored.
 
 Counters only grow, so a rate needs two readings. Each worker keeps the readings its
@@ -64,7 +64,7 @@ class Traffic:
     since_start: bool  # True: compared with zero at the worker's start (a first look)
     endpoints: list[EndpointTraffic]
     recommendations: float
-    popular_share: float | None  # popular-fallback answers / all recommendation answers
+    popular_share: float | None  # answers of popular items / all recommendation answers
     events_stored: float
     live_share: float | None = None  # answers not from the top lists (scored or remembered) / all
     remembered_share: float | None = None  # remembered / (scored + remembered)
