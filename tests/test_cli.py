@@ -112,6 +112,20 @@ def test_usage_errors_exit_2_with_one_line(trained, tmp_path):
     assert run("score", "--model", model_path, "--out", tmp_path / "y.csv", "--n", 0, check=False).returncode == 2
 
 
+def test_a_time_split_with_nothing_on_one_side_is_a_usage_error_and_publishes_nothing(trained, tmp_path):
+    # The demo data is dated 2025: a cutoff after it holds nothing out (every metric the
+    # mean of nothing, NaN), one before it leaves nothing to train on.
+    folder, _ = trained
+    models = tmp_path / "models"
+    for cutoff, said in (("2030-01-01", "no purchases at or after the cutoff 2030-01-01"), ("2020-01-01", "no purchases before the cutoff 2020-01-01")):
+        for command in (("train", "--evaluate", "--models-dir", models), ("evaluate", "--report", tmp_path / "report")):
+            result = run(*command, "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--split", "time", "--cutoff", cutoff, check=False)
+            assert result.returncode == 2, result.stderr
+            assert result.stderr.strip().count("\n") == 0 and said in result.stderr and "the data runs from 2025-" in result.stderr
+    assert "no models in" in run("models", "--models-dir", models, "list").stdout
+    assert not (tmp_path / "report").exists()
+
+
 def test_bad_data_exits_1_naming_the_line_and_publishes_nothing(tmp_path):
     (tmp_path / "bad.csv").write_text("customer_id,item_id,quantity\na,x,1\nb,y,-3\n")
     result = run("train", "--data", tmp_path / "bad.csv", "--models-dir", tmp_path / "models", check=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from recommender.errors import NoKnownItemsError, UnknownCategoryError
+from recommender.errors import EmptySplitError, NoKnownItemsError, UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
 from recommender.parallel import blas_threads
 from recommender.weights import check_event_weights
@@ -178,23 +178,26 @@ def train(args) -> int:
 
         events_path = existing_event_store(args.events) if args.events else None  # checked before Spark starts, as the parameters
         return train_command(args, weights, _params(args), store_format, weighting, events_path, spark_choice)
-    result = train_pipeline(
-        args.data,
-        catalog_path=args.catalog,
-        algorithm=args.algorithm,
-        params=_params(args) if args.algorithm != AUTO else None,
-        models_dir=args.models_dir,
-        promote=args.promote,
-        on_bad_rows=args.on_bad_rows,
-        event_weights=weights,
-        show_progress=not args.quiet,
-        evaluation=_split_spec(args) if args.evaluate else None,
-        top_lists=args.top_lists,
-        events_path=existing_event_store(args.events) if args.events else None,
-        choice_settings=choice_settings,
-        store_format=store_format,
-        weighting=weighting,
-    )
+    try:
+        result = train_pipeline(
+            args.data,
+            catalog_path=args.catalog,
+            algorithm=args.algorithm,
+            params=_params(args) if args.algorithm != AUTO else None,
+            models_dir=args.models_dir,
+            promote=args.promote,
+            on_bad_rows=args.on_bad_rows,
+            event_weights=weights,
+            show_progress=not args.quiet,
+            evaluation=_split_spec(args) if args.evaluate else None,
+            top_lists=args.top_lists,
+            events_path=existing_event_store(args.events) if args.events else None,
+            choice_settings=choice_settings,
+            store_format=store_format,
+            weighting=weighting,
+        )
+    except EmptySplitError as error:  # --cutoff, --leave-last or --test-fraction against this data, found before any fitting
+        raise UsageError(str(error)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.choice is not None:
@@ -283,7 +286,10 @@ def evaluate(args) -> int:
         split = {"kind": "given", "test": str(args.test)}
     else:
         spec = _split_spec(args)
-        train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
+        try:
+            train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
+        except EmptySplitError as error:
+            raise UsageError(str(error)) from None
         split = vars(spec)
     algorithm, choice = args.algorithm, None
     if algorithm == AUTO:
