@@ -126,6 +126,22 @@ def test_a_time_split_with_nothing_on_one_side_is_a_usage_error_and_publishes_no
     assert not (tmp_path / "report").exists()
 
 
+def test_event_weights_that_leave_purchases_weighing_nothing_are_refused(trained, tmp_path):
+    # --event-weight replaces the default table: a table without purchase weighs every purchase 0.
+    folder, _ = trained
+    data = folder / "data/purchases.csv"
+    for pairs, said in ((["view=0.2"], "purchase=1 --event-weight view=0.2"), (["wish=1"], "purchase=1 --event-weight wish=1")):
+        result = run("train", "--data", data, "--algorithm", "popular", "--models-dir", tmp_path / "models",
+                     *[x for pair in pairs for x in ("--event-weight", pair)], check=False)
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+        assert "replaces the default weights" in result.stderr and f"include it: --event-weight {said}" in result.stderr
+    (tmp_path / "views.csv").write_text("customer_id,item_id,event_type\na,x,view\nb,y,view\n")
+    views = run("train", "--data", tmp_path / "views.csv", "--algorithm", "popular", "--models-dir", tmp_path / "models",
+                "--event-weight", "purchase=1", "--event-weight", "view=0", check=False)
+    assert views.returncode == 1 and views.stderr.strip().count("\n") == 0
+    assert "views.csv: no row has an event type weighted above 0" in views.stderr and "its event types: view; the weights: purchase=1, view=0" in views.stderr
+
+
 def test_bad_data_exits_1_naming_the_line_and_publishes_nothing(tmp_path):
     (tmp_path / "bad.csv").write_text("customer_id,item_id,quantity\na,x,1\nb,y,-3\n")
     result = run("train", "--data", tmp_path / "bad.csv", "--models-dir", tmp_path / "models", check=False)

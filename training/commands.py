@@ -15,7 +15,7 @@ from tqdm import tqdm
 from recommender.errors import EmptySplitError, NoKnownItemsError, UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
 from recommender.parallel import blas_threads
-from recommender.weights import check_event_weights
+from recommender.weights import PURCHASE, check_event_weights
 
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
 SEARCH_SPACES = Path(__file__).parent / "search_spaces"
@@ -60,9 +60,16 @@ def _event_weights(pairs: list[str]) -> dict[str, float] | None:
         if not sep or not kind:
             raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER")
     try:
-        return check_event_weights(weights)
+        checked = check_event_weights(weights)
     except ValueError as error:
         raise UsageError(f"--event-weight: {error}") from None
+    if checked.get(PURCHASE, 0.0) <= 0:
+        # The given table replaces the defaults (README): leaving purchase out weighs every purchase 0.
+        given = "gives purchase no weight" if PURCHASE not in checked else f"weighs purchase {checked[PURCHASE]:g}"
+        others = "".join(f" --event-weight {kind}={weight:g}" for kind, weight in checked.items() if kind != PURCHASE)
+        raise UsageError(f"--event-weight replaces the default weights, and this table {given}, so purchases would count for nothing; "
+                         f"include it: --event-weight {PURCHASE}=1{others}")
+    return checked
 
 
 def _params(args) -> dict:
