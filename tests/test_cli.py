@@ -232,6 +232,28 @@ def test_recommend_folds_in_the_events_the_api_stored(trained, tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
+def test_every_command_that_takes_events_names_a_file_that_is_no_event_store(trained, tmp_path):
+    # SQLite's own "file is not a database" does not say which file.
+    import shutil
+
+    folder, model_path = trained
+    data = tmp_path / "ok.csv"
+    shutil.copy(folder / "data/purchases.csv", data)
+    content = data.read_bytes()
+    for command in (
+        ("recommend", "--model", model_path, "--events", data, "0001"),
+        ("forget", "0001", "--events", data, "--models-dir", tmp_path / "models"),
+        ("experiments", "report", "--events", data, "--out", tmp_path / "report.html"),
+        ("train", "--data", data, "--algorithm", "popular", "--models-dir", tmp_path / "models", "--events", f"sqlite:///{data}"),
+    ):
+        result = run(*command, check=False)
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert f"{data} is not an SQLite event store (file is not a database)" in result.stderr
+    assert data.read_bytes() == content and not list(tmp_path.glob("ok.csv-*"))  # no -signal, -wal or -shm file beside it
+    folder_given = run("recommend", "--model", model_path, "--events", tmp_path, "0001", check=False)
+    assert folder_given.returncode == 2 and f"--events {tmp_path} is a folder, not an SQLite event store" in folder_given.stderr
+
+
 def test_score_filters_from_the_command_line(trained, tmp_path):
     _, model_path = trained
     from recommender.artifacts import load_model

@@ -477,9 +477,10 @@ def recommend(args) -> int:
 
 
 def existing_event_store(location: str) -> str:
-    """``--events`` checked: a known kind of location, and a SQLite file that exists (a tool
-    that reads must not create an empty store and report nothing)."""
-    from recommender.events import store_missing
+    """``--events`` checked, for every command that takes it: a known kind of location, and a
+    SQLite file that exists (a tool that reads must not create an empty store and report
+    nothing) and is an SQLite database (SQLite's own "file is not a database" names no file)."""
+    from recommender.events import not_an_event_store, store_missing
 
     try:
         missing = store_missing(location)
@@ -487,6 +488,9 @@ def existing_event_store(location: str) -> str:
         raise UsageError(f"--events {error}") from None
     if missing:
         raise UsageError(f"--events {location} does not exist (the API's event store, e.g. events.sqlite3)")
+    problem = not_an_event_store(location)
+    if problem:
+        raise UsageError(f"--events {location} {problem}")
     return location
 
 
