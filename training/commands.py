@@ -19,6 +19,9 @@ from recommender.weights import PURCHASE, check_event_weights
 
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
 SEARCH_SPACES = Path(__file__).parent / "search_spaces"
+# The checkout (make installs it editable): `make train ALGO=NAME` passes its tuned/NAME.json
+# as --params-file when the file is there, and no other.
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 class UsageError(Exception):
@@ -390,8 +393,17 @@ def tune(args) -> int:
     best = {"algorithm": args.algorithm, "params": trials[0].params, "validation": {args.metric: trials[0].metrics[args.metric]},
             "data": str(args.data), "trials": len(trials)}
     write_json_atomic(out, best)
-    print(f"best of {len(trials)} trials written to {out} (make train picks it up)", file=sys.stderr)
+    if make_train_reads(out, args.algorithm):
+        print(f"best of {len(trials)} trials written to {out} (make train ALGO={args.algorithm} picks it up)", file=sys.stderr)
+    else:
+        print(f"best of {len(trials)} trials written to {out}; train with it: recommender train --algorithm {args.algorithm} "
+              f"--params-file {out} (make train reads only tuned/{args.algorithm}.json)", file=sys.stderr)
     return 0
+
+
+def make_train_reads(path: Path, algorithm: str) -> bool:
+    """Whether ``make train ALGO=algorithm`` reads the tuned parameters at ``path``."""
+    return (PROJECT / "Makefile").is_file() and Path(path).resolve() == (PROJECT / "tuned" / f"{algorithm}.json").resolve()
 
 
 def score(args) -> int:
