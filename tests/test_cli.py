@@ -95,6 +95,18 @@ def test_score_listed_customers_unknown_get_popular(trained, tmp_path):
     assert [r["customer_id"] for r in rows] == ["0001"] * 3 + ["nobody"] * 3
 
 
+def test_score_warns_of_listed_customers_the_model_does_not_know(trained, tmp_path):
+    # Ids are read verbatim: a spreadsheet's export that quotes one makes it another customer.
+    _, model_path = trained
+    (tmp_path / "ids.txt").write_text('customer_id\n"0001"\n0002\n')
+    result = run("score", "--model", model_path, "--n", 3, "--out", tmp_path / "s.csv", "--customers", tmp_path / "ids.txt")
+    assert f"""warning: 1 of 2 customers in {tmp_path / 'ids.txt'} are unknown to the model (the first: '"0001"'); they get popular items""" in result.stderr
+    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+    assert {r["source"] for r in rows if r["customer_id"] == '"0001"'} == {"popular"}
+    (tmp_path / "known.txt").write_text("0001\n")
+    assert "warning" not in run("score", "--model", model_path, "--out", tmp_path / "k.csv", "--customers", tmp_path / "known.txt").stderr
+
+
 def test_recommend_prints_a_readable_table(trained):
     _, model_path = trained
     output = run("recommend", "--model", model_path, "--n", 3, "0001").stdout

@@ -425,9 +425,8 @@ def score(args) -> int:
         raise UsageError(f"{args.include}: {error}") from None
     except UnknownCategoryError as error:
         raise UsageError(str(error)) from None
-    unknown = 0 if include is None else int((model.items.lookup(include) < 0).sum())
-    if unknown:
-        print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
+    _warn_unknown(customers, model.customers, "customers", args.customers, "they get popular items")
+    _warn_unknown(include, model.items, "items", args.include, "they are ignored")
     if args.engine == "spark":
         from training.cli_spark import score_command
 
@@ -441,6 +440,16 @@ def score(args) -> int:
     print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers in {manifest['seconds']:.1f}s", file=sys.stderr)
     print(args.out)
     return 0
+
+
+def _warn_unknown(ids: list[str] | None, vocabulary, what: str, path: Path, consequence: str) -> None:
+    """One line on stderr when some ids listed in ``path`` are unknown to the model, naming the
+    first as it was read: an id a spreadsheet's export wrote in quotes ("01234") shows them."""
+    unknown = vocabulary.lookup(ids) < 0 if ids else None
+    if unknown is not None and unknown.any():
+        first = ids[int(unknown.argmax())]
+        print(f"warning: {int(unknown.sum())} of {len(ids)} {what} in {path} are unknown to the model (the first: {first!r}); {consequence}",
+              file=sys.stderr)
 
 
 def _read_id_list(path: Path, header: str) -> list[str]:
