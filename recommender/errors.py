@@ -49,3 +49,9 @@ class UnknownCategoryError(RecommenderError, ValueError):
 class NoKnownItemsError(RecommenderError, ValueError):
     """A candidate list (``include``) none of whose ids the model knows: an empty answer
     would look like "nothing to recommend" when the ids are wrong or the model is older."""
+
+
+class EmptySplitError(RecommenderError, ValueError):
+    """A held-out split with nothing on one side (a time cutoff outside the data's dates,
+    customers too short for leave-last): fitting on nothing fails, and metrics over no test
+    customer are the mean of nothing (NaN), which must never be reported or published."""

@@ -36,8 +36,14 @@ def write_bytes_atomic(path, content: bytes) -> Path:
 
 
 def write_json_atomic(path, payload) -> Path:
-    """JSON (numpy scalars allowed) written atomically, indented for people."""
-    return write_bytes_atomic(path, (json.dumps(payload, indent=2, default=_json_default) + "\n").encode())
+    """JSON (numpy scalars allowed) written atomically, indented for people. JSON has no NaN
+    or infinity: one is refused (ValueError naming the file, nothing written) rather than
+    written as ``NaN``, which makes a manifest a file other JSON readers refuse."""
+    try:
+        text = json.dumps(payload, indent=2, default=_json_default, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(f"{Path(path).name} not written: {error}") from None
+    return write_bytes_atomic(path, (text + "\n").encode())
 
 
 def _json_default(value):

@@ -116,6 +116,8 @@ def load_purchases(
         skipped["wrong number of fields"] = malformed
     if not keep.any():
         raise DataError("every row was rejected: " + "; ".join(f"{n} {r}" for r, n in skipped.items()), path=path)
+    if not ((weight[keep] != 0) if returns else (weight[keep] > 0)).any():
+        raise DataError(_nothing_weighted(event_type, weights), path=path)
     table = table.filter(pa.array(keep)) if not keep.all() else table
     customers, customer_index = _encode(table.column("customer_id"))
     items, item_index = _encode(table.column("item_id"))
@@ -130,6 +132,17 @@ def load_purchases(
         notes=notes,
         bought=_bought(event_type, keep),
     )
+
+
+def _nothing_weighted(event_type, weights: dict[str, float]) -> str:
+    """Why no row of a file counts: the event types it has against the weight table's."""
+    if event_type is None:
+        found = "it has no event_type column, so every row is a purchase"
+    else:
+        kinds = sorted(str(kind) for kind in pc.unique(event_type).to_pylist() if kind is not None)
+        found = f"its event types: {', '.join(kinds[:10])}{', ...' if len(kinds) > 10 else ''}"
+    table = ", ".join(f"{kind}={weight:g}" for kind, weight in weights.items()) or "none"
+    return f"no row has an event type weighted above 0, so there is nothing to learn from ({found}; the weights: {table})"
 
 
 def _bought(event_type, keep: np.ndarray) -> np.ndarray | None:

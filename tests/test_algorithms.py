@@ -153,6 +153,14 @@ def test_params_are_typed_and_checked():
         parse_params("graph-filter", ["rank=big"])
 
 
+def test_a_float_parameter_that_is_no_finite_number_is_refused():
+    # NaN passed every range check and failed inside the fit with implicit's traceback.
+    for given in (["regularization=nan"], ["alpha=inf"], {"alpha": float("nan")}, {"regularization": float("-inf")}):
+        with pytest.raises(ValueError, match="must be a finite number"):
+            parse_params("als", given)
+    assert parse_params("graph-filter", ["sharpening=auto"]) == {"sharpening": None}  # "choose for me" is no number to check
+
+
 def test_graph_filter_keeps_a_share_of_the_spectrum_unless_told_a_rank():
 
     matrix = sp_random_store()

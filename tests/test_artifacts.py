@@ -62,6 +62,13 @@ def test_no_temporary_folders_are_left_behind(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_nan_is_never_written_into_a_manifest(tmp_path):
+    # Python's json writes NaN, which is no JSON: other readers of manifest.json refuse the file.
+    with pytest.raises(ValueError, match="manifest.json not written"):
+        save_model(build_model(), tmp_path, info={"metrics": {"recall@20": float("nan")}})
+    assert list(tmp_path.iterdir()) == []  # nothing published, no staging folder left
+
+
 def test_tampered_truncated_or_missing_files_are_refused(tmp_path):
     path = save_model(build_model(), tmp_path)
     data = path / "history_data.npy"

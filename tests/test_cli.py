@@ -95,6 +95,18 @@ def test_score_listed_customers_unknown_get_popular(trained, tmp_path):
     assert [r["customer_id"] for r in rows] == ["0001"] * 3 + ["nobody"] * 3
 
 
+def test_score_warns_of_listed_customers_the_model_does_not_know(trained, tmp_path):
+    # Ids are read verbatim: a spreadsheet's export that quotes one makes it another customer.
+    _, model_path = trained
+    (tmp_path / "ids.txt").write_text('customer_id\n"0001"\n0002\n')
+    result = run("score", "--model", model_path, "--n", 3, "--out", tmp_path / "s.csv", "--customers", tmp_path / "ids.txt")
+    assert f"""warning: 1 of 2 customers in {tmp_path / 'ids.txt'} are unknown to the model (the first: '"0001"'); they get popular items""" in result.stderr
+    rows = list(csv.DictReader((tmp_path / "s.csv").open()))
+    assert {r["source"] for r in rows if r["customer_id"] == '"0001"'} == {"popular"}
+    (tmp_path / "known.txt").write_text("0001\n")
+    assert "warning" not in run("score", "--model", model_path, "--out", tmp_path / "k.csv", "--customers", tmp_path / "known.txt").stderr
+
+
 def test_recommend_prints_a_readable_table(trained):
     _, model_path = trained
     output = run("recommend", "--model", model_path, "--n", 3, "0001").stdout
@@ -110,6 +122,36 @@ def test_usage_errors_exit_2_with_one_line(trained, tmp_path):
     bad_out = run("score", "--model", model_path, "--out", tmp_path / "x.txt", check=False)
     assert bad_out.returncode == 2 and "must end in one of" in bad_out.stderr
     assert run("score", "--model", model_path, "--out", tmp_path / "y.csv", "--n", 0, check=False).returncode == 2
+
+
+def test_a_time_split_with_nothing_on_one_side_is_a_usage_error_and_publishes_nothing(trained, tmp_path):
+    # The demo data is dated 2025: a cutoff after it holds nothing out (every metric the
+    # mean of nothing, NaN), one before it leaves nothing to train on.
+    folder, _ = trained
+    models = tmp_path / "models"
+    for cutoff, said in (("2030-01-01", "no purchases at or after the cutoff 2030-01-01"), ("2020-01-01", "no purchases before the cutoff 2020-01-01")):
+        for command in (("train", "--evaluate", "--models-dir", models), ("evaluate", "--report", tmp_path / "report")):
+            result = run(*command, "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--split", "time", "--cutoff", cutoff, check=False)
+            assert result.returncode == 2, result.stderr
+            assert result.stderr.strip().count("\n") == 0 and said in result.stderr and "the data runs from 2025-" in result.stderr
+    assert "no models in" in run("models", "--models-dir", models, "list").stdout
+    assert not (tmp_path / "report").exists()
+
+
+def test_event_weights_that_leave_purchases_weighing_nothing_are_refused(trained, tmp_path):
+    # --event-weight replaces the default table: a table without purchase weighs every purchase 0.
+    folder, _ = trained
+    data = folder / "data/purchases.csv"
+    for pairs, said in ((["view=0.2"], "purchase=1 --event-weight view=0.2"), (["wish=1"], "purchase=1 --event-weight wish=1")):
+        result = run("train", "--data", data, "--algorithm", "popular", "--models-dir", tmp_path / "models",
+                     *[x for pair in pairs for x in ("--event-weight", pair)], check=False)
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+        assert "replaces the default weights" in result.stderr and f"include it: --event-weight {said}" in result.stderr
+    (tmp_path / "views.csv").write_text("customer_id,item_id,event_type\na,x,view\nb,y,view\n")
+    views = run("train", "--data", tmp_path / "views.csv", "--algorithm", "popular", "--models-dir", tmp_path / "models",
+                "--event-weight", "purchase=1", "--event-weight", "view=0", check=False)
+    assert views.returncode == 1 and views.stderr.strip().count("\n") == 0
+    assert "views.csv: no row has an event type weighted above 0" in views.stderr and "its event types: view; the weights: purchase=1, view=0" in views.stderr
 
 
 def test_bad_data_exits_1_naming_the_line_and_publishes_nothing(tmp_path):
@@ -200,6 +242,28 @@ def test_recommend_folds_in_the_events_the_api_stored(trained, tmp_path):
     assert first not in [item["item_id"] for item in after["items"]]
     missing = run("recommend", "--model", model_path, "--events", tmp_path / "nope.sqlite3", "0001", check=False)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_every_command_that_takes_events_names_a_file_that_is_no_event_store(trained, tmp_path):
+    # SQLite's own "file is not a database" does not say which file.
+    import shutil
+
+    folder, model_path = trained
+    data = tmp_path / "ok.csv"
+    shutil.copy(folder / "data/purchases.csv", data)
+    content = data.read_bytes()
+    for command in (
+        ("recommend", "--model", model_path, "--events", data, "0001"),
+        ("forget", "0001", "--events", data, "--models-dir", tmp_path / "models"),
+        ("experiments", "report", "--events", data, "--out", tmp_path / "report.html"),
+        ("train", "--data", data, "--algorithm", "popular", "--models-dir", tmp_path / "models", "--events", f"sqlite:///{data}"),
+    ):
+        result = run(*command, check=False)
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert f"{data} is not an SQLite event store (file is not a database)" in result.stderr
+    assert data.read_bytes() == content and not list(tmp_path.glob("ok.csv-*"))  # no -signal, -wal or -shm file beside it
+    folder_given = run("recommend", "--model", model_path, "--events", tmp_path, "0001", check=False)
+    assert folder_given.returncode == 2 and f"--events {tmp_path} is a folder, not an SQLite event store" in folder_given.stderr
 
 
 def test_score_filters_from_the_command_line(trained, tmp_path):

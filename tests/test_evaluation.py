@@ -7,7 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.algorithms import create_algorithm
+from recommender.errors import EmptySplitError
 from recommender.evaluation import accuracy_at_k, evaluate, hit_matrix, random_split, run_evaluation, split_matrices
+from recommender.evaluation.holdout import SplitSpec, split_log
 from recommender.evaluation.splits import leave_last_n_split, load_lightgcn
 from recommender.purchases import load_purchases
 
@@ -50,6 +52,16 @@ def test_random_split_is_seeded_and_disjoint(demo_files):
     assert train.multiply(test).nnz == 0
     assert 0.15 < test.nnz / (train.nnz + test.nnz) < 0.25
     assert np.all(np.diff(train.indptr) > 0)  # nobody loses their whole history
+
+
+def test_a_split_that_holds_out_nothing_is_refused(demo_files):
+    log = load_purchases(demo_files["purchases"])
+    with pytest.raises(EmptySplitError, match="no customer has more than 1000 distinct items"):
+        split_log(log, SplitSpec("leave-last", leave_last=1000))
+    first_events = np.zeros(len(log), dtype=bool)
+    first_events[np.unique(log.customer_index, return_index=True)[1]] = True  # one item each: a customer keeps it for training
+    with pytest.raises(EmptySplitError, match="the random split held out no purchase"):
+        split_log(log.subset(first_events), SplitSpec("random"))
 
 
 def test_leave_last_n_puts_the_latest_purchase_in_test(demo_files):

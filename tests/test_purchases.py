@@ -50,6 +50,18 @@ def test_custom_event_weights(tmp_path):
     assert load_purchases(path, event_weights={"click": 0.25}).weight.tolist() == [0.25]
 
 
+def test_a_file_of_which_no_row_weighs_above_0_names_its_types_and_the_weights(tmp_path):
+    # Otherwise the run fails later, in terms of the algorithm's matrix or the choice's validation.
+    shown = write(tmp_path, "customer_id,item_id,event_type\na,x,impression\nb,y,not_interested\n")
+    with pytest.raises(DataError, match="no row has an event type weighted above 0") as caught:
+        load_purchases(shown)
+    assert "its event types: impression, not_interested; the weights: purchase=1, cart=0.5" in str(caught.value)
+    assert str(shown) in str(caught.value)
+    untyped = write(tmp_path, "customer_id,item_id\na,x\n", name="untyped.csv")
+    with pytest.raises(DataError, match="no event_type column, so every row is a purchase; the weights: view=0.2"):
+        load_purchases(untyped, event_weights={"view": 0.2})
+
+
 @pytest.mark.parametrize(
     "text, line, column, message",
     [

@@ -63,8 +63,10 @@ def test_tune_keeps_its_budget(demo_files, tmp_path):
 
 def test_tune_cli_writes_params_that_train_picks_up(demo_files, tmp_path):
     out = tmp_path / "best.json"
-    table = run("tune", "--data", demo_files["purchases"], "--algorithm", "item-knn", "--trials", 2, "--out", out).stdout
-    assert "ndcg@20" in table
+    tuned = run("tune", "--data", demo_files["purchases"], "--algorithm", "item-knn", "--trials", 2, "--out", out)
+    assert "ndcg@20" in tuned.stdout
+    # make train reads only tuned/ALGO.json: another file is used by naming it.
+    assert "picks it up" not in tuned.stderr and f"train with it: recommender train --algorithm item-knn --params-file {out}" in tuned.stderr
     best = json.loads(out.read_text())
     assert best["algorithm"] == "item-knn" and "neighbours" in best["params"]
     path = run(
@@ -76,6 +78,17 @@ def test_tune_cli_writes_params_that_train_picks_up(demo_files, tmp_path):
     assert model.manifest["metrics"]["recall@20"] > 0
     report = (tmp_path / "models" / path.split("/")[-1] / "report.html").read_text()
     assert report.count("data:image/png;base64,") == 3 and "recall@20" in report
+
+
+def test_make_train_reads_only_the_checkouts_tuned_file(tmp_path, monkeypatch):
+    from training.commands import PROJECT, make_train_reads
+
+    assert make_train_reads(PROJECT / "tuned" / "als.json", "als")
+    monkeypatch.chdir(PROJECT)
+    assert make_train_reads("tuned/als.json", "als")  # tune's default --out, run where make runs it
+    assert not make_train_reads("tuned/als.json", "ease") and not make_train_reads(tmp_path / "tuned" / "als.json", "als")
+    monkeypatch.chdir(tmp_path)
+    assert not make_train_reads("tuned/als.json", "als")
 
 
 def test_evaluate_cli_prints_metrics_and_writes_report(demo_files, tmp_path):

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="where model folders are published (default: %(default)s)")
     train.add_argument("--promote", action="store_true", help="make the new model current")
     train.add_argument("--on-bad-rows", choices=("error", "skip"), default="error", help="stop at the first bad row, or drop bad rows and count them (default: %(default)s)")
-    train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults)")
+    train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults, so name purchase too: purchase=1)")
     train.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
     train.add_argument("--events", help=f"the API's event store, read alongside --data ({EVENTS_FORMS})")
     train.add_argument("--top-lists", type=int, default=50, metavar="K", help="cache each customer's top K items for serving (0: no cache)")

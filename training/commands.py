@@ -12,13 +12,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from recommender.errors import NoKnownItemsError, UnknownCategoryError
+from recommender.errors import EmptySplitError, NoKnownItemsError, UnknownCategoryError
 from recommender.files import write_bytes_atomic, write_json_atomic
 from recommender.parallel import blas_threads
-from recommender.weights import check_event_weights
+from recommender.weights import PURCHASE, check_event_weights
 
 DEFAULT_MODELS_DIR = os.environ.get("RECOMMENDER_MODELS_DIR", "models")
 SEARCH_SPACES = Path(__file__).parent / "search_spaces"
+# The checkout (make installs it editable): `make train ALGO=NAME` passes its tuned/NAME.json
+# as --params-file when the file is there, and no other.
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 class UsageError(Exception):
@@ -60,9 +63,16 @@ def _event_weights(pairs: list[str]) -> dict[str, float] | None:
         if not sep or not kind:
             raise UsageError(f"--event-weight {pair!r} must look like TYPE=NUMBER")
     try:
-        return check_event_weights(weights)
+        checked = check_event_weights(weights)
     except ValueError as error:
         raise UsageError(f"--event-weight: {error}") from None
+    if checked.get(PURCHASE, 0.0) <= 0:
+        # The given table replaces the defaults (README): leaving purchase out weighs every purchase 0.
+        given = "gives purchase no weight" if PURCHASE not in checked else f"weighs purchase {checked[PURCHASE]:g}"
+        others = "".join(f" --event-weight {kind}={weight:g}" for kind, weight in checked.items() if kind != PURCHASE)
+        raise UsageError(f"--event-weight replaces the default weights, and this table {given}, so purchases would count for nothing; "
+                         f"include it: --event-weight {PURCHASE}=1{others}")
+    return checked
 
 
 def _params(args) -> dict:
@@ -178,23 +188,26 @@ def train(args) -> int:
 
         events_path = existing_event_store(args.events) if args.events else None  # checked before Spark starts, as the parameters
         return train_command(args, weights, _params(args), store_format, weighting, events_path, spark_choice)
-    result = train_pipeline(
-        args.data,
-        catalog_path=args.catalog,
-        algorithm=args.algorithm,
-        params=_params(args) if args.algorithm != AUTO else None,
-        models_dir=args.models_dir,
-        promote=args.promote,
-        on_bad_rows=args.on_bad_rows,
-        event_weights=weights,
-        show_progress=not args.quiet,
-        evaluation=_split_spec(args) if args.evaluate else None,
-        top_lists=args.top_lists,
-        events_path=existing_event_store(args.events) if args.events else None,
-        choice_settings=choice_settings,
-        store_format=store_format,
-        weighting=weighting,
-    )
+    try:
+        result = train_pipeline(
+            args.data,
+            catalog_path=args.catalog,
+            algorithm=args.algorithm,
+            params=_params(args) if args.algorithm != AUTO else None,
+            models_dir=args.models_dir,
+            promote=args.promote,
+            on_bad_rows=args.on_bad_rows,
+            event_weights=weights,
+            show_progress=not args.quiet,
+            evaluation=_split_spec(args) if args.evaluate else None,
+            top_lists=args.top_lists,
+            events_path=existing_event_store(args.events) if args.events else None,
+            choice_settings=choice_settings,
+            store_format=store_format,
+            weighting=weighting,
+        )
+    except EmptySplitError as error:  # --cutoff, --leave-last or --test-fraction against this data, found before any fitting
+        raise UsageError(str(error)) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.choice is not None:
@@ -296,7 +309,10 @@ def evaluate(args) -> int:
         split = {"kind": "given", "test": str(args.test)}
     else:
         spec = _split_spec(args)
-        train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
+        try:
+            train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
+        except EmptySplitError as error:
+            raise UsageError(str(error)) from None
         split = vars(spec)
     algorithm, choice = args.algorithm, None
     if algorithm == AUTO:
@@ -390,8 +406,17 @@ def tune(args) -> int:
     best = {"algorithm": args.algorithm, "params": trials[0].params, "validation": {args.metric: trials[0].metrics[args.metric]},
             "data": str(args.data), "trials": len(trials)}
     write_json_atomic(out, best)
-    print(f"best of {len(trials)} trials written to {out} (make train picks it up)", file=sys.stderr)
+    if make_train_reads(out, args.algorithm):
+        print(f"best of {len(trials)} trials written to {out} (make train ALGO={args.algorithm} picks it up)", file=sys.stderr)
+    else:
+        print(f"best of {len(trials)} trials written to {out}; train with it: recommender train --algorithm {args.algorithm} "
+              f"--params-file {out} (make train reads only tuned/{args.algorithm}.json)", file=sys.stderr)
     return 0
+
+
+def make_train_reads(path: Path, algorithm: str) -> bool:
+    """Whether ``make train ALGO=algorithm`` reads the tuned parameters at ``path``."""
+    return (PROJECT / "Makefile").is_file() and Path(path).resolve() == (PROJECT / "tuned" / f"{algorithm}.json").resolve()
 
 
 def score(args) -> int:
@@ -413,9 +438,8 @@ def score(args) -> int:
         raise UsageError(f"{args.include}: {error}") from None
     except UnknownCategoryError as error:
         raise UsageError(str(error)) from None
-    unknown = 0 if include is None else int((model.items.lookup(include) < 0).sum())
-    if unknown:
-        print(f"warning: {unknown} of {len(include)} items in {args.include} are unknown to the model; they are ignored", file=sys.stderr)
+    _warn_unknown(customers, model.customers, "customers", args.customers, "they get popular items")
+    _warn_unknown(include, model.items, "items", args.include, "they are ignored")
     if args.engine == "spark":
         from training.cli_spark import score_command
 
@@ -429,6 +453,16 @@ def score(args) -> int:
     print(f"wrote {manifest['rows']} rows for {manifest['customers']} customers in {manifest['seconds']:.1f}s", file=sys.stderr)
     print(args.out)
     return 0
+
+
+def _warn_unknown(ids: list[str] | None, vocabulary, what: str, path: Path, consequence: str) -> None:
+    """One line on stderr when some ids listed in ``path`` are unknown to the model, naming the
+    first as it was read: an id a spreadsheet's export wrote in quotes ("01234") shows them."""
+    unknown = vocabulary.lookup(ids) < 0 if ids else None
+    if unknown is not None and unknown.any():
+        first = ids[int(unknown.argmax())]
+        print(f"warning: {int(unknown.sum())} of {len(ids)} {what} in {path} are unknown to the model (the first: {first!r}); {consequence}",
+              file=sys.stderr)
 
 
 def _read_id_list(path: Path, header: str) -> list[str]:
@@ -497,9 +531,10 @@ def _score_text(score: float) -> str:
 
 
 def existing_event_store(location: str) -> str:
-    """``--events`` checked: a known kind of location, and a SQLite file that exists (a tool
-    that reads must not create an empty store and report nothing)."""
-    from recommender.events import store_missing
+    """``--events`` checked, for every command that takes it: a known kind of location, and a
+    SQLite file that exists (a tool that reads must not create an empty store and report
+    nothing) and is an SQLite database (SQLite's own "file is not a database" names no file)."""
+    from recommender.events import not_an_event_store, store_missing
 
     try:
         missing = store_missing(location)
@@ -507,6 +542,9 @@ def existing_event_store(location: str) -> str:
         raise UsageError(f"--events {error}") from None
     if missing:
         raise UsageError(f"--events {location} does not exist (the API's event store, e.g. events.sqlite3)")
+    problem = not_an_event_store(location)
+    if problem:
+        raise UsageError(f"--events {location} {problem}")
     return location
 
 

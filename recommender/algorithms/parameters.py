@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 
@@ -45,6 +46,15 @@ def _convert(key: str, value: Any, annotation: Any) -> Any:
             raise ValueError(f"parameter {key!r} must be a JSON object, not {value!r}")
         return parsed
     kind = annotation if isinstance(annotation, type) else {"int": int, "float": float, "str": str, "bool": bool}.get(str(annotation), str)
+    converted = _typed(key, value, kind)
+    # NaN passes every range check (each comparison is false) and an infinity most: either
+    # reached the fit and failed there with the library's traceback ("NaN encountered in factors").
+    if kind is float and not math.isfinite(converted):
+        raise ValueError(f"parameter {key!r} must be a finite number, not {value!r}")
+    return converted
+
+
+def _typed(key: str, value: Any, kind: type) -> Any:
     if not isinstance(value, str):
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..algorithms import create_algorithm
-from ..interactions import repeat_purchases
+from ..errors import EmptySplitError
+from ..interactions import Interactions, repeat_purchases
 from ..purchases import PurchaseLog
-from ..timestamps import parse_timestamp
+from ..timestamps import iso_time, parse_timestamp
 from ..weights import HistoryWeighting
 from .evaluate import run_evaluation, split_matrices
 from .report import build_report, render_html
@@ -40,6 +41,14 @@ class EvaluationResult:
 
 
 def split_log(log: PurchaseLog, spec: SplitSpec) -> tuple[PurchaseLog, PurchaseLog]:
+    """``log`` split as ``spec`` says; EmptySplitError, before any fitting, when either part
+    holds no purchase (nothing to train on, or nothing to evaluate)."""
+    train, test = _split(log, spec)
+    _check_parts(log, spec, train, test)
+    return train, test
+
+
+def _split(log: PurchaseLog, spec: SplitSpec) -> tuple[PurchaseLog, PurchaseLog]:
     if spec.kind == "random":
         return random_split(log, spec.test_fraction, seed=spec.seed)
     if spec.kind == "leave-last":
@@ -52,6 +61,31 @@ def split_log(log: PurchaseLog, spec: SplitSpec) -> tuple[PurchaseLog, PurchaseL
             raise ValueError(f"--cutoff {spec.cutoff!r} is neither ISO 8601 nor epoch seconds")
         return time_split(log, seconds)
     raise ValueError(f"split must be one of {SPLITS}, not {spec.kind!r}")
+
+
+def _check_parts(log: PurchaseLog, spec: SplitSpec, train: PurchaseLog, test: PurchaseLog) -> None:
+    empty_train, empty_test = not _has_purchases(train), not _has_purchases(test)
+    if not (empty_train or empty_test):
+        return
+    if spec.kind == "time":
+        span = f"the data runs from {iso_time(int(log.timestamp.min()))} to {iso_time(int(log.timestamp.max()))}"
+        if empty_test:
+            raise EmptySplitError(f"no purchases at or after the cutoff {spec.cutoff} ({span}): nothing to evaluate; give an earlier --cutoff")
+        raise EmptySplitError(f"no purchases before the cutoff {spec.cutoff} ({span}): nothing to train on; give a later --cutoff")
+    if empty_train:
+        raise EmptySplitError(f"the {spec.kind} split leaves no purchase to train on")
+    if spec.kind == "leave-last":
+        raise EmptySplitError(f"the leave-last split held out no purchase: no customer has more than {spec.leave_last} distinct "
+                              "items (--leave-last); nothing to evaluate")
+    raise EmptySplitError(f"the random split held out no purchase: a customer with one item keeps it for training, and too few "
+                          f"have more for --test-fraction {spec.test_fraction:g}; nothing to evaluate")
+
+
+def _has_purchases(log: PurchaseLog) -> bool:
+    """Whether ``log``'s matrix would hold a cell: a positive event, not all taken back by returns."""
+    if not (log.weight > 0).any():
+        return False
+    return not log.returns or Interactions.from_log(log).matrix.nnz > 0
 
 
 def evaluate_holdout(

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, PURCHASE, weigh_event
 from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event
+from .sqlite import not_a_database
 
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -190,6 +191,20 @@ def store_missing(location) -> bool:
     read refuse it rather than create an empty store); a database URL is never missing."""
     kind, target = backend_of(location)
     return kind == "sqlite" and not Path(target).exists()
+
+
+def not_an_event_store(location) -> str | None:
+    """Why an existing SQLite location cannot hold an event store (a folder, or a file that is
+    no SQLite database, such as a purchase CSV given for it), as words that follow its name;
+    None otherwise. Read only: nothing is created or changed at the location."""
+    kind, target = backend_of(location)
+    path = Path(target)
+    if kind != "sqlite" or not path.exists():
+        return None
+    if path.is_dir():
+        return "is a folder, not an SQLite event store"
+    reason = not_a_database(path)
+    return None if reason is None else f"is not an SQLite event store ({reason})"
 
 
 def redacted(location) -> str:

@@ -66,6 +66,21 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return connection
 
 
+def not_a_database(path: Path) -> str | None:
+    """SQLite's reason when the file at ``path`` is no SQLite database (a purchase CSV given
+    for the store), found by reading its header without writing anything; None when it is one."""
+    connection = connect(path, read_only=True)
+    try:
+        connection.execute("PRAGMA schema_version")
+    except sqlite3.DatabaseError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_NOTADB:
+            raise
+        return str(error)
+    finally:
+        connection.close()
+    return None
+
+
 def identity(path: Path) -> tuple[int, int] | None:
     """Which file is at ``path`` now (device, inode); None when there is none."""
     try:
