@@ -72,6 +72,20 @@ def test_forget_refuses_a_missing_store_and_a_bad_id(tmp_path, capsys):
     assert main(["forget", "a\tb", "--events", str(tmp_path / "events.sqlite3")]) == 2
 
 
+@pytest.mark.slow
+def test_a_database_that_refuses_the_role_is_one_error_line_naming_why(postgres_cluster):
+    """The pool only logs why it cannot connect (three warnings, the cause among them); the
+    command says it once: the server's own words in its error line, and nothing else."""
+    import subprocess
+    import sys
+
+    url = f"postgresql://nouser@127.0.0.1:{postgres_cluster.port}/nodb"
+    result = subprocess.run([sys.executable, "-m", "training", "forget", "c0", "--events", url], capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("recommender forget: error: event store") and 'role "nouser" does not exist' in lines[0]
+
+
 def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsys):
     events = tmp_path / "events.sqlite3"
     store = EventStore(events)

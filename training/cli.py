@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 bad data or a damaged model (one clear line on stderr),
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sqlite3
 import sys
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from threadpoolctl import threadpool_limits
 
+    # PostgreSQL's connection pool logs each failed attempt as a warning with a traceback's
+    # worth of detail; a command reports the outage once, in its own error line, with the cause.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     # BLAS threads are set explicitly so runs are repeatable and never oversubscribed.
     with threadpool_limits(args.threads, "blas"):
         try:

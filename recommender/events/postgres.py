@@ -135,7 +135,11 @@ class PostgresEventStore(EventStore):
                 done, result = self._attempt(pool, work, write, retry_if_stale=attempt == 1)
             except PoolTimeout as error:
                 self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
-                raise EventStoreUnavailable(f"event store {self.location} unavailable: {error}") from error
+                # Never connected from this process: most likely a wrong address, role or password,
+                # which the pool only logs. One direct attempt names it (a store that worked and
+                # went down is not held up by it).
+                reason = (self._why_no_connection() if not self._schema_ready else None) or str(error)
+                raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason}") from error
             except psycopg.OperationalError as error:
                 raise EventStoreUnavailable(f"event store {self.location} unavailable: {error}") from error
             if done:
@@ -146,6 +150,16 @@ class PostgresEventStore(EventStore):
             log.warning("event store connection to %s broke; trying a fresh one", self.location)
             pool.check()
         raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns or raises
+
+    def _why_no_connection(self) -> str | None:
+        """The server's or the network's own words for why a connection fails (None if one succeeds)."""
+        import psycopg
+
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self.wait_seconds))).close()
+        except psycopg.Error as error:
+            return " ".join(str(error).split())
+        return None
 
     def _attempt(self, pool, work, write: bool, *, retry_if_stale: bool) -> tuple[bool, Any]:
         """(True, result), or (False, None) when the connection was found broken before
