@@ -23,6 +23,10 @@ worker is replaced (``--respawn-failed-workers``); a worker stuck in one request
 than RECOMMENDER_TIMEOUT exits and is replaced (granian has no such timeout: a watchdog
 thread in each worker does it); Prometheus metrics add up every live worker, and the files
 of dead ones are dropped (granian has no child-exit hook: the dead are found by pid).
+
+The configuration is checked once, before any worker starts (``python -m
+serving.check_config``): a bad setting, config file or experiments file stops the start
+with ``error: <the sentence>`` on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 SERVERS = ("granian", "gunicorn")
+USAGE_ERROR = 2  # the exit status of a bad setting, as argparse's for a bad option
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 # The access log line: client, time, method, path (never the query string), protocol, status, duration.
 GRANIAN_ACCESS_LOG = '%(addr)s [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3fms'
@@ -51,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server", choices=SERVERS, default=os.environ.get("RECOMMENDER_SERVER", "granian"),
                         help="HTTP server (default: $RECOMMENDER_SERVER or granian)")
     args = parser.parse_args(argv)
+    check_app_config()
     if args.server == "gunicorn":  # its config file prepares the environment
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)])
     prepare_environment()
@@ -63,10 +71,32 @@ def main(argv: list[str] | None = None) -> None:
                  "(a server still running? `make stop`, or choose another ADDRESS)")
 
 
+def check_app_config() -> None:
+    """Check the app's configuration once, before any worker starts, and stop the start if it
+    is bad: ``serving.check_config`` prints its one ``error:`` line and this process exits
+    with its status. Unchecked, every worker would fail at start with a traceback, again and
+    again, until granian gave up on a crash loop. Run in a child process because this one
+    forks the workers: what it imported they would inherit, and a graceful reload (SIGHUP)
+    would not load new code."""
+    environment = {**os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, "1")}
+    try:
+        checked = subprocess.run([sys.executable, "-m", "serving.check_config"], env=environment)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if checked.returncode != 0:
+        sys.exit(checked.returncode if checked.returncode > 0 else 1)  # < 0: killed by a signal
+
+
+def stop_start(message: str) -> NoReturn:
+    """End the start with ``error: <message>`` on stderr (no traceback) and exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
 def prepare_environment() -> None:
     """What every worker must find in its environment when it starts: one BLAS thread, and an
     empty folder for the metric files (files of an earlier run would be added to ours)."""
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    for variable in BLAS_THREAD_VARIABLES:
         os.environ[variable] = "1"
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="recommender-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder

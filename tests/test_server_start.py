@@ -1,0 +1,82 @@
+"""Starting the production server with a configuration it cannot use: one sentence, exit 2.
+
+The configuration is checked once, before any worker starts (``serving.check_config``,
+with the app's own checking code): a bad setting must stop the start with ``error: <the
+sentence>`` and no traceback, not fail every worker again and again until granian gives up
+on a crash loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serving.app import check_config
+from serving.config import ConfigError
+from tests.conftest import free_port
+from tests.server_process import SERVERS, kill_group
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARES_TOO_HIGH = {"experiments": [{"name": "homepage", "variants": [
+    {"name": "control", "model": "popular", "share": 0.5}, {"name": "default", "model": "current", "share": 0.6}]}]}
+
+
+@pytest.fixture
+def bad_experiments(tmp_path) -> Path:
+    path = tmp_path / "exp-bad.json"
+    path.write_text(json.dumps(SHARES_TOO_HIGH))
+    return path
+
+
+# -- the checks themselves -------------------------------------------------------------
+def test_the_start_check_refuses_what_a_worker_would_without_loading_a_model(tmp_path, bad_experiments):
+    missing_model = {"MODEL_PATH": str(tmp_path / "models" / "current"), "EVENTS_DB": str(tmp_path / "events.sqlite3")}
+    with pytest.raises(ConfigError, match=r"^EXPERIMENTS: .*exp-bad.json: experiments\[0\] \(homepage\).variants: the shares add up to 1.1, not 1$"):
+        check_config({**missing_model, "EXPERIMENTS": str(bad_experiments)})
+    with pytest.raises(ConfigError, match="^EVENTS_URL: 'mysql://db/x': not an event store"):
+        check_config({**missing_model, "EVENTS_URL": "mysql://db/x"})
+    # A model not there yet is no configuration error: workers start and wait for it (/ready 503).
+    assert check_config(missing_model)["MODEL_PATH"] == missing_model["MODEL_PATH"]
+    assert not (tmp_path / "events.sqlite3").exists()  # checked, not opened
+
+
+# -- the real launcher -----------------------------------------------------------------
+def run_production(server: str, settings: dict[str, str], seconds: float = 30) -> subprocess.CompletedProcess:
+    """``python -m serving.production`` run to its end; one still running after ``seconds`` fails the test."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **settings}
+    process = subprocess.Popen([sys.executable, "-m", "serving.production", "--server", server], env=environment, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{server} still running after {seconds} s instead of refusing its configuration:\n{stderr[-2000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"RECOMMENDER_EXPERIMENTS": "{experiments}"},
+         "EXPERIMENTS: {experiments}: experiments[0] (homepage).variants: the shares add up to 1.1, not 1"),
+        ({"RECOMMENDER_MAX_N": "abc"}, "environment variable RECOMMENDER_MAX_N: MAX_N must be an integer, not 'abc'"),
+        ({"RECOMMENDER_CONFIG": "/nonexistent.json"}, "RECOMMENDER_CONFIG names /nonexistent.json, which does not exist"),
+    ],
+    ids=["experiments", "max-n", "config-file"],
+)
+def test_a_bad_configuration_stops_the_start_in_one_sentence(server, settings, message, tmp_path, bad_experiments):
+    settings = {name: value.format(experiments=bad_experiments) for name, value in settings.items()}
+    started = run_production(server, {
+        "RECOMMENDER_BIND": f"127.0.0.1:{free_port()}", "RECOMMENDER_WORKERS": "2",
+        "RECOMMENDER_MODEL_PATH": str(tmp_path / "models" / "current"), "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **settings,
+    })
+    assert (started.returncode, started.stderr, started.stdout) == (2, f"error: {message.format(experiments=bad_experiments)}\n", "")
