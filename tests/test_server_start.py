@@ -18,6 +18,7 @@ import pytest
 
 from serving.app import check_config
 from serving.config import ConfigError
+from serving.production import ServerSettingError, ServerSettings, server_settings
 from tests.conftest import free_port
 from tests.server_process import SERVERS, kill_group
 
@@ -45,6 +46,28 @@ def test_the_start_check_refuses_what_a_worker_would_without_loading_a_model(tmp
     assert not (tmp_path / "events.sqlite3").exists()  # checked, not opened
 
 
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"RECOMMENDER_WORKERS": "abc"}, "RECOMMENDER_WORKERS must be a whole number, at least 1, not 'abc'"),
+        ({"RECOMMENDER_WORKERS": "0"}, "RECOMMENDER_WORKERS must be a whole number, at least 1, not '0'"),
+        ({"RECOMMENDER_WORKERS": "-3"}, "RECOMMENDER_WORKERS must be a whole number, at least 1, not '-3'"),
+        ({"RECOMMENDER_THREADS": "1.5"}, "RECOMMENDER_THREADS must be a whole number, at least 1, not '1.5'"),
+        ({"RECOMMENDER_TIMEOUT": "-1"}, "RECOMMENDER_TIMEOUT must be a whole number of seconds, 0 (no limit) or more, not '-1'"),
+    ],
+)
+def test_server_settings_that_cannot_be_used_are_refused_never_corrected(environ, message):
+    with pytest.raises(ServerSettingError) as refused:
+        server_settings(environ)
+    assert str(refused.value) == message
+
+
+def test_server_settings_and_their_defaults():
+    assert server_settings({"RECOMMENDER_WORKERS": "3", "RECOMMENDER_THREADS": " 2 ", "RECOMMENDER_TIMEOUT": "0"}) == ServerSettings(3, 2, 0)
+    defaults = server_settings({"RECOMMENDER_THREADS": ""})  # empty: as if unset
+    assert defaults == ServerSettings(max(2, os.cpu_count() or 1), 1, 30)
+
+
 # -- the real launcher -----------------------------------------------------------------
 def run_production(server: str, settings: dict[str, str], seconds: float = 30) -> subprocess.CompletedProcess:
     """``python -m serving.production`` run to its end; one still running after ``seconds`` fails the test."""
@@ -69,8 +92,12 @@ def run_production(server: str, settings: dict[str, str], seconds: float = 30) -
          "EXPERIMENTS: {experiments}: experiments[0] (homepage).variants: the shares add up to 1.1, not 1"),
         ({"RECOMMENDER_MAX_N": "abc"}, "environment variable RECOMMENDER_MAX_N: MAX_N must be an integer, not 'abc'"),
         ({"RECOMMENDER_CONFIG": "/nonexistent.json"}, "RECOMMENDER_CONFIG names /nonexistent.json, which does not exist"),
+        ({"RECOMMENDER_WORKERS": "abc"}, "RECOMMENDER_WORKERS must be a whole number, at least 1, not 'abc'"),
+        ({"RECOMMENDER_WORKERS": "0"}, "RECOMMENDER_WORKERS must be a whole number, at least 1, not '0'"),
+        ({"RECOMMENDER_THREADS": "-3"}, "RECOMMENDER_THREADS must be a whole number, at least 1, not '-3'"),
+        ({"RECOMMENDER_TIMEOUT": "abc"}, "RECOMMENDER_TIMEOUT must be a whole number of seconds, 0 (no limit) or more, not 'abc'"),
     ],
-    ids=["experiments", "max-n", "config-file"],
+    ids=["experiments", "max-n", "config-file", "workers-abc", "workers-0", "threads", "timeout"],
 )
 def test_a_bad_configuration_stops_the_start_in_one_sentence(server, settings, message, tmp_path, bad_experiments):
     settings = {name: value.format(experiments=bad_experiments) for name, value in settings.items()}
