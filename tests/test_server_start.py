@@ -3,15 +3,18 @@
 The configuration is checked once, before any worker starts (``serving.check_config``,
 with the app's own checking code): a bad setting must stop the start with ``error: <the
 sentence>`` and no traceback, not fail every worker again and again until granian gives up
-on a crash loop.
+on a crash loop. ``make serve-background`` must then say why at once, and leave no pid file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,29 @@ def test_a_bad_configuration_stops_the_start_in_one_sentence(server, settings, m
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **settings,
     })
     assert (started.returncode, started.stderr, started.stdout) == (2, f"error: {message.format(experiments=bad_experiments)}\n", "")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("make") and shutil.which("setsid")), reason="needs make and setsid")
+def test_make_serve_background_says_at_once_why_the_server_exited_and_keeps_no_pid_file(tmp_path):
+    """The port taken by another program: the server exits at start. The target must stop
+    waiting then, show the log's error line, and remove out/server.pid, whose dead pid a
+    later ``make stop`` would kill were the number given to another process."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "stamp").touch()  # the venv stamp, never remade (-o): this venv runs, nothing is installed
+    port = free_port()
+    with socket.socket() as holder:  # bound, not listening: /ready is refused at once, the bind fails
+        holder.bind(("127.0.0.1", port))
+        began = time.monotonic()
+        made = subprocess.run(
+            ["make", "--no-print-directory", "-o", "stamp", "STAMP=stamp", f"BIN={Path(sys.executable).parent}", "serve-background",
+             f"ADDRESS=127.0.0.1:{port}", f"MODEL={tmp_path / 'models' / 'current'}"],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3")},
+            capture_output=True, text=True, timeout=120,
+        )
+        took = time.monotonic() - began
+    assert made.returncode != 0
+    assert f"error: 127.0.0.1:{port} is already in use by another process" in made.stdout
+    assert "the server exited at start; see out/server.log" in made.stdout
+    assert (tmp_path / "out" / "server.log").is_file() and not (tmp_path / "out" / "server.pid").exists()
+    assert took < 15, f"make serve-background took {took:.1f} s to see that the server had exited"
