@@ -109,16 +109,24 @@ demo-retail: $(STAMP) ## train on a real shop's raw export (RETAIL_DATA, UCI Onl
 serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foreground; SERVER=granian|gunicorn, 2+ workers)
 	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/python -m serving.production --server $(SERVER)
 
-serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid, log in out/server.log) and wait until it is ready
+serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid, log in out/server.log) and wait until it is ready; a server that exits at start is reported at once, with its log's last lines
 	@$(MAKE) --no-print-directory stop >/dev/null
 	@if $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1; then \
 		echo "error: a server not started by make serve-background already answers on $(ADDRESS) (make serve in another shell?); stop it or choose another ADDRESS=host:port"; exit 1; fi
 	@mkdir -p out
-	@RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) RECOMMENDER_PID_FILE=out/server.pid \
-		setsid nohup $(BIN)/python -m serving.production --server $(SERVER) >> out/server.log 2>&1 < /dev/null &
-	@for attempt in $$(seq 1 100); do $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && break; sleep 0.2; done
-	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && echo "server ready on http://$(ADDRESS) (log: out/server.log)" \
-		|| { echo "server did not become ready; see out/server.log"; exit 1; }
+	@# The server is watched while it starts: one that exits (a bad setting, the port taken) ends the
+	@# wait at once, with this start's last log lines shown and no pid file left for a later make stop
+	@# to kill a stranger by. With --wait, setsid ($$!) lives as long as the server even if it has to fork.
+	@logged=$$(stat -c %s out/server.log 2>/dev/null || echo 0); \
+	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) RECOMMENDER_PID_FILE=out/server.pid \
+		setsid --wait nohup $(BIN)/python -m serving.production --server $(SERVER) >> out/server.log 2>&1 < /dev/null & \
+	server=$$!; \
+	for attempt in $$(seq 1 100); do \
+		$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && { echo "server ready on http://$(ADDRESS) (log: out/server.log)"; exit 0; }; \
+		kill -0 $$server 2>/dev/null || break; sleep 0.2; done; \
+	tail -c +$$((logged + 1)) out/server.log | tail -n 15; \
+	if kill -0 $$server 2>/dev/null; then echo "server did not become ready; it still runs (make stop ends it); see out/server.log"; \
+	else rm -f out/server.pid; echo "the server exited at start; see out/server.log"; fi; exit 1
 
 dashboard: $(STAMP) ## start the demo server in the background if needed and print its dashboard's URL
 	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 || $(MAKE) --no-print-directory serve-background

@@ -12,7 +12,7 @@ import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from recommender.events import AnswerIds, AnswerLog, EventStore, open_event_store
+from recommender.events import AnswerIds, AnswerLog, EventStore, backend_of, open_event_store
 from recommender.experiments import ExperimentConfigError
 from recommender.parallel import blas_threads
 
@@ -23,7 +23,7 @@ from .dashboard import dashboard
 from .erasure_list import KnownErasures
 from .errors import register_error_handlers
 from .events import events
-from .experiment_holder import ExperimentHolder, FiguresCache
+from .experiment_holder import ExperimentHolder, FiguresCache, read_experiments
 from .experiments import experiments as experiments_blueprint
 from .hot_routes import HotRoutes
 from .items import items
@@ -50,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__, static_folder=None)
     app.json = OrjsonProvider(app)
-    app.config.update(load_config(config))
+    app.config.update(check_config(config))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     if not app.config["API_TOKEN"]:
         app.logger.warning(OPEN_WRITES_WARNING)
@@ -64,19 +64,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         on_swap=metrics.model_swapped,
         on_failure=lambda message: metrics.model_reloads.labels("failed").inc(),
     )
-    try:
-        store = open_event_store(app.config["EVENTS_URL"] or app.config["EVENTS_DB"])
-    except ValueError as error:  # an unknown kind of location stops the start, like any bad setting
-        raise ConfigError(f"EVENTS_URL: {error}") from None
+    store = open_event_store(_event_store_location(app.config))
     answer_log = AnswerLog(
         _logging_answers(store, app.config["ANSWER_LOG_DAYS"]),
         flush_seconds=app.config["ANSWER_LOG_FLUSH_SECONDS"],
         on_dropped=metrics.answers_not_logged.inc,
     )
-    try:
-        experiments = ExperimentHolder(app.config["EXPERIMENTS"], Path(app.config["MODEL_PATH"]).parent, check_seconds=app.config["MODEL_CHECK_SECONDS"])
-    except ExperimentConfigError as error:  # a bad file stops the start, like any bad setting
-        raise ConfigError(f"EXPERIMENTS: {error}") from None
+    try:  # read again: the file may have changed since check_config
+        experiments = ExperimentHolder(app.config["EXPERIMENTS"], _models_dir(app.config), check_seconds=app.config["MODEL_CHECK_SECONDS"])
+    except ExperimentConfigError as error:
+        raise _experiments_error(error) from None
     prepared = PreparedAnswers(int(app.config["PREPARED_ANSWERS_MB"] * 1e6), app.json.encode, metrics.prepared_answers_encoded.inc)
     erasures = KnownErasures(lambda after_id: store.erasures(after_id=after_id))
     state = ServingState(models, store, metrics, experiments, answer_log, AnswerIds(), FiguresCache(app.config["EXPERIMENT_FIGURES_SECONDS"]), prepared,
@@ -96,6 +93,45 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard, url_prefix="/dashboard")
     app.wsgi_app = HotRoutes(app, app.wsgi_app, headers)
     return app
+
+
+def check_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings ``create_app`` runs with, after every start-up check that needs neither a
+    model nor a connection: the settings, the RECOMMENDER_CONFIG file, the kind of event store
+    location and the experiments file. Raises ConfigError naming the setting, file or field.
+
+    The production launcher runs it once before any worker starts (``python -m
+    serving.check_config``): a bad setting then stops the server in one sentence, instead of
+    failing every worker at start, each with a traceback.
+    """
+    settings = load_config(config)
+    _event_store_location(settings)
+    if settings["EXPERIMENTS"]:
+        try:
+            read_experiments(Path(settings["EXPERIMENTS"]), _models_dir(settings))
+        except ExperimentConfigError as error:
+            raise _experiments_error(error) from None
+    return settings
+
+
+def _event_store_location(settings: Mapping[str, Any]) -> str:
+    """Where the event store is; a location of no known kind stops the start, like any bad setting."""
+    location = settings["EVENTS_URL"] or settings["EVENTS_DB"]
+    try:
+        backend_of(location)
+    except ValueError as error:
+        raise ConfigError(f"EVENTS_URL: {error}") from None
+    return location
+
+
+def _models_dir(settings: Mapping[str, Any]) -> Path:
+    """Where the experiments' model versions are published: beside the served model."""
+    return Path(settings["MODEL_PATH"]).parent
+
+
+def _experiments_error(error: ExperimentConfigError) -> ConfigError:
+    """A bad experiments file stops the start, like any bad setting."""
+    return ConfigError(f"EXPERIMENTS: {error}")
 
 
 def _logging_answers(store: EventStore, keep_days: float):

@@ -50,6 +50,21 @@ class _Running(NamedTuple):
     holders: dict[str, ModelHolder]
 
 
+def read_experiments(path: Path, models_dir: Path) -> ExperimentSet:
+    """The experiments file at ``path``, checked, and every variant's model a version published
+    in ``models_dir`` (ExperimentConfigError naming the field). The start-up check runs this
+    too (serving/app.py's ``check_config``), so a worker and the launcher read a file alike."""
+    experiments = load_experiments(path)
+    for experiment in experiments.experiments:
+        for variant in experiment.variants:
+            if variant.model not in (CURRENT, POPULAR) and not (models_dir / variant.model / "manifest.json").is_file():
+                raise ExperimentConfigError(
+                    f"{path}: experiment {experiment.name!r}, variant {variant.name!r}: no published model "
+                    f"{variant.model!r} in {models_dir} (a version folder name, 'current' or 'popular')"
+                )
+    return experiments
+
+
 class ExperimentHolder:
     """The running experiments and their variants' models, reloaded when the file changes."""
 
@@ -79,8 +94,7 @@ class ExperimentHolder:
     def _load(self, *, strict: bool) -> None:
         stamp = self._stamp()
         try:
-            experiments = load_experiments(self.path)
-            self._check_versions(experiments)
+            experiments = read_experiments(self.path, self.models_dir)
         except ExperimentConfigError as error:
             if strict:
                 raise
@@ -98,15 +112,6 @@ class ExperimentHolder:
                 self._suspend(reference, running)  # before it runs: no customer is served half an experiment
         self._running = running
         log.info("running %d experiments from %s", len(experiments.experiments), self.path)
-
-    def _check_versions(self, experiments: ExperimentSet) -> None:
-        for experiment in experiments.experiments:
-            for variant in experiment.variants:
-                if variant.model not in (CURRENT, POPULAR) and not (self.models_dir / variant.model / "manifest.json").is_file():
-                    raise ExperimentConfigError(
-                        f"{self.path}: experiment {experiment.name!r}, variant {variant.name!r}: no published model "
-                        f"{variant.model!r} in {self.models_dir} (a version folder name, 'current' or 'popular')"
-                    )
 
     def refresh(self) -> None:
         """Reload the file if it changed (rate-limited; cheap when it did not)."""

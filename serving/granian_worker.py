@@ -37,6 +37,7 @@ def create_worker_app():
 
     from serving import create_app
     from serving.metrics import forget_dead_workers, multiprocess_mode
+    from serving.production import server_settings
 
     logging.basicConfig(level=os.environ.get("RECOMMENDER_LOG_LEVEL", "info").upper(),
                         format="[%(process)d] %(levelname)s %(name)s: %(message)s")
@@ -48,7 +49,7 @@ def create_worker_app():
     # The loaded app and model are not garbage: keep them out of the collector's full passes,
     # which would walk them all and stall the worker (gunicorn.conf.py does the same).
     gc.freeze()
-    timeout = float(os.environ.get("RECOMMENDER_TIMEOUT", "30"))
+    timeout = server_settings().timeout  # checked by the launcher before any worker started
     return RequestWatchdog(app, timeout) if timeout > 0 else app
 
 

@@ -6,6 +6,7 @@ Environment (all optional):
     RECOMMENDER_WORKERS       worker processes (default: number of cores, at least 2)
     RECOMMENDER_THREADS       threads per worker (default 1: scoring keeps a core busy, so more
                               threads per worker gave no throughput on 2 cores in our runs)
+    RECOMMENDER_TIMEOUT       seconds after which a worker stuck in one request is replaced (30; 0: never)
     PROMETHEUS_MULTIPROC_DIR  folder for per-worker metric files (default: a fresh temp folder)
 plus every RECOMMENDER_* setting of serving/config.py (model path, event store, tokens).
 
@@ -20,22 +21,25 @@ Why these choices:
 
 import os
 
-from serving.production import prepare_environment
+from serving.production import checked_server_settings, prepare_environment
 
 # One BLAS thread per worker, and an empty folder for the metric files: the same start as granian's.
 prepare_environment()
+# Checked as granian's are (one line and exit 2 for a bad value; python -m serving.production
+# has checked them, and the app's configuration, before it ran gunicorn).
+checked_settings = checked_server_settings()
 
 wsgi_app = "serving:create_app()"
 bind = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").split(",")
-workers = int(os.environ.get("RECOMMENDER_WORKERS", str(max(2, os.cpu_count() or 1))))
+workers = checked_settings.workers
 # gthread keeps client connections alive (sync workers close after every response).
 worker_class = "gthread"
-threads = int(os.environ.get("RECOMMENDER_THREADS", "1"))
+threads = checked_settings.threads
 preload_app = False
 # Several servers (tests, benchmarks) may run side by side; none needs gunicorn's control socket.
 control_socket_disable = True
 keepalive = 5
-timeout = int(os.environ.get("RECOMMENDER_TIMEOUT", "30"))
+timeout = checked_settings.timeout
 pidfile = os.environ.get("RECOMMENDER_PID_FILE") or None
 graceful_timeout = 20
 accesslog = os.environ.get("RECOMMENDER_ACCESS_LOG") or None

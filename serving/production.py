@@ -8,7 +8,8 @@ docs/benchmarks.md, "Serving"). gunicorn stays selectable (``--server gunicorn``
     RECOMMENDER_BIND          address to listen on (default 127.0.0.1:8000)
     RECOMMENDER_WORKERS       worker processes (default: number of cores, at least 2)
     RECOMMENDER_THREADS       threads per worker (default 1)
-    RECOMMENDER_TIMEOUT       seconds after which a worker stuck in one request is replaced (30)
+    RECOMMENDER_TIMEOUT       seconds after which a worker stuck in one request is replaced
+                              (30; 0: never)
     RECOMMENDER_ACCESS_LOG    "-" (stderr) to write the access log; path, method, status, time
                               and never the query string (a token wrongly put in a URL stays out)
     RECOMMENDER_LOG_LEVEL     info by default
@@ -23,6 +24,11 @@ worker is replaced (``--respawn-failed-workers``); a worker stuck in one request
 than RECOMMENDER_TIMEOUT exits and is replaced (granian has no such timeout: a watchdog
 thread in each worker does it); Prometheus metrics add up every live worker, and the files
 of dead ones are dropped (granian has no child-exit hook: the dead are found by pid).
+
+The configuration is checked once, before any worker starts (``python -m
+serving.check_config``): a bad setting, config file or experiments file stops the start
+with ``error: <the sentence>`` on stderr and exit status 2, as does a server setting above
+that is not a usable number.
 """
 
 from __future__ import annotations
@@ -39,8 +45,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple, NoReturn
 
 SERVERS = ("granian", "gunicorn")
+USAGE_ERROR = 2  # the exit status of a bad setting, as argparse's for a bad option
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 # The access log line: client, time, method, path (never the query string), protocol, status, duration.
 GRANIAN_ACCESS_LOG = '%(addr)s [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3fms'
@@ -51,11 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server", choices=SERVERS, default=os.environ.get("RECOMMENDER_SERVER", "granian"),
                         help="HTTP server (default: $RECOMMENDER_SERVER or granian)")
     args = parser.parse_args(argv)
+    settings = checked_server_settings()
+    check_app_config()
     if args.server == "gunicorn":  # its config file prepares the environment
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)])
     prepare_environment()
     try:
-        run_granian()
+        run_granian(settings)
     except OSError as error:
         if error.errno != errno.EADDRINUSE:
             raise
@@ -63,10 +74,79 @@ def main(argv: list[str] | None = None) -> None:
                  "(a server still running? `make stop`, or choose another ADDRESS)")
 
 
+class ServerSettings(NamedTuple):
+    """The settings of the server itself, read alike by this launcher, gunicorn's config file
+    and each granian worker."""
+
+    workers: int
+    threads: int  # per worker
+    timeout: int  # seconds a request may run before its worker is replaced; 0: no limit
+
+
+class ServerSettingError(ValueError):
+    """RECOMMENDER_WORKERS, RECOMMENDER_THREADS or RECOMMENDER_TIMEOUT cannot be used."""
+
+
+def server_settings(environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """The server's settings from ``environ`` (default ``os.environ``); an unset or empty variable
+    takes its default. Raises ServerSettingError naming the variable and what it may be."""
+    environ = os.environ if environ is None else environ
+    at_least_one = "a whole number, at least 1"
+    return ServerSettings(
+        workers=_whole_number(environ, "RECOMMENDER_WORKERS", max(2, os.cpu_count() or 1), minimum=1, allowed=at_least_one),
+        threads=_whole_number(environ, "RECOMMENDER_THREADS", 1, minimum=1, allowed=at_least_one),
+        timeout=_whole_number(environ, "RECOMMENDER_TIMEOUT", 30, minimum=0, allowed="a whole number of seconds, 0 (no limit) or more"),
+    )
+
+
+def _whole_number(environ: Mapping[str, str], variable: str, default: int, *, minimum: int, allowed: str) -> int:
+    text = environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    # Never quietly corrected: a worker count of 0 run as 1 hides the typo that wrote it.
+    if value is None or value < minimum:
+        raise ServerSettingError(f"{variable} must be {allowed}, not {text!r}")
+    return value
+
+
+def checked_server_settings() -> ServerSettings:
+    """:func:`server_settings`, or the start stopped with one line naming the variable."""
+    try:
+        return server_settings()
+    except ServerSettingError as error:
+        stop_start(str(error))
+
+
+def check_app_config() -> None:
+    """Check the app's configuration once, before any worker starts, and stop the start if it
+    is bad: ``serving.check_config`` prints its one ``error:`` line and this process exits
+    with its status. Unchecked, every worker would fail at start with a traceback, again and
+    again, until granian gave up on a crash loop. Run in a child process because this one
+    forks the workers: what it imported they would inherit, and a graceful reload (SIGHUP)
+    would not load new code."""
+    environment = {**os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, "1")}
+    try:
+        checked = subprocess.run([sys.executable, "-m", "serving.check_config"], env=environment)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if checked.returncode != 0:
+        sys.exit(checked.returncode if checked.returncode > 0 else 1)  # < 0: killed by a signal
+
+
+def stop_start(message: str) -> NoReturn:
+    """End the start with ``error: <message>`` on stderr (no traceback) and exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
 def prepare_environment() -> None:
     """What every worker must find in its environment when it starts: one BLAS thread, and an
     empty folder for the metric files (files of an earlier run would be added to ours)."""
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    for variable in BLAS_THREAD_VARIABLES:
         os.environ[variable] = "1"
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="recommender-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
@@ -76,12 +156,11 @@ def prepare_environment() -> None:
         shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
 
 
-def run_granian() -> None:
+def run_granian(settings: ServerSettings) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
     host, _, port = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").rpartition(":")
-    workers = int(os.environ.get("RECOMMENDER_WORKERS", str(max(2, os.cpu_count() or 1))))
     access_log = bool(os.environ.get("RECOMMENDER_ACCESS_LOG"))
     pid_file = os.environ.get("RECOMMENDER_PID_FILE")
     server = _shared_socket_granian()(
@@ -92,10 +171,10 @@ def run_granian() -> None:
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,
         websockets=False,
-        workers=workers,
+        workers=settings.workers,
         # One thread per worker runs the app: scoring keeps a core busy, and more threads per
         # worker gave no throughput on 2 cores (as with gunicorn's gthread).
-        blocking_threads=int(os.environ.get("RECOMMENDER_THREADS", "1")),
+        blocking_threads=settings.threads,
         runtime_threads=1,
         backlog=1024,
         http1_settings=_http1_settings(),

@@ -212,6 +212,20 @@ def test_serve_starts_the_api_on_loopback_and_logs_without_terminal_colours(trai
     assert "/no/such/page" in text and "\x1b[" not in text
 
 
+@pytest.mark.parametrize("program, name", [(["training", "serve"], "recommender serve"), (["serving"], "python -m serving")])
+@pytest.mark.parametrize("port", [99999, 65536, -1])
+def test_serve_refuses_a_port_out_of_range_instead_of_wrapping_it_round(program, name, port, tmp_path):
+    command = [sys.executable, "-m", *program, "--model", tmp_path / "models", "--port", str(port), "--events-db", tmp_path / "e.sqlite3"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = server.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # serving on some other port: the bug
+        server.kill()
+        server.communicate()
+        pytest.fail(f"{name} --port {port} started a server instead of refusing the port")
+    assert server.returncode == 2 and stderr.endswith(f"{name}: error: --port must be 1-65535 (0: any free port), not {port}\n")
+
+
 def test_help_is_plain_text_and_says_every_default():
     assert "``" not in run("--help").stdout
     recommend = run("recommend", "--help").stdout

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the recommendation API for development (production: make serve)")
     serve.add_argument("--model", default=str(Path(DEFAULT_MODELS_DIR) / "current"), help="model folder (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="default: %(default)s")
+    serve.add_argument("--port", type=int, default=8000, help=f"{commands.PORTS}; default: %(default)s")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--events-db", help=f"event store ({EVENTS_FORMS}; default: events.sqlite3)")
     serve.set_defaults(handler=commands.serve)

@@ -554,8 +554,14 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+# What --port takes; the rule of python -m serving's --port too (training never imports serving).
+PORTS = "1-65535 (0: any free port)"
+
+
 def serve(args) -> int:
     """Hand over to the serving package's own entry point (training never imports serving)."""
+    if not 0 <= args.port <= 65535:  # else the number would silently wrap round to another port
+        raise UsageError(f"--port must be {PORTS}, not {args.port}")
     command = [sys.executable, "-m", "serving", "--model", str(args.model), "--port", str(args.port), "--host", args.host]
     if args.events_db:
         command += ["--events-db", args.events_db]

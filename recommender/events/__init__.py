@@ -16,7 +16,7 @@ SQL lives in this package only.
 """
 
 from .answer_log import AnswerIds, AnswerLog
-from .base import EventStore, EventStoreUnavailable, not_an_event_store, open_event_store, redacted, store_missing
+from .base import EventStore, EventStoreUnavailable, backend_of, not_an_event_store, open_event_store, redacted, store_missing
 from .postgres import PostgresEventStore
 from .records import NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
 from .store import SQLiteEventStore
@@ -34,6 +34,7 @@ __all__ = [
     "EventStoreUnavailable",
     "PostgresEventStore",
     "SQLiteEventStore",
+    "backend_of",
     "customer_key",
     "erased_in",
     "forget_erased_customers",
