@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from .algorithms import algorithm_class
 from .catalog import Catalog
 from .errors import ArtifactError
-from .files import FOLDER_MODE, write_json_atomic
+from .files import FOLDER_MODE, undefined_as_null, write_json_atomic
 from .model import Model
 from .topn import TopLists
 from .vocabulary import IdVocabulary
@@ -109,6 +109,7 @@ def save_model(
             "files": checksums,
             "documents": documents,
         }
+        manifest = undefined_as_null(manifest)
         write_json_atomic(staging / MANIFEST, manifest)
         target = models_dir / version
         os.rename(staging, target)  # atomic on one filesystem: the folder appears whole

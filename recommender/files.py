@@ -46,6 +46,20 @@ def write_json_atomic(path, payload) -> Path:
     return write_bytes_atomic(path, (text + "\n").encode())
 
 
+def undefined_as_null(value):
+    """``value`` with every NaN or infinite float (a figure that is undefined, such as the
+    standard error of one customer's difference) replaced by None, in nested dicts and lists:
+    a model's manifest says "undefined" as JSON can, and a model published before NaN was
+    refused can still be rewritten."""
+    if isinstance(value, dict):
+        return {key: undefined_as_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [undefined_as_null(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value
+
+
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()

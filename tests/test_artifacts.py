@@ -18,6 +18,7 @@ from recommender.artifacts import (
 )
 from recommender.catalog import Catalog
 from recommender.errors import ArtifactError
+from recommender.files import write_json_atomic
 from recommender.model import Model
 from recommender.vocabulary import IdVocabulary
 from tests.conftest import two_group_matrix
@@ -64,9 +65,14 @@ def test_no_temporary_folders_are_left_behind(tmp_path):
 
 def test_a_nan_is_never_written_into_a_manifest(tmp_path):
     # Python's json writes NaN, which is no JSON: other readers of manifest.json refuse the file.
-    with pytest.raises(ValueError, match="manifest.json not written"):
-        save_model(build_model(), tmp_path, info={"metrics": {"recall@20": float("nan")}})
-    assert list(tmp_path.iterdir()) == []  # nothing published, no staging folder left
+    # An undefined figure (the standard error of one validation customer's difference) is null;
+    # refusing it would leave the model unpublished after all the fitting, or unrewritable by forget.
+    path = save_model(build_model(), tmp_path, info={"choice": {"blend": {"standard_error": float("nan")}, "ratio": [float("inf")]}})
+    manifest = json.loads((path / "manifest.json").read_text())  # strict JSON: json.loads would accept NaN, so check the text too
+    assert manifest["choice"] == {"blend": {"standard_error": None}, "ratio": [None]}
+    assert "NaN" not in (path / "manifest.json").read_text() and "Infinity" not in (path / "manifest.json").read_text()
+    with pytest.raises(ValueError, match="report.json not written"):  # elsewhere a NaN is still refused, not written
+        write_json_atomic(tmp_path / "report.json", {"x": float("nan")})
 
 
 def test_tampered_truncated_or_missing_files_are_refused(tmp_path):

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..algorithms import create_algorithm
 from ..errors import EmptySplitError
+from ..files import undefined_as_null
 from ..interactions import Interactions, repeat_purchases
 from ..purchases import PurchaseLog
 from ..timestamps import iso_time, parse_timestamp
@@ -37,7 +38,7 @@ class EvaluationResult:
     fit_seconds: float
 
     def files(self) -> dict[str, bytes]:
-        return {"report.json": json.dumps(self.report, indent=2).encode(), "report.html": self.html.encode()}
+        return {"report.json": json.dumps(undefined_as_null(self.report), indent=2, allow_nan=False).encode(), "report.html": self.html.encode()}
 
 
 def split_log(log: PurchaseLog, spec: SplitSpec) -> tuple[PurchaseLog, PurchaseLog]:
