@@ -369,3 +369,28 @@ def test_a_store_whose_answers_were_indexed_by_customer_loses_the_index(tmp_path
     assert [a.recommendation_id for a in reopened.answers()] == ["r0", "r2"]
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'answers'").fetchall() == []
+
+
+def test_a_postgresql_server_that_never_answers_is_diagnosed_once_then_fails_fast():
+    """A worker that never connected tries one direct connection to name the cause; after it
+    the fail-fast window holds (it used to start before that attempt and be over by its end,
+    so every request waited for the pool and a direct attempt, 3 s each)."""
+    import socket
+
+    from recommender.events import EventStoreUnavailable, PostgresEventStore
+
+    pytest.importorskip("psycopg_pool")
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(100)  # accepts connections, never answers: a hung or black-holed server
+    store = PostgresEventStore(f"postgresql://nobody@127.0.0.1:{hung.getsockname()[1]}/nothing")
+    try:
+        with pytest.raises(EventStoreUnavailable):
+            store.customer_feedback("c1")
+        started = time.monotonic()
+        with pytest.raises(EventStoreUnavailable, match="retry shortly"):
+            store.customer_feedback("c1")
+        assert time.monotonic() - started < 0.5
+    finally:
+        store.close()
+        hung.close()

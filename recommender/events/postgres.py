@@ -99,6 +99,7 @@ class PostgresEventStore(EventStore):
         self._pool_pid: int | None = None
         self._schema_ready = False
         self._unreachable_until = 0.0
+        self._diagnosed = False  # whether the one direct attempt that names a failure was made
 
     # -- connections ----------------------------------------------------------------
     def _pool(self):
@@ -134,12 +135,15 @@ class PostgresEventStore(EventStore):
             try:
                 done, result = self._attempt(pool, work, write, retry_if_stale=attempt == 1)
             except PoolTimeout as error:
-                self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
                 # Never connected from this process: most likely a wrong address, role or password,
-                # which the pool only logs. One direct attempt names it (a store that worked and
-                # went down is not held up by it).
-                reason = (self._why_no_connection() if not self._schema_ready else None) or str(error)
-                raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason}") from error
+                # which the pool only logs. One direct attempt, once per process, names it (a store
+                # that worked and went down is not held up by it); the fail-fast window starts after it.
+                reason = None
+                if not self._schema_ready and not self._diagnosed:
+                    self._diagnosed = True
+                    reason = self._why_no_connection()
+                self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
+                raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason or error}") from error
             except psycopg.OperationalError as error:
                 raise EventStoreUnavailable(f"event store {self.location} unavailable: {error}") from error
             if done:
