@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from flask import Flask
+from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
 from recommender.events import AnswerIds, AnswerLog, EventStore, backend_of, open_event_store
@@ -21,7 +21,7 @@ from .config import ConfigError, load_config
 from .customers import customers
 from .dashboard import dashboard
 from .erasure_list import KnownErasures
-from .errors import register_error_handlers
+from .errors import bad_request, register_error_handlers
 from .events import events
 from .experiment_holder import ExperimentHolder, FiguresCache, read_experiments
 from .experiments import experiments as experiments_blueprint
@@ -33,6 +33,7 @@ from .model_holder import ModelHolder
 from .operations import operations
 from .prepared import PreparedAnswers
 from .state import EXTENSION, ServingState
+from .validation import path_is_utf8
 
 # Said once per worker at start: with no token the write endpoints are open (fine on a laptop,
 # not behind a storefront), and nothing else would tell an operator.
@@ -83,6 +84,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     models.current()
 
     register_error_handlers(app)
+
+    @app.before_request
+    def _refuse_paths_that_are_not_text():
+        if not path_is_utf8(request.environ):
+            raise bad_request("the request's path is not valid UTF-8 (percent-escapes must spell UTF-8 text)")
+
     headers = _headers_on_every_reply(app)
     app.register_blueprint(customers, url_prefix="/v1")
     app.register_blueprint(items, url_prefix="/v1")

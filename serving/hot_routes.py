@@ -23,11 +23,13 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from recommender.ids import id_problem
+
 from .auth import bearer_token, grants_read
 from .customers import find_recommendations, served_recommendations
 from .operations import health
 from .state import EXTENSION
-from .validation import QueryParameters, api_id_problem, plain_query
+from .validation import QueryParameters, plain_query
 
 # The two routes by their Flask rules and views; HotRoutes checks at start that the app's URL
 # map still has them, so a moved route or a renamed view cannot leave a stale copy here.
@@ -74,7 +76,7 @@ class HotRoutes:
             customer_id = raw_id.encode("latin-1").decode("utf-8")  # WSGI gives the path's bytes as latin-1
         except UnicodeError:
             return None
-        if api_id_problem(customer_id, config["MAX_ID_LENGTH"]) is not None:
+        if id_problem(customer_id, config["MAX_ID_LENGTH"]) is not None:
             return None
         state = self.app.extensions[EXTENSION]
         try:

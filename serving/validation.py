@@ -39,11 +39,24 @@ def checked_id(value: Any, field: str, limit: int | None = None) -> str:
 
 
 def api_id_problem(value: str, limit: int) -> str | None:
-    """:func:`recommender.ids.id_problem`, and one rule of the API's own: werkzeug decodes a
-    path's invalid UTF-8 to U+FFFD, so every such id would name one and the same customer."""
-    if "\ufffd" in value:
-        return "holds U+FFFD, the mark of bytes that were not valid UTF-8"
+    """:func:`recommender.ids.id_problem`, and one rule of the API's own: JSON can spell a lone
+    surrogate (``"\\ud800"``), which no UTF-8 text holds and no store can write."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it holds a lone surrogate such as \\ud800)"
     return id_problem(value, limit)
+
+
+def path_is_utf8(environ: dict) -> bool:
+    """Whether the request's path is valid UTF-8 (WSGI gives its bytes as latin-1 text).
+    werkzeug decodes invalid bytes to U+FFFD, so every undecodable id would name one and the
+    same customer; an id spelled with a real U+FFFD stays an id like any other."""
+    try:
+        environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
 
 
 def plain_query(query: bytes) -> dict[str, str] | None:
@@ -153,7 +166,7 @@ def parse_event(raw: Any, where: str) -> Event:
     if not isinstance(event_type, str) or event_type not in accepted:
         raise bad_request(f"{where}.event_type must be one of {', '.join(accepted)}")
     quantity = raw.get("quantity", 1)
-    if isinstance(quantity, bool) or not isinstance(quantity, (int, float)) or not math.isfinite(quantity) or not 0 < quantity <= 1e6:
+    if not _finite_number(quantity) or not 0 < quantity <= 1e6:
         raise bad_request(f"{where}.quantity must be a positive number up to 1000000")
     # Absent means now; an explicit null is a malformed value, like a null quantity.
     timestamp = _timestamp(raw["timestamp"], f"{where}.timestamp") if "timestamp" in raw else int(time.time())
@@ -171,11 +184,22 @@ def parse_event(raw: Any, where: str) -> Event:
 FUTURE_ALLOWANCE_SECONDS = 86_400
 
 
+def _finite_number(value: Any) -> bool:
+    """A JSON number that is finite (not a boolean). JSON integers have no size limit: one
+    of 400 digits overflows math.isfinite's conversion to float, which is no reason for a 500."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _timestamp(value: Any, field: str) -> int:
     """Epoch seconds from ISO 8601 text or a JSON number, from 1970 (the API's events happen
     now, not before) to a day after the server's clock."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = int(value) if math.isfinite(value) and 0 <= value < MAX_ABS_EPOCH_SECONDS else None
+        seconds = int(value) if _finite_number(value) and 0 <= value < MAX_ABS_EPOCH_SECONDS else None
     else:
         seconds = parse_iso_timestamp(value) if isinstance(value, str) else None
     if seconds is None or seconds < 0:
