@@ -394,3 +394,18 @@ def test_a_postgresql_server_that_never_answers_is_diagnosed_once_then_fails_fas
     finally:
         store.close()
         hung.close()
+
+
+@pytest.mark.parametrize("folder", ["p%41", "a#b", "q?x"])
+def test_a_store_whose_path_has_uri_characters_opens_read_only_too(tmp_path, folder):
+    # Read-only opens go through a file: URI, which SQLite percent-decodes ('%41' is 'A').
+    from recommender.events.sqlite import connect
+
+    path = tmp_path / folder / "events.sqlite3"
+    path.parent.mkdir()
+    store = EventStore(path)
+    store.add([Event("c1", "a0")])
+    store.close()
+    connection = connect(path, read_only=True)
+    assert connection.execute("SELECT COUNT(*) FROM events").fetchone() == (1,)
+    connection.close()

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
+import urllib.parse
 from pathlib import Path
 
 SCHEMA = """
@@ -60,7 +61,8 @@ log = logging.getLogger(__name__)
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection that waits for other writers; we issue BEGIN/COMMIT ourselves
     (isolation_level=None), so a batch is one transaction."""
-    target = f"file:{path}?mode=ro" if read_only else str(path)
+    # A URI's path is percent-decoded by SQLite: a file named with '%' or '?' or '#' must be quoted.
+    target = f"file:{urllib.parse.quote(str(path))}?mode=ro" if read_only else str(path)
     connection = sqlite3.connect(target, uri=read_only, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True)
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return connection
