@@ -6,10 +6,13 @@ answer, and answering "from the model alone" would put an erased customer's trai
 history back into their answers: the model may predate the erasure. So each worker keeps the
 list it last read, brought up to date every ``refresh_seconds`` by a background thread, and
 during an outage a customer on it is answered without their training history, as when the
-store is up. No erasure can be made during an outage (the DELETE answers 503), so the list
-misses at most the erasures committed in the last ``refresh_seconds`` before the store went
-away. A worker that has never read the list (the store down since it started) cannot tell
-who was erased: it answers every customer without training history until it has read it.
+store is up. The list misses the erasures committed in the last ``refresh_seconds`` before
+this worker lost the store, and, where only this host lost it (other hosts or ``recommender
+forget`` still reach the database), those committed meanwhile: no erasure can be made
+through this worker (its DELETE answers 503). A worker that has never read the list (the
+store down since it started) cannot tell who was erased: it answers every customer without
+training history until it has read it. A store replaced or restored from a backup (ids
+start again) is read whole again.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ class KnownErasures:
         self._read = read
         self.refresh_seconds = refresh_seconds
         self._latest: dict[str, int] | None = None  # customer key -> latest erasure id; None: never read
-        self._through = 0
+        self._through = 0  # the newest erasure id read...
+        self._through_key = ""  # ...and its customer key: a store replaced since no longer has that row
+        self._closed = False
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._start()
         reference = weakref.ref(self)
         # The thread does not follow a fork: a worker forked from a process that built the app starts its own.
-        os.register_at_fork(after_in_child=lambda: (alive := reference()) is not None and alive._start())
+        os.register_at_fork(after_in_child=lambda: (alive := reference()) is not None and not alive._closed and alive._start())
 
     def _start(self) -> None:
         self._lock = threading.Lock()
@@ -53,13 +58,21 @@ class KnownErasures:
         threading.Thread(target=_refresh_forever, args=(weakref.ref(self), self._stopping), name="erasure-list", daemon=True).start()
 
     def refresh(self) -> None:
-        """Read the erasures committed since the last read (the whole list the first time)."""
+        """Read the erasures committed since the last read (the whole list the first time, and
+        when the row last read is gone or another: the store was replaced or restored)."""
         with self._lock:
-            rows = self._read(self._through)
-            latest = self._latest or {}
+            rows = self._read(max(self._through - 1, 0))  # from the row last read, to check it is still there
+            latest = self._latest
+            if latest is not None and self._through and rows[:1] and rows[0][:2] == (self._through, self._through_key):
+                rows = rows[1:]
+            elif latest is not None and self._through:
+                rows, latest = self._read(0), None
+            if latest is None:
+                latest = {}
+            for erasure_id, key, _ in rows:
+                latest[key] = erasure_id  # in place: a reader's get() sees the old value or the new one
             if rows:
-                latest = {**latest, **{key: erasure_id for erasure_id, key, _ in rows}}  # a new dict: readers hold the old one
-                self._through = rows[-1][0]
+                self._through, self._through_key = rows[-1][0], rows[-1][1]
             self._latest = latest
 
     def during_outage(self, customer_id: str) -> CustomerFeedback:
@@ -78,6 +91,7 @@ class KnownErasures:
         return latest is None or latest.get(customer_key(customer_id), 0) > erasures_through
 
     def close(self) -> None:
+        self._closed = True
         self._stopping.set()
 
 

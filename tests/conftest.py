@@ -134,12 +134,21 @@ def app_config(tmp_path, trained_models) -> dict:
     return {"MODEL_PATH": str(trained_models / "current"), "EVENTS_DB": str(tmp_path / "events.sqlite3")}
 
 
+def _stop_background_threads(application) -> None:
+    """A server's worker holds one app for its life; a test run builds hundreds, whose erasure-list
+    threads (and their store connections) would otherwise live until a full garbage collection."""
+    from serving.state import EXTENSION
+
+    application.extensions[EXTENSION].erasures.close()
+
+
 @pytest.fixture
 def app(app_config):
     """The Flask app under test."""
     application = create_app(app_config)
     application.config["TESTING"] = True
-    return application
+    yield application
+    _stop_background_threads(application)
 
 
 @pytest.fixture
@@ -152,12 +161,17 @@ def client(app):
 def make_client(tmp_path, app_config):
     """Build a client for an app with extra settings: ``make_client(API_TOKEN="s")``."""
 
+    built = []
+
     def build(**settings):
         application = create_app({**app_config, **settings})
         application.config["TESTING"] = True
+        built.append(application)
         return application.test_client()
 
-    return build
+    yield build
+    for application in built:
+        _stop_background_threads(application)
 
 
 def free_port() -> int:

@@ -52,3 +52,23 @@ def test_the_background_thread_reads_the_list_without_being_asked(tmp_path):
     assert known.during_outage("c2").erasure_id == later.erasure_id
     known.close()
     store.close()
+
+
+def test_a_store_replaced_or_restored_is_read_whole_again(tmp_path):
+    """Ids start again in a new or restored store: reading on from the old newest id would miss
+    its erasures. The row last read is checked to be still there first."""
+    old, new = open_event_store(tmp_path / "old.sqlite3"), open_event_store(tmp_path / "new.sqlite3")
+    for customer in ("a", "b", "c"):
+        old.forget(customer)
+    erased_in_new = new.forget("x")
+    serving = [old]
+    known = KnownErasures(lambda after_id: serving[0].erasures(after_id=after_id), refresh_seconds=3600)
+    known.refresh()
+    assert known.during_outage("a").erasure_id == 1 and known.during_outage("x") is NO_FEEDBACK
+    serving[0] = new  # the file at the path is now another store
+    known.refresh()
+    assert known.during_outage("x").erasure_id == erased_in_new.erasure_id
+    assert known.during_outage("a") is NO_FEEDBACK  # the list is the new store's
+    known.close()
+    old.close()
+    new.close()

@@ -77,11 +77,10 @@ def _buyers(model, item: int, limit: int, erasures: KnownErasures) -> list[str]:
     except sqlite3.Error:
         pass
     positions = np.flatnonzero(model.history.indices == item)
-    rows = np.searchsorted(model.history.indptr, positions, side="right") - 1
-    shown = []
-    for customer_id in model.customers.ids[rows].tolist():
-        if len(shown) == limit:
+    shown: list[str] = []
+    for start in range(0, len(positions), limit):  # a popular item's buyers looked at a few at a time
+        rows = np.searchsorted(model.history.indptr, positions[start : start + limit], side="right") - 1
+        shown += [c for c in model.customers.ids[rows].tolist() if not erasures.erased_after(c, model.erasures_through)]
+        if len(shown) >= limit:
             break
-        if not erasures.erased_after(customer_id, model.erasures_through):
-            shown.append(customer_id)
-    return shown
+    return shown[:limit]
