@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import errno
 import http.client
+import math
 import os
 import shutil
 import signal
@@ -61,12 +62,18 @@ def main(argv: list[str] | None = None) -> None:
                         help="HTTP server (default: $RECOMMENDER_SERVER or granian)")
     args = parser.parse_args(argv)
     settings = checked_server_settings()
+    listening = None
+    if args.server == "granian":  # gunicorn reads these itself (its bind takes more forms: unix:PATH, several)
+        try:
+            listening = granian_settings()
+        except ServerSettingError as error:
+            stop_start(str(error))
     check_app_config()
     if args.server == "gunicorn":  # its config file prepares the environment
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)])
     prepare_environment()
     try:
-        run_granian(settings)
+        run_granian(settings, listening)
     except OSError as error:
         if error.errno != errno.EADDRINUSE:
             raise
@@ -113,6 +120,40 @@ def _whole_number(environ: Mapping[str, str], variable: str, default: int, *, mi
     return value
 
 
+class GranianSettings(NamedTuple):
+    """What only the granian launcher reads: where to listen, how much to log, how long a
+    reload waits for each new worker."""
+
+    host: str
+    port: int
+    log_level: str
+    respawn_interval: float
+
+
+GRANIAN_LOG_LEVELS = ("critical", "error", "warning", "warn", "info", "debug", "notset")
+
+
+def granian_settings(environ: Mapping[str, str] | None = None) -> GranianSettings:
+    """RECOMMENDER_BIND (HOST:PORT), RECOMMENDER_LOG_LEVEL and RECOMMENDER_RESPAWN_INTERVAL, or
+    ServerSettingError naming the variable (granian itself answered them with a traceback)."""
+    environ = os.environ if environ is None else environ
+    bind = environ.get("RECOMMENDER_BIND", "").strip() or "127.0.0.1:8000"
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ServerSettingError(f"RECOMMENDER_BIND must be HOST:PORT with a port from 1 to 65535, not {bind!r}")
+    level = environ.get("RECOMMENDER_LOG_LEVEL", "").strip().lower() or "info"
+    if level not in GRANIAN_LOG_LEVELS:
+        raise ServerSettingError(f"RECOMMENDER_LOG_LEVEL must be one of {', '.join(GRANIAN_LOG_LEVELS)}, not {level!r}")
+    text = environ.get("RECOMMENDER_RESPAWN_INTERVAL", "").strip() or "5"
+    try:
+        interval = float(text)
+    except ValueError:
+        interval = math.nan
+    if not (math.isfinite(interval) and interval > 0):
+        raise ServerSettingError(f"RECOMMENDER_RESPAWN_INTERVAL must be a number of seconds above 0, not {text!r}")
+    return GranianSettings(host.strip("[]") or "127.0.0.1", int(port), level, interval)
+
+
 def checked_server_settings() -> ServerSettings:
     """:func:`server_settings`, or the start stopped with one line naming the variable."""
     try:
@@ -156,18 +197,18 @@ def prepare_environment() -> None:
         shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
 
 
-def run_granian(settings: ServerSettings) -> None:
+def run_granian(settings: ServerSettings, listening: GranianSettings | None = None) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
-    host, _, port = os.environ.get("RECOMMENDER_BIND", "127.0.0.1:8000").rpartition(":")
+    listening = listening or granian_settings()
     access_log = bool(os.environ.get("RECOMMENDER_ACCESS_LOG"))
     pid_file = os.environ.get("RECOMMENDER_PID_FILE")
     server = _shared_socket_granian()(
         "serving.granian_worker:create_worker_app",
         factory=True,
-        address=host.strip("[]") or "127.0.0.1",
-        port=int(port),
+        address=listening.host,
+        port=listening.port,
         interface=Interfaces.WSGI,
         http=HTTPModes.http1,
         websockets=False,
@@ -181,10 +222,10 @@ def run_granian(settings: ServerSettings) -> None:
         respawn_failed_workers=True,
         # A reload replaces one worker at a time and waits this long for the new one to load
         # its model before stopping the next old one: well above a worker's start (1-2 s).
-        respawn_interval=float(os.environ.get("RECOMMENDER_RESPAWN_INTERVAL", "5")),
+        respawn_interval=listening.respawn_interval,
         workers_kill_timeout=20,  # gunicorn's graceful_timeout: in-flight requests get 20 s
         log_enabled=True,
-        log_level=LogLevels(os.environ.get("RECOMMENDER_LOG_LEVEL", "info").lower()),
+        log_level=LogLevels(listening.log_level),
         log_access=access_log,
         log_access_format=GRANIAN_ACCESS_LOG,
         pid_file=Path(pid_file) if pid_file else None,

@@ -21,7 +21,7 @@ import pytest
 
 from serving.app import check_config
 from serving.config import ConfigError
-from serving.production import ServerSettingError, ServerSettings, server_settings
+from serving.production import GranianSettings, ServerSettingError, ServerSettings, granian_settings, server_settings
 from tests.conftest import free_port
 from tests.server_process import SERVERS, kill_group
 
@@ -65,6 +65,25 @@ def test_server_settings_that_cannot_be_used_are_refused_never_corrected(environ
     assert str(refused.value) == message
 
 
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"RECOMMENDER_BIND": "127.0.0.1:99999"}, "RECOMMENDER_BIND must be HOST:PORT with a port from 1 to 65535, not '127.0.0.1:99999'"),
+        ({"RECOMMENDER_BIND": "localhost"}, "RECOMMENDER_BIND must be HOST:PORT with a port from 1 to 65535, not 'localhost'"),
+        ({"RECOMMENDER_LOG_LEVEL": "loud"}, "RECOMMENDER_LOG_LEVEL must be one of critical, error, warning, warn, info, debug, notset, not 'loud'"),
+        ({"RECOMMENDER_RESPAWN_INTERVAL": "abc"}, "RECOMMENDER_RESPAWN_INTERVAL must be a number of seconds above 0, not 'abc'"),
+        ({"RECOMMENDER_RESPAWN_INTERVAL": "0"}, "RECOMMENDER_RESPAWN_INTERVAL must be a number of seconds above 0, not '0'"),
+    ],
+)
+def test_granians_own_settings_that_cannot_be_used_are_refused(environ, message):
+    # granian answered each of these with a traceback at start.
+    with pytest.raises(ServerSettingError) as refused:
+        granian_settings(environ)
+    assert str(refused.value) == message
+    assert granian_settings({"RECOMMENDER_BIND": "[::1]:8001", "RECOMMENDER_LOG_LEVEL": "DEBUG"}) == GranianSettings("::1", 8001, "debug", 5.0)
+    assert granian_settings({}) == GranianSettings("127.0.0.1", 8000, "info", 5.0)
+
+
 def test_server_settings_and_their_defaults():
     assert server_settings({"RECOMMENDER_WORKERS": "3", "RECOMMENDER_THREADS": " 2 ", "RECOMMENDER_TIMEOUT": "0"}) == ServerSettings(3, 2, 0)
     defaults = server_settings({"RECOMMENDER_THREADS": ""})  # empty: as if unset
@@ -103,6 +122,17 @@ def run_production(server: str, settings: dict[str, str], seconds: float = 30) -
     ids=["experiments", "max-n", "config-file", "workers-abc", "workers-0", "threads", "timeout"],
 )
 def test_a_bad_configuration_stops_the_start_in_one_sentence(server, settings, message, tmp_path, bad_experiments):
+    check_start_is_refused(server, settings, message, tmp_path, bad_experiments)
+
+
+@pytest.mark.slow
+def test_a_bad_log_level_stops_granians_start_in_one_sentence(tmp_path, bad_experiments):
+    check_start_is_refused("granian", {"RECOMMENDER_LOG_LEVEL": "loud"},
+                           "RECOMMENDER_LOG_LEVEL must be one of critical, error, warning, warn, info, debug, notset, not 'loud'",
+                           tmp_path, bad_experiments)
+
+
+def check_start_is_refused(server, settings, message, tmp_path, bad_experiments):
     settings = {name: value.format(experiments=bad_experiments) for name, value in settings.items()}
     started = run_production(server, {
         "RECOMMENDER_BIND": f"127.0.0.1:{free_port()}", "RECOMMENDER_WORKERS": "2",
