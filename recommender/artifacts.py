@@ -221,15 +221,25 @@ def promote(models_dir, version: str) -> Path:
     """Point ``models/current`` at ``version`` (atomic symlink swap) and record it."""
     models_dir = Path(models_dir)
     version = Path(version).name  # accept a path to the folder as well as its name
+    if not _is_version(models_dir, version):
+        # `promote current` made current a link to itself: no model, for this server's next start.
+        raise ArtifactError(f"{models_dir / version} is a link, not a model version folder: promote a version (recommender models list)")
     # Refuse to promote something that is not a whole, intact model.
     verify_checksums(models_dir / version, read_manifest(models_dir / version))
+    already = current_version(models_dir) == version
     temporary = models_dir / f".{CURRENT}-{os.getpid()}-{time.monotonic_ns()}"
     os.symlink(version, temporary)
     os.replace(temporary, models_dir / CURRENT)
-    history = _promotions(models_dir)
-    history.append({"version": version, "at": datetime.now(UTC).isoformat(timespec="seconds")})
-    write_json_atomic(models_dir / PROMOTIONS, history)
+    if not already:  # promoting the current model again changes nothing, and rollback's target stays
+        history = _promotions(models_dir)
+        history.append({"version": version, "at": datetime.now(UTC).isoformat(timespec="seconds")})
+        write_json_atomic(models_dir / PROMOTIONS, history)
     return models_dir / version
+
+
+def _is_version(models_dir: Path, version: str) -> bool:
+    """Whether ``version`` names a version folder itself (not ``current`` or another link)."""
+    return version not in ("", ".", "..", CURRENT) and not (models_dir / version).is_symlink()
 
 
 def rollback_target(models_dir) -> str | None:
@@ -237,7 +247,8 @@ def rollback_target(models_dir) -> str | None:
     one that is still there (None when there is none)."""
     models_dir = Path(models_dir)
     current = current_version(models_dir)
-    previous = [p["version"] for p in _promotions(models_dir) if p["version"] != current and (models_dir / p["version"]).is_dir()]
+    previous = [v for v in (p.get("version", "") for p in _promotions(models_dir))
+                if v != current and _is_version(models_dir, v) and (models_dir / v).is_dir()]
     return previous[-1] if previous else None
 
 

@@ -122,6 +122,23 @@ def test_promote_and_rollback(tmp_path):
     assert os.readlink(tmp_path / "current") == first.name  # a failed promotion changes nothing
 
 
+def test_current_cannot_be_promoted_to_point_at_itself(tmp_path):
+    """`recommender models promote current` made current a link to itself (exit 0): the next
+    start of any server found no model. A record of it made later rollbacks do it again."""
+    first = save_model(build_model(), tmp_path)
+    second = save_model(build_model("popular"), tmp_path)
+    promote(tmp_path, first.name)
+    promote(tmp_path, second.name)
+    with pytest.raises(ArtifactError, match="is a link, not a model version folder"):
+        promote(tmp_path, "current")
+    assert current_version(tmp_path) == second.name
+    # A history written by the old code, with "current" in it, is read past.
+    history = json.loads((tmp_path / "promotions.json").read_text())
+    (tmp_path / "promotions.json").write_text(json.dumps([*history[:1], {"version": "current", "at": "x"}, *history[1:]]))
+    rollback(tmp_path)
+    assert current_version(tmp_path) == first.name
+
+
 def test_rollback_without_history_is_a_clear_error(tmp_path):
     promote(tmp_path, save_model(build_model(), tmp_path).name)
     with pytest.raises(ArtifactError, match="no earlier promoted model"):

@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="every published model, current one marked")
     promote = actions.add_parser("promote", help="make VERSION the current model")
     promote.add_argument("version", help="a version listed by `recommender models list`")
-    actions.add_parser("rollback", help="go back to the previously promoted model")
+    actions.add_parser("rollback", help="promote the model that was current before the present one (a second rollback returns to the present one)")
     models.set_defaults(handler=commands.models)
     for command in sub.choices.values():
         # Also after the command (`recommender score ... --quiet`), as people type it; not set
