@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -125,10 +126,30 @@ def _event_store_location(settings: Mapping[str, Any]) -> str:
     """Where the event store is; a location of no known kind stops the start, like any bad setting."""
     location = settings["EVENTS_URL"] or settings["EVENTS_DB"]
     try:
-        backend_of(location)
+        kind, where = backend_of(location)
     except ValueError as error:
         raise ConfigError(f"EVENTS_URL: {error}") from None
+    if kind == "sqlite":
+        problem = _sqlite_location_problem(Path(where))
+        if problem:
+            raise ConfigError(f"{'EVENTS_URL' if settings['EVENTS_URL'] else 'EVENTS_DB'}: {problem}")
     return location
+
+
+def _sqlite_location_problem(path: Path) -> str | None:
+    """Why a SQLite event store cannot be at ``path`` (it is created on first use, folders
+    included), or None: checked at start, so that it is not every request's 500 or 503."""
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:  # a real file, not os.access: root passes access() for folders such as /proc
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return f"{path} cannot be created: {folder} is not a folder this server may write in ({error.strerror})"
+    return None
 
 
 def _models_dir(settings: Mapping[str, Any]) -> Path:

@@ -49,6 +49,31 @@ def test_the_start_check_refuses_what_a_worker_would_without_loading_a_model(tmp
     assert not (tmp_path / "events.sqlite3").exists()  # checked, not opened
 
 
+def test_the_start_check_refuses_a_sqlite_store_that_cannot_be_created(tmp_path):
+    # It used to pass, and then every recommendation answered 500 (FileNotFoundError at the first query).
+    settings = {"MODEL_PATH": str(tmp_path / "models" / "current")}
+    with pytest.raises(ConfigError, match=r"^EVENTS_DB: /proc/x/events.sqlite3 cannot be created: /proc is not a folder this server may write in"):
+        check_config({**settings, "EVENTS_DB": "/proc/x/events.sqlite3"})
+    (tmp_path / "blocked").write_text("a file where the store's folder would go")
+    with pytest.raises(ConfigError, match="blocked is not a folder this server may write in"):
+        check_config({**settings, "EVENTS_URL": f"sqlite:///{tmp_path}/blocked/events.sqlite3"})
+    with pytest.raises(ConfigError, match="is a folder, not a database file"):
+        check_config({**settings, "EVENTS_DB": str(tmp_path)})
+    assert check_config({**settings, "EVENTS_DB": str(tmp_path / "new" / "deeper" / "events.sqlite3")})  # folders are made at first use
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_store_whose_folder_cannot_be_made_is_an_outage_not_a_bug(tmp_path):
+    import sqlite3
+
+    from recommender.events import EventStore
+
+    (tmp_path / "blocked").write_text("a file where the store's folder would go")
+    store = EventStore(tmp_path / "blocked" / "events.sqlite3")
+    with pytest.raises(sqlite3.OperationalError, match="cannot open the event store"):
+        store.customer_feedback("c0")  # serving answers such errors from the model alone (reads) or 503 (writes)
+
+
 @pytest.mark.parametrize(
     "environ, message",
     [

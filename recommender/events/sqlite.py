@@ -150,16 +150,20 @@ class Connections:
             log.warning("%s was deleted or replaced while in use: opening the file now at that path", self.path)
             connection.close()
             self._schema_ready = False
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._schema_ready:
-            prepare(self.path)
-            self._schema_ready = True
-        connection = connect(self.path)
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._schema_ready:
+                prepare(self.path)
+                self._schema_ready = True
+            connection = connect(self.path)
+            identity_now = identity(self.path)
+        except OSError as error:  # the folder or file cannot be made or read: an outage of the store, as SQLite's own errors are
+            raise sqlite3.OperationalError(f"cannot open the event store {self.path}: {error.strerror} ({error.filename})") from error
         connection.execute("PRAGMA synchronous = FULL")
         self._local.connection = connection
         self._local.pid = os.getpid()
-        self._local.identity = identity(self.path)
+        self._local.identity = identity_now
         return connection
 
     def get_with_identity(self) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
