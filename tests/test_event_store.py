@@ -185,9 +185,11 @@ def test_the_answer_log_reads_by_time_experiment_and_id_and_prunes(open_store):
 def test_attribution_reads_feedback_events_by_type_and_time(open_store):
     store = open_store()
     store.add([Event("c1", "a", "click", 1.0, 10, "r1"), Event("c1", "a", "purchase", 1.0, 20, "r1"),
-               Event("c1", "b", "view", 1.0, 15), Event("c2", "c", "impression", 1.0, 30, "r2")])
-    assert [(e.event_type, e.timestamp) for e in store.feedback_events()] == [("click", 10), ("purchase", 20), ("impression", 30)]
-    assert [e.item_id for e in store.feedback_events(since=11, until=29)] == ["a"]
+               Event("c1", "b", "view", 1.0, 15), Event("c2", "c", "impression", 1.0, 30, "r2"), Event("c3", "d", "click", 1.0, 5)])
+    assert [(e.event_type, e.timestamp) for e in store.feedback_events()] == [("click", 5), ("click", 10), ("purchase", 20), ("impression", 30)]
+    # From 11 to 29, and the click dated before 11 that names an answer: attribution must see it
+    # (as outside the window) rather than lose it; the click of 5 names none and stays out.
+    assert [(e.item_id, e.timestamp) for e in store.feedback_events(since=11, until=29)] == [("a", 10), ("a", 20)]
     assert store.feedback_events(types=("view",)) == [Event("c1", "b", "view", 1.0, 15)]
 
 

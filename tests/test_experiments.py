@@ -13,7 +13,7 @@ import pytest
 
 from recommender.events import AnswerRecord, Event
 from recommender.experiments import ExperimentConfigError, all_figures, assign, attribute, bucket, parse_experiments
-from recommender.experiments.attribution import NO_ANSWER, NOT_IN_ANSWER, OUTSIDE_WINDOW, UNKNOWN_ID
+from recommender.experiments.attribution import NO_ANSWER, NOT_IN_ANSWER, OTHER_CUSTOMER, OUTSIDE_WINDOW, UNKNOWN_ID
 from recommender.experiments.statistics import (
     LEADING,
     NEEDS_MORE,
@@ -111,13 +111,14 @@ def test_attribution_by_id_checks_the_item_and_the_window_inclusively():
         event("c1", "b", "impression", 999, "r1"),  # before it was served
         event("c1", "z", "click", 1500, "r1"),  # not in that answer
         event("c1", "a", "click", 1500, "r-unknown"),  # an id never given
+        event("c2", "b", "click", 1500, "r1"),  # another customer sending c1's answer's id
     ]
     found = attribute(answers, events, window)
     assert set(found.outcomes) == {("r1", "a"), ("r1", "b")}
     assert found.outcomes[("r1", "a")].click and found.outcomes[("r1", "b")].purchases == 1
     assert found.outcomes[("r1", "b")].quantity == 2 and not found.outcomes[("r1", "b")].click
-    assert found.reasons == {OUTSIDE_WINDOW: 2, NOT_IN_ANSWER: 1, UNKNOWN_ID: 1}
-    assert found.unattributed == {"click": 3, "impression": 1}
+    assert found.reasons == {OUTSIDE_WINDOW: 2, NOT_IN_ANSWER: 1, UNKNOWN_ID: 1, OTHER_CUSTOMER: 1}
+    assert found.unattributed == {"click": 4, "impression": 1}
 
 
 def test_attribution_without_id_takes_the_customers_latest_answer_listing_the_item():

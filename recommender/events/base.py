@@ -87,7 +87,9 @@ class EventStore(metaclass=_ChoosesBackend):
 
     @abc.abstractmethod
     def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
-        """Events of ``types`` whose timestamp is from ``since`` to ``until`` (inclusive),
+        """Events of ``types`` whose timestamp is from ``since`` to ``until`` (inclusive), and
+        those with a ``recommendation_id`` dated before ``since`` (a client's clock behind the
+        server's: attribution counts them as outside the window rather than never seeing them),
         oldest first: what attribution reads."""
 
     @abc.abstractmethod

@@ -233,8 +233,9 @@ class PostgresEventStore(EventStore):
 
     def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
         rows = self._run(lambda connection: connection.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type = ANY(%s) AND timestamp >= %s AND timestamp <= %s ORDER BY timestamp, id",
-            (list(types), since, until if until is not None else 2**62),
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type = ANY(%s) AND timestamp <= %s "
+            "AND (timestamp >= %s OR recommendation_id IS NOT NULL) ORDER BY timestamp, id",
+            (list(types), until if until is not None else 2**62, since),
         ).fetchall())
         return [Event(*row) for row in rows]
 

@@ -152,12 +152,12 @@ class SQLiteEventStore(EventStore):
         return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
-        """Events of ``types`` whose timestamp is from ``since`` to ``until`` (inclusive),
-        oldest first: what attribution reads."""
+        """As :meth:`EventStore.feedback_events`."""
         marks = ", ".join("?" for _ in types)
         cursor = self._connection().execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type IN ({marks}) AND timestamp >= ? AND timestamp <= ? ORDER BY timestamp, id",
-            (*types, since, until if until is not None else 2**62),
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type IN ({marks}) AND timestamp <= ? "
+            "AND (timestamp >= ? OR recommendation_id IS NOT NULL) ORDER BY timestamp, id",
+            (*types, until if until is not None else 2**62, since),
         )
         return [Event(*row) for row in cursor]
 

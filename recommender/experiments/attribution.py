@@ -4,9 +4,9 @@ An event is attributed to an answer that showed its item to the customer at most
 ``window`` seconds before the event (both ends inclusive: ``0 <= event time - served at
 <= window``):
 
-- with a ``recommendation_id``, to that answer only: the id must be a logged answer
-  that listed the item, within the window (else the event is unattributed, with the
-  reason; an unknown id is never an error);
+- with a ``recommendation_id``, to that answer only: the id must be a logged answer to
+  the same customer that listed the item, within the window (else the event is
+  unattributed, with the reason; an unknown id is never an error);
 - without one, to the latest answer to the same customer that listed the item within
   the window before the event (last touch).
 
@@ -34,6 +34,7 @@ UNKNOWN_ID = "unknown recommendation_id"
 NOT_IN_ANSWER = "item not in that answer"
 OUTSIDE_WINDOW = "outside the attribution window"
 NO_ANSWER = "no answer showed the item to the customer within the window"
+OTHER_CUSTOMER = "that answer was another customer's"
 
 
 @dataclass
@@ -101,6 +102,8 @@ def _record(outcome: Outcome, event: Event) -> None:
 def _by_id(event: Event, answer: AnswerRecord | None, items_of: dict, window: int) -> tuple[AnswerRecord | None, str]:
     if answer is None:
         return None, UNKNOWN_ID
+    if answer.customer_id is not None and answer.customer_id != event.customer_id:
+        return None, OTHER_CUSTOMER  # an id copied or shared: it did not show the item to this customer
     listed = items_of.get(answer.recommendation_id)
     if listed is None:
         listed = items_of[answer.recommendation_id] = frozenset(answer.items)
