@@ -3,6 +3,8 @@ next training's vocabulary, rewritten model folders, and the report page."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -104,8 +106,16 @@ def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsy
     assert main(["experiments", "report", "--events", str(events), "--out", str(out), "--points", "8"]) == 0
     page = out.read_text()
     assert "homepage" in page and "default is leading" in page and page.count("<img") == 3
-    assert "delta method" in page and "<td>control</td>" in page
+    assert "delta method" in page and "<td>control</td>" in page and "No plots over time yet" not in page
     assert capsys.readouterr().out.strip() == str(out)
+    # Every answer at one moment: no series to plot, and the page says why rather than leaving the plots out unexplained.
+    instant = EventStore(tmp_path / "instant.sqlite3")
+    instant.add_answers([a._replace(served_at=1_700_000_000) for a in answers])
+    instant.add([dataclasses.replace(e, timestamp=1_700_000_001) for e in feedback])
+    out = tmp_path / "instant" / "report.html"
+    assert main(["experiments", "report", "--events", str(tmp_path / "instant.sqlite3"), "--out", str(out), "--points", "8"]) == 0
+    page = out.read_text()
+    assert page.count("<img") == 0 and "No plots over time yet: they need answers served at two moments or more" in page
 
 
 def test_training_keeps_which_stored_events_were_only_views(tmp_path, events_location):

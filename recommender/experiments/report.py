@@ -44,7 +44,7 @@ def _section(figures: dict) -> str:
     metric = "click-through rate" if figures["metric"] == "ctr" else "conversion"
     rows = "".join(_row(v, figures["control"]) for v in figures["variants"])
     series = figures.get("series") or []
-    plots = ""
+    plots = '<p class="note">No plots over time yet: they need answers served at two moments or more.</p>'
     if len(series) >= 2:
         plots = (
             f"<h3>Click-through rate so far</h3>{_image(_plot_rates(figures, 'ctr'), 'click-through rate over time')}"
