@@ -780,3 +780,24 @@ def test_a_lane_with_nothing_left_lends_its_threads_to_the_lanes_still_running()
     with ThreadPoolExecutor(2) as executor:
         _in_lanes(["slow", "quick", "quicker"], run, 2, 1, None, lambda: None, executor, lend)
     assert lent == [0] and done[-1] == ("slow", 0) and sorted(done) == [("quick", 1), ("quicker", 1), ("slow", 0)]
+
+
+def test_the_search_says_the_budget_ended_it_when_a_later_trial_did_not_fit():
+    """A trial skipped for the budget left, then the allowance refusing the next round: the
+    ending used to name the allowance, while every skipped trial said '0 s of the budget left'."""
+    from recommender.selection.choice import _search
+    from recommender.selection.trials import TrialOutcome
+
+    best = {"als": TrialOutcome("als", {}, DONE, metrics={"ndcg@20": 0.1}), "ease": TrialOutcome("ease", {}, DONE, metrics={"ndcg@20": 0.09})}
+    pending = {"als": [{"factors": 64}, {"factors": 32}], "ease": [{"l2": 4.0}]}
+    admitted = iter([True, True, False, False])  # the allowance takes round two, then no more
+
+    def attempt(algorithm, params, weighting=0, **_):
+        return TrialOutcome(algorithm, params, SKIPPED if algorithm == "ease" else DONE, metrics={"ndcg@20": 0.1} if algorithm == "als" else {})
+
+    ending = _search(
+        [Candidate("als", [{}]), Candidate("ease", [{}])], pending, lambda algorithm=None: best.get(algorithm or "als"), attempt,
+        {id(t): 0 for t in best.values()}, "ndcg@20", time.monotonic() + 60, lambda algorithm, params: next(admitted),
+        lambda items, run, recorded, lane_order=None: [run(item) for item in items], True,
+    )
+    assert ending == "the budget ran out: a later trial did not fit what was left of it"

@@ -463,6 +463,11 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
     params)`` refuses a round's first step (the later rounds' allowance) or no contender is
     left. Returns why it ended."""
     stale = {c.algorithm: 0 for c in pool}  # trials in a row without a gain, per algorithm
+    out_of_budget = []  # a later trial was skipped: what was left of the budget could not hold it
+
+    def budget_said(reason: str) -> str:
+        """Why the search ended: the budget, when it left out a trial the search would have run."""
+        return "the budget ran out: a later trial did not fit what was left of it" if out_of_budget else reason
 
     def next_step(algorithm: str) -> tuple[dict, int]:
         """The settings and the weighting of ``algorithm``'s next trial."""
@@ -477,6 +482,8 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
         (params, weighting), best = next_step(algorithm), best_of(algorithm)
         pending[algorithm].pop(0)
         outcome = attempt(algorithm, params, weighting, lane=lane, lane_threads=lane_threads)
+        if outcome.status == SKIPPED:
+            out_of_budget.append(algorithm)
         if outcome.status == FAILED:
             pending[algorithm].clear()
         elif outcome.status == DONE:
@@ -495,14 +502,15 @@ def _search(pool, pending, best_of, attempt, chosen_weighting, metric: str, dead
         contenders = [a for a in ranked if pending[a] and (stale[a] < PATIENCE or not stop_early)]
         if not contenders:
             if any(pending[a] for a in ranked):
-                return f"stopped early: the last {PATIENCE} trials of each contender ({', '.join(ranked)}) gained less than {MIN_GAIN:.1%}"
-            return "every alternative of the contenders was tried"
+                return budget_said(f"stopped early: the last {PATIENCE} trials of each contender ({', '.join(ranked)}) gained less than {MIN_GAIN:.1%}")
+            return budget_said("every alternative of the contenders was tried")
         # Admitted in order before the round starts: the same steps however its lanes are timed.
         admitted = [a for a in contenders if admit(a, next_step(a)[0])]
         if not admitted:
-            return f"stopped early: later rounds' trials were estimated at {LATER_ROUNDS_SHARE:g} times round one's"
+            return budget_said(f"stopped early: later rounds' trials were estimated at {LATER_ROUNDS_SHARE:g} times round one's")
         side_by_side(admitted, step, admitted)
     return "the budget ran out"
+
 
 
 def _runner_up(winner: TrialOutcome, trials: list[TrialOutcome], metric: str) -> TrialOutcome | None:
