@@ -349,3 +349,16 @@ def test_large_scores_are_printed_as_whole_numbers():
     from training.commands import _score_text
 
     assert [_score_text(v) for v in (39320.0, 1356004.4, 0.12345, 4.0)] == ["39,320", "1,356,004", "0.1235", "4"]
+
+
+def test_an_id_list_that_is_not_utf8_is_named_with_the_cause(trained, tmp_path):
+    # Decoded blindly, a UTF-16 list failed with "'utf-8' codec can't decode byte 0xff", naming no file.
+    _, model_path = trained
+    (tmp_path / "utf16.txt").write_text("customer_id\n0001\n", encoding="utf-16")
+    (tmp_path / "latin1.txt").write_bytes(b"item_id\nok\ncaf\xe9\n")
+    for option, name, said in (("--customers", "utf16.txt", "line 1: is UTF-16 text; save the file as UTF-8"),
+                               ("--include", "latin1.txt", "line 3: is not valid UTF-8 text; save the file as UTF-8")):
+        result = run("score", "--model", model_path, "--out", tmp_path / "s.csv", option, tmp_path / name, check=False)
+        assert result.returncode == 1 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert f"{tmp_path / name}, {said}" in result.stderr
+    assert not (tmp_path / "s.csv").exists()

@@ -466,7 +466,10 @@ def _warn_unknown(ids: list[str] | None, vocabulary, what: str, path: Path, cons
 
 
 def _read_id_list(path: Path, header: str) -> list[str]:
+    from recommender.tables import check_utf8_text
+
     try:
+        check_utf8_text(path)  # UTF-16 or stray bytes: named with the file and line, as purchase files are
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
         raise UsageError(f"id list not found: {path}") from None
