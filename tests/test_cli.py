@@ -362,3 +362,11 @@ def test_an_id_list_that_is_not_utf8_is_named_with_the_cause(trained, tmp_path):
         assert result.returncode == 1 and result.stderr.strip().count("\n") == 0, result.stderr
         assert f"{tmp_path / name}, {said}" in result.stderr
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_tune_names_a_search_space_that_is_not_json(trained, tmp_path):
+    folder, _ = trained
+    (tmp_path / "README.md").write_text("# not a search space\n")
+    result = run("tune", "--data", folder / "data/purchases.csv", "--space", tmp_path / "README.md", "--out", tmp_path / "t.json", check=False)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"--space {tmp_path / 'README.md'} is not JSON: Expecting value: line 1 column 1" in result.stderr

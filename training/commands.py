@@ -366,9 +366,12 @@ def tune(args) -> int:
 
     space_path = args.space or SEARCH_SPACES / f"{args.algorithm}.json"
     try:
-        space = json.loads(Path(space_path).read_text())
+        space = json.loads(Path(space_path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"search space {space_path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        # json's own message ("Expecting value: line 1 column 1") names no file.
+        raise UsageError(f"--space {space_path} is not JSON: {error}") from None
     _check_positive("trials", args.trials)
     _check_budget_and_metric(args)
     log = load_purchases(args.data, store_format=_store_format(args))
