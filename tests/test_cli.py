@@ -240,7 +240,7 @@ def test_mistakes_a_new_user_makes_get_one_clear_line(trained, tmp_path):
     (tmp_path / "a-file").write_text("")
     unwritable = run("train", "--data", purchases, "--models-dir", tmp_path / "a-file" / "models", check=False)
     assert unwritable.returncode == 2 and unwritable.stderr.count("\n") == 1
-    assert "--models-dir" in unwritable.stderr and "cannot be written" in unwritable.stderr and "Errno" not in unwritable.stderr
+    assert "--models-dir" in unwritable.stderr and "cannot write there" in unwritable.stderr and "Errno" not in unwritable.stderr
     out_of_range = run("train", "--data", purchases, "--algorithm", "graph-filter", "--param", "rank=-5", check=False)
     assert out_of_range.returncode == 2 and "rank must be at least 1" in out_of_range.stderr
 
@@ -370,3 +370,45 @@ def test_tune_names_a_search_space_that_is_not_json(trained, tmp_path):
     result = run("tune", "--data", folder / "data/purchases.csv", "--space", tmp_path / "README.md", "--out", tmp_path / "t.json", check=False)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
     assert f"--space {tmp_path / 'README.md'} is not JSON: Expecting value: line 1 column 1" in result.stderr
+
+
+def test_every_output_option_is_checked_before_the_work(trained, tmp_path):
+    # /proc takes no new file, even for root; the error came after the work, naming a temporary file.
+    folder, model_path = trained
+    data = folder / "data/purchases.csv"
+    (tmp_path / "a-file").write_text("")
+    events = tmp_path / "events.sqlite3"
+    from recommender.events import Event, EventStore
+
+    EventStore(events).add([Event("0001", "x")])
+    for option, out, command in (
+        ("--out", "/proc/x.csv", ("score", "--model", model_path)),
+        ("--out", "/proc/x.json", ("tune", "--data", data, "--algorithm", "popular")),
+        ("--out", "/proc/r.html", ("experiments", "report", "--events", events)),
+        ("--report", "/proc/x", ("evaluate", "--data", data, "--algorithm", "popular")),
+        ("--out", "/proc/demo", ("demo-data",)),
+        ("--out", "/proc/p.csv", ("convert-lightgcn", tmp_path / "missing.txt")),
+        ("--models-dir", "/proc/models", ("train", "--data", data, "--algorithm", "popular")),
+    ):
+        result = run(*command, option, out, check=False)
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stderr.endswith(f"error: {option} {out}: cannot write there (folder /proc is not writable)\n"), result.stderr
+    under_a_file = run("score", "--model", model_path, "--out", tmp_path / "a-file" / "new" / "x.csv", check=False)
+    assert under_a_file.returncode == 2 and f"cannot write there ({tmp_path / 'a-file'} is a file, not a folder)" in under_a_file.stderr
+    assert run("demo-data", "--out", tmp_path / "a-file", check=False).returncode == 2
+    # A missing folder is still created, as before.
+    run("score", "--model", model_path, "--n", 1, "--out", tmp_path / "new" / "deeper" / "s.csv")
+    assert (tmp_path / "new" / "deeper" / "s.csv").is_file()
+
+
+def test_a_failed_write_names_the_output_not_its_temporary_file(trained):
+    from recommender.artifacts import load_model
+    from recommender.files import write_bytes_atomic
+    from training.batch import score_all
+
+    _, model_path = trained
+    for write, out in ((lambda out: score_all(load_model(model_path), out, n=1), "/proc/x.csv"),
+                       (lambda out: write_bytes_atomic(out, b"{}"), "/proc/x.json")):
+        with pytest.raises(OSError) as raised:
+            write(out)
+        assert str(raised.value).startswith(f"cannot write {out}: ") and "tmp" not in str(raised.value) and "/proc/." not in str(raised.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 from recommender.files import write_bytes_atomic
 from recommender.ids import id_problem
 
-from .commands import UsageError, existing_event_store
+from .commands import UsageError, check_output, existing_event_store
 
 
 def forget(args) -> int:
@@ -56,6 +56,7 @@ def experiments_report(args) -> int:
     from recommender.experiments.report import render_report
 
     existing_event_store(args.events)
+    check_output("--out", args.out)
     if not args.window_hours > 0:
         raise UsageError(f"--window-hours must be above 0, not {args.window_hours}")
     store = open_event_store(args.events)
