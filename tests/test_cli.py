@@ -310,6 +310,18 @@ def test_quiet_is_taken_before_or_after_the_command():
     assert not parser.parse_args(["score", "--model", "m", "--out", "o.csv"]).quiet
 
 
+def test_threads_is_taken_before_or_after_the_command(trained, tmp_path):
+    # The README's score paragraph shows `recommender score ... --threads N`.
+    from training.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["score", "--out", "o.csv", "--threads", "3"]).threads == 3
+    assert parser.parse_args(["--threads", "2", "score", "--out", "o.csv"]).threads == 2
+    assert parser.parse_args(["score", "--out", "o.csv"]).threads >= 1
+    _, model_path = trained
+    run("score", "--model", model_path, "--n", 1, "--out", tmp_path / "s.csv", "--threads", 1)
+
+
 def test_a_reader_that_goes_away_is_not_reported_as_an_error(trained):
     # `recommender recommend ... | head`: the pipe is closed before the answer is written.
     _, model_path = trained
