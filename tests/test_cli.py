@@ -424,3 +424,11 @@ def test_a_failed_write_names_the_output_not_its_temporary_file(trained):
         with pytest.raises(OSError) as raised:
             write(out)
         assert str(raised.value).startswith(f"cannot write {out}: ") and "tmp" not in str(raised.value) and "/proc/." not in str(raised.value)
+
+
+def test_a_time_split_without_a_readable_cutoff_is_a_usage_error(trained, tmp_path):
+    folder, _ = trained
+    for cutoff, said in (((), "the time split needs --cutoff"), (("--cutoff", "soon"), "--cutoff 'soon' is neither ISO 8601 nor epoch seconds")):
+        for command in (("evaluate", "--report", tmp_path / "report"), ("train", "--evaluate", "--models-dir", tmp_path / "models")):
+            result = run(*command, "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--split", "time", *cutoff, check=False)
+            assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and said in result.stderr, result.stderr

@@ -131,12 +131,18 @@ def _weighting_given(args) -> bool:
 
 
 def _split_spec(args):
-    from recommender.evaluation.holdout import SplitSpec
+    from recommender.evaluation.holdout import SplitSpec, cutoff_seconds
 
     if not 0 < args.test_fraction < 1:
         raise UsageError("--test-fraction must be between 0 and 1")
     _check_positive("leave-last", args.leave_last)
-    return SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+    spec = SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+    if spec.kind == "time":
+        try:
+            cutoff_seconds(spec)
+        except ValueError as error:  # a missing or unreadable --cutoff is the command line's fault
+            raise UsageError(str(error)) from None
+    return spec
 
 
 def check_output(option: str, path: Path, *, folder: bool = False) -> None:
