@@ -432,3 +432,14 @@ def test_a_time_split_without_a_readable_cutoff_is_a_usage_error(trained, tmp_pa
         for command in (("evaluate", "--report", tmp_path / "report"), ("train", "--evaluate", "--models-dir", tmp_path / "models")):
             result = run(*command, "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--split", "time", *cutoff, check=False)
             assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and said in result.stderr, result.stderr
+
+
+def test_negative_top_lists_and_an_empty_customer_id_are_usage_errors(trained, tmp_path):
+    folder, model_path = trained
+    negative = run("train", "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--models-dir", tmp_path / "models",
+                   "--top-lists", -1, check=False)
+    assert negative.returncode == 2 and "--top-lists must be 0 (no cache) or a number of items, not -1" in negative.stderr
+    assert not (tmp_path / "models").exists()
+    for customer_id, said in (("", "CUSTOMER_ID is empty"), ("a\tb", "CUSTOMER_ID contains control characters")):
+        result = run("recommend", "--model", model_path, customer_id, check=False)
+        assert result.returncode == 2 and result.stderr.strip().endswith(said), result.stderr

@@ -37,6 +37,16 @@ def _check_positive(name: str, value: int) -> None:
         raise UsageError(f"--{name} must be at least 1, not {value}")
 
 
+def check_customer_id(customer_id: str) -> None:
+    """CUSTOMER_ID as the API takes it (recommender.ids' rules): an empty id, say, is refused
+    rather than answered with the popular list a stranger gets."""
+    from recommender.ids import id_problem
+
+    problem = id_problem(customer_id)
+    if problem:
+        raise UsageError(f"CUSTOMER_ID {problem}")
+
+
 def demo_data(args) -> int:
     from recommender.demo import generate_store, write_store
 
@@ -204,6 +214,8 @@ def train(args) -> int:
             raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them "
                              "itself (name the algorithm, e.g. --algorithm als, to set them)")
         choice_settings = _choice_settings(args, _weighting(args))
+    if args.top_lists < 0:  # 0 means no cache; a negative K silently meant no cache too
+        raise UsageError(f"--top-lists must be 0 (no cache) or a number of items, not {args.top_lists}")
     weights = _event_weights(args.event_weight)
     store_format, weighting = _store_format(args), _weighting(args)
     check_output("--models-dir", args.models_dir, folder=True)  # before hours of training, not after
@@ -516,6 +528,7 @@ def recommend(args) -> int:
     from recommender.weights import DEFAULT_EVENT_WEIGHTS
 
     _check_positive("n", args.n)
+    check_customer_id(args.customer_id)
     model = load_model(args.model)
     feedback = NO_FEEDBACK
     if args.events is not None:
