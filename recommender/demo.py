@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from recommender.files import errors_naming
+
 CATEGORIES = {
     "Books": ["Novel", "Cookbook", "Atlas", "Biography", "Poetry Collection", "Field Guide"],
     "Coffee & Tea": ["Espresso Beans", "Green Tea", "Pour-Over Kettle", "Tea Infuser", "Cold Brew Jar", "Grinder"],
@@ -197,13 +199,14 @@ def write_store(store: DemoStore, out_dir, file_format: str = "csv") -> dict[str
         path = out_dir / f"{name}.{file_format}"
         temporary = out_dir / f".{name}.{file_format}.tmp-{os.getpid()}"
         try:
-            if file_format == "parquet":
-                pq.write_table(table, temporary)
-            elif file_format == "csv":
-                pa_csv.write_csv(table, temporary)
-            else:
-                raise ValueError(f"format must be csv or parquet, not {file_format!r}")
-            os.replace(temporary, path)
+            with errors_naming(path, temporary):
+                if file_format == "parquet":
+                    pq.write_table(table, temporary)
+                elif file_format == "csv":
+                    pa_csv.write_csv(table, temporary)
+                else:
+                    raise ValueError(f"format must be csv or parquet, not {file_format!r}")
+                os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
         paths[name] = path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,30 @@ FILE_MODE = 0o666 & ~_UMASK
 FOLDER_MODE = 0o777 & ~_UMASK
 
 
+@contextmanager
+def errors_naming(path, temporary=None):
+    """An OSError raised while writing ``path`` (through ``temporary``, when given) re-raised
+    as one naming ``path``: the user never named the temporary file, which is gone by the
+    time they read the message."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if temporary is not None:
+            reason = reason.replace(str(temporary), str(path))
+        named = OSError(f"cannot write {path}: {reason}")
+        named.errno = error.errno
+        raise named from error
+
+
 def write_bytes_atomic(path, content: bytes) -> Path:
     """Write ``content`` to a temporary file beside ``path``, flush it to disk, rename it over ``path``."""
     path = Path(path)
+    with errors_naming(path):
+        return _write_bytes_atomic(path, content)
+
+
+def _write_bytes_atomic(path: Path, content: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:

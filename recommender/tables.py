@@ -36,6 +36,28 @@ def open_bytes(path: Path):
     return gzip.open(path, "rb") if str(path).lower().endswith(".gz") else open(path, "rb")
 
 
+UTF16_TEXT = "is UTF-16 text; save the file as UTF-8"
+NOT_UTF8_TEXT = "is not valid UTF-8 text; save the file as UTF-8"
+# The byte-order marks a spreadsheet or Windows editor puts first when it saves UTF-16.
+_UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def refuse_utf16(start: bytes, path: Path) -> None:
+    """DataError naming ``path`` when its first bytes (``start``) mark UTF-16 text: decoded as
+    UTF-8 it fails on byte 0xff with a message that names no file and no cause."""
+    if start.startswith(_UTF16_MARKS):
+        raise DataError(UTF16_TEXT, path=path, line=1)
+
+
+def check_utf8_text(path: Path) -> None:
+    """DataError naming ``path`` and the line unless the whole file is UTF-8 text."""
+    with open_bytes(path) as handle:
+        refuse_utf16(handle.read(2), path)
+    bad_line = first_line_not_utf8(path)
+    if bad_line is not None:
+        raise DataError(NOT_UTF8_TEXT, path=path, line=bad_line)
+
+
 def first_line_not_utf8(path: Path) -> int | None:
     """The first line holding bytes that are not UTF-8, or None when the whole file is UTF-8.
 
@@ -161,9 +183,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str, store_form
     if duplicated:
         raise DataError("column appears more than once in the header", path=path, line=1, column=duplicated[0])
     present = [source for source in wanted if source in header]
-    bad_line = first_line_not_utf8(path)
-    if bad_line is not None:
-        raise DataError("is not valid UTF-8 text; save the file as UTF-8", path=path, line=bad_line)
+    check_utf8_text(path)
     skipped_rows = []
 
     def skip_row(row):
@@ -201,8 +221,7 @@ def _read_header(path: Path) -> list[str] | None:
     """The header's fields, decoding only the header's own bytes so a bad byte later is blamed on its line."""
     with open_bytes(path) as handle:
         start = handle.read(1 << 20)
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise DataError("is UTF-16 text; save the file as UTF-8", path=path, line=1)
+    refuse_utf16(start, path)
     ends = [position for position in (start.find(b"\n"), start.find(b"\r")) if position >= 0]
     raw = start[: min(ends)] if ends else start
     try:

@@ -240,7 +240,7 @@ def test_mistakes_a_new_user_makes_get_one_clear_line(trained, tmp_path):
     (tmp_path / "a-file").write_text("")
     unwritable = run("train", "--data", purchases, "--models-dir", tmp_path / "a-file" / "models", check=False)
     assert unwritable.returncode == 2 and unwritable.stderr.count("\n") == 1
-    assert "--models-dir" in unwritable.stderr and "cannot be written" in unwritable.stderr and "Errno" not in unwritable.stderr
+    assert "--models-dir" in unwritable.stderr and "cannot write there" in unwritable.stderr and "Errno" not in unwritable.stderr
     out_of_range = run("train", "--data", purchases, "--algorithm", "graph-filter", "--param", "rank=-5", check=False)
     assert out_of_range.returncode == 2 and "rank must be at least 1" in out_of_range.stderr
 
@@ -310,6 +310,18 @@ def test_quiet_is_taken_before_or_after_the_command():
     assert not parser.parse_args(["score", "--model", "m", "--out", "o.csv"]).quiet
 
 
+def test_threads_is_taken_before_or_after_the_command(trained, tmp_path):
+    # The README's score paragraph shows `recommender score ... --threads N`.
+    from training.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["score", "--out", "o.csv", "--threads", "3"]).threads == 3
+    assert parser.parse_args(["--threads", "2", "score", "--out", "o.csv"]).threads == 2
+    assert parser.parse_args(["score", "--out", "o.csv"]).threads >= 1
+    _, model_path = trained
+    run("score", "--model", model_path, "--n", 1, "--out", tmp_path / "s.csv", "--threads", 1)
+
+
 def test_a_reader_that_goes_away_is_not_reported_as_an_error(trained):
     # `recommender recommend ... | head`: the pipe is closed before the answer is written.
     _, model_path = trained
@@ -349,3 +361,85 @@ def test_large_scores_are_printed_as_whole_numbers():
     from training.commands import _score_text
 
     assert [_score_text(v) for v in (39320.0, 1356004.4, 0.12345, 4.0)] == ["39,320", "1,356,004", "0.1235", "4"]
+
+
+def test_an_id_list_that_is_not_utf8_is_named_with_the_cause(trained, tmp_path):
+    # Decoded blindly, a UTF-16 list failed with "'utf-8' codec can't decode byte 0xff", naming no file.
+    _, model_path = trained
+    (tmp_path / "utf16.txt").write_text("customer_id\n0001\n", encoding="utf-16")
+    (tmp_path / "latin1.txt").write_bytes(b"item_id\nok\ncaf\xe9\n")
+    for option, name, said in (("--customers", "utf16.txt", "line 1: is UTF-16 text; save the file as UTF-8"),
+                               ("--include", "latin1.txt", "line 3: is not valid UTF-8 text; save the file as UTF-8")):
+        result = run("score", "--model", model_path, "--out", tmp_path / "s.csv", option, tmp_path / name, check=False)
+        assert result.returncode == 1 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert f"{tmp_path / name}, {said}" in result.stderr
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_tune_names_a_search_space_that_is_not_json(trained, tmp_path):
+    folder, _ = trained
+    (tmp_path / "README.md").write_text("# not a search space\n")
+    result = run("tune", "--data", folder / "data/purchases.csv", "--space", tmp_path / "README.md", "--out", tmp_path / "t.json", check=False)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"--space {tmp_path / 'README.md'} is not JSON: Expecting value: line 1 column 1" in result.stderr
+
+
+def test_every_output_option_is_checked_before_the_work(trained, tmp_path):
+    # /proc takes no new file, even for root; the error came after the work, naming a temporary file.
+    folder, model_path = trained
+    data = folder / "data/purchases.csv"
+    (tmp_path / "a-file").write_text("")
+    events = tmp_path / "events.sqlite3"
+    from recommender.events import Event, EventStore
+
+    EventStore(events).add([Event("0001", "x")])
+    for option, out, command in (
+        ("--out", "/proc/x.csv", ("score", "--model", model_path)),
+        ("--out", "/proc/x.json", ("tune", "--data", data, "--algorithm", "popular")),
+        ("--out", "/proc/r.html", ("experiments", "report", "--events", events)),
+        ("--report", "/proc/x", ("evaluate", "--data", data, "--algorithm", "popular")),
+        ("--out", "/proc/demo", ("demo-data",)),
+        ("--out", "/proc/p.csv", ("convert-lightgcn", tmp_path / "missing.txt")),
+        ("--models-dir", "/proc/models", ("train", "--data", data, "--algorithm", "popular")),
+    ):
+        result = run(*command, option, out, check=False)
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stderr.endswith(f"error: {option} {out}: cannot write there (folder /proc is not writable)\n"), result.stderr
+    under_a_file = run("score", "--model", model_path, "--out", tmp_path / "a-file" / "new" / "x.csv", check=False)
+    assert under_a_file.returncode == 2 and f"cannot write there ({tmp_path / 'a-file'} is a file, not a folder)" in under_a_file.stderr
+    assert run("demo-data", "--out", tmp_path / "a-file", check=False).returncode == 2
+    # A missing folder is still created, as before.
+    run("score", "--model", model_path, "--n", 1, "--out", tmp_path / "new" / "deeper" / "s.csv")
+    assert (tmp_path / "new" / "deeper" / "s.csv").is_file()
+
+
+def test_a_failed_write_names_the_output_not_its_temporary_file(trained):
+    from recommender.artifacts import load_model
+    from recommender.files import write_bytes_atomic
+    from training.batch import score_all
+
+    _, model_path = trained
+    for write, out in ((lambda out: score_all(load_model(model_path), out, n=1), "/proc/x.csv"),
+                       (lambda out: write_bytes_atomic(out, b"{}"), "/proc/x.json")):
+        with pytest.raises(OSError) as raised:
+            write(out)
+        assert str(raised.value).startswith(f"cannot write {out}: ") and "tmp" not in str(raised.value) and "/proc/." not in str(raised.value)
+
+
+def test_a_time_split_without_a_readable_cutoff_is_a_usage_error(trained, tmp_path):
+    folder, _ = trained
+    for cutoff, said in (((), "the time split needs --cutoff"), (("--cutoff", "soon"), "--cutoff 'soon' is neither ISO 8601 nor epoch seconds")):
+        for command in (("evaluate", "--report", tmp_path / "report"), ("train", "--evaluate", "--models-dir", tmp_path / "models")):
+            result = run(*command, "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--split", "time", *cutoff, check=False)
+            assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and said in result.stderr, result.stderr
+
+
+def test_negative_top_lists_and_an_empty_customer_id_are_usage_errors(trained, tmp_path):
+    folder, model_path = trained
+    negative = run("train", "--data", folder / "data/purchases.csv", "--algorithm", "popular", "--models-dir", tmp_path / "models",
+                   "--top-lists", -1, check=False)
+    assert negative.returncode == 2 and "--top-lists must be 0 (no cache) or a number of items, not -1" in negative.stderr
+    assert not (tmp_path / "models").exists()
+    for customer_id, said in (("", "CUSTOMER_ID is empty"), ("a\tb", "CUSTOMER_ID contains control characters")):
+        result = run("recommend", "--model", model_path, customer_id, check=False)
+        assert result.returncode == 2 and result.stderr.strip().endswith(said), result.stderr

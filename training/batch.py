@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
-from recommender.files import write_json_atomic
+from recommender.files import errors_naming, write_json_atomic
 from recommender.model import Model
 from recommender.topn import Ranked, candidate_mask, history_rows, rank_rows
 from training.batch_writers import FORMATS, ChunkWriter, json_strings, output_format, ranked_table
@@ -77,19 +77,20 @@ def score_all(
     started = time.perf_counter()
     rows_written = 0
     ids = _ArrowIds(model, listed_ids, file_format == "jsonl")
-    writer = ChunkWriter(temporary, file_format)
-    try:
-        chunks = (np.arange(start, min(start + rows_per_chunk, len(rows))) for start in range(0, len(rows), rows_per_chunk))
-        for positions, ranked in _score_chunks(model, rows, chunks, n, exclude_purchased, allowed, workers):
-            rows_written += _write_chunk(writer, ids, rows[positions], positions, ranked)
-            if progress:
-                progress(len(positions))
-        writer.close()
-        os.replace(temporary, out_path)
-    except BaseException:
-        writer.close()
-        temporary.unlink(missing_ok=True)
-        raise
+    with errors_naming(out_path, temporary):
+        writer = ChunkWriter(temporary, file_format)
+        try:
+            chunks = (np.arange(start, min(start + rows_per_chunk, len(rows))) for start in range(0, len(rows), rows_per_chunk))
+            for positions, ranked in _score_chunks(model, rows, chunks, n, exclude_purchased, allowed, workers):
+                rows_written += _write_chunk(writer, ids, rows[positions], positions, ranked)
+                if progress:
+                    progress(len(positions))
+            writer.close()
+            os.replace(temporary, out_path)
+        except BaseException:
+            writer.close()
+            temporary.unlink(missing_ok=True)
+            raise
     manifest = {
         "model_version": model.version,
         "output": str(out_path),

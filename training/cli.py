@@ -21,6 +21,7 @@ from recommender.selection import AUTO, DEFAULT_METRIC
 from . import commands, loop_commands
 from .commands import DEFAULT_MODELS_DIR, UsageError
 
+THREADS_HELP = "BLAS threads (default: all cores)"
 # How --events names the API's event store; the same values as RECOMMENDER_EVENTS_URL.
 EVENTS_FORMS = "a SQLite file such as events.sqlite3, sqlite:///events.sqlite3, or postgresql://user@host:port/database"
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recommender", description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="BLAS threads (default: all cores)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help=THREADS_HELP)
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -179,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("rollback", help="promote the model that was current before the present one (a second rollback returns to the present one)")
     models.set_defaults(handler=commands.models)
     for command in sub.choices.values():
-        # Also after the command (`recommender score ... --quiet`), as people type it; not set
-        # there unless given, so a --quiet before the command still counts.
+        # Also after the command (`recommender score ... --quiet --threads 4`), as people type
+        # them and the README shows; not set there unless given, so one before the command still counts.
+        command.add_argument("--threads", type=int, default=argparse.SUPPRESS, help=THREADS_HELP)
         command.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     return parser
 

@@ -37,11 +37,22 @@ def _check_positive(name: str, value: int) -> None:
         raise UsageError(f"--{name} must be at least 1, not {value}")
 
 
+def check_customer_id(customer_id: str) -> None:
+    """CUSTOMER_ID as the API takes it (recommender.ids' rules): an empty id, say, is refused
+    rather than answered with the popular list a stranger gets."""
+    from recommender.ids import id_problem
+
+    problem = id_problem(customer_id)
+    if problem:
+        raise UsageError(f"CUSTOMER_ID {problem}")
+
+
 def demo_data(args) -> int:
     from recommender.demo import generate_store, write_store
 
     for name in ("customers", "items", "purchases"):
         _check_positive(name, getattr(args, name))
+    check_output("--out", args.out, folder=True)
     store = generate_store(args.customers, args.items, args.purchases, seed=args.seed)
     paths = write_store(store, args.out, args.format)
     print(f"wrote {store.purchases.num_rows} purchases by {args.customers} customers of {args.items} items", file=sys.stderr)
@@ -130,23 +141,46 @@ def _weighting_given(args) -> bool:
 
 
 def _split_spec(args):
-    from recommender.evaluation.holdout import SplitSpec
+    from recommender.evaluation.holdout import SplitSpec, cutoff_seconds
 
     if not 0 < args.test_fraction < 1:
         raise UsageError("--test-fraction must be between 0 and 1")
     _check_positive("leave-last", args.leave_last)
-    return SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+    spec = SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+    if spec.kind == "time":
+        try:
+            cutoff_seconds(spec)
+        except ValueError as error:  # a missing or unreadable --cutoff is the command line's fault
+            raise UsageError(str(error)) from None
+    return spec
 
 
-def _check_writable_folder(option: str, folder: Path) -> None:
-    """Create ``folder`` if need be and make sure files can be written in it."""
+def check_output(option: str, path: Path, *, folder: bool = False) -> None:
+    """Before any work, for every command's output option: ``path`` (a file, or with ``folder``
+    a folder the command fills) can be written. Its folder must exist and take a new file, or
+    be creatable (every command creates missing folders) from its nearest existing parent;
+    probed with a temporary file or folder that is removed, so a command that then fails
+    leaves nothing behind. Asking os.access would not do: root passes it for /proc."""
     import tempfile
 
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: cannot write there ({path} is a file, not a folder)")
+    if not folder and path.is_dir():
+        raise UsageError(f"{option} {path}: cannot write there ({path} is a folder; name a file)")
+    parent = path if folder else path.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: cannot write there ({existing} is a file, not a folder)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as error:
-        raise UsageError(f"{option} {folder} cannot be written ({error.strerror or error})") from None
+        if existing == parent:
+            tempfile.TemporaryFile(dir=existing).close()
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=existing))
+    except OSError:
+        raise UsageError(f"{option} {path}: cannot write there (folder {existing} is not writable)") from None
 
 
 def _parse_ks(text: str) -> list[int]:
@@ -180,9 +214,11 @@ def train(args) -> int:
             raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them "
                              "itself (name the algorithm, e.g. --algorithm als, to set them)")
         choice_settings = _choice_settings(args, _weighting(args))
+    if args.top_lists < 0:  # 0 means no cache; a negative K silently meant no cache too
+        raise UsageError(f"--top-lists must be 0 (no cache) or a number of items, not {args.top_lists}")
     weights = _event_weights(args.event_weight)
     store_format, weighting = _store_format(args), _weighting(args)
-    _check_writable_folder("--models-dir", args.models_dir)  # before hours of training, not after
+    check_output("--models-dir", args.models_dir, folder=True)  # before hours of training, not after
     if args.engine == "spark":
         from training.cli_spark import train_command
 
@@ -293,6 +329,8 @@ def evaluate(args) -> int:
     from recommender.selection import AUTO
 
     ks = _parse_ks(args.k)
+    folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    check_output("--report", folder, folder=True)  # before the evaluation, not after it
     if args.algorithm == AUTO and (args.param or args.params_file):
         raise UsageError("--param and --params-file set one algorithm's hyper-parameters; --algorithm auto searches them itself")
     params = _params(args) if args.algorithm != AUTO else None
@@ -328,7 +366,6 @@ def evaluate(args) -> int:
         show_progress=not args.quiet, weighting=weighting, choice=choice.record() if choice else None,
         start_state=choice.start_state if choice else None,
     )
-    folder = args.report or Path("reports") / f"{args.algorithm}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in result.files().items():
         write_bytes_atomic(folder / name, content)
@@ -366,11 +403,16 @@ def tune(args) -> int:
 
     space_path = args.space or SEARCH_SPACES / f"{args.algorithm}.json"
     try:
-        space = json.loads(Path(space_path).read_text())
+        space = json.loads(Path(space_path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"search space {space_path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        # json's own message ("Expecting value: line 1 column 1") names no file.
+        raise UsageError(f"--space {space_path} is not JSON: {error}") from None
     _check_positive("trials", args.trials)
     _check_budget_and_metric(args)
+    out = args.out or Path("tuned") / f"{args.algorithm}.json"
+    check_output("--out", out)  # before the search, not after it
     log = load_purchases(args.data, store_format=_store_format(args))
     print(f"tuning {args.algorithm}: at most {args.trials} trials in {args.budget:g} s (kept: a trial still running then is stopped)", file=sys.stderr)
     with tqdm(total=round(args.budget), unit="s", desc=f"tuning {args.algorithm}", disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
@@ -402,7 +444,6 @@ def tune(args) -> int:
         for rank, t in enumerate(trials, 1)
     ]
     print(_table(("#", *varied, args.metric, "time"), rows))
-    out = args.out or Path("tuned") / f"{args.algorithm}.json"
     best = {"algorithm": args.algorithm, "params": trials[0].params, "validation": {args.metric: trials[0].metrics[args.metric]},
             "data": str(args.data), "trials": len(trials)}
     write_json_atomic(out, best)
@@ -429,6 +470,7 @@ def score(args) -> int:
         output_format(args.out)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    check_output("--out", args.out)
     model = load_model(args.model)
     customers = _read_id_list(args.customers, "customer_id") if args.customers else None
     include = _read_id_list(args.include, "item_id") if args.include else None
@@ -466,7 +508,10 @@ def _warn_unknown(ids: list[str] | None, vocabulary, what: str, path: Path, cons
 
 
 def _read_id_list(path: Path, header: str) -> list[str]:
+    from recommender.tables import check_utf8_text
+
     try:
+        check_utf8_text(path)  # UTF-16 or stray bytes: named with the file and line, as purchase files are
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
         raise UsageError(f"id list not found: {path}") from None
@@ -483,6 +528,7 @@ def recommend(args) -> int:
     from recommender.weights import DEFAULT_EVENT_WEIGHTS
 
     _check_positive("n", args.n)
+    check_customer_id(args.customer_id)
     model = load_model(args.model)
     feedback = NO_FEEDBACK
     if args.events is not None:
@@ -575,6 +621,7 @@ def convert_lightgcn(args) -> int:
 
     from recommender.evaluation.splits import read_lightgcn_pairs
 
+    check_output("--out", args.out)
     pairs = read_lightgcn_pairs(args.input)
     table = pa.table({"customer_id": [u for u, _ in pairs], "item_id": [i for _, i in pairs]})
     buffer = pa.BufferOutputStream()

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 from recommender.files import write_bytes_atomic
-from recommender.ids import id_problem
 
-from .commands import UsageError, existing_event_store
+from .commands import UsageError, check_customer_id, check_output, existing_event_store
 
 
 def forget(args) -> int:
@@ -17,9 +16,7 @@ def forget(args) -> int:
     from recommender.events import open_event_store, read_erasures, redacted
     from recommender.forgetting import holding_erased, rewrite_without
 
-    problem = id_problem(args.customer_id)
-    if problem:
-        raise UsageError(f"CUSTOMER_ID {problem}")
+    check_customer_id(args.customer_id)
     store = open_event_store(existing_event_store(args.events))
     try:
         erasure = store.forget(args.customer_id)
@@ -56,6 +53,7 @@ def experiments_report(args) -> int:
     from recommender.experiments.report import render_report
 
     existing_event_store(args.events)
+    check_output("--out", args.out)
     if not args.window_hours > 0:
         raise UsageError(f"--window-hours must be above 0, not {args.window_hours}")
     store = open_event_store(args.events)

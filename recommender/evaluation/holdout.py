@@ -55,13 +55,19 @@ def _split(log: PurchaseLog, spec: SplitSpec) -> tuple[PurchaseLog, PurchaseLog]
     if spec.kind == "leave-last":
         return leave_last_n_split(log, spec.leave_last)
     if spec.kind == "time":
-        if not spec.cutoff:
-            raise ValueError("the time split needs --cutoff (ISO 8601 or epoch seconds)")
-        seconds = parse_timestamp(spec.cutoff)
-        if seconds is None:
-            raise ValueError(f"--cutoff {spec.cutoff!r} is neither ISO 8601 nor epoch seconds")
-        return time_split(log, seconds)
+        return time_split(log, cutoff_seconds(spec))
     raise ValueError(f"split must be one of {SPLITS}, not {spec.kind!r}")
+
+
+def cutoff_seconds(spec: SplitSpec) -> float:
+    """The time split's cutoff in epoch seconds; ValueError when it is missing or unreadable
+    (the command line checks it with this before reading any data)."""
+    if not spec.cutoff:
+        raise ValueError("the time split needs --cutoff (ISO 8601 or epoch seconds)")
+    seconds = parse_timestamp(spec.cutoff)
+    if seconds is None:
+        raise ValueError(f"--cutoff {spec.cutoff!r} is neither ISO 8601 nor epoch seconds")
+    return seconds
 
 
 def _check_parts(log: PurchaseLog, spec: SplitSpec, train: PurchaseLog, test: PurchaseLog) -> None:
