@@ -443,3 +443,19 @@ def test_negative_top_lists_and_an_empty_customer_id_are_usage_errors(trained, t
     for customer_id, said in (("", "CUSTOMER_ID is empty"), ("a\tb", "CUSTOMER_ID contains control characters")):
         result = run("recommend", "--model", model_path, customer_id, check=False)
         assert result.returncode == 2 and result.stderr.strip().endswith(said), result.stderr
+
+
+def test_an_id_list_with_a_byte_order_mark_keeps_its_header_out(trained, tmp_path):
+    # A spreadsheet's "CSV UTF-8" starts with a byte-order mark: the header line read as an id.
+    _, model_path = trained
+    (tmp_path / "ids.csv").write_bytes("customer_id\n0001\n0002\n".encode("utf-8-sig"))
+    result = run("score", "--model", model_path, "--n", 2, "--out", tmp_path / "s.csv", "--customers", tmp_path / "ids.csv")
+    assert "unknown to the model" not in result.stderr
+    assert {row["customer_id"] for row in csv.DictReader((tmp_path / "s.csv").open())} == {"0001", "0002"}
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_threads_below_one_are_refused(threads):
+    # threadpoolctl takes 0 or -1 as "no limit": the opposite of a small number.
+    result = run("--threads", threads, "models", "--models-dir", "nowhere", "list", check=False)
+    assert result.returncode == 2 and f"--threads must be at least 1, not {threads}" in result.stderr

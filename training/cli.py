@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    if args.threads < 1:  # threadpoolctl would take 0 or -1 as "no limit", the opposite of what was asked
+        parser.error(f"--threads must be at least 1, not {args.threads}")
     from threadpoolctl import threadpool_limits
 
     # PostgreSQL's connection pool logs each failed attempt as a warning with a traceback's

@@ -512,7 +512,8 @@ def _read_id_list(path: Path, header: str) -> list[str]:
 
     try:
         check_utf8_text(path)  # UTF-16 or stray bytes: named with the file and line, as purchase files are
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark, which would make the header an id
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     except FileNotFoundError:
         raise UsageError(f"id list not found: {path}") from None
     ids = [line for line in lines if line]
