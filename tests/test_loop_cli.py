@@ -116,6 +116,11 @@ def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsy
     assert main(["experiments", "report", "--events", str(tmp_path / "instant.sqlite3"), "--out", str(out), "--points", "8"]) == 0
     page = out.read_text()
     assert page.count("<img") == 0 and "No plots over time yet: they need answers served at two moments or more" in page
+    # A model given that is not there, and fewer than two points, are said, not passed over.
+    assert main(["experiments", "report", "--events", str(events), "--out", str(out), "--model", str(tmp_path / "nope")]) == 2
+    assert "--model" in capsys.readouterr().err
+    assert main(["experiments", "report", "--events", str(events), "--out", str(out), "--points", "0"]) == 2
+    assert "--points must be at least 2" in capsys.readouterr().err
 
 
 def test_training_keeps_which_stored_events_were_only_views(tmp_path, events_location):

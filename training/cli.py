@@ -164,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, type=Path, help="the HTML page to write")
     report.add_argument("--experiments", type=Path, help="the experiments file (control, metric, effect size); default: as the answer log shows them")
     report.add_argument("--window-hours", type=float, default=24.0, help="attribution window (default: %(default)s)")
-    report.add_argument("--model", type=Path, default=Path(DEFAULT_MODELS_DIR) / "current", help="model whose catalog prices give revenue (default: %(default)s)")
-    report.add_argument("--points", type=int, default=40, help="points in time on each plot (default: %(default)s)")
+    report.add_argument("--model", type=Path, help=f"model whose catalog prices give revenue (default: {Path(DEFAULT_MODELS_DIR) / 'current'}, when there is one)")
+    report.add_argument("--points", type=int, default=40, help="points in time on each plot, at least 2 (default: %(default)s)")
     report.set_defaults(handler=loop_commands.experiments_report)
 
     convert = sub.add_parser("convert-lightgcn", help="turn a LightGCN 'user item item ...' file into a purchases CSV")

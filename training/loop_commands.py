@@ -8,7 +8,7 @@ from pathlib import Path
 
 from recommender.files import write_bytes_atomic
 
-from .commands import UsageError, check_customer_id, check_output, existing_event_store
+from .commands import DEFAULT_MODELS_DIR, UsageError, check_customer_id, check_output, existing_event_store
 
 
 def forget(args) -> int:
@@ -56,6 +56,10 @@ def experiments_report(args) -> int:
     check_output("--out", args.out)
     if not args.window_hours > 0:
         raise UsageError(f"--window-hours must be above 0, not {args.window_hours}")
+    if args.points < 2:
+        raise UsageError(f"--points must be at least 2 (a plot over time needs two), not {args.points}")
+    if args.model is not None and not (Path(args.model) / "manifest.json").is_file():  # given, so meant: say it is not there
+        raise UsageError(f"--model {args.model}: no model folder here (revenue needs its catalog's prices)")
     store = open_event_store(args.events)
     if args.experiments is not None:
         try:
@@ -65,10 +69,11 @@ def experiments_report(args) -> int:
     else:
         experiments = logged_experiments(store.answers())
     prices = None
-    if args.model is not None and (Path(args.model) / "manifest.json").is_file():
+    model_path = args.model if args.model is not None else Path(DEFAULT_MODELS_DIR) / "current"
+    if (model_path / "manifest.json").is_file():
         from recommender.artifacts import load_model
 
-        model = load_model(args.model)
+        model = load_model(model_path)
         prices = catalog_prices(model.items.ids, getattr(model.catalog, "prices", None))
     figures = read_figures(store, experiments, window=int(args.window_hours * 3600), prices=prices, series_points=args.points)
     write_bytes_atomic(args.out, render_report(figures, title="Experiments report", source=redacted(args.events)).encode())
