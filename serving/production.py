@@ -44,11 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple, NoReturn
+from typing import NamedTuple, NoReturn, TypeVar
 
 SERVERS = ("granian", "gunicorn")
+T = TypeVar("T")
 USAGE_ERROR = 2  # the exit status of a bad setting, as argparse's for a bad option
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 GUNICORN_CONFIG = Path(__file__).with_name("gunicorn.conf.py")
@@ -62,12 +63,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="HTTP server (default: $RECOMMENDER_SERVER or granian)")
     args = parser.parse_args(argv)
     settings = checked_server_settings()
-    listening = None
-    if args.server == "granian":  # gunicorn reads these itself (its bind takes more forms: unix:PATH, several)
-        try:
-            listening = granian_settings()
-        except ServerSettingError as error:
-            stop_start(str(error))
+    # gunicorn reads these itself (its bind takes more forms: unix:PATH, several)
+    listening = checked(granian_settings) if args.server == "granian" else None
     check_app_config()
     if args.server == "gunicorn":  # its config file prepares the environment
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)])
@@ -154,12 +151,18 @@ def granian_settings(environ: Mapping[str, str] | None = None) -> GranianSetting
     return GranianSettings(host.strip("[]") or "127.0.0.1", int(port), level, interval)
 
 
-def checked_server_settings() -> ServerSettings:
-    """:func:`server_settings`, or the start stopped with one line naming the variable."""
+def checked(read: Callable[[], T]) -> T:
+    """``read()`` (:func:`server_settings`, :func:`granian_settings`), or the start stopped with
+    one line naming the variable."""
     try:
-        return server_settings()
+        return read()
     except ServerSettingError as error:
         stop_start(str(error))
+
+
+def checked_server_settings() -> ServerSettings:
+    """:func:`server_settings`, checked (gunicorn's config file reads them so)."""
+    return checked(server_settings)
 
 
 def check_app_config() -> None:
@@ -197,11 +200,10 @@ def prepare_environment() -> None:
         shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
 
 
-def run_granian(settings: ServerSettings, listening: GranianSettings | None = None) -> None:
+def run_granian(settings: ServerSettings, listening: GranianSettings) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
 
-    listening = listening or granian_settings()
     access_log = bool(os.environ.get("RECOMMENDER_ACCESS_LOG"))
     pid_file = os.environ.get("RECOMMENDER_PID_FILE")
     server = _shared_socket_granian()(
