@@ -18,6 +18,26 @@ FILE_MODE = 0o666 & ~_UMASK
 FOLDER_MODE = 0o777 & ~_UMASK
 
 
+def first_existing_folder(folder) -> Path:
+    """``folder``, or its nearest ancestor that exists: where a write that makes the missing
+    folders must be allowed to write."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def cannot_write_in(folder) -> str | None:
+    """Why no new file can be made in ``folder`` (the system's words), or None when one can.
+    Probed with a temporary file that is removed at once: os.access would not do, because
+    root passes it for folders such as /proc."""
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 @contextmanager
 def errors_naming(path, temporary=None):
     """An OSError raised while writing ``path`` (through ``temporary``, when given) re-raised

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from recommender.events import AnswerIds, AnswerLog, EventStore, backend_of, open_event_store
 from recommender.experiments import ExperimentConfigError
+from recommender.files import cannot_write_in, first_existing_folder
 from recommender.parallel import blas_threads
 
 from .admin import admin
@@ -141,15 +141,9 @@ def _sqlite_location_problem(path: Path) -> str | None:
     included), or None: checked at start, so that it is not every request's 500 or 503."""
     if path.is_dir():
         return f"{path} is a folder, not a database file"
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:  # a real file, not os.access: root passes access() for folders such as /proc
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        return f"{path} cannot be created: {folder} is not a folder this server may write in ({error.strerror})"
-    return None
+    folder = first_existing_folder(path.parent)
+    reason = cannot_write_in(folder)
+    return f"{path} cannot be created: {folder} is not a folder this server may write in ({reason})" if reason else None
 
 
 def _models_dir(settings: Mapping[str, Any]) -> Path:

@@ -158,29 +158,20 @@ def _split_spec(args):
 def check_output(option: str, path: Path, *, folder: bool = False) -> None:
     """Before any work, for every command's output option: ``path`` (a file, or with ``folder``
     a folder the command fills) can be written. Its folder must exist and take a new file, or
-    be creatable (every command creates missing folders) from its nearest existing parent;
-    probed with a temporary file or folder that is removed, so a command that then fails
-    leaves nothing behind. Asking os.access would not do: root passes it for /proc."""
-    import tempfile
+    be creatable (every command creates missing folders) from its nearest existing parent
+    (recommender.files' probe, which leaves nothing behind)."""
+    from recommender.files import cannot_write_in, first_existing_folder
 
     path = Path(path)
     if folder and path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path}: cannot write there ({path} is a file, not a folder)")
     if not folder and path.is_dir():
         raise UsageError(f"{option} {path}: cannot write there ({path} is a folder; name a file)")
-    parent = path if folder else path.parent
-    existing = parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = first_existing_folder(path if folder else path.parent)
     if not existing.is_dir():
         raise UsageError(f"{option} {path}: cannot write there ({existing} is a file, not a folder)")
-    try:
-        if existing == parent:
-            tempfile.TemporaryFile(dir=existing).close()
-        else:
-            os.rmdir(tempfile.mkdtemp(dir=existing))
-    except OSError:
-        raise UsageError(f"{option} {path}: cannot write there (folder {existing} is not writable)") from None
+    if cannot_write_in(existing):
+        raise UsageError(f"{option} {path}: cannot write there (folder {existing} is not writable)")
 
 
 def _parse_ks(text: str) -> list[int]:
