@@ -67,6 +67,7 @@ class KnownErasures:
                 rows = rows[1:]
             elif latest is not None and self._through:
                 rows, latest = self._read(0), None
+                self._through, self._through_key = 0, ""  # read whole: an empty store must not keep the old mark
             if latest is None:
                 latest = {}
             for erasure_id, key, _ in rows:
@@ -81,7 +82,7 @@ class KnownErasures:
         latest = self._latest
         if latest is None:
             return CustomerFeedback([], [], NEVER_READ)
-        erasure_id = latest.get(customer_key(customer_id), 0) if latest else 0
+        erasure_id = latest.get(customer_key(customer_id), 0)
         return CustomerFeedback([], [], erasure_id) if erasure_id else NO_FEEDBACK
 
     def erased_after(self, customer_id: str, erasures_through: int) -> bool:

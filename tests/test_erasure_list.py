@@ -72,3 +72,25 @@ def test_a_store_replaced_or_restored_is_read_whole_again(tmp_path):
     known.close()
     old.close()
     new.close()
+
+
+def test_a_store_replaced_by_an_empty_one_is_then_read_from_its_first_erasure(tmp_path):
+    old, new = open_event_store(tmp_path / "old.sqlite3"), open_event_store(tmp_path / "new.sqlite3")
+    for customer in ("a", "b", "c"):
+        old.forget(customer)
+    serving = [old]
+    known = KnownErasures(lambda after_id: serving[0].erasures(after_id=after_id), refresh_seconds=3600)
+    known.refresh()
+    serving[0] = new  # replaced by a store with no erasure yet
+    known.refresh()
+    assert known.during_outage("a") is NO_FEEDBACK
+    reads = []
+    serving[0] = type("Counting", (), {"erasures": lambda self, after_id: reads.append(after_id) or new.erasures(after_id=after_id)})()
+    known.refresh()
+    assert reads == [0]  # one read from the start, not a whole reread on every refresh
+    first = new.forget("x")
+    known.refresh()
+    assert known.during_outage("x").erasure_id == first.erasure_id
+    known.close()
+    old.close()
+    new.close()
