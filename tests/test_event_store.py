@@ -234,6 +234,36 @@ def test_postgresql_down_refuses_writes_and_the_same_store_recovers_by_itself(po
     store.close()
 
 
+@pytest.mark.slow
+def test_after_a_long_outage_the_store_recovers_within_seconds_of_the_server(postgres_cluster, postgres_url):
+    """A ten-second outage puts the pool's own reconnection in backoff (its next try some
+    seconds after the server is back); a worker answered 503 all that time. The store's
+    direct probe renews the pool instead, about a second after the server answers."""
+    store = PostgresEventStore(postgres_url, wait_seconds=0.5)
+    store.add([Event("long-outage", "a")])
+    postgres_cluster.stop()
+    try:
+        down_until = time.monotonic() + 10
+        while time.monotonic() < down_until:
+            with pytest.raises(EventStoreUnavailable):
+                store.add([Event("long-outage", "lost")])
+            time.sleep(0.1)
+    finally:
+        postgres_cluster.start()
+    up_at = time.monotonic()
+    while True:
+        try:
+            store.add([Event("long-outage", "b")])
+            break
+        except EventStoreUnavailable:
+            assert time.monotonic() < up_at + 15, "the store did not recover within 15 s of the restart"
+            time.sleep(0.05)
+    recovered_after = time.monotonic() - up_at
+    assert recovered_after < 3.0, f"the store took {recovered_after:.1f} s to recover after the server was back"
+    assert [e.item_id for e in store.for_customer("long-outage")] == ["a", "b"]
+    store.close()
+
+
 def test_a_password_never_leaves_in_the_location():
     store = open_event_store("postgresql://shop:s3cret@db.internal:5432/events")  # nothing is connected until first use
     assert store.location == "postgresql://shop:***@db.internal:5432/events" and "s3cret" not in repr(vars(store).get("location"))

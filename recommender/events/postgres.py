@@ -18,10 +18,15 @@ Guarantees, as for SQLite:
   notification is awaited: a notification can arrive after the next request does.)
 - While the database cannot be reached every call raises
   :class:`~recommender.events.EventStoreUnavailable` (the API answers 503) within
-  ``WAIT_SECONDS`` (then at once for ``FAIL_FAST_SECONDS``); the pool reconnects in the background, and a connection that broke
+  ``WAIT_SECONDS`` (then at once for ``FAIL_FAST_SECONDS``). A connection that broke
   while idle (a restarted server) is replaced and the call tried once more on a fresh
   one, unless it broke while committing (then whether it committed is unknown, and the
   caller is told it failed: never an acknowledgement without a commit).
+- Recovery takes about ``FAIL_FAST_SECONDS`` after the server answers again. The pool's
+  own reconnection backs off exponentially (1, 2, 4, 8 s ...), so after an outage of
+  several seconds it could keep a worker answering 503 for as long again. Instead, once
+  the pool has timed out, the next call past the fail-fast window connects directly,
+  and if that succeeds, replaces the pool.
 """
 
 from __future__ import annotations
@@ -100,6 +105,8 @@ class PostgresEventStore(EventStore):
         self._schema_ready = False
         self._unreachable_until = 0.0
         self._diagnosed = False  # whether the one direct attempt that names a failure was made
+        self._pool_timed_out = False  # since then, the pool may be in its reconnection backoff
+        self._probe_lock = threading.Lock()
 
     # -- connections ----------------------------------------------------------------
     def _pool(self):
@@ -116,6 +123,8 @@ class PostgresEventStore(EventStore):
                     name=f"events-{os.getpid()}",
                 )
                 self._pool_instance.open(wait=False)
+                if self._pool_pid != os.getpid():
+                    self._probe_lock = threading.Lock()  # a copy made by fork may be held by a thread the child lacks
                 self._pool_pid = os.getpid()
                 self._schema_ready = False
         return self._pool_instance
@@ -124,16 +133,22 @@ class PostgresEventStore(EventStore):
         """``work(connection)`` on a pooled connection (in one transaction when ``write``),
         outages raised as :class:`EventStoreUnavailable`."""
         import psycopg
-        from psycopg_pool import PoolTimeout
+        from psycopg_pool import PoolClosed, PoolTimeout
 
         if time.monotonic() < self._unreachable_until:
             # Found unreachable a moment ago: answer at once rather than hold every request
             # (and its worker) for WAIT_SECONDS while the pool reconnects in the background.
             raise EventStoreUnavailable(f"event store {self.location} unreachable; retry shortly")
+        if self._pool_timed_out:
+            self._replace_pool_once_reachable()
         for attempt in (1, 2):
             pool = self._pool()
             try:
                 done, result = self._attempt(pool, work, write, retry_if_stale=attempt == 1)
+            except PoolClosed:
+                if attempt == 1:  # replaced by another thread under this call: use the new one
+                    continue
+                raise EventStoreUnavailable(f"event store {self.location} unavailable: connection pool replaced") from None
             except PoolTimeout as error:
                 # Never connected from this process: most likely a wrong address, role or password,
                 # which the pool only logs. One direct attempt, once per process, names it (a store
@@ -142,6 +157,7 @@ class PostgresEventStore(EventStore):
                 if not self._schema_ready and not self._diagnosed:
                     self._diagnosed = True
                     reason = self._why_no_connection()
+                self._pool_timed_out = True
                 self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
                 raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason or error}") from error
             except psycopg.OperationalError as error:
@@ -154,6 +170,32 @@ class PostgresEventStore(EventStore):
             log.warning("event store connection to %s broke; trying a fresh one", self.location)
             pool.check()
         raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns or raises
+
+    def _replace_pool_once_reachable(self) -> None:
+        """After the pool timed out: connect directly (one thread at a time; the others are
+        answered "unavailable" at once). If the server answers, the old pool is only waiting
+        out its backoff, so a new pool replaces it; if not, another fail-fast window."""
+        if self._pool_pid != os.getpid():  # a forked child opens its own pool anyway (and its lock may be a copy held)
+            self._pool_timed_out = False
+            return
+        if not self._probe_lock.acquire(blocking=False):
+            raise EventStoreUnavailable(f"event store {self.location} unreachable; retry shortly")
+        try:
+            if not self._pool_timed_out:  # another thread has just replaced it
+                return
+            reason = self._why_no_connection()
+            if reason is not None:
+                self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
+                raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason}")
+            with self._pool_lock:
+                stale, self._pool_instance = self._pool_instance, None
+            if stale is not None:
+                # Closing waits for the pool's threads; no request need wait for that.
+                threading.Thread(target=stale.close, name="events-pool-close", daemon=True).start()
+            self._pool_timed_out = False
+            log.warning("event store %s answers again; its connections are renewed", self.location)
+        finally:
+            self._probe_lock.release()
 
     def _why_no_connection(self) -> str | None:
         """The server's or the network's own words for why a connection fails (None if one succeeds)."""
