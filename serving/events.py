@@ -6,6 +6,7 @@ from flask import Blueprint
 
 from .auth import require_write_token
 from .state import serving_state
+from .errors import bad_request
 from .validation import bounded_list, json_body, parse_event
 
 events = Blueprint("events", __name__)
@@ -22,6 +23,9 @@ def post_events():
     """
     body = json_body()
     if isinstance(body, dict) and "events" in body:
+        if len(body) > 1:
+            other = next(str(name)[:64] for name in body if name != "events")
+            raise bad_request(f"{other} is not a field of a batch; a batch is {{\"events\": [...]}}", code="unknown_field")
         raw_events = bounded_list(body["events"], "events", "event objects")
         parsed = [parse_event(raw, f"events[{k}]") for k, raw in enumerate(raw_events)]
     else:

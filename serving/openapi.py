@@ -38,10 +38,12 @@ def _query(name: str, description: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
-def _object(properties: dict, required: list[str] | None = None) -> dict:
+def _object(properties: dict, required: list[str] | None = None, *, closed: bool = False) -> dict:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
+    if closed:  # a field not listed is a 400 (unknown_field), not ignored
+        schema["additionalProperties"] = False
     return schema
 
 
@@ -65,9 +67,8 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             },
         },
         ["customer_id", "item_id"],
+        closed=True,
     )
-    # A single event must not look like a batch: the server reads any body with "events" as one.
-    event["not"] = {"required": ["events"]}
     item = _object(
         {
             "item_id": {"type": "string"},
@@ -132,7 +133,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             ["customer_id", "model_version", "purchases", "events"],
         ),
         "Event": event,
-        "EventBatch": _object({"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": max_batch}}, ["events"]),
+        "EventBatch": _object({"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": max_batch}}, ["events"], closed=True),
         "Stored": _object({"stored": {"type": "integer", "minimum": 1}}, ["stored"]),
         "CandidateItems": _object({"items": {"type": "array", "items": identifier, "minItems": 1, "maxItems": max_batch}}, ["items"]),
         "ModelSummary": _object(

@@ -152,10 +152,17 @@ def bounded_list(value: Any, name: str, noun: str) -> list:
     return value
 
 
+EVENT_FIELDS = ("customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id")
+
+
 def parse_event(raw: Any, where: str) -> Event:
     """One event object -> :class:`Event`; ``where`` names it in messages (``events[3]``)."""
     if not isinstance(raw, dict):
         raise bad_request(f"{where} must be a JSON object")
+    # A misspelt field must not be dropped: "evnt_type": "view" would store a purchase.
+    unknown = [name for name in raw if name not in EVENT_FIELDS]
+    if unknown:
+        raise bad_request(f"{where}.{str(unknown[0])[:64]} is not a field of an event; the fields are {', '.join(EVENT_FIELDS)}", code="unknown_field")
     for field in ("customer_id", "item_id"):
         if field not in raw:
             raise bad_request(f"{where}.{field} is missing", code="missing_field")

@@ -174,6 +174,18 @@ def test_an_event_a_little_ahead_of_the_servers_clock_is_taken(client):
     assert client.post("/v1/events", json=event).status_code == 202
 
 
+def test_a_misspelt_event_field_is_400_not_a_purchase(client):
+    # Ignored, "evnt_type": "view" stored a purchase (the type's default): training weighs it fully.
+    body = assert_error(client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3", "evnt_type": "view"}), 400, "unknown_field")
+    assert body["error"]["message"].startswith("event.evnt_type is not a field of an event; the fields are customer_id, item_id, event_type")
+    batch = {"events": [{"customer_id": "c0", "item_id": "a3"}, {"customer_id": "c0", "item_id": "a4", "qty": 2}]}
+    assert "events[1].qty is not a field" in assert_error(client.post("/v1/events", json=batch), 400, "unknown_field")["error"]["message"]
+    beside = {"events": [{"customer_id": "c0", "item_id": "a3"}], "customer_id": "c0"}
+    assert "customer_id is not a field of a batch" in assert_error(client.post("/v1/events", json=beside), 400, "unknown_field")["error"]["message"]
+    assert_error(client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3", "c\ud800": 1}), 400, "unknown_field")
+    assert client.get("/v1/customers/c0/history").get_json()["events"] == []  # nothing of any of them stored
+
+
 def test_bad_batches_store_nothing(client):
     assert_error(client.post("/v1/events", json={"events": []}), 400)
     assert_error(client.post("/v1/events", json={"events": "c0"}), 400)
