@@ -1,6 +1,8 @@
 """Tuning on validation only, evaluation reports, and training with --evaluate."""
 
 import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -101,6 +103,9 @@ def test_evaluate_cli_prints_metrics_and_writes_report(demo_files, tmp_path):
     customers = int(report["metrics"]["customers"])
     assert f"<td>customers</td><td>{customers:,}</td>" in (tmp_path / "r" / "report.html").read_text()
     assert run("evaluate", "--data", demo_files["purchases"], "--k", "ten", check=False).returncode == 2
+    loud = subprocess.run([sys.executable, "-m", "training", "evaluate", "--data", str(demo_files["purchases"]), "--algorithm", "popular",
+                           "--report", str(tmp_path / "r2")], capture_output=True, text=True, check=True)
+    assert "scoring the test customers: 100%|" in loud.stderr and f"| {customers}/{customers} " in loud.stderr  # a bar, as train has
 
 
 def test_every_algorithm_has_a_search_space_of_its_own_parameters():

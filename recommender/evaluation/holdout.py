@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
+from tqdm.auto import tqdm
 
 from ..algorithms import create_algorithm
 from ..errors import EmptySplitError
@@ -120,7 +124,9 @@ def evaluate_holdout(
     started = time.perf_counter()
     fitted.fit(train, show_progress=show_progress)
     fit_seconds = time.perf_counter() - started
-    run = run_evaluation(fitted, train, test, max(max(ks), 20))
+    with tqdm(total=int(np.count_nonzero(np.diff(test.indptr))), desc="scoring the test customers", unit="customers",
+              disable=not show_progress, file=sys.stderr) as bar:
+        run = run_evaluation(fitted, train, test, max(max(ks), 20), progress=bar.update)
     title = f"{algorithm} — offline evaluation ({datetime.now().strftime('%Y-%m-%d %H:%M')})"
     settings = {**settings, "params": fitted.params(), "history_weighting": weighting.to_dict(), "fit_seconds": round(fit_seconds, 3)}
     report = build_report(run, ks, title=title, settings=settings, repeats=repeat_purchases(train, test))
