@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint
 
 from .auth import require_write_token
-from .state import serving_state
 from .errors import bad_request
+from .state import serving_state
 from .validation import bounded_list, json_body, parse_event
 
 events = Blueprint("events", __name__)
