@@ -4,6 +4,7 @@ next training's vocabulary, rewritten model folders, and the report page."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -107,6 +108,13 @@ def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsy
     page = out.read_text()
     assert "homepage" in page and "default is leading" in page and page.count("<img") == 3
     assert "delta method" in page and "<td>control</td>" in page and "No plots over time yet" not in page
+    # The table's difference column gives the verdict's figure, on the variant's row; the control's cell is empty.
+    lead = re.search(r"its click-through rate is ([+-]\d+\.\d\d) points against control \(95% interval ([+-]\d+\.\d\d) to ([+-]\d+\.\d\d)", page)
+    assert lead and float(lead[1]) > 0, page
+    assert "<th>click-through rate against control</th>" in page
+    assert re.search(rf"<tr><td>default</td>.*<td>{re.escape(lead[1])} points <span class='small'>\({re.escape(lead[2])} to {re.escape(lead[3])}; p &lt; 0.001\)", page)
+    control_row = re.search(r"<tr><td>control</td>.*?</tr>", page)[0]
+    assert re.findall(r"<td>(.*?)</td>", control_row)[9] == "–"  # the tenth column: the difference
     assert capsys.readouterr().out.strip() == str(out)
     # Every answer at one moment: no series to plot, and the page says why rather than leaving the plots out unexplained.
     instant = EventStore(tmp_path / "instant.sqlite3")

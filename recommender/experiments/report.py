@@ -54,7 +54,7 @@ def _section(figures: dict) -> str:
     return f"""<h2>{name}</h2>{f"<p>{html.escape(figures['description'])}</p>" if figures.get('description') else ''}
 <p class="verdict">{_verdict_sentence(figures)}</p>
 <table><tr><th>variant</th><th>model</th><th>share</th><th>answers</th><th>items seen</th><th>clicks</th><th>click-through rate</th>
-<th>purchases</th><th>conversion</th><th>revenue</th><th>not interested</th></tr>{rows}</table>
+<th>purchases</th><th>conversion</th><th>{metric} against {html.escape(figures['control'])}</th><th>revenue</th><th>not interested</th></tr>{rows}</table>
 {plots}
 <p class="small"><b>How this is counted.</b> An item counts as seen when the shop reported an impression or a click on it.
 A click or purchase counts for an answer when the same customer acted on an item of that answer within
@@ -72,9 +72,26 @@ def _row(variant: dict, control: str) -> str:
     cells = [
         label, html.escape(variant["model"]), f"{variant['share']:.0%}", f"{variant['answers']:,}", f"{variant['impressions']:,}",
         f"{variant['clicks']:,}", _percent(variant["ctr"]) + _interval(variant.get("ctr_interval")), f"{variant['purchases']:,}",
-        _percent(variant["conversion"]) + _interval(variant.get("conversion_interval")), revenue, f"{variant['not_interested']:,}",
+        _percent(variant["conversion"]) + _interval(variant.get("conversion_interval")), _difference(variant, control), revenue,
+        f"{variant['not_interested']:,}",
     ]
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _difference(variant: dict, control: str) -> str:
+    """The variant's difference from the control in the experiment's metric, in percentage
+    points with its interval: the figure a decision rests on, beside the rates it comes from."""
+    if variant["name"] == control:
+        return "–"
+    found = variant.get("difference")
+    if found is None:
+        return "– <span class='small'>(no items seen yet)</span>"
+    return (f"{100 * found['estimate']:+.2f} points <span class='small'>({100 * found['low']:+.2f} to {100 * found['high']:+.2f}; "
+            f"{_p_value(found['p_value'])})</span>")
+
+
+def _p_value(p: float) -> str:
+    return "p &lt; 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def _verdict_sentence(figures: dict) -> str:
