@@ -58,11 +58,13 @@ class Catalog:
         return mask
 
 
-def load_catalog(path, items: IdVocabulary) -> Catalog:
+def load_catalog(path, items: IdVocabulary, notes: list[str] | None = None) -> Catalog:
     """Read ``item_id,name,category,price`` (CSV or Parquet) and align it to ``items``.
 
     Catalog items the model never saw are ignored; model items missing from the
     catalog keep their id as name. A price must be a number of 0 or more (empty: unknown).
+    An item on several lines takes its last line (an export appended to keeps its latest
+    name and price), and a note saying so is appended to ``notes``.
     """
     path = Path(path)
     table, _ = read_table(path, CATALOG_COLUMNS, on_bad_rows="error")
@@ -74,7 +76,7 @@ def load_catalog(path, items: IdVocabulary) -> Catalog:
     if empty.any():
         raise DataError("is empty", path=path, line=row_label(path, int(np.argmax(empty))), column="item_id")
     positions = items.lookup(ids.to_pylist())
-    known = positions >= 0
+    known = _last_line_of_each_item(path, positions, notes)
     names = items.ids.astype(object)
     categories = np.full(len(items), "", dtype=object)
     for column, target in (("name", names), ("category", categories)):
@@ -89,6 +91,23 @@ def load_catalog(path, items: IdVocabulary) -> Catalog:
             raise DataError("must be 0 or more", path=path, line=row_label(path, int(np.argmax(negative))), column="price")
         prices[positions[known & given]] = values[known & given]
     return _aligned(items, names, categories, prices)
+
+
+def _last_line_of_each_item(path: Path, positions: np.ndarray, notes: list[str] | None) -> np.ndarray:
+    """Which rows to read: of the model's items, each one's last row (a note names the first
+    item listed twice, and its lines)."""
+    rows = np.flatnonzero(positions >= 0)
+    _, last_from_end, counts = np.unique(positions[rows][::-1], return_index=True, return_counts=True)
+    chosen = np.zeros(len(positions), dtype=bool)
+    chosen[rows[len(rows) - 1 - last_from_end]] = True
+    repeated = counts > 1
+    if repeated.any() and notes is not None:
+        listed_twice = np.isin(positions, np.unique(positions[rows])[repeated])
+        first = int(np.argmax(listed_twice))
+        lines = [row_label(path, int(row)) for row in np.flatnonzero(positions == positions[first])]
+        notes.append(f"{path}: {int(repeated.sum())} item(s) listed on more than one line, such as the item of lines "
+                     f"{', '.join(map(str, lines[:3]))}{' ...' if len(lines) > 3 else ''}; each item's last line is used")
+    return chosen
 
 
 def catalog_from_purchases(path, items: IdVocabulary, store_format: StoreFormat, *, on_bad_rows: str = "error") -> Catalog:

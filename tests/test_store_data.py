@@ -161,6 +161,21 @@ def test_a_catalog_file_carries_prices(tmp_path):
         load_catalog(write(tmp_path, "item_id,price\nA1,cheap\n", "bad.csv"), IdVocabulary(["A1"]))
 
 
+def test_an_item_on_several_catalog_lines_takes_its_last_and_is_noted(tmp_path):
+    from recommender.catalog import load_catalog
+    from recommender.vocabulary import IdVocabulary
+
+    path = write(tmp_path, "item_id,name,price\nA1,Mug,4.5\nB2,Plate,3\nZ9,Unsold,1\nA1,Mug (new glaze),5\nZ9,Unsold,2\nA1,Mug,5.5\n", "catalog.csv")
+    notes: list[str] = []
+    catalog = load_catalog(path, IdVocabulary(["A1", "B2", "C3"]), notes=notes)
+    assert catalog.names.tolist() == ["Mug", "Plate", "C3"] and catalog.prices[:2].tolist() == [5.5, 3.0]
+    # Z9 is listed twice too, but the model does not know it: nothing to say about it.
+    assert notes == [f"{path}: 1 item(s) listed on more than one line, such as the item of lines 2, 5, 7; each item's last line is used"]
+    once: list[str] = []
+    load_catalog(write(tmp_path, "item_id,name\nA1,Mug\nB2,Plate\n", "plain.csv"), IdVocabulary(["A1", "B2"]), notes=once)
+    assert once == []
+
+
 def run(capsys, *args) -> tuple[int, str, str]:
     """The ``recommender`` command in this process: (exit code, stdout, stderr)."""
     from training.cli import main

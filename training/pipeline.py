@@ -122,7 +122,7 @@ def train_from_log(
     fitted.fit(interactions.matrix, show_progress=show_progress)
     seconds = time.perf_counter() - started
     if catalog_path:
-        catalog = load_catalog(catalog_path, interactions.items)
+        catalog = load_catalog(catalog_path, interactions.items, notes=log.notes)
     else:
         catalog = catalog_source(interactions.items) if catalog_source else Catalog.empty(interactions.items)
     model = Model(fitted, interactions.customers, interactions.items, interactions.matrix, catalog, weighting=weighting, browsed=interactions.browsed)

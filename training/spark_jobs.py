@@ -17,6 +17,7 @@ score). Same model, same answers as ``recommender score``.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,7 +121,10 @@ def train_with_spark(
     algorithm.n_items_ = len(item_ids)
     customers, items = IdVocabulary(customer_ids), IdVocabulary(item_ids)
     if catalog_path:
-        catalog = load_catalog(catalog_path, items)
+        notes: list[str] = []
+        catalog = load_catalog(catalog_path, items, notes=notes)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     elif store_format.catalog_in_data:  # names and prices on the purchase lines, as the UCI log has them
         catalog = catalog_from_purchases(read_purchases(spark, data_path, data_format, store_format, CATALOG_COLUMNS), items, data_path)
     else:
