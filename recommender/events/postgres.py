@@ -25,8 +25,8 @@ Guarantees, as for SQLite:
 - Recovery takes about ``FAIL_FAST_SECONDS`` after the server answers again. The pool's
   own reconnection backs off exponentially (1, 2, 4, 8 s ...), so after an outage of
   several seconds it could keep a worker answering 503 for as long again. Instead, once
-  the pool has timed out, the next call past the fail-fast window connects directly,
-  and if that succeeds, replaces the pool.
+  the pool has timed out while its connection attempts failed, the next call past the
+  fail-fast window connects directly, and if that succeeds, replaces the pool.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ class PostgresEventStore(EventStore):
         self._schema_ready = False
         self._unreachable_until = 0.0
         self._diagnosed = False  # whether the one direct attempt that names a failure was made
-        self._pool_timed_out = False  # since then, the pool may be in its reconnection backoff
+        self._pool_timed_out = False  # timed out while failing to connect: it may be in its reconnection backoff
+        self._failed_connects_seen = 0  # the pool's count of failed connection attempts, when last looked at
         self._probe_lock = threading.Lock()
 
     # -- connections ----------------------------------------------------------------
@@ -123,6 +124,7 @@ class PostgresEventStore(EventStore):
                     name=f"events-{os.getpid()}",
                 )
                 self._pool_instance.open(wait=False)
+                self._failed_connects_seen = 0
                 if self._pool_pid != os.getpid():
                     self._probe_lock = threading.Lock()  # a copy made by fork may be held by a thread the child lacks
                 self._pool_pid = os.getpid()
@@ -157,7 +159,11 @@ class PostgresEventStore(EventStore):
                 if not self._schema_ready and not self._diagnosed:
                     self._diagnosed = True
                     reason = self._why_no_connection()
-                self._pool_timed_out = True
+                # Renew the pool only when it is failing to connect: a database that is up but
+                # slow to answer must not also get a fresh set of connections every second.
+                failed_connects = pool.get_stats().get("connections_errors", 0)
+                if failed_connects > self._failed_connects_seen:
+                    self._pool_timed_out, self._failed_connects_seen = True, failed_connects
                 self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
                 raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason or error}") from error
             except psycopg.OperationalError as error:
