@@ -6,9 +6,9 @@ loads no model and opens no event store. Prints nothing and exits 0 when the ser
 start with it; else prints one line, ``error: <what is wrong, naming the setting, file or
 field>``, on stderr and exits 2.
 
-``python -m serving.production`` runs it before it starts any worker. Worth running by hand
-before a graceful reload too: the new workers read the configuration again, and with a bad
-one none of them starts.
+``python -m serving.production`` runs it before it starts any worker, and again on a
+graceful reload (SIGHUP), which it refuses (logging this line; the running workers keep
+serving) when the new workers could not start.
 """
 
 from __future__ import annotations

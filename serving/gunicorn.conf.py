@@ -50,6 +50,24 @@ errorlog = "-"
 loglevel = os.environ.get("RECOMMENDER_LOG_LEVEL", "info")
 
 
+def on_starting(server):
+    """A graceful reload (SIGHUP) goes ahead only with a configuration the new workers can
+    start with (see serving.production.reload_refusal): gunicorn halts when a new worker
+    fails to boot, and the old workers go with it."""
+    from serving.production import reload_refusal
+
+    reload = server.handle_hup  # the arbiter looks its signal handlers up by name on itself
+
+    def handle_hup():
+        refusal = reload_refusal()
+        if refusal is None:
+            reload()
+        else:
+            server.log.error("reload refused, the running workers keep serving: %s", refusal)
+
+    server.handle_hup = handle_hup
+
+
 def post_fork(server, worker):
     """Send the app's log lines to stderr like gunicorn's; cap BLAS threads once more."""
     import logging

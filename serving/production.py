@@ -172,13 +172,30 @@ def check_app_config() -> None:
     again, until granian gave up on a crash loop. Run in a child process because this one
     forks the workers: what it imported they would inherit, and a graceful reload (SIGHUP)
     would not load new code."""
-    environment = {**os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, "1")}
     try:
-        checked = subprocess.run([sys.executable, "-m", "serving.check_config"], env=environment)
+        checked = _run_config_check(capture=False)
     except KeyboardInterrupt:
         sys.exit(130)
     if checked.returncode != 0:
         sys.exit(checked.returncode if checked.returncode > 0 else 1)  # < 0: killed by a signal
+
+
+def reload_refusal() -> str | None:
+    """Why a graceful reload must not go ahead (the configuration's error line), or None.
+
+    A reload's new workers read the configuration again. With a bad one (a config file
+    edited and left broken) none of them starts; the server then stops the old ones too and
+    exits on a crash loop, so one typo took the whole service down. Both servers' reload
+    handlers ask this first, and a refused reload leaves the running workers serving."""
+    checked = _run_config_check(capture=True)
+    if checked.returncode == 0:
+        return None
+    return checked.stderr.strip().removeprefix("error: ") or f"the configuration check exited {checked.returncode}"
+
+
+def _run_config_check(*, capture: bool) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **dict.fromkeys(BLAS_THREAD_VARIABLES, "1")}
+    return subprocess.run([sys.executable, "-m", "serving.check_config"], env=environment, capture_output=capture, text=capture)
 
 
 def stop_start(message: str) -> NoReturn:
@@ -252,10 +269,20 @@ def _shared_socket_granian():
     """
     import socket
 
+    from granian.log import logger as granian_log
     from granian.net import SocketHolder
     from granian.server import Server
 
     class SharedSocketServer(Server):
+        def _reload(self, spawn_target, target_loader):
+            refusal = reload_refusal()
+            if refusal is None:
+                return super()._reload(spawn_target, target_loader)
+            self.reload_signal = False
+            self.main_loop_interrupt.clear()
+            granian_log.error("reload refused, the running workers keep serving: %s", refusal)
+            return None
+
         def _init_shared_socket(self):
             if self.bind_uds:
                 return super()._init_shared_socket()

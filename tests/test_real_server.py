@@ -215,6 +215,41 @@ def test_a_graceful_reload_during_traffic_fails_no_request(server):
     assert {pid for pid, _ in answers} > before  # answers came from old and new workers
 
 
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_reload_with_a_broken_configuration_is_refused_and_the_workers_keep_serving(name, models_dir, tmp_path):
+    """Without the check, the new workers failed on the broken file, and the server stopped
+    the old ones too and exited (granian: "crash loop detected"; gunicorn: "failed to boot")."""
+    config = tmp_path / "config.json"
+    config.write_text('{"MAX_N": 50}')
+    port, log = free_port(), tmp_path / "server.log"
+    settings = {
+        "RECOMMENDER_MODEL_PATH": str(models_dir / "current"),
+        "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3"),
+        "RECOMMENDER_CONFIG": str(config),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    process = start_server(port, log, settings, server=name)
+    try:
+        server = Server(port, process, name)
+        before = worker_pids(server)
+        config.write_text('{"MAX_N": 50')  # an edit left half done
+        process.send_signal(signal.SIGHUP)
+        for _ in range(20):  # 10 s: a reload would have replaced a worker, a crash loop ended the server
+            time.sleep(0.5)
+            assert server.request("GET", "/health")[0] == 200
+        assert process.poll() is None and worker_pids(server) == before
+        assert "reload refused, the running workers keep serving" in log.read_text() and "not valid JSON" in log.read_text()
+        config.write_text('{"MAX_N": 40}')  # mended: the next reload goes ahead
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and not pids_answering(server).isdisjoint(before):
+            time.sleep(0.5)
+        assert pids_answering(server).isdisjoint(before)
+        assert server.request("GET", "/v1/customers/c1/recommendations?n=45")[0] == 400  # the new workers read the file
+    finally:
+        stop_server(process)
+
+
 def listening_sockets(port: int) -> int:
     """How many sockets listen on ``port`` (/proc/net/tcp: state 0A is LISTEN)."""
     count = 0
