@@ -204,14 +204,22 @@ def stop_start(message: str) -> NoReturn:
     sys.exit(USAGE_ERROR)
 
 
+_METRICS_FOLDERS_EMPTIED: set[str] = set()
+
+
 def prepare_environment() -> None:
     """What every worker must find in its environment when it starts: one BLAS thread, and an
-    empty folder for the metric files (files of an earlier run would be added to ours)."""
+    empty folder for the metric files (files of an earlier run would be added to ours).
+    Emptied once per server: gunicorn runs its config file, hence this, again at every
+    graceful reload, when the files hold the running and replaced workers' counts."""
     for variable in BLAS_THREAD_VARIABLES:
         os.environ[variable] = "1"
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="recommender-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     os.makedirs(folder, exist_ok=True)
+    if folder in _METRICS_FOLDERS_EMPTIED:
+        return
+    _METRICS_FOLDERS_EMPTIED.add(folder)
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
         shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)

@@ -156,6 +156,21 @@ def test_metrics_add_up_every_worker(server):
     assert body["text"].count("recommender_model_info{") >= 2  # one per live worker
 
 
+def test_counters_survive_a_graceful_reload(server):
+    """The replaced workers' counts stay in the sums (Prometheus reads a drop as a restart)."""
+    def health_requests() -> float:
+        text = server.request("GET", "/metrics")[1]["text"]
+        return float(next(row for row in text.splitlines() if row.startswith('recommender_http_requests_total{endpoint="/health"')).rsplit(" ", 1)[1])
+
+    answers = answers_from_both_workers(server, "/health", at_least=20)
+    before = worker_pids(server)
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and not pids_answering(server).isdisjoint(before):
+        time.sleep(0.5)
+    assert health_requests() >= len(answers) + 8  # worker_pids' requests too; none of the old ones lost
+
+
 def test_every_worker_runs_numpy_on_one_blas_thread(server):
     """Two workers on two cores: a BLAS pool per worker would oversubscribe them."""
     workers = {pid for pid, _ in answers_from_both_workers(server, "/health", at_least=4)}
