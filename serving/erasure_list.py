@@ -76,6 +76,15 @@ class KnownErasures:
                 self._through, self._through_key = rows[-1][0], rows[-1][1]
             self._latest = latest
 
+    def refresh_if_readable(self) -> KnownErasures:
+        """:meth:`refresh`, or the list as last read when the store cannot be read (a page
+        that lists customers must leave out those erased a moment ago)."""
+        try:
+            self.refresh()
+        except sqlite3.Error:  # EventStoreUnavailable is one
+            pass
+        return self
+
     def during_outage(self, customer_id: str) -> CustomerFeedback:
         """What serving knows of the customer while the store cannot be read: no events and
         no "not interested" answers (they apply again once it can), and their latest erasure."""

@@ -48,6 +48,7 @@ class CustomerHistory:
     known_to_model: bool
     purchases: list[Purchase]
     events: list[Event]  # in the order stored, only those newer than the model
+    erased: bool = False  # erased after the model learned them: their training purchases are not shown or used
 
 
 def recommend_for(
@@ -64,14 +65,15 @@ def customer_history(model: Model, state: ServingState, customer_id: str, feedba
     the customer was erased after the model learned them."""
     customer = model.customers.get(customer_id)
     purchases = []
-    if customer >= 0 and not erased_since(model, feedback):
+    erased = customer >= 0 and erased_since(model, feedback)
+    if customer >= 0 and not erased:
         start, end = model.history.indptr[customer], model.history.indptr[customer + 1]
         ids, names, categories = model.labels.lists
         viewed = model.viewed_in_training(customer)
         for item, weight in zip(model.history.indices[start:end].tolist(), model.history.data[start:end].tolist()):
             purchases.append(Purchase(ids[item], names[item], categories[item], float(weight), item in viewed))
     events = state.events.for_customer(customer_id, after_id=model.events_trained_through)
-    return CustomerHistory(customer_id, customer >= 0, purchases, events)
+    return CustomerHistory(customer_id, customer >= 0, purchases, events, erased)
 
 
 def similar_items(model: Model, item_id: str, n: int, *, exclude: list[str] | None = None) -> tuple[str, list[Recommendation]]:

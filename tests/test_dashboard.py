@@ -130,12 +130,17 @@ def test_an_erased_customer_shows_on_no_page(client):
     the list their erased history gave (a new user's trial saw both)."""
     before = recommended_ids(page(client, "/dashboard/customers/c0?n=2"))
     assert 'href="/dashboard/customers/c0"' in page(client, "/dashboard/items/a0")
+    listed = re.findall(r'href="/dashboard/customers/([^"?]+)"', page(client, "/dashboard/customers"))
+    assert "c0" in listed
     assert client.delete("/v1/customers/c0").status_code == 200
+    # The search page's list of customers with the longest histories leaves them out too.
+    assert re.findall(r'href="/dashboard/customers/([^"?]+)"', page(client, "/dashboard/customers")) == [c for c in listed if c != "c0"]
     assert client.post("/v1/events", json={"customer_id": "c0", "item_id": "b4"}).status_code == 202
     html = page(client, "/dashboard/customers/c0?n=2")
     dropped = re.findall(r'no longer listed: <a href="/dashboard/items/([^"]+)"', html)
     assert not set(dropped) & set(before), (dropped, before)
     assert recommended_ids(html) == api_ids(client, "/v1/customers/c0/recommendations?n=2")
+    assert "the customer was erased after this model was trained" in html and "not in the training data" not in html
     item_page = page(client, "/dashboard/items/a0")
     assert 'href="/dashboard/customers/c0"' not in item_page
     assert 'href="/dashboard/customers/c4"' in item_page  # the other buyers stay

@@ -29,12 +29,7 @@ def find_customer():
     typed = request.args.get("id", "")
     model = served_model()
     if not typed.strip():
-        lengths = np.diff(model.history.indptr)
-        shown = min(BUSIEST_SHOWN, len(lengths))
-        busiest = np.argpartition(-lengths, shown - 1)[:shown] if shown else lengths[:0]
-        busiest = busiest[np.lexsort((busiest, -lengths[busiest]))]  # longest first, then by index
-        examples = [(str(model.customers.ids[c]), int(lengths[c])) for c in busiest]
-        return render_template("dashboard/find_customer.html", section="customers", examples=examples)
+        return render_template("dashboard/find_customer.html", section="customers", examples=_busiest(model))
     # Ids are kept verbatim, but a space pasted around a known id is surely not part of it.
     customer_id = typed if typed in model.customers or typed.strip() not in model.customers else typed.strip()
     customer_id = checked_id(customer_id, "customer id")
@@ -42,6 +37,22 @@ def find_customer():
         return _customer_page(customer_id)
     query = {key: value for key, value in request.args.items() if key != "id"}
     return redirect(url_for("dashboard.customer", customer_id=customer_id, **query), 303)
+
+
+def _busiest(model) -> list[tuple[str, int]]:
+    """The BUSIEST_SHOWN customers with the longest training histories, longest first, less
+    those erased since the model learned them (a list of names is no place for them)."""
+    erasures = serving_state().erasures.refresh_if_readable()
+    lengths = np.diff(model.history.indptr)
+    considered = min(4 * BUSIEST_SHOWN, len(lengths))  # room for a few erased; all when that is not enough
+    while True:
+        candidates = np.argpartition(-lengths, considered - 1)[:considered] if considered < len(lengths) else np.arange(len(lengths))
+        candidates = candidates[np.lexsort((candidates, -lengths[candidates]))]  # longest first, then by index
+        shown = [(str(model.customers.ids[c]), int(lengths[c])) for c in candidates.tolist()]
+        shown = [(customer_id, length) for customer_id, length in shown if not erasures.erased_after(customer_id, model.erasures_through)]
+        if len(shown) >= BUSIEST_SHOWN or considered >= len(lengths):
+            return shown[:BUSIEST_SHOWN]
+        considered = min(len(lengths), considered * 8)
 
 
 @dashboard.get("/customers/<path:customer_id>")

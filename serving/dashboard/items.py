@@ -3,8 +3,6 @@ in how many customers' precomputed top lists it appears."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 from flask import redirect, render_template, request, url_for
 
@@ -72,10 +70,7 @@ def _buyers(model, item: int, limit: int, erasures: KnownErasures) -> list[str]:
     """The first ``limit`` training customers who bought ``item`` (one pass over the history's
     indices), less those erased since the model learned them: the erasure list is read up to
     now first (as it last was, when the store cannot be read)."""
-    try:
-        erasures.refresh()
-    except sqlite3.Error:
-        pass
+    erasures.refresh_if_readable()
     positions = np.flatnonzero(model.history.indices == item)
     shown: list[str] = []
     for start in range(0, len(positions), limit):  # a popular item's buyers looked at a few at a time
