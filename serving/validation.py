@@ -128,11 +128,22 @@ class QueryParameters:
         return checked_id(self.args[name], name, self.config["MAX_ID_LENGTH"])
 
 
+def _refuse_a_long_stream() -> None:
+    """413 for a body sent without Content-Length (chunked) that is longer than the limit.
+    werkzeug cuts such a stream at the limit without a word, so a body of 1.5 MB was a
+    "not valid JSON" 400, and a valid one padded with spaces past the limit was taken."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None and len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        raise ApiError(413, "payload_too_large", f"request body too large; the limit is {limit} bytes")
+
+
 def json_body() -> Any:
     """The parsed JSON body (any JSON value, ``null`` included: callers check its shape);
     415 when it is not declared JSON, 400 when it does not parse."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+    if request.content_length is None:
+        _refuse_a_long_stream()
     try:
         body = request.get_json(silent=True)  # reading it enforces MAX_CONTENT_LENGTH (413)
     except RecursionError:  # a few thousand '[' overflow the parser's stack, which silent= does not catch

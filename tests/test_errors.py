@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -113,6 +114,24 @@ def test_oversized_body_is_413(make_client):
     client = make_client(MAX_BODY_BYTES=200)
     big = {"events": [{"customer_id": "c0", "item_id": f"a{k}"} for k in range(50)]}
     assert_error(client.post("/v1/events", json=big), 413, "payload_too_large")
+
+
+def test_a_body_sent_chunked_is_held_to_the_same_limit(make_client):
+    """Without Content-Length werkzeug cut the stream at the limit without a word: a long body
+    was a 400 "not valid JSON", and a valid one padded with spaces past the limit was stored."""
+    client = make_client(MAX_BODY_BYTES=200)
+
+    def post_chunked(body: bytes):
+        # As a server passes a chunked body: no CONTENT_LENGTH, the stream ended by the server.
+        environ = {"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True}
+        return client.post("/v1/events", environ_overrides=environ, headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+
+    event = json.dumps({"customer_id": "c0", "item_id": "a3"}).encode()
+    assert_error(post_chunked(b"[" * 300), 413, "payload_too_large")
+    assert_error(post_chunked(event + b" " * 300), 413, "payload_too_large")
+    assert client.get("/v1/customers/c0/history").get_json()["events"] == []
+    assert post_chunked(event + b" " * (200 - len(event) - 1)).status_code == 202  # below the limit, chunked or not
+    assert post_chunked(event).status_code == 202
 
 
 @pytest.mark.parametrize(
