@@ -55,6 +55,17 @@ def test_exclude_include_and_category_filters(client):
     assert set(ids(kitchen)) == set(KITCHEN)
 
 
+def test_filters_that_leave_nothing_give_an_empty_personalised_answer_not_a_popular_one(client):
+    # An empty answer used to be labelled (and counted in /metrics) as popular items.
+    bought = bought_by("c0")[0]
+    for query in (f"?include={bought}", f"?include=a4&exclude=a4", "?include=b0&category=garden"):
+        body = recommended(client, "c0", query)
+        assert (body["source"], body["items"]) == ("personalised", []), (query, body)
+    assert recommended(client, "stranger", f"?include={bought}")["source"] == "popular"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'recommender_recommendations_total{source="popular"} 1.0' in metrics
+
+
 def test_unknown_customer_without_history_gets_popular_items(client):
     body = recommended(client, "stranger", "?n=3")
     assert body["source"] == "popular"

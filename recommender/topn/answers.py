@@ -36,9 +36,11 @@ class Recommendation:
 
 
 def answer_source(personalised: bool, topped_up: np.ndarray) -> str:
-    """PERSONALISED when the algorithm scored the history and placed at least one item;
-    POPULAR when every item is a popular one (nothing the customer bought points anywhere)."""
-    return PERSONALISED if personalised and not topped_up.all() else POPULAR
+    """PERSONALISED when the algorithm scored the history and placed at least one item, or
+    when the request's filters left no item at all (the history was scored; an empty answer
+    is no popular one, and must not be counted as one); POPULAR when every item is a popular
+    one (nothing the customer bought points anywhere)."""
+    return PERSONALISED if personalised and (not len(topped_up) or not topped_up.all()) else POPULAR
 
 
 @dataclass
