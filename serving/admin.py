@@ -30,6 +30,6 @@ def reload_served_model(state: ServingState) -> tuple[Model, Model | None]:
     try:
         model = state.models.reload()
     except ArtifactError as error:
-        kept = previous.version if previous is not None else None
-        raise ApiError(409, "reload_failed", f"the model could not be loaded, still serving {kept}: {error}") from None
+        kept = f"still serving {previous.version}" if previous is not None else "no model is served yet"
+        raise ApiError(409, "reload_failed", f"the model could not be loaded, {kept}: {error}") from None
     return model, previous

@@ -170,7 +170,7 @@ class ServingMetrics:
 
         Experiment figures come from the shared event store, so the worker that answers
         the scrape exports them for all workers (never summed)."""
-        return Response(generate_latest(self.readable_registry()), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(self.readable_registry()), content_type=CONTENT_TYPE_LATEST)  # mimetype= adds a second charset
 
     def readable_registry(self) -> CollectorRegistry:
         """What ``/metrics`` shows, to collect from: every worker's metrics in multiprocess

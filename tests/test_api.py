@@ -153,7 +153,9 @@ def test_metrics_count_requests_fallbacks_and_events(client):
     client.get("/v1/customers/c0/recommendations")
     client.get("/v1/customers/stranger/recommendations")
     client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3"})
-    text = client.get("/metrics").get_data(as_text=True)
+    response = client.get("/metrics")
+    text = response.get_data(as_text=True)
+    assert response.headers["Content-Type"].count("charset") == 1  # Prometheus' own type, not a second charset added
     assert 'recommender_http_requests_total{endpoint="/v1/customers/<customer_id>/recommendations",method="GET",status="200"} 2.0' in text
     assert 'recommender_recommendations_total{source="popular"} 1.0' in text
     assert 'recommender_recommendations_total{source="personalised"} 1.0' in text

@@ -265,6 +265,8 @@ def test_no_model_means_503_not_500(make_client, tmp_path):
     assert_error(client.get("/ready"), 503, "model_unavailable")
     assert_error(client.get(RECOMMEND), 503, "model_unavailable")
     assert_error(client.get("/v1/items/a0/similar"), 503)
+    reload = assert_error(client.post("/v1/admin/reload"), 409, "reload_failed")["error"]["message"]
+    assert reload.startswith("the model could not be loaded, no model is served yet: ") and "None" not in reload
 
 
 def test_a_real_bug_is_a_json_500_without_traceback(app, client, monkeypatch):
