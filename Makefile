@@ -122,20 +122,24 @@ serve-background: $(STAMP) ## start the API in the background (pid in out/server
 		setsid --wait nohup $(BIN)/python -m serving.production --server $(SERVER) >> out/server.log 2>&1 < /dev/null & \
 	server=$$!; \
 	for attempt in $$(seq 1 100); do \
-		$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && { echo "server ready on http://$(ADDRESS) (log: out/server.log)"; exit 0; }; \
+		$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 && { echo $(ADDRESS) > out/server.address; echo "server ready on http://$(ADDRESS) (log: out/server.log)"; exit 0; }; \
 		kill -0 $$server 2>/dev/null || break; sleep 0.2; done; \
 	tail -c +$$((logged + 1)) out/server.log | tail -n 15; \
 	if kill -0 $$server 2>/dev/null; then echo "server did not become ready; it still runs (make stop ends it); see out/server.log"; \
 	else rm -f out/server.pid; echo "the server exited at start; see out/server.log"; fi; exit 1
 
-dashboard: $(STAMP) ## start the demo server in the background if needed and print its dashboard's URL
-	@$(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1 || $(MAKE) --no-print-directory serve-background
-	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
+dashboard: $(STAMP) ## print the dashboard's URL: the background server's (where it runs), else ADDRESS's, started if needed
+	@# Without ADDRESS given, the background server is used where it runs (out/server.address):
+	@# serve-background on the default address would first stop it, wherever it ran.
+	@address=$(ADDRESS); \
+	if [ "$(origin ADDRESS)" != "command line" ] && [ -f out/server.pid ] && [ -f out/server.address ]; then address=$$(cat out/server.address); fi; \
+	$(FETCH) http://$$address/ready >/dev/null 2>&1 || $(MAKE) --no-print-directory serve-background ADDRESS=$$address || exit 1; \
+	echo "Dashboard: http://$$address/dashboard/"
 
 stop: ## stop the background server started by make demo / make serve-background
 	@if [ -f out/server.pid ]; then pid=$$(cat out/server.pid); kill $$pid 2>/dev/null || true; \
 		for attempt in $$(seq 1 150); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
-		rm -f out/server.pid; echo "server stopped"; \
+		rm -f out/server.pid out/server.address; echo "server stopped"; \
 	else echo "no background server to stop (no out/server.pid); a foreground make serve stops with Ctrl-C"; fi
 
 STRESS_SECONDS ?= 10

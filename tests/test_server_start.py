@@ -191,3 +191,31 @@ def test_make_serve_background_says_at_once_why_the_server_exited_and_keeps_no_p
     assert "the server exited at start; see out/server.log" in made.stdout
     assert (tmp_path / "out" / "server.log").is_file() and not (tmp_path / "out" / "server.pid").exists()
     assert took < 15, f"make serve-background took {took:.1f} s to see that the server had exited"
+
+
+@pytest.mark.slow
+def test_make_dashboard_uses_the_background_server_where_it_runs(tmp_path, models_dir):
+    """A server started with ADDRESS=...:<port>: ``make dashboard`` without ADDRESS used to stop
+    it (serve-background's first step) and start another on the default address."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "stamp").touch()  # the venv stamp, never remade (-o): this venv runs, nothing is installed
+    address = f"127.0.0.1:{free_port()}"
+
+    def make(*targets: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", "--no-print-directory", "-o", "stamp", "STAMP=stamp", f"BIN={Path(sys.executable).parent}", *targets, f"MODEL={models_dir / 'current'}"],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3")},
+            capture_output=True, text=True, timeout=120,
+        )
+
+    started = make("serve-background", f"ADDRESS={address}")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        pid = (tmp_path / "out" / "server.pid").read_text().strip()
+        shown = make("dashboard")
+        assert shown.returncode == 0 and f"Dashboard: http://{address}/dashboard/" in shown.stdout, shown.stdout + shown.stderr
+        assert (tmp_path / "out" / "server.pid").read_text().strip() == pid  # the same server, still running
+        os.kill(int(pid), 0)
+    finally:
+        assert "server stopped" in make("stop").stdout
+    assert not (tmp_path / "out" / "server.address").exists()
