@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError
-from .ids import NOT_WHOLE, arrow_float_ids, arrow_id_problems
+from .ids import EMPTY, NOT_WHOLE, arrow_float_ids, arrow_id_problems
 from .store_format import StoreFormat
 from .tables import PLAIN, file_columns, read_table, row_label
 from .timestamps import parse_timestamps
@@ -193,7 +193,9 @@ def _clean_ids(table: pa.Table, checks: _RowChecks, store_format: StoreFormat) -
     for name in REQUIRED_COLUMNS:
         column = table.column(name)
         for problem, bad in arrow_id_problems(column):
-            checks.add(store_format.source(name), problem, bad, column)
+            # A row with no customer is most often a guest's purchase, which has an option of its own.
+            hint = "; a row without a customer is skipped with --rows-without-customer skip" if name == "customer_id" and problem == EMPTY else ""
+            checks.add(store_format.source(name), problem, bad, column, hint=hint)
     return table, notes
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import PathConverter
 
 from recommender.events import AnswerIds, AnswerLog, EventStore, backend_of, open_event_store
 from recommender.experiments import ExperimentConfigError
@@ -92,6 +93,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             raise bad_request("the request's path is not valid UTF-8 (percent-escapes must spell UTF-8 text)")
 
     headers = _headers_on_every_reply(app)
+    # Ids may hold "/" (percent-encoded in a path): "//" is then part of an id, and merging it
+    # (werkzeug's default, with a redirect) would answer another customer.
+    app.url_map.merge_slashes = False
+    app.url_map.converters["id"] = AnyIdConverter
     app.register_blueprint(customers, url_prefix="/v1")
     app.register_blueprint(items, url_prefix="/v1")
     app.register_blueprint(events, url_prefix="/v1")
@@ -101,6 +106,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard, url_prefix="/dashboard")
     app.wsgi_app = HotRoutes(app, app.wsgi_app, headers)
     return app
+
+
+class AnyIdConverter(PathConverter):
+    """A customer or item id in a path: any text, "/" included, even as its first character
+    (werkzeug's path converter refuses that); the server has decoded the client's %2F."""
+
+    regex = r"[\s\S]+?"  # "." would stop at a newline: a control character must reach the id check (400)
+    part_isolating = False  # werkzeug would infer True from a regex without "/": matched a segment at a time
 
 
 def check_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:

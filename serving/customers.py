@@ -29,7 +29,7 @@ from .validation import QueryParameters, bounded_list, checked_id, json_body
 customers = Blueprint("customers", __name__)
 
 
-@customers.get("/customers/<customer_id>/recommendations")
+@customers.get("/customers/<id:customer_id>/recommendations")
 @require_read_token
 def recommendations(customer_id: str):
     """Top-n items for the customer; popular items when they have no history at all."""
@@ -73,7 +73,7 @@ def served_recommendations(state: ServingState, customer_id: str, route: Route, 
     return traced_answer(state, "recommendations", customer_id, route, source, items, item_ids=item_ids)
 
 
-@customers.post("/customers/<customer_id>/rank")
+@customers.post("/customers/<id:customer_id>/rank")
 @require_read_token
 def rank(customer_id: str):
     """The posted candidate items ordered best first for this customer (unknown items last)."""
@@ -90,7 +90,7 @@ def rank(customer_id: str):
     return traced_answer(state, "rank", customer_id, route, result.source, result.items)
 
 
-@customers.get("/customers/<customer_id>/history")
+@customers.get("/customers/<id:customer_id>/history")
 @require_read_token
 def history(customer_id: str):
     """What the model knows the customer bought, plus the events stored since training
@@ -107,7 +107,7 @@ def history(customer_id: str):
     }
 
 
-@customers.delete("/customers/<customer_id>")
+@customers.delete("/customers/<id:customer_id>")
 @require_write_token
 def forget(customer_id: str):
     """Erase the customer: their stored events and logged answers are deleted and they join

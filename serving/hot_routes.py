@@ -33,9 +33,10 @@ from .validation import QueryParameters, plain_query
 
 # The two routes by their Flask rules and views; HotRoutes checks at start that the app's URL
 # map still has them, so a moved route or a renamed view cannot leave a stale copy here.
-HOT_VIEWS = {"/health": "operations.health", "/v1/customers/<customer_id>/recommendations": "customers.recommendations"}
+HOT_VIEWS = {"/health": "operations.health", "/v1/customers/<id:customer_id>/recommendations": "customers.recommendations"}
 HEALTH_RULE, RECOMMENDATIONS_RULE = HOT_VIEWS
-_RECOMMENDATIONS_PATH = re.compile(re.escape(RECOMMENDATIONS_RULE).replace(re.escape("<customer_id>"), "([^/]+)"))
+# An id may hold "/" (sent as %2F, which the server decodes), even first: the id converter, as in Flask's rule.
+_RECOMMENDATIONS_PATH = re.compile(re.escape(RECOMMENDATIONS_RULE).replace(re.escape("<id:customer_id>"), "(.+)"))
 _JSON = "application/json"
 
 

@@ -16,7 +16,7 @@ from .validation import QueryParameters, checked_id
 items = Blueprint("items", __name__)
 
 
-@items.get("/items/<item_id>/similar")
+@items.get("/items/<id:item_id>/similar")
 @require_read_token
 def similar(item_id: str):
     """The n items most often bought together with ``item_id``; 404 when the model does not know it.

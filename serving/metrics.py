@@ -141,12 +141,13 @@ class ServingMetrics:
 
     def count_request(self, endpoint: str, method: str, status: int, seconds: float | None) -> None:
         """One request served: counted, and its time observed when known. ``endpoint`` is a
-        route pattern, so the label sets stay bounded."""
+        route pattern, so the label sets stay bounded; written without its converter
+        (``<id:customer_id>`` as ``<customer_id>``), as the labels read before ids could hold "/"."""
         key = (endpoint, method, status)
         children = self._by_request.get(key)
         if children is None:
             # Bound once per label set: labels() costs microseconds on every request.
-            labels = (endpoint, method, str(status))
+            labels = (endpoint.replace("<id:", "<"), method, str(status))
             children = self._by_request[key] = (self.requests.labels(*labels), self.latency.labels(*labels))
         children[0].inc()
         if seconds is not None:

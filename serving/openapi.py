@@ -153,8 +153,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
 
 def _document(limits: Mapping[str, Any]) -> dict:
     max_n, default_n, max_batch = limits["MAX_N"], limits["DEFAULT_N"], limits["MAX_BATCH"]
-    customer = {"name": "customer_id", "in": "path", "required": True, "schema": _ref("Id")}
-    item = {"name": "item_id", "in": "path", "required": True, "schema": _ref("Id")}
+    in_path = "Percent-encoded: an id may hold '/' (sent as %2F), and any other character but control characters."
+    customer = {"name": "customer_id", "in": "path", "required": True, "schema": _ref("Id"), "description": in_path}
+    item = {"name": "item_id", "in": "path", "required": True, "schema": _ref("Id"), "description": in_path}
     n = _query("n", f"How many items (1 to MAX_N = {max_n}).", {"type": "integer", "minimum": 1, "maximum": max_n, "default": default_n})
     id_list = {"type": "string", "description": f"Comma-separated ids, at most {max_batch}."}
     read_errors = {"400": _error("A bad parameter."), "401": _error("Read token required."), "503": _error("No model loaded.")}

@@ -231,3 +231,28 @@ def test_train_on_an_export_with_its_own_columns_from_the_command_line(tmp_path,
 def test_store_format_and_weighting_mistakes_are_usage_errors(tmp_path, capsys, options, message):
     code, _, err = run(capsys, "train", "--data", write(tmp_path, RETAIL_CSV), *options, "--models-dir", tmp_path / "models")
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_evaluate_and_tune_take_the_bad_row_rule_their_errors_point_to(tmp_path, capsys):
+    """The error says "use --on-bad-rows skip", which only train had; and a --cutoff without
+    --split time was ignored under the random split (and recorded as if used)."""
+    import json
+
+    rng = np.random.default_rng(0)
+    rows = [f"c{c},i{rng.integers(0, 12)},2025-0{1 + k % 6}-1{k % 9}T10:00:00Z,1" for c in range(30) for k in range(8)]
+    data = write(tmp_path, "customer_id,item_id,timestamp,quantity\n" + "\n".join(rows[:100] + ["c1,i2,2025-02-02T00:00:00Z,lots"] + rows[100:]) + "\n")
+    code, _, err = run(capsys, "evaluate", "--data", data, "--algorithm", "popular", "--report", tmp_path / "r0")
+    assert code == 1 and "line 102, column 'quantity': is not a number" in err and "--on-bad-rows skip" in err
+    code, _, err = run(capsys, "evaluate", "--data", data, "--algorithm", "popular", "--on-bad-rows", "skip", "--cutoff", "2025-05-01", "--report", tmp_path / "r1")
+    assert code == 0 and "skipped 1 bad row" in err, err
+    assert json.loads((tmp_path / "r1" / "report.json").read_text())["settings"]["split"]["kind"] == "time"
+    code, _, err = run(capsys, "evaluate", "--data", data, "--algorithm", "popular", "--on-bad-rows", "skip", "--split", "random", "--cutoff", "2025-05-01", "--report", tmp_path / "r2")
+    assert code == 2 and "--cutoff is the time split's; --split random does not use it" in err
+    code, _, err = run(capsys, "tune", "--data", data, "--algorithm", "item-knn", "--trials", "1", "--on-bad-rows", "skip", "--out", tmp_path / "t.json")
+    assert code == 0 and "skipped 1 bad row" in err, err
+
+
+def test_a_row_without_a_customer_points_to_the_guest_rule(tmp_path):
+    data = write(tmp_path, "customer_id,item_id\nc1,i1\n,i2\n")
+    with pytest.raises(DataError, match="line 3, column 'customer_id': is empty .*--rows-without-customer skip"):
+        load_purchases(data)

@@ -82,7 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter (repeatable)")
     train.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="where model folders are published (default: %(default)s)")
     train.add_argument("--promote", action="store_true", help="make the new model current")
-    train.add_argument("--on-bad-rows", choices=("error", "skip"), default="error", help="stop at the first bad row, or drop bad rows and count them (default: %(default)s)")
     train.add_argument("--event-weight", action="append", default=[], metavar="TYPE=WEIGHT", help="weight of an event type (repeatable; replaces the defaults, so name purchase too: purchase=1)")
     train.add_argument("--params-file", type=Path, help="JSON of hyper-parameters (e.g. written by `recommender tune`); --param overrides")
     train.add_argument("--events", help=f"the API's event store, read alongside --data ({EVENTS_FORMS})")
@@ -210,6 +209,7 @@ def _add_store_format_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--columns-file", type=Path, metavar="FILE", help='JSON: {"columns": {...}, "returns": "net", "rows_without_customer": "skip", "not_products": ["POST", ...]}; options given here override it')
     parser.add_argument("--returns", choices=("error", "net"), help="a negative quantity stops the run (error, the default) or is a return netted out of the purchases (net)")
     parser.add_argument("--rows-without-customer", choices=("error", "skip"), help="a row with no customer id stops the run (error, the default) or is skipped and counted (skip)")
+    parser.add_argument("--on-bad-rows", choices=("error", "skip"), default="error", help="stop at the first bad row, or drop bad rows and count them (default: %(default)s)")
 
 
 def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -218,10 +218,10 @@ def _add_history_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", choices=("random", "leave-last", "time"), default="random", help="how to hold out test purchases")
+    parser.add_argument("--split", choices=("random", "leave-last", "time"), help="how to hold out test purchases (default: time with --cutoff, else random)")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="random split: share of each customer's items held out")
     parser.add_argument("--leave-last", type=int, default=1, help="leave-last split: most recent items held out per customer")
-    parser.add_argument("--cutoff", help="time split: events at or after this time (ISO 8601 or epoch) are test")
+    parser.add_argument("--cutoff", help="time split: events at or after this time (ISO 8601 or epoch) are test (implies --split time)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the random splits (--evaluate, and the validation split of --algorithm auto)")
 
 

@@ -146,13 +146,23 @@ def _split_spec(args):
     if not 0 < args.test_fraction < 1:
         raise UsageError("--test-fraction must be between 0 and 1")
     _check_positive("leave-last", args.leave_last)
-    spec = SplitSpec(args.split, args.test_fraction, args.leave_last, args.cutoff, args.seed)
+    spec = SplitSpec(_split_kind(args), args.test_fraction, args.leave_last, args.cutoff, args.seed)
     if spec.kind == "time":
         try:
             cutoff_seconds(spec)
         except ValueError as error:  # a missing or unreadable --cutoff is the command line's fault
             raise UsageError(str(error)) from None
     return spec
+
+
+def _split_kind(args) -> str:
+    """--split, or time when only --cutoff is given: a cutoff says which split is meant (it was
+    ignored, under the default random split, and recorded as if it had been used)."""
+    if args.split is None:
+        return "time" if args.cutoff else "random"
+    if args.cutoff and args.split != "time":
+        raise UsageError(f"--cutoff is the time split's; --split {args.split} does not use it (leave out one or the other)")
+    return args.split
 
 
 def check_output(option: str, path: Path, *, folder: bool = False) -> None:
@@ -256,7 +266,7 @@ def train(args) -> int:
     repeats = result.model.manifest.get("repeat_purchases") or {}
     if metrics:
         print(_metrics_line(metrics) + f"; report: {result.path / 'report.html'}", file=sys.stderr)
-    if metrics and args.split == "time" and repeats.get("test_pairs"):
+    if metrics and _split_kind(args) == "time" and repeats.get("test_pairs"):
         print(_buy_again_line(repeats), file=sys.stderr)
     elif result.choice is not None and (result.choice.validation or {}).get("repeat_purchases", {}).get("test_pairs"):
         # Without a time-split evaluation, the choice's own validation (each customer's latest
@@ -316,7 +326,6 @@ def _metrics_line(metrics: dict) -> str:
 def evaluate(args) -> int:
     from recommender.evaluation import load_lightgcn
     from recommender.evaluation.holdout import evaluate_holdout, split_log
-    from recommender.purchases import load_purchases
     from recommender.selection import AUTO
 
     ks = _parse_ks(args.k)
@@ -334,12 +343,12 @@ def evaluate(args) -> int:
         train_log, test_log = load_lightgcn(args.data, args.test)
         split = {"kind": "given", "test": str(args.test)}
     elif args.test:
-        train_log, test_log = _given_split(args.data, args.test, store_format)
+        train_log, test_log = _given_split(args.data, args.test, store_format, args.on_bad_rows)
         split = {"kind": "given", "test": str(args.test)}
     else:
         spec = _split_spec(args)
         try:
-            train_log, test_log = split_log(load_purchases(args.data, store_format=store_format), spec)
+            train_log, test_log = split_log(_loaded_noting_skips(args, store_format), spec)
         except EmptySplitError as error:
             raise UsageError(str(error)) from None
         split = vars(spec)
@@ -369,14 +378,25 @@ def evaluate(args) -> int:
     return 0
 
 
-def _given_split(train_path: Path, test_path: Path, store_format=None):
+def _loaded_noting_skips(args, store_format):
+    """--data as evaluate and tune read it, with a note of the rows dropped (as train prints)."""
+    from recommender.purchases import describe_skipped, load_purchases
+
+    log = load_purchases(args.data, store_format=store_format, on_bad_rows=args.on_bad_rows)
+    if log.skipped:
+        print(f"note: {describe_skipped(log.skipped)}", file=sys.stderr)
+    return log
+
+
+def _given_split(train_path: Path, test_path: Path, store_format=None, on_bad_rows: str = "error"):
     """Train and test purchase files read against one shared vocabulary."""
     import numpy as np
 
     from recommender.purchases import PurchaseLog, load_purchases
     from recommender.vocabulary import IdVocabulary
 
-    train, test = load_purchases(train_path, store_format=store_format), load_purchases(test_path, store_format=store_format)
+    train = load_purchases(train_path, store_format=store_format, on_bad_rows=on_bad_rows)
+    test = load_purchases(test_path, store_format=store_format, on_bad_rows=on_bad_rows)
     customers = IdVocabulary(np.unique(np.concatenate([train.customers.ids, test.customers.ids])))
     items = IdVocabulary(np.unique(np.concatenate([train.items.ids, test.items.ids])))
 
@@ -389,7 +409,6 @@ def _given_split(train_path: Path, test_path: Path, store_format=None):
 
 
 def tune(args) -> int:
-    from recommender.purchases import load_purchases
     from recommender.tuning import tune as run_search
 
     space_path = args.space or SEARCH_SPACES / f"{args.algorithm}.json"
@@ -404,7 +423,7 @@ def tune(args) -> int:
     _check_budget_and_metric(args)
     out = args.out or Path("tuned") / f"{args.algorithm}.json"
     check_output("--out", out)  # before the search, not after it
-    log = load_purchases(args.data, store_format=_store_format(args))
+    log = _loaded_noting_skips(args, _store_format(args))
     print(f"tuning {args.algorithm}: at most {args.trials} trials in {args.budget:g} s (kept: a trial still running then is stopped)", file=sys.stderr)
     with tqdm(total=round(args.budget), unit="s", desc=f"tuning {args.algorithm}", disable=args.quiet, file=sys.stderr, dynamic_ncols=True,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s {postfix}") as bar:
