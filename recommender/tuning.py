@@ -2,8 +2,8 @@
 
 A search space maps each parameter to ``{"choice": [...]}``, ``{"uniform": [lo, hi]}``
 or ``{"loguniform": [lo, hi]}`` (integers stay integers when both bounds are). The
-first trial is always the algorithm's defaults, so tuning never returns something
-worse than them on validation. Trials stop at ``max_trials`` or when the time
+first trial is always the algorithm's defaults (never skipped on an estimate, only stopped
+at the deadline), so tuning never returns something worse than them on validation. Trials stop at ``max_trials`` or when the time
 budget is spent, whichever comes first, and the budget is kept: every trial runs in
 a worker process (:mod:`recommender.selection.trials`) that is stopped when the budget
 runs out, and a trial whose estimated time (from the data's size and the search's
@@ -101,8 +101,10 @@ def tune(
             units = work_units(algorithm, params, shape)
             left = deadline - time.monotonic()
             # The choice's rule: the first trial is estimated at the prior speed, later ones at the measured one.
+            # The defaults are never skipped on an estimate (only stopped at the deadline): a search that
+            # skipped them could return settings worse than them, and a prior can be off by 8x.
             estimate = trial_estimate(algorithm, params, shape, seconds_per_unit)
-            if not fits_in(estimate, left, measured=seconds_per_unit is not None):
+            if params and not fits_in(estimate, left, measured=seconds_per_unit is not None):
                 if on_skip:
                     on_skip(TrialOutcome(algorithm, params, "skipped", note=f"estimated {estimate:.0f} s, {max(left, 0):.0f} s left"))
                 continue
