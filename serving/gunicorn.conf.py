@@ -68,6 +68,13 @@ def on_starting(server):
     server.handle_hup = handle_hup
 
 
+def on_exit(server):
+    """The metrics folder made for this server goes with it, as granian's does."""
+    from serving.production import remove_made_metrics_folders
+
+    remove_made_metrics_folders()
+
+
 def post_fork(server, worker):
     """Send the app's log lines to stderr like gunicorn's; cap BLAS threads once more."""
     import logging

@@ -205,6 +205,15 @@ def stop_start(message: str) -> NoReturn:
 
 
 _METRICS_FOLDERS_EMPTIED: set[str] = set()
+_METRICS_FOLDERS_MADE: set[str] = set()  # made here, in the temporary folder: removed when the server ends
+
+
+def remove_made_metrics_folders() -> None:
+    """The metric files' folder this server made for itself, once the server has ended (a
+    folder it was given is the operator's, and stays); each start left one in /tmp."""
+    for folder in _METRICS_FOLDERS_MADE:
+        shutil.rmtree(folder, ignore_errors=True)
+    _METRICS_FOLDERS_MADE.clear()
 
 
 def prepare_environment() -> None:
@@ -214,7 +223,10 @@ def prepare_environment() -> None:
     graceful reload, when the files hold the running and replaced workers' counts."""
     for variable in BLAS_THREAD_VARIABLES:
         os.environ[variable] = "1"
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="recommender-metrics-")
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="recommender-metrics-")
+        _METRICS_FOLDERS_MADE.add(folder)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     os.makedirs(folder, exist_ok=True)
     if folder in _METRICS_FOLDERS_EMPTIED:
@@ -257,7 +269,10 @@ def run_granian(settings: ServerSettings, listening: GranianSettings) -> None:
         log_access_format=GRANIAN_ACCESS_LOG,
         pid_file=Path(pid_file) if pid_file else None,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        remove_made_metrics_folders()
 
 
 def _shared_socket_granian():

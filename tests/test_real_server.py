@@ -265,6 +265,21 @@ def test_a_reload_with_a_broken_configuration_is_refused_and_the_workers_keep_se
         stop_server(process)
 
 
+@pytest.mark.parametrize("name", SERVERS)
+def test_the_metrics_folder_the_server_made_goes_with_it(name, models_dir, tmp_path, monkeypatch):
+    """Without PROMETHEUS_MULTIPROC_DIR the server makes a temporary folder; every start left one."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    settings = {"RECOMMENDER_MODEL_PATH": str(models_dir / "current"), "RECOMMENDER_EVENTS_DB": str(tmp_path / "events.sqlite3"), "TMPDIR": str(scratch)}
+    process = start_server(free_port(), tmp_path / "server.log", settings, server=name)
+    try:
+        assert [p.name.startswith("recommender-metrics-") for p in scratch.iterdir()] == [True]
+    finally:
+        stop_server(process)
+    assert list(scratch.iterdir()) == []
+
+
 def listening_sockets(port: int) -> int:
     """How many sockets listen on ``port`` (/proc/net/tcp: state 0A is LISTEN)."""
     count = 0
