@@ -53,7 +53,10 @@ class Catalog:
         """The category's mask; UnknownCategoryError, naming the known categories, when no item has it."""
         mask = self.category_mask(category)
         if not mask.any():
-            known = ", ".join(self.category_names()) or "none (the model was trained without a catalog: train with --catalog)"
+            known = ", ".join(self.category_names()) or (
+                "none (the model was trained without categories: give train a --catalog file with a category column, "
+                "or map one of --data's columns with --columns category=COLUMN)"
+            )
             raise UnknownCategoryError(f"no item has category {category!r}; known categories: {known}")
         return mask
 

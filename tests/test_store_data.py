@@ -256,3 +256,14 @@ def test_a_row_without_a_customer_points_to_the_guest_rule(tmp_path):
     data = write(tmp_path, "customer_id,item_id\nc1,i1\n,i2\n")
     with pytest.raises(DataError, match="line 3, column 'customer_id': is empty .*--rows-without-customer skip"):
         load_purchases(data)
+
+
+def test_a_category_asked_of_a_model_without_categories_says_how_to_give_them():
+    # A catalog taken from the purchase lines has names and prices but no categories: "trained
+    # without a catalog" was untrue advice there.
+    from recommender.catalog import Catalog
+    from recommender.errors import UnknownCategoryError
+    from recommender.vocabulary import IdVocabulary
+
+    with pytest.raises(UnknownCategoryError, match="known categories: none .*--catalog file with a category column.*--columns category=COLUMN"):
+        Catalog.empty(IdVocabulary(["A1"])).check_category("Kitchen")
