@@ -177,6 +177,12 @@ def test_experiment_figures_attribute_clicks_and_purchases(experiment_app):
     assert figures["series"] and figures["series"][-1]["variants"]["default"]["ctr"] == 0.5  # the rates over time
     page = client.get("/dashboard/experiments").get_data(as_text=True)  # the dashboard draws the API's figures
     assert str(escape(figures["verdict"]["text"])) in page and page.count("<svg") == 2 and "50.0%" in page
+    # The difference a decision rests on, and the revenue, as the API gives them (a new user's trial missed both).
+    found = default["difference"]
+    assert "click-through against control (points, 95% interval)" in page
+    assert f"+50.00 ({100 * found['low']:+.2f} to {100 * found['high']:+.2f})" in page
+    revenue = "–" if default["revenue"] is None else f"{default['revenue']:,.2f}"
+    assert f'<td class="num">{revenue}</td></tr>' in page
     assert str(escape(figures["verdict"]["text"])) in client.get("/dashboard/").get_data(as_text=True)
     assert 'recommender_unattributed_events_total{event_type="click"} 1.0' in metrics
 

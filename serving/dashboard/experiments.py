@@ -42,6 +42,8 @@ class VariantFigures:
     purchases: int
     click_through: Rate | None  # clicks / impressions
     conversion: Rate | None  # attributed purchases / impressions
+    revenue: float | None = None  # attributed purchases' value at catalog prices (None: no prices)
+    difference: Rate | None = None  # the experiment's metric minus the control's, with its interval
 
 
 @dataclass
@@ -61,6 +63,8 @@ class ExperimentView:
     verdict: str
     variants: list[VariantFigures]
     over_time: list[RatesAt] = field(default_factory=list)
+    control: str = ""
+    metric: str = "click-through"  # what the verdict and the differences are about
 
 
 def experiment_views(state: ServingState, config: Mapping[str, Any]) -> list[ExperimentView]:
@@ -78,11 +82,15 @@ def view_from_figures(figures: dict) -> ExperimentView:
         interval = values.get(f"{name}_interval")
         return None if values.get(name) is None or not interval else Rate(values[name], interval[0], interval[1])
 
+    def difference(values: dict) -> Rate | None:
+        found = values.get("difference")
+        return None if not found else Rate(found["estimate"], found["low"], found["high"])
+
     verdict = figures.get("verdict")
     variants = [
         VariantFigures(
             v["name"], str(v.get("model", "")), v.get("answers", 0), v.get("impressions", 0), v.get("clicks", 0),
-            v.get("purchases", 0), rate(v, "ctr"), rate(v, "conversion"),
+            v.get("purchases", 0), rate(v, "ctr"), rate(v, "conversion"), v.get("revenue"), difference(v),
         )
         for v in figures.get("variants", [])
     ]
@@ -93,7 +101,7 @@ def view_from_figures(figures: dict) -> ExperimentView:
     ]
     return ExperimentView(
         figures["name"], figures.get("method", ""), verdict.get("text", "") if isinstance(verdict, dict) else str(verdict or ""),
-        variants, over_time,
+        variants, over_time, str(figures.get("control", "")), "conversion" if figures.get("metric") == "conversion" else "click-through",
     )
 
 
