@@ -304,6 +304,22 @@ def test_evaluation_report_is_served_under_a_sandbox(tmp_path, models_dir, make_
     assert "no evaluation report" in page(client, "/dashboard/models/nothing/report", 404)
 
 
+def test_the_automatic_choices_page_is_linked_and_served_like_the_report(models_dir, make_client):
+    # train writes choice.html (every candidate's figures, why the winner won); the dashboard never linked it.
+    version = current_version(models_dir)
+    client = make_client(MODEL_PATH=str(models_dir / CURRENT))
+    assert f"/dashboard/models/{version}/choice" not in page(client, "/dashboard/models")
+    assert "it was trained with --algorithm given" in page(client, f"/dashboard/models/{version}/choice", 404)
+    (models_dir / version / "choice.html").write_text("<html><body><h1>Choice</h1></body></html>")
+    _add_document(models_dir / version, "choice.html")
+    client = make_client(MODEL_PATH=str(models_dir / CURRENT))
+    response = client.get(f"/dashboard/models/{version}/choice")
+    assert response.status_code == 200 and b"<h1>Choice</h1>" in response.data and "sandbox" in response.headers["Content-Security-Policy"]
+    assert f"/dashboard/models/{version}/choice" in page(client, "/dashboard/models")
+    assert f"/dashboard/models/{version}/choice" in page(client, "/dashboard/") and "How this model was chosen" in page(client, "/dashboard/")
+    assert client.get(f"/dashboard/models/{version}/manifest.json").status_code == 404  # only the two documents
+
+
 def test_evaluation_report_is_served_when_the_model_path_is_relative(models_dir, make_client, monkeypatch):
     """As every Makefile target gives it (MODEL=models/current): relative to the working
     folder, not to the package's (Flask's send_file reads a relative path from there)."""

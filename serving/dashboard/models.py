@@ -24,7 +24,8 @@ from . import access, charts
 from .blueprint import dashboard, error_page
 from .formatting import figure, metric_label, metric_names
 
-REPORT = "report.html"
+REPORT, CHOICE = "report.html", "choice.html"  # the evaluation report; the automatic choice's page
+DOCUMENTS = {"report": REPORT, "choice": CHOICE}
 # The report is a page this code wrote, but it holds names from the training data: it may show
 # its inline styles and embedded images, and nothing may run or load in it.
 REPORT_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
@@ -40,8 +41,8 @@ def models_folder() -> tuple[Path, bool]:
     return path.parent, path.name == CURRENT
 
 
-def report_available(manifest: dict) -> bool:
-    return REPORT in (manifest.get("documents") or {})
+def report_available(manifest: dict, document: str = REPORT) -> bool:
+    return document in (manifest.get("documents") or {})
 
 
 @dashboard.get("/models")
@@ -62,6 +63,7 @@ def models():
         metric_table=[(metric_label(name), [figure(name, (m.get("metrics") or {}).get(name)) for m in manifests]) for name in names],
         chart=_metrics_chart(manifests, names),
         reports={m["version"]: report_available(m) for m in manifests},
+        choices={m["version"]: report_available(m, CHOICE) for m in manifests},
         done=_done(request.args.get("done", ""), manifests),
         check_seconds=current_app.config["MODEL_CHECK_SECONDS"],
     )
@@ -88,18 +90,21 @@ def _metrics_chart(manifests: list[dict], names: list[str]):
     return charts.grouped_bars(groups, title="Offline accuracy per model version", value_text=lambda v: f"{v:.4f}")
 
 
-@dashboard.get("/models/<version>/report")
-def model_report(version: str):
-    """The model folder's own evaluation report, checked against its manifest, under a policy that lets nothing run."""
+@dashboard.get("/models/<version>/<any(report, choice):document>")
+def model_report(version: str, document: str):
+    """The model folder's own evaluation report, or its automatic choice's page, checked
+    against its manifest, under a policy that lets nothing run."""
     folder, _ = models_folder()
+    name = DOCUMENTS[document]
     manifest = next((m for m in list_models(folder) if m["version"] == version), None)  # only listed folders, by name
-    if manifest is None or not report_available(manifest):
-        return error_page(404, "No report", f"There is no evaluation report for model {version!r} in {folder}.")
+    if manifest is None or not report_available(manifest, name):
+        what = "evaluation report" if name == REPORT else "automatic choice's page (it was trained with --algorithm given)"
+        return error_page(404, "No report", f"There is no {what} for model {version!r} in {folder}.")
     try:
-        verify_checksums(folder / version, {"files": {}, "documents": {REPORT: manifest["documents"][REPORT]}})
+        verify_checksums(folder / version, {"files": {}, "documents": {name: manifest["documents"][name]}})
     except ArtifactError as error:
         return error_page(409, "Report damaged", str(error))
-    response = send_file(folder / version / REPORT, mimetype="text/html", max_age=0)
+    response = send_file(folder / version / name, mimetype="text/html", max_age=0)
     response.headers["Content-Security-Policy"] = REPORT_POLICY
     return response
 

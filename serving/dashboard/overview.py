@@ -10,7 +10,7 @@ from . import charts
 from .blueprint import dashboard, dashboard_state
 from .experiments import experiment_views
 from .formatting import headline_metrics, milliseconds
-from .models import report_available
+from .models import CHOICE, report_available
 from .traffic import read_metrics
 
 
@@ -36,6 +36,7 @@ def overview():
         trained_through=model.events_trained_through,
         metrics=headline_metrics(model.manifest.get("metrics")),
         has_report=report_available(model.manifest),
+        has_choice=report_available(model.manifest, CHOICE),
         traffic=traffic,
         latency_chart=latency_chart,
         events_in_store=state.events.count(),
