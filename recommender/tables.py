@@ -178,6 +178,11 @@ def _read_csv(path: Path, columns: tuple[str, ...], on_bad_rows: str, store_form
     if not header or not any(name.strip() for name in header):
         raise DataError("no header row", path=path, line=1)
     header = [name.strip().lstrip("\ufeff") for name in header]
+    separator = next((mark for mark in (";", "\t", "|") if len(header) == 1 and mark in header[0]), None)
+    if separator is not None:  # else the first line whose text holds a comma would be named, far below
+        shown = {"\t": "tabs"}.get(separator, repr(separator))
+        raise DataError(f"the header is one field holding {shown}: the file separates its fields with {shown}, "
+                        "and only commas are read; save it as comma-separated CSV (or Parquet)", path=path, line=1)
     wanted = _sources(columns, store_format)
     duplicated = sorted({name for name in header if header.count(name) > 1 and name in wanted})
     if duplicated:

@@ -221,7 +221,7 @@ def _timestamp(value: Any, field: str) -> int:
     else:
         seconds = parse_iso_timestamp(value) if isinstance(value, str) else None
     if seconds is None or seconds < 0:
-        raise bad_request(f"{field} must be a time from 1970 to now, as ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
+        raise bad_request(f"{field} must be a time from 1970 to now (a day ahead at most), as ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
     now = int(time.time())
     if seconds > now + FUTURE_ALLOWANCE_SECONDS:
         raise bad_request(f"{field} is {iso_time(seconds)}, in the future (the server's clock says {iso_time(now)}): "

@@ -267,3 +267,12 @@ def test_a_category_asked_of_a_model_without_categories_says_how_to_give_them():
 
     with pytest.raises(UnknownCategoryError, match="known categories: none .*--catalog file with a category column.*--columns category=COLUMN"):
         Catalog.empty(IdVocabulary(["A1"])).check_category("Kitchen")
+
+
+@pytest.mark.parametrize("separator, shown", [(";", "';'"), ("\t", "tabs")])
+def test_a_file_separated_by_another_character_is_named_as_such_at_its_header(tmp_path, separator, shown):
+    # It used to fail at the first line whose text held a comma, with "use --on-bad-rows skip".
+    lines = ["customer_id;item_id;name".replace(";", separator)] + [f"c{k};i{k};Mug".replace(";", separator) for k in range(120)] + ["c1;i2;Mug, blue".replace(";", separator)]
+    data = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=f"line 1: the header is one field holding {shown}: the file separates its fields with {shown}"):
+        load_purchases(data)
