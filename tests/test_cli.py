@@ -34,6 +34,7 @@ def test_train_prints_the_model_path_last_and_promotes(trained):
     assert (folder / "models" / "current").resolve() == (folder / "models" / model_path.split("/")[-1]).resolve()
     listing = run("models", "--models-dir", folder / "models", "list").stdout
     assert "*" in listing and "item-knn-bm25" in listing
+    assert run("models", "list", "--models-dir", folder / "models").stdout == listing  # the option after the action too
 
 
 def test_models_marks_metrics_of_an_older_evaluation_as_not_comparable(trained, tmp_path):

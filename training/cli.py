@@ -175,10 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list, promote or roll back published models")
     models.add_argument("--models-dir", type=Path, default=Path(DEFAULT_MODELS_DIR), help="default: %(default)s")
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="every published model, current one marked")
+    listing = actions.add_parser("list", help="every published model, current one marked")
     promote = actions.add_parser("promote", help="make VERSION the current model")
     promote.add_argument("version", help="a version listed by `recommender models list`")
-    actions.add_parser("rollback", help="promote the model that was current before the present one (a second rollback returns to the present one)")
+    rollback = actions.add_parser("rollback", help="promote the model that was current before the present one (a second rollback returns to the present one)")
+    for action in (listing, promote, rollback):  # also after the action (`models list --models-dir X`), as people type it
+        action.add_argument("--models-dir", type=Path, default=argparse.SUPPRESS, help="as before the action")
     models.set_defaults(handler=commands.models)
     for command in sub.choices.values():
         # Also after the command (`recommender score ... --quiet --threads 4`), as people type
