@@ -187,7 +187,7 @@ def _refit_text(choice: dict) -> str:
 
 
 def _plot_choice(choice: dict) -> str:
-    """Bars of the validation metric per finished trial, one colour per algorithm."""
+    """The validation metric of each finished trial as a dot, one colour per algorithm."""
     metric = choice["metric"]
     done = [t for t in choice["trials"] if metric in t["metrics"]]
     if not done:
@@ -199,13 +199,15 @@ def _plot_choice(choice: dict) -> str:
     # Settings cut short on the chart (a blend's name both parts' settings): the table has them whole.
     labels = [t["algorithm"] + "\n" + textwrap.shorten(settings_text(t["params"]), 48, placeholder=" ...")
               + ("\n" + history_text(t) if weighted else "") for t in done]
-    axes.barh(range(len(done)), [t["metrics"][metric] for t in done], color=[colours[t["algorithm"]] for t in done])
+    figures = [t["metrics"][metric] for t in done]
+    # Dots, not bars: the axis starts near the lowest figure, so that the differences show, and a
+    # bar's length would then overstate them (a trial at 0.092 looked a fifth of one at 0.132).
+    axes.scatter(figures, range(len(done)), color=[colours[t["algorithm"]] for t in done], s=36, zorder=3)
     axes.set_yticks(range(len(done)), labels, fontsize=7)
     axes.invert_yaxis()
-    figures = [t["metrics"][metric] for t in done]
-    axes.set_xlim(0.9 * min(figures), 1.02 * max(figures))  # the differences are what matters
-    axes.set_xlabel(f"validation {metric}")
-    axes.grid(axis="x", alpha=0.3)
+    axes.set_xlim(0.97 * min(figures), 1.02 * max(figures))
+    axes.set_xlabel(f"validation {metric} (the axis does not start at 0)")
+    axes.grid(alpha=0.3)
     figure.set_size_inches(8, max(3, (0.5 if weighted else 0.35) * len(done) + 1))
     return png_base64(plt, figure)
 
