@@ -110,9 +110,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 class AnyIdConverter(PathConverter):
     """A customer or item id in a path: any text, "/" included, even as its first character
-    (werkzeug's path converter refuses that); the server has decoded the client's %2F."""
+    (werkzeug's path converter refuses that) but not as its last; the server has decoded the
+    client's %2F."""
 
-    regex = r"[\s\S]+?"  # "." would stop at a newline: a control character must reach the id check (400)
+    # "." would stop at a newline: a control character must reach the id check (400). Not ending
+    # in "/": "DELETE /v1/customers/c0/" stays a 404 rather than erasing a customer named "c0/".
+    regex = r"[\s\S]*?[^/]"
     part_isolating = False  # werkzeug would infer True from a regex without "/": matched a segment at a time
 
 

@@ -36,7 +36,7 @@ from .validation import QueryParameters, plain_query
 HOT_VIEWS = {"/health": "operations.health", "/v1/customers/<id:customer_id>/recommendations": "customers.recommendations"}
 HEALTH_RULE, RECOMMENDATIONS_RULE = HOT_VIEWS
 # An id may hold "/" (sent as %2F, which the server decodes), even first: the id converter, as in Flask's rule.
-_RECOMMENDATIONS_PATH = re.compile(re.escape(RECOMMENDATIONS_RULE).replace(re.escape("<id:customer_id>"), "(.+)"))
+_RECOMMENDATIONS_PATH = re.compile(re.escape(RECOMMENDATIONS_RULE).replace(re.escape("<id:customer_id>"), "(.*[^/])"))
 _JSON = "application/json"
 
 

@@ -153,7 +153,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
 
 def _document(limits: Mapping[str, Any]) -> dict:
     max_n, default_n, max_batch = limits["MAX_N"], limits["DEFAULT_N"], limits["MAX_BATCH"]
-    in_path = "Percent-encoded: an id may hold '/' (sent as %2F), and any other character but control characters."
+    in_path = "Percent-encoded: an id may hold '/' (sent as %2F; not as its last character), and any other character but control characters."
     customer = {"name": "customer_id", "in": "path", "required": True, "schema": _ref("Id"), "description": in_path}
     item = {"name": "item_id", "in": "path", "required": True, "schema": _ref("Id"), "description": in_path}
     n = _query("n", f"How many items (1 to MAX_N = {max_n}).", {"type": "integer", "minimum": 1, "maximum": max_n, "default": default_n})

@@ -192,6 +192,7 @@ def test_ids_holding_a_slash_are_addressed_percent_encoded_on_every_route(client
     assert ranked.status_code == 200 and {item["item_id"] for item in ranked.get_json()["items"]} == {"a3", "b0"}
     unknown_item = client.get("/v1/items/x%2Fy/similar").get_json()["error"]["message"]
     assert "x/y" in unknown_item and "endpoint" not in unknown_item, unknown_item  # routed: the model does not know that item
+    assert client.delete("/v1/customers/shop%2F42/").status_code == 404  # a trailing slash erases no "shop/42/"
     erased = client.delete("/v1/customers/shop%2F42")
     assert erased.status_code == 200 and erased.get_json()["events_deleted"] == 1
     assert client.get("/v1/customers/shop%2F42/history").get_json()["events"] == []
