@@ -259,7 +259,9 @@ class Model:
             for place, (k, because) in enumerate(zip(order.tolist(), reasons), 1)
         ]
         items += [self.labels.unknown_item(item_ids[k], len(items) + place) for place, k in enumerate(np.flatnonzero(known < 0).tolist(), 1)]
-        return RecommendationList(customer_id, answer_source(personal, unsupported), items)
+        # Candidates all unknown to the model: nothing was scored, so the answer is not a personalised one.
+        scored = personal and (len(listed) > 0 or not items)
+        return RecommendationList(customer_id, answer_source(scored, unsupported), items)
 
     def similar_items(self, item_id: str, n: int = 10, *, exclude: Sequence[str] = ()) -> list[Recommendation]:
         """Customers who bought ``item_id`` also bought these (raises UnknownIdError), less

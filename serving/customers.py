@@ -18,7 +18,7 @@ from recommender.model import feedback_options
 from recommender.topn import RecommendationList
 
 from .auth import require_read_token, require_write_token
-from .errors import bad_request
+from .errors import ApiError, bad_request
 from .experiment_holder import Route
 from .lookups import customer_history, iso_utc, recommend_for
 from .prepared import Prepared
@@ -107,6 +107,9 @@ def history(customer_id: str):
     }
 
 
+_SUB_RESOURCES = ("recommendations", "history", "rank")  # the routes under /customers/<id>/
+
+
 @customers.delete("/customers/<id:customer_id>")
 @require_write_token
 def forget(customer_id: str):
@@ -115,6 +118,13 @@ def forget(customer_id: str):
     history and the next training leaves them out. See docs/privacy.md."""
     state = serving_state()
     customer_id = checked_id(customer_id, "customer_id")
+    head, _, last = customer_id.rpartition("/")
+    if head and last in _SUB_RESOURCES:
+        # Ids may hold "/", but a DELETE sent to a customer's sub-resource is far likelier a
+        # mistaken URL than the erasure of a customer named "c0/history": refused as before.
+        allowed = "POST" if last == "rank" else "GET"
+        raise ApiError(405, "method_not_allowed", f"DELETE is not allowed on /v1/customers/<id>/{last}; "
+                       "erase a customer with DELETE /v1/customers/<id>", {"Allow": allowed})
     state.answer_log.flush()  # this worker's answers to them still in memory go too
     erasure = state.events.forget(customer_id)
     state.prepared.forget(customer_id)

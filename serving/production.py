@@ -298,13 +298,19 @@ def _shared_socket_granian():
 
     class SharedSocketServer(Server):
         def _reload(self, spawn_target, target_loader):
-            refusal = reload_refusal()
-            if refusal is None:
-                return super()._reload(spawn_target, target_loader)
+            # Taken now, before the check: a stop (or a worker's exit) that comes during its
+            # second sets the event again, and must not be cleared by what follows.
             self.reload_signal = False
             self.main_loop_interrupt.clear()
-            granian_log.error("reload refused, the running workers keep serving: %s", refusal)
-            return None
+            refusal = reload_refusal()
+            if self.interrupt_signal or self.interrupt_children:
+                self.main_loop_interrupt.set()  # the serve loop handles it; this reload is dropped
+                granian_log.warning("reload dropped: a stop or a worker's exit came during its configuration check")
+                return None
+            if refusal is not None:
+                granian_log.error("reload refused, the running workers keep serving: %s", refusal)
+                return None
+            return super()._reload(spawn_target, target_loader)
 
         def _init_shared_socket(self):
             if self.bind_uds:

@@ -62,6 +62,8 @@ def test_filters_that_leave_nothing_give_an_empty_personalised_answer_not_a_popu
         body = recommended(client, "c0", query)
         assert (body["source"], body["items"]) == ("personalised", []), (query, body)
     assert recommended(client, "stranger", f"?include={bought}")["source"] == "popular"
+    unknown_only = client.post("/v1/customers/c0/rank", json={"items": ["nope1", "nope2"]}).get_json()
+    assert unknown_only["source"] == "popular" and len(unknown_only["items"]) == 2  # nothing scored: not personalised
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'recommender_recommendations_total{source="popular"} 1.0' in metrics
 

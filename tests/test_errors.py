@@ -65,8 +65,14 @@ def test_unknown_item_in_similar_is_404(client):
 
 def test_unknown_route_is_404_and_wrong_method_405(client):
     assert_error(client.get("/v2/anything"), 404, "not_found")
-    response = client.put(RECOMMEND)  # (a DELETE there names the customer "c0/recommendations": ids may hold "/")
+    response = client.put(RECOMMEND)
     assert_error(response, 405, "method_not_allowed")
+    # Ids may hold "/", but a DELETE sent to a sub-resource is a mistaken URL, not an erasure of "c0/history".
+    for path, allowed in ((RECOMMEND, "GET"), ("/v1/customers/c0/history", "GET"), ("/v1/customers/c0/rank", "POST")):
+        refused = client.delete(path)
+        assert_error(refused, 405, "method_not_allowed")
+        assert refused.headers["Allow"] == allowed
+    assert client.get("/v1/customers/c0/history").get_json()["purchases"]  # c0 untouched
     assert "GET" in response.headers["Allow"]
     assert_error(client.get("/v1/events"), 405)
 

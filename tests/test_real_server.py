@@ -265,6 +265,16 @@ def test_a_reload_with_a_broken_configuration_is_refused_and_the_workers_keep_se
         stop_server(process)
 
 
+def test_a_stop_during_a_reloads_check_stops_the_server(server):
+    """The reload's configuration check takes about a second; granian's override cleared the
+    serve loop's event after it, so a SIGTERM that came meanwhile was lost (a review found the
+    server still running 20 s later)."""
+    server.process.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    server.process.send_signal(signal.SIGTERM)
+    server.process.wait(timeout=30)  # raises if it keeps running
+
+
 @pytest.mark.parametrize("name", SERVERS)
 def test_the_metrics_folder_the_server_made_goes_with_it(name, models_dir, tmp_path, monkeypatch):
     """Without PROMETHEUS_MULTIPROC_DIR the server makes a temporary folder; every start left one."""

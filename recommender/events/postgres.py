@@ -111,8 +111,9 @@ class PostgresEventStore(EventStore):
 
     # -- connections ----------------------------------------------------------------
     def _pool(self):
-        if self._pool_instance is not None and self._pool_pid == os.getpid():
-            return self._pool_instance
+        pool = self._pool_instance  # read once: another thread may replace it (set it to None) meanwhile
+        if pool is not None and self._pool_pid == os.getpid():
+            return pool
         from psycopg_pool import ConnectionPool
 
         with self._pool_lock:
@@ -129,7 +130,7 @@ class PostgresEventStore(EventStore):
                     self._probe_lock = threading.Lock()  # a copy made by fork may be held by a thread the child lacks
                 self._pool_pid = os.getpid()
                 self._schema_ready = False
-        return self._pool_instance
+            return self._pool_instance
 
     def _run(self, work: Callable[[Any], Any], *, write: bool = False):
         """``work(connection)`` on a pooled connection (in one transaction when ``write``),
@@ -162,7 +163,8 @@ class PostgresEventStore(EventStore):
                 # Renew the pool only when it is failing to connect: a database that is up but
                 # slow to answer must not also get a fresh set of connections every second.
                 failed_connects = pool.get_stats().get("connections_errors", 0)
-                if failed_connects > self._failed_connects_seen:
+                # Only about the pool in use: another thread may have replaced this one meanwhile.
+                if pool is self._pool_instance and failed_connects > self._failed_connects_seen:
                     self._pool_timed_out, self._failed_connects_seen = True, failed_connects
                 self._unreachable_until = time.monotonic() + FAIL_FAST_SECONDS
                 raise EventStoreUnavailable(f"event store {self.location} unavailable: {reason or error}") from error
