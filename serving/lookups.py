@@ -23,7 +23,7 @@ from .state import ServingState
 SIMILAR, POPULAR_INSTEAD = "similar", "popular"
 _MANIFEST_SUMMARY = (
     "version", "algorithm", "params", "fitted_settings", "created_at", "customers", "items", "interactions",
-    "code_commit", "training_seconds", "metrics",
+    "code_commit", "training_seconds", "pipeline_seconds", "metrics",
 )
 SERIES_POINTS = 12  # moments of an experiment's rates over time, for its charts
 _DATA_SUMMARY = ("fingerprint", "events", "customers", "items", "events_through_id")

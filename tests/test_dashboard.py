@@ -364,6 +364,19 @@ def test_templates_and_stylesheet_ship_with_the_package():
     assert "recursive-include serving/templates" in (root / "MANIFEST.in").read_text()
 
 
+def test_overview_gives_the_whole_trainings_seconds_beside_its_final_fits(models_dir, make_client):
+    # A warm-started refit alone read "fit in 0.03 s" for a run of a minute.
+    import json
+
+    manifest_path = models_dir / current_version(models_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["pipeline_seconds"], manifest["training_seconds"] = 61.234, 0.031
+    manifest_path.write_text(json.dumps(manifest))
+    client = make_client(MODEL_PATH=str(models_dir / CURRENT))
+    assert "(training took 61.2 s, its final fit 0.03 s)" in page(client, "/dashboard/")
+    assert client.get("/v1/model").get_json()["pipeline_seconds"] == 61.234
+
+
 def test_overview_shows_the_metrics_at_the_largest_k(models_dir, make_client):
     import json
 
