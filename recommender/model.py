@@ -292,6 +292,13 @@ class Model:
         item = self.items.index(item_id)
         return [(str(self.items.ids[j]), share) for j, share in self.algorithm.explain(row, item, n)]
 
+    def history_items(self, customer_id: str, *, new_events: Iterable[tuple[str, float]] = (), training_history: bool = True) -> list[str]:
+        """The items of the customer's current history (what :meth:`recommend` leaves out
+        unless ``include_purchased``): training items, unless ``training_history`` is False,
+        plus those of ``new_events`` the model knows."""
+        row, _ = self.history_row(customer_id, new_events, training_history=training_history)
+        return self.items.ids[row.indices].tolist()
+
     def purchased(self, customer_id: str) -> list[str]:
         """Items in the customer's training history."""
         customer = self.customers.get(customer_id)

@@ -19,7 +19,9 @@ def post_events():
 
     A batch is all or nothing: one bad event rejects the batch with its index, and
     nothing is stored. Items the model does not know are stored too; the next
-    training learns them.
+    training learns them. An event whose customer already has its ``idempotency_key``
+    (a retry after a lost answer) is not stored again: the answer counts it as
+    ``already_stored``, and the 202 says that everything sent is now stored.
     """
     body = json_body()
     if isinstance(body, dict) and "events" in body:
@@ -33,5 +35,6 @@ def post_events():
     state = serving_state()
     stored = state.events.add(parsed)
     state.metrics.events_stored.inc(stored)
-    return {"stored": stored}, 202
+    state.metrics.events_already_stored.inc(len(parsed) - stored)
+    return {"stored": stored, "already_stored": len(parsed) - stored}, 202
 

@@ -104,6 +104,9 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.events_stored = Counter("recommender_events_stored", "Events written to the event store", registry=self.registry)
+        self.events_already_stored = Counter(
+            "recommender_events_already_stored", "Events sent again with an idempotency key their customer had (retries), not stored twice",
+            registry=self.registry)
         self.model_reloads = Counter("recommender_model_reloads", "Model loads by outcome", ["outcome"], registry=self.registry)
         self.erasures = Counter("recommender_customer_erasures", "Customers erased (DELETE /v1/customers/<id>)", registry=self.registry)
         self.answers_not_logged = Counter(

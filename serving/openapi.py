@@ -16,7 +16,7 @@ from recommender.weights import accepted_event_types
 
 from .config import DEFAULTS
 from .openapi_experiments import TRACE, experiment_paths, experiment_schemas
-from .validation import RECOMMENDATION_ID_LENGTH
+from .validation import IDEMPOTENCY_KEY_LENGTH, RECOMMENDATION_ID_LENGTH
 
 # Ids are any text without C0/C1 control characters (serving/validation.py refuses those).
 ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
@@ -65,6 +65,11 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
                 "description": "The answer this event responds to (any id is stored; one the server never gave counts as unattributed).",
                 "type": "string", "minLength": 1, "maxLength": RECOMMENDATION_ID_LENGTH, "pattern": ID_PATTERN, "nullable": True,
             },
+            "idempotency_key": {
+                "description": "Your own id for this event (an order line's id, a UUID), sent again unchanged when you retry: "
+                               "an event whose customer already has this key is not stored twice (nor its revenue counted twice).",
+                "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LENGTH, "pattern": ID_PATTERN, "nullable": True,
+            },
         },
         ["customer_id", "item_id"],
         closed=True,
@@ -89,8 +94,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             "quantity": {"type": "number"},
             "timestamp": {"type": "string"},
             "recommendation_id": {"type": "string", "nullable": True},
+            "idempotency_key": {"type": "string", "nullable": True},
         },
-        ["customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id"],
+        ["customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id", "idempotency_key"],
     )
     purchase = _object({"item_id": {"type": "string"}, "name": {"type": "string"}, "category": {"type": "string"},
                         "viewed_only": {"type": "boolean", "description": "Learned from views, clicks or carts: never bought."}},
@@ -134,7 +140,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
         ),
         "Event": event,
         "EventBatch": _object({"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": max_batch}}, ["events"], closed=True),
-        "Stored": _object({"stored": {"type": "integer", "minimum": 1}}, ["stored"]),
+        "Stored": _object({"stored": {"type": "integer", "minimum": 0},
+                           "already_stored": {"type": "integer", "minimum": 0, "description": "Events not stored again: their customer already had their idempotency_key."}},
+                          ["stored", "already_stored"]),
         "CandidateItems": _object({"items": {"type": "array", "items": identifier, "minItems": 1, "maxItems": max_batch}}, ["items"]),
         "ModelSummary": _object(
             {
@@ -216,7 +224,10 @@ def _document(limits: Mapping[str, Any]) -> dict:
                 "get": {
                     "summary": "Items often bought together with this one.",
                     "security": read,
-                    "parameters": [item, n, _query("customer_id", "The customer it is shown to: their experiment variant answers, their \"not interested\" items are left out.", _ref("Id"))],
+                    "parameters": [item, n,
+                                   _query("customer_id", "The customer it is shown to: their experiment variant answers, their \"not interested\" items "
+                                          "and the items of their history (as in their recommendations) are left out.", _ref("Id")),
+                                   _query("include_purchased", "With customer_id: keep the items of their history.", {"type": "boolean", "default": False})],
                     "responses": {"200": _json("Similar items.", _ref("SimilarItems")), "404": _error("Unknown item."), **read_errors},
                 }
             },

@@ -23,6 +23,7 @@ from .errors import ApiError, bad_request
 
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 RECOMMENDATION_ID_LENGTH = 64  # ours are 16 + 1 + up to 16 characters
+IDEMPOTENCY_KEY_LENGTH = 128  # the client's own (an order line's id, a UUID), with room for a prefix
 _COUNT = re.compile(r"[0-9]{1,9}")  # ASCII digits only (int() would also take " +3" and full-width digits)
 _COUNT_ONLY = re.compile(rb"n=\d{1,9}")  # a whole query string that werkzeug would read as {"n": digits}
 
@@ -163,7 +164,7 @@ def bounded_list(value: Any, name: str, noun: str) -> list:
     return value
 
 
-EVENT_FIELDS = ("customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id")
+EVENT_FIELDS = ("customer_id", "item_id", "event_type", "quantity", "timestamp", "recommendation_id", "idempotency_key")
 
 
 def parse_event(raw: Any, where: str) -> Event:
@@ -192,7 +193,11 @@ def parse_event(raw: Any, where: str) -> Event:
     recommendation_id = raw.get("recommendation_id")
     if recommendation_id is not None:  # null: none, as when absent
         recommendation_id = checked_id(recommendation_id, f"{where}.recommendation_id", RECOMMENDATION_ID_LENGTH)
-    return Event(customer_id, item_id, event_type, float(quantity), timestamp, recommendation_id)
+    # A client that retries after a timeout sends the same key, and the store keeps one event.
+    idempotency_key = raw.get("idempotency_key")
+    if idempotency_key is not None:
+        idempotency_key = checked_id(idempotency_key, f"{where}.idempotency_key", IDEMPOTENCY_KEY_LENGTH)
+    return Event(customer_id, item_id, event_type, float(quantity), timestamp, recommendation_id, idempotency_key)
 
 
 # How far ahead of the server's clock an event's time may be: a client's clock that is off,

@@ -78,7 +78,7 @@ def test_unknown_customer_without_history_gets_popular_items(client):
 def test_event_changes_the_next_answer(client):
     before = ids(recommended(client, "c0", "?n=2"))
     response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3", "event_type": "purchase"})
-    assert response.status_code == 202 and response.get_json() == {"stored": 1}
+    assert response.status_code == 202 and response.get_json() == {"stored": 1, "already_stored": 0}
     after = recommended(client, "c0", "?n=2")
     assert "a3" in before and "a3" not in ids(after)
     assert ids(after)[0] == "a4"
@@ -111,7 +111,7 @@ def test_events_for_unknown_items_are_stored_and_harmless(client):
 
 def test_batch_of_events(client):
     batch = {"events": [{"customer_id": "c2", "item_id": "a0", "timestamp": "2025-03-01T12:00:00Z"}, {"customer_id": "c2", "item_id": "a1", "timestamp": 1740830400}]}
-    assert client.post("/v1/events", json=batch).get_json() == {"stored": 2}
+    assert client.post("/v1/events", json=batch).get_json() == {"stored": 2, "already_stored": 0}
     events = client.get("/v1/customers/c2/history").get_json()["events"]
     assert [e["timestamp"] for e in events] == ["2025-03-01T12:00:00Z", "2025-03-01T12:00:00Z"]
     assert [e["event_type"] for e in events] == ["purchase", "purchase"]
@@ -131,6 +131,19 @@ def test_similar_items_stay_in_their_group(client):
     assert body["source"] == "similar"
     assert set(ids(body)) == set(GARDEN) - {"a0"}
     assert body["items"][0]["reason"] == "often bought with Trowel a0"
+
+
+def test_similar_items_for_a_customer_leave_out_their_history_as_their_recommendations_do(client):
+    # c0 bought a0, a1, a2: "similar to a0" for c0 is what is left of the garden, then popular items.
+    body = client.get("/v1/items/a0/similar?n=4&customer_id=c0").get_json()
+    assert set(ids(body)[:2]) == set(GARDEN) - set(bought_by("c0"))
+    assert not set(ids(body)) & set(bought_by("c0")) and all(item["reason"] == "popular with other customers" for item in body["items"][2:])
+    assert set(ids(client.get("/v1/items/a0/similar?n=4&customer_id=c0&include_purchased=true").get_json())) == set(GARDEN) - {"a0"}
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3", "event_type": "view"})  # history since the model, too
+    assert ids(client.get("/v1/items/a0/similar?n=1&customer_id=c0").get_json()) == ["a4"]
+    client.delete("/v1/customers/c0")  # erased: nothing of the old history is used, nor left out
+    assert set(ids(client.get("/v1/items/a0/similar?n=4&customer_id=c0").get_json())) == set(GARDEN) - {"a0"}
+    assert set(ids(client.get("/v1/items/a0/similar?n=4&customer_id=stranger").get_json())) == set(GARDEN) - {"a0"}
 
 
 def test_rank_orders_candidates_and_puts_unknown_items_last(client):

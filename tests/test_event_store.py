@@ -65,6 +65,21 @@ def test_events_round_trip_per_customer_in_order(open_store):
     assert store.count() == 3
 
 
+def test_a_retried_event_is_stored_once_per_customer_and_idempotency_key(open_store):
+    """A storefront that timed out sends the purchase again with the same key: one purchase
+    (and one share of revenue), whether the retry comes alone, in a batch or from another worker."""
+    first, other = open_store(), open_store()
+    order = Event("c1", "a", "purchase", 2.0, 100, "r-1", "order-7/line-1")
+    assert first.add([order]) == 1
+    assert other.add([Event("c1", "a", "purchase", 9.0, 105, None, "order-7/line-1")]) == 0  # a retry: the first stays as it was
+    batch = [Event("c1", "b", idempotency_key="order-8/line-1"), Event("c1", "b", idempotency_key="order-8/line-1"),
+             Event("c2", "a", idempotency_key="order-7/line-1"), Event("c1", "c"), Event("c1", "c")]  # another customer's key; no keys
+    assert other.add(batch) == 4
+    assert first.for_customer("c1") == [order, Event("c1", "b", idempotency_key="order-8/line-1"), Event("c1", "c"), Event("c1", "c")]
+    assert [event.idempotency_key for event in first.for_customer("c2")] == ["order-7/line-1"]
+    assert first.count() == 5 and first.weighted_items("c1") == [("a", 2.0), ("b", 1.0), ("c", 1.0), ("c", 1.0)]
+
+
 def test_a_write_is_seen_at_once_by_every_other_store_on_the_same_location(open_store):
     """Another worker process (SQLite) or another host (PostgreSQL): the next read sees it."""
     reader, writer = open_store(), open_store()
@@ -332,7 +347,25 @@ def test_a_store_from_before_answers_were_traced_is_migrated(tmp_path):
     store.add([Event("c1", "b", "click", 1.0, 6, "r-1")])
     assert store.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5, None), Event("c1", "b", "click", 1.0, 6, "r-1")]
     assert store.answers() == [] and store.erasures() == []
+    assert store.add([Event("c1", "c", idempotency_key="k"), Event("c1", "c", idempotency_key="k")]) == 1  # retries are recognised too
 
+
+
+def test_a_postgresql_database_from_before_idempotency_keys_is_migrated(postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:  # the events table until 2026-12-05
+        connection.execute(
+            "CREATE TABLE events (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id TEXT NOT NULL, item_id TEXT NOT NULL, "
+            "event_type TEXT NOT NULL, quantity DOUBLE PRECISION NOT NULL, timestamp BIGINT NOT NULL, received_at BIGINT NOT NULL, "
+            "recommendation_id TEXT)")
+        connection.execute("INSERT INTO events (customer_id, item_id, event_type, quantity, timestamp, received_at) VALUES ('c1', 'a', 'purchase', 1, 5, 5)")
+    store = EventStore(postgres_url)
+    try:
+        assert store.add([Event("c1", "b", idempotency_key="k"), Event("c1", "b", idempotency_key="k")]) == 1
+        assert store.for_customer("c1") == [Event("c1", "a", "purchase", 1.0, 5), Event("c1", "b", idempotency_key="k")]
+    finally:
+        store.close()
 
 
 def test_an_erasure_finds_every_row_of_a_long_log_without_an_index(tmp_path):

@@ -63,7 +63,7 @@ class EventStream:
                 time.sleep(0.01)
                 continue
             with self.lock:
-                if status == 202 and json.loads(raw) == {"stored": len(customers)}:
+                if status == 202 and json.loads(raw) == {"stored": len(customers), "already_stored": 0}:
                     self.acknowledged.update(customers)
                 else:
                     self.refused.append((status, raw[:200]))

@@ -10,6 +10,7 @@ from markupsafe import escape
 
 from recommender.events import AnswerRecord, Event, EventStore
 from recommender.experiments import assign, parse_experiments
+from recommender.experiments.attribution import attribute
 from serving import create_app
 from serving.config import ConfigError
 from serving.state import EXTENSION
@@ -185,6 +186,35 @@ def test_experiment_figures_attribute_clicks_and_purchases(experiment_app):
     assert f'<td class="num">{revenue}</td></tr>' in page
     assert str(escape(figures["verdict"]["text"])) in client.get("/dashboard/").get_data(as_text=True)
     assert 'recommender_unattributed_events_total{event_type="click"} 1.0' in metrics
+
+
+def test_a_retried_purchase_counts_once_in_the_history_the_figures_and_the_metrics(experiment_app):
+    """A storefront whose request timed out sends the purchase again with the same idempotency key."""
+    app, _ = experiment_app()
+    client = app.test_client()
+    body = client.get("/v1/customers/c0/recommendations?n=2").get_json()
+    purchase = {"customer_id": "c0", "item_id": ids(body)[0], "event_type": "purchase", "quantity": 2,
+                "recommendation_id": body["recommendation_id"], "idempotency_key": "order-17/line-1"}
+    assert client.post("/v1/events", json=purchase).get_json() == {"stored": 1, "already_stored": 0}
+    for _ in range(2):  # the retries, alone and in a batch beside a new event
+        assert client.post("/v1/events", json=purchase).get_json() == {"stored": 0, "already_stored": 1}
+    assert client.post("/v1/events", json={"events": [purchase, {**purchase, "idempotency_key": "order-18/line-1"}]}).get_json() == {
+        "stored": 1, "already_stored": 1}
+    history = client.get("/v1/customers/c0/history").get_json()["events"]
+    assert [event["idempotency_key"] for event in history] == ["order-17/line-1", "order-18/line-1"]
+    store = app.extensions[EXTENSION]
+    store.answer_log.flush()
+    attributed = attribute(store.events.answers(), store.events.feedback_events())
+    # Two orders of 2 each: revenue is price x 4 (it was x 8 with the retries stored).
+    assert [(o.purchases, o.quantity) for o in attributed.outcomes.values()] == [(2, 4.0)]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "recommender_events_stored_total 2.0" in metrics and "recommender_events_already_stored_total 3.0" in metrics
+
+
+@pytest.mark.parametrize("bad", [17, "", "k" * 129, "a\nb"])
+def test_a_malformed_idempotency_key_is_400(client, bad):
+    response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "a1", "idempotency_key": bad})
+    assert response.status_code == 400 and "idempotency_key" in response.get_json()["error"]["message"]
 
 
 def test_an_unknown_experiment_is_404(experiment_app, client):

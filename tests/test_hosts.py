@@ -134,7 +134,7 @@ def event_stream(hosts, writers_per_host: int = 2):
                 continue
             with lock:
                 record["statuses"][(host.name, status)] += 1
-                if status == 202 and body == {"stored": 1}:
+                if status == 202 and body == {"stored": 1, "already_stored": 0}:
                     record["acknowledged"].append(customer)
                     # When the request was sent, and when its answer was read (a loaded machine can
                     # read it late; a request can wait up to a second for a connection).

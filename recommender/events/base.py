@@ -23,6 +23,10 @@ from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED, PUR
 from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event
 from .sqlite import not_a_database
 
+# The events table's columns as both backends read and write them (``Event``'s fields, in order).
+EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id, idempotency_key"
+# A retried event (the same customer and idempotency key) is stored once: the first one stays.
+SKIP_REPEATED_EVENTS = "ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _BACKENDS: dict[str, type] = {}  # "sqlite" / "postgresql" -> class, filled as each backend module is imported
@@ -60,7 +64,9 @@ class EventStore(metaclass=_ChoosesBackend):
     # -- events ---------------------------------------------------------------------
     @abc.abstractmethod
     def add(self, events: Iterable[Event]) -> int:
-        """Store ``events`` in one transaction, durably, and return how many were stored."""
+        """Store ``events`` in one transaction, durably, and return how many were stored: an
+        event with an ``idempotency_key`` its customer already has (a client's retry, or the
+        same key twice in ``events``) is not stored again, and the first one stays as it was."""
 
     @abc.abstractmethod
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:

@@ -39,7 +39,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
-from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, redacted, register_backend
+from .base import (
+    EVENT_COLUMNS,
+    SKIP_REPEATED_EVENTS,
+    EventStore,
+    EventStoreUnavailable,
+    answer_from_row,
+    feedback_from_rows,
+    redacted,
+    register_backend,
+)
 from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
 
 log = logging.getLogger(__name__)
@@ -55,7 +64,9 @@ CREATE TABLE IF NOT EXISTS events (
     received_at       BIGINT           NOT NULL,
     recommendation_id TEXT
 );
+ALTER TABLE events ADD COLUMN IF NOT EXISTS idempotency_key TEXT;  -- a database from before 2026-12-05
 CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_idempotency_key ON events (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS rejections ON events (customer_id) WHERE event_type = 'not_interested';
 CREATE TABLE IF NOT EXISTS answers (
     id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -79,7 +90,6 @@ CREATE INDEX IF NOT EXISTS erasures_by_key ON erasures (customer_key, id);
 # Advisory lock keys (any two fixed numbers): one serialises the schema's creation by
 # workers starting together, the other the writers of events and erasures (ids in commit order).
 _SCHEMA_LOCK, _WRITE_LOCK = 7_264_001, 7_264_002
-_EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id"
 _ANSWER_COLUMNS = "recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at"
 _FEEDBACK_QUERY = (
     "SELECT 0 AS part, id, item_id, event_type, quantity FROM events WHERE customer_id = %(customer)s AND (id > %(after)s OR event_type = %(rejection)s)"
@@ -252,21 +262,26 @@ class PostgresEventStore(EventStore):
     # -- events ---------------------------------------------------------------------
     def add(self, events: Iterable[Event]) -> int:
         received_at = int(time.time())
-        rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, received_at) for e in events]
+        rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
+                for e in events]
         if not rows:
             return 0
+        stored = 0
 
         def write(connection) -> None:
+            nonlocal stored
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             with connection.cursor() as cursor:
-                cursor.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+                cursor.executemany(
+                    f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) {SKIP_REPEATED_EVENTS}", rows)
+                stored = cursor.rowcount  # psycopg sums executemany's rows: those not skipped
 
         self._run(write, write=True)
-        return len(rows)
+        return stored
 
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
         rows = self._run(lambda connection: connection.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = %s AND id > %s ORDER BY id", (customer_id, after_id)
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE customer_id = %s AND id > %s ORDER BY id", (customer_id, after_id)
         ).fetchall())
         return [Event(*row) for row in rows]
 
@@ -283,7 +298,7 @@ class PostgresEventStore(EventStore):
 
     def feedback_events(self, *, since: int = 0, until: int | None = None, types: Sequence[str] = (*FEEDBACK_TYPES, "purchase")) -> list[Event]:
         rows = self._run(lambda connection: connection.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type = ANY(%s) AND timestamp <= %s "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE event_type = ANY(%s) AND timestamp <= %s "
             "AND (timestamp >= %s OR recommendation_id IS NOT NULL) ORDER BY timestamp, id",
             (list(types), until if until is not None else 2**62, since),
         ).fetchall())

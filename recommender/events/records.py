@@ -21,7 +21,8 @@ ITEM_SEPARATOR = "\x1f"
 @dataclass(frozen=True)
 class Event:
     """One stored event; ``timestamp`` is epoch seconds (UTC). ``recommendation_id``
-    names the answer it responds to, when the client sent one."""
+    names the answer it responds to, when the client sent one. ``idempotency_key``, when the
+    client sent one, makes a retry harmless: the store keeps one event per customer and key."""
 
     customer_id: str
     item_id: str
@@ -29,6 +30,7 @@ class Event:
     quantity: float = 1.0
     timestamp: int = 0
     recommendation_id: str | None = None
+    idempotency_key: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -38,6 +40,7 @@ class Event:
             "quantity": self.quantity,
             "timestamp": self.timestamp,
             "recommendation_id": self.recommendation_id,
+            "idempotency_key": self.idempotency_key,
         }
 
 

@@ -3,9 +3,9 @@
 One file in WAL mode: many readers and one writer at a time across processes. The
 tables: ``events`` (what customers did and were shown, appended), ``answers`` (every
 answer served, logged in batches) and ``erasures`` (the customers forgotten on request,
-by key). Stores created before answers were logged gain the new column and tables, and
-stores from before 2026-12-05 lose the log's index by customer, the first time they are
-opened.
+by key). Stores created before answers were logged gain the new column and tables, stores
+from before 2026-12-05 lose the log's index by customer and gain the events' idempotency
+key, the first time they are opened.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ CREATE TABLE IF NOT EXISTS events (
     quantity          REAL    NOT NULL,
     timestamp         INTEGER NOT NULL,
     received_at       INTEGER NOT NULL,
-    recommendation_id TEXT
+    recommendation_id TEXT,
+    idempotency_key   TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_idempotency_key ON events (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS rejections ON events (customer_id) WHERE event_type = 'not_interested';
 CREATE TABLE IF NOT EXISTS answers (
     id                INTEGER PRIMARY KEY,
@@ -121,6 +123,8 @@ def prepare(path: Path) -> None:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(events)")}
             if columns and "recommendation_id" not in columns:  # a store from before answers were traced
                 connection.execute("ALTER TABLE events ADD COLUMN recommendation_id TEXT")
+            if columns and "idempotency_key" not in columns:  # a store from before retries were recognised
+                connection.execute("ALTER TABLE events ADD COLUMN idempotency_key TEXT")
             connection.executescript(SCHEMA)
             if connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'answers_by_customer'").fetchone():
                 connection.execute("PRAGMA secure_delete = ON")  # its freed pages held every answered customer's id

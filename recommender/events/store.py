@@ -24,13 +24,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
-from .base import EventStore, EventStoreUnavailable, answer_from_row, feedback_from_rows, register_backend
+from .base import (
+    EVENT_COLUMNS,
+    SKIP_REPEATED_EVENTS,
+    EventStore,
+    EventStoreUnavailable,
+    answer_from_row,
+    feedback_from_rows,
+    register_backend,
+)
 from .index import ChangeSignal, CustomersWithEvents
 from .records import ITEM_SEPARATOR, NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
 from .sqlite import BUSY_TIMEOUT_MS, Connections, transaction
 
 log = logging.getLogger(__name__)
-_EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id"
 _ANSWER_COLUMNS = "recommendation_id, customer_id, endpoint, experiment, variant, model_version, items, served_at"
 # Answers per INSERT statement: one statement steps once for all its rows. executemany steps,
 # and gives the GIL up, once per row (the serving thread paid for the ping-pong), and one JSON
@@ -109,25 +116,30 @@ class SQLiteEventStore(EventStore):
 
     # -- events ---------------------------------------------------------------------
     def add(self, events: Iterable[Event]) -> int:
-        """Store ``events`` in one transaction, durably, and return how many were stored."""
+        """As :meth:`EventStore.add`."""
         received_at = int(time.time())
         rows = [
-            (e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), received_at, e.recommendation_id)
+            (e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
             for e in events
         ]
+        stored = 0
+
+        def write(connection) -> None:
+            nonlocal stored
+            before = connection.total_changes
+            connection.executemany(f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) {SKIP_REPEATED_EVENTS}", rows)
+            stored = connection.total_changes - before
+
         if rows:
-            self._announced(lambda connection: connection.executemany(
-                f"INSERT INTO events ({_EVENT_COLUMNS}, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [row[:5] + (row[6], row[5]) for row in rows],
-            ))
-        return len(rows)
+            self._announced(write)
+        return stored
 
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:
         """The customer's events in the order they were stored (not by their own timestamps); ``after_id`` skips those already trained on."""
         if not self._index.may_have_events(customer_id, after_id, self._connections.get_with_identity):
             return []
         cursor = self._connection().execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = ? AND id > ? ORDER BY id", (customer_id, after_id)
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE customer_id = ? AND id > ? ORDER BY id", (customer_id, after_id)
         )
         return [Event(*row) for row in cursor]
 
@@ -155,7 +167,7 @@ class SQLiteEventStore(EventStore):
         """As :meth:`EventStore.feedback_events`."""
         marks = ", ".join("?" for _ in types)
         cursor = self._connection().execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_type IN ({marks}) AND timestamp <= ? "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE event_type IN ({marks}) AND timestamp <= ? "
             "AND (timestamp >= ? OR recommendation_id IS NOT NULL) ORDER BY timestamp, id",
             (*types, until if until is not None else 2**62, since),
         )
