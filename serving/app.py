@@ -32,6 +32,7 @@ from .items import items
 from .lookups import current_figures
 from .metrics import ServingMetrics
 from .model_holder import ModelHolder
+from .openapi import openapi_document, openapi_path, query_parameters
 from .operations import operations
 from .prepared import PreparedAnswers
 from .state import EXTENSION, ServingState
@@ -91,6 +92,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def _refuse_paths_that_are_not_text():
         if not path_is_utf8(request.environ):
             raise bad_request("the request's path is not valid UTF-8 (percent-escapes must spell UTF-8 text)")
+
+    documented_parameters = query_parameters(openapi_document(app.config))
+
+    @app.before_request
+    def _refuse_parameters_the_api_does_not_take():
+        # A misspelt parameter must not be dropped: "?N=3" answered ten items, as if it were right.
+        # The API's own routes only (/v1/...): /health ignores any query, and the dashboard is for browsers.
+        if request.url_rule is None or not request.args or not request.path.startswith("/v1/"):
+            return
+        accepted = documented_parameters.get((openapi_path(request.url_rule.rule), request.method), frozenset())
+        unknown = next((name for name in request.args if name not in accepted), None)
+        if unknown is not None:
+            takes = f"it takes {', '.join(sorted(accepted))}" if accepted else "it takes none"
+            raise bad_request(f"{unknown[:64]!r} is not a query parameter of {request.method} {openapi_path(request.url_rule.rule)}; {takes}",
+                              code="unknown_parameter")
 
     headers = _headers_on_every_reply(app)
     # Ids may hold "/" (percent-encoded in a path): "//" is then part of an id, and merging it

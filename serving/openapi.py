@@ -289,6 +289,20 @@ def _document(limits: Mapping[str, Any]) -> dict:
     }
 
 
+def openapi_path(rule: str) -> str:
+    """A Flask rule as the document names its path: ``/v1/customers/<id:customer_id>/history``
+    is ``/v1/customers/{customer_id}/history`` (the ``id`` converter lets ids hold "/")."""
+    return rule.replace("<id:", "<").replace("<", "{").replace(">", "}")
+
+
+def query_parameters(document: dict) -> dict[tuple[str, str], frozenset[str]]:
+    """(path, METHOD) -> the names of the query parameters the document gives that operation."""
+    return {
+        (path, method.upper()): frozenset(p["name"] for p in operation.get("parameters", ()) if p["in"] == "query")
+        for path, operations in document["paths"].items() for method, operation in operations.items()
+    }
+
+
 def openapi_document(settings: Mapping[str, Any] | None = None) -> dict:
     """The document for ``settings`` (an app's config; the defaults when None), freshly built."""
     limits = dict(DEFAULTS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from serving.openapi import openapi_path
 from tests.conftest import GARDEN, KITCHEN, bought_by
 
 
@@ -187,9 +190,28 @@ def test_openapi_document_matches_the_routes(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("dashboard."):
             continue  # HTML pages for people (README, "Dashboard"), not the JSON API
-        path = rule.rule.replace("<id:", "<").replace("<", "{").replace(">", "}")  # the converter lets ids hold "/"
-        routed |= {(path, method) for method in rule.methods - {"HEAD", "OPTIONS"}}
+        routed |= {(openapi_path(rule.rule), method) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
+
+
+@pytest.mark.parametrize("path", ["/v1/customers/c0/recommendations?N=3", "/v1/customers/c0/recommendations?n=3&categroy=Garden",
+                                  "/v1/items/a0/similar?customer=c0", "/v1/customers/c0/history?n=3", "/v1/model?verbose=1"])
+def test_a_query_parameter_the_route_does_not_take_is_400_naming_it(client, path):
+    """A new user's "?N=3" was ignored: ten items came back, as if it had been understood."""
+    response = client.get(path)
+    body = response.get_json()
+    assert response.status_code == 400 and body["error"]["code"] == "unknown_parameter"
+    unknown = path.split("?")[1].split("&")[-1].split("=")[0]
+    assert body["error"]["message"].startswith(f"{unknown!r} is not a query parameter of GET ")
+    if "recommendations" in path:
+        assert "it takes category, exclude, include, include_purchased, n" in body["error"]["message"]
+
+
+def test_documented_parameters_and_queries_outside_the_api_are_taken(client):
+    assert client.get("/v1/customers/c0/recommendations?n=3&category=Garden&include_purchased=false&exclude=a3").status_code == 200
+    assert client.get("/v1/items/a0/similar?n=2&customer_id=c0&include_purchased=true").status_code == 200
+    assert client.get("/health?customer=c7").status_code == 200  # load balancers' and benchmarks' cache breakers
+    assert client.get("/dashboard/?utm_source=mail").status_code == 200
 
 
 def test_ids_holding_a_slash_are_addressed_percent_encoded_on_every_route(client):

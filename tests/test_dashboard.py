@@ -344,7 +344,8 @@ def _add_document(folder, name):
 def test_dashboard_adds_no_work_to_api_requests(app):
     """The dashboard's hooks are the blueprint's: none runs for an API request."""
     assert all(name == "dashboard" for name in app.before_request_funcs if name is not None)
-    assert len(app.before_request_funcs.get(None, [])) == 2  # the metrics timer and the path's UTF-8 check, the app's own
+    # The app's own: the metrics timer, the path's UTF-8 check and the query's parameter names.
+    assert len(app.before_request_funcs.get(None, [])) == 3
     assert len(app.after_request_funcs.get(None, [])) == 1
 
 
