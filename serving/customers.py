@@ -76,7 +76,9 @@ def served_recommendations(state: ServingState, customer_id: str, route: Route, 
 @customers.post("/customers/<id:customer_id>/rank")
 @require_read_token
 def rank(customer_id: str):
-    """The posted candidate items ordered best first for this customer (unknown items last)."""
+    """The posted candidate items ordered best first for this customer (unknown items last),
+    with those in the customer's history named (``in_history``): ranked like any other, as
+    a page of given items needs every one back, but recommendations would leave them out."""
     state, config = serving_state(), current_app.config
     customer_id = checked_id(customer_id, "customer_id")
     body = json_body()
@@ -86,8 +88,11 @@ def rank(customer_id: str):
     candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
     route = state.experiments.route("rank", customer_id, served_model(state))
     feedback = customer_feedback(route.model, customer_id, state, config)
-    result = route.model.rank(customer_id, candidates, **feedback_options(route.model, feedback))
-    return traced_answer(state, "rank", customer_id, route, result.source, result.items)
+    options = feedback_options(route.model, feedback)
+    result = route.model.rank(customer_id, candidates, **options)
+    history = set(route.model.history_items(customer_id, new_events=options["new_events"], training_history=options["training_history"]))
+    in_history = [item.item_id for item in result.items if item.item_id in history]
+    return traced_answer(state, "rank", customer_id, route, result.source, result.items, in_history=in_history)
 
 
 @customers.get("/customers/<id:customer_id>/history")

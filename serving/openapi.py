@@ -118,6 +118,19 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             },
             ["customer_id", "model_version", "source", *TRACE, "items"],
         ),
+        "RankedItems": _object(
+            {
+                "in_history": {"type": "array", "items": {"type": "string"},
+                               "description": "The ranked candidates in the customer's history (bought, or viewed since the model), "
+                                              "which their recommendations leave out: a page may mark or move them."},
+                "customer_id": {"type": "string"},
+                "model_version": {"type": "string"},
+                "source": {"type": "string", "enum": ["personalised", "popular"]},
+                **TRACE,
+                "items": {"type": "array", "items": _ref("Item")},
+            },
+            ["in_history", "customer_id", "model_version", "source", *TRACE, "items"],
+        ),
         "SimilarItems": _object(
             {
                 "item_id": {"type": "string"},
@@ -209,7 +222,7 @@ def _document(limits: Mapping[str, Any]) -> dict:
                     "security": read,
                     "parameters": [customer],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CandidateItems")}}},
-                    "responses": {"200": _json("Ranked items; unknown items last with a null score.", _ref("ItemList")), **read_errors, **body_errors},
+                    "responses": {"200": _json("Ranked items; unknown items last with a null score.", _ref("RankedItems")), **read_errors, **body_errors},
                 }
             },
             "/v1/customers/{customer_id}/history": {

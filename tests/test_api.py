@@ -149,6 +149,18 @@ def test_similar_items_for_a_customer_leave_out_their_history_as_their_recommend
     assert set(ids(client.get("/v1/items/a0/similar?n=4&customer_id=stranger").get_json())) == set(GARDEN) - {"a0"}
 
 
+def test_rank_names_the_candidates_in_the_customers_history(client):
+    # c0 bought a0, a1, a2; every candidate comes back, and those three are named.
+    body = client.post("/v1/customers/c0/rank", json={"items": ["b0", "a1", "a3", "nonexistent", "a0"]}).get_json()
+    assert set(ids(body)) == {"b0", "a1", "a3", "nonexistent", "a0"}
+    assert body["in_history"] == [item for item in ids(body) if item in ("a0", "a1")]
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "b0", "event_type": "view"})  # since the model, too
+    assert set(client.post("/v1/customers/c0/rank", json={"items": ["b0", "a3"]}).get_json()["in_history"]) == {"b0"}
+    assert client.post("/v1/customers/stranger/rank", json={"items": ["a0", "a1"]}).get_json()["in_history"] == []
+    client.delete("/v1/customers/c0")  # erased: nothing of the old history is named
+    assert client.post("/v1/customers/c0/rank", json={"items": ["a0", "a1"]}).get_json()["in_history"] == []
+
+
 def test_rank_orders_candidates_and_puts_unknown_items_last(client):
     response = client.post("/v1/customers/c0/rank", json={"items": ["b0", "nonexistent", "a3"]})
     body = response.get_json()
