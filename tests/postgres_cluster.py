@@ -1,6 +1,11 @@
 """A throwaway PostgreSQL cluster for tests and benchmarks: initdb in a temporary folder,
 pg_ctl on a loopback port, removed afterwards. Never a system service.
 
+Removed also when the process that started it dies without removing it (a ``make test``
+stopped by SIGTERM or SIGKILL, which runs no fixture's teardown): a small shell watches
+that process and then stops the server and deletes the folder. Without it, every such
+run left a PostgreSQL server running.
+
 PostgreSQL refuses to run as root; when the tests run as root (CI containers do), the
 cluster belongs to the ``postgres`` user that the Debian package creates, and its
 commands run through ``runuser``.
@@ -11,6 +16,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -59,22 +65,35 @@ class ThrowawayCluster:
         self.log = self.folder / "postgres.log"
         self.bin = postgres_binaries()
         self._as_postgres = os.geteuid() == 0
+        self._watchdog: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql://{ROLE}@127.0.0.1:{self.port}/{DATABASE}"
 
-    def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _command(self, *command: str) -> tuple[str, ...]:
         command = (str(self.bin / command[0]), *command[1:])
-        if self._as_postgres:
-            command = ("runuser", "-u", "postgres", "--", *command)
-        return subprocess.run(command, capture_output=True, text=True, check=check)
+        return ("runuser", "-u", "postgres", "--", *command) if self._as_postgres else command
+
+    def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(self._command(*command), capture_output=True, text=True, check=check)
+
+    def _watch_owner(self) -> None:
+        """Stop the server and delete the folder once this process is gone, however it ended.
+        The watcher is a session of its own, so a signal to the test run's process group
+        reaches the tests, not it."""
+        stop = shlex.join(self._command("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"))
+        script = f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.folder))}"
+        self._watchdog = subprocess.Popen(["sh", "-c", script], start_new_session=True,
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start(self) -> ThrowawayCluster:
         """initdb (the first time), then start the server and wait until it accepts connections."""
         if self._as_postgres:
             self.folder.chmod(0o755)
             shutil.chown(self.folder, "postgres", "postgres")
+        if self._watchdog is None:
+            self._watch_owner()
         if not self.data.exists():
             self._run("initdb", "-D", str(self.data), "-U", ROLE, "--auth=trust", "-E", "UTF8", "--no-instructions")
             if self._as_postgres:
@@ -104,6 +123,10 @@ class ThrowawayCluster:
 
     def remove(self) -> None:
         """Stop the server (immediately) and delete the cluster's folder."""
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
         self.stop("immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -279,6 +279,30 @@ def test_after_a_long_outage_the_store_recovers_within_seconds_of_the_server(pos
     store.close()
 
 
+def test_a_throwaway_cluster_is_stopped_and_removed_when_its_test_run_is_killed(postgres_cluster):
+    """``make test`` stopped by a signal runs no teardown: its PostgreSQL server stayed up."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom tests.postgres_cluster import ThrowawayCluster\n"
+         "cluster = ThrowawayCluster().start()\nprint(cluster.folder, cluster.port, flush=True)\ntime.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    folder, port = child.stdout.readline().split()
+    socket.create_connection(("127.0.0.1", int(port)), timeout=5).close()  # up
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(folder).exists():
+        time.sleep(0.2)
+    assert not Path(folder).exists()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
+
+
 def test_a_password_never_leaves_in_the_location():
     store = open_event_store("postgresql://shop:s3cret@db.internal:5432/events")  # nothing is connected until first use
     assert store.location == "postgresql://shop:***@db.internal:5432/events" and "s3cret" not in repr(vars(store).get("location"))
