@@ -99,14 +99,20 @@ def rank(customer_id: str):
 @require_read_token
 def history(customer_id: str):
     """What the model knows the customer bought, plus the events stored since training
-    (nothing a model learned before the customer was erased)."""
+    (nothing a model learned before the customer was erased), a page at a time: ``limit``
+    of each list (at most MAX_BATCH, the default), from ``offset`` (the newest events first)."""
     state, config = serving_state(), current_app.config
     customer_id = checked_id(customer_id, "customer_id")
+    query = QueryParameters(config)
+    limit = query.integer("limit", 1, config["MAX_BATCH"], config["MAX_BATCH"])
+    offset = query.integer("offset", 0, None, 0)
     model = served_model(state)
-    remembered = customer_history(model, state, customer_id, customer_feedback(model, customer_id, state, config))
+    remembered = customer_history(model, state, customer_id, customer_feedback(model, customer_id, state, config), limit=limit, offset=offset)
     return {
         "customer_id": customer_id,
         "model_version": model.version,
+        "purchases_total": remembered.purchases_total,
+        "events_total": remembered.events_total,
         "purchases": [{"item_id": p.item_id, "name": p.name, "category": p.category, "viewed_only": p.viewed_only} for p in remembered.purchases],
         "events": [{**event.to_dict(), "timestamp": iso_utc(event.timestamp)} for event in remembered.events],
     }

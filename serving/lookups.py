@@ -49,6 +49,8 @@ class CustomerHistory:
     purchases: list[Purchase]
     events: list[Event]  # in the order stored, only those newer than the model
     erased: bool = False  # erased after the model learned them: their training purchases are not shown or used
+    purchases_total: int = 0  # of the whole history; ``purchases`` and ``events`` may be one page of it
+    events_total: int = 0
 
 
 def recommend_for(
@@ -59,21 +61,33 @@ def recommend_for(
     return model.recommend(customer_id, n, **feedback_options(model, feedback, exclude or []), **options)
 
 
-def customer_history(model: Model, state: ServingState, customer_id: str, feedback: CustomerFeedback) -> CustomerHistory:
+def customer_history(model: Model, state: ServingState, customer_id: str, feedback: CustomerFeedback, *,
+                     limit: int | None = None, offset: int = 0) -> CustomerHistory:
     """The customer's training purchases (with names and categories) and their stored events
     newer than the model (the ones the model has not learned yet); no training purchases once
-    the customer was erased after the model learned them."""
+    the customer was erased after the model learned them.
+
+    ``limit`` (None: all) and ``offset`` give one page of each list: ``limit`` purchases from
+    the ``offset``-th in the model's order, and ``limit`` events back from the ``offset``-th
+    newest (still in the order stored), so that page 0 shows what happened last. A customer
+    of 20,000 events was one answer of 3 MB."""
     customer = model.customers.get(customer_id)
-    purchases = []
+    purchases, purchases_total = [], 0
     erased = customer >= 0 and erased_since(model, feedback)
     if customer >= 0 and not erased:
-        start, end = model.history.indptr[customer], model.history.indptr[customer + 1]
+        start, end = int(model.history.indptr[customer]), int(model.history.indptr[customer + 1])
+        purchases_total = end - start
+        first = min(start + offset, end)
+        last = end if limit is None else min(first + limit, end)
         ids, names, categories = model.labels.lists
         viewed = model.viewed_in_training(customer)
-        for item, weight in zip(model.history.indices[start:end].tolist(), model.history.data[start:end].tolist()):
+        for item, weight in zip(model.history.indices[first:last].tolist(), model.history.data[first:last].tolist()):
             purchases.append(Purchase(ids[item], names[item], categories[item], float(weight), item in viewed))
     events = state.events.for_customer(customer_id, after_id=model.events_trained_through)
-    return CustomerHistory(customer_id, customer >= 0, purchases, events, erased)
+    events_total = len(events)
+    newest = max(events_total - offset, 0)
+    events = events[0 if limit is None else max(newest - limit, 0):newest]
+    return CustomerHistory(customer_id, customer >= 0, purchases, events, erased, purchases_total, events_total)
 
 
 def similar_items(model: Model, item_id: str, n: int, *, exclude: list[str] | None = None) -> tuple[str, list[Recommendation]]:

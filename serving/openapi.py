@@ -146,10 +146,12 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
             {
                 "customer_id": {"type": "string"},
                 "model_version": {"type": "string"},
+                "purchases_total": {"type": "integer", "minimum": 0, "description": "Training purchases in all (this answer holds one page)."},
+                "events_total": {"type": "integer", "minimum": 0, "description": "Events stored since the model in all."},
                 "purchases": {"type": "array", "items": purchase},
-                "events": {"type": "array", "items": history_event},
+                "events": {"type": "array", "items": history_event, "description": "A page of events, oldest first: the newest ones at offset 0."},
             },
-            ["customer_id", "model_version", "purchases", "events"],
+            ["customer_id", "model_version", "purchases_total", "events_total", "purchases", "events"],
         ),
         "Event": event,
         "EventBatch": _object({"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": max_batch}}, ["events"], closed=True),
@@ -227,9 +229,16 @@ def _document(limits: Mapping[str, Any]) -> dict:
             },
             "/v1/customers/{customer_id}/history": {
                 "get": {
-                    "summary": "Training purchases plus events stored since.",
+                    "summary": "Training purchases plus events stored since, a page at a time.",
                     "security": read,
-                    "parameters": [customer],
+                    "parameters": [
+                        customer,
+                        _query("limit", "At most this many of each list (purchases, events) per answer.",
+                               {"type": "integer", "minimum": 1, "maximum": max_batch, "default": max_batch}),
+                        _query("offset", "Skip this many of each list: the first purchases (in the model's order), the newest events. "
+                                         "Page on while offset is below purchases_total or events_total.",
+                               {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0}),
+                    ],
                     "responses": {"200": _json("History.", _ref("History")), **read_errors},
                 }
             },

@@ -88,15 +88,19 @@ class QueryParameters:
 
     def count(self, name: str = "n") -> int:
         """An integer from 1 to MAX_N (DEFAULT_N when absent)."""
+        return self.integer(name, 1, self.config["MAX_N"], self.config["DEFAULT_N"])
+
+    def integer(self, name: str, low: int, high: int | None, default: int) -> int:
+        """An integer from ``low`` to ``high`` (None: no upper bound), ``default`` when absent."""
         if name not in self.args:
-            return self.config["DEFAULT_N"]
+            return default
         raw = self.args[name]
-        limit = self.config["MAX_N"]
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
         if not _COUNT.fullmatch(raw):
-            raise bad_request(f"{name} must be an integer from 1 to {limit}, not {raw[:40]!r}")
+            raise bad_request(f"{name} must be an integer {bounds}, not {raw[:40]!r}")
         value = int(raw)
-        if not 1 <= value <= limit:
-            raise bad_request(f"{name} must be an integer from 1 to {limit}, not {value}")
+        if value < low or (high is not None and value > high):
+            raise bad_request(f"{name} must be an integer {bounds}, not {value}")
         return value
 
     def id_list(self, name: str) -> list[str] | None:

@@ -129,6 +129,21 @@ def test_history_lists_training_purchases_and_events(client):
     assert body["events"][0]["item_id"] == "b4" and body["events"][0]["event_type"] == "view"
 
 
+def test_history_comes_a_page_at_a_time_newest_events_first(client):
+    """A customer of 20,000 events was one answer of 3 MB (a new user's trial)."""
+    client.post("/v1/events", json={"events": [{"customer_id": "d0", "item_id": f"x{k}", "event_type": "view"} for k in range(7)]})
+    whole = client.get("/v1/customers/d0/history").get_json()
+    assert (whole["purchases_total"], whole["events_total"]) == (3, 7) and [e["item_id"] for e in whole["events"]] == [f"x{k}" for k in range(7)]
+    pages = [client.get(f"/v1/customers/d0/history?limit=3&offset={offset}").get_json() for offset in (0, 3, 6, 9)]
+    assert [[e["item_id"] for e in page["events"]] for page in pages] == [["x4", "x5", "x6"], ["x1", "x2", "x3"], ["x0"], []]
+    assert [len(page["purchases"]) for page in pages] == [3, 0, 0, 0] and all(page["events_total"] == 7 for page in pages)
+    assert [p["item_id"] for p in client.get("/v1/customers/d0/history?limit=2&offset=1").get_json()["purchases"]] == \
+        [p["item_id"] for p in whole["purchases"]][1:3]
+    for bad in ("limit=0", "limit=1001", "offset=-1", "limit=x"):
+        response = client.get(f"/v1/customers/d0/history?{bad}")
+        assert response.status_code == 400 and bad.split("=")[0] in response.get_json()["error"]["message"]
+
+
 def test_similar_items_stay_in_their_group(client):
     body = client.get("/v1/items/a0/similar?n=4").get_json()
     assert body["source"] == "similar"

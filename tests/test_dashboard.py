@@ -87,6 +87,16 @@ def test_customer_page_filters_are_the_apis(client, query):
     assert recommended_ids(page(client, f"/dashboard/customers/c1{query}")) == api_ids(client, f"/v1/customers/c1/recommendations{query}")
 
 
+def test_a_customer_page_shows_the_newest_events_of_a_long_history(client):
+    from serving.dashboard.customers import PAGE_ROWS
+
+    events = [{"customer_id": "c0", "item_id": f"new-{k:04d}", "event_type": "view"} for k in range(PAGE_ROWS + 5)]
+    assert client.post("/v1/events", json={"events": events}).status_code == 202
+    html = page(client, "/dashboard/customers/c0?n=2")
+    assert f"{PAGE_ROWS + 5} stored events newer than the model (the newest {PAGE_ROWS} here;" in html
+    assert f"new-{PAGE_ROWS + 4:04d}" in html and "new-0004" not in html and "new-0005" in html
+
+
 def test_new_events_show_and_change_the_recommendations(client):
     before = recommended_ids(page(client, "/dashboard/customers/c0?n=2"))
     assert client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3"}).status_code == 202

@@ -22,6 +22,9 @@ from .paths import needs_query_form
 
 BUSIEST_SHOWN = 12
 
+# Rows of each list a page shows (the newest events, the first training purchases); the API pages through the rest.
+PAGE_ROWS = 200
+
 
 @dashboard.get("/customers")
 def find_customer():
@@ -70,7 +73,7 @@ def _customer_page(customer_id: str):
     include_purchased = query.flag("include_purchased")
     model = served_model(state)
     feedback = customer_feedback(model, customer_id, state, config)
-    remembered = customer_history(model, state, customer_id, feedback)
+    remembered = customer_history(model, state, customer_id, feedback, limit=PAGE_ROWS)
     if not remembered.known_to_model and not remembered.events:
         message = (
             f"Customer {customer_id!r} is not in the training data of model {model.version} and has no stored events "
