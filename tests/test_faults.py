@@ -1,7 +1,9 @@
 """Faults with real processes: kill -9 of the production server mid-stream, SIGKILL of training, damaged models.
 
 - Every event answered 202 before the server's master and workers were SIGKILLed is in
-  the SQLite store after a restart, and the store passes ``PRAGMA integrity_check``.
+  the SQLite store after a restart, and the store passes ``PRAGMA integrity_check``; a
+  client that then retries every request left unanswered, with the same idempotency keys,
+  has every event it sent stored exactly once.
 - A training run SIGKILLed while fitting or while writing its folder leaves
   ``models/current`` and every published version intact, and lists no half folder.
 - A truncated, modified or missing artifact file is refused with a sentence naming the
@@ -51,7 +53,7 @@ class EventStream:
             sequence += 1
             # A batch of two every third request: a batch is one transaction, stored whole or not at all.
             customers = [f"{self.prefix}-{writer}-{sequence}-{j}" for j in range(2 if sequence % 3 == 0 else 1)]
-            body = {"events": [{"customer_id": c, "item_id": "a0"} for c in customers]}
+            body = {"events": [{"customer_id": c, "item_id": "a0", "idempotency_key": f"key-{c}"} for c in customers]}
             try:
                 status, raw = request(self.port, "POST", "/v1/events", body, timeout=5)
             except ConnectionRefusedError:  # nothing listens: the request was never sent
@@ -104,8 +106,8 @@ def test_kill_minus_9_of_the_server_loses_no_acknowledged_event(trained_models, 
         assert len(stream.acknowledged) > 50, "the stream was too slow to test anything"
         acknowledged |= stream.acknowledged
         unanswered |= stream.unanswered
-    server = start_server(free_port(), tmp_path / "server.log", settings)  # the store opens after the crash
-    stop(server)
+    port = free_port()
+    server = start_server(port, tmp_path / "server.log", settings)  # the store opens after the crash
     customers, integrity = stored_customers(database)
     stored = set(customers)
     assert integrity == "ok"
@@ -113,7 +115,16 @@ def test_kill_minus_9_of_the_server_loses_no_acknowledged_event(trained_models, 
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged events were lost"
     # Anything stored beyond the acknowledged was in flight when the server died (committed, answer lost).
     assert stored - acknowledged <= unanswered
-    print(f"\nacknowledged {len(acknowledged)}, stored {len(stored)}, in flight at the kills {len(unanswered)}, integrity {integrity}")
+    # The client retries what got no answer, with the same keys: what was committed is not stored again.
+    retried = [request(port, "POST", "/v1/events", {"customer_id": c, "item_id": "a0", "idempotency_key": f"key-{c}"}) for c in sorted(unanswered)]
+    replies = [json.loads(raw) for status, raw in retried if status == 202]
+    assert len(replies) == len(unanswered)
+    assert sum(reply["already_stored"] for reply in replies) == len(unanswered & stored)
+    stop(server)
+    after_retries, integrity = stored_customers(database)
+    assert integrity == "ok" and sorted(after_retries) == sorted(acknowledged | unanswered), "every event sent is stored exactly once"
+    print(f"\nacknowledged {len(acknowledged)}, stored {len(stored)}, in flight at the kills {len(unanswered)} "
+          f"(of which committed {len(unanswered & stored)}), integrity {integrity}; after the retries {len(after_retries)}")
 
 
 def write_training_data(folder: Path) -> Path:
