@@ -99,13 +99,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def _refuse_parameters_the_api_does_not_take():
         # A misspelt parameter must not be dropped: "?N=3" answered ten items, as if it were right.
         # The API's own routes only (/v1/...): /health ignores any query, and the dashboard is for browsers.
-        if request.url_rule is None or not request.args or not request.path.startswith("/v1/"):
+        if request.url_rule is None or not request.args or not request.path.startswith("/v1/") or request.method == "OPTIONS":
             return
-        accepted = documented_parameters.get((openapi_path(request.url_rule.rule), request.method), frozenset())
+        method = "GET" if request.method == "HEAD" else request.method  # HEAD is GET without the body
+        accepted = documented_parameters.get((openapi_path(request.url_rule.rule), method), frozenset())
         unknown = next((name for name in request.args if name not in accepted), None)
         if unknown is not None:
             takes = f"it takes {', '.join(sorted(accepted))}" if accepted else "it takes none"
-            raise bad_request(f"{unknown[:64]!r} is not a query parameter of {request.method} {openapi_path(request.url_rule.rule)}; {takes}",
+            raise bad_request(f"{unknown[:64]!r} is not a query parameter of {method} {openapi_path(request.url_rule.rule)}; {takes}",
                               code="unknown_parameter")
 
     headers = _headers_on_every_reply(app)

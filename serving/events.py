@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
+from recommender.events import IdempotencyKeyReused
+
 from .auth import require_write_token
-from .errors import bad_request
+from .errors import ApiError, bad_request
 from .state import serving_state
 from .validation import bounded_list, json_body, parse_event
 
@@ -21,7 +23,8 @@ def post_events():
     nothing is stored. Items the model does not know are stored too; the next
     training learns them. An event whose customer already has its ``idempotency_key``
     (a retry after a lost answer) is not stored again: the answer counts it as
-    ``already_stored``, and the 202 says that everything sent is now stored.
+    ``already_stored``, and the 202 says that everything sent is now stored. A key sent
+    with another event than the one stored under it is a 409, and nothing is stored.
     """
     body = json_body()
     if isinstance(body, dict) and "events" in body:
@@ -33,7 +36,10 @@ def post_events():
     else:
         parsed = [parse_event(body, "event")]
     state = serving_state()
-    stored = state.events.add(parsed)
+    try:
+        stored = state.events.add(parsed)
+    except IdempotencyKeyReused as error:
+        raise ApiError(409, "idempotency_key_reused", str(error)) from None
     state.metrics.events_stored.inc(stored)
     state.metrics.events_already_stored.inc(len(parsed) - stored)
     return {"stored": stored, "already_stored": len(parsed) - stored}, 202

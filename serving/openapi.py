@@ -263,6 +263,8 @@ def _document(limits: Mapping[str, Any]) -> dict:
                     },
                     "responses": {
                         "202": _json("Stored (committed to disk) before this answer.", _ref("Stored")),
+                        "409": _error("An idempotency_key its customer already has for another event (item, type, quantity or "
+                                      "recommendation_id): nothing of the request was stored."),
                         "401": _error("API token missing or wrong."),
                         **body_errors,
                         "503": _error("Event store unavailable; retry."),

@@ -236,6 +236,9 @@ def test_a_query_parameter_the_route_does_not_take_is_400_naming_it(client, path
 
 def test_documented_parameters_and_queries_outside_the_api_are_taken(client):
     assert client.get("/v1/customers/c0/recommendations?n=3&category=Garden&include_purchased=false&exclude=a3").status_code == 200
+    assert client.head("/v1/customers/c0/recommendations?n=2").status_code == 200  # HEAD takes GET's parameters
+    assert client.head("/v1/customers/c0/recommendations?N=2").status_code == 400
+    assert client.options("/v1/items/a0/similar?n=2").status_code == 200
     assert client.get("/v1/items/a0/similar?n=2&customer_id=c0&include_purchased=true").status_code == 200
     assert client.get("/health?customer=c7").status_code == 200  # load balancers' and benchmarks' cache breakers
     assert client.get("/dashboard/?utm_source=mail").status_code == 200

@@ -17,6 +17,7 @@ from recommender.events import (
     Event,
     EventStore,
     EventStoreUnavailable,
+    IdempotencyKeyReused,
     PostgresEventStore,
     SQLiteEventStore,
     open_event_store,
@@ -71,13 +72,26 @@ def test_a_retried_event_is_stored_once_per_customer_and_idempotency_key(open_st
     first, other = open_store(), open_store()
     order = Event("c1", "a", "purchase", 2.0, 100, "r-1", "order-7/line-1")
     assert first.add([order]) == 1
-    assert other.add([Event("c1", "a", "purchase", 9.0, 105, None, "order-7/line-1")]) == 0  # a retry: the first stays as it was
+    assert other.add([Event("c1", "a", "purchase", 2.0, 105, "r-1", "order-7/line-1")]) == 0  # a retry, dated again: the first stays
     batch = [Event("c1", "b", idempotency_key="order-8/line-1"), Event("c1", "b", idempotency_key="order-8/line-1"),
              Event("c2", "a", idempotency_key="order-7/line-1"), Event("c1", "c"), Event("c1", "c")]  # another customer's key; no keys
     assert other.add(batch) == 4
     assert first.for_customer("c1") == [order, Event("c1", "b", idempotency_key="order-8/line-1"), Event("c1", "c"), Event("c1", "c")]
     assert [event.idempotency_key for event in first.for_customer("c2")] == ["order-7/line-1"]
     assert first.count() == 5 and first.weighted_items("c1") == [("a", 2.0), ("b", 1.0), ("c", 1.0), ("c", 1.0)]
+
+
+def test_a_key_sent_again_with_another_event_is_refused_and_nothing_of_the_batch_is_stored(open_store):
+    store = open_store()
+    store.add([Event("c1", "a", "purchase", 2.0, 100, "r-1", "k1")])
+    for other in (Event("c1", "b", "purchase", 2.0, 100, "r-1", "k1"), Event("c1", "a", "view", 2.0, 100, "r-1", "k1"),
+                  Event("c1", "a", "purchase", 3.0, 100, "r-1", "k1"), Event("c1", "a", "purchase", 2.0, 100, "r-2", "k1")):
+        with pytest.raises(IdempotencyKeyReused, match="already has idempotency_key 'k1' for another event \\(item 'a', purchase, quantity 2\\)"):
+            store.add([Event("c1", "new"), other])
+    with pytest.raises(IdempotencyKeyReused):  # the same key twice in one batch, for two events
+        store.add([Event("c2", "x", idempotency_key="k"), Event("c2", "y", idempotency_key="k")])
+    assert store.count() == 1 and store.for_customer("c2") == []
+    assert store.add([Event("c1", "a", "purchase", 2.0, 999, "r-1", "k1")]) == 0  # a retry at another time is a retry
 
 
 def test_a_write_is_seen_at_once_by_every_other_store_on_the_same_location(open_store):

@@ -211,6 +211,15 @@ def test_a_retried_purchase_counts_once_in_the_history_the_figures_and_the_metri
     assert "recommender_events_stored_total 2.0" in metrics and "recommender_events_already_stored_total 3.0" in metrics
 
 
+def test_an_idempotency_key_sent_with_another_event_is_409_and_stores_nothing(client):
+    assert client.post("/v1/events", json={"customer_id": "c0", "item_id": "a1", "idempotency_key": "order-3"}).status_code == 202
+    batch = {"events": [{"customer_id": "c0", "item_id": "a2"}, {"customer_id": "c0", "item_id": "a3", "idempotency_key": "order-3"}]}
+    response = client.post("/v1/events", json=batch)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert "already has idempotency_key 'order-3' for another event (item 'a1'" in response.get_json()["error"]["message"]
+    assert [event["item_id"] for event in client.get("/v1/customers/c0/history").get_json()["events"]] == ["a1"]
+
+
 @pytest.mark.parametrize("bad", [17, "", "k" * 129, "a\nb"])
 def test_a_malformed_idempotency_key_is_400(client, bad):
     response = client.post("/v1/events", json={"customer_id": "c0", "item_id": "a1", "idempotency_key": bad})

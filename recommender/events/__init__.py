@@ -16,7 +16,16 @@ SQL lives in this package only.
 """
 
 from .answer_log import AnswerIds, AnswerLog
-from .base import EventStore, EventStoreUnavailable, backend_of, not_an_event_store, open_event_store, redacted, store_missing
+from .base import (
+    EventStore,
+    EventStoreUnavailable,
+    IdempotencyKeyReused,
+    backend_of,
+    not_an_event_store,
+    open_event_store,
+    redacted,
+    store_missing,
+)
 from .postgres import PostgresEventStore
 from .records import NO_FEEDBACK, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
 from .store import SQLiteEventStore
@@ -32,6 +41,7 @@ __all__ = [
     "Event",
     "EventStore",
     "EventStoreUnavailable",
+    "IdempotencyKeyReused",
     "PostgresEventStore",
     "SQLiteEventStore",
     "backend_of",

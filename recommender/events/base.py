@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +27,8 @@ from .sqlite import not_a_database
 EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id, idempotency_key"
 # A retried event (the same customer and idempotency key) is stored once: the first one stays.
 SKIP_REPEATED_EVENTS = "ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+# What a retry must repeat (refuse_reused_keys), by customer and key.
+STORED_UNDER_KEY = "SELECT item_id, event_type, quantity, recommendation_id FROM events WHERE customer_id = {0} AND idempotency_key = {0}"
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _BACKENDS: dict[str, type] = {}  # "sqlite" / "postgresql" -> class, filled as each backend module is imported
@@ -37,6 +39,27 @@ class EventStoreUnavailable(sqlite3.OperationalError):
     down or unreachable): an outage to retry, which the API answers with 503
     ``event_store_unavailable``. A subclass of SQLite's OperationalError so that every
     handler written for SQLite's own outages covers every backend's."""
+
+
+class IdempotencyKeyReused(ValueError):
+    """An event came with an idempotency key its customer already has for a different event
+    (another item, type, quantity or answer): a client's bug, not a retry. Nothing of the
+    batch is stored; the API answers 409 ``idempotency_key_reused``."""
+
+
+def refuse_reused_keys(events: Iterable[Event], stored_under: Callable[[str, str], tuple | None]) -> None:
+    """Raise :class:`IdempotencyKeyReused` for the first event of ``events`` whose key its
+    customer holds for another event; ``stored_under(customer_id, key)`` is the stored
+    event's (item_id, event_type, quantity, recommendation_id). Times are not compared: a
+    retry without a time is dated by the server again."""
+    for event in events:
+        if event.idempotency_key is None:
+            continue
+        stored = stored_under(event.customer_id, event.idempotency_key)
+        if stored is not None and tuple(stored) != (event.item_id, event.event_type, float(event.quantity), event.recommendation_id):
+            raise IdempotencyKeyReused(
+                f"customer {event.customer_id!r} already has idempotency_key {event.idempotency_key!r} for another event "
+                f"(item {stored[0]!r}, {stored[1]}, quantity {stored[2]:g}): a retry must send the same event; a new event needs a new key")
 
 
 class _ChoosesBackend(abc.ABCMeta):
@@ -66,7 +89,9 @@ class EventStore(metaclass=_ChoosesBackend):
     def add(self, events: Iterable[Event]) -> int:
         """Store ``events`` in one transaction, durably, and return how many were stored: an
         event with an ``idempotency_key`` its customer already has (a client's retry, or the
-        same key twice in ``events``) is not stored again, and the first one stays as it was."""
+        same key twice in ``events``) is not stored again, and the first one stays as it was.
+        Raises :class:`IdempotencyKeyReused`, storing nothing, when such a key was stored with
+        another event (:func:`refuse_reused_keys`)."""
 
     @abc.abstractmethod
     def for_customer(self, customer_id: str, *, after_id: int = 0) -> list[Event]:

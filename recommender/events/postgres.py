@@ -42,11 +42,13 @@ from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
 from .base import (
     EVENT_COLUMNS,
     SKIP_REPEATED_EVENTS,
+    STORED_UNDER_KEY,
     EventStore,
     EventStoreUnavailable,
     answer_from_row,
     feedback_from_rows,
     redacted,
+    refuse_reused_keys,
     register_backend,
 )
 from .records import ITEM_SEPARATOR, AnswerRecord, CustomerFeedback, Erasure, Event, customer_key
@@ -64,7 +66,14 @@ CREATE TABLE IF NOT EXISTS events (
     received_at       BIGINT           NOT NULL,
     recommendation_id TEXT
 );
-ALTER TABLE events ADD COLUMN IF NOT EXISTS idempotency_key TEXT;  -- a database from before 2026-12-05
+-- A database from before 2026-12-05 gains the key. Not ADD COLUMN IF NOT EXISTS: that takes the
+-- table's strongest lock before it looks, so every worker's start (and every recovery) would
+-- queue all reads of events behind any long one, such as training's.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'idempotency_key' AND NOT attisdropped) THEN
+        ALTER TABLE events ADD COLUMN idempotency_key TEXT;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS events_by_customer ON events (customer_id, id);
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_idempotency_key ON events (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS rejections ON events (customer_id) WHERE event_type = 'not_interested';
@@ -262,6 +271,7 @@ class PostgresEventStore(EventStore):
     # -- events ---------------------------------------------------------------------
     def add(self, events: Iterable[Event]) -> int:
         received_at = int(time.time())
+        events = list(events)
         rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
                 for e in events]
         if not rows:
@@ -275,6 +285,8 @@ class PostgresEventStore(EventStore):
                 cursor.executemany(
                     f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) {SKIP_REPEATED_EVENTS}", rows)
                 stored = cursor.rowcount  # psycopg sums executemany's rows: those not skipped
+            if stored < len(rows):  # some were retries: each must be the event stored under its key
+                refuse_reused_keys(events, lambda customer, key: connection.execute(STORED_UNDER_KEY.format("%s"), (customer, key)).fetchone())
 
         self._run(write, write=True)
         return stored

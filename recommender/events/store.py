@@ -27,10 +27,12 @@ from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
 from .base import (
     EVENT_COLUMNS,
     SKIP_REPEATED_EVENTS,
+    STORED_UNDER_KEY,
     EventStore,
     EventStoreUnavailable,
     answer_from_row,
     feedback_from_rows,
+    refuse_reused_keys,
     register_backend,
 )
 from .index import ChangeSignal, CustomersWithEvents
@@ -118,6 +120,7 @@ class SQLiteEventStore(EventStore):
     def add(self, events: Iterable[Event]) -> int:
         """As :meth:`EventStore.add`."""
         received_at = int(time.time())
+        events = list(events)
         rows = [
             (e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
             for e in events
@@ -129,6 +132,8 @@ class SQLiteEventStore(EventStore):
             before = connection.total_changes
             connection.executemany(f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) {SKIP_REPEATED_EVENTS}", rows)
             stored = connection.total_changes - before
+            if stored < len(rows):  # some were retries: each must be the event stored under its key
+                refuse_reused_keys(events, lambda customer, key: connection.execute(STORED_UNDER_KEY.format("?"), (customer, key)).fetchone())
 
         if rows:
             self._announced(write)
