@@ -110,6 +110,13 @@ serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foregrou
 	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/python -m serving.production --server $(SERVER)
 
 serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid, log in out/server.log) and wait until it is ready; a server that exits at start is reported at once, with its log's last lines
+	@# One background server per checkout: a running one on another address is replaced, but only
+	@# once the new address is free (a start that could not bind left no server at all).
+	@running=$$(cat out/server.address 2>/dev/null); \
+	if [ -f out/server.pid ] && [ -n "$$running" ] && [ "$$running" != "$(ADDRESS)" ]; then \
+		$(BIN)/python -c "import socket, sys; host, _, port = sys.argv[1].rpartition(':'); s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((host, int(port)))" '$(ADDRESS)' 2>/dev/null || { \
+			echo "error: $(ADDRESS) is already in use; the background server on $$running keeps running (choose another ADDRESS=host:port)"; exit 1; }; \
+		echo "stopping the background server on $$running (one per checkout) to start one on $(ADDRESS)"; fi
 	@$(MAKE) --no-print-directory stop >/dev/null
 	@if $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1; then \
 		echo "error: a server not started by make serve-background already answers on $(ADDRESS) (make serve in another shell?); stop it or choose another ADDRESS=host:port"; exit 1; fi

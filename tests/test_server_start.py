@@ -216,6 +216,16 @@ def test_make_dashboard_uses_the_background_server_where_it_runs(tmp_path, model
         assert shown.returncode == 0 and f"Dashboard: http://{address}/dashboard/" in shown.stdout, shown.stdout + shown.stderr
         assert (tmp_path / "out" / "server.pid").read_text().strip() == pid  # the same server, still running
         os.kill(int(pid), 0)
+        # Another address that is taken: refused before the running server is stopped (a new user's
+        # trial lost the demo server to a start that could not bind).
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            taken = f"127.0.0.1:{holder.getsockname()[1]}"
+            refused = make("serve-background", f"ADDRESS={taken}")
+        assert refused.returncode != 0
+        assert f"error: {taken} is already in use; the background server on {address} keeps running" in refused.stdout
+        assert (tmp_path / "out" / "server.pid").read_text().strip() == pid
+        os.kill(int(pid), 0)
     finally:
         assert "server stopped" in make("stop").stdout
     assert not (tmp_path / "out" / "server.address").exists()
