@@ -84,6 +84,9 @@ def rank(customer_id: str):
     body = json_body()
     if not isinstance(body, dict) or "items" not in body:
         raise bad_request('the body must be a JSON object {"items": ["item id", ...]}', code="missing_field")
+    if len(body) > 1:  # a field sent, such as "n", must not look understood
+        other = next(str(name)[:64] for name in body if name != "items")
+        raise bad_request(f'{other} is not a field of a rank request; the body is {{"items": ["item id", ...]}}', code="unknown_field")
     candidates = bounded_list(body["items"], "items", "item ids")
     candidates = [checked_id(item_id, f"items[{k}]") for k, item_id in enumerate(candidates)]
     route = state.experiments.route("rank", customer_id, served_model(state))
@@ -91,6 +94,7 @@ def rank(customer_id: str):
     options = feedback_options(route.model, feedback)
     result = route.model.rank(customer_id, candidates, **options)
     history = set(route.model.history_items(customer_id, new_events=options["new_events"], training_history=options["training_history"]))
+    history.update(item for item, _ in options["new_events"])  # also items new to the model, ranked last as unknown
     in_history = [item.item_id for item in result.items if item.item_id in history]
     return traced_answer(state, "rank", customer_id, route, result.source, result.items, in_history=in_history)
 

@@ -27,7 +27,8 @@ def post_events():
     with another event than the one stored under it is a 409, and nothing is stored.
     """
     body = json_body()
-    if isinstance(body, dict) and "events" in body:
+    batch = isinstance(body, dict) and "events" in body
+    if batch:
         if len(body) > 1:
             other = next(str(name)[:64] for name in body if name != "events")
             raise bad_request(f"{other} is not a field of a batch; a batch is {{\"events\": [...]}}", code="unknown_field")
@@ -39,7 +40,8 @@ def post_events():
     try:
         stored = state.events.add(parsed)
     except IdempotencyKeyReused as error:
-        raise ApiError(409, "idempotency_key_reused", str(error)) from None
+        where = f"events[{error.position}]" if batch else "event"
+        raise ApiError(409, "idempotency_key_reused", f"{where}: {error}; nothing of this request was stored") from None
     state.metrics.events_stored.inc(stored)
     state.metrics.events_already_stored.inc(len(parsed) - stored)
     return {"stored": stored, "already_stored": len(parsed) - stored}, 202

@@ -233,7 +233,7 @@ class ExperimentCollector:
                     for bound in ("estimate", "low", "high"):
                         gap.add_metric([*key, bound], found[bound])
         lost = CounterMetricFamily(
-            "recommender_unattributed_events", "Impressions, clicks, purchases and rejections no logged answer explains (store-wide)",
+            "recommender_unattributed_events", "Impressions, clicks, purchases and rejections no logged answer explains (store-wide, counted while an experiment is configured)",
             labels=["event_type"],
         )
         for event_type, count in next(iter(every.values()), {}).get("unattributed", {}).get("events", {}).items():

@@ -149,7 +149,9 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
                 "purchases_total": {"type": "integer", "minimum": 0, "description": "Training purchases in all (this answer holds one page)."},
                 "events_total": {"type": "integer", "minimum": 0, "description": "Events stored since the model in all."},
                 "purchases": {"type": "array", "items": purchase},
-                "events": {"type": "array", "items": history_event, "description": "A page of events, oldest first: the newest ones at offset 0."},
+                "events": {"type": "array", "items": history_event,
+                           "description": "A page of the events received since the model, in the order they were received (not by "
+                                          "their own timestamps); offset 0 is the page received last."},
             },
             ["customer_id", "model_version", "purchases_total", "events_total", "purchases", "events"],
         ),
@@ -158,7 +160,7 @@ def _schemas(limits: Mapping[str, Any]) -> dict:
         "Stored": _object({"stored": {"type": "integer", "minimum": 0},
                            "already_stored": {"type": "integer", "minimum": 0, "description": "Events not stored again: their customer already had their idempotency_key."}},
                           ["stored", "already_stored"]),
-        "CandidateItems": _object({"items": {"type": "array", "items": identifier, "minItems": 1, "maxItems": max_batch}}, ["items"]),
+        "CandidateItems": _object({"items": {"type": "array", "items": identifier, "minItems": 1, "maxItems": max_batch}}, ["items"], closed=True),
         "ModelSummary": _object(
             {
                 "version": {"type": "string"},
@@ -235,7 +237,7 @@ def _document(limits: Mapping[str, Any]) -> dict:
                         customer,
                         _query("limit", "At most this many of each list (purchases, events) per answer.",
                                {"type": "integer", "minimum": 1, "maximum": max_batch, "default": max_batch}),
-                        _query("offset", "Skip this many of each list: the first purchases (in the model's order), the newest events. "
+                        _query("offset", "Skip this many of each list: the first purchases (in the model's order), the events received last. "
                                          "Page on while offset is below purchases_total or events_total.",
                                {"type": "integer", "minimum": 0, "maximum": 999_999_999, "default": 0}),
                     ],

@@ -178,7 +178,9 @@ def parse_event(raw: Any, where: str) -> Event:
     # A misspelt field must not be dropped: "evnt_type": "view" would store a purchase.
     unknown = [name for name in raw if name not in EVENT_FIELDS]
     if unknown:
-        raise bad_request(f"{where}.{str(unknown[0])[:64]} is not a field of an event; the fields are {', '.join(EVENT_FIELDS)}", code="unknown_field")
+        batch = '; a batch is {"events": [...]}' if unknown[0] == "event" else ""  # {"event": [...]} for {"events": [...]}
+        raise bad_request(f"{where}.{str(unknown[0])[:64]} is not a field of an event; the fields are {', '.join(EVENT_FIELDS)}{batch}",
+                          code="unknown_field")
     for field in ("customer_id", "item_id"):
         if field not in raw:
             raise bad_request(f"{where}.{field} is missing", code="missing_field")
@@ -230,7 +232,10 @@ def _timestamp(value: Any, field: str) -> int:
     else:
         seconds = parse_iso_timestamp(value) if isinstance(value, str) else None
     if seconds is None or seconds < 0:
-        raise bad_request(f"{field} must be a time from 1970 to now (a day ahead at most), as ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds")
+        hint = ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and _finite_number(value) and MAX_ABS_EPOCH_SECONDS <= value < 1000 * MAX_ABS_EPOCH_SECONDS:
+            hint = f" ({value} looks like milliseconds, as JavaScript's Date.now() gives: send {int(value) // 1000})"
+        raise bad_request(f"{field} must be a time from 1970 to now (a day ahead at most), as ISO 8601 text (2025-03-01T12:00:00Z) or epoch seconds{hint}")
     now = int(time.time())
     if seconds > now + FUTURE_ALLOWANCE_SECONDS:
         raise bad_request(f"{field} is {iso_time(seconds)}, in the future (the server's clock says {iso_time(now)}): "

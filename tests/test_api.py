@@ -172,6 +172,10 @@ def test_rank_names_the_candidates_in_the_customers_history(client):
     client.post("/v1/events", json={"customer_id": "c0", "item_id": "b0", "event_type": "view"})  # since the model, too
     assert set(client.post("/v1/customers/c0/rank", json={"items": ["b0", "a3"]}).get_json()["in_history"]) == {"b0"}
     assert client.post("/v1/customers/stranger/rank", json={"items": ["a0", "a1"]}).get_json()["in_history"] == []
+    response = client.post("/v1/customers/c0/rank", json={"items": ["a3"], "n": 1})  # a field it does not take
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "unknown_field" and "n is not a field" in response.get_json()["error"]["message"]
+    client.post("/v1/events", json={"customer_id": "c0", "item_id": "brand-new"})  # unknown to the model, bought all the same
+    assert client.post("/v1/customers/c0/rank", json={"items": ["brand-new", "a3"]}).get_json()["in_history"] == ["brand-new"]
     client.delete("/v1/customers/c0")  # erased: nothing of the old history is named
     assert client.post("/v1/customers/c0/rank", json={"items": ["a0", "a1"]}).get_json()["in_history"] == []
 

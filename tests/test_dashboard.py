@@ -93,7 +93,7 @@ def test_a_customer_page_shows_the_newest_events_of_a_long_history(client):
     events = [{"customer_id": "c0", "item_id": f"new-{k:04d}", "event_type": "view"} for k in range(PAGE_ROWS + 5)]
     assert client.post("/v1/events", json={"events": events}).status_code == 202
     html = page(client, "/dashboard/customers/c0?n=2")
-    assert f"{PAGE_ROWS + 5} stored events newer than the model (the newest {PAGE_ROWS} here;" in html
+    assert f"{PAGE_ROWS + 5} events received since the model was trained (the latest {PAGE_ROWS} received here;" in html
     assert f"new-{PAGE_ROWS + 4:04d}" in html and "new-0004" not in html and "new-0005" in html
 
 
@@ -103,7 +103,7 @@ def test_new_events_show_and_change_the_recommendations(client):
     html = page(client, "/dashboard/customers/c0?n=2")
     assert "a3" in before and "a3" not in recommended_ids(html)
     assert recommended_ids(html) == api_ids(client, "/v1/customers/c0/recommendations?n=2")
-    assert "1 stored event newer than the model" in html and "no longer listed" in html
+    assert "1 event received since the model was trained" in html and "no longer listed" in html
 
 
 def test_overview_shows_the_answers_scored_live_and_remembered(client):

@@ -189,7 +189,7 @@ def test_dashboard_in_a_real_browser(browser, server):
     assert request(server["port"], "POST", "/v1/events", event, token=API_TOKEN)[0] == 202
     browser.refresh()
     page = text(browser)
-    assert "1 stored event newer than the model" in page and "no longer listed: Trowel a3" in page
+    assert "1 event received since the model was trained" in page and "no longer listed: Trowel a3" in page
     recommended = [li.find_element("tag name", "a").text for li in browser.find_elements("css selector", "ol.recommendations > li")]
     assert "Trowel a3" not in recommended and recommended[0] == "Trowel a4"
     screenshot(browser, "customer-after-purchase")

@@ -199,6 +199,14 @@ def test_an_event_a_little_ahead_of_the_servers_clock_is_taken(client):
     assert client.post("/v1/events", json=event).status_code == 202
 
 
+def test_a_time_in_milliseconds_and_a_batch_under_event_say_what_was_meant(client):
+    # JavaScript's Date.now() gives milliseconds; {"event": [...]} is a batch missing its "s".
+    body = assert_error(client.post("/v1/events", json={"customer_id": "c0", "item_id": "a0", "timestamp": 1764900000000}), 400, "bad_request")
+    assert body["error"]["message"].endswith("(1764900000000 looks like milliseconds, as JavaScript's Date.now() gives: send 1764900000)")
+    body = assert_error(client.post("/v1/events", json={"event": [{"customer_id": "c0", "item_id": "a0"}]}), 400, "unknown_field")
+    assert body["error"]["message"].startswith("event.event is not a field of an event") and body["error"]["message"].endswith('; a batch is {"events": [...]}')
+
+
 def test_a_misspelt_event_field_is_400_not_a_purchase(client):
     # Ignored, "evnt_type": "view" stored a purchase (the type's default): training weighs it fully.
     body = assert_error(client.post("/v1/events", json={"customer_id": "c0", "item_id": "a3", "evnt_type": "view"}), 400, "unknown_field")

@@ -216,8 +216,15 @@ def test_an_idempotency_key_sent_with_another_event_is_409_and_stores_nothing(cl
     batch = {"events": [{"customer_id": "c0", "item_id": "a2"}, {"customer_id": "c0", "item_id": "a3", "idempotency_key": "order-3"}]}
     response = client.post("/v1/events", json=batch)
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "idempotency_key_reused"
-    assert "already has idempotency_key 'order-3' for another event (item 'a1'" in response.get_json()["error"]["message"]
-    assert [event["item_id"] for event in client.get("/v1/customers/c0/history").get_json()["events"]] == ["a1"]
+    assert response.get_json()["error"]["message"].startswith(
+        "events[1]: customer 'c0' already has idempotency_key 'order-3' for another event: its item_id is 'a1', this one's 'a3'.")
+    # A retry that leaves out the answer's id is another event too, and the message says which field differs.
+    first = {"customer_id": "c0", "item_id": "a2", "recommendation_id": "r-9", "idempotency_key": "order-4"}
+    assert client.post("/v1/events", json=first).status_code == 202
+    response = client.post("/v1/events", json={**first, "recommendation_id": None})
+    assert response.status_code == 409 and response.get_json()["error"]["message"].startswith(
+        "event: customer 'c0' already has idempotency_key 'order-4' for another event: its recommendation_id is 'r-9', this one's None.")
+    assert [event["item_id"] for event in client.get("/v1/customers/c0/history").get_json()["events"]] == ["a1", "a2"]
 
 
 @pytest.mark.parametrize("bad", [17, "", "k" * 129, "a\nb"])

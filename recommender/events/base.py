@@ -27,7 +27,7 @@ from .sqlite import not_a_database
 EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id, idempotency_key"
 # A retried event (the same customer and idempotency key) is stored once: the first one stays.
 SKIP_REPEATED_EVENTS = "ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-# What a retry must repeat (refuse_reused_keys), by customer and key.
+# What a retry must repeat (refuse_reused_keys: RETRY_FIELDS), by customer and key.
 STORED_UNDER_KEY = "SELECT item_id, event_type, quantity, recommendation_id FROM events WHERE customer_id = {0} AND idempotency_key = {0}"
 SQLITE_SCHEME = "sqlite://"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -44,22 +44,34 @@ class EventStoreUnavailable(sqlite3.OperationalError):
 class IdempotencyKeyReused(ValueError):
     """An event came with an idempotency key its customer already has for a different event
     (another item, type, quantity or answer): a client's bug, not a retry. Nothing of the
-    batch is stored; the API answers 409 ``idempotency_key_reused``."""
+    batch is stored; the API answers 409 ``idempotency_key_reused``. ``position``: the
+    event's place in the list given to :meth:`EventStore.add` (0-based)."""
+
+    def __init__(self, message: str, position: int):
+        super().__init__(message)
+        self.position = position
+
+
+# What a retry must repeat, as the events table names it; times are not compared (a retry
+# without a time is dated by the server again).
+RETRY_FIELDS = ("item_id", "event_type", "quantity", "recommendation_id")
 
 
 def refuse_reused_keys(events: Iterable[Event], stored_under: Callable[[str, str], tuple | None]) -> None:
     """Raise :class:`IdempotencyKeyReused` for the first event of ``events`` whose key its
-    customer holds for another event; ``stored_under(customer_id, key)`` is the stored
-    event's (item_id, event_type, quantity, recommendation_id). Times are not compared: a
-    retry without a time is dated by the server again."""
-    for event in events:
+    customer holds for another event, naming the first field that differs;
+    ``stored_under(customer_id, key)`` is the stored event's :data:`RETRY_FIELDS`."""
+    for position, event in enumerate(events):
         if event.idempotency_key is None:
             continue
         stored = stored_under(event.customer_id, event.idempotency_key)
-        if stored is not None and tuple(stored) != (event.item_id, event.event_type, float(event.quantity), event.recommendation_id):
+        sent = (event.item_id, event.event_type, float(event.quantity), event.recommendation_id)
+        differing = [(name, old, new) for name, old, new in zip(RETRY_FIELDS, stored or sent, sent) if old != new]
+        if differing:
+            name, old, new = differing[0]
             raise IdempotencyKeyReused(
-                f"customer {event.customer_id!r} already has idempotency_key {event.idempotency_key!r} for another event "
-                f"(item {stored[0]!r}, {stored[1]}, quantity {stored[2]:g}): a retry must send the same event; a new event needs a new key")
+                f"customer {event.customer_id!r} already has idempotency_key {event.idempotency_key!r} for another event: "
+                f"its {name} is {old!r}, this one's {new!r}. A retry must send the same event; a new event needs a new key", position)
 
 
 class _ChoosesBackend(abc.ABCMeta):
