@@ -86,7 +86,7 @@ demo: $(STAMP) ## demo store -> train -> promote -> batch score -> recommendatio
 	@echo "  curl -s 'http://$(ADDRESS)/v1/customers/00042/recommendations?n=3'"
 	@echo "  curl -s -X POST http://$(ADDRESS)/v1/events -H 'Content-Type: application/json' -d '{\"customer_id\": \"00042\", \"item_id\": \"SKU-00007\"}'"
 	@echo "  curl -s 'http://$(ADDRESS)/v1/items/SKU-00007/similar?n=3'"
-	@echo "  curl -s http://$(ADDRESS)/metrics | head"
+	@echo "  curl -s http://$(ADDRESS)/metrics | grep -E '^recommender_(recommendations|events_stored)_total'"
 	@echo
 	@echo "Dashboard: http://$(ADDRESS)/dashboard/"
 	@echo

@@ -124,7 +124,7 @@ class QueryParameters:
             return True
         if text in _FALSE:
             return False
-        raise bad_request(f"{name} must be true or false, not {raw[:40]!r}")
+        raise bad_request(f"{name} must be true or false (1/0, yes/no), not {raw[:40]!r}")
 
     def text(self, name: str) -> str | None:
         """An optional short text such as ``category``; None when absent."""
