@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataError
-from .ids import EMPTY, NOT_WHOLE, arrow_float_ids, arrow_id_problems
+from .ids import BLANK, EMPTY, NOT_WHOLE, ONLY_SPACES, arrow_float_ids, arrow_id_problems
 from .store_format import StoreFormat
 from .tables import PLAIN, file_columns, read_table, row_label
 from .timestamps import parse_timestamps
@@ -184,7 +184,9 @@ def _clean_ids(table: pa.Table, checks: _RowChecks, store_format: StoreFormat) -
             checks.add(store_format.source(name), NOT_WHOLE, not_whole, original)
             customer_not_whole = not_whole if name == "customer_id" else customer_not_whole
     if store_format.rows_without_customer == "skip":
-        missing = pc.fill_null(pc.equal(pc.utf8_length(table.column("customer_id")), 0), True).to_numpy(zero_copy_only=False)
+        customers = table.column("customer_id")  # empty or spaces alone: no customer (a guest's purchase)
+        missing = pc.fill_null(pc.or_(pc.equal(pc.utf8_length(customers), 0), pc.match_substring_regex(customers, ONLY_SPACES)), True)
+        missing = missing.to_numpy(zero_copy_only=False)
         # A float id that is not whole reads as missing too, but it is a bad row, not a guest.
         checks.exclude(NO_CUSTOMER, missing if customer_not_whole is None else missing & ~customer_not_whole)
     if store_format.not_products:
@@ -194,7 +196,7 @@ def _clean_ids(table: pa.Table, checks: _RowChecks, store_format: StoreFormat) -
         column = table.column(name)
         for problem, bad in arrow_id_problems(column):
             # A row with no customer is most often a guest's purchase, which has an option of its own.
-            hint = "; a row without a customer is skipped with --rows-without-customer skip" if name == "customer_id" and problem == EMPTY else ""
+            hint = "; a row without a customer is skipped with --rows-without-customer skip" if name == "customer_id" and problem in (EMPTY, BLANK) else ""
             checks.add(store_format.source(name), problem, bad, column, hint=hint)
     return table, notes
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .catalog import PRICE_TEXT, Catalog, catalog_of
 from .errors import DataError
-from .ids import WHOLE_FLOAT_TEXT, spark_id_is_invalid
+from .ids import ONLY_SPACES, WHOLE_FLOAT_TEXT, spark_id_is_invalid
 from .store_format import PURCHASE_FIELDS, StoreFormat
 from .timestamps import spark_parse_timestamps
 from .vocabulary import IdVocabulary
@@ -129,14 +129,15 @@ def read_purchases(spark, path: str, file_format: str | None = None, store_forma
 
 
 def _written_as_floats(frame, name: str) -> bool:
-    """The loader's rule for text ids: every non-empty value is digits and ``.0``."""
+    """The loader's rule for text ids: every non-blank value is digits and ``.0``."""
     from pyspark.sql import functions as F
 
     column = F.col(name)
-    head = [row[0] for row in frame.select(column).where(F.length(column) > 0).limit(100).collect()]
+    present = (F.length(column) > 0) & ~column.rlike(ONLY_SPACES)
+    head = [row[0] for row in frame.select(column).where(present).limit(100).collect()]
     if not head or not all(value is not None and re.match(WHOLE_FLOAT_TEXT, value) for value in head):
         return False
-    return frame.where((F.length(column) > 0) & ~column.rlike(WHOLE_FLOAT_TEXT)).limit(1).count() == 0
+    return frame.where(present & ~column.rlike(WHOLE_FLOAT_TEXT)).limit(1).count() == 0
 
 
 class Weighed(NamedTuple):
@@ -215,7 +216,7 @@ def purchase_weights(frame, event_weights: dict[str, float] | None = None, on_ba
     )
     guest = F.lit(False)
     if store_format.rows_without_customer == "skip":
-        guest = F.col("customer_id").isNull() | (F.length("customer_id") == 0)
+        guest = F.col("customer_id").isNull() | (F.length("customer_id") == 0) | F.col("customer_id").rlike(ONLY_SPACES)
     not_product = F.lit(False)
     if store_format.not_products:  # a guest row of such a code counts as a guest row, as in the file loader
         not_product = F.coalesce(F.col("item_id").isin(list(store_format.not_products)), F.lit(False)) & ~guest

@@ -199,6 +199,15 @@ def test_an_event_a_little_ahead_of_the_servers_clock_is_taken(client):
     assert client.post("/v1/events", json=event).status_code == 202
 
 
+def test_ids_of_spaces_alone_are_400_as_in_files(client):
+    for event in ({"customer_id": "   ", "item_id": "a0"}, {"customer_id": "c0", "item_id": " "}):
+        field = "customer_id" if event["customer_id"].isspace() else "item_id"
+        body = assert_error(client.post("/v1/events", json=event), 400, "bad_request")
+        assert body["error"]["message"] == f"event.{field} is only spaces"
+    assert assert_error(client.get("/v1/customers/%20%20/recommendations?n=2"), 400, "bad_request")["error"]["message"] == "customer_id is only spaces"
+    assert client.post("/v1/events", json={"customer_id": " c0 ", "item_id": "a0"}).status_code == 202  # spaces around an id: an id
+
+
 def test_a_time_in_milliseconds_and_a_batch_under_event_say_what_was_meant(client):
     # JavaScript's Date.now() gives milliseconds; {"event": [...]} is a batch missing its "s".
     body = assert_error(client.post("/v1/events", json={"customer_id": "c0", "item_id": "a0", "timestamp": 1764900000000}), 400, "bad_request")

@@ -207,6 +207,16 @@ def test_ids_with_control_characters_are_bad_rows_like_in_the_api(tmp_path):
     assert log.skipped == {"customer_id contains control characters": 1, "item_id contains control characters": 1}
 
 
+def test_ids_of_spaces_alone_are_bad_rows_like_in_the_api(tmp_path):
+    path = tmp_path / "purchases.csv"
+    path.write_text("customer_id,item_id\nc1,a1\n   ,a2\nc3, \nc4, a4 \n")
+    with pytest.raises(DataError, match=r"line 3, column 'customer_id': is only spaces \(value '   '\); a row without a customer is skipped with --rows-without-customer skip"):
+        load_purchases(path)
+    log = load_purchases(path, on_bad_rows="skip")
+    assert log.customers.ids.tolist() == ["c1", "c4"] and log.items.ids.tolist() == ["a1", " a4 "]  # spaces around an id are kept
+    assert log.skipped == {"customer_id is only spaces": 1, "item_id is only spaces": 1}
+
+
 def test_gzipped_csv_reads_like_plain_csv(tmp_path):
     import gzip
 

@@ -143,6 +143,12 @@ def test_spark_reads_a_store_export_as_the_file_loader_does(tmp_path, local_spar
     weighed = purchase_weights(read_purchases(local_spark, str(with_postage), store_format=store), store_format=store)
     assert {(row["customer_id"], row["item_id"]): row["weight"] for row in weighed.frame.collect()} == expected
     assert weighed.skipped == load_purchases(with_postage, store_format=store).skipped == {"no customer": 2, "not a product": 1}
+    # A customer of spaces alone (an export's padded blank field) is no customer either, in both engines.
+    with_blank = tmp_path / "with-blank.csv"
+    with_blank.write_text(RETAIL_CSV + "536390,22728,ALARM CLOCK BAKELIKE PINK,1,2010-12-06 11:00:00,3.75,   ,United Kingdom\n")
+    weighed = purchase_weights(read_purchases(local_spark, str(with_blank), store_format=store), store_format=store)
+    assert {(row["customer_id"], row["item_id"]): row["weight"] for row in weighed.frame.collect()} == expected
+    assert weighed.skipped == load_purchases(with_blank, store_format=store).skipped == {"no customer": 2}
 
 
 @pytest.mark.parametrize("weighting", [(2.0, "log"), (None, "once"), (0.5, "count"), (None, "count")])
