@@ -111,7 +111,7 @@ def writer(port: int, items: list[str], stop: threading.Event, tally: Tally, num
         except (OSError, http.client.HTTPException) as error:
             tally.record(time.perf_counter() - started, f"POST /v1/events: {error!r}")
             continue
-        ok = status == 202 and json.loads(raw) == {"stored": 1}
+        ok = status == 202 and json.loads(raw) == {"stored": 1, "already_stored": 0}
         tally.record(time.perf_counter() - started, None if ok else f"POST /v1/events: {status}")
         if ok:
             with tally.lock:
