@@ -188,6 +188,16 @@ def test_experiment_figures_attribute_clicks_and_purchases(experiment_app):
     assert 'recommender_unattributed_events_total{event_type="click"} 1.0' in metrics
 
 
+def test_the_customer_page_says_why_an_answer_is_popular(experiment_app):
+    """A control-variant customer with a long history read "no history to personalise from" (an operator's trial)."""
+    app, _ = experiment_app()
+    homepage = parse_experiments({"experiments": [HOMEPAGE]}).named("homepage")
+    control = next(c for c in CUSTOMERS if assign(homepage, c).name == "control")
+    page = app.test_client().get(f"/dashboard/customers/{control}").get_data(as_text=True)
+    assert "(this customer is in experiment homepage's variant control, which serves popular items)" in page
+    assert "no history to personalise from" not in page
+
+
 def test_a_retried_purchase_counts_once_in_the_history_the_figures_and_the_metrics(experiment_app):
     """A storefront whose request timed out sends the purchase again with the same idempotency key."""
     app, _ = experiment_app()
