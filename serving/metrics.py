@@ -209,6 +209,8 @@ class ExperimentCollector:
         counts = {name: CounterMetricFamily(f"recommender_experiment_{name}", f"{name.replace('_', ' ').capitalize()} per variant (attributed)", labels=labels)
                   for name in self.COUNTS}
         revenue = CounterMetricFamily("recommender_experiment_revenue", "Attributed revenue per variant (catalog prices)", labels=labels)
+        per_customer = GaugeMetricFamily("recommender_experiment_revenue_per_customer",
+                                         "Attributed revenue over the customers each variant answered (catalog prices)", labels=labels)
         rates = {name: GaugeMetricFamily(f"recommender_experiment_{name}", f"{name} per variant", labels=labels) for name in ("ctr", "conversion")}
         gap = GaugeMetricFamily(
             "recommender_experiment_difference", "The verdict metric's difference against the control, with its interval", labels=[*labels, "bound"]
@@ -225,6 +227,8 @@ class ExperimentCollector:
                     counts[count].add_metric(key, variant[count])
                 if variant["revenue"] is not None:
                     revenue.add_metric(key, variant["revenue"])
+                if variant.get("revenue_per_customer") is not None:
+                    per_customer.add_metric(key, variant["revenue_per_customer"])
                 for rate in rates:
                     if variant[rate] is not None:
                         rates[rate].add_metric(key, variant[rate])
@@ -241,5 +245,6 @@ class ExperimentCollector:
         yield from counts.values()
         yield lost
         yield revenue
+        yield per_customer
         yield from rates.values()
         yield gap

@@ -183,7 +183,7 @@ def test_experiment_figures_attribute_clicks_and_purchases(experiment_app):
     assert "click-through against control (points, 95% interval)" in page
     assert f"+50.00 ({100 * found['low']:+.2f} to {100 * found['high']:+.2f})" in page
     revenue = "–" if default["revenue"] is None else f"{default['revenue']:,.2f}"
-    assert f'<td class="num">{revenue}</td></tr>' in page
+    assert f'<td class="num">{revenue}</td>' in page and "revenue per customer answered (95% interval)" in page
     assert str(escape(figures["verdict"]["text"])) in client.get("/dashboard/").get_data(as_text=True)
     assert 'recommender_unattributed_events_total{event_type="click"} 1.0' in metrics
 

@@ -12,7 +12,12 @@ Definitions (per variant; "shown item" = an item of an answer, see
 ``clicks`` = shown items clicked; ``ctr`` = clicks / impressions; ``purchases`` =
 shown items bought within the window; ``conversion`` = impressions followed by a
 purchase of that item / impressions; ``revenue`` = price x quantity of the attributed
-purchases, when the catalog has prices (else null).
+purchases, when the catalog has prices (else null); ``revenue_per_customer`` = revenue
+over the customers the variant answered (each counts, with or without a purchase), with
+its interval, and for each variant its ``revenue_difference`` against the control: the
+difference of two means over customers, with a normal interval from the two standard
+errors at the comparisons' confidence. Whether a variant earns more is read from that
+interval, not from the totals, which also differ by how many customers each variant had.
 """
 
 from __future__ import annotations
@@ -90,14 +95,17 @@ def experiment_figures(experiment: Experiment, answers: Sequence[AnswerRecord], 
     ours = [a for a in answers if a.experiment == experiment.name]
     tallies = {v.name: _Tally() for v in experiment.variants}
     for answer in ours:
-        if answer.variant in tallies:
-            tallies[answer.variant].answers += 1
+        tally = tallies.get(answer.variant)
+        if tally is not None:
+            tally.answers += 1
+            tally.served.add(answer.customer_id or answer.recommendation_id)
     for outcome in attribution.outcomes.values():
         tally = tallies.get(outcome.answer.variant) if outcome.answer.experiment == experiment.name else None
         if tally is not None:
             tally.add(outcome, prices)
     confidence = comparison_confidence(len(experiment.variants), CONFIDENCE)
     control_rate = tallies[experiment.control].rate(experiment.metric)
+    control_revenue = tallies[experiment.control].revenue_per_customer()
     compared = {}
     variants = []
     for variant in experiment.variants:
@@ -111,6 +119,12 @@ def experiment_figures(experiment: Experiment, answers: Sequence[AnswerRecord], 
                 "metric": experiment.metric, "estimate": found.estimate, "low": found.low, "high": found.high,
                 "confidence": found.confidence, "p_value": found.p_value,
             }
+            if prices is not None:
+                earned = difference(tally.revenue_per_customer(), control_revenue, confidence)
+                row["revenue_difference"] = None if earned is None else {
+                    "estimate": round(earned.estimate, 4), "low": round(earned.low, 4), "high": round(earned.high, 4),
+                    "confidence": earned.confidence, "p_value": earned.p_value,
+                }
         variants.append(row)
     decided = verdict(experiment.control, control_rate, compared, experiment.minimum_detectable_effect, confidence)
     figures = {
@@ -139,9 +153,12 @@ class _Tally:
         self.answers = self.impressions = self.clicks = self.purchases = self.converted = self.not_interested = 0
         self.quantity = self.revenue = 0.0
         self.per_customer: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # impressions, clicks, converted
+        self.served: set[str] = set()  # the customers answered (an answer without one: its id)
+        self.earned: dict[str, float] = defaultdict(float)  # customer -> revenue attributed to their answers
 
     def add(self, outcome, prices: Mapping[str, float] | None) -> None:
-        unit = self.per_customer[outcome.answer.customer_id or outcome.answer.recommendation_id]
+        customer = outcome.answer.customer_id or outcome.answer.recommendation_id
+        unit = self.per_customer[customer]
         if outcome.seen:
             self.impressions += 1
             unit[0] += 1
@@ -155,8 +172,16 @@ class _Tally:
             self.purchases += 1
             self.quantity += outcome.quantity
             if prices is not None:
-                self.revenue += prices.get(outcome.item_id, 0.0) * outcome.quantity
+                value = prices.get(outcome.item_id, 0.0) * outcome.quantity
+                self.revenue += value
+                self.earned[customer] += value
         self.not_interested += outcome.not_interested
+
+    def revenue_per_customer(self) -> Rate:
+        """Revenue over the customers answered, as a mean over customers with its variance."""
+        customers = self.served | self.earned.keys()
+        earned = np.array([self.earned.get(customer, 0.0) for customer in customers], dtype=np.float64)
+        return ratio_rate(earned, np.ones(len(earned)))
 
     def rate(self, metric: str) -> Rate:
         counts = np.array(list(self.per_customer.values()), dtype=np.float64).reshape(-1, 3)
@@ -181,14 +206,23 @@ def _variant_row(variant: Variant, tally: _Tally, with_revenue: bool) -> dict:
         "conversion_interval": _interval(conversion),
         "not_interested": tally.not_interested,
         "revenue": round(tally.revenue, 2) if with_revenue else None,
+        **_revenue_per_customer(tally.revenue_per_customer() if with_revenue else None),
     }
 
 
-def _interval(rate: Rate, confidence: float = CONFIDENCE) -> list[float] | None:
+def _revenue_per_customer(mean: Rate | None) -> dict:
+    if mean is None or mean.rate is None:
+        return {"revenue_per_customer": None, "revenue_per_customer_interval": None}
+    low, high = _interval(mean, upper=None)
+    return {"revenue_per_customer": round(mean.rate, 4), "revenue_per_customer_interval": [round(low, 4), round(high, 4)]}
+
+
+def _interval(rate: Rate, confidence: float = CONFIDENCE, upper: float | None = 1.0) -> list[float] | None:
+    """The rate's interval, kept within [0, ``upper``] (None: no upper bound, as for money)."""
     if rate.rate is None:
         return None
     half = NormalDist().inv_cdf(0.5 + confidence / 2) * rate.variance**0.5
-    return [max(0.0, rate.rate - half), min(1.0, rate.rate + half)]
+    return [max(0.0, rate.rate - half), rate.rate + half if upper is None else min(upper, rate.rate + half)]
 
 
 def _series(experiment: Experiment, answers: Sequence[AnswerRecord], attribution: Attribution, points: int, confidence: float) -> list[dict]:

@@ -54,12 +54,16 @@ def _section(figures: dict) -> str:
     return f"""<h2>{name}</h2>{f"<p>{html.escape(figures['description'])}</p>" if figures.get('description') else ''}
 <p class="verdict">{_verdict_sentence(figures)}</p>
 <table><tr><th>variant</th><th>model</th><th>share</th><th>answers</th><th>items seen</th><th>clicks</th><th>click-through rate</th>
-<th>purchases</th><th>conversion</th><th>{metric} against {html.escape(figures['control'])}</th><th>revenue</th><th>not interested</th></tr>{rows}</table>
+<th>purchases</th><th>conversion</th><th>{metric} against {html.escape(figures['control'])}</th><th>revenue</th>
+<th>revenue per customer answered</th><th>revenue per customer against {html.escape(figures['control'])}</th><th>not interested</th></tr>{rows}</table>
 {plots}
 <p class="small"><b>How this is counted.</b> An item counts as seen when the shop reported an impression or a click on it.
 A click or purchase counts for an answer when the same customer acted on an item of that answer within
 {figures['attribution_window_hours']:g} hours of being shown it. Click-through rate = clicks / items seen;
-conversion = items seen and then bought / items seen. Intervals are 95% intervals.
+conversion = items seen and then bought / items seen; revenue per customer answered = the attributed
+purchases' value at the model's catalog prices over every customer the variant answered, bought or not
+(its difference from the control's: the difference of two means with a normal interval).
+Intervals are 95% intervals (the differences' are widened for several variants).
 <b>Test:</b> {html.escape(figures['method'])}. The verdict is about {metric}; "needs more impressions" sizes the
 test to find a {figures['minimum_detectable_effect']:.0%} change with 80% power. Decide at the planned size:
 stopping at the first day the difference looks significant finds differences that are not there.</p>
@@ -73,9 +77,24 @@ def _row(variant: dict, control: str) -> str:
         label, html.escape(variant["model"]), f"{variant['share']:.0%}", f"{variant['answers']:,}", f"{variant['impressions']:,}",
         f"{variant['clicks']:,}", _percent(variant["ctr"]) + _interval(variant.get("ctr_interval")), f"{variant['purchases']:,}",
         _percent(variant["conversion"]) + _interval(variant.get("conversion_interval")), _difference(variant, control), revenue,
-        f"{variant['not_interested']:,}",
+        *_revenue_per_customer(variant, control), f"{variant['not_interested']:,}",
     ]
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _revenue_per_customer(variant: dict, control: str) -> tuple[str, str]:
+    """The mean revenue over the customers the variant answered, and its difference from the
+    control's with the interval: whether a variant earns more, which the totals cannot say
+    when the variants answered different numbers of customers."""
+    mean, low_high = variant.get("revenue_per_customer"), variant.get("revenue_per_customer_interval")
+    if mean is None:
+        return "–", "–"
+    shown = f"{mean:,.2f} <span class='small'>({low_high[0]:,.2f} to {low_high[1]:,.2f})</span>"
+    found = variant.get("revenue_difference")
+    if variant["name"] == control or not found:
+        return shown, "–"
+    return shown, (f"{found['estimate']:+,.2f} <span class='small'>({found['low']:+,.2f} to {found['high']:+,.2f}; "
+                   f"{_p_value(found['p_value'])})</span>")
 
 
 def _difference(variant: dict, control: str) -> str:

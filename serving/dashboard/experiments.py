@@ -44,6 +44,8 @@ class VariantFigures:
     conversion: Rate | None  # attributed purchases / impressions
     revenue: float | None = None  # attributed purchases' value at catalog prices (None: no prices)
     difference: Rate | None = None  # the experiment's metric minus the control's, with its interval
+    revenue_per_customer: Rate | None = None  # revenue over the customers answered, with its interval
+    revenue_difference: Rate | None = None  # that minus the control's, with its interval
 
 
 @dataclass
@@ -82,8 +84,8 @@ def view_from_figures(figures: dict) -> ExperimentView:
         interval = values.get(f"{name}_interval")
         return None if values.get(name) is None or not interval else Rate(values[name], interval[0], interval[1])
 
-    def difference(values: dict) -> Rate | None:
-        found = values.get("difference")
+    def difference(values: dict, name: str = "difference") -> Rate | None:
+        found = values.get(name)
         return None if not found else Rate(found["estimate"], found["low"], found["high"])
 
     verdict = figures.get("verdict")
@@ -91,6 +93,7 @@ def view_from_figures(figures: dict) -> ExperimentView:
         VariantFigures(
             v["name"], str(v.get("model", "")), v.get("answers", 0), v.get("impressions", 0), v.get("clicks", 0),
             v.get("purchases", 0), rate(v, "ctr"), rate(v, "conversion"), v.get("revenue"), difference(v),
+            rate(v, "revenue_per_customer"), difference(v, "revenue_difference"),
         )
         for v in figures.get("variants", [])
     ]
