@@ -9,6 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import train_model
+
 
 def run(*args, check=True):
     result = subprocess.run([sys.executable, "-m", "training", "--quiet", *map(str, args)], capture_output=True, text=True)
@@ -60,6 +62,19 @@ def test_models_marks_metrics_of_an_older_evaluation_as_not_comparable(trained, 
     # The choice's metric and recall, as the manifest holds them (not the evaluated-customer count).
     metrics = manifest["metrics"]
     assert f"ndcg@20={metrics['ndcg@20']:.4f}, recall@20={metrics['recall@20']:.4f}" in new_line and "customers=" not in new_line
+
+
+def test_promote_and_rollback_say_from_which_model_to_which(tmp_path):
+    """An operator could not tell what a rollback had undone: it printed only where it went."""
+    from tests.conftest import write_two_group_store
+
+    write_two_group_store(tmp_path / "data")
+    models = tmp_path / "models"
+    first = train_model(tmp_path / "data", models).name
+    second = train_model(tmp_path / "data", models, make_current=False).name
+    assert run("models", "--models-dir", models, "promote", second).stdout == f"current: {first} -> {second}\n"
+    assert run("models", "--models-dir", models, "rollback").stdout == f"current: {second} -> {first}\n"
+    assert run("models", "--models-dir", models, "rollback").stdout == f"current: {first} -> {second}\n"  # a second one undoes the first
 
 
 def test_train_says_what_graph_filter_chose_for_itself(trained, tmp_path):

@@ -89,6 +89,16 @@ def test_a_database_that_refuses_the_role_is_one_error_line_naming_why(postgres_
     assert lines[0].startswith("recommender forget: error: event store") and 'role "nouser" does not exist' in lines[0]
 
 
+def test_a_report_priced_by_a_model_that_served_none_of_the_answers_says_so(tmp_path, capsys, models_dir):
+    """An operator's report took models/current's catalog (another store's): revenue read 0.00, unexplained."""
+    events = tmp_path / "events.sqlite3"
+    EventStore(events).add_answers([AnswerRecord("r1", "c1", "recommendations", "homepage", "default", "v-elsewhere", ("a",), 1_700_000_000)])
+    out = tmp_path / "report.html"
+    assert main(["experiments", "report", "--events", str(events), "--out", str(out), "--model", str(models_dir / "current")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: revenue is priced from model " in err and "which served none of the experiments' answers (served by v-elsewhere)" in err
+
+
 def test_experiments_report_is_a_page_with_the_verdict_and_plots(tmp_path, capsys):
     events = tmp_path / "events.sqlite3"
     store = EventStore(events)

@@ -648,12 +648,10 @@ def models(args) -> int:
     from recommender import artifacts
     from recommender.evaluation import EVALUATED_LISTS
 
-    if args.action == "promote":
-        path = artifacts.promote(args.models_dir, args.version)
-        print(f"current -> {path.name}")
-    elif args.action == "rollback":
-        path = artifacts.rollback(args.models_dir)
-        print(f"current -> {path.name}")
+    if args.action in ("promote", "rollback"):
+        before = artifacts.current_version(args.models_dir)
+        path = artifacts.promote(args.models_dir, args.version) if args.action == "promote" else artifacts.rollback(args.models_dir)
+        print(f"current: {before or 'none'} -> {path.name}")
     else:
         current = artifacts.current_version(args.models_dir)
         rows = []

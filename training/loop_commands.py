@@ -61,13 +61,14 @@ def experiments_report(args) -> int:
     if args.model is not None and not (Path(args.model) / "manifest.json").is_file():  # given, so meant: say it is not there
         raise UsageError(f"--model {args.model}: no model folder here (revenue needs its catalog's prices)")
     store = open_event_store(args.events)
+    answers = store.answers()
     if args.experiments is not None:
         try:
             experiments = load_experiments(args.experiments)
         except ExperimentConfigError as error:
             raise UsageError(str(error)) from None
     else:
-        experiments = logged_experiments(store.answers())
+        experiments = logged_experiments(answers)
     prices = None
     model_path = args.model if args.model is not None else Path(DEFAULT_MODELS_DIR) / "current"
     if (model_path / "manifest.json").is_file():
@@ -75,6 +76,11 @@ def experiments_report(args) -> int:
 
         model = load_model(model_path)
         prices = catalog_prices(model.items.ids, getattr(model.catalog, "prices", None))
+        served = sorted({a.model_version.removeprefix("popular+") for a in answers if a.experiment is not None})
+        if served and model.version not in served:  # another store's catalog prices nothing: revenue would read 0
+            print(f"warning: revenue is priced from model {model.version} ({model_path}), which served none of the experiments' "
+                  f"answers (served by {', '.join(served[:3])}{' ...' if len(served) > 3 else ''}): give --model <that model's folder>",
+                  file=sys.stderr)
     figures = read_figures(store, experiments, window=int(args.window_hours * 3600), prices=prices, series_points=args.points)
     write_bytes_atomic(args.out, render_report(figures, title="Experiments report", source=redacted(args.events)).encode())
     for found in figures.values():
