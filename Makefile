@@ -104,7 +104,8 @@ demo-retail: $(STAMP) ## train on a real shop's raw export (RETAIL_DATA, UCI Onl
 	set -e; \
 	$(BIN)/recommender train --data $(RETAIL_DATA) --columns-file $(RETAIL_FORMAT) \
 		--evaluate --split time --cutoff 2011-07-01 --models-dir $(RETAIL_MODELS) --promote; \
-	for customer in 17850 12583 13047; do echo; $(BIN)/recommender recommend --model $(RETAIL_MODELS)/current --n 5 $$customer; done
+	for customer in 17850 12583 13047; do echo; $(BIN)/recommender recommend --model $(RETAIL_MODELS)/current --n 5 $$customer; done; \
+	echo; echo "To serve this shop's model (and see it on the dashboard): make serve-background MODEL=$(RETAIL_MODELS)/current"
 
 serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foreground; SERVER=granian|gunicorn, 2+ workers)
 	RECOMMENDER_MODEL_PATH=$(MODEL) RECOMMENDER_BIND=$(ADDRESS) $(BIN)/python -m serving.production --server $(SERVER)
