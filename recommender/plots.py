@@ -26,6 +26,15 @@ def png_base64(plt, figure, *, dates_on_x: bool = False) -> str:
     """The figure as base64 PNG text, and closed (pyplot keeps every open figure alive)."""
     buffer = io.BytesIO()
     if dates_on_x:
+        import matplotlib.dates as mdates
+
+        # Matplotlib's default labels a span of minutes "13:14.000000" (minutes:seconds), which
+        # reads as a clock time; the concise form gives hours:minutes and puts the date aside.
+        for axes in figure.axes:
+            locator = mdates.AutoDateLocator()
+            axes.xaxis.set_major_locator(locator)
+            axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+            axes.set_xlabel("time (UTC)")
         figure.autofmt_xdate()
     figure.tight_layout()
     figure.savefig(buffer, format="png", bbox_inches="tight")  # long tick labels (a trial's settings and history) stay whole
