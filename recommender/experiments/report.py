@@ -53,7 +53,7 @@ def _section(figures: dict) -> str:
         )
     return f"""<h2>{name}</h2>{f"<p>{html.escape(figures['description'])}</p>" if figures.get('description') else ''}
 <p class="verdict">{_verdict_sentence(figures)}</p>
-<table><tr><th>variant</th><th>model</th><th>share</th><th>answers</th><th>items seen</th><th>clicks</th><th>click-through rate</th>
+<table><tr><th>variant</th><th>model</th><th>share</th><th>answers</th><th>impressions (items seen)</th><th>clicks</th><th>click-through rate</th>
 <th>purchases</th><th>conversion</th><th>{metric} against {html.escape(figures['control'])}</th><th>revenue</th>
 <th>revenue per customer answered</th><th>revenue per customer against {html.escape(figures['control'])}</th><th>not interested</th></tr>{rows}</table>
 {plots}
