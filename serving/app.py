@@ -102,12 +102,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if request.url_rule is None or not request.args or not request.path.startswith("/v1/") or request.method == "OPTIONS":
             return
         method = "GET" if request.method == "HEAD" else request.method  # HEAD is GET without the body
-        accepted = documented_parameters.get((openapi_path(request.url_rule.rule), method), frozenset())
+        accepted = documented_parameters.get((openapi_path(request.url_rule.rule), method), {})
         unknown = next((name for name in request.args if name not in accepted), None)
         if unknown is not None:
             takes = f"it takes {', '.join(sorted(accepted))}" if accepted else "it takes none"
             raise bad_request(f"{unknown[:64]!r} is not a query parameter of {method} {openapi_path(request.url_rule.rule)}; {takes}",
                               code="unknown_parameter")
+        # "?n=2&n=5" was answered with 2 items: which one the client meant is not ours to guess.
+        twice = next((name for name in request.args if not accepted[name] and len(request.args.getlist(name)) > 1), None)
+        if twice is not None:
+            raise bad_request(f"{twice} is given {len(request.args.getlist(twice))} times; give it once")
 
     headers = _headers_on_every_reply(app)
     # Ids may hold "/" (percent-encoded in a path): "//" is then part of an id, and merging it

@@ -34,8 +34,11 @@ def _json(description: str, schema: dict) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _query(name: str, description: str, schema: dict) -> dict:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+def _query(name: str, description: str, schema: dict, *, repeatable: bool = False) -> dict:
+    """A query parameter; ``repeatable``: it may be given more than once (``exclude=a&exclude=b``),
+    said by the ``x-repeatable`` extension. Any other given twice is a 400, not the first taken."""
+    parameter = {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    return {**parameter, "x-repeatable": True} if repeatable else parameter
 
 
 def _object(properties: dict, required: list[str] | None = None, *, closed: bool = False) -> dict:
@@ -212,8 +215,9 @@ def _document(limits: Mapping[str, Any]) -> dict:
                     "parameters": [
                         customer,
                         n,
-                        _query("exclude", "Comma-separated item ids never to return.", id_list),
-                        _query("include", "Comma-separated item ids: choose only among these (ids the model does not know are ignored; 400 unknown_items when it knows none).", id_list),
+                        _query("exclude", "Comma-separated item ids never to return (repeatable).", id_list, repeatable=True),
+                        _query("include", "Comma-separated item ids: choose only among these (ids the model does not know are ignored; "
+                                          "400 unknown_items when it knows none; repeatable).", id_list, repeatable=True),
                         _query("category", "Only items of this category.", _ref("Id")),
                         _query("include_purchased", "Allow items already bought.", {"type": "boolean", "default": False}),
                     ],
@@ -321,10 +325,10 @@ def openapi_path(rule: str) -> str:
     return rule.replace("<id:", "<").replace("<", "{").replace(">", "}")
 
 
-def query_parameters(document: dict) -> dict[tuple[str, str], frozenset[str]]:
-    """(path, METHOD) -> the names of the query parameters the document gives that operation."""
+def query_parameters(document: dict) -> dict[tuple[str, str], dict[str, bool]]:
+    """(path, METHOD) -> the query parameters the document gives that operation: name -> whether it is repeatable."""
     return {
-        (path, method.upper()): frozenset(p["name"] for p in operation.get("parameters", ()) if p["in"] == "query")
+        (path, method.upper()): {p["name"]: p.get("x-repeatable", False) for p in operation.get("parameters", ()) if p["in"] == "query"}
         for path, operations in document["paths"].items() for method, operation in operations.items()
     }
 

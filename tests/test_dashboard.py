@@ -259,6 +259,23 @@ def test_promote_needs_confirmation_and_the_api_token(two_models):
     assert f"Promoted <code>{second}</code>" in page(client, response.headers["Location"])
 
 
+def test_a_promotion_warns_that_experiments_on_the_current_model_will_pool_both(tmp_path, models_dir, make_client):
+    """An operator promoted during an A/B test, and the variant's figures mixed two models unannounced."""
+    import json
+
+    second = train_model(tmp_path / "data-2", models_dir, make_current=False).name
+    experiments = tmp_path / "experiments.json"
+    experiments.write_text(json.dumps({"experiments": [{"name": "homepage", "variants": [
+        {"name": "control", "model": "popular", "share": 0.5}, {"name": "default", "model": "current", "share": 0.5}]}]}))
+    client = make_client(MODEL_PATH=str(models_dir / CURRENT), API_TOKEN=API, MODEL_CHECK_SECONDS=3600, EXPERIMENTS=str(experiments))
+    confirm = page(client, f"/dashboard/models/promote?version={second}")
+    assert "Running experiments follow the current model:" in confirm
+    assert "homepage's variant <strong>control</strong>, homepage's variant <strong>default</strong>." in confirm
+    assert "their figures pool answers of both models" in confirm
+    plain = make_client(MODEL_PATH=str(models_dir / CURRENT), API_TOKEN=API, MODEL_CHECK_SECONDS=3600)
+    assert "Running experiments" not in page(plain, f"/dashboard/models/promote?version={second}")
+
+
 def test_a_promotion_whose_form_and_address_name_different_versions_is_refused(two_models):
     client, models_dir, first, second = two_models
     form = {"version": "../../etc", "expected_current": first, "token": API}
@@ -430,3 +447,10 @@ def test_the_weight_column_says_how_this_model_weighed_history(tmp_path, make_cl
                   weighting=HistoryWeighting(None, "log"), top_lists=0).model
     html = page(make_client(MODEL_PATH=str(tmp_path / "log-models" / model.version)), "/dashboard/customers/c0")
     assert "then this model's history weighting (no recency decay, repeats log)" in html
+
+
+def test_scores_read_as_a_person_reads_them():
+    # A popular item's score (its buyers) read 8.405e+04 on the customer page (an operator's trial).
+    from serving.dashboard.formatting import score
+
+    assert (score(84048.0), score(0.211739), score(12.5), score(None)) == ("84,048", "0.2117", "12.5", "–")

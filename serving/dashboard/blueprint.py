@@ -21,7 +21,7 @@ from recommender.errors import UnknownCategoryError
 
 from ..errors import ApiError
 from . import access
-from .formatting import breakable, duration, iso_time, milliseconds, percent, thousands, when
+from .formatting import breakable, duration, iso_time, milliseconds, percent, score, thousands, when
 from .paths import customer_url, item_url
 from .traffic import TrafficHistory
 
@@ -135,5 +135,5 @@ def _page_context() -> dict:
     return {"signed_in": access.signed_in(), "customer_url": customer_url, "item_url": item_url}
 
 
-for _filter in (milliseconds, percent, thousands, when, duration, iso_time, breakable):
+for _filter in (milliseconds, percent, score, thousands, when, duration, iso_time, breakable):
     dashboard.add_app_template_filter(_filter)

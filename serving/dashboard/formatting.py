@@ -25,6 +25,14 @@ def thousands(value) -> str:
     return f"{value:,.0f}"
 
 
+def score(value: float | None) -> str:
+    """A score as a person reads it: four significant digits, and a popular item's score (its
+    buyers, in the thousands) as a count rather than 8.405e+04."""
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def percent(share: float | None) -> str:
     return "–" if share is None else f"{share * 100:.1f}%"
 

@@ -144,10 +144,14 @@ def _confirmed_change(action: str, folder: Path, promotable: bool, target: dict,
     names = metric_names(manifests)
     current_manifest = next((m for m in manifests if m["version"] == current), {})
 
+    # Variants that serve whatever is current: their figures will pool the two models from now.
+    following = [(experiment.name, variant.name) for experiment in serving_state().experiments.experiments.experiments if experiment.enabled
+                 for variant in experiment.variants if variant.model in ("current", "popular")]
+
     def confirmation(status: int = 200, problem: str | None = None):
         rows = [(metric_label(name), figure(name, (current_manifest.get("metrics") or {}).get(name)), figure(name, (target.get("metrics") or {}).get(name))) for name in names]
         page = render_template(
-            "dashboard/confirm.html", section="models", action=action, target=target, current=current, rows=rows,
+            "dashboard/confirm.html", section="models", action=action, target=target, current=current, rows=rows, following=following,
             token_needed=bool(current_app.config["API_TOKEN"]), problem=problem, check_seconds=current_app.config["MODEL_CHECK_SECONDS"],
         )
         return page, status
