@@ -113,11 +113,14 @@ serve: $(STAMP) ## run the API in production on ADDRESS, serving MODEL (foregrou
 serve-background: $(STAMP) ## start the API in the background (pid in out/server.pid, log in out/server.log) and wait until it is ready; a server that exits at start is reported at once, with its log's last lines
 	@# One background server per checkout: a running one on another address is replaced, but only
 	@# once the new address is free (a start that could not bind left no server at all).
-	@running=$$(cat out/server.address 2>/dev/null); \
-	if [ -f out/server.pid ] && [ -n "$$running" ] && [ "$$running" != "$(ADDRESS)" ]; then \
-		$(BIN)/python -c "import socket, sys; host, _, port = sys.argv[1].rpartition(':'); s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((host, int(port)))" '$(ADDRESS)' 2>/dev/null || { \
-			echo "error: $(ADDRESS) is already in use; the background server on $$running keeps running (choose another ADDRESS=host:port)"; exit 1; }; \
-		echo "stopping the background server on $$running (one per checkout) to start one on $(ADDRESS)"; fi
+	@# (On the same port the check is left out: the port is the running server's, and frees when it stops.)
+	@running=$$(cat out/server.address 2>/dev/null); new='$(ADDRESS)'; \
+	if [ -f out/server.pid ] && kill -0 $$(cat out/server.pid) 2>/dev/null && [ -n "$$running" ] && [ "$$running" != "$$new" ]; then \
+		if [ "$${running##*:}" != "$${new##*:}" ] && ! $(BIN)/python -c "import socket, sys; host, _, port = sys.argv[1].rpartition(':'); \
+			family, kind, _, _, address = socket.getaddrinfo(host.strip('[]') or None, int(port), type=socket.SOCK_STREAM)[0]; \
+			s = socket.socket(family, kind); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(address)" "$$new" 2>/dev/null; then \
+			echo "error: $$new is already in use; the background server on $$running keeps running (choose another ADDRESS=host:port)"; exit 1; fi; \
+		echo "stopping the background server on $$running (one per checkout) to start one on $$new"; fi
 	@$(MAKE) --no-print-directory stop >/dev/null
 	@if $(FETCH) http://$(ADDRESS)/ready >/dev/null 2>&1; then \
 		echo "error: a server not started by make serve-background already answers on $(ADDRESS) (make serve in another shell?); stop it or choose another ADDRESS=host:port"; exit 1; fi

@@ -15,8 +15,9 @@ MAX_ID_LENGTH = 256
 #: A regular expression that re, Arrow and Spark all read the same way.
 CONTROL_CHARACTERS = "[\\x00-\\x1f\\x7f-\\x9f]"
 _CONTROL = re.compile(CONTROL_CHARACTERS)
-#: Spaces alone, read the same way by re, Arrow and Spark.
-ONLY_SPACES = "^ +$"
+#: Spaces alone, as Arrow (RE2) and Spark (Java) read it: ``\z`` is the text's very end in both
+#: (Java's ``$`` also matches before a final line separator). Python tests ``str.strip`` instead.
+ONLY_SPACES = r"^ +\z"
 
 EMPTY = "is empty"
 BLANK = "is only spaces"

@@ -160,13 +160,16 @@ def test_revenue_per_customer_counts_every_customer_answered_and_compares_with_a
     answers = [answer(f"r{k}", f"c{k}", ("a", "b"), 0, "control") for k in range(4)] + [answer(f"s{k}", f"d{k}", ("a", "b"), 0) for k in range(4)]
     events = [event("c0", "a", "purchase", 5, "r0"), event("d0", "a", "purchase", 5, "s0", quantity=2), event("d1", "b", "purchase", 5, "s1")]
     control, default = all_figures(parse_experiments(experiments()), answers, events, prices={"a": 10.0, "b": 5.0})["homepage"]["variants"]
-    # control [10, 0, 0, 0]: mean 2.5, variance of the mean 18.75 / 4; default [20, 5, 0, 0]: 6.25, 67.1875 / 4
+    # control [10, 0, 0, 0]: mean 2.5, variance of the mean 25 / 4 (sample variance, n - 1); default [20, 5, 0, 0]: 6.25, (268.75 / 3) / 4
     assert (control["revenue"], control["revenue_per_customer"], default["revenue"], default["revenue_per_customer"]) == (10.0, 2.5, 25.0, 6.25)
-    assert control["revenue_per_customer_interval"] == [0.0, pytest.approx(2.5 + 1.959964 * (18.75 / 4) ** 0.5, abs=1e-4)]
+    assert control["revenue_per_customer_interval"] == [0.0, pytest.approx(2.5 + 1.959964 * (25 / 4) ** 0.5, abs=1e-4)]
     found = default["revenue_difference"]
-    half = 1.959964 * (18.75 / 4 + 67.1875 / 4) ** 0.5
+    half = 1.959964 * (25 / 4 + 268.75 / 3 / 4) ** 0.5
     assert found["estimate"] == 3.75 and (found["low"], found["high"]) == (pytest.approx(3.75 - half, abs=1e-4), pytest.approx(3.75 + half, abs=1e-4))
-    assert found["p_value"] == pytest.approx(0.4183, abs=1e-3) and "revenue_difference" not in control
+    assert found["p_value"] == pytest.approx(0.4835, abs=1e-3) and "revenue_difference" not in control
+    # One customer in a variant: a mean, but no interval and no comparison (one order is not a certainty).
+    lone = all_figures(parse_experiments(experiments()), answers[:4] + [answers[4]], events[:2], prices={"a": 10.0})["homepage"]["variants"]
+    assert lone[1]["revenue_per_customer"] == 20.0 and lone[1]["revenue_per_customer_interval"] is None and lone[1]["revenue_difference"] is None
     without_prices = all_figures(parse_experiments(experiments()), answers, events)["homepage"]["variants"][1]
     assert without_prices["revenue_per_customer"] is None and "revenue_difference" not in without_prices
     from recommender.experiments.report import render_report
@@ -174,8 +177,8 @@ def test_revenue_per_customer_counts_every_customer_answered_and_compares_with_a
 
     figures = all_figures(parse_experiments(experiments()), answers, events, prices={"a": 10.0, "b": 5.0})
     page = render_report(figures)
-    assert "<th>revenue per customer answered</th>" in page and "6.25 <span class='small'>(0.00 to 14.28)</span>" in page
-    assert f"+3.75 <span class='small'>({3.75 - half:+,.2f} to {3.75 + half:+,.2f}; p = 0.418)</span>" in page
+    assert "<th>revenue per customer answered</th>" in page and "6.25 <span class='small'>(0.00 to 15.53)</span>" in page
+    assert f"+3.75 <span class='small'>({3.75 - half:+,.2f} to {3.75 + half:+,.2f}; p = 0.484)</span>" in page
     view = view_from_figures(figures["homepage"]).variants[1]
     assert (view.revenue_per_customer.value, view.revenue_difference.value) == (6.25, 3.75)
     from prometheus_client import CollectorRegistry, generate_latest
@@ -186,6 +189,8 @@ def test_revenue_per_customer_counts_every_customer_answered_and_compares_with_a
     registry.register(ExperimentCollector(lambda: figures))
     exposed = generate_latest(registry).decode()
     assert 'recommender_experiment_revenue_per_customer{experiment="homepage",variant="default"} 6.25' in exposed
+    lone_figures = all_figures(parse_experiments(experiments()), answers[:5], events[:2], prices={"a": 10.0})
+    assert "<td>20.00</td><td>–</td>" in render_report(lone_figures)
 
 
 # -- statistics ---------------------------------------------------------------------------

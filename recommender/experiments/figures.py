@@ -120,7 +120,7 @@ def experiment_figures(experiment: Experiment, answers: Sequence[AnswerRecord], 
                 "confidence": found.confidence, "p_value": found.p_value,
             }
             if prices is not None:
-                earned = difference(tally.revenue_per_customer(), control_revenue, confidence)
+                earned = _mean_difference(tally.revenue_per_customer(), control_revenue, confidence)
                 row["revenue_difference"] = None if earned is None else {
                     "estimate": round(earned.estimate, 4), "low": round(earned.low, 4), "high": round(earned.high, 4),
                     "confidence": earned.confidence, "p_value": earned.p_value,
@@ -178,10 +178,15 @@ class _Tally:
         self.not_interested += outcome.not_interested
 
     def revenue_per_customer(self) -> Rate:
-        """Revenue over the customers answered, as a mean over customers with its variance."""
+        """Revenue over the customers answered: their mean, and its variance from the sample's
+        (n - 1 divisor); no variance below two customers, where one order would read as certain."""
         customers = self.served | self.earned.keys()
         earned = np.array([self.earned.get(customer, 0.0) for customer in customers], dtype=np.float64)
-        return ratio_rate(earned, np.ones(len(earned)))
+        units = len(earned)
+        if units == 0:
+            return Rate(0, 0, 0, None, None)
+        variance = float(earned.var(ddof=1)) / units if units > 1 else None
+        return Rate(0, units, units, float(earned.mean()), variance)
 
     def rate(self, metric: str) -> Rate:
         counts = np.array(list(self.per_customer.values()), dtype=np.float64).reshape(-1, 3)
@@ -213,13 +218,21 @@ def _variant_row(variant: Variant, tally: _Tally, with_revenue: bool) -> dict:
 def _revenue_per_customer(mean: Rate | None) -> dict:
     if mean is None or mean.rate is None:
         return {"revenue_per_customer": None, "revenue_per_customer_interval": None}
-    low, high = _interval(mean, upper=None)
-    return {"revenue_per_customer": round(mean.rate, 4), "revenue_per_customer_interval": [round(low, 4), round(high, 4)]}
+    bounds = _interval(mean, upper=None)
+    return {"revenue_per_customer": round(mean.rate, 4), "revenue_per_customer_interval": bounds and [round(b, 4) for b in bounds]}
+
+
+def _mean_difference(treatment: Rate, control: Rate, confidence: float):
+    """:func:`difference` of two means, or None while either lacks a variance (fewer than two customers)."""
+    if treatment.variance is None or control.variance is None:
+        return None
+    return difference(treatment, control, confidence)
 
 
 def _interval(rate: Rate, confidence: float = CONFIDENCE, upper: float | None = 1.0) -> list[float] | None:
-    """The rate's interval, kept within [0, ``upper``] (None: no upper bound, as for money)."""
-    if rate.rate is None:
+    """The rate's interval, kept within [0, ``upper``] (None: no upper bound, as for money);
+    None without a rate or its variance."""
+    if rate.rate is None or rate.variance is None:
         return None
     half = NormalDist().inv_cdf(0.5 + confidence / 2) * rate.variance**0.5
     return [max(0.0, rate.rate - half), rate.rate + half if upper is None else min(upper, rate.rate + half)]

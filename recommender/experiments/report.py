@@ -89,7 +89,7 @@ def _revenue_per_customer(variant: dict, control: str) -> tuple[str, str]:
     mean, low_high = variant.get("revenue_per_customer"), variant.get("revenue_per_customer_interval")
     if mean is None:
         return "–", "–"
-    shown = f"{mean:,.2f} <span class='small'>({low_high[0]:,.2f} to {low_high[1]:,.2f})</span>"
+    shown = f"{mean:,.2f}" + (f" <span class='small'>({low_high[0]:,.2f} to {low_high[1]:,.2f})</span>" if low_high else "")
     found = variant.get("revenue_difference")
     if variant["name"] == control or not found:
         return shown, "–"
