@@ -105,12 +105,13 @@ def experiment_figures(experiment: Experiment, answers: Sequence[AnswerRecord], 
             tally.add(outcome, prices)
     confidence = comparison_confidence(len(experiment.variants), CONFIDENCE)
     control_rate = tallies[experiment.control].rate(experiment.metric)
-    control_revenue = tallies[experiment.control].revenue_per_customer()
+    # Each variant's mean over its customers, once: an array over every customer it answered.
+    revenues = {name: tally.revenue_per_customer() for name, tally in tallies.items()} if prices is not None else {}
     compared = {}
     variants = []
     for variant in experiment.variants:
         tally = tallies[variant.name]
-        row = _variant_row(variant, tally, prices is not None)
+        row = _variant_row(variant, tally, revenues.get(variant.name))
         if variant.name != experiment.control:
             rate = tally.rate(experiment.metric)
             found = difference(rate, control_rate, confidence)
@@ -119,8 +120,8 @@ def experiment_figures(experiment: Experiment, answers: Sequence[AnswerRecord], 
                 "metric": experiment.metric, "estimate": found.estimate, "low": found.low, "high": found.high,
                 "confidence": found.confidence, "p_value": found.p_value,
             }
-            if prices is not None:
-                earned = _mean_difference(tally.revenue_per_customer(), control_revenue, confidence)
+            if revenues:
+                earned = difference(revenues[variant.name], revenues[experiment.control], confidence)
                 row["revenue_difference"] = None if earned is None else {
                     "estimate": round(earned.estimate, 4), "low": round(earned.low, 4), "high": round(earned.high, 4),
                     "confidence": earned.confidence, "p_value": earned.p_value,
@@ -194,7 +195,8 @@ class _Tally:
         return ratio_rate(counts[:, 1 if metric == "ctr" else 2], counts[:, 0])
 
 
-def _variant_row(variant: Variant, tally: _Tally, with_revenue: bool) -> dict:
+def _variant_row(variant: Variant, tally: _Tally, revenue: Rate | None) -> dict:
+    """The variant's figures; ``revenue``: its revenue per customer (None: no prices, no revenue)."""
     ctr, conversion = tally.rate("ctr"), tally.rate("conversion")
     return {
         "name": variant.name,
@@ -210,8 +212,8 @@ def _variant_row(variant: Variant, tally: _Tally, with_revenue: bool) -> dict:
         "conversion": conversion.rate,
         "conversion_interval": _interval(conversion),
         "not_interested": tally.not_interested,
-        "revenue": round(tally.revenue, 2) if with_revenue else None,
-        **_revenue_per_customer(tally.revenue_per_customer() if with_revenue else None),
+        "revenue": round(tally.revenue, 2) if revenue is not None else None,
+        **_revenue_per_customer(revenue),
     }
 
 
@@ -221,12 +223,6 @@ def _revenue_per_customer(mean: Rate | None) -> dict:
     bounds = _interval(mean, upper=None)
     return {"revenue_per_customer": round(mean.rate, 4), "revenue_per_customer_interval": bounds and [round(b, 4) for b in bounds]}
 
-
-def _mean_difference(treatment: Rate, control: Rate, confidence: float):
-    """:func:`difference` of two means, or None while either lacks a variance (fewer than two customers)."""
-    if treatment.variance is None or control.variance is None:
-        return None
-    return difference(treatment, control, confidence)
 
 
 def _interval(rate: Rate, confidence: float = CONFIDENCE, upper: float | None = 1.0) -> list[float] | None:

@@ -84,8 +84,9 @@ def ratio_rate(successes: np.ndarray, trials: np.ndarray) -> Rate:
 
 
 def difference(treatment: Rate, control: Rate, confidence: float = 0.95) -> Difference | None:
-    """treatment - control with a two-sided interval; None while either has no trials."""
-    if treatment.rate is None or control.rate is None:
+    """treatment - control with a two-sided interval; None while either has no trials, or no
+    variance (a mean over fewer than two customers)."""
+    if treatment.variance is None or control.variance is None:  # a rate without trials has none either
         return None
     estimate = treatment.rate - control.rate
     spread = math.sqrt(treatment.variance + control.variance)
