@@ -81,7 +81,7 @@ def experiments_report(args) -> int:
             print(f"warning: revenue is priced from model {model.version} ({model_path}), which served none of the experiments' "
                   f"answers (served by {', '.join(served[:3])}{' ...' if len(served) > 3 else ''}): give --model <that model's folder>",
                   file=sys.stderr)
-    figures = read_figures(store, experiments, window=int(args.window_hours * 3600), prices=prices, series_points=args.points)
+    figures = read_figures(store, experiments, window=int(args.window_hours * 3600), prices=prices, series_points=args.points, answers=answers)
     write_bytes_atomic(args.out, render_report(figures, title="Experiments report", source=redacted(args.events)).encode())
     for found in figures.values():
         rates = ", ".join(f"{v['name']} ctr {_rate(v['ctr'])}" for v in found["variants"])

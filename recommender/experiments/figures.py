@@ -69,9 +69,10 @@ def logged_experiments(answers: Sequence[AnswerRecord]) -> ExperimentSet:
 
 
 def read_figures(store, experiments: ExperimentSet, *, window: int = DEFAULT_WINDOW_SECONDS, prices: Mapping[str, float] | None = None,
-                 series_points: int = 0) -> dict[str, dict]:
-    """Every experiment's figures from ``store`` (an :class:`~recommender.events.EventStore`)."""
-    answers = store.answers()
+                 series_points: int = 0, answers: Sequence[AnswerRecord] | None = None) -> dict[str, dict]:
+    """Every experiment's figures from ``store`` (an :class:`~recommender.events.EventStore`);
+    ``answers``: its answer log, when the caller has read it already (it is read whole)."""
+    answers = store.answers() if answers is None else answers
     events = store.feedback_events(since=answers[0].served_at) if answers else []
     return all_figures(experiments, answers, events, window=window, prices=prices, series_points=series_points)
 
