@@ -25,8 +25,10 @@ from .sqlite import not_a_database
 
 # The events table's columns as both backends read and write them (``Event``'s fields, in order).
 EVENT_COLUMNS = "customer_id, item_id, event_type, quantity, timestamp, recommendation_id, idempotency_key"
-# A retried event (the same customer and idempotency key) is stored once: the first one stays.
-SKIP_REPEATED_EVENTS = "ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+# Storing events (rows of insert_rows), ``{0}`` the driver's placeholder: a retried event (the
+# same customer and idempotency key) is stored once, and the first one stays.
+INSERT_EVENTS = (f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES ({', '.join(['{0}'] * 8)}) "
+                 "ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING")
 # What a retry must repeat (refuse_reused_keys: RETRY_FIELDS), by customer and key.
 STORED_UNDER_KEY = "SELECT item_id, event_type, quantity, recommendation_id FROM events WHERE customer_id = {0} AND idempotency_key = {0}"
 SQLITE_SCHEME = "sqlite://"
@@ -72,6 +74,12 @@ def refuse_reused_keys(events: Iterable[Event], stored_under: Callable[[str, str
             raise IdempotencyKeyReused(
                 f"customer {event.customer_id!r} already has idempotency_key {event.idempotency_key!r} for another event: "
                 f"its {name} is {old!r}, this one's {new!r}. A retry must send the same event; a new event needs a new key", position)
+
+
+def insert_rows(events: Iterable[Event], received_at: int) -> list[tuple]:
+    """``events`` as :data:`INSERT_EVENTS` takes them: :data:`EVENT_COLUMNS`' order, then ``received_at``."""
+    return [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
+            for e in events]
 
 
 class _ChoosesBackend(abc.ABCMeta):

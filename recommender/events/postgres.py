@@ -41,12 +41,13 @@ from typing import Any
 from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
 from .base import (
     EVENT_COLUMNS,
-    SKIP_REPEATED_EVENTS,
+    INSERT_EVENTS,
     STORED_UNDER_KEY,
     EventStore,
     EventStoreUnavailable,
     answer_from_row,
     feedback_from_rows,
+    insert_rows,
     redacted,
     refuse_reused_keys,
     register_backend,
@@ -270,10 +271,8 @@ class PostgresEventStore(EventStore):
 
     # -- events ---------------------------------------------------------------------
     def add(self, events: Iterable[Event]) -> int:
-        received_at = int(time.time())
         events = list(events)
-        rows = [(e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
-                for e in events]
+        rows = insert_rows(events, int(time.time()))
         if not rows:
             return 0
         stored = 0
@@ -282,8 +281,7 @@ class PostgresEventStore(EventStore):
             nonlocal stored
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             with connection.cursor() as cursor:
-                cursor.executemany(
-                    f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) {SKIP_REPEATED_EVENTS}", rows)
+                cursor.executemany(INSERT_EVENTS.format("%s"), rows)
                 stored = cursor.rowcount  # psycopg sums executemany's rows: those not skipped
             if stored < len(rows):  # some were retries: each must be the event stored under its key
                 refuse_reused_keys(events, lambda customer, key: connection.execute(STORED_UNDER_KEY.format("%s"), (customer, key)).fetchone())

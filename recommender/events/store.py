@@ -26,12 +26,13 @@ from pathlib import Path
 from ..weights import DEFAULT_EVENT_WEIGHTS, FEEDBACK_TYPES, NOT_INTERESTED
 from .base import (
     EVENT_COLUMNS,
-    SKIP_REPEATED_EVENTS,
+    INSERT_EVENTS,
     STORED_UNDER_KEY,
     EventStore,
     EventStoreUnavailable,
     answer_from_row,
     feedback_from_rows,
+    insert_rows,
     refuse_reused_keys,
     register_backend,
 )
@@ -119,18 +120,14 @@ class SQLiteEventStore(EventStore):
     # -- events ---------------------------------------------------------------------
     def add(self, events: Iterable[Event]) -> int:
         """As :meth:`EventStore.add`."""
-        received_at = int(time.time())
         events = list(events)
-        rows = [
-            (e.customer_id, e.item_id, e.event_type, float(e.quantity), int(e.timestamp), e.recommendation_id, e.idempotency_key, received_at)
-            for e in events
-        ]
+        rows = insert_rows(events, int(time.time()))
         stored = 0
 
         def write(connection) -> None:
             nonlocal stored
             before = connection.total_changes
-            connection.executemany(f"INSERT INTO events ({EVENT_COLUMNS}, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) {SKIP_REPEATED_EVENTS}", rows)
+            connection.executemany(INSERT_EVENTS.format("?"), rows)
             stored = connection.total_changes - before
             if stored < len(rows):  # some were retries: each must be the event stored under its key
                 refuse_reused_keys(events, lambda customer, key: connection.execute(STORED_UNDER_KEY.format("?"), (customer, key)).fetchone())
